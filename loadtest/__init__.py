@@ -1,0 +1,1 @@
+"""Locust scenarios and media bots. Lands with the load-test work."""

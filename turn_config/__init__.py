@@ -1,0 +1,1 @@
+"""ICE server lists and TURN REST credentials. Lands with the SFU issue."""

@@ -1,0 +1,1 @@
+"""liveclass: the composition root (CLI, configuration, wiring of adapters)."""

@@ -1,0 +1,419 @@
+"""The liveclass Python client SDK: one participant's connection to ``/ws``, over asyncio.
+
+It speaks only the public protocol (docs/protocol.md): join, commands with refs answered by
+``ack``/``error``, ordered ``event`` frames, ``presence``, heartbeats, and resume. With
+``reconnect=True`` it reconnects by itself after a drop, a ``reconnect`` frame, or close codes
+1012/4008, with exponential backoff and full jitter, presenting its last event id so it receives
+exactly what it missed.
+
+Example::
+
+    async with ClassroomClient(url, token, room) as c:
+        await c.ask("What is a monad?")
+        event = await c.wait_for(lambda e: e.type == "question.answered")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+log = logging.getLogger(__name__)
+
+#: Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes").
+FINAL_CLOSE_CODES = frozenset({1000, 1009, 4401, 4403, 4409, 4423})
+
+
+class ClientError(Exception):
+    """Base of the SDK's errors."""
+
+
+class CommandFailed(ClientError):
+    """The server answered a command with ``error``.
+
+    Attributes:
+        code: the protocol's error code (``not_allowed``, ``already_voted``...).
+        field: the offending field, when the server named one.
+        retry_after_ms: for ``rate_limited``.
+    """
+
+    def __init__(self, frame: dict[str, Any]) -> None:
+        super().__init__(f"{frame.get('code')}: {frame.get('message')}")
+        self.code: str = frame.get("code", "")
+        self.field: str | None = frame.get("field")
+        self.retry_after_ms: int | None = frame.get("retry_after_ms")
+        self.frame = frame
+
+
+class Refused(ClientError):
+    """The server refused the join or closed the session for good (code and close code)."""
+
+    def __init__(self, code: str, close_code: int | None, message: str = "") -> None:
+        super().__init__(f"{code} (close {close_code}): {message}")
+        self.code = code
+        self.close_code = close_code
+
+
+class ConnectionLost(ClientError):
+    """The connection dropped before the command's answer arrived: it may or may not have
+    taken effect; after a resume the event stream tells."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One room event as received: ``id``, ``ts`` (epoch ms), ``type`` and ``data``."""
+
+    id: int
+    ts: int
+    type: str
+    data: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Session:
+    """What the client knows of its session: who it is, the snapshot, presence, and the log."""
+
+    you: dict[str, Any] = field(default_factory=dict)
+    room: dict[str, Any] = field(default_factory=dict)
+    roster: dict[str, dict[str, Any]] = field(default_factory=dict)
+    online: int = 0
+    last_id: int = 0
+    events: list[Event] = field(default_factory=list)
+    welcomes: int = 0
+    resumes: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ClassroomClient:
+    """One participant's connection.
+
+    Args:
+        url: the server's WebSocket URL, e.g. ``ws://127.0.0.1:8080/ws``.
+        token: an access token for ``room``.
+        room: the room to join.
+        reconnect: reconnect and resume by itself after a drop (default True).
+        local_addr: bind the client socket to this ``(host, port)`` before connecting (to spread
+            simulated clients over source addresses behind a source-hashing balancer).
+        open_timeout: seconds to wait for the connection and the welcome.
+        backoff: (first, cap) reconnect delays in seconds; full jitter is applied.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        room: str,
+        *,
+        reconnect: bool = True,
+        local_addr: tuple[str, int] | None = None,
+        open_timeout: float = 10.0,
+        backoff: tuple[float, float] = (0.2, 5.0),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.room = room
+        self.auto_reconnect = reconnect
+        self.local_addr = local_addr
+        self.open_timeout = open_timeout
+        self.backoff = backoff
+        self.session = Session()
+        self.closed_with: tuple[int | None, str] | None = None
+        self._rng = rng or random.Random()
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._ref = 0
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._changed = asyncio.Condition()
+        self._greeted: asyncio.Future[dict[str, Any]] | None = None
+        self._stopping = False
+        self._reconnecting = False
+
+    # -- connection ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> ClassroomClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None and self._greeted is not None and self._greeted.done()
+
+    async def connect(self) -> dict[str, Any]:
+        """Connect and join (resuming from ``session.last_id`` if it has one).
+
+        Returns the ``welcome`` or ``resumed`` frame.
+
+        Raises:
+            Refused: the server refused the join (token, removed, locked, ended).
+            OSError, InvalidHandshake, TimeoutError: the connection could not be made.
+        """
+        extra: dict[str, Any] = {}
+        if self.local_addr is not None:
+            extra["local_addr"] = self.local_addr
+        ws = await connect(
+            self.url,
+            open_timeout=self.open_timeout,
+            max_size=None,
+            compression=None,
+            ping_interval=None,
+            **extra,
+        )
+        self._ws = ws
+        self._greeted = asyncio.get_running_loop().create_future()
+        last_id = self.session.last_id if (self.session.welcomes or self.session.resumes) else None
+        await ws.send(msgpack.packb({"t": "join", "token": self.token, "room": self.room,
+                                     "last_id": last_id}))
+        self._reader = asyncio.get_running_loop().create_task(self._read(ws))
+        async with asyncio.timeout(self.open_timeout):
+            return await asyncio.shield(self._greeted)
+
+    async def close(self) -> None:
+        """Close without leaving (the participant may come back); stops reconnecting."""
+        self._stopping = True
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+
+    async def drop(self) -> None:
+        """Cut the TCP connection abruptly (as a flaky network would); reconnects if enabled."""
+        if self._ws is not None:
+            self._ws.transport.abort()
+
+    async def _read(self, ws: ClientConnection) -> None:
+        try:
+            async for frame in ws:
+                if isinstance(frame, bytes):
+                    await self._dispatch(msgpack.unpackb(frame, raw=False))
+        except ConnectionClosed:
+            pass
+        finally:
+            await self._on_closed(ws)
+
+    async def _on_closed(self, ws: ClientConnection) -> None:
+        code = ws.close_code
+        reason = ws.close_reason or ""
+        if self._ws is ws:
+            self._ws = None
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ConnectionLost(f"connection closed ({code})"))
+        self._pending.clear()
+        greeted = self._greeted
+        if greeted is not None and not greeted.done():
+            greeted.set_exception(Refused(reason or "closed", code, "closed before welcome"))
+            greeted.exception()
+        self.closed_with = (code, reason)
+        async with self._changed:
+            self._changed.notify_all()
+        if self._stopping or not self.auto_reconnect or code in FINAL_CLOSE_CODES:
+            return
+        if greeted is None or not greeted.done() or greeted.exception() is not None:
+            return
+        asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        if self._reconnecting:
+            return
+        self._reconnecting = True
+        first, cap = self.backoff
+        attempt = 0
+        try:
+            while not self._stopping:
+                delay = self._rng.uniform(0, min(cap, first * 2**attempt))
+                await asyncio.sleep(delay)
+                attempt += 1
+                try:
+                    await self.connect()
+                    return
+                except Refused as exc:
+                    if exc.close_code in FINAL_CLOSE_CODES:
+                        return
+                except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed):
+                    continue
+        finally:
+            self._reconnecting = False
+
+    # -- frames in -----------------------------------------------------------------------------
+
+    async def _dispatch(self, msg: dict[str, Any]) -> None:
+        t = msg.get("t")
+        s = self.session
+        if t == "event":
+            s.events.append(Event(msg["id"], msg["ts"], msg["type"], msg["data"]))
+            s.last_id = msg["id"]
+        elif t in ("welcome", "resumed"):
+            s.you = msg["you"]
+            s.roster = {p["identity"]: p for p in msg["roster"]}
+            s.online = msg["online"]
+            s.last_id = msg["last_id"] if t == "welcome" else s.last_id
+            if t == "welcome":
+                s.room = msg["room"]
+                s.welcomes += 1
+            else:
+                s.resumes += 1
+            if self._greeted is not None and not self._greeted.done():
+                self._greeted.set_result(msg)
+        elif t == "presence":
+            for p in msg["joined"]:
+                s.roster[p["identity"]] = p
+            for identity in msg["left"]:
+                s.roster.pop(identity, None)
+            s.online = msg["online"]
+        elif t in ("ack", "error", "pong"):
+            if t == "error":
+                s.errors.append(msg)
+            future = self._pending.pop(msg.get("ref"), None) if msg.get("ref") is not None else None
+            if future is not None and not future.done():
+                if t == "error":
+                    future.set_exception(CommandFailed(msg))
+                else:
+                    future.set_result(msg)
+            elif t == "error" and self._greeted is not None and not self._greeted.done():
+                self._greeted.set_exception(Refused(msg["code"], None, msg.get("message", "")))
+                self._greeted.exception()
+        elif t == "reconnect":
+            log.debug("server asks to reconnect: %s", msg.get("reason"))
+        async with self._changed:
+            self._changed.notify_all()
+
+    # -- commands out --------------------------------------------------------------------------
+
+    async def request(self, type_: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+        """Send one command and wait for its ``ack``.
+
+        Returns the ack frame (``ids``: the event ids appended).
+
+        Raises:
+            CommandFailed: the server answered ``error``.
+            ConnectionLost: the connection dropped first.
+            TimeoutError: no answer within ``timeout`` seconds.
+        """
+        ws = self._ws
+        if ws is None:
+            raise ConnectionLost("not connected")
+        self._ref += 1
+        ref = self._ref
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[ref] = future
+        try:
+            await ws.send(msgpack.packb({"t": type_, "ref": ref, **fields}))
+        except ConnectionClosed as exc:
+            self._pending.pop(ref, None)
+            raise ConnectionLost(str(exc)) from exc
+        async with asyncio.timeout(timeout):
+            return await future
+
+    async def send_raw(self, frame: bytes | str) -> None:
+        """Send a frame as is (for testing the server's handling of bad input)."""
+        if self._ws is None:
+            raise ConnectionLost("not connected")
+        await self._ws.send(frame)
+
+    async def ping(self) -> dict[str, Any]:
+        return await self.request("ping")
+
+    async def chat(self, text: str, to: str | None = None) -> dict[str, Any]:
+        return await self.request("chat.send", text=text, to=to)
+
+    async def raise_hand(self) -> dict[str, Any]:
+        return await self.request("hand.raise")
+
+    async def lower_hand(self, identity: str | None = None) -> dict[str, Any]:
+        return await self.request("hand.lower", identity=identity)
+
+    async def call_next(self) -> dict[str, Any]:
+        return await self.request("hand.call_next")
+
+    async def lower_all_hands(self) -> dict[str, Any]:
+        return await self.request("hand.lower_all")
+
+    async def ask(self, text: str) -> dict[str, Any]:
+        return await self.request("question.ask", text=text)
+
+    async def upvote(self, question_id: int) -> dict[str, Any]:
+        return await self.request("question.upvote", question_id=question_id)
+
+    async def unvote(self, question_id: int) -> dict[str, Any]:
+        return await self.request("question.unvote", question_id=question_id)
+
+    async def answer_question(self, question_id: int) -> dict[str, Any]:
+        return await self.request("question.answer", question_id=question_id)
+
+    async def dismiss_question(self, question_id: int) -> dict[str, Any]:
+        return await self.request("question.dismiss", question_id=question_id)
+
+    async def pin_question(self, question_id: int, pinned: bool = True) -> dict[str, Any]:
+        return await self.request("question.pin", question_id=question_id, pinned=pinned)
+
+    async def open_poll(
+        self, question: str, options: Sequence[str], multiple: bool = False
+    ) -> dict[str, Any]:
+        return await self.request(
+            "poll.open", question=question, options=list(options), multiple=multiple
+        )
+
+    async def answer_poll(self, poll_id: int, choices: Sequence[int]) -> dict[str, Any]:
+        return await self.request("poll.answer", poll_id=poll_id, choices=list(choices))
+
+    async def close_poll(self, poll_id: int) -> dict[str, Any]:
+        return await self.request("poll.close", poll_id=poll_id)
+
+    async def mute_chat(self, identity: str | None, muted: bool = True) -> dict[str, Any]:
+        return await self.request("chat.mute", identity=identity, muted=muted)
+
+    async def remove(self, identity: str, reason: str = "") -> dict[str, Any]:
+        return await self.request("participant.remove", identity=identity, reason=reason)
+
+    async def lock_room(self, locked: bool = True) -> dict[str, Any]:
+        return await self.request("room.lock", locked=locked)
+
+    async def end_session(self, reason: str = "") -> dict[str, Any]:
+        return await self.request("session.end", reason=reason)
+
+    async def leave(self) -> dict[str, Any]:
+        self._stopping = True
+        return await self.request("leave")
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    async def wait_for(
+        self, predicate: Callable[[Event], bool], timeout: float = 10.0
+    ) -> Event:
+        """The first received event (already received or arriving) that matches ``predicate``.
+
+        Raises:
+            TimeoutError: none within ``timeout`` seconds.
+        """
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                while True:
+                    for event in self.session.events:
+                        if predicate(event):
+                            return event
+                    await self._changed.wait()
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until ``condition()`` holds (checked after every frame).
+
+        Raises:
+            TimeoutError: it did not within ``timeout`` seconds.
+        """
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(condition)

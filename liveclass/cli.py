@@ -1,0 +1,144 @@
+"""The ``liveclass`` command: ``serve`` runs a node, ``token`` mints an access token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import resource
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rooms import Role
+from signaling import Grants, mint
+
+from .config import (
+    DATA_DIR,
+    KEY_OPTIONS,
+    SERVE_OPTIONS,
+    ConfigError,
+    ServeConfig,
+    add_options,
+    load_keyring,
+    resolve,
+)
+from .wiring import build_embedded_node
+
+log = logging.getLogger("liveclass")
+
+_TTL = re.compile(r"^(\d+)([smhd]?)$")
+_TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_ttl(text: str) -> int:
+    """``90``, ``90s``, ``30m``, ``2h``, ``1d`` -> seconds.
+
+    Raises:
+        argparse.ArgumentTypeError: anything else, or zero.
+    """
+    match = _TTL.match(text.strip())
+    if not match or int(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"ttl {text!r}: use e.g. 90s, 30m, 2h or 1d")
+    return int(match.group(1)) * _TTL_UNITS[match.group(2)]
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def _serve(config: ServeConfig) -> None:
+    node = build_embedded_node(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server = await node.start()
+    url = config.http.public_url
+    print(f"liveclass serving on {url} (data in {config.data_dir.resolve()})", flush=True)
+    if config.http.dev:
+        print(f"open {url}/dev to start a class", flush=True)
+    else:
+        print(
+            f"open a join link: {url}/#token=<token from "
+            "'liveclass token --room R --identity I --name N --role teacher'>",
+            flush=True,
+        )
+    try:
+        await stop.wait()
+        log.info("stopping: telling clients to reconnect")
+    finally:
+        await node.drain()
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), 5)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        config = ServeConfig.from_args(args)
+    except ConfigError as exc:
+        print(f"liveclass: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    _raise_fd_limit()
+    import uvloop
+
+    try:
+        uvloop.run(_serve(config))
+    except OSError as exc:
+        print(f"liveclass: cannot serve: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    try:
+        values = resolve(args, KEY_OPTIONS + (DATA_DIR,))
+        keyring = load_keyring(values, Path(values["data_dir"]))
+    except ConfigError as exc:
+        print(f"liveclass: {exc}", file=sys.stderr)
+        return 2
+    token = mint(
+        keyring,
+        identity=args.identity,
+        name=args.name or args.identity,
+        grants=Grants(args.room, Role(args.role), args.can_publish, args.can_subscribe),
+        ttl_s=args.ttl,
+    )
+    print(f"{args.link.rstrip('/')}/#token={token}" if args.link else token)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="liveclass", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run a classroom server (embedded default: one process)")
+    add_options(serve, SERVE_OPTIONS + KEY_OPTIONS)
+    serve.set_defaults(func=cmd_serve)
+    token = sub.add_parser("token", help="mint an access token (JWT, HS256)")
+    token.add_argument("--room", required=True)
+    token.add_argument("--identity", required=True, help="unique in the room")
+    token.add_argument("--name", default="", help="display name (default: the identity)")
+    token.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token.add_argument("--ttl", type=parse_ttl, default=parse_ttl("2h"), help="e.g. 90m, 2h")
+    token.add_argument("--can-publish", action=argparse.BooleanOptionalAction, default=True)
+    token.add_argument("--can-subscribe", action=argparse.BooleanOptionalAction, default=True)
+    token.add_argument("--link", default="", help="print a join link on this base URL instead")
+    add_options(token, KEY_OPTIONS + (DATA_DIR,))
+    token.set_defaults(func=cmd_token)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""Configuration in one place: every option has a CLI flag, an environment variable and a default
+that works on a laptop. Precedence: flag, then environment, then default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from signaling import HttpSettings, HubSettings, Keyring, NodeSettings
+
+WEB_ROOT = Path(__file__).resolve().parent.parent / "clients" / "web"
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    name: str
+    type: type
+    default: Any
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return "LIVECLASS_" + self.name.upper()
+
+
+DATA_DIR = Option("data_dir", Path, Path("var"), "directory of the SQLite store and the secret")
+SERVE_OPTIONS: tuple[Option, ...] = (
+    Option("host", str, "127.0.0.1", "address to bind"),
+    Option("port", int, 8080, "TCP port for HTTP and WebSocket"),
+    DATA_DIR,
+    Option("public_url", str, "", "URL clients reach this server at (default http://host:port)"),
+    Option("dev", bool, False, "serve the /dev landing page that creates rooms and links"),
+    Option("dev_allow_public", bool, False, "allow --dev on a non-loopback address"),
+    Option("max_frame_bytes", int, 16 * 1024, "largest client frame accepted (bytes)"),
+    Option("rate_per_s", float, 20.0, "client frames per second per connection"),
+    Option("rate_burst", float, 40.0, "client frames a connection may burst"),
+    Option("send_queue_frames", int, 1024, "frames queued for a lagging client before 4008"),
+    Option("presence_interval_ms", int, 250, "presence changes are coalesced per this interval"),
+    Option("large_room", int, 100, "above this many online, students see only staff in rosters"),
+    Option("resume_max_events", int, 5000, "beyond this many missed events a resume is a snapshot"),
+    Option("heartbeat_ms", int, 15000, "application ping interval the web app uses"),
+    Option("log_level", str, "info", "debug, info, warning or error"),
+)
+KEY_OPTIONS: tuple[Option, ...] = (
+    Option("secrets", str, "", "HS256 secrets 'kid:secret,kid2:secret2' (default: data-dir/secret)"),
+    Option("signing_kid", str, "", "key id new tokens are signed with (default: the first)"),
+)
+
+
+class ConfigError(Exception):
+    """A configuration value is invalid; the message says which and why."""
+
+
+def add_options(parser: argparse.ArgumentParser, options: tuple[Option, ...]) -> None:
+    for opt in options:
+        if opt.type is bool:
+            parser.add_argument(
+                opt.flag, action=argparse.BooleanOptionalAction, default=None,
+                help=f"{opt.help} [env {opt.env}]",
+            )
+        else:
+            parser.add_argument(
+                opt.flag, type=opt.type, default=None,
+                help=f"{opt.help} [env {opt.env}; default {opt.default}]",
+            )
+
+
+def resolve(args: argparse.Namespace, options: tuple[Option, ...]) -> dict[str, Any]:
+    """Values of ``options`` from flags, then environment, then defaults.
+
+    Raises:
+        ConfigError: an environment value does not parse.
+    """
+    values: dict[str, Any] = {}
+    for opt in options:
+        value = getattr(args, opt.name, None)
+        if value is None and opt.env in os.environ:
+            raw = os.environ[opt.env]
+            try:
+                value = raw.lower() in ("1", "true", "yes", "on") if opt.type is bool else opt.type(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{opt.env}={raw!r}: {exc}") from exc
+        values[opt.name] = opt.default if value is None else value
+    return values
+
+
+def load_keyring(values: dict[str, Any], data_dir: Path) -> Keyring:
+    """Secrets from ``--secrets``/``LIVECLASS_SECRETS``, else ``data_dir/secret`` (made once, 0600).
+
+    Raises:
+        ConfigError: malformed secrets, or an unknown signing kid.
+    """
+    spec = str(values.get("secrets") or "")
+    if not spec:
+        path = data_dir / "secret"
+        if not path.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(f"k1:{secrets.token_urlsafe(48)}\n")
+        spec = path.read_text().strip()
+    pairs: dict[str, bytes] = {}
+    for item in spec.split(","):
+        kid, sep, secret = item.strip().partition(":")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", kid) or not secret:
+            raise ConfigError("secrets must look like 'kid:secret,kid2:secret2'")
+        pairs[kid] = secret.encode()
+    signing = str(values.get("signing_kid") or next(iter(pairs)))
+    try:
+        return Keyring(pairs, signing)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    node: NodeSettings
+    http: HttpSettings
+    keyring: Keyring
+    data_dir: Path
+    log_level: str
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ServeConfig:
+        """Build the server's configuration.
+
+        Raises:
+            ConfigError: invalid values, or ``--dev`` on a public address without
+                ``--dev-allow-public``.
+        """
+        v = resolve(args, SERVE_OPTIONS + KEY_OPTIONS)
+        host, port = str(v["host"]), int(v["port"])
+        if v["dev"] and not is_loopback(host) and not v["dev_allow_public"]:
+            raise ConfigError(
+                f"--dev hands out teacher links to anyone who can reach it; refusing to bind "
+                f"{host}. Bind 127.0.0.1, or pass --dev-allow-public if you mean it."
+            )
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"port {port} is out of range")
+        data_dir = Path(v["data_dir"])
+        shown_host = f"[{host}]" if ":" in host else host
+        public_url = str(v["public_url"] or f"http://{shown_host}:{port}")
+        hub = HubSettings(
+            presence_interval_s=int(v["presence_interval_ms"]) / 1000,
+            large_room=int(v["large_room"]),
+            resume_max_events=int(v["resume_max_events"]),
+            heartbeat_ms=int(v["heartbeat_ms"]),
+        )
+        node = NodeSettings(
+            host=host,
+            port=port,
+            max_frame_bytes=int(v["max_frame_bytes"]),
+            rate_per_s=float(v["rate_per_s"]),
+            rate_burst=float(v["rate_burst"]),
+            send_queue_frames=int(v["send_queue_frames"]),
+            hub=hub,
+        )
+        http = HttpSettings(web_root=WEB_ROOT, dev=bool(v["dev"]), public_url=public_url)
+        return cls(node, http, load_keyring(v, data_dir), data_dir, str(v["log_level"]))

@@ -1,0 +1,152 @@
+"""Access tokens: JWTs (RFC 7519) signed with HS256 (RFC 7518 section 3.2), via pyjwt.
+
+Claims follow docs/protocol.md ("Access tokens"): ``sub`` (identity), ``name``, ``iat``/``nbf``/
+``exp``, ``iss`` and ``grants`` (room, role, can_publish, can_subscribe), in the style of LiveKit's
+video grant. The header's ``kid`` names which secret of the :class:`Keyring` signed the token, so a
+new secret can be added, made the signing one, and the old one dropped later.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from rooms import Participant, Role
+
+from .errors import TokenExpired, TokenInvalid, TokenWrongRoom
+
+ISSUER = "liveclass"
+ALGORITHM = "HS256"
+#: Clock skew allowed on ``exp``/``nbf`` (seconds).
+LEEWAY_S = 5
+_MIN_SECRET_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Keyring:
+    """HS256 secrets by key id; ``signing_kid`` names the one new tokens are signed with.
+
+    Raises:
+        ValueError: no secrets, an unknown signing kid, or a secret shorter than 32 bytes.
+    """
+
+    secrets: Mapping[str, bytes]
+    signing_kid: str
+
+    def __post_init__(self) -> None:
+        if not self.secrets:
+            raise ValueError("at least one secret is required")
+        if self.signing_kid not in self.secrets:
+            raise ValueError(f"signing key id {self.signing_kid!r} has no secret")
+        for kid, secret in self.secrets.items():
+            if len(secret) < _MIN_SECRET_BYTES:
+                raise ValueError(f"secret {kid!r} is shorter than {_MIN_SECRET_BYTES} bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class Grants:
+    """What a token allows: one room, one role, and media rights."""
+
+    room: str
+    role: Role
+    can_publish: bool = True
+    can_subscribe: bool = True
+
+
+def mint(
+    keyring: Keyring,
+    *,
+    identity: str,
+    name: str,
+    grants: Grants,
+    ttl_s: int,
+    now: float | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> str:
+    """Sign an access token valid for ``ttl_s`` seconds from ``now`` (Unix seconds)."""
+    issued = int(time.time() if now is None else now)
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "sub": identity,
+        "name": name,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + ttl_s,
+        "grants": {
+            "room": grants.room,
+            "role": grants.role.value,
+            "can_publish": grants.can_publish,
+            "can_subscribe": grants.can_subscribe,
+        },
+    }
+    if extra:
+        claims.update(extra)
+    return jwt.encode(
+        claims,
+        keyring.secrets[keyring.signing_kid],
+        algorithm=ALGORITHM,
+        headers={"kid": keyring.signing_kid},
+    )
+
+
+def decode_claims(keyring: Keyring, token: str) -> dict[str, Any]:
+    """Verify a token's signature, algorithm, issuer and times; return its claims.
+
+    Raises:
+        TokenExpired: ``exp`` passed or ``nbf`` in the future.
+        TokenInvalid: anything else wrong (malformed, ``alg`` not HS256, ``none``, unknown kid,
+            bad signature, missing claims).
+    """
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise TokenInvalid(f"malformed token: {exc}") from exc
+    if header.get("alg") != ALGORITHM:
+        raise TokenInvalid(f"token algorithm must be {ALGORITHM}")
+    secret = keyring.secrets.get(str(header.get("kid")))
+    if secret is None:
+        raise TokenInvalid("token signed with an unknown key id")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            leeway=LEEWAY_S,
+            options={"require": ["exp", "nbf", "iat", "sub", "iss"]},
+        )
+    except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError) as exc:
+        raise TokenExpired(str(exc)) from exc
+    except jwt.PyJWTError as exc:
+        raise TokenInvalid(str(exc)) from exc
+    return claims
+
+
+def verify(keyring: Keyring, token: str, room: str) -> Participant:
+    """Verify an access token for ``room`` and return the participant it admits.
+
+    Raises:
+        TokenInvalid, TokenExpired: as :func:`decode_claims`, or malformed grants.
+        TokenWrongRoom: the token's ``grants.room`` is not ``room``.
+    """
+    claims = decode_claims(keyring, token)
+    grants = claims.get("grants")
+    if not isinstance(grants, dict) or claims.get("invite"):
+        raise TokenInvalid("token carries no grants")
+    identity, name = claims.get("sub"), claims.get("name", claims.get("sub"))
+    if not isinstance(identity, str) or not identity or not isinstance(name, str):
+        raise TokenInvalid("token identity and name must be strings")
+    try:
+        role = Role(grants.get("role"))
+    except ValueError as exc:
+        raise TokenInvalid("token role must be teacher, assistant or student") from exc
+    if grants.get("room") != room:
+        raise TokenWrongRoom("token is for another room")
+    can_publish, can_subscribe = grants.get("can_publish", True), grants.get("can_subscribe", True)
+    if not isinstance(can_publish, bool) or not isinstance(can_subscribe, bool):
+        raise TokenInvalid("token media grants must be booleans")
+    return Participant(identity, name, role, can_publish, can_subscribe)

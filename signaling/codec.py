@@ -1,0 +1,261 @@
+"""The wire codec: binary WebSocket frames of MessagePack maps (docs/protocol.md).
+
+Decoding turns one client frame into a :class:`Join`, :class:`Ping` or :class:`CommandFrame`,
+checking every field against the documented schema; commands are built from the field types of
+the ``rooms`` command dataclasses, so the schema has one home. Encoding builds server frames; an
+event frame is encoded once per node and the same bytes go to every recipient.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from rooms import COMMANDS, Command, Record
+
+from .errors import BadFieldType, BadFrame, ClientError, MissingField, UnknownType
+
+#: Client -> server message types that are not room commands.
+SESSION_TYPES: frozenset[str] = frozenset({"join", "ping"})
+
+#: Every client -> server type the codec accepts.
+CLIENT_TYPES: frozenset[str] = SESSION_TYPES | frozenset(COMMANDS)
+
+#: Every server -> client type the codec produces.
+SERVER_TYPES: frozenset[str] = frozenset(
+    {"welcome", "resumed", "ack", "error", "event", "presence", "pong", "reconnect"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """``join``: the first frame of a connection."""
+
+    token: str
+    room: str
+    last_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """``ping``: an application heartbeat; answered with ``pong``."""
+
+    ref: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommandFrame:
+    """A room command with the client's ``ref``."""
+
+    ref: int
+    command: Command
+
+
+ClientMessage = Join | Ping | CommandFrame
+
+_Check = Callable[[str, Any], Any]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_str(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise BadFieldType(f"{name} must be a string", field=name)
+    return value
+
+
+def _check_int(name: str, value: Any) -> int:
+    if not _is_int(value):
+        raise BadFieldType(f"{name} must be an integer", field=name)
+    if not -(2**63) <= value < 2**63:
+        raise BadFieldType(f"{name} is out of range", field=name)
+    return int(value)
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise BadFieldType(f"{name} must be a boolean", field=name)
+    return value
+
+
+_SCALARS: dict[Any, _Check] = {str: _check_str, int: _check_int, bool: _check_bool}
+_MAX_ITEMS = 64
+
+
+def _checker_for(hint: Any) -> tuple[_Check, bool]:
+    """Build a checker for one annotated field; returns (checker, accepts None)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) != 1:
+            raise TypeError(f"unsupported union {hint!r}")
+        check, _ = _checker_for(args[0])
+        return check, True
+    if origin is tuple:
+        item_hint, ellipsis = typing.get_args(hint)
+        if ellipsis is not Ellipsis:
+            raise TypeError(f"unsupported tuple {hint!r}")
+        item_check = _SCALARS[item_hint]
+
+        def check_tuple(name: str, value: Any) -> tuple[Any, ...]:
+            if not isinstance(value, list | tuple):
+                raise BadFieldType(f"{name} must be an array", field=name)
+            if len(value) > _MAX_ITEMS:
+                raise BadFieldType(f"{name} has more than {_MAX_ITEMS} items", field=name)
+            return tuple(item_check(name, item) for item in value)
+
+        return check_tuple, False
+    return _SCALARS[hint], False
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldSpec:
+    name: str
+    check: _Check
+    nullable: bool
+    required: bool
+
+
+def _schema(cls: type[Command]) -> tuple[_FieldSpec, ...]:
+    hints = typing.get_type_hints(cls)
+    specs = []
+    for f in dataclasses.fields(cls):
+        check, nullable = _checker_for(hints[f.name])
+        has_default = (
+            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        )
+        specs.append(_FieldSpec(f.name, check, nullable, not has_default))
+    return tuple(specs)
+
+
+_SCHEMAS: dict[str, tuple[type[Command], tuple[_FieldSpec, ...]]] = {
+    type_: (cls, _schema(cls)) for type_, cls in COMMANDS.items()
+}
+
+
+def _field(msg: Mapping[str, Any], spec: _FieldSpec, kwargs: dict[str, Any]) -> None:
+    if spec.name not in msg:
+        if spec.required:
+            raise MissingField(f"{spec.name} is required", field=spec.name)
+        return
+    value = msg[spec.name]
+    if value is None:
+        if not spec.nullable:
+            raise BadFieldType(f"{spec.name} must not be nil", field=spec.name)
+        kwargs[spec.name] = None
+        return
+    kwargs[spec.name] = spec.check(spec.name, value)
+
+
+def _ref(msg: Mapping[str, Any]) -> int:
+    if "ref" not in msg:
+        raise MissingField("ref is required", field="ref")
+    return _check_int("ref", msg["ref"])
+
+
+def unpack(frame: bytes) -> Mapping[str, Any]:
+    """Unpack one binary frame into a message map.
+
+    Raises:
+        BadFrame: not MessagePack, trailing bytes, not a map, or ``t`` missing / not a string.
+    """
+    try:
+        msg = msgpack.unpackb(frame, raw=False, strict_map_key=True, use_list=True)
+    except Exception as exc:  # msgpack raises several unrelated exception types
+        raise BadFrame("frame is not a MessagePack map") from exc
+    if not isinstance(msg, dict):
+        raise BadFrame("frame is not a MessagePack map")
+    t = msg.get("t")
+    if not isinstance(t, str):
+        raise BadFrame("frame has no string field t")
+    return msg
+
+
+def decode(frame: bytes) -> ClientMessage:
+    """Decode one client frame (docs/protocol.md).
+
+    Returns:
+        :class:`Join`, :class:`Ping` or :class:`CommandFrame`.
+
+    Raises:
+        BadFrame, UnknownType, MissingField, BadFieldType: with ``field`` naming the field.
+    """
+    msg = unpack(frame)
+    t = msg["t"]
+    if t == "join":
+        if "token" not in msg:
+            raise MissingField("token is required", field="token")
+        if "room" not in msg:
+            raise MissingField("room is required", field="room")
+        last_id = msg.get("last_id")
+        if last_id is not None:
+            last_id = _check_int("last_id", last_id)
+        return Join(_check_str("token", msg["token"]), _check_str("room", msg["room"]), last_id)
+    if t == "ping":
+        return Ping(_ref(msg))
+    entry = _SCHEMAS.get(t)
+    if entry is None:
+        raise UnknownType(f"unknown message type {t!r}", field="t")
+    ref = _ref(msg)
+    cls, specs = entry
+    kwargs: dict[str, Any] = {}
+    for spec in specs:
+        _field(msg, spec, kwargs)
+    return CommandFrame(ref, cls(**kwargs))
+
+
+def peek_ref(frame: bytes) -> int | None:
+    """Best-effort ``ref`` of a frame that failed to decode, so its error can name it."""
+    try:
+        msg = msgpack.unpackb(frame, raw=False)
+    except Exception:
+        return None
+    if isinstance(msg, dict) and _is_int(msg.get("ref")) and -(2**63) <= msg["ref"] < 2**63:
+        return int(msg["ref"])
+    return None
+
+
+def pack(message: Mapping[str, Any]) -> bytes:
+    """Encode one server frame (a map with ``t``)."""
+    return msgpack.packb(message, use_bin_type=True)
+
+
+def encode_event(record: Record) -> bytes:
+    """``event{id, ts, type, data}``: encoded once per event per node."""
+    event = record.event
+    return pack(
+        {"t": "event", "id": record.id, "ts": record.ts, "type": event.type, "data": event.to_data()}
+    )
+
+
+def encode_ack(ref: int, ids: Sequence[int]) -> bytes:
+    return pack({"t": "ack", "ref": ref, "ids": list(ids)})
+
+
+def encode_error(error: ClientError | Exception, ref: int | None = None) -> bytes:
+    """``error{code, message, ref, field, retry_after_ms}`` for a client or room error."""
+    code = getattr(error, "code", "internal")
+    message = getattr(error, "message", None) or str(error) or code
+    frame: dict[str, Any] = {"t": "error", "code": code, "message": message, "ref": ref}
+    field = getattr(error, "field", None)
+    if field is not None:
+        frame["field"] = field
+    if isinstance(error, ClientError) and error.retry_after_ms is not None:
+        frame["retry_after_ms"] = error.retry_after_ms
+    return pack(frame)
+
+
+def encode_pong(ref: int, server_time_ms: int) -> bytes:
+    return pack({"t": "pong", "ref": ref, "server_time_ms": server_time_ms})
+
+
+def encode_reconnect(reason: str, retry_after_ms: int) -> bytes:
+    return pack({"t": "reconnect", "reason": reason, "retry_after_ms": retry_after_ms})

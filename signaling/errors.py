@@ -1,0 +1,111 @@
+"""Errors the signaling edge sends to clients, each with a stable code from docs/protocol.md.
+
+Room-rule errors come from :mod:`rooms` (``rooms.RoomError``); these are the ones about frames,
+sessions and tokens. Every class carries ``code`` (the wire code) and, for fatal ones,
+``close_code`` (the WebSocket close code sent after the error frame).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ClientError(Exception):
+    """An error reported to the client as an ``error`` frame.
+
+    Attributes:
+        code: the stable wire code (docs/protocol.md, "Error codes").
+        close_code: WebSocket close code to send after the error frame, or None to keep going.
+        field: the offending field, for ``missing_field`` / ``bad_field``.
+        retry_after_ms: for ``rate_limited``.
+    """
+
+    code: ClassVar[str] = "internal"
+    close_code: ClassVar[int | None] = None
+
+    def __init__(
+        self, message: str, *, field: str | None = None, retry_after_ms: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.retry_after_ms = retry_after_ms
+
+
+class TextFrame(ClientError):
+    code = "text_frame"
+
+
+class BadFrame(ClientError):
+    code = "bad_frame"
+
+
+class FrameTooLarge(ClientError):
+    code = "frame_too_large"
+
+
+class UnknownType(ClientError):
+    code = "unknown_type"
+
+
+class MissingField(ClientError):
+    code = "missing_field"
+
+
+class BadFieldType(ClientError):
+    code = "bad_field"
+
+
+class RateLimited(ClientError):
+    code = "rate_limited"
+
+
+class NotJoined(ClientError):
+    code = "not_joined"
+
+
+class AlreadyJoined(ClientError):
+    code = "already_joined"
+
+
+class TokenInvalid(ClientError):
+    code = "token_invalid"
+    close_code = 4401
+
+
+class TokenExpired(ClientError):
+    code = "token_expired"
+    close_code = 4401
+
+
+class TokenWrongRoom(ClientError):
+    code = "token_wrong_room"
+    close_code = 4403
+
+
+class Internal(ClientError):
+    code = "internal"
+
+
+SIGNALING_ERRORS: tuple[type[ClientError], ...] = (
+    TextFrame,
+    BadFrame,
+    FrameTooLarge,
+    UnknownType,
+    MissingField,
+    BadFieldType,
+    RateLimited,
+    NotJoined,
+    AlreadyJoined,
+    TokenInvalid,
+    TokenExpired,
+    TokenWrongRoom,
+    Internal,
+)
+
+#: Close codes for room errors that end a connection (docs/protocol.md, "Close codes").
+ROOM_ERROR_CLOSE_CODES: dict[str, int] = {
+    "participant_removed": 4403,
+    "room_locked": 4423,
+    "session_ended": 4409,
+}

@@ -1,0 +1,186 @@
+"""Plain HTTP on the WebSocket port: the web app, health, readiness, metrics and the dev pages.
+
+websockets hands every request to ``process_request``; anything but ``/ws`` is answered here
+(GET only, as websockets' HTTP/1.1 parser accepts). See docs/protocol.md, "HTTP endpoints".
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from rooms import Role
+
+from .auth import Grants, Keyring, decode_claims, mint
+from .errors import ClientError
+
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+_NAME_MAX = 60
+_ROOM_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def respond(status: HTTPStatus, body: bytes, content_type: str) -> Response:
+    headers = Headers(_SECURITY_HEADERS)
+    headers["Content-Type"] = content_type
+    headers["Content-Length"] = str(len(body))
+    return Response(status.value, status.phrase, headers, body)
+
+
+def text(status: HTTPStatus, body: str) -> Response:
+    return respond(status, body.encode(), "text/plain; charset=utf-8")
+
+
+def as_json(status: HTTPStatus, body: dict[str, Any]) -> Response:
+    return respond(status, json.dumps(body).encode(), "application/json")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    web_root: Path
+    dev: bool
+    public_url: str
+    teacher_ttl_s: int = 6 * 3600
+    student_ttl_s: int = 6 * 3600
+
+
+class HttpRoutes:
+    """Answers every non-WebSocket request.
+
+    Args:
+        ready: whether the node accepts joins (``/readyz``).
+        metrics: returns the registry to expose at ``/metrics``.
+    """
+
+    def __init__(
+        self,
+        settings: HttpSettings,
+        keyring: Keyring,
+        ready: Callable[[], bool],
+        registry: Any,
+    ) -> None:
+        self.settings = settings
+        self.keyring = keyring
+        self.ready = ready
+        self.registry = registry
+        self._root = settings.web_root.resolve()
+
+    def __call__(self, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        path = url.path
+        if path == "/ws":
+            return None
+        if path == "/healthz":
+            return text(HTTPStatus.OK, "ok\n")
+        if path == "/readyz":
+            if self.ready():
+                return text(HTTPStatus.OK, "ready\n")
+            return text(HTTPStatus.SERVICE_UNAVAILABLE, "not ready\n")
+        if path == "/metrics":
+            return respond(HTTPStatus.OK, generate_latest(self.registry), CONTENT_TYPE_LATEST)
+        if path == "/":
+            return self._file("index.html")
+        if path.startswith("/static/"):
+            return self._file(path.removeprefix("/static/"))
+        if path == "/dev" or path.startswith("/dev/"):
+            if not self.settings.dev:
+                return text(HTTPStatus.NOT_FOUND, "not found (the dev pages need --dev)\n")
+            return self._dev(path, parse_qs(url.query))
+        return text(HTTPStatus.NOT_FOUND, "not found\n")
+
+    def _file(self, relative: str) -> Response:
+        target = (self._root / relative).resolve()
+        if not target.is_relative_to(self._root) or not target.is_file():
+            return text(HTTPStatus.NOT_FOUND, "not found\n")
+        content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        if target.suffix in (".js", ".mjs"):
+            content_type = "text/javascript"
+        if content_type.startswith("text/"):
+            content_type += "; charset=utf-8"
+        return respond(HTTPStatus.OK, target.read_bytes(), content_type)
+
+    # -- dev pages: create a room, hand out links --------------------------------------------------
+
+    def _dev(self, path: str, query: dict[str, list[str]]) -> Response:
+        if path == "/dev":
+            return self._file("dev.html")
+        if path == "/dev/join":
+            return self._file("join.html")
+        if path == "/dev/api/new-room":
+            return self._new_room(_arg(query, "teacher_name") or "Teacher")
+        if path == "/dev/api/student-token":
+            return self._student_token(_arg(query, "invite"), _arg(query, "name"))
+        return text(HTTPStatus.NOT_FOUND, "not found\n")
+
+    def _new_room(self, teacher_name: str) -> Response:
+        name = teacher_name.strip()[:_NAME_MAX] or "Teacher"
+        room = f"{_ROOM_SLUG.sub('-', name.lower()).strip('-')[:20] or 'class'}-{secrets.token_hex(3)}"
+        teacher = mint(
+            self.keyring,
+            identity=f"t-{secrets.token_hex(4)}",
+            name=name,
+            grants=Grants(room, Role.TEACHER),
+            ttl_s=self.settings.teacher_ttl_s,
+        )
+        invite = mint(
+            self.keyring,
+            identity="invite",
+            name="invite",
+            grants=Grants(room, Role.STUDENT),
+            ttl_s=self.settings.student_ttl_s,
+            extra={"invite": True},
+        )
+        base = self.settings.public_url.rstrip("/")
+        return as_json(
+            HTTPStatus.OK,
+            {
+                "room": room,
+                "teacher_link": f"{base}/#token={teacher}",
+                "student_link": f"{base}/dev/join?invite={invite}",
+            },
+        )
+
+    def _student_token(self, invite: str, name: str) -> Response:
+        name = name.strip()[:_NAME_MAX]
+        if not name:
+            return as_json(
+                HTTPStatus.BAD_REQUEST, {"error": "bad_field", "message": "a name is required"}
+            )
+        try:
+            claims = decode_claims(self.keyring, invite)
+        except ClientError as exc:
+            return as_json(HTTPStatus.FORBIDDEN, {"error": exc.code, "message": exc.message})
+        grants = claims.get("grants")
+        if not claims.get("invite") or not isinstance(grants, dict):
+            return as_json(
+                HTTPStatus.FORBIDDEN, {"error": "token_invalid", "message": "not an invite"}
+            )
+        token = mint(
+            self.keyring,
+            identity=f"s-{secrets.token_hex(4)}",
+            name=name,
+            grants=Grants(str(grants.get("room")), Role.STUDENT),
+            ttl_s=self.settings.student_ttl_s,
+        )
+        base = self.settings.public_url.rstrip("/")
+        return as_json(HTTPStatus.OK, {"token": token, "link": f"{base}/#token={token}"})
+
+
+def _arg(query: dict[str, list[str]], name: str) -> str:
+    values = query.get(name)
+    return values[0] if values else ""

@@ -1,0 +1,361 @@
+"""RoomHub: one room on one signaling node: its state, its local members, and fan-out.
+
+The hub is the only place a room's commands are decided on this node. One asyncio lock per room
+serializes decide -> append -> deliver, so every member sees one order (invariant 2), and an
+acknowledgement goes out only after the store committed (invariant 1). Each event is encoded once
+and the same bytes go to every member allowed to see it (invariant 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rooms import (
+    Audience,
+    Command,
+    Participant,
+    ParticipantRemoved,
+    Record,
+    RoomError,
+    RoomState,
+    SessionEnded,
+    admit,
+    audience_of,
+    decide,
+    evolve,
+    new_room,
+    room_view,
+)
+
+from .bus import Bus
+from .codec import encode_ack, encode_error, encode_event, pack
+from .errors import ROOM_ERROR_CLOSE_CODES
+from .metrics import Metrics
+from .outbox import Outbox
+from .presence import Presence, presence_frames
+from .store import AppendConflict, EventStore
+
+log = logging.getLogger(__name__)
+
+_MAX_APPEND_ATTEMPTS = 8
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class HubSettings:
+    """Tunables of a room hub (see liveclass/config.py for flags and defaults)."""
+
+    presence_interval_s: float = 0.25
+    large_room: int = 100
+    resume_max_events: int = 5000
+    recent_frames: int = 2048
+    heartbeat_ms: int = 15000
+
+
+@dataclass(eq=False, slots=True)
+class Member:
+    """One joined connection."""
+
+    participant: Participant
+    outbox: Outbox
+    closing: bool = False
+
+
+class JoinRefused(Exception):
+    """A join the room refuses; ``error`` goes to the client, then close ``close_code``."""
+
+    def __init__(self, error: RoomError, close_code: int) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.close_code = close_code
+
+
+@dataclass(eq=False)
+class RoomHub:
+    room_id: str
+    store: EventStore
+    bus: Bus
+    settings: HubSettings
+    metrics: Metrics
+    on_idle: Callable[[RoomHub], None] = lambda hub: None
+    state: RoomState = field(init=False)
+    members: dict[Member, None] = field(default_factory=dict, init=False)
+    _by_identity: dict[str, set[Member]] = field(default_factory=dict, init=False)
+    _staff: dict[Member, None] = field(default_factory=dict, init=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    _recent: deque[tuple[Record, bytes]] = field(init=False)
+    _presence: Presence = field(init=False)
+    _presence_timer: asyncio.TimerHandle | None = field(default=None, init=False)
+    _gap_fill: asyncio.Task[None] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.state = new_room(self.room_id)
+        self._recent = deque(maxlen=self.settings.recent_frames)
+        self._presence = Presence(self.settings.large_room)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Fold the room's log from the store and subscribe to the bus."""
+        await self.bus.subscribe(self.room_id, self._on_bus)
+        await self._catch_up()
+
+    async def close(self) -> None:
+        await self.bus.unsubscribe(self.room_id)
+        if self._presence_timer is not None:
+            self._presence_timer.cancel()
+
+    # -- joining and leaving -------------------------------------------------------------------
+
+    async def join(self, participant: Participant, outbox: Outbox, last_id: int | None) -> Member:
+        """Admit a connection: append its first-join event, send welcome or resume, register it.
+
+        Raises:
+            JoinRefused: removed, room locked, session ended.
+        """
+        async with self._lock:
+            while True:
+                try:
+                    events = admit(self.state, participant)
+                except RoomError as exc:
+                    raise JoinRefused(exc, ROOM_ERROR_CLOSE_CODES.get(exc.code, 4403)) from exc
+                if not events:
+                    break
+                if await self._append(events) is not None:
+                    break
+            await self._greet(participant, outbox, last_id)
+            member = Member(participant, outbox)
+            self._register(member)
+        return member
+
+    async def _greet(self, participant: Participant, outbox: Outbox, last_id: int | None) -> None:
+        state = self.state
+        base = {
+            "you": participant.to_wire(),
+            "roster": self._presence.roster_for(participant, joining=True),
+            "online": self._presence.online_with(participant),
+            "server_time_ms": now_ms(),
+            "heartbeat_ms": self.settings.heartbeat_ms,
+        }
+        resumable = (
+            last_id is not None
+            and 0 <= last_id <= state.last_id
+            and state.last_id - last_id <= self.settings.resume_max_events
+        )
+        if resumable and last_id is not None and last_id + 1 < self._recent_start():
+            resumable = await self.store.first_id(self.room_id) <= last_id + 1
+        missed: list[bytes] = []
+        if resumable and last_id is not None:
+            missed = await self._missed_frames(participant, last_id)
+        if not resumable:
+            welcome = {
+                "t": "welcome",
+                **base,
+                "room": room_view(state, participant),
+                "last_id": state.last_id,
+                "resumed": False,
+            }
+            outbox.put(pack(welcome))
+            return
+        self.metrics.resumes.inc()
+        outbox.put(
+            pack(
+                {
+                    "t": "resumed",
+                    **base,
+                    "last_id": state.last_id,
+                    "missed": len(missed),
+                    "resumed": True,
+                }
+            )
+        )
+        for frame in missed:
+            outbox.put(frame)
+        self.metrics.frames_sent.inc(len(missed) + 1)
+
+    def _recent_start(self) -> int:
+        return self._recent[0][0].id if self._recent else self.state.last_id + 1
+
+    async def _missed_frames(self, participant: Participant, last_id: int) -> list[bytes]:
+        """Frames of the events after ``last_id`` up to the current state this viewer may see."""
+        if last_id + 1 >= self._recent_start():
+            pairs = [(r, f) for r, f in self._recent if r.id > last_id]
+        else:
+            records = await self.store.read(self.room_id, last_id, self.state.last_id - last_id)
+            top = records[-1].id if records else last_id
+            # Records another node delivered while the store was read are in the ring already.
+            pairs = [(r, encode_event(r)) for r in records]
+            pairs += [(r, f) for r, f in self._recent if r.id > top]
+        return [f for r, f in pairs if audience_of(r.event).admits(participant)]
+
+    def _register(self, member: Member) -> None:
+        p = member.participant
+        self.members[member] = None
+        self._by_identity.setdefault(p.identity, set()).add(member)
+        if p.is_staff:
+            self._staff[member] = None
+        self._presence.connect(p)
+        self._schedule_presence()
+        self.metrics.joins.inc()
+
+    def remove(self, member: Member) -> None:
+        """Forget a connection that closed."""
+        if self.members.pop(member, 0) is None:
+            p = member.participant
+            self._staff.pop(member, None)
+            peers = self._by_identity.get(p.identity)
+            if peers is not None:
+                peers.discard(member)
+                if not peers:
+                    del self._by_identity[p.identity]
+            self._presence.disconnect(p)
+            self._schedule_presence()
+        if not self.members:
+            self.on_idle(self)
+
+    # -- commands ------------------------------------------------------------------------------
+
+    async def execute(self, member: Member, ref: int, command: Command) -> list[int]:
+        """Decide, append and deliver one command; ack or error to the sender.
+
+        Returns the appended event ids (empty on error or when nothing changed).
+        """
+        outbox = member.outbox
+        async with self._lock:
+            while True:
+                try:
+                    events = decide(self.state, member.participant, command)
+                except RoomError as exc:
+                    self.metrics.command_errors.labels(exc.code).inc()
+                    outbox.put(encode_error(exc, ref))
+                    return []
+                if not events:
+                    outbox.put(encode_ack(ref, []))
+                    return []
+                records = await self._append(events)
+                if records is not None:
+                    ids = [r.id for r in records]
+                    outbox.put(encode_ack(ref, ids))
+                    return ids
+
+    async def _append(self, events: Sequence[Any]) -> list[Record] | None:
+        """Compare-and-append at the state's last id, then deliver; None after a conflict."""
+        started = time.perf_counter()
+        try:
+            records = await self.store.append(
+                self.room_id, events, expected_last_id=self.state.last_id, ts=now_ms()
+            )
+        except AppendConflict:
+            await self._catch_up()
+            return None
+        self.metrics.append_seconds.observe(time.perf_counter() - started)
+        self.metrics.events_appended.inc(len(records))
+        self._deliver(records)
+        await self.bus.publish(self.room_id, records)
+        return records
+
+    # -- delivery ------------------------------------------------------------------------------
+
+    def _on_bus(self, room_id: str, records: Sequence[Record]) -> None:
+        fresh = [r for r in records if r.id > self.state.last_id]
+        if not fresh:
+            return
+        if fresh[0].id != self.state.last_id + 1:
+            if self._gap_fill is None:
+                self._gap_fill = asyncio.get_running_loop().create_task(self._fill_gap())
+            return
+        self._deliver(fresh)
+
+    async def _fill_gap(self) -> None:
+        try:
+            await self._catch_up()
+        finally:
+            self._gap_fill = None
+
+    async def _catch_up(self) -> None:
+        """Read and deliver everything in the store past the state's last id."""
+        while True:
+            records = await self.store.read(self.room_id, self.state.last_id, 1000)
+            records = [r for r in records if r.id > self.state.last_id]
+            if not records:
+                return
+            self._deliver(records)
+
+    def _deliver(self, records: Sequence[Record]) -> None:
+        """Fold records into the state and send each, encoded once, to the members it admits."""
+        sent = 0
+        for record in records:
+            if record.id != self.state.last_id + 1:
+                continue
+            evolve(self.state, record)
+            frame = encode_event(record)
+            self._recent.append((record, frame))
+            audience = audience_of(record.event)
+            for member in self._recipients(audience):
+                member.outbox.put(frame)
+                sent += 1
+            self._after(record)
+        self.metrics.frames_sent.inc(sent)
+
+    def _recipients(self, audience: Audience) -> list[Member]:
+        if audience.kind == "all":
+            return list(self.members)
+        recipients = list(self._staff)
+        if audience.kind == "staff_and" and audience.identity is not None:
+            recipients.extend(
+                m for m in self._by_identity.get(audience.identity, ()) if m not in self._staff
+            )
+        return recipients
+
+    def _after(self, record: Record) -> None:
+        """Close the connections an event ends: a removed participant's, or all at session end."""
+        event = record.event
+        if event.type == "participant.removed":
+            identity = event.to_data()["identity"]
+            error: RoomError = ParticipantRemoved("you were removed from this session")
+            targets = list(self._by_identity.get(identity, ()))
+        elif event.type == "session.ended":
+            error = SessionEnded(f"the session ended: {event.to_data().get('reason', '')}")
+            targets = list(self.members)
+        else:
+            return
+        frame = encode_error(error)
+        code = ROOM_ERROR_CLOSE_CODES[error.code]
+        for member in targets:
+            if not member.closing:
+                member.closing = True
+                asyncio.get_running_loop().create_task(
+                    member.outbox.close(code, error.code, final_frame=frame)
+                )
+
+    # -- presence ------------------------------------------------------------------------------
+
+    def _schedule_presence(self) -> None:
+        if self._presence_timer is None and self._presence.pending:
+            loop = asyncio.get_running_loop()
+            self._presence_timer = loop.call_later(
+                self.settings.presence_interval_s, self._flush_presence
+            )
+
+    def _flush_presence(self) -> None:
+        self._presence_timer = None
+        if not self._presence.pending:
+            return
+        changes = self._presence.take_changes()
+        frames = presence_frames(changes, self._presence.students_see_everyone())
+        staff_frame = pack(frames["staff"])
+        student_frame = staff_frame if frames["students"] is frames["staff"] else None
+        if student_frame is None:
+            student_frame = pack(frames["students"])
+        for member in self.members:
+            member.outbox.put(staff_frame if member.participant.is_staff else student_frame)
+        self.metrics.frames_sent.inc(len(self.members))

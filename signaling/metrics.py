@@ -1,0 +1,46 @@
+"""Prometheus metrics of one signaling node (``liveclass_`` prefix, base units, no per-room labels)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    """The node's metrics in their own registry, exposed at ``/metrics``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.connections = Gauge(
+            "liveclass_connections", "Open classroom WebSocket connections", registry=r
+        )
+        self.rooms = Gauge("liveclass_rooms", "Rooms with state loaded on this node", registry=r)
+        self.joins = Counter("liveclass_joins_total", "Joins admitted", registry=r)
+        self.join_rejections = Counter(
+            "liveclass_join_rejections_total", "Joins refused, by error code", ["code"], registry=r
+        )
+        self.frames_received = Counter(
+            "liveclass_frames_received_total", "Frames received from clients", registry=r
+        )
+        self.frames_sent = Counter(
+            "liveclass_frames_sent_total", "Frames queued to clients", registry=r
+        )
+        self.events_appended = Counter(
+            "liveclass_events_appended_total", "Room events committed to the store", registry=r
+        )
+        self.command_errors = Counter(
+            "liveclass_command_errors_total", "Error frames sent, by error code", ["code"],
+            registry=r,
+        )
+        self.slow_consumers = Counter(
+            "liveclass_slow_consumers_total", "Connections closed for falling behind", registry=r
+        )
+        self.resumes = Counter(
+            "liveclass_resumes_total", "Reconnects answered with the missed events", registry=r
+        )
+        self.append_seconds = Histogram(
+            "liveclass_append_seconds",
+            "Time to commit one command's events to the store",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=r,
+        )

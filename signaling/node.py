@@ -1,0 +1,271 @@
+"""SignalingNode: the asyncio edge. WebSocket connections in, room hubs behind them.
+
+A node holds connections and hubs only; what is acknowledged lives in the store. The per-connection
+loop reads frames in order, enforces the frame size and rate limit, decodes against the protocol
+and hands commands to the room's hub. Bad input gets a typed error frame and the connection and the
+room go on (docs/protocol.md, "Error codes").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from rooms import Leave
+
+from .auth import Keyring, verify
+from .bus import Bus
+from .codec import (
+    CommandFrame,
+    Join,
+    Ping,
+    decode,
+    encode_error,
+    encode_pong,
+    encode_reconnect,
+    peek_ref,
+)
+from .errors import AlreadyJoined, ClientError, FrameTooLarge, NotJoined, RateLimited, TextFrame
+from .http import HttpRoutes, HttpSettings
+from .hub import HubSettings, JoinRefused, Member, RoomHub, now_ms
+from .metrics import Metrics
+from .outbox import Outbox
+from .ratelimit import TokenBucket
+from .store import EventStore, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+CLOSE_NORMAL = 1000
+CLOSE_SERVICE_RESTART = 1012
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    """Limits and timings of a node (flags and defaults in liveclass/config.py)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_frame_bytes: int = 16 * 1024
+    ws_max_size: int = 64 * 1024
+    rate_per_s: float = 20.0
+    rate_burst: float = 40.0
+    send_queue_frames: int = 1024
+    ping_interval_s: float = 20.0
+    ping_timeout_s: float = 20.0
+    room_idle_s: float = 30.0
+    shutdown_grace_s: float = 5.0
+    hub: HubSettings = field(default_factory=HubSettings)
+
+
+class SignalingNode:
+    """One signaling process: serves ``/ws`` and the HTTP endpoints on one port."""
+
+    def __init__(
+        self,
+        settings: NodeSettings,
+        http: HttpSettings,
+        keyring: Keyring,
+        store: EventStore,
+        bus: Bus,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.keyring = keyring
+        self.store = store
+        self.bus = bus
+        self.metrics = metrics or Metrics()
+        self.routes = HttpRoutes(http, keyring, self.ready, self.metrics.registry)
+        self.draining = False
+        self._hubs: dict[str, RoomHub] = {}
+        self._opening: dict[str, asyncio.Future[RoomHub]] = {}
+        self._idle_timers: dict[str, asyncio.TimerHandle] = {}
+        self._members: dict[Member, None] = {}
+        self._connections: set[ServerConnection] = set()
+        self._server: Server | None = None
+
+    # -- serving -------------------------------------------------------------------------------
+
+    async def start(self) -> Server:
+        s = self.settings
+        self._server = await serve(
+            self._handle,
+            s.host,
+            s.port,
+            process_request=self._process_request,
+            compression=None,
+            max_size=s.ws_max_size,
+            ping_interval=s.ping_interval_s,
+            ping_timeout=s.ping_timeout_s,
+            close_timeout=2,
+            server_header="liveclass",
+        )
+        return self._server
+
+    def ready(self) -> bool:
+        return not self.draining and self.store.ready() and self.bus.ready()
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        return self.routes(request)
+
+    async def drain(self) -> None:
+        """Stop taking joins, tell every client to reconnect (1012), close the store."""
+        self.draining = True
+        if self._server is not None:
+            self._server.close(close_connections=False)
+        frame = encode_reconnect("shutdown", 1000)
+        closing = [
+            m.outbox.close(CLOSE_SERVICE_RESTART, "server restarting", final_frame=frame)
+            for m in list(self._members)
+        ]
+        if closing:
+            await asyncio.wait(
+                [asyncio.ensure_future(c) for c in closing], timeout=self.settings.shutdown_grace_s
+            )
+        for ws in list(self._connections):
+            ws.transport.abort()
+        for hub in list(self._hubs.values()):
+            await hub.close()
+        await self.bus.close()
+        await self.store.close()
+
+    # -- one connection ------------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        self._connections.add(ws)
+        self.metrics.connections.inc()
+        outbox = Outbox(ws, self.settings.send_queue_frames, self.metrics.slow_consumers.inc)
+        bucket = TokenBucket(self.settings.rate_per_s, self.settings.rate_burst)
+        member: Member | None = None
+        hub: RoomHub | None = None
+        try:
+            async for frame in ws:
+                self.metrics.frames_received.inc()
+                if outbox.closed:
+                    break
+                try:
+                    message = self._read(frame, bucket)
+                    if isinstance(message, Join):
+                        if member is not None:
+                            raise AlreadyJoined("this connection has joined already")
+                        joined = await self._join(message, outbox)
+                        if joined is None:
+                            return
+                        hub, member = joined
+                    elif isinstance(message, Ping):
+                        outbox.put(encode_pong(message.ref, now_ms()))
+                    elif member is None or hub is None:
+                        raise NotJoined("send join first")
+                    else:
+                        await hub.execute(member, message.ref, message.command)
+                        if isinstance(message.command, Leave):
+                            await outbox.close(CLOSE_NORMAL, "left", final_frame=None)
+                            return
+                except ClientError as exc:
+                    self.metrics.command_errors.labels(exc.code).inc()
+                    ref = peek_ref(frame) if isinstance(frame, bytes) else None
+                    outbox.put(encode_error(exc, ref))
+                except StoreUnavailable as exc:
+                    log.error("store unavailable: %s", exc)
+                    ref = peek_ref(frame) if isinstance(frame, bytes) else None
+                    outbox.put(encode_error(ClientError("the store is unavailable; retry"), ref))
+        except ConnectionClosed:
+            pass
+        finally:
+            self._connections.discard(ws)
+            self.metrics.connections.dec()
+            if member is not None and hub is not None:
+                self._members.pop(member, None)
+                hub.remove(member)
+
+    def _read(self, frame: str | bytes, bucket: TokenBucket) -> Join | Ping | CommandFrame:
+        """Check one frame against the limits and decode it; raises ClientError."""
+        wait_ms = bucket.take()
+        if wait_ms:
+            raise RateLimited("too many frames; slow down", retry_after_ms=wait_ms)
+        if isinstance(frame, str):
+            raise TextFrame("text frames are not part of the protocol; send binary MessagePack")
+        if len(frame) > self.settings.max_frame_bytes:
+            raise FrameTooLarge(f"frames are at most {self.settings.max_frame_bytes} bytes")
+        return decode(frame)
+
+    async def _join(self, join: Join, outbox: Outbox) -> tuple[RoomHub, Member] | None:
+        """Verify the token and admit the connection; None when refused (and closed)."""
+        try:
+            if self.draining:
+                raise _Draining()
+            participant = verify(self.keyring, join.token, join.room)
+            hub = await self._hub(join.room)
+            member = await hub.join(participant, outbox, join.last_id)
+        except _Draining:
+            await outbox.close(
+                CLOSE_SERVICE_RESTART,
+                "server restarting",
+                final_frame=encode_reconnect("shutdown", 1000),
+            )
+            return None
+        except ClientError as exc:
+            self.metrics.join_rejections.labels(exc.code).inc()
+            if exc.close_code is None:
+                raise
+            await outbox.close(exc.close_code, exc.code, final_frame=encode_error(exc))
+            return None
+        except JoinRefused as exc:
+            self.metrics.join_rejections.labels(exc.error.code).inc()
+            await outbox.close(exc.close_code, exc.error.code, final_frame=encode_error(exc.error))
+            return None
+        self._members[member] = None
+        return hub, member
+
+    # -- rooms ---------------------------------------------------------------------------------
+
+    async def _hub(self, room_id: str) -> RoomHub:
+        timer = self._idle_timers.pop(room_id, None)
+        if timer is not None:
+            timer.cancel()
+        hub = self._hubs.get(room_id)
+        if hub is not None:
+            return hub
+        opening = self._opening.get(room_id)
+        if opening is not None:
+            return await asyncio.shield(opening)
+        future: asyncio.Future[RoomHub] = asyncio.get_running_loop().create_future()
+        self._opening[room_id] = future
+        try:
+            hub = RoomHub(
+                room_id, self.store, self.bus, self.settings.hub, self.metrics, self._idle
+            )
+            await hub.open()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            del self._opening[room_id]
+        self._hubs[room_id] = hub
+        self.metrics.rooms.set(len(self._hubs))
+        future.set_result(hub)
+        return hub
+
+    def _idle(self, hub: RoomHub) -> None:
+        """Unload a room no local member has used for ``room_idle_s``."""
+        if hub.room_id in self._idle_timers:
+            return
+
+        def unload() -> None:
+            self._idle_timers.pop(hub.room_id, None)
+            if not hub.members and self._hubs.get(hub.room_id) is hub:
+                del self._hubs[hub.room_id]
+                self.metrics.rooms.set(len(self._hubs))
+                asyncio.get_running_loop().create_task(hub.close())
+
+        loop = asyncio.get_running_loop()
+        self._idle_timers[hub.room_id] = loop.call_later(self.settings.room_idle_s, unload)
+
+
+class _Draining(Exception):
+    pass

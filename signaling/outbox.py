@@ -1,0 +1,125 @@
+"""A bounded send queue for one WebSocket connection.
+
+Fan-out calls :meth:`Outbox.put` for each recipient with the same frame bytes. While the socket
+keeps up, the frame is written at once (no task, no await); when the transport's write buffer is
+above its high-water mark, frames wait in a bounded queue drained by one task. A connection whose
+queue overflows is a slow consumer: its queue is dropped, it is sent ``reconnect{slow_consumer}``
+and closed with 4008, and it resumes later from its last event id (invariant 3: one slow client
+never slows a room). See docs/decisions/0001-outbox-fast-path.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
+
+from .codec import encode_reconnect
+
+log = logging.getLogger(__name__)
+
+#: Close codes (docs/protocol.md).
+CLOSE_SLOW_CONSUMER = 4008
+#: Sent to a slow consumer before the close; resume is its own business (it knows its last id).
+SLOW_CONSUMER_FRAME = encode_reconnect("slow_consumer", 0)
+
+
+class Outbox:
+    """The send side of one connection.
+
+    Args:
+        ws: the connection.
+        limit: most frames queued while the socket is behind; one more makes a slow consumer.
+        on_overflow: called once when the queue overflows, before the connection is closed.
+    """
+
+    __slots__ = ("_drainer", "_pending", "closed", "limit", "on_overflow", "ws")
+
+    def __init__(
+        self, ws: ServerConnection, limit: int, on_overflow: Callable[[], None] | None = None
+    ) -> None:
+        self.ws = ws
+        self.limit = limit
+        self.on_overflow = on_overflow
+        self._pending: deque[bytes] = deque()
+        self._drainer: asyncio.Task[None] | None = None
+        self.closed = False
+
+    def put(self, frame: bytes) -> bool:
+        """Queue one frame; False when the connection is closed or just overflowed."""
+        if self.closed:
+            return False
+        ws = self.ws
+        if self._pending or ws.paused:
+            if len(self._pending) >= self.limit:
+                self._overflow()
+                return False
+            self._pending.append(frame)
+            if self._drainer is None:
+                self._drainer = asyncio.get_running_loop().create_task(self._drain())
+            return True
+        if ws.protocol.state is not State.OPEN:
+            self.closed = True
+            return False
+        ws.protocol.send_binary(frame)
+        ws.send_data()
+        return True
+
+    async def _drain(self) -> None:
+        ws = self.ws
+        try:
+            while self._pending and not self.closed:
+                await ws.drain()
+                while self._pending and not ws.paused:
+                    if ws.protocol.state is not State.OPEN:
+                        self.closed = True
+                        return
+                    ws.protocol.send_binary(self._pending.popleft())
+                    ws.send_data()
+        except (ConnectionClosed, OSError):
+            self.closed = True
+        finally:
+            self._drainer = None
+
+    def _overflow(self) -> None:
+        self._pending.clear()
+        self.closed = True
+        if self.on_overflow is not None:
+            self.on_overflow()
+        asyncio.get_running_loop().create_task(
+            self.close(CLOSE_SLOW_CONSUMER, "slow consumer", final_frame=SLOW_CONSUMER_FRAME)
+        )
+
+    async def flush(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for queued frames to reach the socket."""
+        drainer = self._drainer
+        if drainer is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(drainer), timeout)
+
+    async def close(
+        self, code: int, reason: str, *, final_frame: bytes | None, timeout: float = 2.0
+    ) -> None:
+        """Let queued frames go (unless overflowed), send ``final_frame``, close with ``code``.
+
+        A peer that does not take the close within ``timeout`` seconds is aborted.
+        """
+        if not self.closed:
+            await self.flush(timeout)
+        self.closed = True
+        self._pending.clear()
+        ws = self.ws
+        if final_frame is not None and ws.protocol.state is State.OPEN:
+            ws.protocol.send_binary(final_frame)
+            ws.send_data()
+        try:
+            async with asyncio.timeout(timeout):
+                await self.ws.close(code, reason)
+        except (TimeoutError, ConnectionClosed, OSError):
+            self.ws.transport.abort()

@@ -1,0 +1,117 @@
+"""Presence: who is online in a room on this node, with changes coalesced per interval.
+
+Presence is not log: it is rebuilt from live connections and every welcome carries the roster.
+Changes are batched and flushed every ``interval`` seconds as one ``presence`` frame per audience
+class (staff, students), so a join storm of N students costs O(N) frames, not O(N^2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rooms import Participant
+
+
+@dataclass(slots=True)
+class PresenceChanges:
+    """One flush: who came online, who went offline, and the online count after."""
+
+    joined: list[Participant]
+    left: list[Participant]
+    online: int
+
+
+@dataclass(slots=True)
+class Presence:
+    """Online identities (an identity with several connections counts once).
+
+    Args:
+        large_room: above this many online, students see only staff in rosters and changes.
+    """
+
+    large_room: int
+    _connections: dict[str, int] = field(default_factory=dict)
+    _online: dict[str, Participant] = field(default_factory=dict)
+    _joined: dict[str, Participant] = field(default_factory=dict)
+    _left: dict[str, Participant] = field(default_factory=dict)
+    _count_changed: bool = False
+
+    @property
+    def online(self) -> int:
+        return len(self._online)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._joined or self._left or self._count_changed)
+
+    def connect(self, p: Participant) -> None:
+        n = self._connections.get(p.identity, 0)
+        self._connections[p.identity] = n + 1
+        self._online[p.identity] = p
+        if n == 0:
+            self._count_changed = True
+            if self._left.pop(p.identity, None) is None:
+                self._joined[p.identity] = p
+        elif p.identity in self._joined:
+            self._joined[p.identity] = p
+
+    def disconnect(self, p: Participant) -> None:
+        n = self._connections.get(p.identity, 0)
+        if n <= 1:
+            self._connections.pop(p.identity, None)
+            self._online.pop(p.identity, None)
+            self._count_changed = True
+            if self._joined.pop(p.identity, None) is None:
+                self._left[p.identity] = p
+        else:
+            self._connections[p.identity] = n - 1
+
+    def take_changes(self) -> PresenceChanges:
+        changes = PresenceChanges(
+            list(self._joined.values()), list(self._left.values()), len(self._online)
+        )
+        self._joined.clear()
+        self._left.clear()
+        self._count_changed = False
+        return changes
+
+    def students_see_everyone(self) -> bool:
+        return len(self._online) <= self.large_room
+
+    def online_with(self, p: Participant) -> int:
+        """The online count once ``p`` is connected."""
+        return len(self._online) + (p.identity not in self._online)
+
+    def roster_for(self, viewer: Participant, *, joining: bool = False) -> list[dict[str, Any]]:
+        """The roster a viewer may see (docs/protocol.md, "Presence"); with ``joining``, the
+        viewer is listed too, as it will be once registered."""
+        people = dict(self._online)
+        if joining:
+            people[viewer.identity] = viewer
+        everyone = viewer.is_staff or len(people) <= self.large_room
+        return _wire(people.values(), everyone)
+
+
+def _wire(people: Iterable[Participant], everyone: bool) -> list[dict[str, Any]]:
+    return [p.to_wire() for p in people if everyone or p.is_staff]
+
+
+def presence_frames(changes: PresenceChanges, students_see_everyone: bool) -> dict[str, Any]:
+    """The ``presence`` messages for staff and for students (the same map when rooms are small)."""
+    staff = {
+        "t": "presence",
+        "joined": _wire(changes.joined, True),
+        "left": [p.identity for p in changes.left],
+        "online": changes.online,
+    }
+    if students_see_everyone:
+        return {"staff": staff, "students": staff}
+    students = {
+        "t": "presence",
+        "joined": _wire(changes.joined, False),
+        "left": [p.identity for p in changes.left if p.is_staff],
+        "online": changes.online,
+    }
+    return {"staff": staff, "students": students}

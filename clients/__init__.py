@@ -1,6 +1,14 @@
 """liveclass clients: the browser app (``clients/web/``) and the Python asyncio SDK."""
 
-from .sdk import ClassroomClient, ClientError, CommandFailed, ConnectionLost, Event, Refused, Session
+from .sdk import (
+    ClassroomClient,
+    ClientError,
+    CommandFailed,
+    ConnectionLost,
+    Event,
+    Refused,
+    Session,
+)
 
 __all__ = [
     "ClassroomClient",

@@ -26,6 +26,7 @@ from typing import Any
 import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.protocol import State
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Session:
     events: list[Event] = field(default_factory=list)
     welcomes: int = 0
     resumes: int = 0
+    presence_frames: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -149,7 +151,14 @@ class ClassroomClient:
 
     @property
     def connected(self) -> bool:
-        return self._ws is not None and self._greeted is not None and self._greeted.done()
+        greeted = self._greeted
+        return (
+            self._ws is not None
+            and self._ws.state is State.OPEN
+            and greeted is not None
+            and greeted.done()
+            and greeted.exception() is None
+        )
 
     async def connect(self) -> dict[str, Any]:
         """Connect and join (resuming from ``session.last_id`` if it has one).
@@ -174,8 +183,9 @@ class ClassroomClient:
         self._ws = ws
         self._greeted = asyncio.get_running_loop().create_future()
         last_id = self.session.last_id if (self.session.welcomes or self.session.resumes) else None
-        await ws.send(msgpack.packb({"t": "join", "token": self.token, "room": self.room,
-                                     "last_id": last_id}))
+        await ws.send(
+            msgpack.packb({"t": "join", "token": self.token, "room": self.room, "last_id": last_id})
+        )
         self._reader = asyncio.get_running_loop().create_task(self._read(ws))
         async with asyncio.timeout(self.open_timeout):
             return await asyncio.shield(self._greeted)
@@ -270,6 +280,7 @@ class ClassroomClient:
             if self._greeted is not None and not self._greeted.done():
                 self._greeted.set_result(msg)
         elif t == "presence":
+            s.presence_frames += 1
             for p in msg["joined"]:
                 s.roster[p["identity"]] = p
             for identity in msg["left"]:
@@ -392,9 +403,7 @@ class ClassroomClient:
 
     # -- waiting -------------------------------------------------------------------------------
 
-    async def wait_for(
-        self, predicate: Callable[[Event], bool], timeout: float = 10.0
-    ) -> Event:
+    async def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 10.0) -> Event:
         """The first received event (already received or arriving) that matches ``predicate``.
 
         Raises:

@@ -99,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_token(args: argparse.Namespace) -> int:
     try:
-        values = resolve(args, KEY_OPTIONS + (DATA_DIR,))
+        values = resolve(args, (*KEY_OPTIONS, DATA_DIR))
         keyring = load_keyring(values, Path(values["data_dir"]))
     except ConfigError as exc:
         print(f"liveclass: {exc}", file=sys.stderr)
@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--can-publish", action=argparse.BooleanOptionalAction, default=True)
     token.add_argument("--can-subscribe", action=argparse.BooleanOptionalAction, default=True)
     token.add_argument("--link", default="", help="print a join link on this base URL instead")
-    add_options(token, KEY_OPTIONS + (DATA_DIR,))
+    add_options(token, (*KEY_OPTIONS, DATA_DIR))
     token.set_defaults(func=cmd_token)
     return parser
 

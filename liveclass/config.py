@@ -53,7 +53,9 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("log_level", str, "info", "debug, info, warning or error"),
 )
 KEY_OPTIONS: tuple[Option, ...] = (
-    Option("secrets", str, "", "HS256 secrets 'kid:secret,kid2:secret2' (default: data-dir/secret)"),
+    Option(
+        "secrets", str, "", "HS256 secrets 'kid:secret,kid2:secret2' (default: data-dir/secret)"
+    ),
     Option("signing_kid", str, "", "key id new tokens are signed with (default: the first)"),
 )
 
@@ -66,12 +68,16 @@ def add_options(parser: argparse.ArgumentParser, options: tuple[Option, ...]) ->
     for opt in options:
         if opt.type is bool:
             parser.add_argument(
-                opt.flag, action=argparse.BooleanOptionalAction, default=None,
+                opt.flag,
+                action=argparse.BooleanOptionalAction,
+                default=None,
                 help=f"{opt.help} [env {opt.env}]",
             )
         else:
             parser.add_argument(
-                opt.flag, type=opt.type, default=None,
+                opt.flag,
+                type=opt.type,
+                default=None,
                 help=f"{opt.help} [env {opt.env}; default {opt.default}]",
             )
 
@@ -88,7 +94,9 @@ def resolve(args: argparse.Namespace, options: tuple[Option, ...]) -> dict[str, 
         if value is None and opt.env in os.environ:
             raw = os.environ[opt.env]
             try:
-                value = raw.lower() in ("1", "true", "yes", "on") if opt.type is bool else opt.type(raw)
+                value = (
+                    raw.lower() in ("1", "true", "yes", "on") if opt.type is bool else opt.type(raw)
+                )
             except ValueError as exc:
                 raise ConfigError(f"{opt.env}={raw!r}: {exc}") from exc
         values[opt.name] = opt.default if value is None else value

@@ -1,1 +1,4 @@
-"""Selective forwarding unit on aiortc (Worker, Router, Transport, Producer, Consumer). Lands with the SFU issue."""
+"""Selective forwarding unit on aiortc (Worker, Router, Transport, Producer, Consumer).
+
+Lands with the SFU issue.
+"""

@@ -232,7 +232,13 @@ def encode_event(record: Record) -> bytes:
     """``event{id, ts, type, data}``: encoded once per event per node."""
     event = record.event
     return pack(
-        {"t": "event", "id": record.id, "ts": record.ts, "type": event.type, "data": event.to_data()}
+        {
+            "t": "event",
+            "id": record.id,
+            "ts": record.ts,
+            "type": event.type,
+            "data": event.to_data(),
+        }
     )
 
 

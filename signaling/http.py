@@ -129,7 +129,9 @@ class HttpRoutes:
 
     def _new_room(self, teacher_name: str) -> Response:
         name = teacher_name.strip()[:_NAME_MAX] or "Teacher"
-        room = f"{_ROOM_SLUG.sub('-', name.lower()).strip('-')[:20] or 'class'}-{secrets.token_hex(3)}"
+        room = (
+            f"{_ROOM_SLUG.sub('-', name.lower()).strip('-')[:20] or 'class'}-{secrets.token_hex(3)}"
+        )
         teacher = mint(
             self.keyring,
             identity=f"t-{secrets.token_hex(4)}",

@@ -1,4 +1,4 @@
-"""Prometheus metrics of one signaling node (``liveclass_`` prefix, base units, no per-room labels)."""
+"""Prometheus metrics of one signaling node (`liveclass_` prefix, base units, no room labels)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ class Metrics:
             "liveclass_events_appended_total", "Room events committed to the store", registry=r
         )
         self.command_errors = Counter(
-            "liveclass_command_errors_total", "Error frames sent, by error code", ["code"],
+            "liveclass_command_errors_total",
+            "Error frames sent, by error code",
+            ["code"],
             registry=r,
         )
         self.slow_consumers = Counter(

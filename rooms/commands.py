@@ -1,0 +1,211 @@
+"""The classroom commands a client sends, one dataclass per wire type.
+
+Field names and types follow the command table of docs/protocol.md ("Commands and the events they
+cause"). The transport messages ``join`` and ``ping`` belong to ``signaling``; ``leave`` is here too
+because leaving lowers a raised hand. Lists on the wire are tuples here. Fields typed ``X | None``
+may be absent on the wire and default to None; ``reason`` defaults to "".
+
+Values are not range-checked here: :func:`rooms.decide` does that and raises ``BadField``.
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """Base of every command; ``type`` is the wire type (the frame's ``t``)."""
+
+    type: ClassVar[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSend(Command):
+    """Send ``text`` (1-2000 chars) to the room (``to`` None) or to a private thread.
+
+    A student's ``to`` is None or ``"staff"``; staff's ``to`` is None or a student's identity.
+    """
+
+    type: ClassVar[str] = "chat.send"
+    text: str
+    to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HandRaise(Command):
+    """A student raises their hand."""
+
+    type: ClassVar[str] = "hand.raise"
+
+
+@dataclass(frozen=True, slots=True)
+class HandLower(Command):
+    """Lower a hand: one's own (``identity`` None or own), or anyone's for staff."""
+
+    type: ClassVar[str] = "hand.lower"
+    identity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HandCallNext(Command):
+    """Staff call the first raised hand in the queue; that hand goes down."""
+
+    type: ClassVar[str] = "hand.call_next"
+
+
+@dataclass(frozen=True, slots=True)
+class HandLowerAll(Command):
+    """Staff lower every raised hand."""
+
+    type: ClassVar[str] = "hand.lower_all"
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionAsk(Command):
+    """Ask a question (``text`` 1-500 chars) in the Q&A."""
+
+    type: ClassVar[str] = "question.ask"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionUpvote(Command):
+    """Upvote a question, once per participant."""
+
+    type: ClassVar[str] = "question.upvote"
+    question_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionUnvote(Command):
+    """Take back one's upvote."""
+
+    type: ClassVar[str] = "question.unvote"
+    question_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionAnswer(Command):
+    """Staff mark a question answered."""
+
+    type: ClassVar[str] = "question.answer"
+    question_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionDismiss(Command):
+    """Staff dismiss a question; it leaves the Q&A."""
+
+    type: ClassVar[str] = "question.dismiss"
+    question_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionPin(Command):
+    """Staff pin (``pinned`` True) or unpin a question."""
+
+    type: ClassVar[str] = "question.pin"
+    question_id: int
+    pinned: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PollOpen(Command):
+    """Staff open a poll: ``question`` 1-300 chars, 2-10 ``options`` of 1-100 chars each."""
+
+    type: ClassVar[str] = "poll.open"
+    question: str
+    options: tuple[str, ...]
+    multiple: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PollAnswer(Command):
+    """A student answers an open poll; ``choices`` are 0-based option indices.
+
+    A single-choice poll takes exactly one; a multiple-choice poll one or more, distinct.
+    A new answer replaces the old.
+    """
+
+    type: ClassVar[str] = "poll.answer"
+    poll_id: int
+    choices: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PollClose(Command):
+    """Staff close a poll, once; its tally is published."""
+
+    type: ClassVar[str] = "poll.close"
+    poll_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMute(Command):
+    """Staff mute (``muted`` True) or unmute one student's chat, or every student's (``identity``
+    None)."""
+
+    type: ClassVar[str] = "chat.mute"
+    muted: bool
+    identity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantRemove(Command):
+    """Staff remove a participant for the rest of the session (``reason`` 0-200 chars).
+
+    Only the teacher removes an assistant; nobody removes the teacher.
+    """
+
+    type: ClassVar[str] = "participant.remove"
+    identity: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomLock(Command):
+    """Staff lock the room (new identities are refused) or unlock it."""
+
+    type: ClassVar[str] = "room.lock"
+    locked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnd(Command):
+    """The teacher ends the session (``reason`` 0-200 chars)."""
+
+    type: ClassVar[str] = "session.end"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Leave(Command):
+    """The participant leaves; their raised hand, if any, goes down."""
+
+    type: ClassVar[str] = "leave"
+
+
+COMMANDS: dict[str, type[Command]] = {
+    cls.type: cls
+    for cls in (
+        ChatSend,
+        HandRaise,
+        HandLower,
+        HandCallNext,
+        HandLowerAll,
+        QuestionAsk,
+        QuestionUpvote,
+        QuestionUnvote,
+        QuestionAnswer,
+        QuestionDismiss,
+        QuestionPin,
+        PollOpen,
+        PollAnswer,
+        PollClose,
+        ChatMute,
+        ParticipantRemove,
+        RoomLock,
+        SessionEnd,
+        Leave,
+    )
+}

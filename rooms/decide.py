@@ -1,0 +1,424 @@
+"""The room's rules: a command (or a join) against the current state gives events or an error.
+
+:func:`decide` and :func:`admit` read ``RoomState`` and never write it; the caller appends the
+events to the room's log and folds them with :func:`rooms.evolve`. An empty list means the command
+changed nothing (raising a hand that is up) and is acknowledged with ``ids: []``.
+Every rule is from docs/protocol.md, "Commands and the events they cause".
+
+Checks run in this order: the session has not ended, the actor was not removed, the actor's role
+may send the command, the targets exist, the values are in range.
+"""
+
+from rooms.commands import (
+    ChatMute,
+    ChatSend,
+    Command,
+    HandCallNext,
+    HandLower,
+    HandLowerAll,
+    HandRaise,
+    Leave,
+    ParticipantRemove,
+    PollAnswer,
+    PollClose,
+    PollOpen,
+    QuestionAnswer,
+    QuestionAsk,
+    QuestionDismiss,
+    QuestionPin,
+    QuestionUnvote,
+    QuestionUpvote,
+    RoomLock,
+    SessionEnd,
+)
+from rooms.errors import (
+    AlreadyVoted,
+    BadField,
+    ChatMuted,
+    InvalidChoice,
+    NoRaisedHands,
+    NoSuchParticipant,
+    NoSuchPoll,
+    NoSuchQuestion,
+    NotAllowed,
+    NotVoted,
+    ParticipantRemoved,
+    PollClosed,
+    QuestionClosed,
+    RoomLocked,
+    SessionEnded,
+)
+from rooms.events import (
+    ChatMessageEvent,
+    ChatMutedEvent,
+    Event,
+    HandCalledEvent,
+    HandLoweredEvent,
+    HandRaisedEvent,
+    HandsClearedEvent,
+    ParticipantJoinedEvent,
+    ParticipantRemovedEvent,
+    PollAnsweredEvent,
+    PollClosedEvent,
+    PollOpenedEvent,
+    QuestionAnsweredEvent,
+    QuestionAskedEvent,
+    QuestionDismissedEvent,
+    QuestionPinnedEvent,
+    QuestionUnvotedEvent,
+    QuestionUpvotedEvent,
+    RoomLockedEvent,
+    SessionEndedEvent,
+)
+from rooms.participant import Participant
+from rooms.roles import Role
+from rooms.state import Poll, Question, RoomState
+
+CHAT_TEXT_MAX = 2000
+QUESTION_TEXT_MAX = 500
+POLL_QUESTION_MAX = 300
+POLL_OPTION_MAX = 100
+POLL_OPTIONS_MIN = 2
+POLL_OPTIONS_MAX = 10
+REASON_MAX = 200
+STAFF_THREAD = "staff"
+"""A student's ``chat.send`` ``to`` that opens their private thread with the staff."""
+
+
+def admit(state: RoomState, participant: Participant) -> list[Event]:
+    """Check a join and return the events it causes.
+
+    Returns ``[ParticipantJoinedEvent]`` the first time an identity joins, or when it comes back
+    with another name or role; else ``[]``.
+
+    Raises:
+        SessionEnded: the session was ended.
+        ParticipantRemoved: the identity was removed from this session.
+        RoomLocked: the room is locked and this identity never joined it (staff always may).
+    """
+    if state.ended is not None:
+        raise SessionEnded("the session has ended")
+    if participant.identity in state.removed:
+        raise ParticipantRemoved("you were removed from this session")
+    known = state.participants.get(participant.identity)
+    if known is None and state.locked and not participant.is_staff:
+        raise RoomLocked("the room is locked")
+    if known is not None and (known.name, known.role) == (participant.name, participant.role):
+        return []
+    return [ParticipantJoinedEvent(participant.identity, participant.name, participant.role)]
+
+
+def decide(state: RoomState, actor: Participant, command: Command) -> list[Event]:
+    """Check ``command`` sent by ``actor`` against ``state``; return the events it causes.
+
+    ``actor`` is the sender as its access token describes it (role included).
+
+    Raises:
+        SessionEnded: the session was ended (every command is refused).
+        ParticipantRemoved: the actor was removed.
+        RoomError: the command breaks a rule: ``NotAllowed``, ``ChatMuted``, ``BadField``
+            (with ``field``), ``NoSuchParticipant``, ``NoSuchQuestion``, ``QuestionClosed``,
+            ``AlreadyVoted``, ``NotVoted``, ``NoSuchPoll``, ``PollClosed``, ``InvalidChoice``,
+            ``NoRaisedHands``.
+        TypeError: ``command`` is not one of the classes in ``COMMANDS``.
+    """
+    if state.ended is not None:
+        raise SessionEnded("the session has ended")
+    if actor.identity in state.removed:
+        raise ParticipantRemoved("you were removed from this session")
+    match command:
+        case ChatSend():
+            return _chat_send(state, actor, command)
+        case HandRaise():
+            return _hand_raise(state, actor)
+        case HandLower():
+            return _hand_lower(state, actor, command)
+        case HandCallNext():
+            return _hand_call_next(state, actor)
+        case HandLowerAll():
+            return _hand_lower_all(state, actor)
+        case QuestionAsk():
+            return _question_ask(state, actor, command)
+        case QuestionUpvote():
+            return _question_upvote(state, actor, command)
+        case QuestionUnvote():
+            return _question_unvote(state, actor, command)
+        case QuestionAnswer():
+            return _question_answer(state, actor, command)
+        case QuestionDismiss():
+            return _question_dismiss(state, actor, command)
+        case QuestionPin():
+            return _question_pin(state, actor, command)
+        case PollOpen():
+            return _poll_open(state, actor, command)
+        case PollAnswer():
+            return _poll_answer(state, actor, command)
+        case PollClose():
+            return _poll_close(state, actor, command)
+        case ChatMute():
+            return _chat_mute(state, actor, command)
+        case ParticipantRemove():
+            return _participant_remove(state, actor, command)
+        case RoomLock():
+            return _room_lock(state, actor, command)
+        case SessionEnd():
+            return _session_end(actor, command)
+        case Leave():
+            return _leave(state, actor)
+    raise TypeError(f"not a room command: {command!r}")
+
+
+# Chat
+
+
+def _chat_send(state: RoomState, actor: Participant, command: ChatSend) -> list[Event]:
+    if actor.is_staff:
+        thread = command.to
+        if thread is not None:
+            student = _participant(state, thread, "to")
+            if student.role is not Role.STUDENT:
+                raise NotAllowed("private chat is between the staff and one student", "to")
+    else:
+        if command.to not in (None, STAFF_THREAD):
+            raise NotAllowed(f"a student writes to everyone or to {STAFF_THREAD!r}", "to")
+        thread = None if command.to is None else actor.identity
+        if state.chat_muted_all or actor.identity in state.chat_muted:
+            raise ChatMuted("your chat is muted")
+    _check_text(command.text, "text", CHAT_TEXT_MAX)
+    return [ChatMessageEvent(actor.identity, actor.name, actor.role, command.text, thread)]
+
+
+def _chat_mute(state: RoomState, actor: Participant, command: ChatMute) -> list[Event]:
+    _require_staff(actor, "mute chat")
+    if command.identity is None:
+        if command.muted:
+            changes = not state.chat_muted_all
+        else:
+            changes = state.chat_muted_all or bool(state.chat_muted)
+    else:
+        target = _participant(state, command.identity, "identity")
+        if target.is_staff:
+            raise NotAllowed("staff chat is never muted", "identity")
+        changes = command.muted != (command.identity in state.chat_muted)
+    if not changes:
+        return []
+    return [ChatMutedEvent(command.identity, command.muted, actor.identity)]
+
+
+# Hands
+
+
+def _hand_raise(state: RoomState, actor: Participant) -> list[Event]:
+    if actor.is_staff:
+        raise NotAllowed("only students raise hands")
+    if actor.identity in state.hands:
+        return []
+    return [HandRaisedEvent(actor.identity, actor.name)]
+
+
+def _hand_lower(state: RoomState, actor: Participant, command: HandLower) -> list[Event]:
+    identity = actor.identity if command.identity is None else command.identity
+    if identity != actor.identity and not actor.is_staff:
+        raise NotAllowed("a student lowers only their own hand", "identity")
+    if identity not in state.hands:
+        return []
+    return [HandLoweredEvent(identity, actor.identity)]
+
+
+def _hand_call_next(state: RoomState, actor: Participant) -> list[Event]:
+    _require_staff(actor, "call on raised hands")
+    if not state.hands:
+        raise NoRaisedHands("no hand is raised")
+    first = state.hands[0]
+    return [HandCalledEvent(first, state.display_name(first), actor.identity)]
+
+
+def _hand_lower_all(state: RoomState, actor: Participant) -> list[Event]:
+    _require_staff(actor, "lower every hand")
+    if not state.hands:
+        return []
+    return [HandsClearedEvent(actor.identity)]
+
+
+def _leave(state: RoomState, actor: Participant) -> list[Event]:
+    if actor.identity not in state.hands:
+        return []
+    return [HandLoweredEvent(actor.identity, actor.identity)]
+
+
+# Questions
+
+
+def _question_ask(state: RoomState, actor: Participant, command: QuestionAsk) -> list[Event]:
+    _check_text(command.text, "text", QUESTION_TEXT_MAX)
+    question_id = state.question_count + 1
+    return [QuestionAskedEvent(question_id, actor.identity, actor.name, command.text)]
+
+
+def _question_upvote(state: RoomState, actor: Participant, command: QuestionUpvote) -> list[Event]:
+    question = _votable_question(state, command.question_id)
+    if actor.identity in question.voters:
+        raise AlreadyVoted("you already upvoted this question", "question_id")
+    return [QuestionUpvotedEvent(question.question_id, actor.identity)]
+
+
+def _question_unvote(state: RoomState, actor: Participant, command: QuestionUnvote) -> list[Event]:
+    question = _votable_question(state, command.question_id)
+    if actor.identity not in question.voters:
+        raise NotVoted("you did not upvote this question", "question_id")
+    return [QuestionUnvotedEvent(question.question_id, actor.identity)]
+
+
+def _question_answer(state: RoomState, actor: Participant, command: QuestionAnswer) -> list[Event]:
+    _require_staff(actor, "mark questions answered")
+    question = _question(state, command.question_id)
+    if question.answered:
+        return []
+    return [QuestionAnsweredEvent(question.question_id, actor.identity)]
+
+
+def _question_dismiss(
+    state: RoomState, actor: Participant, command: QuestionDismiss
+) -> list[Event]:
+    _require_staff(actor, "dismiss questions")
+    question = _question(state, command.question_id)
+    return [QuestionDismissedEvent(question.question_id, actor.identity)]
+
+
+def _question_pin(state: RoomState, actor: Participant, command: QuestionPin) -> list[Event]:
+    _require_staff(actor, "pin questions")
+    question = _question(state, command.question_id)
+    if question.pinned == command.pinned:
+        return []
+    return [QuestionPinnedEvent(question.question_id, command.pinned, actor.identity)]
+
+
+def _question(state: RoomState, question_id: int) -> Question:
+    question = state.questions.get(question_id)
+    if question is None or question.dismissed:
+        raise NoSuchQuestion(f"no question {question_id}", "question_id")
+    return question
+
+
+def _votable_question(state: RoomState, question_id: int) -> Question:
+    question = _question(state, question_id)
+    if question.answered:
+        raise QuestionClosed("the question is answered", "question_id")
+    return question
+
+
+# Polls
+
+
+def _poll_open(state: RoomState, actor: Participant, command: PollOpen) -> list[Event]:
+    _require_staff(actor, "open polls")
+    _check_text(command.question, "question", POLL_QUESTION_MAX)
+    if not POLL_OPTIONS_MIN <= len(command.options) <= POLL_OPTIONS_MAX:
+        raise BadField(
+            f"a poll has {POLL_OPTIONS_MIN} to {POLL_OPTIONS_MAX} options, "
+            f"not {len(command.options)}",
+            "options",
+        )
+    for option in command.options:
+        _check_text(option, "options", POLL_OPTION_MAX)
+    poll_id = state.poll_count + 1
+    return [
+        PollOpenedEvent(
+            poll_id, command.question, tuple(command.options), command.multiple, actor.identity
+        )
+    ]
+
+
+def _poll_answer(state: RoomState, actor: Participant, command: PollAnswer) -> list[Event]:
+    if actor.is_staff:
+        raise NotAllowed("only students answer polls")
+    poll = _open_poll(state, command.poll_id)
+    choices = tuple(sorted(command.choices))
+    if poll.multiple:
+        if not choices or len(set(choices)) != len(choices):
+            raise InvalidChoice("choose one or more distinct options", "choices")
+    elif len(choices) != 1:
+        raise InvalidChoice("choose exactly one option", "choices")
+    if any(not 0 <= choice < len(poll.options) for choice in choices):
+        raise InvalidChoice(f"choices are 0 to {len(poll.options) - 1}", "choices")
+    if poll.answers.get(actor.identity) == choices:
+        return []
+    return [PollAnsweredEvent(poll.poll_id, actor.identity, choices)]
+
+
+def _poll_close(state: RoomState, actor: Participant, command: PollClose) -> list[Event]:
+    _require_staff(actor, "close polls")
+    poll = _open_poll(state, command.poll_id)
+    return [
+        PollClosedEvent(poll.poll_id, poll.current_tally(), poll.current_voters(), actor.identity)
+    ]
+
+
+def _open_poll(state: RoomState, poll_id: int) -> Poll:
+    poll = state.polls.get(poll_id)
+    if poll is None:
+        raise NoSuchPoll(f"no poll {poll_id}", "poll_id")
+    if not poll.open:
+        raise PollClosed("the poll is closed", "poll_id")
+    return poll
+
+
+# Moderation
+
+
+def _participant_remove(
+    state: RoomState, actor: Participant, command: ParticipantRemove
+) -> list[Event]:
+    _require_staff(actor, "remove participants")
+    if command.identity in state.removed:
+        return []
+    target = _participant(state, command.identity, "identity")
+    if target.role is Role.TEACHER:
+        raise NotAllowed("nobody removes the teacher", "identity")
+    if target.role is Role.ASSISTANT and actor.role is not Role.TEACHER:
+        raise NotAllowed("only the teacher removes an assistant", "identity")
+    _check_reason(command.reason)
+    return [ParticipantRemovedEvent(target.identity, command.reason, actor.identity)]
+
+
+def _room_lock(state: RoomState, actor: Participant, command: RoomLock) -> list[Event]:
+    _require_staff(actor, "lock the room")
+    if state.locked == command.locked:
+        return []
+    return [RoomLockedEvent(command.locked, actor.identity)]
+
+
+def _session_end(actor: Participant, command: SessionEnd) -> list[Event]:
+    if actor.role is not Role.TEACHER:
+        raise NotAllowed("only the teacher ends the session")
+    _check_reason(command.reason)
+    return [SessionEndedEvent(command.reason, actor.identity)]
+
+
+# Shared checks
+
+
+def _require_staff(actor: Participant, what: str) -> None:
+    if not actor.is_staff:
+        raise NotAllowed(f"only staff {what}")
+
+
+def _participant(state: RoomState, identity: str, field: str) -> Participant:
+    """The participant ``identity``; ``NoSuchParticipant`` if it never joined or was removed."""
+    participant = state.participants.get(identity)
+    if participant is None or identity in state.removed:
+        raise NoSuchParticipant(f"{identity!r} is not in this room", field)
+    return participant
+
+
+def _check_text(text: str, field: str, max_chars: int) -> None:
+    """Text of 1 to ``max_chars`` characters that is not only whitespace."""
+    if not text.strip():
+        raise BadField(f"{field} is empty", field)
+    if len(text) > max_chars:
+        raise BadField(f"{field} is longer than {max_chars} characters", field)
+
+
+def _check_reason(reason: str) -> None:
+    if len(reason) > REASON_MAX:
+        raise BadField(f"reason is longer than {REASON_MAX} characters", "reason")

@@ -1,0 +1,136 @@
+"""Why a command or a join was refused.
+
+Every class here carries the stable ``code`` a client receives in an ``error`` frame
+(docs/protocol.md, "Error codes"). The decoding errors (``bad_frame``, ``missing_field``, ...) and
+the token errors belong to ``signaling``; this module holds the classroom's own.
+"""
+
+from typing import ClassVar
+
+
+class RoomError(Exception):
+    """A command or a join the room refuses; nothing changed.
+
+    ``message`` is for people; ``field`` names the offending command field, if one is to blame.
+    """
+
+    code: ClassVar[str]
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, field={self.field!r})"
+
+
+class NotAllowed(RoomError):
+    """The sender's role may not do this."""
+
+    code = "not_allowed"
+
+
+class ChatMuted(RoomError):
+    """The sender's chat is muted."""
+
+    code = "chat_muted"
+
+
+class NoSuchParticipant(RoomError):
+    """The identity is not a participant of the room (never joined, or removed)."""
+
+    code = "no_such_participant"
+
+
+class NoSuchQuestion(RoomError):
+    """The question is unknown or was dismissed."""
+
+    code = "no_such_question"
+
+
+class QuestionClosed(RoomError):
+    """The question is answered; it takes no more votes."""
+
+    code = "question_closed"
+
+
+class AlreadyVoted(RoomError):
+    """This participant already upvoted the question."""
+
+    code = "already_voted"
+
+
+class NotVoted(RoomError):
+    """Unvote of a question this participant did not upvote."""
+
+    code = "not_voted"
+
+
+class NoSuchPoll(RoomError):
+    """The poll is unknown."""
+
+    code = "no_such_poll"
+
+
+class PollClosed(RoomError):
+    """The poll is closed."""
+
+    code = "poll_closed"
+
+
+class InvalidChoice(RoomError):
+    """Poll choices out of range, repeated, or not exactly one on a single-choice poll."""
+
+    code = "invalid_choice"
+
+
+class NoRaisedHands(RoomError):
+    """``hand.call_next`` with an empty queue."""
+
+    code = "no_raised_hands"
+
+
+class BadField(RoomError):
+    """A field's value is out of range (text empty or too long, too few options, ...)."""
+
+    code = "bad_field"
+
+
+class RoomLocked(RoomError):
+    """The room is locked and this identity never joined it."""
+
+    code = "room_locked"
+
+
+class SessionEnded(RoomError):
+    """The session was ended; every join and command is refused."""
+
+    code = "session_ended"
+
+
+class ParticipantRemoved(RoomError):
+    """The identity was removed from this session."""
+
+    code = "participant_removed"
+
+
+ERROR_CLASSES: tuple[type[RoomError], ...] = (
+    NotAllowed,
+    ChatMuted,
+    NoSuchParticipant,
+    NoSuchQuestion,
+    QuestionClosed,
+    AlreadyVoted,
+    NotVoted,
+    NoSuchPoll,
+    PollClosed,
+    InvalidChoice,
+    NoRaisedHands,
+    BadField,
+    RoomLocked,
+    SessionEnded,
+    ParticipantRemoved,
+)
+
+ERROR_CODES: frozenset[str] = frozenset(cls.code for cls in ERROR_CLASSES)

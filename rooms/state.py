@@ -1,0 +1,218 @@
+"""A room's state and the fold that builds it from the room's log.
+
+``RoomState`` is a fold of :class:`Record` s: :func:`evolve` applies one record in place and is the
+only code that writes a ``RoomState`` (after :func:`new_room`). :func:`rooms.decide` reads it and
+never writes it, so replaying the log rebuilds exactly the state that produced it, question and
+poll ids included.
+"""
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from rooms.events import (
+    ChatMessageEvent,
+    ChatMutedEvent,
+    HandCalledEvent,
+    HandLoweredEvent,
+    HandRaisedEvent,
+    HandsClearedEvent,
+    ParticipantJoinedEvent,
+    ParticipantRemovedEvent,
+    PollAnsweredEvent,
+    PollClosedEvent,
+    PollOpenedEvent,
+    QuestionAnsweredEvent,
+    QuestionAskedEvent,
+    QuestionDismissedEvent,
+    QuestionPinnedEvent,
+    QuestionUnvotedEvent,
+    QuestionUpvotedEvent,
+    Record,
+    RoomLockedEvent,
+    SessionEndedEvent,
+)
+from rooms.participant import Participant
+from rooms.roles import is_staff
+
+CHAT_HISTORY = 200
+"""Chat messages kept per conversation (the room-wide chat and each private thread)."""
+
+
+@dataclass(slots=True)
+class Question:
+    """A question in the Q&A; ``ts`` (epoch ms) is when it was asked; ``voters`` upvoted it."""
+
+    question_id: int
+    author: str
+    name: str
+    text: str
+    ts: int
+    voters: set[str] = field(default_factory=set)
+    answered: bool = False
+    dismissed: bool = False
+    pinned: bool = False
+
+    @property
+    def votes(self) -> int:
+        """The number of upvotes."""
+        return len(self.voters)
+
+
+@dataclass(slots=True)
+class Poll:
+    """A poll; ``answers`` maps a student's identity to their choices (0-based, ascending).
+
+    ``tally`` and ``voters`` are the published results, set when the poll closes.
+    """
+
+    poll_id: int
+    question: str
+    options: tuple[str, ...]
+    multiple: bool
+    open: bool = True
+    answers: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    tally: tuple[int, ...] | None = None
+    voters: int | None = None
+
+    def current_tally(self) -> tuple[int, ...]:
+        """Votes per option: the published tally once closed, else counted from ``answers``."""
+        if self.tally is not None:
+            return self.tally
+        counts = Counter(choice for choices in self.answers.values() for choice in choices)
+        return tuple(counts[index] for index in range(len(self.options)))
+
+    def current_voters(self) -> int:
+        """Students who answered: the published count once closed, else counted."""
+        return self.voters if self.voters is not None else len(self.answers)
+
+
+def _chat_history() -> deque[Record]:
+    return deque(maxlen=CHAT_HISTORY)
+
+
+@dataclass(slots=True)
+class RoomState:
+    """Everything the room's rules and snapshots need, folded from the room's log.
+
+    - ``participants``: everyone who ever joined, by identity (latest name and role).
+    - ``removed``: identities removed for the rest of the session.
+    - ``ended``: ``(reason, by)`` once the session ended.
+    - ``chat_muted_all``: every student's chat is muted; ``chat_muted``: muted students.
+    - ``hands``: identities with a raised hand, first raised first.
+    - ``chat``: the last ``CHAT_HISTORY`` room-wide chat records; ``threads``: the last
+      ``CHAT_HISTORY`` records of each private thread, by the thread's student.
+    - ``questions`` / ``polls``: by id, including dismissed questions and closed polls;
+      ``question_count`` / ``poll_count``: the highest id handed out.
+    - ``last_id``: the id of the last record folded (0 for a new room).
+    """
+
+    room_id: str
+    locked: bool = False
+    ended: tuple[str, str] | None = None
+    participants: dict[str, Participant] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+    chat_muted_all: bool = False
+    chat_muted: set[str] = field(default_factory=set)
+    hands: list[str] = field(default_factory=list)
+    chat: deque[Record] = field(default_factory=_chat_history)
+    threads: dict[str, deque[Record]] = field(default_factory=dict)
+    questions: dict[int, Question] = field(default_factory=dict)
+    polls: dict[int, Poll] = field(default_factory=dict)
+    question_count: int = 0
+    poll_count: int = 0
+    last_id: int = 0
+
+    def display_name(self, identity: str) -> str:
+        """The name ``identity`` last joined with, or the identity itself if it never joined."""
+        participant = self.participants.get(identity)
+        return participant.name if participant is not None else identity
+
+
+def new_room(room_id: str) -> RoomState:
+    """The state of a room whose log is empty."""
+    return RoomState(room_id=room_id)
+
+
+def evolve(state: RoomState, record: Record) -> None:
+    """Apply one log record to ``state`` in place and set ``state.last_id`` to its id.
+
+    This is the only writer of a ``RoomState``. It never raises for an event that
+    :func:`rooms.decide` or :func:`rooms.admit` produced; an event that refers to a question or
+    poll the state does not know is ignored, so a damaged log cannot stop a room.
+    """
+    event = record.event
+    match event:
+        case ParticipantJoinedEvent():
+            state.participants[event.identity] = Participant(event.identity, event.name, event.role)
+            if is_staff(event.role):
+                # Staff never have a hand up and are never muted.
+                _lower_hand(state, event.identity)
+                state.chat_muted.discard(event.identity)
+        case ChatMessageEvent():
+            if event.thread is None:
+                state.chat.append(record)
+            else:
+                state.threads.setdefault(event.thread, _chat_history()).append(record)
+        case HandRaisedEvent():
+            if event.identity not in state.hands:
+                state.hands.append(event.identity)
+        case HandLoweredEvent() | HandCalledEvent():
+            _lower_hand(state, event.identity)
+        case HandsClearedEvent():
+            state.hands.clear()
+        case QuestionAskedEvent():
+            state.questions[event.question_id] = Question(
+                event.question_id, event.author, event.name, event.text, record.ts
+            )
+            state.question_count = max(state.question_count, event.question_id)
+        case QuestionUpvotedEvent():
+            if question := state.questions.get(event.question_id):
+                question.voters.add(event.identity)
+        case QuestionUnvotedEvent():
+            if question := state.questions.get(event.question_id):
+                question.voters.discard(event.identity)
+        case QuestionAnsweredEvent():
+            if question := state.questions.get(event.question_id):
+                question.answered = True
+        case QuestionDismissedEvent():
+            if question := state.questions.get(event.question_id):
+                question.dismissed = True
+        case QuestionPinnedEvent():
+            if question := state.questions.get(event.question_id):
+                question.pinned = event.pinned
+        case PollOpenedEvent():
+            state.polls[event.poll_id] = Poll(
+                event.poll_id, event.question, event.options, event.multiple
+            )
+            state.poll_count = max(state.poll_count, event.poll_id)
+        case PollAnsweredEvent():
+            if poll := state.polls.get(event.poll_id):
+                poll.answers[event.identity] = event.choices
+        case PollClosedEvent():
+            if poll := state.polls.get(event.poll_id):
+                poll.open = False
+                poll.tally = event.tally
+                poll.voters = event.voters
+        case ChatMutedEvent():
+            if event.identity is None:
+                state.chat_muted_all = event.muted
+                if not event.muted:
+                    # "Unmute every student" also lifts the individual mutes.
+                    state.chat_muted.clear()
+            elif event.muted:
+                state.chat_muted.add(event.identity)
+            else:
+                state.chat_muted.discard(event.identity)
+        case ParticipantRemovedEvent():
+            state.removed.add(event.identity)
+            _lower_hand(state, event.identity)
+        case RoomLockedEvent():
+            state.locked = event.locked
+        case SessionEndedEvent():
+            state.ended = (event.reason, event.by)
+    state.last_id = record.id
+
+
+def _lower_hand(state: RoomState, identity: str) -> None:
+    if identity in state.hands:
+        state.hands.remove(identity)

@@ -1,0 +1,110 @@
+"""The room snapshot a participant receives in ``welcome``: the protocol's ``RoomView``.
+
+It shows only what the viewer may see: private chat threads of the staff and that viewer
+(all threads for staff), and poll tallies for staff or once the poll is closed.
+"""
+
+import heapq
+from collections.abc import Iterable
+from typing import Any
+
+from rooms.events import ChatMessageEvent, Record
+from rooms.participant import Participant
+from rooms.state import CHAT_HISTORY, Poll, Question, RoomState
+
+
+def room_view(state: RoomState, viewer: Participant) -> dict[str, Any]:
+    """The ``RoomView`` map of docs/protocol.md as ``viewer`` may see it (msgpack-ready).
+
+    Keys: ``room_id``, ``locked``, ``ended`` (``{reason, by}`` or None), ``chat_muted_all``,
+    ``chat_muted`` (sorted identities), ``hands`` (``[{identity, name}]``, first raised first),
+    ``chat`` (the last 200 ``ChatMessage`` maps the viewer may see, oldest first), ``questions``
+    (see :func:`ordered_questions`) and ``polls`` (oldest first).
+    """
+    ended = None if state.ended is None else {"reason": state.ended[0], "by": state.ended[1]}
+    return {
+        "room_id": state.room_id,
+        "locked": state.locked,
+        "ended": ended,
+        "chat_muted_all": state.chat_muted_all,
+        "chat_muted": sorted(state.chat_muted),
+        "hands": [
+            {"identity": identity, "name": state.display_name(identity)} for identity in state.hands
+        ],
+        "chat": [chat_entry(record) for record in visible_chat(state, viewer)],
+        "questions": [question_entry(question, viewer) for question in ordered_questions(state)],
+        "polls": [poll_entry(poll, viewer) for poll in sorted_polls(state.polls.values())],
+    }
+
+
+def visible_chat(state: RoomState, viewer: Participant) -> list[Record]:
+    """The last ``CHAT_HISTORY`` chat records ``viewer`` may see, oldest first."""
+    conversations = [state.chat]
+    if viewer.is_staff:
+        conversations.extend(state.threads.values())
+    elif viewer.identity in state.threads:
+        conversations.append(state.threads[viewer.identity])
+    merged = list(heapq.merge(*conversations, key=lambda record: record.id))
+    return merged[-CHAT_HISTORY:]
+
+
+def chat_entry(record: Record) -> dict[str, Any]:
+    """The ``ChatMessage`` map of a ``chat.message`` record.
+
+    Returns ``{id, ts, from, name, role, text, thread}``.
+
+    Raises:
+        TypeError: the record holds another event.
+    """
+    event = record.event
+    if not isinstance(event, ChatMessageEvent):
+        raise TypeError(f"not a chat.message record: {record!r}")
+    return {"id": record.id, "ts": record.ts, **event.to_data()}
+
+
+def ordered_questions(state: RoomState) -> list[Question]:
+    """Questions not dismissed: pinned first, then open before answered, then most votes, then
+    oldest first (ties by id)."""
+    return sorted(
+        (question for question in state.questions.values() if not question.dismissed),
+        key=lambda q: (not q.pinned, q.answered, -q.votes, q.ts, q.question_id),
+    )
+
+
+def question_entry(question: Question, viewer: Participant) -> dict[str, Any]:
+    """The protocol's ``Question`` map; ``voted`` is whether ``viewer`` upvoted it."""
+    return {
+        "question_id": question.question_id,
+        "author": question.author,
+        "name": question.name,
+        "text": question.text,
+        "ts": question.ts,
+        "votes": question.votes,
+        "voted": viewer.identity in question.voters,
+        "answered": question.answered,
+        "pinned": question.pinned,
+    }
+
+
+def sorted_polls(polls: Iterable[Poll]) -> list[Poll]:
+    """Polls oldest first."""
+    return sorted(polls, key=lambda poll: poll.poll_id)
+
+
+def poll_entry(poll: Poll, viewer: Participant) -> dict[str, Any]:
+    """The protocol's ``Poll`` map as ``viewer`` may see it.
+
+    ``mine`` is the viewer's choices; ``tally`` and ``voters`` are None for a student while the
+    poll is open.
+    """
+    results_visible = viewer.is_staff or not poll.open
+    return {
+        "poll_id": poll.poll_id,
+        "question": poll.question,
+        "options": list(poll.options),
+        "multiple": poll.multiple,
+        "open": poll.open,
+        "mine": list(poll.answers.get(viewer.identity, ())),
+        "tally": list(poll.current_tally()) if results_visible else None,
+        "voters": poll.current_voters() if results_visible else None,
+    }

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Create or converge .venv to requirements.lock and install liveclass (editable).
+#
+#   bash scripts/bootstrap.sh                 # Python deps only
+#   bash scripts/bootstrap.sh --system-deps   # also apt-install Chromium + fonts (for e2e tests)
+#
+# Idempotent and fast when nothing changed: a stamp file in .venv holds the sha256 of
+# requirements.lock and pyproject.toml; when it matches, no pip command runs.
+# Environment: PYTHON (default python3) is the interpreter used to create .venv.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+SYSTEM_DEPS=0
+for arg in "$@"; do
+    case "$arg" in
+        --system-deps) SYSTEM_DEPS=1 ;;
+        -h | --help)
+            sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "bootstrap: unknown argument: $arg" >&2
+            exit 2
+            ;;
+    esac
+done
+
+PYTHON="${PYTHON:-python3}"
+VENV="$ROOT/.venv"
+LOCK="$ROOT/requirements.lock"
+STAMP="$VENV/.liveclass-bootstrap.stamp"
+# Bump when this script's install logic changes, to force a re-converge.
+BOOTSTRAP_VERSION=1
+
+log() { echo "bootstrap: $*" >&2; }
+die() {
+    echo "bootstrap: ERROR: $*" >&2
+    exit 1
+}
+
+[[ -f "$LOCK" ]] || die "$LOCK is missing (run scripts/lock.sh)"
+
+# ---------------------------------------------------------------- system packages (apt)
+# Chromium for Playwright (launched via executable_path=/usr/bin/chromium; never
+# `playwright install`) and fonts so that pages render text.
+SYSTEM_PACKAGES=(chromium fonts-liberation fonts-dejavu-core)
+
+apt_updated=0
+as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo -n "$@"
+    else
+        die "need root (or sudo) to run: $*"
+    fi
+}
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install manually: $*"
+    if [[ "$apt_updated" -eq 0 ]]; then
+        log "apt-get update"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
+        apt_updated=1
+    fi
+    log "apt-get install $*"
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "$@" </dev/null
+}
+deb_installed() {
+    [[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == ii* ]]
+}
+
+if [[ "$SYSTEM_DEPS" -eq 1 ]]; then
+    missing=()
+    if command -v dpkg-query >/dev/null 2>&1; then
+        for pkg in "${SYSTEM_PACKAGES[@]}"; do
+            deb_installed "$pkg" || missing+=("$pkg")
+        done
+    elif [[ ! -x /usr/bin/chromium ]]; then
+        die "not a Debian system and /usr/bin/chromium is missing"
+    fi
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        apt_install "${missing[@]}"
+    fi
+    [[ -x /usr/bin/chromium ]] || die "/usr/bin/chromium is still missing after install"
+fi
+
+# ---------------------------------------------------------------- python venv
+# Serialise concurrent bootstraps of the same checkout (e.g. serve.sh + test.sh).
+if command -v flock >/dev/null 2>&1; then
+    lockfile="${TMPDIR:-/tmp}/liveclass-bootstrap-$(printf '%s' "$ROOT" | sha256sum | cut -c1-16).lock"
+    exec 9>"$lockfile"
+    flock 9
+fi
+
+expected_stamp="v${BOOTSTRAP_VERSION} $(cat "$LOCK" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+
+venv_ok() {
+    [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        >/dev/null 2>&1
+}
+
+if venv_ok && [[ -f "$STAMP" ]] && [[ "$(cat "$STAMP")" == "$expected_stamp" ]] \
+    && [[ -x "$VENV/bin/liveclass" ]]; then
+    log ".venv is up to date with requirements.lock"
+    exit 0
+fi
+
+command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found (set PYTHON=/path/to/python3.11)"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+    die "$PYTHON is $("$PYTHON" --version 2>&1); liveclass needs Python >= 3.11"
+
+rm -f "$STAMP"
+if ! venv_ok; then
+    log "creating .venv with $("$PYTHON" --version 2>&1)"
+    if ! "$PYTHON" -m venv --clear "$VENV" 2>/dev/null; then
+        # Debian's python3 ships venv/ensurepip separately.
+        pyver="$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+        apt_install python3-venv "python${pyver}-venv"
+        "$PYTHON" -m venv --clear "$VENV"
+    fi
+fi
+
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check --no-input)
+export PIP_PROGRESS_BAR=off
+
+log "installing requirements.lock (--require-hashes)"
+"${PIP[@]}" install --quiet --require-hashes -r "$LOCK"
+
+# Converge: drop packages that are in .venv but not in the lock (installed by hand).
+extra="$("$VENV/bin/python" - "$LOCK" <<'PY'
+import re, sys
+from importlib.metadata import distributions
+
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+locked = set()
+with open(sys.argv[1]) as f:
+    for line in f:
+        m = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", line)
+        if m:
+            locked.add(norm(m.group(1)))
+keep = locked | {"pip", "setuptools", "wheel", "liveclass"}
+extra = sorted({norm(d.metadata["Name"]) for d in distributions() if d.metadata["Name"]} - keep)
+print(" ".join(extra))
+PY
+)"
+if [[ -n "$extra" ]]; then
+    log "removing packages not in requirements.lock: $extra"
+    # shellcheck disable=SC2086
+    "${PIP[@]}" uninstall --quiet --yes $extra
+fi
+
+log "installing liveclass (editable, --no-deps)"
+"${PIP[@]}" install --quiet --no-deps -e "$ROOT"
+
+"${PIP[@]}" check >&2 || die "pip check failed"
+
+printf '%s\n' "$expected_stamp" >"$STAMP"
+log "done: .venv matches requirements.lock"

@@ -92,6 +92,7 @@ class Session:
     welcomes: int = 0
     resumes: int = 0
     presence_frames: int = 0
+    reconnect_reasons: list[str] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -299,7 +300,7 @@ class ClassroomClient:
                 self._greeted.set_exception(Refused(msg["code"], None, msg.get("message", "")))
                 self._greeted.exception()
         elif t == "reconnect":
-            log.debug("server asks to reconnect: %s", msg.get("reason"))
+            s.reconnect_reasons.append(msg.get("reason", ""))
         async with self._changed:
             self._changed.notify_all()
 

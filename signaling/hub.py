@@ -180,7 +180,6 @@ class RoomHub:
         )
         for frame in missed:
             outbox.put(frame)
-        self.metrics.frames_sent.inc(len(missed) + 1)
 
     def _recent_start(self) -> int:
         return self._recent[0][0].id if self._recent else self.state.last_id + 1
@@ -292,7 +291,6 @@ class RoomHub:
 
     def _deliver(self, records: Sequence[Record]) -> None:
         """Fold records into the state and send each, encoded once, to the members it admits."""
-        sent = 0
         for record in records:
             if record.id != self.state.last_id + 1:
                 continue
@@ -302,9 +300,7 @@ class RoomHub:
             audience = audience_of(record.event)
             for member in self._recipients(audience):
                 member.outbox.put(frame)
-                sent += 1
             self._after(record)
-        self.metrics.frames_sent.inc(sent)
 
     def _recipients(self, audience: Audience) -> list[Member]:
         if audience.kind == "all":
@@ -358,4 +354,3 @@ class RoomHub:
             student_frame = pack(frames["students"])
         for member in self.members:
             member.outbox.put(staff_frame if member.participant.is_staff else student_frame)
-        self.metrics.frames_sent.inc(len(self.members))

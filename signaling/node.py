@@ -138,7 +138,12 @@ class SignalingNode:
     async def _handle(self, ws: ServerConnection) -> None:
         self._connections.add(ws)
         self.metrics.connections.inc()
-        outbox = Outbox(ws, self.settings.send_queue_frames, self.metrics.slow_consumers.inc)
+        outbox = Outbox(
+            ws,
+            self.settings.send_queue_frames,
+            self.metrics.slow_consumers.inc,
+            self.metrics.frames_sent,
+        )
         bucket = TokenBucket(self.settings.rate_per_s, self.settings.rate_burst)
         member: Member | None = None
         hub: RoomHub | None = None

@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from .codec import encode_reconnect
+from .metrics import FrameTally
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +38,22 @@ class Outbox:
         ws: the connection.
         limit: most frames queued while the socket is behind; one more makes a slow consumer.
         on_overflow: called once when the queue overflows, before the connection is closed.
+        tally: counts the frames accepted (``liveclass_frames_sent_total``).
     """
 
-    __slots__ = ("_drainer", "_pending", "closed", "limit", "on_overflow", "ws")
+    __slots__ = ("_drainer", "_pending", "closed", "limit", "on_overflow", "tally", "ws")
 
     def __init__(
-        self, ws: ServerConnection, limit: int, on_overflow: Callable[[], None] | None = None
+        self,
+        ws: ServerConnection,
+        limit: int,
+        on_overflow: Callable[[], None] | None = None,
+        tally: FrameTally | None = None,
     ) -> None:
         self.ws = ws
         self.limit = limit
         self.on_overflow = on_overflow
+        self.tally = tally or FrameTally()
         self._pending: deque[bytes] = deque()
         self._drainer: asyncio.Task[None] | None = None
         self.closed = False
@@ -61,6 +68,7 @@ class Outbox:
                 self._overflow()
                 return False
             self._pending.append(frame)
+            self.tally.frames += 1
             if self._drainer is None:
                 self._drainer = asyncio.get_running_loop().create_task(self._drain())
             return True
@@ -69,6 +77,7 @@ class Outbox:
             return False
         ws.protocol.send_binary(frame)
         ws.send_data()
+        self.tally.frames += 1
         return True
 
     async def _drain(self) -> None:

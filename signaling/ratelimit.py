@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 
@@ -14,11 +15,11 @@ class TokenBucket:
 
     __slots__ = ("_last", "_tokens", "burst", "rate")
 
-    def __init__(self, rate: float, burst: float) -> None:
+    def __init__(self, rate: float, burst: float, now: float | None = None) -> None:
         self.rate = rate
         self.burst = burst
         self._tokens = burst
-        self._last = time.monotonic()
+        self._last = time.monotonic() if now is None else now
 
     def take(self, now: float | None = None) -> int:
         now = time.monotonic() if now is None else now
@@ -27,4 +28,4 @@ class TokenBucket:
         if self._tokens >= 1.0:
             self._tokens -= 1.0
             return 0
-        return max(1, int((1.0 - self._tokens) / self.rate * 1000))
+        return max(1, math.ceil((1.0 - self._tokens) / self.rate * 1000))

@@ -95,7 +95,8 @@ def poll_entry(poll: Poll, viewer: Participant) -> dict[str, Any]:
     """The protocol's ``Poll`` map as ``viewer`` may see it.
 
     ``mine`` is the viewer's choices; ``tally`` and ``voters`` are None for a student while the
-    poll is open.
+    poll is open; ``answers`` (each voter's current choices, so a live tally can replace a voter's
+    earlier answer) is for staff only.
     """
     results_visible = viewer.is_staff or not poll.open
     return {
@@ -107,4 +108,9 @@ def poll_entry(poll: Poll, viewer: Participant) -> dict[str, Any]:
         "mine": list(poll.answers.get(viewer.identity, ())),
         "tally": list(poll.current_tally()) if results_visible else None,
         "voters": poll.current_voters() if results_visible else None,
+        "answers": (
+            {who: list(choices) for who, choices in poll.answers.items()}
+            if viewer.is_staff
+            else None
+        ),
     }

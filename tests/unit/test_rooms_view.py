@@ -185,11 +185,13 @@ def test_student_sees_no_tally_while_the_poll_is_open_but_staff_do() -> None:
         "mine": [1],
         "tally": None,
         "voters": None,
+        "answers": None,
     }
     [for_sue] = room_view(room.state, OTHER)["polls"]
-    assert for_sue["mine"] == [] and for_sue["tally"] is None
+    assert for_sue["mine"] == [] and for_sue["tally"] is None and for_sue["answers"] is None
     [for_staff] = room_view(room.state, ASSISTANT)["polls"]
     assert for_staff["tally"] == [0, 1] and for_staff["voters"] == 1 and for_staff["mine"] == []
+    assert for_staff["answers"] == {STUDENT.identity: [1]}
 
 
 def test_everyone_sees_the_tally_of_a_closed_poll() -> None:

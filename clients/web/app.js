@@ -1,0 +1,126 @@
+// The classroom page's composition root: read the token from the link, open the Connection, fold
+// its frames into the RoomModel, and redraw the panels.
+
+import { createCommands } from "./commands.js";
+import { byTestId } from "./dom.js";
+import { Connection } from "./protocol.js";
+import { RoomModel } from "./state.js";
+import { decodeTokenClaims, tokenFromLocation } from "./token.js";
+import { mountChat } from "./views/chat.js";
+import { mountReasonDialog } from "./views/dialog.js";
+import { mountHeader } from "./views/header.js";
+import { mountPolls } from "./views/polls.js";
+import { mountQA } from "./views/qa.js";
+import { mountRoster } from "./views/roster.js";
+import { mountToasts } from "./views/toasts.js";
+
+const model = new RoomModel();
+const toasts = mountToasts(byTestId("toasts"));
+let connection = null;
+
+/** Run a command; report its failure as a toast. Resolves true on ack, false on error. */
+function run(promise) {
+  return promise.then(
+    () => true,
+    (err) => {
+      toasts.error(err.code ?? "error", err.message, err.label);
+      return false;
+    },
+  );
+}
+
+const commands = createCommands({
+  send: (type, fields, label) =>
+    connection
+      ? connection.send(type, fields, label)
+      : Promise.reject(Object.assign(new Error("not connected"), { code: "not_connected", label })),
+});
+const ctx = { model, commands, run, askReason: mountReasonDialog(document.body) };
+const header = mountHeader(document.querySelector("header"), { model, onLeave: () => connection?.leave() });
+const views = [
+  header,
+  mountRoster(document.getElementById("roster-panel"), ctx),
+  mountChat(document.getElementById("chat-panel"), ctx),
+  mountQA(document.getElementById("qa-panel"), ctx),
+  mountPolls(document.getElementById("polls-panel"), ctx),
+];
+
+// Frames arrive in bursts (a resume replays many events); draw once per burst.
+let renderQueued = false;
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  setTimeout(() => {
+    renderQueued = false;
+    for (const view of views) {
+      try {
+        view.render();
+      } catch (err) {
+        console.error("liveclass: render failed", err);
+      }
+    }
+  }, 0);
+}
+
+function onFrame(frame, { replay = false } = {}) {
+  switch (frame.t) {
+    case "welcome":
+      model.applyWelcome(frame);
+      break;
+    case "resumed":
+      model.applyResumed(frame);
+      break;
+    case "event": {
+      const notice = model.applyEvent(frame);
+      if (notice && !replay && (notice.kind === "called" || notice.kind === "info")) toasts.info(notice.text, notice.kind);
+      break;
+    }
+    case "presence":
+      model.applyPresence(frame);
+      break;
+    case "error":
+      toasts.error(frame.code, frame.message);
+      break;
+    default:
+      return;
+  }
+  scheduleRender();
+}
+
+function onStatus(status) {
+  header.setStatus(status);
+  scheduleRender();
+}
+
+function start() {
+  const token = tokenFromLocation(window.location);
+  if (!token) {
+    onStatus({ state: "closed", code: 0, kind: "error", error: { code: "no_token", message: "This link has no access token; ask for a join link" } });
+    return;
+  }
+  let claims;
+  try {
+    claims = decodeTokenClaims(token);
+  } catch (err) {
+    onStatus({ state: "closed", code: 0, kind: "error", error: { code: "token_invalid", message: err.message } });
+    return;
+  }
+  model.roomId = claims.grants.room;
+  const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+  connection = new Connection({
+    url: `${scheme}//${window.location.host}/ws`,
+    token,
+    room: claims.grants.room,
+    onFrame,
+    onStatus,
+  });
+  window.addEventListener("online", () => connection.retryNow());
+  // A new link in the same tab (only the fragment changes) must start a new session.
+  window.addEventListener("hashchange", () => window.location.reload());
+  // A handle for debugging and end-to-end tests; the page itself never reads it.
+  window.liveclass = { model, connection };
+  connection.start();
+}
+
+start();
+scheduleRender();

@@ -1,0 +1,30 @@
+// The client's command vocabulary: one method per command in docs/protocol.md, each naming the
+// action for error messages. Fields the protocol types `x | nil` are always sent, as nil when unset.
+// Every method returns the Connection's promise: the ack's event ids, or a CommandError.
+
+/** @param {import("./protocol.js").Connection} conn */
+export function createCommands(conn) {
+  const send = (type, fields, label) => conn.send(type, fields, label);
+  return {
+    sendChat: (text, to) => send("chat.send", { text, to: to || null }, "Send message"),
+    raiseHand: () => send("hand.raise", {}, "Raise hand"),
+    lowerHand: (identity = null) => send("hand.lower", { identity }, "Lower hand"),
+    callNext: () => send("hand.call_next", {}, "Call on next"),
+    lowerAllHands: () => send("hand.lower_all", {}, "Lower all hands"),
+    askQuestion: (text) => send("question.ask", { text }, "Ask question"),
+    upvote: (questionId) => send("question.upvote", { question_id: questionId }, "Upvote"),
+    unvote: (questionId) => send("question.unvote", { question_id: questionId }, "Remove upvote"),
+    markAnswered: (questionId) => send("question.answer", { question_id: questionId }, "Mark answered"),
+    dismissQuestion: (questionId) => send("question.dismiss", { question_id: questionId }, "Dismiss question"),
+    pinQuestion: (questionId, pinned) =>
+      send("question.pin", { question_id: questionId, pinned }, pinned ? "Pin question" : "Unpin question"),
+    openPoll: (question, options, multiple) => send("poll.open", { question, options, multiple }, "Open poll"),
+    answerPoll: (pollId, choices) => send("poll.answer", { poll_id: pollId, choices }, "Answer poll"),
+    closePoll: (pollId) => send("poll.close", { poll_id: pollId }, "Close poll"),
+    muteChat: (identity, muted) =>
+      send("chat.mute", { identity, muted }, identity === null ? (muted ? "Mute all" : "Unmute all") : muted ? "Mute chat" : "Unmute chat"),
+    removeParticipant: (identity, reason) => send("participant.remove", { identity, reason }, "Remove participant"),
+    lockRoom: (locked) => send("room.lock", { locked }, locked ? "Lock room" : "Unlock room"),
+    endSession: (reason) => send("session.end", { reason }, "End session"),
+  };
+}

@@ -1,0 +1,35 @@
+// The dev invite page (/dev/join?invite=<jwt>, only with --dev): ask the student's name, trade the
+// invite for a student token, and go to the classroom link.
+
+import { byTestId } from "./dom.js";
+import { fetchJson } from "./dev-api.js";
+
+const form = document.getElementById("join");
+const error = byTestId("join-error");
+const invite = new URLSearchParams(window.location.search).get("invite");
+
+function showError(message) {
+  error.textContent = message;
+  error.hidden = false;
+}
+
+if (!invite) showError("This invite link is incomplete: it has no invite token.");
+
+form.addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  error.hidden = true;
+  if (!invite) {
+    showError("This invite link is incomplete: it has no invite token.");
+    return;
+  }
+  const submit = byTestId("join-submit");
+  submit.disabled = true;
+  try {
+    const params = new URLSearchParams({ invite, name: byTestId("join-name").value.trim() });
+    const answer = await fetchJson(`/dev/api/student-token?${params}`);
+    window.location.href = answer.link;
+  } catch (err) {
+    showError(err.message);
+    submit.disabled = false;
+  }
+});

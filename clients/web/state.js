@@ -1,0 +1,351 @@
+// The classroom as this participant sees it: the welcome snapshot, folded with the events and
+// presence frames that follow (docs/protocol.md, "Session", "Commands and the events they cause",
+// "Presence"). No DOM and no sockets: frames in, a model out, so it runs under Node as well.
+
+/** How many chat messages the model keeps (the snapshot carries the last 200). */
+const CHAT_KEEP = 500;
+
+/** @param {string | undefined} role */
+export function isStaffRole(role) {
+  return role === "teacher" || role === "assistant";
+}
+
+/**
+ * The protocol's question order: pinned first, then open before answered, then votes (most
+ * first), then age (oldest first; question ids are numbered in the order asked).
+ */
+export function compareQuestions(a, b) {
+  return (
+    Number(b.pinned) - Number(a.pinned) ||
+    Number(a.answered) - Number(b.answered) ||
+    b.votes - a.votes ||
+    a.question_id - b.question_id
+  );
+}
+
+export class RoomModel {
+  constructor() {
+    /** Bumped by every welcome: ids from a new snapshot may name other things (a wiped server). */
+    this.epoch = 0;
+    this.reset();
+  }
+
+  reset() {
+    /** @type {{identity: string, name: string, role: string, can_publish: boolean, can_subscribe: boolean} | null} */
+    this.me = null;
+    this.roomId = "";
+    this.locked = false;
+    /** @type {{reason: string, by: string} | null} */
+    this.ended = null;
+    /** Why this participant was removed, once it was. */
+    this.removedReason = null;
+    this.chatMutedAll = false;
+    /** @type {Set<string>} */
+    this.chatMuted = new Set();
+    /** @type {{identity: string, name: string}[]} the raised-hand queue, first raised first */
+    this.hands = [];
+    /** @type {{id: number, ts: number, from: string, name: string, role: string, text: string, thread: string|null}[]} */
+    this.chat = [];
+    /** @type {Map<number, {question_id: number, author: string, name: string, text: string, ts: number, votes: number, voted: boolean, answered: boolean, pinned: boolean}>} */
+    this.questions = new Map();
+    /** @type {Map<number, Poll>} in the order opened */
+    this.polls = new Map();
+    /** @type {Map<string, object>} who is online now (presence, not log) */
+    this.roster = new Map();
+    this.online = 0;
+    /** @type {Map<string, {identity: string, name: string, role: string}>} everyone seen, online or not */
+    this.people = new Map();
+    /** @type {Set<string>} identities removed from this session */
+    this.removed = new Set();
+  }
+
+  get isStaff() {
+    return isStaffRole(this.me?.role);
+  }
+
+  // -- session frames -----------------------------------------------------------------------------
+
+  /** A `welcome`: replace everything with the snapshot. */
+  applyWelcome(frame) {
+    this.reset();
+    this.epoch += 1;
+    const room = frame.room;
+    this.me = frame.you;
+    this.roomId = room.room_id;
+    this.locked = Boolean(room.locked);
+    this.ended = room.ended ?? null;
+    this.chatMutedAll = Boolean(room.chat_muted_all);
+    this.chatMuted = new Set(room.chat_muted ?? []);
+    this.hands = (room.hands ?? []).map(({ identity, name }) => ({ identity, name }));
+    this.chat = (room.chat ?? []).map((m) => ({ ...m, thread: m.thread ?? null }));
+    for (const q of room.questions ?? []) this.questions.set(q.question_id, { ...q });
+    for (const p of room.polls ?? []) this.polls.set(p.poll_id, pollFromSnapshot(p));
+    this.remember(frame.you);
+    for (const h of this.hands) this.remember(h);
+    for (const m of this.chat) this.remember({ identity: m.from, name: m.name, role: m.role });
+    this.applyRoster(frame.roster, frame.online);
+  }
+
+  /** A `resumed`: the log state stays (the missed events follow); presence is replaced. */
+  applyResumed(frame) {
+    this.me = frame.you;
+    this.remember(frame.you);
+    this.applyRoster(frame.roster, frame.online);
+  }
+
+  /** A `presence` frame: who joined, who left, how many are online. */
+  applyPresence(frame) {
+    for (const p of frame.joined ?? []) {
+      this.roster.set(p.identity, p);
+      this.remember(p);
+    }
+    for (const identity of frame.left ?? []) this.roster.delete(identity);
+    if (typeof frame.online === "number") this.online = frame.online;
+  }
+
+  applyRoster(roster, online) {
+    this.roster = new Map();
+    for (const p of roster ?? []) {
+      this.roster.set(p.identity, p);
+      this.remember(p);
+    }
+    this.online = typeof online === "number" ? online : this.roster.size;
+  }
+
+  remember({ identity, name, role }) {
+    if (!identity) return;
+    const known = this.people.get(identity);
+    this.people.set(identity, { identity, name: name ?? known?.name ?? identity, role: role ?? known?.role ?? "" });
+  }
+
+  nameOf(identity) {
+    return this.people.get(identity)?.name ?? identity;
+  }
+
+  // -- events -------------------------------------------------------------------------------------
+
+  /**
+   * Fold one `event` frame into the model.
+   * @param {{id: number, ts: number, type: string, data: object}} event
+   * @returns {{kind: string, text: string} | null} a notice worth showing the user, if any
+   */
+  applyEvent(event) {
+    const handler = EVENT_HANDLERS[event.type];
+    if (!handler) return null; // an event type this client does not know yet
+    return handler(this, event.data ?? {}, event) ?? null;
+  }
+
+  // -- derived views ------------------------------------------------------------------------------
+
+  /** Questions in the protocol's order. */
+  sortedQuestions() {
+    return [...this.questions.values()].sort(compareQuestions);
+  }
+
+  /** Online participants: staff first, then by name. */
+  onlineParticipants() {
+    const rank = (p) => (p.role === "teacher" ? 0 : p.role === "assistant" ? 1 : 2);
+    return [...this.roster.values()].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
+  }
+
+  /** 1-based position of an identity in the hand queue, or 0. */
+  handPosition(identity) {
+    return this.hands.findIndex((h) => h.identity === identity) + 1;
+  }
+
+  /** Whether a participant's chat is muted (the room-wide mute applies to students only). */
+  isChatMuted(identity, role) {
+    return this.chatMuted.has(identity) || (this.chatMutedAll && role === "student");
+  }
+
+  /** Students a staff member can write to privately: online ones and those with a thread. */
+  privateThreadStudents() {
+    const ids = new Set();
+    for (const p of this.roster.values()) if (p.role === "student") ids.add(p.identity);
+    for (const p of this.people.values()) if (p.role === "student") ids.add(p.identity);
+    for (const m of this.chat) if (m.thread) ids.add(m.thread);
+    for (const id of this.removed) ids.delete(id);
+    return [...ids]
+      .map((identity) => ({ identity, name: this.nameOf(identity) }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * The counts to draw for a poll, or null when this participant may not see them yet.
+   * Staff see the live tally; everyone sees the final tally once the poll is closed.
+   * @returns {{counts: number[], voters: number} | null}
+   */
+  pollResults(poll) {
+    if (!poll.open && poll.tally) return { counts: poll.tally, voters: poll.voters ?? 0 };
+    if (!poll.tally) return null;
+    // Staff hold every voter's current choices (snapshot `answers` + `poll.answered` events),
+    // so a changed answer replaces the old one instead of being counted twice.
+    const counts = poll.options.map(() => 0);
+    for (const choices of poll.answers.values()) {
+      for (const i of choices) if (i >= 0 && i < counts.length) counts[i] += 1;
+    }
+    return { counts, voters: poll.answers.size };
+  }
+}
+
+/**
+ * @typedef {{poll_id: number, question: string, options: string[], multiple: boolean, open: boolean,
+ *   mine: number[], tally: number[] | null, voters: number | null,
+ *   answers: Map<string, number[]>}} Poll
+ * `tally`/`voters` are the final ones once closed; `answers` holds each voter's current choices
+ * (staff only: from the snapshot's `answers`, then `poll.answered` events), from which
+ * `pollResults` computes the live tally.
+ */
+
+function pollFromSnapshot(p) {
+  return {
+    poll_id: p.poll_id,
+    question: p.question,
+    options: [...p.options],
+    multiple: Boolean(p.multiple),
+    open: Boolean(p.open),
+    mine: [...(p.mine ?? [])],
+    tally: p.tally ? [...p.tally] : null,
+    voters: p.voters ?? null,
+    answers: new Map(Object.entries(p.answers ?? {}).map(([who, c]) => [who, [...c]])),
+  };
+}
+
+/** @type {Record<string, (m: RoomModel, data: any, event: any) => ({kind: string, text: string} | void)>} */
+const EVENT_HANDLERS = {
+  "participant.joined"(m, d) {
+    m.remember(d);
+  },
+
+  "chat.message"(m, d, ev) {
+    m.chat.push({ id: ev.id, ts: ev.ts, from: d.from, name: d.name, role: d.role, text: d.text, thread: d.thread ?? null });
+    if (m.chat.length > CHAT_KEEP) m.chat.splice(0, m.chat.length - CHAT_KEEP);
+    m.remember({ identity: d.from, name: d.name, role: d.role });
+  },
+
+  "hand.raised"(m, d) {
+    if (!m.handPosition(d.identity)) m.hands.push({ identity: d.identity, name: d.name });
+    m.remember(d);
+  },
+
+  "hand.lowered"(m, d) {
+    m.hands = m.hands.filter((h) => h.identity !== d.identity);
+  },
+
+  "hand.called"(m, d) {
+    m.hands = m.hands.filter((h) => h.identity !== d.identity);
+    if (d.identity === m.me?.identity) {
+      return { kind: "called", text: `${m.nameOf(d.by)} called on you` };
+    }
+    return { kind: "info", text: `${m.nameOf(d.by)} called on ${d.name}` };
+  },
+
+  "hands.cleared"(m) {
+    m.hands = [];
+  },
+
+  "question.asked"(m, d, ev) {
+    m.questions.set(d.question_id, {
+      question_id: d.question_id,
+      author: d.author,
+      name: d.name,
+      text: d.text,
+      ts: ev.ts,
+      votes: 0,
+      voted: false,
+      answered: false,
+      pinned: false,
+    });
+  },
+
+  "question.upvoted"(m, d) {
+    const q = m.questions.get(d.question_id);
+    if (!q) return;
+    q.votes += 1;
+    if (d.identity === m.me?.identity) q.voted = true;
+  },
+
+  "question.unvoted"(m, d) {
+    const q = m.questions.get(d.question_id);
+    if (!q) return;
+    q.votes = Math.max(0, q.votes - 1);
+    if (d.identity === m.me?.identity) q.voted = false;
+  },
+
+  "question.answered"(m, d) {
+    const q = m.questions.get(d.question_id);
+    if (q) q.answered = true;
+  },
+
+  "question.dismissed"(m, d) {
+    m.questions.delete(d.question_id);
+  },
+
+  "question.pinned"(m, d) {
+    const q = m.questions.get(d.question_id);
+    if (q) q.pinned = Boolean(d.pinned);
+  },
+
+  "poll.opened"(m, d) {
+    const staff = m.isStaff;
+    m.polls.set(d.poll_id, {
+      poll_id: d.poll_id,
+      question: d.question,
+      options: [...d.options],
+      multiple: Boolean(d.multiple),
+      open: true,
+      mine: [],
+      tally: staff ? d.options.map(() => 0) : null,
+      voters: staff ? 0 : null,
+      answers: new Map(),
+    });
+  },
+
+  "poll.answered"(m, d) {
+    const poll = m.polls.get(d.poll_id);
+    if (!poll) return;
+    if (d.identity === m.me?.identity) poll.mine = [...d.choices];
+    // A new answer replaces the voter's previous one, so keep only the latest choices per voter.
+    if (poll.open && poll.tally) poll.answers.set(d.identity, [...d.choices]);
+  },
+
+  "poll.closed"(m, d) {
+    const poll = m.polls.get(d.poll_id);
+    if (!poll) return;
+    poll.open = false;
+    poll.tally = [...d.tally];
+    poll.voters = d.voters;
+    poll.answers = new Map();
+  },
+
+  "chat.muted"(m, d) {
+    if (d.identity == null) {
+      m.chatMutedAll = Boolean(d.muted);
+      if (!d.muted) m.chatMuted.clear(); // unmute all lifts individual mutes too
+    } else if (d.muted) {
+      m.chatMuted.add(d.identity);
+    } else {
+      m.chatMuted.delete(d.identity);
+    }
+  },
+
+  "participant.removed"(m, d) {
+    m.removed.add(d.identity);
+    m.roster.delete(d.identity);
+    m.hands = m.hands.filter((h) => h.identity !== d.identity);
+    if (d.identity === m.me?.identity) {
+      m.removedReason = d.reason ?? "";
+      return { kind: "removed", text: d.reason ? `You were removed: ${d.reason}` : "You were removed from the class" };
+    }
+    return { kind: "info", text: `${m.nameOf(d.identity)} was removed` };
+  },
+
+  "room.locked"(m, d) {
+    m.locked = Boolean(d.locked);
+  },
+
+  "session.ended"(m, d) {
+    m.ended = { reason: d.reason ?? "", by: d.by };
+    return { kind: "ended", text: d.reason ? `The session ended: ${d.reason}` : "The session ended" };
+  },
+};

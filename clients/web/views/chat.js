@@ -1,0 +1,107 @@
+// Chat: the room-wide conversation and the private threads between a student and the staff, in one
+// log with private messages labelled; the "to" selector picks where the next message goes.
+
+import { el, reconcile, replaceChildren } from "../dom.js";
+
+const MAX_CHARS = 2000;
+
+function clock(ts) {
+  return new Date(ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+/**
+ * @param {HTMLElement} root  the chat panel
+ * @param {{model: import("../state.js").RoomModel, commands: ReturnType<import("../commands.js").createCommands>,
+ *          run: (p: Promise<unknown>) => Promise<unknown>}} ctx
+ */
+export function mountChat(root, { model, commands, run }) {
+  const log = el("ol", { class: "chat-log", testid: "chat-log", role: "log", "aria-live": "polite" });
+  const empty = el("p", { class: "muted-text empty", text: "No messages yet." });
+  const mutedNotice = el("p", { class: "notice", testid: "chat-muted", hidden: true });
+  const to = el("select", { testid: "chat-to", "aria-label": "Send to" });
+  const input = el("textarea", { testid: "chat-input", rows: 2, maxLength: MAX_CHARS, placeholder: "Write a message…",
+    "aria-label": "Message" });
+  const send = el("button", { type: "submit", class: "btn btn-primary", testid: "chat-send", text: "Send" });
+  const form = el("form", { class: "chat-form" }, el("div", { class: "chat-form-row" }, el("label", { class: "inline-label" }, "To ", to)),
+    input, el("div", { class: "form-actions" }, send));
+
+  root.append(el("h2", {}, "Chat"), el("div", { class: "chat-scroll" }, empty, log), mutedNotice, form);
+  const scroller = root.querySelector(".chat-scroll");
+
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    const sent = input.value;
+    run(commands.sendChat(text, to.value || null)).then((ok) => {
+      if (ok && input.value === sent) input.value = "";
+    });
+  });
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  /** Private messages read "private · <student>" for staff; clicking the label replies there. */
+  function privateLabel(message) {
+    if (!message.thread) return null;
+    if (!model.isStaff) return el("span", { class: "chat-private", text: "private · with staff" });
+    const name = model.nameOf(message.thread);
+    return el("button", { type: "button", class: "chat-private link", testid: "chat-thread-label",
+      title: `Reply privately to ${name}`, text: `private · ${name}`,
+      onclick: () => { selectRecipient(message.thread); input.focus(); } });
+  }
+
+  function createMessage(message) {
+    const mine = message.from === model.me?.identity;
+    return el("li", { class: `chat-message${message.thread ? " is-private" : ""}${mine ? " is-mine" : ""}`,
+      testid: "chat-message", "data-id": message.id, "data-from": message.from, "data-thread": message.thread ?? "" },
+      el("div", { class: "chat-meta" },
+        el("span", { class: "chat-name", text: message.name }),
+        message.role !== "student" ? el("span", { class: "badge", text: message.role }) : null,
+        privateLabel(message),
+        el("time", { class: "chat-time", dateTime: new Date(message.ts).toISOString(), text: clock(message.ts) }),
+      ),
+      el("p", { class: "chat-text", testid: "chat-text", text: message.text }));
+  }
+
+  let recipientsSignature = "";
+  function renderRecipients() {
+    const options = model.isStaff
+      ? [{ value: "", label: "Everyone" }, ...model.privateThreadStudents().map((s) => ({ value: s.identity, label: `Private: ${s.name}` }))]
+      : [{ value: "", label: "Everyone" }, { value: "staff", label: "Staff (private)" }];
+    const signature = JSON.stringify(options);
+    if (signature === recipientsSignature) return;
+    recipientsSignature = signature;
+    const current = to.value;
+    replaceChildren(to, options.map((o) => el("option", { value: o.value, text: o.label })));
+    to.value = options.some((o) => o.value === current) ? current : "";
+  }
+
+  function selectRecipient(identity) {
+    renderRecipients();
+    if ([...to.options].some((o) => o.value === identity)) to.value = identity;
+  }
+
+  function render() {
+    const nearBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
+    const before = log.lastElementChild;
+    reconcile(log, model.chat, (m) => `${model.epoch}:${m.id}`, createMessage, () => {});
+    empty.hidden = model.chat.length > 0;
+    const newest = model.chat[model.chat.length - 1];
+    if (log.lastElementChild !== before && (nearBottom || newest?.from === model.me?.identity)) {
+      scroller.scrollTop = scroller.scrollHeight;
+    }
+
+    renderRecipients();
+    const me = model.me;
+    const muted = me ? model.isChatMuted(me.identity, me.role) : false;
+    mutedNotice.hidden = !muted;
+    mutedNotice.textContent = model.chatMuted.has(me?.identity) ? "The staff muted your chat." : "The staff muted students' chat.";
+    root.dataset.muted = String(muted);
+  }
+
+  return { render };
+}

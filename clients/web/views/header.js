@@ -1,0 +1,118 @@
+// The header: room, who you are, the connection state, how many are online, room-wide flags, and
+// a banner once the session is over for you.
+
+import { el } from "../dom.js";
+
+/**
+ * What the connection state reads as: `data-state` for tests and styling, and the words shown.
+ * @param {import("../protocol.js").ConnectionStatus} status
+ * @param {import("../state.js").RoomModel} model
+ * @param {number} now
+ * @returns {{state: string, text: string, final: boolean}}
+ */
+export function describeStatus(status, model, now) {
+  switch (status.state) {
+    case "connecting":
+      return status.attempt > 0
+        ? { state: "reconnecting", text: "Reconnecting…", final: false }
+        : { state: "connecting", text: "Connecting…", final: false };
+    case "live":
+      return { state: "live", text: "Live", final: false };
+    case "reconnecting": {
+      const seconds = Math.max(0, Math.ceil((status.retryAt - now) / 1000));
+      return { state: "reconnecting", text: `Reconnecting in ${seconds}s`, final: false };
+    }
+    case "closed": {
+      const message = status.error?.message ?? "";
+      switch (status.kind) {
+        case "ended": {
+          const reason = model.ended?.reason || message;
+          return { state: "ended", text: reason ? `Session ended: ${reason}` : "Session ended", final: true };
+        }
+        case "removed": {
+          const reason = model.removedReason ?? message;
+          return { state: "removed", text: reason ? `Removed: ${reason}` : "You were removed", final: true };
+        }
+        case "left":
+          return { state: "left", text: "You left the class", final: true };
+        case "locked":
+          return { state: "error", text: message || "The room is locked", final: true };
+        case "unauthorized":
+          return { state: "error", text: `${message || "This link is not valid"}. Ask for a new link.`, final: true };
+        case "error":
+          return { state: "error", text: message || "Cannot join", final: true };
+        default:
+          return { state: "closed", text: message || "Disconnected", final: true };
+      }
+    }
+    default:
+      return { state: "error", text: "Unknown state", final: true };
+  }
+}
+
+/**
+ * @param {HTMLElement} root  the <header>
+ * @param {{model: import("../state.js").RoomModel, onLeave: () => void}} ctx
+ */
+export function mountHeader(root, { model, onLeave }) {
+  const roomId = el("span", { class: "room-id", testid: "room-id" });
+  const meName = el("span", { class: "me-name", testid: "me-name" });
+  const meRole = el("span", { class: "badge", testid: "me-role" });
+  const connState = el("span", { class: "conn-state", testid: "conn-state", "data-state": "connecting", role: "status" });
+  const onlineCount = el("span", { class: "online-count", testid: "online-count" });
+  const locked = el("span", { class: "badge badge-warn", testid: "room-locked", text: "Locked", hidden: true });
+  const mutedAll = el("span", { class: "badge badge-warn", testid: "room-chat-muted", text: "Student chat muted", hidden: true });
+  const leave = el("button", { type: "button", class: "btn btn-small", testid: "leave", text: "Leave", onclick: onLeave });
+  const banner = el("div", { class: "banner", testid: "banner", hidden: true, role: "alert" });
+
+  root.append(
+    el("div", { class: "header-main" },
+      el("h1", { class: "brand" }, "liveclass"),
+      el("span", { class: "header-room" }, "Room ", roomId),
+      locked,
+      mutedAll,
+    ),
+    el("div", { class: "header-side" },
+      el("span", { class: "header-me" }, meName, " ", meRole),
+      onlineCount,
+      connState,
+      leave,
+    ),
+  );
+  root.after(banner);
+
+  /** @type {import("../protocol.js").ConnectionStatus} */
+  let status = { state: "connecting", attempt: 0 };
+  let ticker = null;
+
+  function render() {
+    const view = describeStatus(status, model, Date.now());
+    connState.dataset.state = view.state;
+    connState.textContent = view.text;
+    roomId.textContent = model.roomId || "…";
+    meName.textContent = model.me?.name ?? "";
+    meRole.textContent = model.me?.role ?? "";
+    meRole.hidden = !model.me;
+    onlineCount.textContent = `${model.online} online`;
+    onlineCount.hidden = !model.me;
+    locked.hidden = !model.locked;
+    mutedAll.hidden = !model.chatMutedAll;
+    leave.hidden = view.final;
+    banner.hidden = !view.final;
+    banner.dataset.state = view.state;
+    banner.textContent = view.text;
+    document.body.dataset.conn = view.state;
+    document.body.dataset.joined = String(Boolean(model.me));
+  }
+
+  return {
+    render,
+    /** @param {import("../protocol.js").ConnectionStatus} next */
+    setStatus(next) {
+      status = next;
+      clearInterval(ticker);
+      ticker = next.state === "reconnecting" ? setInterval(render, 1000) : null;
+      render();
+    },
+  };
+}

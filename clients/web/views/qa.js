@@ -1,0 +1,85 @@
+// Q&A: ask a question, upvote others', and (staff) answer, dismiss or pin. The list keeps the
+// protocol's order, re-sorted as votes and states change.
+
+import { el, reconcile, replaceChildren } from "../dom.js";
+
+const MAX_CHARS = 500;
+
+/**
+ * @param {HTMLElement} root  the Q&A panel
+ * @param {{model: import("../state.js").RoomModel, commands: ReturnType<import("../commands.js").createCommands>,
+ *          run: (p: Promise<unknown>) => Promise<unknown>}} ctx
+ */
+export function mountQA(root, { model, commands, run }) {
+  const input = el("textarea", { testid: "qa-input", rows: 2, maxLength: MAX_CHARS, placeholder: "Ask a question…",
+    "aria-label": "Question" });
+  const counter = el("span", { class: "muted-text counter", text: `0/${MAX_CHARS}` });
+  const ask = el("button", { type: "submit", class: "btn btn-primary", testid: "qa-ask", text: "Ask" });
+  const form = el("form", { class: "qa-form" }, input, el("div", { class: "form-actions" }, counter, ask));
+  const list = el("ol", { class: "qa-list", testid: "qa-list" });
+  const empty = el("p", { class: "muted-text empty", text: "No questions yet." });
+
+  root.append(el("h2", {}, "Questions"), form, empty, list);
+
+  input.addEventListener("input", () => {
+    counter.textContent = `${input.value.length}/${MAX_CHARS}`;
+  });
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    const sent = input.value;
+    run(commands.askQuestion(text)).then((ok) => {
+      if (ok && input.value === sent) {
+        input.value = "";
+        counter.textContent = `0/${MAX_CHARS}`;
+      }
+    });
+  });
+
+  function createItem(q) {
+    return el("li", { class: "qa-item", testid: "qa-item", "data-question-id": q.question_id });
+  }
+
+  function updateItem(node, q) {
+    const staff = model.isStaff;
+    node.dataset.answered = String(q.answered);
+    node.dataset.pinned = String(q.pinned);
+    node.dataset.voted = String(q.voted);
+    const signature = JSON.stringify([q.votes, q.voted, q.answered, q.pinned, staff]);
+    if (node.signature === signature) return;
+    node.signature = signature;
+
+    const upvote = el("button", { type: "button", class: `btn btn-small vote${q.voted ? " is-on" : ""}`, testid: "qa-upvote",
+      "aria-pressed": String(q.voted), "data-voted": String(q.voted), disabled: q.answered,
+      title: q.answered ? "Answered questions take no votes" : q.voted ? "Remove your upvote" : "Upvote",
+      onclick: () => run(q.voted ? commands.unvote(q.question_id) : commands.upvote(q.question_id)) },
+      "▲ ", el("span", { class: "vote-count", testid: "qa-votes", text: String(q.votes) }));
+    const staffActions = staff
+      ? el("span", { class: "item-actions" },
+          q.answered ? null : el("button", { type: "button", class: "btn btn-small", testid: "qa-answer", text: "Mark answered",
+            onclick: () => run(commands.markAnswered(q.question_id)) }),
+          el("button", { type: "button", class: "btn btn-small", testid: "qa-pin", "aria-pressed": String(q.pinned),
+            text: q.pinned ? "Unpin" : "Pin", onclick: () => run(commands.pinQuestion(q.question_id, !q.pinned)) }),
+          el("button", { type: "button", class: "btn btn-small", testid: "qa-dismiss", text: "Dismiss",
+            onclick: () => run(commands.dismissQuestion(q.question_id)) }))
+      : null;
+    replaceChildren(node,
+      upvote,
+      el("div", { class: "qa-body" },
+        el("p", { class: "qa-text", testid: "qa-text", text: q.text }),
+        el("div", { class: "qa-meta" },
+          el("span", { class: "muted-text", text: q.name }),
+          q.pinned ? el("span", { class: "badge", text: "pinned" }) : null,
+          q.answered ? el("span", { class: "badge badge-ok", text: "answered" }) : null),
+        staffActions));
+  }
+
+  function render() {
+    const questions = model.sortedQuestions();
+    reconcile(list, questions, (q) => `${model.epoch}:${q.question_id}`, createItem, updateItem);
+    empty.hidden = questions.length > 0;
+  }
+
+  return { render };
+}

@@ -1,0 +1,36 @@
+// Short-lived messages in a corner: error frames (code + message), failed commands, notices.
+
+import { el } from "../dom.js";
+
+const SHOW_MS = { error: 8000, info: 5000 };
+
+/**
+ * @param {HTMLElement} root   the toast container
+ * @returns {{error: (code: string, message: string, label?: string) => void, info: (text: string) => void}}
+ */
+export function mountToasts(root) {
+  function show(kind, code, parts) {
+    const toast = el(
+      "div",
+      { class: `toast toast-${kind}`, testid: "toast", role: kind === "error" ? "alert" : "status", "data-code": code },
+      ...parts,
+      el("button", { class: "toast-close", type: "button", "aria-label": "Dismiss", text: "×", onclick: () => toast.remove() }),
+    );
+    root.append(toast);
+    setTimeout(() => toast.remove(), SHOW_MS[kind] ?? SHOW_MS.info);
+    while (root.children.length > 5) root.firstElementChild.remove();
+  }
+
+  return {
+    error(code, message, label = "") {
+      show("error", code, [
+        label ? el("strong", { text: `${label} failed` }) : null,
+        el("code", { class: "toast-code", text: code }),
+        el("span", { class: "toast-message", text: message || "" }),
+      ]);
+    },
+    info(text, code = "info") {
+      show("info", code, [el("span", { class: "toast-message", text })]);
+    },
+  };
+}

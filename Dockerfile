@@ -16,8 +16,8 @@ ENV PATH="/opt/venv/bin:${PATH}"
 
 WORKDIR /app
 # Dependencies first (cached layer), verified against the hashes in the lock.
-COPY requirements.lock ./
-RUN pip install --require-hashes -r requirements.lock
+COPY requirements-runtime.lock ./
+RUN pip install --require-hashes -r requirements-runtime.lock
 
 # Then the project itself (see .dockerignore for what is left out).
 COPY . .

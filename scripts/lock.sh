@@ -25,4 +25,8 @@ fi
     --generate-hashes \
     --python-version 3.11 \
     -o requirements.lock "$@" >/dev/null
-echo "lock: wrote $ROOT/requirements.lock" >&2
+"$uv_bin" pip compile pyproject.toml \
+    --generate-hashes \
+    --python-version 3.11 \
+    -o requirements-runtime.lock "$@" >/dev/null
+echo "lock: wrote $ROOT/requirements.lock and $ROOT/requirements-runtime.lock (the image's)" >&2

@@ -53,6 +53,7 @@ run_pytest() {
     return "$rc"
 }
 
+step vendored-js bash "$ROOT/scripts/vendor-js.sh" --check
 step ruff-check "$BIN/ruff" check .
 step ruff-format "$BIN/ruff" format --check .
 step mypy "$BIN/mypy"

@@ -37,7 +37,7 @@ from .bus import Bus
 from .codec import encode_ack, encode_error, encode_event, pack
 from .errors import ROOM_ERROR_CLOSE_CODES
 from .metrics import Metrics
-from .outbox import Outbox
+from .outbox import Outbox, wire_frame
 from .presence import Presence, presence_frames
 from .store import AppendConflict, EventStore
 
@@ -296,10 +296,11 @@ class RoomHub:
                 continue
             evolve(self.state, record)
             frame = encode_event(record)
+            wire = wire_frame(frame)
             self._recent.append((record, frame))
             audience = audience_of(record.event)
             for member in self._recipients(audience):
-                member.outbox.put(frame)
+                member.outbox.put(frame, wire)
             self._after(record)
 
     def _recipients(self, audience: Audience) -> list[Member]:
@@ -348,9 +349,12 @@ class RoomHub:
             return
         changes = self._presence.take_changes()
         frames = presence_frames(changes, self._presence.students_see_everyone())
-        staff_frame = pack(frames["staff"])
-        student_frame = staff_frame if frames["students"] is frames["staff"] else None
-        if student_frame is None:
-            student_frame = pack(frames["students"])
+        staff = pack(frames["staff"])
+        students = staff if frames["students"] is frames["staff"] else pack(frames["students"])
+        staff_wire = wire_frame(staff)
+        students_wire = staff_wire if students is staff else wire_frame(students)
         for member in self.members:
-            member.outbox.put(staff_frame if member.participant.is_staff else student_frame)
+            if member.participant.is_staff:
+                member.outbox.put(staff, staff_wire)
+            else:
+                member.outbox.put(students, students_wire)

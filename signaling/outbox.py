@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from .codec import encode_reconnect
@@ -31,6 +32,15 @@ CLOSE_SLOW_CONSUMER = 4008
 SLOW_CONSUMER_FRAME = encode_reconnect("slow_consumer", 0)
 
 
+def wire_frame(payload: bytes) -> bytes:
+    """The RFC 6455 binary frame a server sends for ``payload``.
+
+    Server frames are unmasked (RFC 6455 section 5.1) and, with no extension negotiated, the same
+    bytes for every recipient: fan-out builds this once per event, not once per connection.
+    """
+    return Frame(Opcode.BINARY, payload).serialize(mask=False)
+
+
 class Outbox:
     """The send side of one connection.
 
@@ -41,7 +51,7 @@ class Outbox:
         tally: counts the frames accepted (``liveclass_frames_sent_total``).
     """
 
-    __slots__ = ("_drainer", "_pending", "closed", "limit", "on_overflow", "tally", "ws")
+    __slots__ = ("_drainer", "_pending", "_raw", "closed", "limit", "on_overflow", "tally", "ws")
 
     def __init__(
         self,
@@ -54,12 +64,20 @@ class Outbox:
         self.limit = limit
         self.on_overflow = on_overflow
         self.tally = tally or FrameTally()
+        # Pre-built frames are valid only without extensions (compression is off on the server).
+        self._raw = not ws.protocol.extensions
         self._pending: deque[bytes] = deque()
         self._drainer: asyncio.Task[None] | None = None
         self.closed = False
 
-    def put(self, frame: bytes) -> bool:
-        """Queue one frame; False when the connection is closed or just overflowed."""
+    def put(self, frame: bytes, wire: bytes | None = None) -> bool:
+        """Send or queue one message; False when the connection is closed or just overflowed.
+
+        Args:
+            frame: the message payload (one MessagePack map).
+            wire: optionally, ``wire_frame(frame)`` built once for many recipients; written to
+                the socket as is while the connection is open, caught up and uncompressed.
+        """
         if self.closed:
             return False
         ws = self.ws
@@ -75,8 +93,11 @@ class Outbox:
         if ws.protocol.state is not State.OPEN:
             self.closed = True
             return False
-        ws.protocol.send_binary(frame)
-        ws.send_data()
+        if wire is not None and self._raw:
+            ws.transport.write(wire)
+        else:
+            ws.protocol.send_binary(frame)
+            ws.send_data()
         self.tally.frames += 1
         return True
 

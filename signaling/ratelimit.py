@@ -28,4 +28,5 @@ class TokenBucket:
         if self._tokens >= 1.0:
             self._tokens -= 1.0
             return 0
-        return max(1, math.ceil((1.0 - self._tokens) / self.rate * 1000))
+        # Round up, so waiting the announced time is enough; the epsilon absorbs float noise.
+        return max(1, math.ceil((1.0 - self._tokens) / self.rate * 1000 - 1e-6))

@@ -21,10 +21,12 @@ from rooms import (
     Command,
     Participant,
     ParticipantRemoved,
+    ParticipantRemovedEvent,
     Record,
     RoomError,
     RoomState,
     SessionEnded,
+    SessionEndedEvent,
     admit,
     audience_of,
     decide,
@@ -316,12 +318,11 @@ class RoomHub:
     def _after(self, record: Record) -> None:
         """Close the connections an event ends: a removed participant's, or all at session end."""
         event = record.event
-        if event.type == "participant.removed":
-            identity = event.to_data()["identity"]
-            error: RoomError = ParticipantRemoved("you were removed from this session")
-            targets = list(self._by_identity.get(identity, ()))
-        elif event.type == "session.ended":
-            error = SessionEnded(f"the session ended: {event.to_data().get('reason', '')}")
+        if isinstance(event, ParticipantRemovedEvent):
+            error: RoomError = ParticipantRemoved(f"you were removed: {event.reason}")
+            targets = list(self._by_identity.get(event.identity, ()))
+        elif isinstance(event, SessionEndedEvent):
+            error = SessionEnded(f"the session ended: {event.reason}")
             targets = list(self.members)
         else:
             return

@@ -86,6 +86,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    if config.log_level.lower() != "debug":
+        # websockets logs every connection at INFO: a 5,000-student class would fill the log.
+        logging.getLogger("websockets.server").setLevel(logging.WARNING)
     _raise_fd_limit()
     import uvloop
 

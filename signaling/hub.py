@@ -93,6 +93,7 @@ class RoomHub:
     members: dict[Member, None] = field(default_factory=dict, init=False)
     _by_identity: dict[str, set[Member]] = field(default_factory=dict, init=False)
     _staff: dict[Member, None] = field(default_factory=dict, init=False)
+    _everyone_cache: tuple[Member, ...] | None = field(default=None, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _recent: deque[tuple[Record, bytes]] = field(init=False)
     _presence: Presence = field(init=False)
@@ -201,6 +202,7 @@ class RoomHub:
     def _register(self, member: Member) -> None:
         p = member.participant
         self.members[member] = None
+        self._everyone_cache = None
         self._by_identity.setdefault(p.identity, set()).add(member)
         if p.is_staff:
             self._staff[member] = None
@@ -211,6 +213,7 @@ class RoomHub:
     def remove(self, member: Member) -> None:
         """Forget a connection that closed."""
         if self.members.pop(member, 0) is None:
+            self._everyone_cache = None
             p = member.participant
             self._staff.pop(member, None)
             peers = self._by_identity.get(p.identity)
@@ -305,9 +308,12 @@ class RoomHub:
                 member.outbox.put(frame, wire)
             self._after(record)
 
-    def _recipients(self, audience: Audience) -> list[Member]:
+    def _recipients(self, audience: Audience) -> tuple[Member, ...] | list[Member]:
         if audience.kind == "all":
-            return list(self.members)
+            everyone = self._everyone_cache
+            if everyone is None:
+                everyone = self._everyone_cache = tuple(self.members)
+            return everyone
         recipients = list(self._staff)
         if audience.kind == "staff_and" and audience.identity is not None:
             recipients.extend(

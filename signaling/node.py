@@ -59,6 +59,8 @@ class NodeSettings:
     ping_timeout_s: float = 20.0
     room_idle_s: float = 30.0
     shutdown_grace_s: float = 5.0
+    #: Pending TCP connections the kernel queues (a join storm opens hundreds at once).
+    listen_backlog: int = 1024
     hub: HubSettings = field(default_factory=HubSettings)
 
 
@@ -103,6 +105,7 @@ class SignalingNode:
             ping_timeout=s.ping_timeout_s,
             close_timeout=2,
             server_header="liveclass",
+            backlog=s.listen_backlog,
         )
         return self._server
 

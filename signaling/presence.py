@@ -34,6 +34,7 @@ class Presence:
     large_room: int
     _connections: dict[str, int] = field(default_factory=dict)
     _online: dict[str, Participant] = field(default_factory=dict)
+    _staff: dict[str, Participant] = field(default_factory=dict)
     _joined: dict[str, Participant] = field(default_factory=dict)
     _left: dict[str, Participant] = field(default_factory=dict)
     _count_changed: bool = False
@@ -50,6 +51,8 @@ class Presence:
         n = self._connections.get(p.identity, 0)
         self._connections[p.identity] = n + 1
         self._online[p.identity] = p
+        if p.is_staff:
+            self._staff[p.identity] = p
         if n == 0:
             self._count_changed = True
             if self._left.pop(p.identity, None) is None:
@@ -62,6 +65,7 @@ class Presence:
         if n <= 1:
             self._connections.pop(p.identity, None)
             self._online.pop(p.identity, None)
+            self._staff.pop(p.identity, None)
             self._count_changed = True
             if self._joined.pop(p.identity, None) is None:
                 self._left[p.identity] = p
@@ -87,11 +91,15 @@ class Presence:
     def roster_for(self, viewer: Participant, *, joining: bool = False) -> list[dict[str, Any]]:
         """The roster a viewer may see (docs/protocol.md, "Presence"); with ``joining``, the
         viewer is listed too, as it will be once registered."""
-        people = dict(self._online)
-        if joining:
-            people[viewer.identity] = viewer
-        everyone = viewer.is_staff or len(people) <= self.large_room
-        return _wire(people.values(), everyone)
+        count = self.online_with(viewer) if joining else len(self._online)
+        if viewer.is_staff or count <= self.large_room:
+            people = self._online
+        else:
+            people = self._staff  # O(staff), not O(online): a join storm stays O(N)
+        roster = [p.to_wire() for p in people.values()]
+        if joining and people is self._online and viewer.identity not in people:
+            roster.append(viewer.to_wire())
+        return roster
 
 
 def _wire(people: Iterable[Participant], everyone: bool) -> list[dict[str, Any]]:

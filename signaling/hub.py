@@ -63,6 +63,16 @@ class HubSettings:
     heartbeat_ms: int = 15000
 
 
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    """One delivered event waiting for the end of the loop turn: encoded once for everyone."""
+
+    record: Record
+    frame: bytes
+    wire: bytes
+    audience: Audience
+
+
 @dataclass(eq=False, slots=True)
 class Member:
     """One joined connection."""
@@ -94,6 +104,10 @@ class RoomHub:
     _by_identity: dict[str, set[Member]] = field(default_factory=dict, init=False)
     _staff: dict[Member, None] = field(default_factory=dict, init=False)
     _everyone_cache: tuple[Member, ...] | None = field(default=None, init=False)
+    # Write coalescing: what this loop turn delivered, flushed once at its end.
+    _batch: list[_Outgoing] = field(default_factory=list, init=False)
+    _replies: list[tuple[Outbox, bytes]] = field(default_factory=list, init=False)
+    _covered: dict[Member, int] = field(default_factory=dict, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _recent: deque[tuple[Record, bytes]] = field(init=False)
     _presence: Presence = field(init=False)
@@ -110,7 +124,15 @@ class RoomHub:
     async def open(self) -> None:
         """Fold the room's log from the store and subscribe to the bus."""
         await self.bus.subscribe(self.room_id, self._on_bus)
-        await self._catch_up()
+        while True:
+            records = await self.store.read(self.room_id, self.state.last_id, 10_000)
+            if not records:
+                break
+            for record in records:
+                evolve(self.state, record)
+            # Only the newest events are kept encoded, for resumes.
+            keep = records[-self.settings.recent_frames :]
+            self._recent.extend((r, encode_event(r)) for r in keep)
 
     async def close(self) -> None:
         await self.bus.unsubscribe(self.room_id)
@@ -126,6 +148,7 @@ class RoomHub:
             JoinRefused: removed, room locked, session ended.
         """
         async with self._lock:
+            self._flush()  # members already here get what is pending before anyone new joins
             while True:
                 try:
                     events = admit(self.state, participant)
@@ -137,6 +160,9 @@ class RoomHub:
                     break
             await self._greet(participant, outbox, last_id)
             member = Member(participant, outbox)
+            if self._batch:
+                # Its greeting already covers what is pending; the flush must not repeat it.
+                self._covered[member] = self.state.last_id
             self._register(member)
         return member
 
@@ -240,15 +266,15 @@ class RoomHub:
                     events = decide(self.state, member.participant, command)
                 except RoomError as exc:
                     self.metrics.command_errors.labels(exc.code).inc()
-                    outbox.put(encode_error(exc, ref))
+                    self.reply(outbox, encode_error(exc, ref))
                     return []
                 if not events:
-                    outbox.put(encode_ack(ref, []))
+                    self.reply(outbox, encode_ack(ref, []))
                     return []
                 records = await self._append(events)
                 if records is not None:
                     ids = [r.id for r in records]
-                    outbox.put(encode_ack(ref, ids))
+                    self.reply(outbox, encode_ack(ref, ids))
                     return ids
 
     async def _append(self, events: Sequence[Any]) -> list[Record] | None:
@@ -294,19 +320,65 @@ class RoomHub:
                 return
             self._deliver(records)
 
+    def reply(self, outbox: Outbox, frame: bytes) -> None:
+        """Send a member an answer (ack, error, pong) after the events delivered before it."""
+        if self._batch:
+            self._replies.append((outbox, frame))
+        else:
+            outbox.put(frame)
+
     def _deliver(self, records: Sequence[Record]) -> None:
-        """Fold records into the state and send each, encoded once, to the members it admits."""
+        """Fold records into the state and queue each, encoded once, for the end of this turn."""
         for record in records:
             if record.id != self.state.last_id + 1:
                 continue
             evolve(self.state, record)
             frame = encode_event(record)
-            wire = wire_frame(frame)
             self._recent.append((record, frame))
-            audience = audience_of(record.event)
-            for member in self._recipients(audience):
-                member.outbox.put(frame, wire)
-            self._after(record)
+            if not self._batch:
+                asyncio.get_running_loop().call_soon(self._flush)
+            self._batch.append(
+                _Outgoing(record, frame, wire_frame(frame), audience_of(record.event))
+            )
+
+    def _flush(self) -> None:
+        """Write this turn's events: one write per member, the same bytes for everyone when every
+        event is for everyone (invariant 4), then the replies, then the closes events cause."""
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        replies, self._replies = self._replies, []
+        covered, self._covered = self._covered, {}
+        if len(batch) == 1:
+            out = batch[0]
+            for member in self._recipients(out.audience):
+                if not covered or covered.get(member, 0) < out.record.id:
+                    member.outbox.put(out.frame, out.wire)
+        elif all(out.audience.kind == "all" for out in batch):
+            frames = [out.frame for out in batch]
+            wire = b"".join(out.wire for out in batch)
+            for member in self._recipients(Audience.ALL):
+                if covered and member in covered:
+                    self._put_admitted(member, batch, covered[member])
+                else:
+                    member.outbox.put_many(frames, wire)
+        else:
+            for member in self._recipients(Audience.ALL):
+                self._put_admitted(member, batch, covered.get(member, 0))
+        for outbox, frame in replies:
+            outbox.put(frame)
+        for out in batch:
+            self._after(out.record)
+
+    @staticmethod
+    def _put_admitted(member: Member, batch: Sequence[_Outgoing], after_id: int) -> None:
+        mine = [
+            out
+            for out in batch
+            if out.record.id > after_id and out.audience.admits(member.participant)
+        ]
+        if mine:
+            member.outbox.put_many([o.frame for o in mine], b"".join(o.wire for o in mine))
 
     def _recipients(self, audience: Audience) -> tuple[Member, ...] | list[Member]:
         if audience.kind == "all":

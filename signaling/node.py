@@ -165,7 +165,11 @@ class SignalingNode:
                             return
                         hub, member = joined
                     elif isinstance(message, Ping):
-                        outbox.put(encode_pong(message.ref, now_ms()))
+                        pong = encode_pong(message.ref, now_ms())
+                        if hub is None:
+                            outbox.put(pong)
+                        else:
+                            hub.reply(outbox, pong)  # after the events already delivered
                     elif member is None or hub is None:
                         raise NotJoined("send join first")
                     else:

@@ -449,6 +449,31 @@ def write_results(bench: str, data: dict[str, Any]) -> Path:
     return path
 
 
+def finish(
+    bench: str,
+    args: Any,
+    data: dict[str, Any],
+    goal_lines: list[str],
+    report_text: str,
+    started: float,
+) -> None:
+    """Write a run's results (``data`` plus params, goals and wall time) and print its report."""
+    data = {
+        "bench": bench,
+        **data,
+        "params": {k: v for k, v in vars(args).items() if k != "max_seconds"},
+        "goals": goal_lines,
+        "wall_s": round(time.monotonic() - started, 1),
+    }
+    path = write_results(bench, data)
+    print()
+    print(report_text)
+    print()
+    for line in goal_lines:
+        print(line)
+    print(f"\nresults: {path} ({data['wall_s']} s)")
+
+
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     def cell(v: Any) -> str:
         if isinstance(v, float):

@@ -40,6 +40,7 @@ from bench.common import (
     busy_cpu_s,
     child_cpu_s,
     environment,
+    finish,
     gather_event,
     int_list,
     md_table,
@@ -51,7 +52,6 @@ from bench.common import (
     stop_all,
     summarize,
     wait_quiet,
-    write_results,
 )
 from bench.wsclient import LIVECLASS, BenchConn, liveclass_join, open_conn, socketio_auth
 
@@ -467,23 +467,8 @@ def main() -> None:
         run(body, args.max_seconds)
     finally:
         runs.sort(key=lambda r: (r["n"], SERVERS.index(r["server"])))
-        params = {k: v for k, v in vars(args).items() if k != "max_seconds"}
-        data = {
-            "bench": "fanout",
-            "env": env,
-            "params": params,
-            "liveclass_args": list(LIVECLASS_ARGS),
-            "runs": runs,
-            "goals": goals(runs),
-            "wall_s": round(time.monotonic() - started, 1),
-        }
-        path = write_results("fanout", data)
-        print()
-        print(report(runs))
-        print()
-        for line in data["goals"]:
-            print(line)
-        print(f"\nresults: {path} ({data['wall_s']} s)")
+        data = {"env": env, "liveclass_args": list(LIVECLASS_ARGS), "runs": runs}
+        finish("fanout", args, data, goals(runs), report(runs), started)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from typing import Any
 
 from bench.common import (
     environment,
+    finish,
     gather_event,
     int_list,
     md_table,
@@ -32,7 +33,6 @@ from bench.common import (
     start_workers,
     stop_all,
     wait_quiet,
-    write_results,
 )
 
 TARGETS = ("liveclass", "liveclass-rooms", "liveclass-ws-only", "python-socketio", "node-socketio")
@@ -173,22 +173,8 @@ def main() -> None:
     try:
         run(body, args.max_seconds)
     finally:
-        params = {k: v for k, v in vars(args).items() if k != "max_seconds"}
-        data = {
-            "bench": "idle_rss",
-            "env": env,
-            "params": params,
-            "runs": runs,
-            "goals": goals(runs),
-            "wall_s": round(time.monotonic() - started, 1),
-        }
-        path = write_results("idle_rss", data)
-        print()
-        print(report(runs))
-        print()
-        for line in data["goals"]:
-            print(line)
-        print(f"\nresults: {path} ({data['wall_s']} s)")
+        data = {"env": env, "runs": runs}
+        finish("idle_rss", args, data, goals(runs), report(runs), started)
 
 
 if __name__ == "__main__":

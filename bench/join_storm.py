@@ -28,6 +28,7 @@ from bench.common import (
     busy_cpu_s,
     child_cpu_s,
     environment,
+    finish,
     gather_event,
     int_list,
     md_table,
@@ -39,7 +40,6 @@ from bench.common import (
     stop_all,
     summarize,
     wait_quiet,
-    write_results,
 )
 from bench.wsclient import BenchConn, liveclass_join, open_conn
 
@@ -243,22 +243,8 @@ def main() -> None:
     try:
         run(body, args.max_seconds)
     finally:
-        params = {k: v for k, v in vars(args).items() if k != "max_seconds"}
-        data = {
-            "bench": "join_storm",
-            "env": env,
-            "params": params,
-            "runs": runs,
-            "goals": goals(runs),
-            "wall_s": round(time.monotonic() - started, 1),
-        }
-        path = write_results("join_storm", data)
-        print()
-        print(report(runs))
-        print()
-        for line in data["goals"]:
-            print(line)
-        print(f"\nresults: {path} ({data['wall_s']} s)")
+        data = {"env": env, "runs": runs}
+        finish("join_storm", args, data, goals(runs), report(runs), started)
 
 
 if __name__ == "__main__":

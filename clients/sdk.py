@@ -108,6 +108,8 @@ class ClassroomClient:
             simulated clients over source addresses behind a source-hashing balancer).
         open_timeout: seconds to wait for the connection and the welcome.
         backoff: (first, cap) reconnect delays in seconds; full jitter is applied.
+        resume_from: the last event id a previous session of this participant saw; the first
+            join then resumes from it (``resumed`` + the missed events) instead of a snapshot.
     """
 
     def __init__(
@@ -121,6 +123,7 @@ class ClassroomClient:
         open_timeout: float = 10.0,
         backoff: tuple[float, float] = (0.2, 5.0),
         rng: random.Random | None = None,
+        resume_from: int | None = None,
     ) -> None:
         self.url = url
         self.token = token
@@ -130,6 +133,7 @@ class ClassroomClient:
         self.open_timeout = open_timeout
         self.backoff = backoff
         self.session = Session()
+        self._resume_from = resume_from
         self.closed_with: tuple[int | None, str] | None = None
         self._rng = rng or random.Random()
         self._ws: ClientConnection | None = None
@@ -183,7 +187,8 @@ class ClassroomClient:
         )
         self._ws = ws
         self._greeted = asyncio.get_running_loop().create_future()
-        last_id = self.session.last_id if (self.session.welcomes or self.session.resumes) else None
+        greeted_before = self.session.welcomes or self.session.resumes
+        last_id = self.session.last_id if greeted_before else self._resume_from
         await ws.send(
             msgpack.packb({"t": "join", "token": self.token, "room": self.room, "last_id": last_id})
         )
@@ -272,7 +277,10 @@ class ClassroomClient:
             s.you = msg["you"]
             s.roster = {p["identity"]: p for p in msg["roster"]}
             s.online = msg["online"]
-            s.last_id = msg["last_id"] if t == "welcome" else s.last_id
+            if t == "welcome":
+                s.last_id = msg["last_id"]
+            elif not (s.welcomes or s.resumes) and self._resume_from is not None:
+                s.last_id = self._resume_from  # the missed events follow and advance it
             if t == "welcome":
                 s.room = msg["room"]
                 s.welcomes += 1

@@ -124,15 +124,16 @@ class RoomHub:
     async def open(self) -> None:
         """Fold the room's log from the store and subscribe to the bus."""
         await self.bus.subscribe(self.room_id, self._on_bus)
+        tail: deque[Record] = deque(maxlen=self.settings.recent_frames)
         while True:
             records = await self.store.read(self.room_id, self.state.last_id, 10_000)
             if not records:
                 break
             for record in records:
                 evolve(self.state, record)
-            # Only the newest events are kept encoded, for resumes.
-            keep = records[-self.settings.recent_frames :]
-            self._recent.extend((r, encode_event(r)) for r in keep)
+            tail.extend(records)
+        # Only the newest events are kept encoded, for resumes.
+        self._recent.extend((r, encode_event(r)) for r in tail)
 
     async def close(self) -> None:
         await self.bus.unsubscribe(self.room_id)

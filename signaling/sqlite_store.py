@@ -85,9 +85,12 @@ class SqliteEventStore:
         ]
 
     async def first_id(self, room_id: str) -> int:
-        (first,) = self._db.execute(
-            "SELECT COALESCE(MIN(id), 0) FROM events WHERE room_id = ?", (room_id,)
-        ).fetchone()
+        try:
+            (first,) = self._db.execute(
+                "SELECT COALESCE(MIN(id), 0) FROM events WHERE room_id = ?", (room_id,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite read failed: {exc}") from exc
         return int(first)
 
     def ready(self) -> bool:

@@ -62,8 +62,7 @@ async def test_a_client_that_stops_reading_is_told_to_resume_while_the_room_goes
         assert seen == list(range(seen[0], seen[0] + len(seen)))
 
         # It resumes from its last id and gets exactly the rest.
-        back = ClassroomClient(server.ws_url, server.token("slow"), "class")
-        back.session.last_id, back.session.welcomes = seen[-1], 1
+        back = ClassroomClient(server.ws_url, server.token("slow"), "class", resume_from=seen[-1])
         greeting = await back.connect()
         assert greeting["t"] == "resumed" and greeting["missed"] == last - seen[-1]
         await back.wait_until(lambda: back.session.last_id == last)

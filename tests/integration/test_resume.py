@@ -42,8 +42,7 @@ async def test_a_returning_client_gets_exactly_the_missed_events(server: Livecla
         seen = alice.session.last_id
         await alice.close()
         missed = [(await teacher.chat(f"missed {i}"))["ids"][0] for i in range(5)]
-        back = ClassroomClient(server.ws_url, server.token("alice"), "class")
-        back.session.last_id, back.session.welcomes = seen, 1
+        back = ClassroomClient(server.ws_url, server.token("alice"), "class", resume_from=seen)
         greeting = await back.connect()
         assert greeting["t"] == "resumed" and greeting["missed"] == 5
         await back.wait_until(lambda: back.session.last_id >= missed[-1])
@@ -62,8 +61,7 @@ async def test_a_client_too_far_behind_gets_a_fresh_snapshot(
     try:
         for i in range(6):
             await teacher.chat(f"line {i}")
-        late = ClassroomClient(server.ws_url, server.token("alice"), "class")
-        late.session.last_id, late.session.welcomes = 1, 1
+        late = ClassroomClient(server.ws_url, server.token("alice"), "class", resume_from=1)
         greeting = await late.connect()
         assert greeting["t"] == "welcome"
         assert [m["text"] for m in greeting["room"]["chat"]] == [f"line {i}" for i in range(6)]

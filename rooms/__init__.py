@@ -8,8 +8,12 @@ participant receives. Standard library only: no asyncio, no sockets, no clock.
 """
 
 from rooms.audience import Audience, audience_of
+from rooms.boards import MAIN_BOARD, is_board_name
 from rooms.commands import (
     COMMANDS,
+    BoardClear,
+    BoardLock,
+    BoardSnapshot,
     ChatMute,
     ChatSend,
     Command,
@@ -53,6 +57,9 @@ from rooms.errors import (
 )
 from rooms.events import (
     EVENTS,
+    BoardClearedEvent,
+    BoardLockedEvent,
+    BoardSnapshotSavedEvent,
     ChatMessageEvent,
     ChatMutedEvent,
     Event,
@@ -88,9 +95,16 @@ __all__ = [
     "COMMANDS",
     "ERROR_CODES",
     "EVENTS",
+    "MAIN_BOARD",
     "AlreadyVoted",
     "Audience",
     "BadField",
+    "BoardClear",
+    "BoardClearedEvent",
+    "BoardLock",
+    "BoardLockedEvent",
+    "BoardSnapshot",
+    "BoardSnapshotSavedEvent",
     "ChatMessageEvent",
     "ChatMute",
     "ChatMuted",
@@ -159,6 +173,7 @@ __all__ = [
     "decide",
     "event_from_data",
     "evolve",
+    "is_board_name",
     "is_staff",
     "new_room",
     "ordered_questions",

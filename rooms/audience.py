@@ -8,7 +8,13 @@ answer that is not theirs.
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from rooms.events import ChatMessageEvent, Event, ParticipantJoinedEvent, PollAnsweredEvent
+from rooms.events import (
+    BoardSnapshotSavedEvent,
+    ChatMessageEvent,
+    Event,
+    ParticipantJoinedEvent,
+    PollAnsweredEvent,
+)
 from rooms.participant import Participant
 
 AudienceKind = Literal["all", "staff", "staff_and"]
@@ -45,12 +51,12 @@ Audience.STAFF = Audience("staff")
 def audience_of(event: Event) -> Audience:
     """The audience of ``event``.
 
-    ``participant.joined`` goes to the staff; a private ``chat.message`` to the staff and the
-    thread's student; ``poll.answered`` to the staff and the student who answered; every other
-    event to everyone.
+    ``participant.joined`` and ``board.snapshot_saved`` go to the staff; a private
+    ``chat.message`` to the staff and the thread's student; ``poll.answered`` to the staff and the
+    student who answered; every other event to everyone.
     """
     match event:
-        case ParticipantJoinedEvent():
+        case ParticipantJoinedEvent() | BoardSnapshotSavedEvent():
             return Audience.STAFF
         case ChatMessageEvent(thread=str(thread)):
             return Audience.staff_and(thread)

@@ -171,6 +171,31 @@ class RoomLock(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class BoardLock(Command):
+    """Staff make whiteboard ``board`` read-only for students (``locked`` True) or writable."""
+
+    type: ClassVar[str] = "board.lock"
+    board: str
+    locked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BoardClear(Command):
+    """Staff clear whiteboard ``board``: every record on it is deleted."""
+
+    type: ClassVar[str] = "board.clear"
+    board: str
+
+
+@dataclass(frozen=True, slots=True)
+class BoardSnapshot(Command):
+    """Staff save a snapshot of whiteboard ``board`` (downloadable by staff over HTTP)."""
+
+    type: ClassVar[str] = "board.snapshot"
+    board: str
+
+
+@dataclass(frozen=True, slots=True)
 class SessionEnd(Command):
     """The teacher ends the session (``reason`` 0-200 chars)."""
 
@@ -205,6 +230,9 @@ COMMANDS: dict[str, type[Command]] = {
         ChatMute,
         ParticipantRemove,
         RoomLock,
+        BoardLock,
+        BoardClear,
+        BoardSnapshot,
         SessionEnd,
         Leave,
     )

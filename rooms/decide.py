@@ -9,7 +9,11 @@ Checks run in this order: the session has not ended, the actor was not removed, 
 may send the command, the targets exist, the values are in range.
 """
 
+from rooms.boards import is_board_name
 from rooms.commands import (
+    BoardClear,
+    BoardLock,
+    BoardSnapshot,
     ChatMute,
     ChatSend,
     Command,
@@ -49,6 +53,9 @@ from rooms.errors import (
     SessionEnded,
 )
 from rooms.events import (
+    BoardClearedEvent,
+    BoardLockedEvent,
+    BoardSnapshotSavedEvent,
     ChatMessageEvent,
     ChatMutedEvent,
     Event,
@@ -161,6 +168,16 @@ def decide(state: RoomState, actor: Participant, command: Command) -> list[Event
             return _participant_remove(state, actor, command)
         case RoomLock():
             return _room_lock(state, actor, command)
+        case BoardLock():
+            return _board_lock(state, actor, command)
+        case BoardClear():
+            _require_staff(actor, "clear a whiteboard")
+            _check_board(command.board)
+            return [BoardClearedEvent(command.board, actor.identity)]
+        case BoardSnapshot():
+            _require_staff(actor, "save a whiteboard snapshot")
+            _check_board(command.board)
+            return [BoardSnapshotSavedEvent(command.board, actor.identity)]
         case SessionEnd():
             return _session_end(actor, command)
         case Leave():
@@ -386,6 +403,22 @@ def _room_lock(state: RoomState, actor: Participant, command: RoomLock) -> list[
     if state.locked == command.locked:
         return []
     return [RoomLockedEvent(command.locked, actor.identity)]
+
+
+# Whiteboards
+
+
+def _board_lock(state: RoomState, actor: Participant, command: BoardLock) -> list[Event]:
+    _require_staff(actor, "lock a whiteboard")
+    _check_board(command.board)
+    if (command.board in state.locked_boards) == command.locked:
+        return []
+    return [BoardLockedEvent(command.board, command.locked, actor.identity)]
+
+
+def _check_board(board: str) -> None:
+    if not is_board_name(board):
+        raise BadField("board is 1-64 letters, digits, '_' or '-'", "board")
 
 
 def _session_end(actor: Participant, command: SessionEnd) -> list[Event]:

@@ -284,6 +284,34 @@ class RoomLockedEvent(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class BoardLockedEvent(Event):
+    """Staff ``by`` made whiteboard ``board`` read-only for students (``locked``) or writable."""
+
+    type: ClassVar[str] = "board.locked"
+    board: str
+    locked: bool
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class BoardClearedEvent(Event):
+    """Staff ``by`` cleared whiteboard ``board``; the whiteboard service deletes its records."""
+
+    type: ClassVar[str] = "board.cleared"
+    board: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class BoardSnapshotSavedEvent(Event):
+    """Staff ``by`` saved a snapshot of whiteboard ``board``; the record's id names it."""
+
+    type: ClassVar[str] = "board.snapshot_saved"
+    board: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class SessionEndedEvent(Event):
     """The teacher ``by`` ended the session."""
 
@@ -313,6 +341,9 @@ EVENTS: dict[str, type[Event]] = {
         ChatMutedEvent,
         ParticipantRemovedEvent,
         RoomLockedEvent,
+        BoardLockedEvent,
+        BoardClearedEvent,
+        BoardSnapshotSavedEvent,
         SessionEndedEvent,
     )
 }

@@ -10,6 +10,9 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from rooms.events import (
+    BoardClearedEvent,
+    BoardLockedEvent,
+    BoardSnapshotSavedEvent,
     ChatMessageEvent,
     ChatMutedEvent,
     HandCalledEvent,
@@ -103,6 +106,9 @@ class RoomState:
       ``CHAT_HISTORY`` records of each private thread, by the thread's student.
     - ``questions`` / ``polls``: by id, including dismissed questions and closed polls;
       ``question_count`` / ``poll_count``: the highest id handed out.
+    - ``locked_boards``: whiteboards students may not write; ``board_cleared`` and
+      ``board_snapshots``: by board, the id of the last ``board.cleared`` /
+      ``board.snapshot_saved`` record (the whiteboard service carries out the newest it has not).
     - ``last_id``: the id of the last record folded (0 for a new room).
     """
 
@@ -120,6 +126,9 @@ class RoomState:
     polls: dict[int, Poll] = field(default_factory=dict)
     question_count: int = 0
     poll_count: int = 0
+    locked_boards: set[str] = field(default_factory=set)
+    board_cleared: dict[str, int] = field(default_factory=dict)
+    board_snapshots: dict[str, int] = field(default_factory=dict)
     last_id: int = 0
 
     def display_name(self, identity: str) -> str:
@@ -208,6 +217,15 @@ def evolve(state: RoomState, record: Record) -> None:
             _lower_hand(state, event.identity)
         case RoomLockedEvent():
             state.locked = event.locked
+        case BoardLockedEvent():
+            if event.locked:
+                state.locked_boards.add(event.board)
+            else:
+                state.locked_boards.discard(event.board)
+        case BoardClearedEvent():
+            state.board_cleared[event.board] = record.id
+        case BoardSnapshotSavedEvent():
+            state.board_snapshots[event.board] = record.id
         case SessionEndedEvent():
             state.ended = (event.reason, event.by)
     state.last_id = record.id

@@ -19,7 +19,8 @@ def room_view(state: RoomState, viewer: Participant) -> dict[str, Any]:
     Keys: ``room_id``, ``locked``, ``ended`` (``{reason, by}`` or None), ``chat_muted_all``,
     ``chat_muted`` (sorted identities), ``hands`` (``[{identity, name}]``, first raised first),
     ``chat`` (the last 200 ``ChatMessage`` maps the viewer may see, oldest first), ``questions``
-    (see :func:`ordered_questions`) and ``polls`` (oldest first).
+    (see :func:`ordered_questions`), ``polls`` (oldest first) and ``locked_boards`` (sorted
+    names of the whiteboards students may not write).
     """
     ended = None if state.ended is None else {"reason": state.ended[0], "by": state.ended[1]}
     return {
@@ -34,6 +35,7 @@ def room_view(state: RoomState, viewer: Participant) -> dict[str, Any]:
         "chat": [chat_entry(record) for record in visible_chat(state, viewer)],
         "questions": [question_entry(question, viewer) for question in ordered_questions(state)],
         "polls": [poll_entry(poll, viewer) for poll in sorted_polls(state.polls.values())],
+        "locked_boards": sorted(state.locked_boards),
     }
 
 

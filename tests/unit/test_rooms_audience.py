@@ -15,7 +15,7 @@ from rooms import (
 from tests.unit.test_rooms_fold import ASSISTANT, OTHER, STUDENT, TEACHER
 from tests.unit.test_rooms_wire import ONE_OF_EACH_EVENT
 
-PRIVATE = {"participant.joined", "poll.answered"}
+PRIVATE = {"participant.joined", "poll.answered", "board.snapshot_saved"}
 
 
 def test_all_admits_everyone() -> None:

@@ -3,6 +3,9 @@
 import pytest
 
 from rooms import (
+    BoardClear,
+    BoardLock,
+    BoardSnapshot,
     ChatMute,
     Command,
     HandCallNext,
@@ -37,6 +40,9 @@ STAFF_COMMANDS: list[Command] = [
     ChatMute(True),
     ParticipantRemove("s2"),
     RoomLock(True),
+    BoardLock("main", True),
+    BoardClear("main"),
+    BoardSnapshot("main"),
 ]
 STUDENT_COMMANDS: list[Command] = [HandRaise(), PollAnswer(1, (0,))]
 TEACHER_COMMANDS: list[Command] = [SessionEnd()]

@@ -35,6 +35,7 @@ ROOM_VIEW_KEYS = [
     "chat",
     "questions",
     "polls",
+    "locked_boards",
 ]
 
 
@@ -56,6 +57,7 @@ def test_view_of_a_new_room() -> None:
         "chat": [],
         "questions": [],
         "polls": [],
+        "locked_boards": [],
     }
 
 

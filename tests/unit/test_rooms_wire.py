@@ -12,6 +12,9 @@ from rooms import (
     ERROR_CODES,
     EVENTS,
     BadField,
+    BoardClearedEvent,
+    BoardLockedEvent,
+    BoardSnapshotSavedEvent,
     ChatMessageEvent,
     ChatMutedEvent,
     ChatSend,
@@ -68,6 +71,9 @@ ONE_OF_EACH_EVENT: list[Event] = [
     ChatMutedEvent("s1", False, "a1"),
     ParticipantRemovedEvent("s2", "spam", "t1"),
     RoomLockedEvent(True, "t1"),
+    BoardLockedEvent("main", True, "t1"),
+    BoardClearedEvent("main", "t1"),
+    BoardSnapshotSavedEvent("main", "t1"),
     SessionEndedEvent("done", "t1"),
 ]
 
@@ -117,7 +123,7 @@ def test_command_registry_holds_every_command_class_by_wire_type() -> None:
     classes.discard(Command)
     assert set(COMMANDS.values()) == classes
     assert all(COMMANDS[cls.type] is cls for cls in classes)
-    assert len(COMMANDS) == 19
+    assert len(COMMANDS) == 22
 
 
 def test_every_documented_client_command_has_a_class() -> None:
@@ -146,7 +152,7 @@ def test_commands_are_immutable() -> None:
 def test_event_registry_holds_every_documented_event_type() -> None:
     documented = PROTOCOL.read_text()
     assert {type(e) for e in ONE_OF_EACH_EVENT} == set(EVENTS.values())
-    assert len(EVENTS) == 19
+    assert len(EVENTS) == 22
     for wire_type in EVENTS:
         assert f"`{wire_type}`" in documented
 
@@ -188,6 +194,9 @@ def test_event_data_keys_are_the_protocol_fields() -> None:
         "chat.muted": ["identity", "muted", "by"],
         "participant.removed": ["identity", "reason", "by"],
         "room.locked": ["locked", "by"],
+        "board.locked": ["board", "locked", "by"],
+        "board.cleared": ["board", "by"],
+        "board.snapshot_saved": ["board", "by"],
         "session.ended": ["reason", "by"],
     }
     for event in ONE_OF_EACH_EVENT:

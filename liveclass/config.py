@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from signaling import HttpSettings, HubSettings, Keyring, NodeSettings
+from whiteboard import WhiteboardSettings
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "clients" / "web"
 
@@ -50,6 +51,12 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("large_room", int, 100, "above this many online, students see only staff in rosters"),
     Option("resume_max_events", int, 5000, "beyond this many missed events a resume is a snapshot"),
     Option("heartbeat_ms", int, 15000, "application ping interval the web app uses"),
+    Option("board_max_message_bytes", int, 16 * 1024 * 1024, "largest whiteboard message"),
+    Option("board_max_bytes", int, 64 * 1024 * 1024, "largest whiteboard (stored bytes)"),
+    Option("board_send_queue_frames", int, 4096, "frames queued for a lagging board client"),
+    Option("board_awareness_per_s", float, 30.0, "awareness messages per second per connection"),
+    Option("board_compact_updates", int, 1000, "compact a board's log after this many updates"),
+    Option("board_idle_s", float, 30.0, "unload a board this long after its last connection"),
     Option("log_level", str, "info", "debug, info, warning or error"),
 )
 KEY_OPTIONS: tuple[Option, ...] = (
@@ -182,6 +189,15 @@ class ServeConfig:
             rate_burst=float(v["rate_burst"]),
             send_queue_frames=int(v["send_queue_frames"]),
             hub=hub,
+            whiteboard=WhiteboardSettings(
+                max_message_bytes=int(v["board_max_message_bytes"]),
+                max_board_bytes=int(v["board_max_bytes"]),
+                send_queue_frames=int(v["board_send_queue_frames"]),
+                awareness_rate_per_s=float(v["board_awareness_per_s"]),
+                awareness_burst=2 * float(v["board_awareness_per_s"]),
+                compact_updates=int(v["board_compact_updates"]),
+                board_idle_s=float(v["board_idle_s"]),
+            ),
         )
         http = HttpSettings(web_root=WEB_ROOT, dev=bool(v["dev"]), public_url=public_url)
         return cls(node, http, load_keyring(v, data_dir), data_dir, str(v["log_level"]))

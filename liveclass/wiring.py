@@ -1,16 +1,19 @@
 """Wiring: choose the store and bus adapters and build a node.
 
-The embedded default (no Redis address) is one process: SQLite under ``--data-dir`` and the
-in-process bus. The Redis Cluster adapters plug in here with scale-out; nothing above changes.
+The embedded default (no Redis address) is one process: SQLite under ``--data-dir`` (room logs
+and whiteboards) and the in-process bus. The Redis Cluster adapters plug in here with scale-out;
+nothing above changes.
 """
 
 from __future__ import annotations
 
 from signaling import LocalBus, SignalingNode, SqliteEventStore
+from whiteboard import SqliteBoardStore
 
 from .config import ServeConfig
 
 
 def build_embedded_node(config: ServeConfig) -> SignalingNode:
     store = SqliteEventStore(config.data_dir / "events.sqlite3")
-    return SignalingNode(config.node, config.http, config.keyring, store, LocalBus())
+    boards = SqliteBoardStore(config.data_dir / "whiteboards.sqlite3")
+    return SignalingNode(config.node, config.http, config.keyring, store, LocalBus(), boards)

@@ -113,6 +113,8 @@ class RoomHub:
     _presence: Presence = field(init=False)
     _presence_timer: asyncio.TimerHandle | None = field(default=None, init=False)
     _gap_fill: asyncio.Task[None] | None = field(default=None, init=False)
+    #: Called with each record folded (the whiteboard service follows rooms it has boards in).
+    listeners: list[Callable[[Record], None]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.state = new_room(self.room_id)
@@ -139,6 +141,20 @@ class RoomHub:
         await self.bus.unsubscribe(self.room_id)
         if self._presence_timer is not None:
             self._presence_timer.cancel()
+
+    def watch(self, listener: Callable[[Record], None]) -> None:
+        """Call ``listener(record)`` for each record folded from now on; keeps the hub loaded."""
+        self.listeners.append(listener)
+
+    def unwatch(self, listener: Callable[[Record], None]) -> None:
+        self.listeners.remove(listener)
+        if not self.members and not self.listeners:
+            self.on_idle(self)
+
+    @property
+    def idle(self) -> bool:
+        """Nobody here uses the room: no member, no listener."""
+        return not self.members and not self.listeners
 
     # -- joining and leaving -------------------------------------------------------------------
 
@@ -250,7 +266,7 @@ class RoomHub:
                     del self._by_identity[p.identity]
             self._presence.disconnect(p)
             self._schedule_presence()
-        if not self.members:
+        if self.idle:
             self.on_idle(self)
 
     # -- commands ------------------------------------------------------------------------------
@@ -334,6 +350,8 @@ class RoomHub:
             if record.id != self.state.last_id + 1:
                 continue
             evolve(self.state, record)
+            for listener in self.listeners:
+                listener(record)
             frame = encode_event(record)
             self._recent.append((record, frame))
             if not self._batch:

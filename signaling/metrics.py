@@ -56,6 +56,15 @@ class Metrics:
         self.resumes = Counter(
             "liveclass_resumes_total", "Reconnects answered with the missed events", registry=r
         )
+        self.board_connections = Gauge(
+            "liveclass_board_connections", "Open whiteboard WebSocket connections", registry=r
+        )
+        self.board_closes = Counter(
+            "liveclass_board_closes_total",
+            "Whiteboard connections closed for an error, by close code",
+            ["code"],
+            registry=r,
+        )
         self.append_seconds = Histogram(
             "liveclass_append_seconds",
             "Time to commit one command's events to the store",

@@ -11,12 +11,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from rooms import Leave
+from whiteboard import (
+    BadMessage,
+    BoardError,
+    BoardStore,
+    BoardStoreUnavailable,
+    Peer,
+    WhiteboardService,
+    WhiteboardSettings,
+)
 
 from .auth import Keyring, verify
 from .bus import Bus
@@ -31,17 +42,21 @@ from .codec import (
     peek_ref,
 )
 from .errors import AlreadyJoined, ClientError, FrameTooLarge, NotJoined, RateLimited, TextFrame
-from .http import HttpRoutes, HttpSettings
+from .http import HttpRoutes, HttpSettings, respond, text
 from .hub import HubSettings, JoinRefused, Member, RoomHub, now_ms
 from .metrics import Metrics
-from .outbox import Outbox
+from .outbox import Outbox, wire_frame
 from .ratelimit import TokenBucket
 from .store import EventStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 CLOSE_NORMAL = 1000
+CLOSE_INTERNAL_ERROR = 1011
 CLOSE_SERVICE_RESTART = 1012
+CLOSE_TRY_AGAIN_LATER = 1013
+#: Close reasons are at most 123 bytes (RFC 6455 section 5.5.1).
+_REASON_MAX = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +77,12 @@ class NodeSettings:
     #: Pending TCP connections the kernel queues (a join storm opens hundreds at once).
     listen_backlog: int = 1024
     hub: HubSettings = field(default_factory=HubSettings)
+    whiteboard: WhiteboardSettings = field(default_factory=WhiteboardSettings)
 
 
 class SignalingNode:
-    """One signaling process: serves ``/ws`` and the HTTP endpoints on one port."""
+    """One signaling process: serves ``/ws``, ``/whiteboard/<room>/<board>`` and the HTTP
+    endpoints on one port."""
 
     def __init__(
         self,
@@ -74,12 +91,16 @@ class SignalingNode:
         keyring: Keyring,
         store: EventStore,
         bus: Bus,
+        boards: BoardStore,
         metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.keyring = keyring
         self.store = store
         self.bus = bus
+        self.boards = boards
+        self.whiteboard = WhiteboardService(boards, settings.whiteboard, self._hub, wire_frame)
+        self._board_outboxes: set[Outbox] = set()
         self.metrics = metrics or Metrics()
         self.routes = HttpRoutes(http, keyring, self.ready, self.metrics.registry)
         self.draining = False
@@ -100,7 +121,8 @@ class SignalingNode:
             s.port,
             process_request=self._process_request,
             compression=None,
-            max_size=s.ws_max_size,
+            # The largest limit; each connection gets its own in _process_request.
+            max_size=max(s.ws_max_size, self._board_ws_max_size),
             ping_interval=s.ping_interval_s,
             ping_timeout=s.ping_timeout_s,
             close_timeout=2,
@@ -109,11 +131,53 @@ class SignalingNode:
         )
         return self._server
 
-    def ready(self) -> bool:
-        return not self.draining and self.store.ready() and self.bus.ready()
+    @property
+    def _board_ws_max_size(self) -> int:
+        # Up to twice the limit a message is read and refused with 4413 (y-websocket clients do
+        # not retry 44xx); past that the WebSocket layer closes with 1009 without reading it.
+        return 2 * self.settings.whiteboard.max_message_bytes
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    def ready(self) -> bool:
+        return not self.draining and self.store.ready() and self.bus.ready() and self.boards.ready()
+
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        path = urlsplit(request.path).path
+        if path.startswith("/whiteboard/"):
+            parts = path.split("/")
+            if len(parts) == 4:
+                connection.protocol.max_message_size = self._board_ws_max_size
+                return None
+            if len(parts) == 6 and parts[4] == "snapshots":
+                return await self._snapshot_download(request, parts)
+            return text(HTTPStatus.NOT_FOUND, "not found\n")
+        connection.protocol.max_message_size = self.settings.ws_max_size
         return self.routes(request)
+
+    async def _snapshot_download(self, request: Request, parts: list[str]) -> Response:
+        """``GET /whiteboard/<room>/<board>/snapshots/<id>?token=<staff jwt>``: one Yjs update."""
+        room, board, snapshot = unquote(parts[2]), unquote(parts[3]), parts[5]
+        token = parse_qs(urlsplit(request.path).query).get("token", [""])[0]
+        try:
+            participant = verify(self.keyring, token, room)
+        except ClientError as exc:
+            return text(HTTPStatus.FORBIDDEN, f"{exc.code}: {exc.message}\n")
+        if not participant.is_staff:
+            return text(HTTPStatus.FORBIDDEN, "not_allowed: only staff download snapshots\n")
+        if not snapshot.isdigit():
+            return text(HTTPStatus.NOT_FOUND, "no such snapshot\n")
+        try:
+            data = await self.whiteboard.snapshot(room, board, int(snapshot))
+        except BoardStoreUnavailable:
+            return text(HTTPStatus.SERVICE_UNAVAILABLE, "the board store is unavailable\n")
+        if data is None:
+            return text(HTTPStatus.NOT_FOUND, "no such snapshot\n")
+        response = respond(HTTPStatus.OK, data, "application/octet-stream")
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="{room}-{board}-{snapshot}.yjs"'
+        )
+        return response
 
     async def drain(self) -> None:
         """Stop taking joins, tell every client to reconnect (1012), close the store."""
@@ -129,16 +193,33 @@ class SignalingNode:
             await asyncio.wait(
                 [asyncio.ensure_future(c) for c in closing], timeout=self.settings.shutdown_grace_s
             )
+        closing = [
+            o.close(CLOSE_SERVICE_RESTART, "server restarting", final_frame=None)
+            for o in list(self._board_outboxes)
+        ]
+        if closing:
+            await asyncio.wait(
+                [asyncio.ensure_future(c) for c in closing], timeout=self.settings.shutdown_grace_s
+            )
         for ws in list(self._connections):
             ws.transport.abort()
+        await self.whiteboard.close()
         for hub in list(self._hubs.values()):
             await hub.close()
         await self.bus.close()
+        await self.boards.close()
         await self.store.close()
 
     # -- one connection ------------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
+        if ws.request is not None and ws.request.path.startswith("/whiteboard/"):
+            self._connections.add(ws)
+            try:
+                await self._handle_board(ws)
+            finally:
+                self._connections.discard(ws)
+            return
         self._connections.add(ws)
         self.metrics.connections.inc()
         outbox = Outbox(
@@ -193,6 +274,64 @@ class SignalingNode:
             if member is not None and hub is not None:
                 self._members.pop(member, None)
                 hub.remove(member)
+
+    async def _handle_board(self, ws: ServerConnection) -> None:
+        """One y-websocket connection: verify the token (query parameter), then hand every
+        message to the whiteboard service; a BoardError closes with its code."""
+        assert ws.request is not None
+        url = urlsplit(ws.request.path)
+        _, _, room, board = url.path.split("/")
+        room, board = unquote(room), unquote(board)
+        token = parse_qs(url.query).get("token", [""])[0]
+        wb = self.settings.whiteboard
+        outbox = Outbox(
+            ws,
+            wb.send_queue_frames,
+            self.metrics.slow_consumers.inc,
+            self.metrics.frames_sent,
+            overflow_close=(CLOSE_TRY_AGAIN_LATER, None),
+        )
+        self._board_outboxes.add(outbox)
+        self.metrics.board_connections.inc()
+        peer: Peer | None = None
+        try:
+            if self.draining:
+                await outbox.close(CLOSE_SERVICE_RESTART, "server restarting", final_frame=None)
+                return
+            try:
+                participant = verify(self.keyring, token, room)
+            except ClientError as exc:
+                await outbox.close(
+                    exc.close_code or 4401, exc.message[:_REASON_MAX], final_frame=None
+                )
+                return
+            peer = await self.whiteboard.connect(
+                room,
+                board,
+                participant,
+                outbox,
+                TokenBucket(wb.awareness_rate_per_s, wb.awareness_burst),
+            )
+            async for message in ws:
+                if outbox.closed:
+                    break
+                if isinstance(message, str):
+                    raise BadMessage("text frames are not part of the y-websocket protocol")
+                await self.whiteboard.receive(peer, message)
+        except BoardError as exc:
+            self.metrics.board_closes.labels(str(exc.close_code)).inc()
+            reason = str(exc).encode()[:_REASON_MAX].decode(errors="ignore")
+            await outbox.close(exc.close_code, reason, final_frame=None)
+        except BoardStoreUnavailable as exc:
+            log.error("board store unavailable: %s", exc)
+            await outbox.close(CLOSE_INTERNAL_ERROR, "board store unavailable", final_frame=None)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._board_outboxes.discard(outbox)
+            self.metrics.board_connections.dec()
+            if peer is not None:
+                self.whiteboard.disconnect(peer)
 
     def _read(self, frame: str | bytes, bucket: TokenBucket) -> Join | Ping | CommandFrame:
         """Check one frame against the limits and decode it; raises ClientError."""
@@ -270,7 +409,7 @@ class SignalingNode:
 
         def unload() -> None:
             self._idle_timers.pop(hub.room_id, None)
-            if not hub.members and self._hubs.get(hub.room_id) is hub:
+            if hub.idle and self._hubs.get(hub.room_id) is hub:
                 del self._hubs[hub.room_id]
                 self.metrics.rooms.set(len(self._hubs))
                 asyncio.get_running_loop().create_task(hub.close())

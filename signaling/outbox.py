@@ -49,9 +49,21 @@ class Outbox:
         limit: most frames queued while the socket is behind; one more makes a slow consumer.
         on_overflow: called once when the queue overflows, before the connection is closed.
         tally: counts the frames accepted (``liveclass_frames_sent_total``).
+        overflow_close: the close code and last frame (None: no frame) for a slow consumer;
+            ``/ws`` sends ``reconnect{slow_consumer}`` then 4008, a whiteboard closes with 1013.
     """
 
-    __slots__ = ("_drainer", "_pending", "_raw", "closed", "limit", "on_overflow", "tally", "ws")
+    __slots__ = (
+        "_drainer",
+        "_pending",
+        "_raw",
+        "closed",
+        "limit",
+        "on_overflow",
+        "overflow_close",
+        "tally",
+        "ws",
+    )
 
     def __init__(
         self,
@@ -59,8 +71,10 @@ class Outbox:
         limit: int,
         on_overflow: Callable[[], None] | None = None,
         tally: FrameTally | None = None,
+        overflow_close: tuple[int, bytes | None] = (CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_FRAME),
     ) -> None:
         self.ws = ws
+        self.overflow_close = overflow_close
         self.limit = limit
         self.on_overflow = on_overflow
         self.tally = tally or FrameTally()
@@ -138,8 +152,9 @@ class Outbox:
         self.closed = True
         if self.on_overflow is not None:
             self.on_overflow()
+        code, final_frame = self.overflow_close
         asyncio.get_running_loop().create_task(
-            self.close(CLOSE_SLOW_CONSUMER, "slow consumer", final_frame=SLOW_CONSUMER_FRAME)
+            self.close(code, "slow consumer", final_frame=final_frame)
         )
 
     async def flush(self, timeout: float) -> None:

@@ -1,0 +1,458 @@
+"""One whiteboard: a Yjs document on pycrdt, its connections (peers) and its awareness.
+
+The lifecycle of a connection, in the order it happens (see docs/whiteboard.md):
+
+1. ``join``: the peer is sent sync step 1 and every current awareness state.
+2. ``receive``: step 1 is answered with step 2; step 2 and updates are checked (permission, size),
+   applied to the document (validation), appended to the store, and only then relayed to every
+   other peer; awareness is rate-limited, applied and relayed to everyone.
+3. ``leave``: the awareness clients the peer owned are removed for everyone at once.
+
+Writes, step-2 answers, clears, snapshots and compaction take the board's lock, so a step 2 only
+ever holds updates the store has committed (a SIGKILL loses nothing anyone received).
+
+pycrdt (Yrs) leaves out of ``get_update`` the structs it holds as pending (their dependencies
+have not arrived); Yjs includes them. The board keeps such updates (``_unintegrated``) and merges
+them into every step 2 and compaction, so nothing a client sent is dropped by the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pycrdt import Array, Doc, get_update, merge_updates
+
+from rooms import Participant, Record, RoomState
+
+from .awareness import AwarenessTable
+from .errors import BadMessage, BadUpdate, MessageTooLarge, StoreFailed
+from .protocol import (
+    EMPTY_UPDATE,
+    AwarenessEntry,
+    AwarenessUpdate,
+    MalformedMessage,
+    PermissionDenied,
+    QueryAwareness,
+    SyncStep1,
+    SyncStep2,
+    SyncUpdate,
+    encode_awareness,
+    encode_permission_denied,
+    encode_sync_step1,
+    encode_sync_step2,
+    encode_update,
+    parse,
+)
+from .settings import WhiteboardSettings
+from .store import BoardStore, BoardStoreUnavailable
+
+log = logging.getLogger(__name__)
+
+#: The root holding the board's records (docs/whiteboard.md); a clear deletes all of it.
+RECORDS = "records"
+CLOSE_STORE_FAILED = 1011
+
+DENIED_LOCKED = encode_permission_denied("the board is locked: only staff can draw")
+DENIED_FULL = encode_permission_denied("the board is full")
+
+
+class Sender(Protocol):
+    """The send side of one connection (``signaling.Outbox``)."""
+
+    closed: bool
+
+    def put(self, frame: bytes, wire: bytes | None = None) -> bool: ...
+
+    def put_many(self, frames: list[bytes], wire: bytes) -> bool: ...
+
+    async def close(
+        self, code: int, reason: str, *, final_frame: bytes | None, timeout: float = 2.0
+    ) -> None: ...
+
+
+class RateLimit(Protocol):
+    def take(self) -> int:
+        """Spend a token: 0, or the milliseconds until one is available."""
+        ...
+
+
+class RoomFeed(Protocol):
+    """A room's state, kept current, and its new records (``signaling.RoomHub``)."""
+
+    state: RoomState
+
+    def watch(self, listener: Callable[[Record], None]) -> None: ...
+
+    def unwatch(self, listener: Callable[[Record], None]) -> None: ...
+
+
+@dataclass(eq=False)
+class Peer:
+    """One connection on one board."""
+
+    participant: Participant
+    sender: Sender
+    awareness_limit: RateLimit
+    board: Board | None = None
+    #: Awareness entries held back by the rate limit: the newest per client id.
+    held_awareness: dict[int, AwarenessEntry] = field(default_factory=dict)
+    awareness_timer: asyncio.TimerHandle | None = None
+
+
+class Board:
+    """A loaded board. Created by :class:`whiteboard.WhiteboardService`, which owns its lifetime.
+
+    Args:
+        wire: builds the WebSocket frame for a message once, for every recipient.
+        on_failure: called when the store failed and the board must be dropped.
+    """
+
+    def __init__(
+        self,
+        room_id: str,
+        name: str,
+        store: BoardStore,
+        room: RoomFeed,
+        settings: WhiteboardSettings,
+        wire: Callable[[bytes], bytes],
+        on_failure: Callable[[Board], None],
+    ) -> None:
+        self.room_id = room_id
+        self.name = name
+        self.store = store
+        self.room = room
+        self.settings = settings
+        self._wire = wire
+        self._on_failure = on_failure
+        self.doc = Doc()
+        self.peers: dict[Peer, None] = {}
+        self.awareness = AwarenessTable()
+        self.marks: dict[str, int] = {}
+        self.last_seq = 0
+        self.size = 0
+        self.failed = False
+        self._unintegrated: list[bytes] = []
+        self._since_compaction = 0
+        self._bytes_since_compaction = 0
+        self._lock = asyncio.Lock()
+        self._batch: list[tuple[Peer | None, bytes, bytes]] = []
+        self._compaction: asyncio.Task[None] | None = None
+
+    # -- loading -------------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Read the board from the store into a fresh document.
+
+        Raises:
+            BoardStoreUnavailable: the store failed.
+        """
+        stored = await self.store.load(self.room_id, self.name)
+        doc = Doc()
+        unintegrated: list[bytes] = []
+        for update in stored.updates:
+            try:
+                doc.apply_update(update)
+            except ValueError:
+                log.error("board %s/%s: a stored update does not apply", self.room_id, self.name)
+                continue
+            unintegrated.append(update)
+            unintegrated = _not_covered(unintegrated, doc)
+        self.doc = doc
+        self._unintegrated = unintegrated
+        self.last_seq = stored.last_seq
+        self.size = stored.size
+        self.marks = dict(stored.marks)
+        self._since_compaction = max(0, len(stored.updates) - 1)
+        self._bytes_since_compaction = stored.size - (
+            len(stored.updates[0]) if stored.updates else 0
+        )
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def join(self, peer: Peer) -> None:
+        """Register ``peer`` and send it sync step 1 and the present awareness states."""
+        peer.board = self
+        self.peers[peer] = None
+        peer.sender.put(encode_sync_step1(self.doc.get_state()))
+        present = self.awareness.present()
+        if present:
+            peer.sender.put(encode_awareness(present))
+
+    def leave(self, peer: Peer) -> None:
+        """Forget ``peer`` and remove its awareness clients for everyone else."""
+        if self.peers.pop(peer, 0) is None:
+            if peer.awareness_timer is not None:
+                peer.awareness_timer.cancel()
+            removals = self.awareness.drop(peer)
+            if removals:
+                self._relay(encode_awareness(removals), None)
+
+    async def receive(self, peer: Peer, data: bytes) -> None:
+        """Handle one message from ``peer``.
+
+        Raises:
+            MessageTooLarge: over ``max_message_bytes`` (awareness: ``max_awareness_bytes``).
+            BadMessage: not one well-formed message, or a client sent an auth message.
+            BadUpdate: an update pycrdt cannot apply (the board is unchanged).
+            StoreFailed: the store failed (the board is reloaded by the service).
+        """
+        if len(data) > self.settings.max_message_bytes:
+            raise MessageTooLarge(f"messages are at most {self.settings.max_message_bytes} bytes")
+        try:
+            message = parse(data)
+        except MalformedMessage as exc:
+            raise BadMessage(str(exc)) from exc
+        match message:
+            case SyncUpdate(update=update):
+                await self._write(peer, update, data)
+            case SyncStep2(update=update):
+                await self._write(peer, update, None)
+            case SyncStep1(state_vector=state_vector):
+                await self._answer_step1(peer, state_vector)
+            case AwarenessUpdate():
+                if len(data) > self.settings.max_awareness_bytes:
+                    raise MessageTooLarge(
+                        f"awareness messages are at most {self.settings.max_awareness_bytes} bytes"
+                    )
+                self._receive_awareness(peer, message, data)
+            case QueryAwareness():
+                present = self.awareness.present()
+                if present:
+                    peer.sender.put(encode_awareness(present))
+            case PermissionDenied():
+                raise BadMessage("auth messages go from the server to clients")
+
+    # -- sync ----------------------------------------------------------------------------------
+
+    async def _answer_step1(self, peer: Peer, state_vector: bytes) -> None:
+        async with self._lock:
+            try:
+                update = self.doc.get_update(state_vector)
+            except ValueError as exc:
+                raise BadMessage("sync step 1 holds no state vector pycrdt can read") from exc
+            if self._unintegrated:
+                update = merge_updates(update, *self._unintegrated)
+        peer.sender.put(encode_sync_step2(update))
+
+    def writable_by(self, participant: Participant) -> bool:
+        return participant.is_staff or self.name not in self.room.state.locked_boards
+
+    async def _write(self, peer: Peer, update: bytes, message: bytes | None) -> None:
+        """Check, apply, append, then relay one update (``message``: its received bytes when they
+        are already an update message, relayed as they are)."""
+        if update == EMPTY_UPDATE:
+            return
+        if not self.writable_by(peer.participant):
+            peer.sender.put(DENIED_LOCKED)
+            return
+        if self.size + len(update) > self.settings.max_board_bytes:
+            peer.sender.put(DENIED_FULL)
+            return
+        async with self._lock:
+            if self.failed:
+                raise StoreFailed("the board is reloading; reconnect")
+            self._apply(update)
+            try:
+                self.last_seq = await self.store.append(self.room_id, self.name, update)
+            except BoardStoreUnavailable as exc:
+                self._fail(exc)
+                raise StoreFailed("the board store failed; reconnect") from exc
+            self.size += len(update)
+            self._since_compaction += 1
+            self._bytes_since_compaction += len(update)
+        self._relay(message if message is not None else encode_update(update), peer)
+        self._maybe_compact()
+
+    def _apply(self, update: bytes) -> None:
+        try:
+            self.doc.apply_update(update)
+        except ValueError as exc:
+            raise BadUpdate(f"pycrdt cannot apply the update: {exc}"[:120]) from exc
+        except BaseException as exc:
+            # A Rust panic inside Yrs (pyo3's PanicException is a BaseException): the document
+            # may be half-changed, so the board is dropped and reloaded from the store.
+            if type(exc).__name__ != "PanicException":
+                raise
+            self._fail(exc)
+            raise BadUpdate("pycrdt cannot apply the update") from exc
+        self._unintegrated.append(update)
+        self._unintegrated = _not_covered(self._unintegrated, self.doc)
+
+    def state_update(self) -> bytes:
+        """The whole board as one update (pending structs included)."""
+        update = self.doc.get_update()
+        if self._unintegrated:
+            update = merge_updates(update, *self._unintegrated)
+        return update
+
+    # -- awareness -----------------------------------------------------------------------------
+
+    def _receive_awareness(self, peer: Peer, message: AwarenessUpdate, data: bytes) -> None:
+        wait_ms = peer.awareness_limit.take()
+        if wait_ms or peer.held_awareness:
+            for entry in message.entries:
+                peer.held_awareness[entry.client_id] = entry
+            if peer.awareness_timer is None:
+                peer.awareness_timer = asyncio.get_running_loop().call_later(
+                    max(wait_ms, 1) / 1000, self._release_awareness, peer
+                )
+            return
+        self._take_awareness(peer, message.entries, data)
+
+    def _release_awareness(self, peer: Peer) -> None:
+        peer.awareness_timer = None
+        if peer not in self.peers or not peer.held_awareness:
+            return
+        wait_ms = peer.awareness_limit.take()
+        if wait_ms:
+            peer.awareness_timer = asyncio.get_running_loop().call_later(
+                wait_ms / 1000, self._release_awareness, peer
+            )
+            return
+        entries = tuple(peer.held_awareness.values())
+        peer.held_awareness.clear()
+        self._take_awareness(peer, entries, None)
+
+    def _take_awareness(
+        self, peer: Peer, entries: tuple[AwarenessEntry, ...], data: bytes | None
+    ) -> None:
+        taken = self.awareness.apply(peer, entries)
+        if not taken:
+            return
+        if data is None or len(taken) != len(entries):
+            data = encode_awareness(taken)
+        self._relay(data, None)
+
+    # -- fan-out -------------------------------------------------------------------------------
+
+    def _relay(self, frame: bytes, origin: Peer | None) -> None:
+        """Send ``frame`` to every peer but ``origin`` (None: to everyone) at the end of this loop
+        turn; a turn's messages go to each peer in one write, each message framed once."""
+        if not self._batch:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._batch.append((origin, frame, self._wire(frame)))
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        if len(batch) == 1:
+            origin, frame, wire = batch[0]
+            for peer in self.peers:
+                if peer is not origin:
+                    peer.sender.put(frame, wire)
+            return
+        origins = {origin for origin, _, _ in batch}
+        joined: dict[Peer | None, tuple[list[bytes], bytes]] = {}
+        for peer in self.peers:
+            key = peer if peer in origins else None
+            got = joined.get(key)
+            if got is None:
+                items = [(f, w) for o, f, w in batch if o is None or o is not key]
+                got = joined[key] = ([f for f, _ in items], b"".join(w for _, w in items))
+            if got[0]:
+                peer.sender.put_many(*got)
+
+    # -- staff actions carried out from the room log ---------------------------------------------
+
+    async def carry_out(self) -> None:
+        """Clear and snapshot as the room's log asks, each once (marks record what was done)."""
+        state = self.room.state
+        cleared = state.board_cleared.get(self.name, 0)
+        if cleared > self.marks.get("cleared_through", 0):
+            await self._clear(cleared)
+        snapshot = state.board_snapshots.get(self.name, 0)
+        if snapshot > self.marks.get("snapshot_through", 0):
+            await self._save_snapshot(snapshot)
+
+    async def _clear(self, event_id: int) -> None:
+        captured: list[bytes] = []
+        async with self._lock:
+            records = self.doc.get(RECORDS, type=Array)
+            if len(records):
+                subscription = self.doc.observe(lambda event: captured.append(event.update))
+                try:
+                    records.clear()
+                finally:
+                    self.doc.unobserve(subscription)
+            marks = {"cleared_through": event_id}
+            try:
+                if captured:
+                    self.last_seq = await self.store.append(
+                        self.room_id, self.name, captured[0], marks
+                    )
+                    self.size += len(captured[0])
+                    self._since_compaction += 1
+                else:
+                    await self.store.set_marks(self.room_id, self.name, marks)
+            except BoardStoreUnavailable as exc:
+                self._fail(exc)
+                raise
+            self.marks.update(marks)
+        if captured:
+            self._relay(encode_update(captured[0]), None)
+
+    async def _save_snapshot(self, event_id: int) -> None:
+        async with self._lock:
+            try:
+                await self.store.save_snapshot(
+                    self.room_id, self.name, event_id, self.state_update(), int(time.time() * 1000)
+                )
+            except BoardStoreUnavailable as exc:
+                self._fail(exc)
+                raise
+            self.marks["snapshot_through"] = event_id
+
+    # -- compaction ----------------------------------------------------------------------------
+
+    def _maybe_compact(self) -> None:
+        s = self.settings
+        if self._compaction is None and (
+            self._since_compaction >= s.compact_updates
+            or self._bytes_since_compaction >= s.compact_bytes
+        ):
+            self._compaction = asyncio.get_running_loop().create_task(self.compact())
+
+    async def compact(self) -> None:
+        """Merge the board's log into one update (background; also before unloading)."""
+        try:
+            async with self._lock:
+                if self._since_compaction == 0 or self.failed:
+                    return
+                merged = self.state_update()
+                await self.store.compact(self.room_id, self.name, merged, self.last_seq)
+                self.size = len(merged)
+                self._since_compaction = 0
+                self._bytes_since_compaction = 0
+        except BoardStoreUnavailable as exc:
+            log.warning("board %s/%s: compaction failed: %s", self.room_id, self.name, exc)
+        finally:
+            self._compaction = None
+
+    # -- failure -------------------------------------------------------------------------------
+
+    def _fail(self, exc: BaseException) -> None:
+        """The document no longer matches the store: close everyone (they reconnect and sync
+        with a board loaded afresh)."""
+        if self.failed:
+            return
+        self.failed = True
+        log.error("board %s/%s dropped: %s", self.room_id, self.name, exc)
+        for peer in list(self.peers):
+            asyncio.get_running_loop().create_task(
+                peer.sender.close(CLOSE_STORE_FAILED, "board reloading", final_frame=None)
+            )
+        self._on_failure(self)
+
+
+def _not_covered(updates: list[bytes], doc: Doc) -> list[bytes]:
+    """The updates whose structs ``doc`` has not all integrated (a diff against the document's
+    state vector that still holds structs: the v1 update's first varUint, the number of
+    clients with structs, is not 0)."""
+    if not updates:
+        return updates
+    state = doc.get_state()
+    return [u for u in updates if get_update(u, state)[:1] != b"\x00"]

@@ -1,0 +1,259 @@
+"""The whiteboard service: the boards this node has loaded and the connections on them.
+
+Lifecycle hooks, called by the transport (``signaling.SignalingNode``) for each connection to
+``/whiteboard/<room>/<board>`` once its token is verified:
+
+- :meth:`WhiteboardService.connect` loads the board (from the store, on first use), checks the
+  participant against the room (removed, session ended) and sends the sync greeting;
+- :meth:`WhiteboardService.receive` handles each binary message;
+- :meth:`WhiteboardService.disconnect` removes the connection's awareness clients.
+
+A board with no connection is compacted and unloaded after ``board_idle_s``. The service follows
+each room with an open board through the room's feed: it carries out ``board.cleared`` and
+``board.snapshot_saved`` and closes the connections a ``participant.removed`` (4403) or
+``session.ended`` (4409) ends. Board locks are read from the room's state on every write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from rooms import (
+    BoardClearedEvent,
+    BoardSnapshotSavedEvent,
+    Participant,
+    ParticipantRemovedEvent,
+    Record,
+    RoomError,
+    SessionEndedEvent,
+    admit,
+    is_board_name,
+)
+
+from .board import Board, Peer, RateLimit, RoomFeed, Sender
+from .errors import AccessDenied, BadMessage
+from .settings import WhiteboardSettings
+from .store import BoardStore
+
+log = logging.getLogger(__name__)
+
+_ROOM_CLOSE_CODES = {"participant_removed": 4403, "room_locked": 4423, "session_ended": 4409}
+CLOSE_REMOVED = 4403
+CLOSE_SESSION_ENDED = 4409
+
+BoardKey = tuple[str, str]
+
+
+@dataclass(eq=False)
+class _RoomLink:
+    feed: RoomFeed
+    listener: Callable[[Record], None]
+    boards: set[str] = field(default_factory=set)
+
+
+class WhiteboardService:
+    """Boards by (room, board name) on this node.
+
+    Args:
+        open_room: the room's feed (loads the room if needed); watched while a board is open.
+        wire: builds the WebSocket frame of a message once for every recipient.
+    """
+
+    def __init__(
+        self,
+        store: BoardStore,
+        settings: WhiteboardSettings,
+        open_room: Callable[[str], Awaitable[RoomFeed]],
+        wire: Callable[[bytes], bytes],
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self._open_room = open_room
+        self._wire = wire
+        self._boards: dict[BoardKey, Board] = {}
+        self._opening: dict[BoardKey, asyncio.Future[Board]] = {}
+        self._idle: dict[BoardKey, asyncio.TimerHandle] = {}
+        self._rooms: dict[str, _RoomLink] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def boards(self) -> int:
+        return len(self._boards)
+
+    # -- the connection lifecycle --------------------------------------------------------------
+
+    async def connect(
+        self,
+        room_id: str,
+        board_name: str,
+        participant: Participant,
+        sender: Sender,
+        awareness_limit: RateLimit,
+    ) -> Peer:
+        """Admit a verified participant to a board and send the sync greeting.
+
+        Raises:
+            BadMessage: ``board_name`` is not 1-64 letters, digits, ``_`` or ``-`` (4400).
+            AccessDenied: removed (4403), session ended (4409), room locked (4423).
+            BoardStoreUnavailable: the board could not be loaded.
+        """
+        if not is_board_name(board_name):
+            raise BadMessage("board names are 1-64 letters, digits, '_' or '-'")
+        board = await self._board(room_id, board_name)
+        try:
+            admit(board.room.state, participant)
+        except RoomError as exc:
+            if not board.peers:
+                self._schedule_unload(board)
+            raise AccessDenied(exc.message, _ROOM_CLOSE_CODES.get(exc.code, 4403)) from exc
+        peer = Peer(participant, sender, awareness_limit)
+        board.join(peer)
+        return peer
+
+    async def receive(self, peer: Peer, data: bytes) -> None:
+        """One binary message from ``peer``; raises :class:`whiteboard.BoardError` to close it."""
+        assert peer.board is not None
+        await peer.board.receive(peer, data)
+
+    def disconnect(self, peer: Peer) -> None:
+        board = peer.board
+        if board is None:
+            return
+        board.leave(peer)
+        if not board.peers:
+            self._schedule_unload(board)
+
+    async def snapshot(self, room_id: str, board_name: str, snapshot_id: int) -> bytes | None:
+        """A saved snapshot (one Yjs v1 update), or None when there is none by that id."""
+        return await self.store.snapshot(room_id, board_name, snapshot_id)
+
+    async def close(self) -> None:
+        """Compact every loaded board (so the next start loads fast), then forget them."""
+        for handle in self._idle.values():
+            handle.cancel()
+        self._idle.clear()
+        for board in list(self._boards.values()):
+            await board.compact()
+        self._boards.clear()
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- boards --------------------------------------------------------------------------------
+
+    async def _board(self, room_id: str, name: str) -> Board:
+        key = (room_id, name)
+        handle = self._idle.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+        board = self._boards.get(key)
+        if board is not None:
+            return board
+        opening = self._opening.get(key)
+        if opening is not None:
+            return await asyncio.shield(opening)
+        future: asyncio.Future[Board] = asyncio.get_running_loop().create_future()
+        self._opening[key] = future
+        try:
+            link = await self._link(room_id)
+            board = Board(
+                room_id, name, self.store, link.feed, self.settings, self._wire, self._dropped
+            )
+            link.boards.add(name)
+            try:
+                await board.load()
+                await board.carry_out()
+            except BaseException:
+                self._unlink(room_id, name)
+                raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            del self._opening[key]
+        self._boards[key] = board
+        future.set_result(board)
+        return board
+
+    def _schedule_unload(self, board: Board) -> None:
+        key = (board.room_id, board.name)
+        if key in self._idle or self._boards.get(key) is not board:
+            return
+
+        def unload() -> None:
+            self._idle.pop(key, None)
+            if board.peers or self._boards.get(key) is not board:
+                return
+            del self._boards[key]
+            self._unlink(board.room_id, board.name)
+            self._spawn(board.compact())
+
+        self._idle[key] = asyncio.get_running_loop().call_later(self.settings.board_idle_s, unload)
+
+    def _dropped(self, board: Board) -> None:
+        """A board whose store failed: forget it, so the next connection loads it afresh."""
+        key = (board.room_id, board.name)
+        if self._boards.get(key) is board:
+            del self._boards[key]
+            self._unlink(board.room_id, board.name)
+
+    # -- following rooms -----------------------------------------------------------------------
+
+    async def _link(self, room_id: str) -> _RoomLink:
+        link = self._rooms.get(room_id)
+        if link is None:
+            feed = await self._open_room(room_id)
+            link = self._rooms.get(room_id)
+            if link is None:
+                listener = functools.partial(self._on_record, room_id)
+                link = self._rooms[room_id] = _RoomLink(feed, listener)
+                feed.watch(listener)
+        return link
+
+    def _unlink(self, room_id: str, name: str) -> None:
+        link = self._rooms.get(room_id)
+        if link is None:
+            return
+        link.boards.discard(name)
+        if not link.boards:
+            del self._rooms[room_id]
+            link.feed.unwatch(link.listener)
+
+    def _on_record(self, room_id: str, record: Record) -> None:
+        match record.event:
+            case BoardClearedEvent(board=name) | BoardSnapshotSavedEvent(board=name):
+                self._spawn(self._carry_out(room_id, name))
+            case ParticipantRemovedEvent(identity=identity):
+                self._close_peers(room_id, CLOSE_REMOVED, "removed", identity)
+            case SessionEndedEvent():
+                self._close_peers(room_id, CLOSE_SESSION_ENDED, "session ended", None)
+
+    async def _carry_out(self, room_id: str, name: str) -> None:
+        board = await self._board(room_id, name)
+        try:
+            await board.carry_out()
+        finally:
+            if not board.peers:
+                self._schedule_unload(board)
+
+    def _close_peers(self, room_id: str, code: int, reason: str, identity: str | None) -> None:
+        for (rid, _), board in self._boards.items():
+            if rid != room_id:
+                continue
+            for peer in board.peers:
+                if identity is None or peer.participant.identity == identity:
+                    self._spawn(peer.sender.close(code, reason, final_frame=None))
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("whiteboard task failed", exc_info=task.exception())

@@ -1,0 +1,26 @@
+"""Limits and timings of the whiteboard service (flags and defaults in liveclass/config.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class WhiteboardSettings:
+    """Sizes are bytes, rates per second, times seconds."""
+
+    #: Largest message a client may send; a large board's sync step 2 must fit.
+    max_message_bytes: int = 16 * 1024 * 1024
+    #: Largest awareness message (cursors and names are small).
+    max_awareness_bytes: int = 64 * 1024
+    #: Largest board (bytes in the store); a write past it gets permission denied.
+    max_board_bytes: int = 64 * 1024 * 1024
+    #: Frames queued for a connection that is behind; one more closes it with 1013.
+    send_queue_frames: int = 4096
+    awareness_rate_per_s: float = 30.0
+    awareness_burst: float = 60.0
+    #: Compact a board's log after this many updates or bytes since the last compaction.
+    compact_updates: int = 1000
+    compact_bytes: int = 4 * 1024 * 1024
+    #: Unload a board (compacted) this long after its last connection closed.
+    board_idle_s: float = 30.0

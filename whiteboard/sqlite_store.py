@@ -1,0 +1,165 @@
+"""The embedded board store: SQLite in WAL mode under ``--data-dir`` (whiteboards.sqlite3).
+
+An append is one transaction and the update is relayed only after COMMIT, so a SIGKILL of the
+process loses no update anyone received (WAL with ``synchronous=NORMAL`` survives a process
+crash; see docs/decisions/0002-sqlite-when-embedded.md). Calls run on the event loop's thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+
+from .store import BoardStoreUnavailable, StoredBoard
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS board_updates (
+    room_id TEXT NOT NULL,
+    board TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (room_id, board, seq)
+);
+CREATE TABLE IF NOT EXISTS board_marks (
+    room_id TEXT NOT NULL,
+    board TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (room_id, board, name)
+);
+CREATE TABLE IF NOT EXISTS board_snapshots (
+    room_id TEXT NOT NULL,
+    board TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (room_id, board, id)
+);
+"""
+_SET_MARK = (
+    "INSERT INTO board_marks VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (room_id, board, name) DO UPDATE SET value = excluded.value"
+)
+
+
+class SqliteBoardStore:
+    """:class:`whiteboard.BoardStore` on one SQLite file.
+
+    Raises:
+        BoardStoreUnavailable: from any call when SQLite fails (disk full, file removed).
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._open = True
+
+    def _transaction(self, statements: list[tuple[str, tuple[object, ...]]]) -> None:
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, args in statements:
+                    db.execute(sql, args)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise BoardStoreUnavailable(f"sqlite write failed: {exc}") from exc
+
+    async def load(self, room_id: str, board: str) -> StoredBoard:
+        try:
+            rows = self._db.execute(
+                "SELECT seq, data FROM board_updates WHERE room_id = ? AND board = ? ORDER BY seq",
+                (room_id, board),
+            ).fetchall()
+            marks = self._db.execute(
+                "SELECT name, value FROM board_marks WHERE room_id = ? AND board = ?",
+                (room_id, board),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise BoardStoreUnavailable(f"sqlite read failed: {exc}") from exc
+        updates = [bytes(data) for _, data in rows]
+        return StoredBoard(
+            updates,
+            rows[-1][0] if rows else 0,
+            sum(len(u) for u in updates),
+            {name: int(value) for name, value in marks},
+        )
+
+    async def append(
+        self, room_id: str, board: str, update: bytes, marks: Mapping[str, int] | None = None
+    ) -> int:
+        try:
+            (last,) = self._db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM board_updates WHERE room_id = ? AND board = ?",
+                (room_id, board),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise BoardStoreUnavailable(f"sqlite read failed: {exc}") from exc
+        seq = int(last) + 1
+        statements: list[tuple[str, tuple[object, ...]]] = [
+            ("INSERT INTO board_updates VALUES (?, ?, ?, ?)", (room_id, board, seq, update))
+        ]
+        statements += [(_SET_MARK, (room_id, board, k, v)) for k, v in (marks or {}).items()]
+        self._transaction(statements)
+        return seq
+
+    async def set_marks(self, room_id: str, board: str, marks: Mapping[str, int]) -> None:
+        self._transaction([(_SET_MARK, (room_id, board, k, v)) for k, v in marks.items()])
+
+    async def compact(self, room_id: str, board: str, merged: bytes, through_seq: int) -> None:
+        self._transaction(
+            [
+                (
+                    "DELETE FROM board_updates WHERE room_id = ? AND board = ? AND seq <= ?",
+                    (room_id, board, through_seq),
+                ),
+                (
+                    "INSERT INTO board_updates VALUES (?, ?, ?, ?)",
+                    (room_id, board, through_seq, merged),
+                ),
+            ]
+        )
+
+    async def save_snapshot(
+        self, room_id: str, board: str, snapshot_id: int, update: bytes, ts: int
+    ) -> None:
+        self._transaction(
+            [
+                (
+                    "INSERT OR REPLACE INTO board_snapshots VALUES (?, ?, ?, ?, ?)",
+                    (room_id, board, snapshot_id, ts, update),
+                ),
+                (_SET_MARK, (room_id, board, "snapshot_through", snapshot_id)),
+            ]
+        )
+
+    async def snapshot(self, room_id: str, board: str, snapshot_id: int) -> bytes | None:
+        try:
+            row = self._db.execute(
+                "SELECT data FROM board_snapshots WHERE room_id = ? AND board = ? AND id = ?",
+                (room_id, board, snapshot_id),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise BoardStoreUnavailable(f"sqlite read failed: {exc}") from exc
+        return None if row is None else bytes(row[0])
+
+    def ready(self) -> bool:
+        if not self._open:
+            return False
+        try:
+            self._db.execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    async def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._db.close()

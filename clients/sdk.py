@@ -403,6 +403,16 @@ class ClassroomClient:
     async def lock_room(self, locked: bool = True) -> dict[str, Any]:
         return await self.request("room.lock", locked=locked)
 
+    async def lock_board(self, board: str = "main", locked: bool = True) -> dict[str, Any]:
+        return await self.request("board.lock", board=board, locked=locked)
+
+    async def clear_board(self, board: str = "main") -> dict[str, Any]:
+        return await self.request("board.clear", board=board)
+
+    async def snapshot_board(self, board: str = "main") -> dict[str, Any]:
+        """Ask for a snapshot; the ack's event id names it (``ids[0]``)."""
+        return await self.request("board.snapshot", board=board)
+
     async def end_session(self, reason: str = "") -> dict[str, Any]:
         return await self.request("session.end", reason=reason)
 

@@ -1,0 +1,108 @@
+"""The y-websocket wire format (y-protocols sync/awareness/auth over lib0 encoding)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from whiteboard.protocol import (
+    MAX_VAR_UINT,
+    AwarenessEntry,
+    AwarenessUpdate,
+    MalformedMessage,
+    PermissionDenied,
+    QueryAwareness,
+    SyncStep1,
+    SyncStep2,
+    SyncUpdate,
+    encode_awareness,
+    encode_permission_denied,
+    encode_sync_step1,
+    encode_sync_step2,
+    encode_update,
+    parse,
+    write_var_uint,
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "encoded"),
+    [(0, b"\x00"), (1, b"\x01"), (127, b"\x7f"), (128, b"\x80\x01"), (300, b"\xac\x02")],
+)
+def test_var_uint_is_lib0s_leb128(value: int, encoded: bytes) -> None:
+    out = bytearray()
+    write_var_uint(out, value)
+    assert bytes(out) == encoded
+
+
+@given(st.binary(max_size=300))
+def test_sync_messages_round_trip(payload: bytes) -> None:
+    assert parse(encode_sync_step1(payload)) == SyncStep1(payload)
+    assert parse(encode_sync_step2(payload)) == SyncStep2(payload)
+    assert parse(encode_update(payload)) == SyncUpdate(payload)
+
+
+def test_bytes_a_yjs_client_sends_parse_as_expected() -> None:
+    # y-websocket's first message: sync step 1 with the empty state vector.
+    assert parse(b"\x00\x00\x01\x00") == SyncStep1(b"\x00")
+    assert parse(b"\x03") == QueryAwareness()
+    assert parse(b"\x02\x00\x03abc") == PermissionDenied("abc")
+    assert parse(encode_permission_denied("no")) == PermissionDenied("no")
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2**32),
+            st.integers(0, 2**40),
+            st.one_of(
+                st.just("null"),
+                st.dictionaries(st.text(max_size=5), st.integers()).map(
+                    lambda d: __import__("json").dumps(d)
+                ),
+            ),
+        ),
+        max_size=5,
+    )
+)
+def test_awareness_round_trips(entries: list[tuple[int, int, str]]) -> None:
+    built = [AwarenessEntry(*e) for e in entries]
+    assert parse(encode_awareness(built)) == AwarenessUpdate(tuple(built))
+
+
+@pytest.mark.parametrize(
+    ("data", "complaint"),
+    [
+        (b"", "truncated"),
+        (b"\x80", "truncated"),
+        (b"\xff" * 8 + b"\x7f", "53 bits"),
+        (b"\x09", "unknown message type 9"),
+        (b"\x00\x03\x00", "unknown sync subtype 3"),
+        (b"\x00\x02\x05ab", "5 bytes announced, 2 left"),
+        (b"\x00\x02\x00\x00", "1 bytes after"),
+        (b"\x02\x01\x00", "unknown auth subtype"),
+        (b"\x02\x00\x02\xff\xfe", "not UTF-8"),
+        (encode_awareness([AwarenessEntry(1, 1, "{oops")]), "not JSON"),
+        (b"\x01\x03\x02\x01\x01", "truncated"),
+    ],
+)
+def test_malformed_messages_say_what_is_wrong(data: bytes, complaint: str) -> None:
+    with pytest.raises(MalformedMessage, match=complaint):
+        parse(data)
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=40))
+def test_random_bytes_parse_or_raise_malformed_message_only(data: bytes) -> None:
+    try:
+        parse(data)
+    except MalformedMessage:
+        pass
+
+
+def test_var_uint_out_of_range_is_refused_when_writing() -> None:
+    with pytest.raises(ValueError):
+        write_var_uint(bytearray(), MAX_VAR_UINT + 1)
+    with pytest.raises(ValueError):
+        write_var_uint(bytearray(), -1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,9 +60,7 @@ def test_bytes_a_yjs_client_sends_parse_as_expected() -> None:
             st.integers(0, 2**40),
             st.one_of(
                 st.just("null"),
-                st.dictionaries(st.text(max_size=5), st.integers()).map(
-                    lambda d: __import__("json").dumps(d)
-                ),
+                st.dictionaries(st.text(max_size=5), st.integers()).map(json.dumps),
             ),
         ),
         max_size=5,

@@ -9,6 +9,7 @@ import pytest
 
 import rooms
 import signaling
+import whiteboard
 from signaling.errors import ROOM_ERROR_CLOSE_CODES
 
 PROTOCOL_MD = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
@@ -154,3 +155,24 @@ def test_room_error_close_codes_match_the_doc() -> None:
         if close is not None and code in rooms.ERROR_CODES
     }
     assert documented == ROOM_ERROR_CLOSE_CODES
+
+
+def test_whiteboard_close_codes_match_the_errors_that_cause_them() -> None:
+    (rows,) = [
+        rows
+        for header, rows in tables(section(PROTOCOL_MD.read_text(), "Whiteboard"))
+        if header[0] == "close code"
+    ]
+    documented = {int(row[0]) for row in rows}
+    raised = {
+        cls.default_close_code
+        for cls in (
+            whiteboard.BadMessage,
+            whiteboard.BadUpdate,
+            whiteboard.MessageTooLarge,
+            whiteboard.AccessDenied,
+            whiteboard.StoreFailed,
+        )
+    }
+    assert raised <= documented
+    assert {4401, 4409, 4423, 1012, 1013} <= documented

@@ -16,7 +16,7 @@ from clients import ClassroomClient
 from tests.integration.yboard import YClient, board_url, fresh_contents
 from tests.server import LiveclassServer
 from whiteboard import SqliteBoardStore
-from whiteboard.protocol import AwarenessUpdate, SyncUpdate
+from whiteboard.protocol import AwarenessUpdate, PermissionDenied, SyncUpdate
 
 
 async def staff(server: LiveclassServer) -> ClassroomClient:
@@ -251,3 +251,26 @@ async def test_sigterm_tells_board_clients_to_reconnect(server: LiveclassServer)
     assert [r["key"] for r in await fresh_contents(server, server.token("bob"))] == [
         "before-restart"
     ]
+
+
+async def test_a_full_board_refuses_writes_with_permission_denied(
+    make_server: Callable[..., LiveclassServer],
+) -> None:
+    server = make_server("--board-max-bytes", "20000")
+    alice, bob = await on_board(server, "alice"), await on_board(server, "bob")
+    try:
+        text = "y" * 1000
+        for i in range(30):
+            await alice.draw(f"r{i}", type="text", text=text)
+        await alice.wait_until(lambda: alice.count(PermissionDenied) > 0, "board is full")
+        denied = next(m for m in alice.received if isinstance(m, PermissionDenied))
+        assert "full" in denied.reason
+        await asyncio.sleep(0.2)
+        kept = len(bob.contents())
+        assert 10 <= kept < 30
+        seen = await fresh_contents(server, server.token("carol"))
+        assert [r["key"] for r in seen] == [f"r{i}" for i in range(kept)]
+        assert alice.close_code is None
+    finally:
+        await alice.close()
+        await bob.close()

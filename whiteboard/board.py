@@ -248,7 +248,8 @@ class Board:
         if update == EMPTY_UPDATE:
             return
         if not self.writable_by(peer.participant):
-            peer.sender.put(DENIED_LOCKED)
+            if not self._adds_nothing(update):
+                peer.sender.put(DENIED_LOCKED)
             return
         if self.size + len(update) > self.settings.max_board_bytes:
             peer.sender.put(DENIED_FULL)
@@ -267,6 +268,21 @@ class Board:
             self._bytes_since_compaction += len(update)
         self._relay(message if message is not None else encode_update(update), peer)
         self._maybe_compact()
+
+    def _adds_nothing(self, update: bytes) -> bool:
+        """True when applying ``update`` would not change the board. A Yjs client's step 2 always
+        carries its whole delete set, so a read-only client reconnecting to a board that has seen
+        deletions sends a non-empty update that changes nothing: it is ignored, not refused."""
+        try:
+            if get_update(update, self.doc.get_state())[:1] != b"\x00":
+                return False  # new structs
+            scratch = Doc()
+            scratch.apply_update(self.state_update())
+            before = scratch.get_update()
+            scratch.apply_update(update)
+            return scratch.get_update() == before
+        except ValueError:
+            return False
 
     def _apply(self, update: bytes) -> None:
         try:

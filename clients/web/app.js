@@ -13,6 +13,7 @@ import { mountPolls } from "./views/polls.js";
 import { mountQA } from "./views/qa.js";
 import { mountRoster } from "./views/roster.js";
 import { mountToasts } from "./views/toasts.js";
+import { mountWhiteboard } from "./views/whiteboard.js";
 
 const model = new RoomModel();
 const toasts = mountToasts(byTestId("toasts"));
@@ -35,10 +36,12 @@ const commands = createCommands({
       ? connection.send(type, fields, label)
       : Promise.reject(Object.assign(new Error("not connected"), { code: "not_connected", label })),
 });
-const ctx = { model, commands, run, askReason: mountReasonDialog(document.body) };
+const ctx = { model, commands, run, toasts, askReason: mountReasonDialog(document.body) };
 const header = mountHeader(document.querySelector("header"), { model, onLeave: () => connection?.leave() });
+const whiteboard = mountWhiteboard(document.getElementById("whiteboard-panel"), ctx);
 const views = [
   header,
+  whiteboard,
   mountRoster(document.getElementById("roster-panel"), ctx),
   mountChat(document.getElementById("chat-panel"), ctx),
   mountQA(document.getElementById("qa-panel"), ctx),
@@ -89,6 +92,8 @@ function onFrame(frame, { replay = false } = {}) {
 
 function onStatus(status) {
   header.setStatus(status);
+  // Once the class is over for this page (ended, removed, left, refused), so is its whiteboard.
+  if (status.state === "closed") whiteboard.stop();
   scheduleRender();
 }
 
@@ -114,11 +119,18 @@ function start() {
     onFrame,
     onStatus,
   });
+  whiteboard.connect({
+    serverUrl: `${scheme}//${window.location.host}/whiteboard/${encodeURIComponent(claims.grants.room)}`,
+    token,
+    room: claims.grants.room,
+    identity: claims.sub ?? "",
+    name: claims.name ?? claims.sub ?? "",
+  });
   window.addEventListener("online", () => connection.retryNow());
   // A new link in the same tab (only the fragment changes) must start a new session.
   window.addEventListener("hashchange", () => window.location.reload());
   // A handle for debugging and end-to-end tests; the page itself never reads it.
-  window.liveclass = { model, connection };
+  window.liveclass = { model, connection, whiteboard: whiteboard.handle };
   connection.start();
 }
 

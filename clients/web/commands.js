@@ -25,6 +25,9 @@ export function createCommands(conn) {
       send("chat.mute", { identity, muted }, identity === null ? (muted ? "Mute all" : "Unmute all") : muted ? "Mute chat" : "Unmute chat"),
     removeParticipant: (identity, reason) => send("participant.remove", { identity, reason }, "Remove participant"),
     lockRoom: (locked) => send("room.lock", { locked }, locked ? "Lock room" : "Unlock room"),
+    lockBoard: (board, locked) => send("board.lock", { board, locked }, locked ? "Lock whiteboard" : "Unlock whiteboard"),
+    clearBoard: (board) => send("board.clear", { board }, "Clear whiteboard"),
+    snapshotBoard: (board) => send("board.snapshot", { board }, "Save whiteboard snapshot"),
     endSession: (reason) => send("session.end", { reason }, "End session"),
   };
 }

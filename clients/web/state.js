@@ -57,6 +57,12 @@ export class RoomModel {
     this.people = new Map();
     /** @type {Set<string>} identities removed from this session */
     this.removed = new Set();
+    /** @type {Set<string>} whiteboards students may not write */
+    this.lockedBoards = new Set();
+    /** @type {Map<string, number>} per board, the id of the last `board.cleared` event seen */
+    this.boardClears = new Map();
+    /** @type {{board: string, id: number, ts: number, by: string}[]} snapshots saved (staff only), oldest first */
+    this.boardSnapshots = [];
   }
 
   get isStaff() {
@@ -80,6 +86,7 @@ export class RoomModel {
     this.chat = (room.chat ?? []).map((m) => ({ ...m, thread: m.thread ?? null }));
     for (const q of room.questions ?? []) this.questions.set(q.question_id, { ...q });
     for (const p of room.polls ?? []) this.polls.set(p.poll_id, pollFromSnapshot(p));
+    this.lockedBoards = new Set(room.locked_boards ?? []);
     this.remember(frame.you);
     for (const h of this.hands) this.remember(h);
     for (const m of this.chat) this.remember({ identity: m.from, name: m.name, role: m.role });
@@ -342,6 +349,23 @@ const EVENT_HANDLERS = {
 
   "room.locked"(m, d) {
     m.locked = Boolean(d.locked);
+  },
+
+  "board.locked"(m, d) {
+    if (d.locked) m.lockedBoards.add(d.board);
+    else m.lockedBoards.delete(d.board);
+    const what = d.board === "main" ? "the whiteboard" : `whiteboard ${d.board}`;
+    return { kind: "info", text: `${m.nameOf(d.by)} ${d.locked ? "locked" : "unlocked"} ${what}` };
+  },
+
+  "board.cleared"(m, d, ev) {
+    m.boardClears.set(d.board, ev.id);
+    const what = d.board === "main" ? "the whiteboard" : `whiteboard ${d.board}`;
+    return { kind: "info", text: `${m.nameOf(d.by)} cleared ${what}` };
+  },
+
+  "board.snapshot_saved"(m, d, ev) {
+    m.boardSnapshots.push({ board: d.board, id: ev.id, ts: ev.ts, by: d.by });
   },
 
   "session.ended"(m, d) {

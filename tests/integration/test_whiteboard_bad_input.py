@@ -4,6 +4,7 @@ drawing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,5 +199,36 @@ async def test_awareness_for_another_connections_client_is_ignored(
         assert 1001 not in cursors(teacher.received[before:])
         assert 1001 not in cursors(student.received[student_before:])
     finally:
+        await teacher.close()
+        await student.close()
+
+
+async def test_a_read_only_client_resyncing_a_locked_board_is_not_refused(
+    wb_server: LiveclassServer,
+) -> None:
+    """Its step 2 holds the board's deletions (Yjs always sends its delete set) and nothing new."""
+    board = "locked-resync"
+    teacher, student = await board_with_bystanders(wb_server, board)
+    staff = ClassroomClient(wb_server.ws_url, wb_server.token("t", "teacher"), "class")
+    await staff.connect()
+    try:
+        await teacher.draw("gone", type="rect")
+        captured: list[bytes] = []
+        subscription = teacher.doc.observe(lambda event: captured.append(event.update))
+        teacher.records.pop()
+        teacher.doc.unobserve(subscription)
+        await teacher.ws.send(encode_update(captured[0]))
+        await student.wait_until(lambda: len(student.contents()) == 1, "the deletion")
+        await staff.lock_board(board)
+        again = await YClient.open(board_url(wb_server, wb_server.token("s1"), board=board))
+        again.doc.apply_update(student.doc.get_update())  # the same student, back with its copy
+        await again.sync()
+        await asyncio.sleep(0.2)
+        assert again.count(PermissionDenied) == 0
+        await again.draw("new", type="line")
+        await again.wait_until(lambda: again.count(PermissionDenied) == 1, "permission denied")
+        await again.close()
+    finally:
+        await staff.close()
         await teacher.close()
         await student.close()

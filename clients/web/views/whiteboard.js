@@ -1,0 +1,535 @@
+// The whiteboard panel: a shared board (docs/whiteboard.md) drawn on a canvas, with tools (pen, line,
+// arrow, rectangle, ellipse, text, eraser, select and move), colours and widths, undo/redo of one's
+// own edits, the others' cursors, PNG export, and for staff the lock, clear and snapshot controls
+// that ride the classroom protocol. Students cannot draw while the board is locked.
+
+import { el, reconcile } from "../dom.js";
+import { startGesture } from "../whiteboard/gestures.js";
+import {
+  BOARD_HEIGHT, BOARD_WIDTH, clampToBoard, drawOrder, newRecordId, nextZ, round, textSizeForWidth,
+} from "../whiteboard/records.js";
+import { PAPER, TEXT_FONT, drawRecords, drawSelection, exportPng, textMeasurer } from "../whiteboard/render.js";
+import { BoardSession } from "../whiteboard/session.js";
+
+export const MAIN_BOARD = "main";
+
+const TOOLS = [
+  ["select", "Select", "Select and move (V)"],
+  ["pen", "Pen", "Freehand pen (P)"],
+  ["line", "Line", "Straight line (L)"],
+  ["arrow", "Arrow", "Arrow (A)"],
+  ["rect", "Rectangle", "Rectangle (R)"],
+  ["ellipse", "Ellipse", "Ellipse (O)"],
+  ["text", "Text", "Text (T)"],
+  ["eraser", "Eraser", "Eraser (E)"],
+];
+const TOOL_KEYS = { v: "select", p: "pen", l: "line", a: "arrow", r: "rect", o: "ellipse", t: "text", e: "eraser" };
+const COLORS = [
+  ["#1d2330", "Black"],
+  ["#c0392b", "Red"],
+  ["#2f5bd3", "Blue"],
+  ["#1e8a4c", "Green"],
+  ["#e67e22", "Orange"],
+  ["#8e44ad", "Purple"],
+];
+const WIDTHS = [2, 4, 8, 16];
+/** Cursor colours for people, picked by a hash of their identity. */
+const PEOPLE_COLORS = ["#d35400", "#16a085", "#8e44ad", "#2980b9", "#c0392b", "#27ae60", "#b7950b", "#7f8c8d"];
+const CLEAR_CONFIRM_MS = 4000;
+
+const STATUS_TEXT = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", closed: "Disconnected" };
+
+/** @param {string} identity */
+export function colorFor(identity) {
+  let h = 0;
+  for (const ch of identity) h = (h * 31 + ch.codePointAt(0)) >>> 0;
+  return PEOPLE_COLORS[h % PEOPLE_COLORS.length];
+}
+
+/**
+ * @param {HTMLElement} root  the whiteboard panel
+ * @param {{model: import("../state.js").RoomModel, commands: ReturnType<import("../commands.js").createCommands>,
+ *          run: (p: Promise<unknown>) => Promise<boolean>, toasts: ReturnType<import("./toasts.js").mountToasts>,
+ *          board?: string}} ctx
+ */
+export function mountWhiteboard(root, { model, commands, run, toasts, board = MAIN_BOARD }) {
+  // -- elements -------------------------------------------------------------------------------------
+
+  const toolButtons = new Map(TOOLS.map(([tool, label, title]) => [tool,
+    el("button", { type: "button", class: "btn btn-small wb-tool", testid: `wb-tool-${tool}`, "data-tool": tool, title,
+      "aria-pressed": "false", text: label, onclick: () => setTool(tool) })]));
+  const colorButtons = COLORS.map(([color, name]) =>
+    el("button", { type: "button", class: "wb-swatch", testid: "wb-color", "data-color": color, title: name,
+      "aria-label": name, "aria-pressed": "false", style: `--swatch: ${color}`, onclick: () => setStyle({ color }) }));
+  const widthButtons = WIDTHS.map((width) =>
+    el("button", { type: "button", class: "wb-width", testid: "wb-width", "data-width": width, title: `Width ${width}`,
+      "aria-label": `Width ${width}`, "aria-pressed": "false", style: `--dot: ${Math.min(16, width + 2)}px`,
+      onclick: () => setStyle({ width }) }));
+  const undoButton = el("button", { type: "button", class: "btn btn-small", testid: "wb-undo", text: "Undo", title: "Undo your last change (Ctrl+Z)",
+    onclick: () => undo() });
+  const redoButton = el("button", { type: "button", class: "btn btn-small", testid: "wb-redo", text: "Redo", title: "Redo (Ctrl+Shift+Z)",
+    onclick: () => redo() });
+  const exportButton = el("button", { type: "button", class: "btn btn-small", testid: "wb-export", text: "Export PNG",
+    onclick: () => exportBoard() });
+  const lockButton = el("button", { type: "button", class: "btn btn-small toggle", testid: "wb-lock", "aria-pressed": "false",
+    onclick: () => run(commands.lockBoard(board, !model.lockedBoards.has(board))) });
+  const clearButton = el("button", { type: "button", class: "btn btn-small btn-danger", testid: "wb-clear", "data-armed": "false",
+    text: "Clear", onclick: () => clearBoard() });
+  const snapshotButton = el("button", { type: "button", class: "btn btn-small", testid: "wb-snapshot", text: "Save snapshot",
+    onclick: () => run(commands.snapshotBoard(board)) });
+  const staffControls = el("div", { class: "wb-group wb-staff", hidden: true }, lockButton, clearButton, snapshotButton);
+
+  const status = el("span", { class: "wb-status", testid: "wb-status", role: "status", "data-state": "connecting",
+    "data-locked": "false", "data-resets": "0", text: STATUS_TEXT.connecting });
+  const lockedBadge = el("span", { class: "badge badge-warn", testid: "wb-locked", hidden: true });
+
+  const canvas = el("canvas", { class: "wb-canvas", testid: "whiteboard-canvas", "data-records": "0",
+    "aria-label": "Whiteboard", role: "img" });
+  const overlay = el("canvas", { class: "wb-overlay", "aria-hidden": "true" });
+  const cursors = el("div", { class: "wb-cursors", "aria-hidden": "true" });
+  const textInput = el("input", { type: "text", class: "wb-text-input", testid: "wb-text-input", hidden: true, maxLength: 500,
+    "aria-label": "Text on the whiteboard" });
+  const stage = el("div", { class: "wb-stage", testid: "wb-stage", "data-tool": "pen", "data-readonly": "true", tabIndex: 0 },
+    canvas, overlay, cursors, textInput);
+  const snapshots = el("ul", { class: "wb-snapshots", testid: "wb-snapshots", hidden: true });
+
+  root.append(
+    el("div", { class: "wb-head" }, el("h2", {}, "Whiteboard"), status, lockedBadge),
+    el("div", { class: "wb-toolbar", role: "toolbar", "aria-label": "Whiteboard tools" },
+      el("div", { class: "wb-group" }, ...toolButtons.values()),
+      el("div", { class: "wb-group" }, ...colorButtons),
+      el("div", { class: "wb-group" }, ...widthButtons),
+      el("div", { class: "wb-group" }, undoButton, redoButton, exportButton),
+      staffControls),
+    stage,
+    snapshots,
+  );
+
+  const ctx2d = canvas.getContext("2d");
+  const overlayCtx = overlay.getContext("2d");
+  const measure = textMeasurer(ctx2d);
+
+  // -- state ------------------------------------------------------------------------------------------
+
+  /** @type {BoardSession | null} */
+  let session = null;
+  let link = { serverUrl: "", token: "", room: "" };
+  let tool = "pen";
+  let style = { color: COLORS[0][0], width: WIDTHS[1] };
+  /** @type {import("../whiteboard/gestures.js").Gesture | null} */
+  let gesture = null;
+  let selected = null;
+  /** @type {{x: number, y: number} | null} where the open text input writes */
+  let textAt = null;
+  let lastClear = undefined;
+  let clearArmTimer = null;
+  let frame = null;
+  let ordered = [];
+
+  // -- connection -------------------------------------------------------------------------------------
+
+  /**
+   * Open the board's connection.
+   * @param {{serverUrl: string, token: string, room: string, identity: string, name: string}} options
+   */
+  function connect({ serverUrl, token, room, identity, name }) {
+    link = { serverUrl, token, room };
+    session = new BoardSession({
+      serverUrl,
+      board,
+      token,
+      user: { name, identity, color: colorFor(identity) },
+      onRecords: scheduleDraw,
+      onPeers: renderCursors,
+      onStatus: render,
+      onHistory: render,
+      onRefused: (reason, lostEdits) => {
+        cancelGesture();
+        closeTextInput(false);
+        selected = null;
+        if (lostEdits) toasts.info(`Your last whiteboard change was not saved: ${reason || "not allowed"}`, "wb-refused");
+        render();
+      },
+    });
+    session.setTool(tool);
+    render();
+    scheduleDraw();
+  }
+
+  /** Close the board's connection for good (the class is over for this page). */
+  function stop() {
+    if (!session || session.stopped) return;
+    cancelGesture();
+    session.stop();
+    render();
+  }
+
+  function canWrite() {
+    return Boolean(session && model.me && session.status.state !== "closed" && !session.stopped &&
+      (model.isStaff || !model.lockedBoards.has(board)));
+  }
+
+  // -- tools ------------------------------------------------------------------------------------------
+
+  function setTool(next) {
+    if (next === tool) return;
+    cancelGesture();
+    closeTextInput(true);
+    tool = next;
+    if (tool !== "select") selected = null;
+    session?.setTool(tool);
+    render();
+    scheduleDraw();
+  }
+
+  function setStyle(change) {
+    style = { ...style, ...change };
+    // Restyle the selected record, as drawing programs do.
+    if (selected && canWrite()) {
+      const record = session.get(selected);
+      if (record) {
+        const restyled = { ...record, ...change };
+        if (record.type === "text" && change.width !== undefined) restyled.size = textSizeForWidth(change.width);
+        session.write({ put: [restyled] });
+        session.endGesture();
+      }
+    }
+    render();
+  }
+
+  function gestureEnv() {
+    return {
+      values: () => session.values(),
+      get: (id) => session.get(id),
+      write: (change) => session.write(change),
+      endGesture: () => session.endGesture(),
+      style: { ...style },
+      author: model.me?.identity ?? "",
+      select: (id) => {
+        selected = id;
+        scheduleDraw();
+      },
+      measure,
+    };
+  }
+
+  function cancelGesture() {
+    if (gesture) {
+      gesture.cancel();
+      gesture = null;
+    }
+  }
+
+  function undo() {
+    if (!canWrite()) return;
+    cancelGesture();
+    session.undoLast();
+  }
+
+  function redo() {
+    if (!canWrite()) return;
+    session.redoLast();
+  }
+
+  function deleteSelected() {
+    if (!selected || !canWrite()) return;
+    session.write({ remove: [selected] });
+    session.endGesture();
+    selected = null;
+    scheduleDraw();
+  }
+
+  function clearBoard() {
+    if (clearButton.dataset.armed !== "true") {
+      clearButton.dataset.armed = "true";
+      clearButton.textContent = "Really clear?";
+      clearTimeout(clearArmTimer);
+      clearArmTimer = setTimeout(disarmClear, CLEAR_CONFIRM_MS);
+      return;
+    }
+    disarmClear();
+    run(commands.clearBoard(board));
+  }
+
+  function disarmClear() {
+    clearTimeout(clearArmTimer);
+    clearButton.dataset.armed = "false";
+    clearButton.textContent = "Clear";
+  }
+
+  async function exportBoard() {
+    try {
+      const blob = await exportPng(ordered);
+      const url = URL.createObjectURL(blob);
+      const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+      const a = el("a", { href: url, download: `whiteboard-${link.room || "room"}-${board}-${stamp}.png`, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (err) {
+      toasts.error("export_failed", err.message, "Export PNG");
+    }
+  }
+
+  // -- text -------------------------------------------------------------------------------------------
+
+  function openTextInput(p) {
+    closeTextInput(true);
+    textAt = p;
+    const size = textSizeForWidth(style.width);
+    const scale = stage.clientWidth / BOARD_WIDTH;
+    Object.assign(textInput.style, {
+      left: `${(p.x / BOARD_WIDTH) * 100}%`,
+      top: `${(p.y / BOARD_HEIGHT) * 100}%`,
+      font: `${size * scale}px ${TEXT_FONT}`,
+      color: style.color,
+    });
+    textInput.value = "";
+    textInput.hidden = false;
+    // After this pointer-down's default focus handling, or focus lands on the stage instead.
+    setTimeout(() => textInput.focus(), 0);
+  }
+
+  function closeTextInput(commit) {
+    if (!textAt) return;
+    const at = textAt;
+    textAt = null;
+    textInput.hidden = true;
+    const text = textInput.value.trim();
+    textInput.value = "";
+    if (!commit || !text || !canWrite()) return;
+    const record = {
+      id: newRecordId(),
+      type: "text",
+      x: round(at.x),
+      y: round(at.y),
+      color: style.color,
+      width: style.width,
+      author: model.me?.identity ?? "",
+      z: nextZ(drawOrder(session.values())),
+      text,
+      size: textSizeForWidth(style.width),
+    };
+    session.write({ put: [record] });
+    session.endGesture();
+  }
+
+  textInput.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter") {
+      ev.preventDefault();
+      closeTextInput(true);
+      stage.focus();
+    } else if (ev.key === "Escape") {
+      ev.preventDefault();
+      closeTextInput(false);
+      stage.focus();
+    }
+    ev.stopPropagation();
+  });
+  textInput.addEventListener("blur", () => closeTextInput(true));
+  textInput.addEventListener("pointerdown", (ev) => ev.stopPropagation());
+
+  // -- pointer ----------------------------------------------------------------------------------------
+
+  function toBoard(ev) {
+    const box = stage.getBoundingClientRect();
+    return clampToBoard({
+      x: ((ev.clientX - box.left) / box.width) * BOARD_WIDTH,
+      y: ((ev.clientY - box.top) / box.height) * BOARD_HEIGHT,
+    });
+  }
+
+  stage.addEventListener("pointerdown", (ev) => {
+    if (ev.button !== 0 || !session) return;
+    const p = toBoard(ev);
+    session.setCursor(p);
+    if (!canWrite()) return;
+    if (tool === "text") {
+      ev.preventDefault(); // keep the focus for the text input
+      openTextInput(p);
+      return;
+    }
+    cancelGesture();
+    gesture = startGesture(tool, p, gestureEnv());
+    if (gesture) stage.setPointerCapture(ev.pointerId);
+  });
+
+  stage.addEventListener("pointermove", (ev) => {
+    if (!session) return;
+    const p = toBoard(ev);
+    session.setCursor(p);
+    if (!gesture) return;
+    const events = typeof ev.getCoalescedEvents === "function" ? ev.getCoalescedEvents() : [];
+    for (const e of events.length ? events : [ev]) gesture.move(toBoard(e));
+  });
+
+  const endGesture = (ev) => {
+    if (!gesture) return;
+    gesture.move(toBoard(ev));
+    gesture.end();
+    gesture = null;
+    if (stage.hasPointerCapture(ev.pointerId)) stage.releasePointerCapture(ev.pointerId);
+  };
+  stage.addEventListener("pointerup", endGesture);
+  stage.addEventListener("pointercancel", () => cancelGesture());
+  stage.addEventListener("pointerleave", () => {
+    if (!gesture) session?.setCursor(null);
+  });
+
+  stage.addEventListener("keydown", (ev) => {
+    const mod = ev.ctrlKey || ev.metaKey;
+    const key = ev.key.toLowerCase();
+    if (mod && key === "z") {
+      ev.preventDefault();
+      if (ev.shiftKey) redo();
+      else undo();
+    } else if (mod && key === "y") {
+      ev.preventDefault();
+      redo();
+    } else if (!mod && (ev.key === "Delete" || ev.key === "Backspace")) {
+      ev.preventDefault();
+      deleteSelected();
+    } else if (ev.key === "Escape") {
+      selected = null;
+      scheduleDraw();
+    } else if (!mod && !ev.altKey && TOOL_KEYS[key]) {
+      setTool(TOOL_KEYS[key]);
+    }
+  });
+
+  // -- drawing ----------------------------------------------------------------------------------------
+
+  function scheduleDraw() {
+    if (frame !== null) return;
+    frame = requestAnimationFrame(draw);
+  }
+
+  /** Size a canvas's backing store to its CSS box at the device's pixel ratio. */
+  function fit(c) {
+    const dpr = window.devicePixelRatio || 1;
+    const width = Math.max(1, Math.round(stage.clientWidth * dpr));
+    const height = Math.max(1, Math.round(stage.clientHeight * dpr));
+    if (c.width !== width || c.height !== height) {
+      c.width = width;
+      c.height = height;
+    }
+    return width / BOARD_WIDTH;
+  }
+
+  function draw() {
+    frame = null;
+    ordered = session ? drawOrder(session.values()) : [];
+    if (selected && !ordered.some((r) => r.id === selected)) selected = null;
+
+    const scale = fit(canvas);
+    ctx2d.setTransform(1, 0, 0, 1, 0, 0);
+    ctx2d.fillStyle = PAPER;
+    ctx2d.fillRect(0, 0, canvas.width, canvas.height);
+    ctx2d.setTransform(scale, 0, 0, scale, 0, 0);
+    drawRecords(ctx2d, ordered);
+    canvas.dataset.records = String(ordered.length);
+
+    const overlayScale = fit(overlay);
+    overlayCtx.setTransform(1, 0, 0, 1, 0, 0);
+    overlayCtx.clearRect(0, 0, overlay.width, overlay.height);
+    const current = selected && ordered.find((r) => r.id === selected);
+    if (current) {
+      overlayCtx.setTransform(overlayScale, 0, 0, overlayScale, 0, 0);
+      drawSelection(overlayCtx, current, 1 / overlayScale, measure);
+    }
+    stage.dataset.selected = selected ?? "";
+  }
+
+  new ResizeObserver(() => scheduleDraw()).observe(stage);
+
+  function renderCursors() {
+    const peers = session ? session.peers().filter((p) => p.cursor) : [];
+    reconcile(cursors, peers, (p) => p.clientId,
+      (p) => el("div", { class: "wb-cursor", testid: "wb-cursor", "data-client": p.clientId },
+        el("span", { class: "wb-cursor-dot" }),
+        el("span", { class: "wb-cursor-name", testid: "wb-cursor-name" })),
+      (node, p) => {
+        node.dataset.identity = p.user.identity ?? "";
+        node.dataset.tool = p.tool;
+        node.style.left = `${(p.cursor.x / BOARD_WIDTH) * 100}%`;
+        node.style.top = `${(p.cursor.y / BOARD_HEIGHT) * 100}%`;
+        node.style.setProperty("--cursor", /^#[0-9a-fA-F]{6}$/.test(p.user.color ?? "") ? p.user.color : "#7f8c8d");
+        node.lastElementChild.textContent = p.user.name;
+      });
+  }
+
+  // -- the panel --------------------------------------------------------------------------------------
+
+  function render() {
+    const locked = model.lockedBoards.has(board);
+    const writable = canWrite();
+    if (!writable) {
+      cancelGesture();
+      closeTextInput(false);
+    }
+    if (session && model.me) {
+      session.setUser({ name: model.me.name, identity: model.me.identity, color: colorFor(model.me.identity) });
+    }
+
+    // A clear also empties everyone's undo history: nothing cleared comes back by undo.
+    const cleared = model.boardClears.get(board);
+    if (cleared !== undefined && cleared !== lastClear) {
+      lastClear = cleared;
+      session?.clearHistory();
+      selected = null;
+      scheduleDraw();
+    }
+
+    const state = session ? session.status.state : "connecting";
+    status.dataset.state = state;
+    status.dataset.locked = String(locked);
+    status.dataset.resets = String(session?.resets ?? 0);
+    status.textContent = STATUS_TEXT[state] ?? state;
+    lockedBadge.hidden = !locked;
+    lockedBadge.textContent = model.isStaff ? "Locked for students" : "Locked: only staff can draw";
+    stage.dataset.readonly = String(!writable);
+    stage.dataset.tool = tool;
+
+    for (const [name, button] of toolButtons) {
+      button.setAttribute("aria-pressed", String(name === tool));
+      button.disabled = !writable;
+    }
+    for (const button of colorButtons) button.setAttribute("aria-pressed", String(button.dataset.color === style.color));
+    for (const button of widthButtons) button.setAttribute("aria-pressed", String(Number(button.dataset.width) === style.width));
+    undoButton.disabled = !writable || !session?.canUndo;
+    redoButton.disabled = !writable || !session?.canRedo;
+
+    staffControls.hidden = !model.isStaff;
+    lockButton.setAttribute("aria-pressed", String(locked));
+    lockButton.textContent = locked ? "Unlock board" : "Lock board";
+    lockButton.title = locked ? "Let students draw again" : "Stop students from drawing";
+
+    const saved = model.isStaff ? model.boardSnapshots.filter((s) => s.board === board) : [];
+    snapshots.hidden = saved.length === 0;
+    reconcile(snapshots, saved, (s) => `${model.epoch}:${s.id}`,
+      (s) => el("li", {},
+        el("a", { testid: "wb-snapshot-link", "data-event-id": s.id, download: `whiteboard-${board}-${s.id}.yjs`,
+          href: `/whiteboard/${encodeURIComponent(link.room)}/${encodeURIComponent(board)}/snapshots/${s.id}?token=${encodeURIComponent(link.token)}`,
+          text: `Snapshot #${s.id}` }),
+        el("span", { class: "muted-text", text: ` by ${model.nameOf(s.by)} at ${new Date(s.ts).toLocaleTimeString()}` })),
+      () => {});
+  }
+
+  // A handle for debugging and end-to-end tests; the page itself never reads it. The getters follow
+  // the session across a reset (a fresh document after a refused write).
+  const handle = {
+    get session() { return session; },
+    get doc() { return session?.doc ?? null; },
+    get provider() { return session?.provider ?? null; },
+    /** The `records` Y.Array (entries `{key, val}`). */
+    get records() { return session?.records ?? null; },
+    /** The YKeyValue view over `records`. */
+    get kv() { return session?.kv ?? null; },
+    get undoManager() { return session?.undo ?? null; },
+    /** The valid records as plain objects, in drawing order. */
+    list() { return session ? drawOrder(session.values()) : []; },
+  };
+
+  return { render, connect, stop, handle };
+}

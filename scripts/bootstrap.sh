@@ -95,6 +95,23 @@ if command -v flock >/dev/null 2>&1; then
     flock 9
 fi
 
+# ---------------------------------------------------------------- node packages (tests/yjs)
+# The real Yjs clients of tests/integration/test_whiteboard_yjs.py. `npm ci` only when
+# package-lock.json changed (stamp in node_modules, which `npm ci` recreates), so an up-to-date
+# checkout touches no network.
+YJS_DIR="$ROOT/tests/yjs"
+YJS_STAMP="$YJS_DIR/node_modules/.liveclass-bootstrap.stamp"
+yjs_expected="$(cat "$YJS_DIR/package.json" "$YJS_DIR/package-lock.json" | sha256sum | cut -d' ' -f1)"
+if [[ -f "$YJS_STAMP" ]] && [[ "$(cat "$YJS_STAMP")" == "$yjs_expected" ]]; then
+    log "tests/yjs/node_modules is up to date with package-lock.json"
+else
+    command -v npm >/dev/null 2>&1 || die "npm not found: install Node.js >= 18 with npm"
+    log "npm ci in tests/yjs"
+    (cd "$YJS_DIR" && timeout 600 npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
+        </dev/null >&2) || die "npm ci in tests/yjs failed"
+    printf '%s\n' "$yjs_expected" >"$YJS_STAMP"
+fi
+
 expected_stamp="v${BOOTSTRAP_VERSION} $(cat "$LOCK" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
 
 venv_ok() {

@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from pycrdt import Array, Doc, get_update, merge_updates
 
@@ -129,7 +129,7 @@ class Board:
         self.settings = settings
         self._wire = wire
         self._on_failure = on_failure
-        self.doc = Doc()
+        self.doc: Doc[Any] = Doc()
         self.peers: dict[Peer, None] = {}
         self.awareness = AwarenessTable()
         self.marks: dict[str, int] = {}
@@ -152,7 +152,7 @@ class Board:
             BoardStoreUnavailable: the store failed.
         """
         stored = await self.store.load(self.room_id, self.name)
-        doc = Doc()
+        doc: Doc[Any] = Doc()
         unintegrated: list[bytes] = []
         for update in stored.updates:
             try:
@@ -276,7 +276,7 @@ class Board:
         try:
             if get_update(update, self.doc.get_state())[:1] != b"\x00":
                 return False  # new structs
-            scratch = Doc()
+            scratch: Doc[Any] = Doc()
             scratch.apply_update(self.state_update())
             before = scratch.get_update()
             scratch.apply_update(update)
@@ -464,7 +464,7 @@ class Board:
         self._on_failure(self)
 
 
-def _not_covered(updates: list[bytes], doc: Doc) -> list[bytes]:
+def _not_covered(updates: list[bytes], doc: Doc[Any]) -> list[bytes]:
     """The updates whose structs ``doc`` has not all integrated (a diff against the document's
     state vector that still holds structs: the v1 update's first varUint, the number of
     clients with structs, is not 0)."""

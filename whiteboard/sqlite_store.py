@@ -56,6 +56,8 @@ class SqliteBoardStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        #: The last seq of each board written through this store (one process owns the file).
+        self._last_seq: dict[tuple[str, str], int] = {}
         self._open = True
 
     def _transaction(self, statements: list[tuple[str, tuple[object, ...]]]) -> None:
@@ -95,19 +97,30 @@ class SqliteBoardStore:
     async def append(
         self, room_id: str, board: str, update: bytes, marks: Mapping[str, int] | None = None
     ) -> int:
-        try:
-            (last,) = self._db.execute(
-                "SELECT COALESCE(MAX(seq), 0) FROM board_updates WHERE room_id = ? AND board = ?",
-                (room_id, board),
-            ).fetchone()
-        except sqlite3.Error as exc:
-            raise BoardStoreUnavailable(f"sqlite read failed: {exc}") from exc
+        key = (room_id, board)
+        last = self._last_seq.get(key)
+        if last is None:
+            try:
+                (last,) = self._db.execute(
+                    "SELECT COALESCE(MAX(seq), 0) FROM board_updates "
+                    "WHERE room_id = ? AND board = ?",
+                    key,
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise BoardStoreUnavailable(f"sqlite read failed: {exc}") from exc
         seq = int(last) + 1
-        statements: list[tuple[str, tuple[object, ...]]] = [
-            ("INSERT INTO board_updates VALUES (?, ?, ?, ?)", (room_id, board, seq, update))
-        ]
-        statements += [(_SET_MARK, (room_id, board, k, v)) for k, v in (marks or {}).items()]
-        self._transaction(statements)
+        insert = ("INSERT INTO board_updates VALUES (?, ?, ?, ?)", (room_id, board, seq, update))
+        if marks:
+            self._transaction(
+                [insert, *[(_SET_MARK, (room_id, board, k, v)) for k, v in marks.items()]]
+            )
+        else:
+            try:
+                self._db.execute(*insert)  # one statement: its own transaction
+            except sqlite3.Error as exc:
+                self._last_seq.pop(key, None)
+                raise BoardStoreUnavailable(f"sqlite write failed: {exc}") from exc
+        self._last_seq[key] = seq
         return seq
 
     async def set_marks(self, room_id: str, board: str, marks: Mapping[str, int]) -> None:

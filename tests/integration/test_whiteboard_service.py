@@ -192,7 +192,7 @@ async def test_awareness_is_rate_limited_and_the_newest_state_wins(
 async def test_a_client_that_stops_reading_is_closed_and_the_board_goes_on(
     make_server: Callable[..., LiveclassServer],
 ) -> None:
-    server = make_server("--board-send-queue-frames", "16")
+    server = make_server("--board-send-queue-frames", "64")
     writer, reader = await on_board(server, "alice"), await on_board(server, "bob")
     stuck = await YClient.open(board_url(server, server.token("stuck")), read=False, max_queue=1)
     try:

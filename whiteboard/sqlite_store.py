@@ -3,11 +3,17 @@
 An append is one transaction and the update is relayed only after COMMIT, so a SIGKILL of the
 process loses no update anyone received (WAL with ``synchronous=NORMAL`` survives a process
 crash; see docs/decisions/0002-sqlite-when-embedded.md). Calls run on the event loop's thread.
+
+Checkpoints (copying the WAL into the database, with an fsync) take milliseconds; SQLite's automatic
+checkpoint would run them inside a commit on the event loop, stalling every board. They run instead
+on a thread of their own with its own connection (``PRAGMA wal_checkpoint(PASSIVE)`` never blocks
+writers), every ``checkpoint_interval_s``.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -50,12 +56,21 @@ class SqliteBoardStore:
         BoardStoreUnavailable: from any call when SQLite fails (disk full, file removed).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, checkpoint_interval_s: float = 0.5) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(_SCHEMA)
+        self._stop = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop,
+            args=(path, checkpoint_interval_s),
+            name="board-store-checkpoint",
+            daemon=True,
+        )
+        self._checkpointer.start()
         #: The last seq of each board written through this store (one process owns the file).
         self._last_seq: dict[tuple[str, str], int] = {}
         self._open = True
@@ -163,6 +178,17 @@ class SqliteBoardStore:
             raise BoardStoreUnavailable(f"sqlite read failed: {exc}") from exc
         return None if row is None else bytes(row[0])
 
+    def _checkpoint_loop(self, path: Path, interval_s: float) -> None:
+        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            while not self._stop.wait(interval_s):
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error:
+                    continue  # busy or failing: the next round tries again
+        finally:
+            db.close()
+
     def ready(self) -> bool:
         if not self._open:
             return False
@@ -175,4 +201,6 @@ class SqliteBoardStore:
     async def close(self) -> None:
         if self._open:
             self._open = False
+            self._stop.set()
+            self._checkpointer.join(5)
             self._db.close()

@@ -234,7 +234,9 @@ async def test_compaction_keeps_every_update_across_restarts(
         await alice.close()
         await bob.close()
     server.stop()
-    stored = await SqliteBoardStore(server.data_dir / "whiteboards.sqlite3").load("class", "main")
+    store = SqliteBoardStore(server.data_dir / "whiteboards.sqlite3")
+    stored = await store.load("class", "main")
+    await store.close()
     assert len(stored.updates) < 75 // 2  # compacted while running and on shutdown
     server.start()
     seen = await fresh_contents(server, server.token("carol"))

@@ -150,6 +150,7 @@ def is_loopback(host: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class ServeConfig:
     node: NodeSettings
+    whiteboard: WhiteboardSettings
     http: HttpSettings
     keyring: Keyring
     data_dir: Path
@@ -189,15 +190,18 @@ class ServeConfig:
             rate_burst=float(v["rate_burst"]),
             send_queue_frames=int(v["send_queue_frames"]),
             hub=hub,
-            whiteboard=WhiteboardSettings(
-                max_message_bytes=int(v["board_max_message_bytes"]),
-                max_board_bytes=int(v["board_max_bytes"]),
-                send_queue_frames=int(v["board_send_queue_frames"]),
-                awareness_rate_per_s=float(v["board_awareness_per_s"]),
-                awareness_burst=2 * float(v["board_awareness_per_s"]),
-                compact_updates=int(v["board_compact_updates"]),
-                board_idle_s=float(v["board_idle_s"]),
-            ),
+            board_max_message_bytes=int(v["board_max_message_bytes"]),
+            board_send_queue_frames=int(v["board_send_queue_frames"]),
+        )
+        whiteboard = WhiteboardSettings(
+            max_message_bytes=int(v["board_max_message_bytes"]),
+            max_board_bytes=int(v["board_max_bytes"]),
+            send_queue_frames=int(v["board_send_queue_frames"]),
+            awareness_rate_per_s=float(v["board_awareness_per_s"]),
+            awareness_burst=2 * float(v["board_awareness_per_s"]),
+            compact_updates=int(v["board_compact_updates"]),
+            board_idle_s=float(v["board_idle_s"]),
         )
         http = HttpSettings(web_root=WEB_ROOT, dev=bool(v["dev"]), public_url=public_url)
-        return cls(node, http, load_keyring(v, data_dir), data_dir, str(v["log_level"]))
+        keyring = load_keyring(v, data_dir)
+        return cls(node, whiteboard, http, keyring, data_dir, str(v["log_level"]))

@@ -7,13 +7,17 @@ nothing above changes.
 
 from __future__ import annotations
 
-from signaling import LocalBus, SignalingNode, SqliteEventStore
-from whiteboard import SqliteBoardStore
+from signaling import LocalBus, OpenRoom, SignalingNode, SqliteEventStore, TokenBucket, wire_frame
+from whiteboard import SqliteBoardStore, WhiteboardService
 
 from .config import ServeConfig
 
 
 def build_embedded_node(config: ServeConfig) -> SignalingNode:
     store = SqliteEventStore(config.data_dir / "events.sqlite3")
-    boards = SqliteBoardStore(config.data_dir / "whiteboards.sqlite3")
+    board_store = SqliteBoardStore(config.data_dir / "whiteboards.sqlite3")
+
+    def boards(open_room: OpenRoom) -> WhiteboardService:
+        return WhiteboardService(board_store, config.whiteboard, open_room, wire_frame, TokenBucket)
+
     return SignalingNode(config.node, config.http, config.keyring, store, LocalBus(), boards)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -19,17 +20,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from rooms import Leave
-from whiteboard import (
-    BadMessage,
-    BoardError,
-    BoardStore,
-    BoardStoreUnavailable,
-    Peer,
-    WhiteboardService,
-    WhiteboardSettings,
-)
 
 from .auth import Keyring, verify
+from .boards import BoardEndpoint, OpenRoom
 from .bus import Bus
 from .codec import (
     CommandFrame,
@@ -45,14 +38,13 @@ from .errors import AlreadyJoined, ClientError, FrameTooLarge, NotJoined, RateLi
 from .http import HttpRoutes, HttpSettings, respond, text
 from .hub import HubSettings, JoinRefused, Member, RoomHub, now_ms
 from .metrics import Metrics
-from .outbox import Outbox, wire_frame
+from .outbox import Outbox
 from .ratelimit import TokenBucket
 from .store import EventStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 CLOSE_NORMAL = 1000
-CLOSE_INTERNAL_ERROR = 1011
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_TRY_AGAIN_LATER = 1013
 #: Close reasons are at most 123 bytes (RFC 6455 section 5.5.1).
@@ -77,7 +69,9 @@ class NodeSettings:
     #: Pending TCP connections the kernel queues (a join storm opens hundreds at once).
     listen_backlog: int = 1024
     hub: HubSettings = field(default_factory=HubSettings)
-    whiteboard: WhiteboardSettings = field(default_factory=WhiteboardSettings)
+    #: Whiteboard connections: largest message (a large board's step 2) and send queue.
+    board_max_message_bytes: int = 16 * 1024 * 1024
+    board_send_queue_frames: int = 4096
 
 
 class SignalingNode:
@@ -91,15 +85,16 @@ class SignalingNode:
         keyring: Keyring,
         store: EventStore,
         bus: Bus,
-        boards: BoardStore,
+        boards: Callable[[OpenRoom], BoardEndpoint] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
+        """``boards`` builds the whiteboard endpoint from the node's room hubs; without it
+        ``/whiteboard`` answers 404."""
         self.settings = settings
         self.keyring = keyring
         self.store = store
         self.bus = bus
-        self.boards = boards
-        self.whiteboard = WhiteboardService(boards, settings.whiteboard, self._hub, wire_frame)
+        self.boards = boards(self._hub) if boards is not None else None
         self._board_outboxes: set[Outbox] = set()
         self.metrics = metrics or Metrics()
         self.routes = HttpRoutes(http, keyring, self.ready, self.metrics.registry)
@@ -135,16 +130,21 @@ class SignalingNode:
     def _board_ws_max_size(self) -> int:
         # Up to twice the limit a message is read and refused with 4413 (y-websocket clients do
         # not retry 44xx); past that the WebSocket layer closes with 1009 without reading it.
-        return 2 * self.settings.whiteboard.max_message_bytes
+        return 2 * self.settings.board_max_message_bytes
 
     def ready(self) -> bool:
-        return not self.draining and self.store.ready() and self.bus.ready() and self.boards.ready()
+        return (
+            not self.draining
+            and self.store.ready()
+            and self.bus.ready()
+            and (self.boards is None or self.boards.ready())
+        )
 
     async def _process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
         path = urlsplit(request.path).path
-        if path.startswith("/whiteboard/"):
+        if path.startswith("/whiteboard/") and self.boards is not None:
             parts = path.split("/")
             if len(parts) == 4:
                 connection.protocol.max_message_size = self._board_ws_max_size
@@ -157,6 +157,7 @@ class SignalingNode:
 
     async def _snapshot_download(self, request: Request, parts: list[str]) -> Response:
         """``GET /whiteboard/<room>/<board>/snapshots/<id>?token=<staff jwt>``: one Yjs update."""
+        assert self.boards is not None
         room, board, snapshot = unquote(parts[2]), unquote(parts[3]), parts[5]
         token = parse_qs(urlsplit(request.path).query).get("token", [""])[0]
         try:
@@ -168,8 +169,8 @@ class SignalingNode:
         if not snapshot.isdigit():
             return text(HTTPStatus.NOT_FOUND, "no such snapshot\n")
         try:
-            data = await self.whiteboard.snapshot(room, board, int(snapshot))
-        except BoardStoreUnavailable:
+            data = await self.boards.snapshot(room, board, int(snapshot))
+        except OSError:
             return text(HTTPStatus.SERVICE_UNAVAILABLE, "the board store is unavailable\n")
         if data is None:
             return text(HTTPStatus.NOT_FOUND, "no such snapshot\n")
@@ -203,17 +204,21 @@ class SignalingNode:
             )
         for ws in list(self._connections):
             ws.transport.abort()
-        await self.whiteboard.close()
+        if self.boards is not None:
+            await self.boards.close()
         for hub in list(self._hubs.values()):
             await hub.close()
         await self.bus.close()
-        await self.boards.close()
         await self.store.close()
 
     # -- one connection ------------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        if ws.request is not None and ws.request.path.startswith("/whiteboard/"):
+        if (
+            self.boards is not None
+            and ws.request is not None
+            and ws.request.path.startswith("/whiteboard/")
+        ):
             self._connections.add(ws)
             try:
                 await self._handle_board(ws)
@@ -276,62 +281,42 @@ class SignalingNode:
                 hub.remove(member)
 
     async def _handle_board(self, ws: ServerConnection) -> None:
-        """One y-websocket connection: verify the token (query parameter), then hand every
-        message to the whiteboard service; a BoardError closes with its code."""
-        assert ws.request is not None
+        """One y-websocket connection: verify the token (query parameter ``token``), then let the
+        whiteboard endpoint serve it and close with the code it returns."""
+        assert ws.request is not None and self.boards is not None
         url = urlsplit(ws.request.path)
         _, _, room, board = url.path.split("/")
         room, board = unquote(room), unquote(board)
         token = parse_qs(url.query).get("token", [""])[0]
-        wb = self.settings.whiteboard
         outbox = Outbox(
             ws,
-            wb.send_queue_frames,
+            self.settings.board_send_queue_frames,
             self.metrics.slow_consumers.inc,
             self.metrics.frames_sent,
             overflow_close=(CLOSE_TRY_AGAIN_LATER, None),
         )
         self._board_outboxes.add(outbox)
         self.metrics.board_connections.inc()
-        peer: Peer | None = None
         try:
             if self.draining:
-                await outbox.close(CLOSE_SERVICE_RESTART, "server restarting", final_frame=None)
-                return
-            try:
-                participant = verify(self.keyring, token, room)
-            except ClientError as exc:
-                await outbox.close(
-                    exc.close_code or 4401, exc.message[:_REASON_MAX], final_frame=None
-                )
-                return
-            peer = await self.whiteboard.connect(
-                room,
-                board,
-                participant,
-                outbox,
-                TokenBucket(wb.awareness_rate_per_s, wb.awareness_burst),
-            )
-            async for message in ws:
-                if outbox.closed:
-                    break
-                if isinstance(message, str):
-                    raise BadMessage("text frames are not part of the y-websocket protocol")
-                await self.whiteboard.receive(peer, message)
-        except BoardError as exc:
-            self.metrics.board_closes.labels(str(exc.close_code)).inc()
-            reason = str(exc).encode()[:_REASON_MAX].decode(errors="ignore")
-            await outbox.close(exc.close_code, reason, final_frame=None)
-        except BoardStoreUnavailable as exc:
-            log.error("board store unavailable: %s", exc)
-            await outbox.close(CLOSE_INTERNAL_ERROR, "board store unavailable", final_frame=None)
+                close: tuple[int, str] | None = (CLOSE_SERVICE_RESTART, "server restarting")
+            else:
+                try:
+                    participant = verify(self.keyring, token, room)
+                except ClientError as exc:
+                    close = (exc.close_code or 4401, exc.message)
+                else:
+                    close = await self.boards.serve(room, board, participant, outbox, ws)
+            if close is not None:
+                code, reason = close
+                self.metrics.board_closes.labels(str(code)).inc()
+                reason = reason.encode()[:_REASON_MAX].decode(errors="ignore")
+                await outbox.close(code, reason, final_frame=None)
         except ConnectionClosed:
             pass
         finally:
             self._board_outboxes.discard(outbox)
             self.metrics.board_connections.dec()
-            if peer is not None:
-                self.whiteboard.disconnect(peer)
 
     def _read(self, frame: str | bytes, bucket: TokenBucket) -> Join | Ping | CommandFrame:
         """Check one frame against the limits and decode it; raises ClientError."""

@@ -8,6 +8,8 @@ Lifecycle hooks, called by the transport (``signaling.SignalingNode``) for each 
 - :meth:`WhiteboardService.receive` handles each binary message;
 - :meth:`WhiteboardService.disconnect` removes the connection's awareness clients.
 
+:meth:`WhiteboardService.serve` runs the three for one connection.
+
 A board with no connection is compacted and unloaded after ``board_idle_s``. The service follows
 each room with an open board through the room's feed: it carries out ``board.cleared`` and
 ``board.snapshot_saved`` and closes the connections a ``participant.removed`` (4403) or
@@ -19,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from rooms import (
@@ -35,9 +37,9 @@ from rooms import (
 )
 
 from .board import Board, Peer, RateLimit, RoomFeed, Sender
-from .errors import AccessDenied, BadMessage
+from .errors import AccessDenied, BadMessage, BoardError, StoreFailed
 from .settings import WhiteboardSettings
-from .store import BoardStore
+from .store import BoardStore, BoardStoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class WhiteboardService:
     Args:
         open_room: the room's feed (loads the room if needed); watched while a board is open.
         wire: builds the WebSocket frame of a message once for every recipient.
+        rate_limit: a token bucket ``(rate per s, burst)`` for each connection's awareness.
     """
 
     def __init__(
@@ -69,11 +72,13 @@ class WhiteboardService:
         settings: WhiteboardSettings,
         open_room: Callable[[str], Awaitable[RoomFeed]],
         wire: Callable[[bytes], bytes],
+        rate_limit: Callable[[float, float], RateLimit],
     ) -> None:
         self.store = store
         self.settings = settings
         self._open_room = open_room
         self._wire = wire
+        self._rate_limit = rate_limit
         self._boards: dict[BoardKey, Board] = {}
         self._opening: dict[BoardKey, asyncio.Future[Board]] = {}
         self._idle: dict[BoardKey, asyncio.TimerHandle] = {}
@@ -84,7 +89,46 @@ class WhiteboardService:
     def boards(self) -> int:
         return len(self._boards)
 
+    def ready(self) -> bool:
+        return self.store.ready()
+
     # -- the connection lifecycle --------------------------------------------------------------
+
+    async def serve(
+        self,
+        room_id: str,
+        board_name: str,
+        participant: Participant,
+        sender: Sender,
+        messages: AsyncIterator[str | bytes],
+    ) -> tuple[int, str] | None:
+        """Connect, handle every message, disconnect. Returns the close code and reason when the
+        connection must be closed (see docs/protocol.md, "Whiteboard"), None when the client left.
+        A closed socket raises from ``messages`` (after the connection is cleaned up)."""
+        peer: Peer | None = None
+        try:
+            peer = await self.connect(
+                room_id,
+                board_name,
+                participant,
+                sender,
+                self._rate_limit(self.settings.awareness_rate_per_s, self.settings.awareness_burst),
+            )
+            async for message in messages:
+                if sender.closed:
+                    break
+                if isinstance(message, str):
+                    raise BadMessage("text frames are not part of the y-websocket protocol")
+                await self.receive(peer, message)
+        except BoardError as exc:
+            return exc.close_code, str(exc)
+        except BoardStoreUnavailable as exc:
+            log.error("board store unavailable: %s", exc)
+            return StoreFailed.default_close_code, "board store unavailable; reconnect"
+        finally:
+            if peer is not None:
+                self.disconnect(peer)
+        return None
 
     async def connect(
         self,

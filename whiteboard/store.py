@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
-class BoardStoreUnavailable(Exception):
-    """The store could not be reached or failed; nothing was written."""
+class BoardStoreUnavailable(OSError):
+    """The store could not be reached or failed; nothing was written (an I/O error)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ websockets hands every request to ``process_request``; anything but ``/ws`` is a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
 import re
@@ -96,23 +97,39 @@ class HttpRoutes:
         if path == "/":
             return self._file("index.html")
         if path.startswith("/static/"):
-            return self._file(path.removeprefix("/static/"))
+            validator = request.headers.get("If-None-Match", "")
+            return self._file(path.removeprefix("/static/"), validator)
         if path == "/dev" or path.startswith("/dev/"):
             if not self.settings.dev:
                 return text(HTTPStatus.NOT_FOUND, "not found (the dev pages need --dev)\n")
             return self._dev(path, parse_qs(url.query))
         return text(HTTPStatus.NOT_FOUND, "not found\n")
 
-    def _file(self, relative: str) -> Response:
+    def _file(self, relative: str, if_none_match: str | None = None) -> Response:
+        """A file of the web app. With ``if_none_match`` (a ``/static/`` request) it carries an
+        ETag and ``Cache-Control: no-cache``: a returning browser revalidates and gets 304 instead
+        of the app and its vendored modules again."""
         target = (self._root / relative).resolve()
         if not target.is_relative_to(self._root) or not target.is_file():
             return text(HTTPStatus.NOT_FOUND, "not found\n")
+        body = target.read_bytes()
         content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         if target.suffix in (".js", ".mjs"):
             content_type = "text/javascript"
         if content_type.startswith("text/"):
             content_type += "; charset=utf-8"
-        return respond(HTTPStatus.OK, target.read_bytes(), content_type)
+        response = respond(HTTPStatus.OK, body, content_type)
+        if if_none_match is None:
+            return response
+        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+        if etag in if_none_match:
+            headers = Headers({**_SECURITY_HEADERS, "ETag": etag})
+            headers["Cache-Control"] = "no-cache"
+            return Response(HTTPStatus.NOT_MODIFIED.value, "Not Modified", headers, b"")
+        response.headers["ETag"] = etag
+        del response.headers["Cache-Control"]
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
     # -- dev pages: create a room, hand out links --------------------------------------------------
 

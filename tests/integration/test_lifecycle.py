@@ -6,8 +6,12 @@ import asyncio
 import json
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
+
+import pytest
 
 from clients import ClassroomClient, Refused
 from signaling import verify
@@ -130,3 +134,16 @@ async def test_sigterm_tells_clients_to_reconnect_and_exits_cleanly(
             assert c.closed_with is not None and c.closed_with[0] == 1012
     finally:
         await close_all([teacher, alice])
+
+
+def test_static_files_revalidate_with_an_etag(server: LiveclassServer) -> None:
+    with urllib.request.urlopen(f"{server.http_url}/static/vendor/yjs/dist/yjs.mjs") as r:
+        etag = r.headers["ETag"]
+        assert r.status == 200 and r.headers["Cache-Control"] == "no-cache" and etag
+    again = urllib.request.Request(
+        f"{server.http_url}/static/vendor/yjs/dist/yjs.mjs", headers={"If-None-Match": etag}
+    )
+    with pytest.raises(urllib.error.HTTPError) as not_modified:
+        urllib.request.urlopen(again)
+    assert not_modified.value.code == 304
+    assert not_modified.value.headers["ETag"] == etag

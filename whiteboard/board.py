@@ -425,10 +425,18 @@ class Board:
     # -- compaction ----------------------------------------------------------------------------
 
     def _maybe_compact(self) -> None:
+        """Compact after ``compact_updates`` updates or ``compact_bytes``, and not before the log
+        since the last compaction is as large as what that compaction wrote: encoding a big board
+        takes milliseconds on the event loop, so its cost is spread over as many bytes of
+        updates (amortized O(1) per byte), and a load reads at most about twice the board."""
         s = self.settings
-        if self._compaction is None and (
-            self._since_compaction >= s.compact_updates
-            or self._bytes_since_compaction >= s.compact_bytes
+        if (
+            self._compaction is None
+            and (
+                self._since_compaction >= s.compact_updates
+                or self._bytes_since_compaction >= s.compact_bytes
+            )
+            and self._bytes_since_compaction >= self.size - self._bytes_since_compaction
         ):
             self._compaction = asyncio.get_running_loop().create_task(self.compact())
 

@@ -250,14 +250,15 @@ def _ready(port: int) -> bool:
         return False
 
 
-def ensure_node_peer() -> None:
-    """``npm ci`` the Node peer once (socket.io pinned in package-lock.json)."""
-    if (NODE_PEER / "node_modules" / "socket.io" / "package.json").exists():
+def ensure_node_peer(peer: Path = NODE_PEER, marker: str = "socket.io") -> None:
+    """``npm ci`` a Node peer once (its versions pinned in its package-lock.json); ``marker`` is a
+    package whose presence in node_modules means the peer is installed."""
+    if (peer / "node_modules" / marker / "package.json").exists():
         return
-    print("bench: npm ci in bench/peers/socketio_node (first run)", file=sys.stderr)
+    print(f"bench: npm ci in {peer.relative_to(REPO)} (first run)", file=sys.stderr)
     subprocess.run(
         ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=NODE_PEER,
+        cwd=peer,
         check=True,
         timeout=300,
     )
@@ -374,8 +375,9 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
-def _node_pkg(name: str) -> str:
-    path = NODE_PEER / "node_modules" / name / "package.json"
+def node_pkg_version(name: str, peer: Path = NODE_PEER) -> str:
+    """The installed version of package ``name`` in a Node peer's node_modules."""
+    path = peer / "node_modules" / name / "package.json"
     return str(json.loads(path.read_text())["version"]) if path.exists() else "not installed"
 
 
@@ -431,9 +433,9 @@ def environment() -> dict[str, Any]:
             "python-engineio": _version("python-engineio"),
             "aiohttp": _version("aiohttp"),
             "node": node,
-            "socket.io": _node_pkg("socket.io"),
-            "engine.io": _node_pkg("engine.io"),
-            "ws": _node_pkg("ws"),
+            "socket.io": node_pkg_version("socket.io"),
+            "engine.io": node_pkg_version("engine.io"),
+            "ws": node_pkg_version("ws"),
         },
         "command": " ".join([".venv/bin/python", *sys.orig_argv[1:]]),
     }

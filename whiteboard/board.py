@@ -3,13 +3,15 @@
 The lifecycle of a connection, in the order it happens (see docs/whiteboard.md):
 
 1. ``join``: the peer is sent sync step 1 and every current awareness state.
-2. ``receive``: step 1 is answered with step 2; step 2 and updates are checked (permission, size),
-   applied to the document (validation), appended to the store, and only then relayed to every
-   other peer; awareness is rate-limited, applied and relayed to everyone.
+2. ``receive``: step 1 is answered with step 2; step 2 and updates are checked (permission, size)
+   and applied to the document (validation); the updates that arrived in one loop turn are
+   appended to the store in one commit (group commit), and only then relayed to every other peer;
+   awareness is rate-limited, applied and relayed to everyone.
 3. ``leave``: the awareness clients the peer owned are removed for everyone at once.
 
-Writes, step-2 answers, clears, snapshots and compaction take the board's lock, so a step 2 only
-ever holds updates the store has committed (a SIGKILL loses nothing anyone received).
+Commits, step-2 answers, clears, snapshots and compaction take the board's lock and commit what
+is pending first, so a step 2 only ever holds updates the store has committed (a SIGKILL loses
+nothing anyone received).
 
 pycrdt (Yrs) leaves out of ``get_update`` the structs it holds as pending (their dependencies
 have not arrived); Yjs includes them. The board keeps such updates (``_unintegrated``) and merges
@@ -140,6 +142,9 @@ class Board:
         self._since_compaction = 0
         self._bytes_since_compaction = 0
         self._lock = asyncio.Lock()
+        #: Applied, not yet committed: (sender, update, received message or None).
+        self._pending: list[tuple[Peer, bytes, bytes | None]] = []
+        self._committer: asyncio.Task[None] | None = None
         self._batch: list[tuple[Peer | None, bytes, bytes]] = []
         self._compaction: asyncio.Task[None] | None = None
 
@@ -231,6 +236,7 @@ class Board:
 
     async def _answer_step1(self, peer: Peer, state_vector: bytes) -> None:
         async with self._lock:
+            await self._commit_pending()
             try:
                 update = self.doc.get_update(state_vector)
             except ValueError as exc:
@@ -243,8 +249,9 @@ class Board:
         return participant.is_staff or self.name not in self.room.state.locked_boards
 
     async def _write(self, peer: Peer, update: bytes, message: bytes | None) -> None:
-        """Check, apply, append, then relay one update (``message``: its received bytes when they
-        are already an update message, relayed as they are)."""
+        """Check and apply one update, and queue it for the turn's commit, after which it is
+        relayed (``message``: its received bytes when they are already an update message, relayed
+        as they are)."""
         if update == EMPTY_UPDATE:
             return
         if not self.writable_by(peer.participant):
@@ -254,19 +261,36 @@ class Board:
         if self.size + len(update) > self.settings.max_board_bytes:
             peer.sender.put(DENIED_FULL)
             return
-        async with self._lock:
-            if self.failed:
-                raise StoreFailed("the board is reloading; reconnect")
-            self._apply(update)
+        if self.failed:
+            raise StoreFailed("the board is reloading; reconnect")
+        self._apply(update)
+        self.size += len(update)
+        self._pending.append((peer, update, message))
+        if self._committer is None:
+            self._committer = asyncio.get_running_loop().create_task(self._commit())
+
+    async def _commit(self) -> None:
+        try:
+            async with self._lock:
+                await self._commit_pending()
+        finally:
+            self._committer = None
+
+    async def _commit_pending(self) -> None:
+        """Append every pending update in one commit, then relay them (the lock is held). A
+        store failure drops the board: its document holds updates the store does not."""
+        while self._pending and not self.failed:
+            batch, self._pending = self._pending, []
+            updates = [update for _, update, _ in batch]
             try:
-                self.last_seq = await self.store.append(self.room_id, self.name, update)
+                self.last_seq = await self.store.append(self.room_id, self.name, updates)
             except BoardStoreUnavailable as exc:
                 self._fail(exc)
-                raise StoreFailed("the board store failed; reconnect") from exc
-            self.size += len(update)
-            self._since_compaction += 1
-            self._bytes_since_compaction += len(update)
-        self._relay(message if message is not None else encode_update(update), peer)
+                return
+            self._since_compaction += len(batch)
+            self._bytes_since_compaction += sum(len(u) for u in updates)
+            for peer, update, message in batch:
+                self._relay(message if message is not None else encode_update(update), peer)
         self._maybe_compact()
 
     def _adds_nothing(self, update: bytes) -> bool:
@@ -387,6 +411,7 @@ class Board:
     async def _clear(self, event_id: int) -> None:
         captured: list[bytes] = []
         async with self._lock:
+            await self._commit_pending()
             records = self.doc.get(RECORDS, type=Array)
             if len(records):
                 subscription = self.doc.observe(lambda event: captured.append(event.update))
@@ -398,7 +423,7 @@ class Board:
             try:
                 if captured:
                     self.last_seq = await self.store.append(
-                        self.room_id, self.name, captured[0], marks
+                        self.room_id, self.name, captured, marks
                     )
                     self.size += len(captured[0])
                     self._since_compaction += 1
@@ -413,6 +438,7 @@ class Board:
 
     async def _save_snapshot(self, event_id: int) -> None:
         async with self._lock:
+            await self._commit_pending()
             try:
                 await self.store.save_snapshot(
                     self.room_id, self.name, event_id, self.state_update(), int(time.time() * 1000)
@@ -444,6 +470,7 @@ class Board:
         """Merge the board's log into one update (background; also before unloading)."""
         try:
             async with self._lock:
+                await self._commit_pending()
                 if self._since_compaction == 0 or self.failed:
                     return
                 merged = self.state_update()

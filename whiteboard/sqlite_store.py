@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .store import BoardStoreUnavailable, StoredBoard
@@ -75,7 +75,7 @@ class SqliteBoardStore:
         self._last_seq: dict[tuple[str, str], int] = {}
         self._open = True
 
-    def _transaction(self, statements: list[tuple[str, tuple[object, ...]]]) -> None:
+    def _transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -110,7 +110,11 @@ class SqliteBoardStore:
         )
 
     async def append(
-        self, room_id: str, board: str, update: bytes, marks: Mapping[str, int] | None = None
+        self,
+        room_id: str,
+        board: str,
+        updates: Sequence[bytes],
+        marks: Mapping[str, int] | None = None,
     ) -> int:
         key = (room_id, board)
         last = self._last_seq.get(key)
@@ -123,20 +127,28 @@ class SqliteBoardStore:
                 ).fetchone()
             except sqlite3.Error as exc:
                 raise BoardStoreUnavailable(f"sqlite read failed: {exc}") from exc
-        seq = int(last) + 1
-        insert = ("INSERT INTO board_updates VALUES (?, ?, ?, ?)", (room_id, board, seq, update))
-        if marks:
-            self._transaction(
-                [insert, *[(_SET_MARK, (room_id, board, k, v)) for k, v in marks.items()]]
-            )
-        else:
+        first = int(last) + 1
+        inserts = [
+            ("INSERT INTO board_updates VALUES (?, ?, ?, ?)", (room_id, board, seq, update))
+            for seq, update in enumerate(updates, start=first)
+        ]
+        statements = inserts + [
+            (_SET_MARK, (room_id, board, k, v)) for k, v in (marks or {}).items()
+        ]
+        if len(statements) == 1:
             try:
-                self._db.execute(*insert)  # one statement: its own transaction
+                self._db.execute(*statements[0])  # one statement: its own transaction
             except sqlite3.Error as exc:
                 self._last_seq.pop(key, None)
                 raise BoardStoreUnavailable(f"sqlite write failed: {exc}") from exc
-        self._last_seq[key] = seq
-        return seq
+        else:
+            try:
+                self._transaction(statements)
+            except BoardStoreUnavailable:
+                self._last_seq.pop(key, None)
+                raise
+        self._last_seq[key] = first + len(updates) - 1
+        return self._last_seq[key]
 
     async def set_marks(self, room_id: str, board: str, marks: Mapping[str, int]) -> None:
         self._transaction([(_SET_MARK, (room_id, board, k, v)) for k, v in marks.items()])

@@ -9,7 +9,7 @@ newest room event the service carried out). Adapters: :class:`whiteboard.SqliteB
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,10 +34,14 @@ class BoardStore(Protocol):
         ...
 
     async def append(
-        self, room_id: str, board: str, update: bytes, marks: Mapping[str, int] | None = None
+        self,
+        room_id: str,
+        board: str,
+        updates: Sequence[bytes],
+        marks: Mapping[str, int] | None = None,
     ) -> int:
-        """Append one update (and set ``marks`` in the same transaction); returns its seq once
-        committed. Raises BoardStoreUnavailable."""
+        """Append updates (and set ``marks``) in one transaction; returns the last one's seq
+        once committed. Raises BoardStoreUnavailable."""
         ...
 
     async def set_marks(self, room_id: str, board: str, marks: Mapping[str, int]) -> None: ...

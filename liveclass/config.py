@@ -52,7 +52,7 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("resume_max_events", int, 5000, "beyond this many missed events a resume is a snapshot"),
     Option("heartbeat_ms", int, 15000, "application ping interval the web app uses"),
     Option("board_max_message_bytes", int, 16 * 1024 * 1024, "largest whiteboard message"),
-    Option("board_max_bytes", int, 64 * 1024 * 1024, "largest whiteboard (stored bytes)"),
+    Option("board_max_bytes", int, 16 * 1024 * 1024, "largest whiteboard (bytes, compacted)"),
     Option("board_send_queue_frames", int, 4096, "frames queued for a lagging board client"),
     Option("board_awareness_per_s", float, 30.0, "awareness messages per second per connection"),
     Option("board_compact_updates", int, 1000, "compact a board's log after this many updates"),

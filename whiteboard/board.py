@@ -259,8 +259,11 @@ class Board:
                 peer.sender.put(DENIED_LOCKED)
             return
         if self.size + len(update) > self.settings.max_board_bytes:
-            peer.sender.put(DENIED_FULL)
-            return
+            if self._since_compaction or self._pending:
+                await self.compact()  # the log may be up to twice the board; measure the board
+            if self.size + len(update) > self.settings.max_board_bytes:
+                peer.sender.put(DENIED_FULL)
+                return
         if self.failed:
             raise StoreFailed("the board is reloading; reconnect")
         self._apply(update)

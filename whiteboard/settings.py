@@ -13,8 +13,9 @@ class WhiteboardSettings:
     max_message_bytes: int = 16 * 1024 * 1024
     #: Largest awareness message (cursors and names are small).
     max_awareness_bytes: int = 64 * 1024
-    #: Largest board (bytes in the store); a write past it gets permission denied.
-    max_board_bytes: int = 64 * 1024 * 1024
+    #: Largest board (bytes in the store, compacted first); a write past it gets permission
+    #: denied. Equal to the largest message, so a client can always send a whole board.
+    max_board_bytes: int = 16 * 1024 * 1024
     #: Frames queued for a connection that is behind; one more closes it with 1013.
     send_queue_frames: int = 4096
     awareness_rate_per_s: float = 30.0

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import platform
+import random
 import secrets
 import shutil
 import signal
@@ -501,6 +502,44 @@ def merge_counts(dicts: Sequence[dict[str, int]]) -> dict[str, int]:
 
 def int_list(text: str) -> list[int]:
     return [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
+
+
+async def run_sides(
+    sizes: Sequence[int],
+    servers: Sequence[str],
+    one_run: Callable[[str, int], Coroutine[Any, Any, dict[str, Any]]],
+    other_load: Callable[[dict[str, Any]], float],
+    *,
+    size_key: str,
+    seed: int,
+    noise_pct: float,
+    noisy_retries: int,
+    quiet_wait_s: float = 90.0,
+) -> list[dict[str, Any]]:
+    """Run every server at every size, servers in a seeded shuffled order per size, each after
+    the machine is quiet; a run during which other processes used over ``noise_pct`` of a core
+    is run again (up to ``noisy_retries`` times). A failed run is recorded with its error."""
+    rng = random.Random(seed)
+    runs: list[dict[str, Any]] = []
+    for size in sizes:
+        order = list(servers)
+        rng.shuffle(order)
+        for name in order:
+            for attempt in range(1 + noisy_retries):
+                quiet = await wait_quiet(quiet_wait_s)
+                try:
+                    result = await one_run(name, size)
+                except Exception as exc:
+                    print(f"  {name} {size_key}={size} FAILED: {exc!r}", flush=True)
+                    result = {"server": name, size_key: size, "error": repr(exc)}
+                result["before_run"] = quiet
+                result["attempt"] = attempt + 1
+                noise = other_load(result)
+                if noise <= noise_pct or attempt == noisy_retries:
+                    break
+                print(f"  other processes used {noise:.0f}% CPU: running again", flush=True)
+            runs.append(result)
+    return runs
 
 
 def run(main: Callable[[], Coroutine[Any, Any, None]], max_seconds: float) -> None:

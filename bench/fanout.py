@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import math
 import os
-import random
 import time
 from typing import Any
 
@@ -47,11 +46,11 @@ from bench.common import (
     merge_counts,
     own_cpu_s,
     run,
+    run_sides,
     start_server,
     start_workers,
     stop_all,
     summarize,
-    wait_quiet,
 )
 from bench.wsclient import LIVECLASS, BenchConn, liveclass_join, open_conn, socketio_auth
 
@@ -439,29 +438,22 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     env = environment()
-    rng = random.Random(args.seed)
     runs: list[dict[str, Any]] = []
     started = time.monotonic()
 
     async def body() -> None:
-        for n in args.n:
-            order = list(args.servers)
-            rng.shuffle(order)
-            for name in order:
-                for attempt in range(1 + args.noisy_retries):
-                    quiet = await wait_quiet()
-                    try:
-                        result = await one_run(name, n, args)
-                    except Exception as exc:
-                        print(f"  {name} N={n} FAILED: {exc!r}", flush=True)
-                        result = {"server": name, "n": n, "error": repr(exc)}
-                    result["before_run"] = quiet
-                    result["attempt"] = attempt + 1
-                    noise = other_load(result)
-                    if noise <= args.noise_pct or attempt == args.noisy_retries:
-                        break
-                    print(f"  other processes used {noise:.0f}% CPU: running again", flush=True)
-                runs.append(result)
+        runs.extend(
+            await run_sides(
+                args.n,
+                args.servers,
+                lambda name, n: one_run(name, n, args),
+                other_load,
+                size_key="n",
+                seed=args.seed,
+                noise_pct=args.noise_pct,
+                noisy_retries=args.noisy_retries,
+            )
+        )
 
     try:
         run(body, args.max_seconds)

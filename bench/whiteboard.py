@@ -54,7 +54,6 @@ import contextlib
 import importlib.metadata
 import json
 import os
-import random
 import sys
 import time
 from collections.abc import Callable
@@ -77,9 +76,9 @@ from bench.common import (
     node_pkg_version,
     own_cpu_s,
     run,
+    run_sides,
     start_server,
     summarize,
-    wait_quiet,
 )
 
 SERVERS = ("liveclass", "node", "pycrdt")
@@ -541,29 +540,23 @@ def main() -> None:
     ensure_node_peer(YJS_PEER, "@y/websocket-server")
     env = environment()
     env["versions"].update(yjs_versions())
-    rng = random.Random(args.seed)
     runs: list[dict[str, Any]] = []
     started = time.monotonic()
 
     async def body() -> None:
-        for n in args.clients:
-            order = list(args.servers)
-            rng.shuffle(order)
-            for name in order:
-                for attempt in range(1 + args.noisy_retries):
-                    quiet = await wait_quiet(args.quiet_wait)
-                    try:
-                        result = await one_run(name, n, args)
-                    except Exception as exc:
-                        print(f"  {name} clients={n} FAILED: {exc!r}", flush=True)
-                        result = {"server": name, "clients": n, "error": repr(exc)}
-                    result["before_run"] = quiet
-                    result["attempt"] = attempt + 1
-                    noise = other_load(result)
-                    if noise <= args.noise_pct or attempt == args.noisy_retries:
-                        break
-                    print(f"  other processes used {noise:.0f}% CPU: running again", flush=True)
-                runs.append(result)
+        runs.extend(
+            await run_sides(
+                args.clients,
+                args.servers,
+                lambda name, n: one_run(name, n, args),
+                other_load,
+                size_key="clients",
+                seed=args.seed,
+                noise_pct=args.noise_pct,
+                noisy_retries=args.noisy_retries,
+                quiet_wait_s=args.quiet_wait,
+            )
+        )
 
     try:
         run(body, args.max_seconds)

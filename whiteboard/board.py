@@ -104,6 +104,8 @@ class Peer:
     #: Awareness entries held back by the rate limit: the newest per client id.
     held_awareness: dict[int, AwarenessEntry] = field(default_factory=dict)
     awareness_timer: asyncio.TimerHandle | None = None
+    #: The board refused (or ignored) an update from this connection already.
+    refused_before: bool = False
 
 
 class Board:
@@ -255,7 +257,11 @@ class Board:
         if update == EMPTY_UPDATE:
             return
         if not self.writable_by(peer.participant):
-            if not self._adds_nothing(update):
+            # Only a connection's first refused update gets the (O(board)) no-op check: that is
+            # the resync of a returning client; checking every update would let one client make
+            # the server copy the board over and over.
+            first, peer.refused_before = not peer.refused_before, True
+            if not (first and self._adds_nothing(update)):
                 peer.sender.put(DENIED_LOCKED)
             return
         if self.size + len(update) > self.settings.max_board_bytes:

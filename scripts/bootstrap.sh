@@ -2,7 +2,7 @@
 # Create or converge .venv to requirements.lock and install liveclass (editable).
 #
 #   bash scripts/bootstrap.sh                 # Python deps only
-#   bash scripts/bootstrap.sh --system-deps   # also apt-install Chromium + fonts (for e2e tests)
+#   bash scripts/bootstrap.sh --system-deps   # also apt-install Chromium + fonts (e2e tests) and Redis
 #
 # Idempotent and fast when nothing changed: a stamp file in .venv holds the sha256 of
 # requirements.lock and pyproject.toml; when it matches, no pip command runs.
@@ -44,8 +44,9 @@ die() {
 
 # ---------------------------------------------------------------- system packages (apt)
 # Chromium for Playwright (launched via executable_path=/usr/bin/chromium; never
-# `playwright install`) and fonts so that pages render text.
-SYSTEM_PACKAGES=(chromium fonts-liberation fonts-dejavu-core)
+# `playwright install`) and fonts so that pages render text; Redis 7 for the local cluster of
+# deploy/redis-cluster/ (the package starts no server by itself).
+SYSTEM_PACKAGES=(chromium fonts-liberation fonts-dejavu-core redis-server redis-tools)
 
 apt_updated=0
 as_root() {
@@ -85,6 +86,7 @@ if [[ "$SYSTEM_DEPS" -eq 1 ]]; then
         apt_install "${missing[@]}"
     fi
     [[ -x /usr/bin/chromium ]] || die "/usr/bin/chromium is still missing after install"
+    command -v redis-server >/dev/null 2>&1 || die "redis-server is still missing after install"
 fi
 
 # ---------------------------------------------------------------- python venv

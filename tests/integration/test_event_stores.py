@@ -1,0 +1,109 @@
+"""The EventStore contract, against both adapters: SQLite (embedded) and a real Redis Cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from rooms import ChatMessageEvent, HandRaisedEvent, Role
+from signaling import AppendConflict, EventStore, SqliteEventStore
+from signaling.redis_store import RedisEventStore, wake_channel
+from tests.redis_cluster import RedisCluster
+
+TS = 1_700_000_000_000
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    cluster = RedisCluster(Path(tmp_path_factory.mktemp("redis-cluster"))).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, cluster: RedisCluster
+) -> AsyncIterator[EventStore]:
+    made: EventStore
+    if request.param == "sqlite":
+        made = SqliteEventStore(tmp_path / "events.sqlite3")
+    else:
+        made = RedisEventStore.connect(cluster.seeds)
+    yield made
+    await made.close()
+
+
+def chat(text: str) -> ChatMessageEvent:
+    return ChatMessageEvent("s1", "Sam", Role.STUDENT, text, None)
+
+
+async def test_an_empty_room_has_no_records(
+    store: EventStore, request: pytest.FixtureRequest
+) -> None:
+    room = f"empty-{request.node.name}"
+    assert await store.read(room, 0) == []
+    assert await store.first_id(room) == 0
+
+
+async def test_appends_number_events_from_one_and_read_returns_them_in_order(
+    store: EventStore, request: pytest.FixtureRequest
+) -> None:
+    room = f"order-{request.node.name}"
+    first = await store.append(room, [chat("a"), chat("b")], expected_last_id=0, ts=TS)
+    second = await store.append(room, [HandRaisedEvent("s1", "Sam")], expected_last_id=2, ts=TS + 1)
+    assert [r.id for r in first + second] == [1, 2, 3]
+    records = await store.read(room, 0)
+    assert records == first + second
+    assert await store.read(room, 1, limit=1) == [first[1]]
+    assert await store.read(room, 3) == []
+    assert await store.first_id(room) == 1
+
+
+async def test_an_append_at_a_stale_last_id_conflicts_and_writes_nothing(
+    store: EventStore, request: pytest.FixtureRequest
+) -> None:
+    room = f"stale-{request.node.name}"
+    await store.append(room, [chat("a")], expected_last_id=0, ts=TS)
+    with pytest.raises(AppendConflict):
+        await store.append(room, [chat("late")], expected_last_id=0, ts=TS)
+    assert [r.event.text for r in await store.read(room, 0)] == ["a"]  # type: ignore[attr-defined]
+
+
+async def test_of_racing_appends_at_the_same_last_id_exactly_one_wins(
+    store: EventStore, request: pytest.FixtureRequest
+) -> None:
+    room = f"race-{request.node.name}"
+    results = await asyncio.gather(
+        *(store.append(room, [chat(str(i))], expected_last_id=0, ts=TS) for i in range(8)),
+        return_exceptions=True,
+    )
+    winners = [r for r in results if isinstance(r, list)]
+    assert len(winners) == 1
+    assert all(isinstance(r, AppendConflict) for r in results if not isinstance(r, list))
+    assert await store.read(room, 0) == winners[0]
+
+
+async def test_a_redis_append_wakes_the_rooms_sharded_channel(cluster: RedisCluster) -> None:
+    store = RedisEventStore.connect(cluster.seeds)
+    room = "wake-me"
+    await store.client.initialize()  # the slot map
+    owner = store.client.get_node_from_key(wake_channel(room))
+    subscriber = Redis(host=owner.host, port=owner.port)
+    pubsub = subscriber.pubsub()
+    try:
+        await pubsub.ssubscribe(wake_channel(room))
+        await store.append(room, [chat("a"), chat("b")], expected_last_id=0, ts=TS)
+        deadline = asyncio.get_running_loop().time() + 5
+        message = None
+        while message is None or message["type"] not in ("smessage", b"smessage"):
+            assert asyncio.get_running_loop().time() < deadline, "no wake-up"
+            message = await pubsub.get_message(timeout=0.5)
+        assert int(message["data"]) == 2
+    finally:
+        await pubsub.aclose()
+        await subscriber.aclose()
+        await store.close()

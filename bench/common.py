@@ -8,6 +8,7 @@ left when the benchmark ends, fails, hits its time limit or is interrupted. All 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import datetime as dt
@@ -498,6 +499,21 @@ def merge_counts(dicts: Sequence[dict[str, int]]) -> dict[str, int]:
         for k, v in d.items():
             out[k] = out.get(k, 0) + v
     return out
+
+
+def names_of(choices: Sequence[str]) -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated list of names, each one of ``choices``."""
+
+    def parse(text: str) -> list[str]:
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in names if name not in choices]
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(map(repr, unknown))}; choose from {', '.join(choices)}"
+            )
+        return names
+
+    return parse
 
 
 def int_list(text: str) -> list[int]:

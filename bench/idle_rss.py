@@ -28,6 +28,7 @@ from bench.common import (
     int_list,
     md_table,
     merge_counts,
+    names_of,
     run,
     start_server,
     start_workers,
@@ -139,16 +140,14 @@ def goals(runs: list[dict[str, Any]]) -> list[str]:
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--n", type=int_list, default=[5000], help="connections per run")
-    p.add_argument("--targets", default=",".join(TARGETS), help="comma-separated targets")
+    p.add_argument(
+        "--targets", type=names_of(TARGETS), default=list(TARGETS), help="comma-separated targets"
+    )
     p.add_argument("--rooms", type=int, default=50, help="rooms for liveclass-rooms")
     p.add_argument("--idle", type=float, default=5.0, help="idle seconds before measuring")
     p.add_argument("--workers", type=int, default=4, help="client processes")
     p.add_argument("--max-seconds", type=float, default=600.0, help="hard limit for the run")
     args = p.parse_args()
-    args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    for t in args.targets:
-        if t not in TARGETS:
-            p.error(f"unknown target {t!r}; choose from {', '.join(TARGETS)}")
     return args
 
 

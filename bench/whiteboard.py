@@ -73,6 +73,7 @@ from bench.common import (
     int_list,
     log_dir,
     md_table,
+    names_of,
     node_pkg_version,
     own_cpu_s,
     run,
@@ -445,7 +446,9 @@ def report(runs: list[dict[str, Any]]) -> str:
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--clients", type=int_list, default=[2, 50], help="clients in the board")
-    p.add_argument("--servers", default=",".join(SERVERS), help="comma-separated servers")
+    p.add_argument(
+        "--servers", type=names_of(SERVERS), default=list(SERVERS), help="comma-separated servers"
+    )
     p.add_argument("--writers", type=int, default=2, help="clients that write (taking turns)")
     p.add_argument(
         "--client-procs",
@@ -508,10 +511,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--client-deadline", type=float, default=300.0, help="clients exit after (s)")
     p.add_argument("--max-seconds", type=float, default=600.0, help="hard limit for the run")
     args = p.parse_args()
-    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    for s in args.servers:
-        if s not in SERVERS:
-            p.error(f"unknown server {s!r}; choose from {', '.join(SERVERS)}")
     args.liveclass_args = args.liveclass_args.split()
     if args.writers < 1 or min(args.clients) < 2:
         p.error("at least one writer and two clients (a writer and a listener)")

@@ -190,13 +190,11 @@ class ServeConfig:
             rate_burst=float(v["rate_burst"]),
             send_queue_frames=int(v["send_queue_frames"]),
             hub=hub,
-            board_max_message_bytes=int(v["board_max_message_bytes"]),
             board_send_queue_frames=int(v["board_send_queue_frames"]),
         )
         whiteboard = WhiteboardSettings(
             max_message_bytes=int(v["board_max_message_bytes"]),
             max_board_bytes=int(v["board_max_bytes"]),
-            send_queue_frames=int(v["board_send_queue_frames"]),
             awareness_rate_per_s=float(v["board_awareness_per_s"]),
             awareness_burst=2 * float(v["board_awareness_per_s"]),
             compact_updates=int(v["board_compact_updates"]),

@@ -18,6 +18,11 @@ OpenRoom = Callable[[str], Awaitable[RoomHub]]
 
 
 class BoardEndpoint(Protocol):
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest message a client may send (the endpoint refuses larger ones itself)."""
+        ...
+
     async def serve(
         self,
         room_id: str,

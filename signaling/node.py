@@ -69,8 +69,7 @@ class NodeSettings:
     #: Pending TCP connections the kernel queues (a join storm opens hundreds at once).
     listen_backlog: int = 1024
     hub: HubSettings = field(default_factory=HubSettings)
-    #: Whiteboard connections: largest message (a large board's step 2) and send queue.
-    board_max_message_bytes: int = 16 * 1024 * 1024
+    #: Frames queued for a whiteboard connection that is behind; one more closes it with 1013.
     board_send_queue_frames: int = 4096
 
 
@@ -130,7 +129,7 @@ class SignalingNode:
     def _board_ws_max_size(self) -> int:
         # Up to twice the limit a message is read and refused with 4413 (y-websocket clients do
         # not retry 44xx); past that the WebSocket layer closes with 1009 without reading it.
-        return 2 * self.settings.board_max_message_bytes
+        return 2 * self.boards.max_message_bytes if self.boards is not None else 0
 
     def ready(self) -> bool:
         return (

@@ -92,6 +92,10 @@ class WhiteboardService:
     def ready(self) -> bool:
         return self.store.ready()
 
+    @property
+    def max_message_bytes(self) -> int:
+        return self.settings.max_message_bytes
+
     # -- the connection lifecycle --------------------------------------------------------------
 
     async def serve(

@@ -16,8 +16,6 @@ class WhiteboardSettings:
     #: Largest board (bytes in the store, compacted first); a write past it gets permission
     #: denied. Equal to the largest message, so a client can always send a whole board.
     max_board_bytes: int = 16 * 1024 * 1024
-    #: Frames queued for a connection that is behind; one more closes it with 1013.
-    send_queue_frames: int = 4096
     awareness_rate_per_s: float = 30.0
     awareness_burst: float = 60.0
     #: Compact a board's log after this many updates or bytes since the last compaction.

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rooms import Role
-from signaling import Grants, mint
+from signaling import ClusterUnavailable, Grants, mint
 
 from .config import (
     DATA_DIR,
@@ -25,7 +25,7 @@ from .config import (
     load_keyring,
     resolve,
 )
-from .wiring import build_embedded_node
+from .wiring import build_node
 
 log = logging.getLogger("liveclass")
 
@@ -52,14 +52,18 @@ def _raise_fd_limit() -> None:
 
 
 async def _serve(config: ServeConfig) -> None:
-    node = build_embedded_node(config)
+    node = build_node(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     server = await node.start()
     url = config.http.public_url
-    print(f"liveclass serving on {url} (data in {config.data_dir.resolve()})", flush=True)
+    if config.cluster is not None:
+        where = f"node {node.bus.node_id} on Redis Cluster {config.cluster.seeds}"  # type: ignore[attr-defined]
+    else:
+        where = f"data in {config.data_dir.resolve()}"
+    print(f"liveclass serving on {url} ({where})", flush=True)
     if config.http.dev:
         print(f"open {url}/dev to start a class", flush=True)
     else:
@@ -94,6 +98,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         uvloop.run(_serve(config))
+    except ClusterUnavailable as exc:
+        seeds = config.cluster.seeds if config.cluster is not None else ""
+        print(f"liveclass: cannot reach the Redis Cluster at {seeds}: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"liveclass: cannot serve: {exc}", file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from signaling import HttpSettings, HubSettings, Keyring, NodeSettings
+from signaling import HttpSettings, HubSettings, Keyring, NodeSettings, parse_seeds
 from whiteboard import WhiteboardSettings
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "clients" / "web"
@@ -58,6 +58,16 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("board_compact_updates", int, 1000, "compact a board's log after this many updates"),
     Option("board_idle_s", float, 30.0, "unload a board this long after its last connection"),
     Option("log_level", str, "info", "debug, info, warning or error"),
+    Option(
+        "redis_cluster",
+        str,
+        "",
+        "scale out: Redis Cluster seeds redis://host:port[,...] (default: embedded, SQLite)",
+    ),
+    Option("node_id", str, "", "this node's name in presence (default: random per start)"),
+    Option("presence_ttl_ms", int, 3000, "a node silent this long is dead; its members leave"),
+    Option("redis_replicas", int, 1, "replicas that must hold an event before its ack (WAIT)"),
+    Option("redis_replica_wait_ms", int, 100, "how long an ack waits for those replicas"),
 )
 KEY_OPTIONS: tuple[Option, ...] = (
     Option(
@@ -148,6 +158,46 @@ def is_loopback(host: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    """Scale-out on a Redis Cluster (``--redis-cluster``)."""
+
+    seeds: str
+    node_id: str
+    presence_ttl_ms: int
+    replicas: int
+    replica_wait_ms: int
+
+    @classmethod
+    def from_values(cls, v: dict[str, Any]) -> ClusterSettings | None:
+        """None without ``--redis-cluster``.
+
+        Raises:
+            ConfigError: malformed seeds or out-of-range timings.
+        """
+        seeds = str(v["redis_cluster"]).strip()
+        if not seeds:
+            return None
+        try:
+            parse_seeds(seeds)
+        except ValueError as exc:
+            raise ConfigError(f"--redis-cluster: {exc}; use redis://host:port[,...]") from exc
+        if int(v["presence_ttl_ms"]) < 300:
+            raise ConfigError("--presence-ttl-ms must be at least 300")
+        if int(v["redis_replicas"]) < 0 or int(v["redis_replica_wait_ms"]) < 0:
+            raise ConfigError("--redis-replicas and --redis-replica-wait-ms must be >= 0")
+        node_id = str(v["node_id"])
+        if node_id and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", node_id):
+            raise ConfigError("--node-id: letters, digits, '_', '.', '-' (at most 64)")
+        return cls(
+            seeds,
+            node_id,
+            int(v["presence_ttl_ms"]),
+            int(v["redis_replicas"]),
+            int(v["redis_replica_wait_ms"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ServeConfig:
     node: NodeSettings
     whiteboard: WhiteboardSettings
@@ -155,6 +205,7 @@ class ServeConfig:
     keyring: Keyring
     data_dir: Path
     log_level: str
+    cluster: ClusterSettings | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ServeConfig:
@@ -202,4 +253,5 @@ class ServeConfig:
         )
         http = HttpSettings(web_root=WEB_ROOT, dev=bool(v["dev"]), public_url=public_url)
         keyring = load_keyring(v, data_dir)
-        return cls(node, whiteboard, http, keyring, data_dir, str(v["log_level"]))
+        cluster = ClusterSettings.from_values(v)
+        return cls(node, whiteboard, http, keyring, data_dir, str(v["log_level"]), cluster)

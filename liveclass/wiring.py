@@ -1,16 +1,33 @@
 """Wiring: choose the store and bus adapters and build a node.
 
 The embedded default (no Redis address) is one process: SQLite under ``--data-dir`` (room logs
-and whiteboards) and the in-process bus. The Redis Cluster adapters plug in here with scale-out;
-nothing above changes.
+and whiteboards) and the in-process bus. With ``--redis-cluster`` the node is stateless: room logs
+and presence live in the cluster, shared by every node. Nothing above the adapters changes.
 """
 
 from __future__ import annotations
 
-from signaling import LocalBus, OpenRoom, SignalingNode, SqliteEventStore, TokenBucket, wire_frame
+from signaling import (
+    ClusterRouter,
+    LocalBus,
+    OpenRoom,
+    RedisBus,
+    RedisEventStore,
+    SignalingNode,
+    SqliteEventStore,
+    TokenBucket,
+    parse_seeds,
+    wire_frame,
+)
 from whiteboard import SqliteBoardStore, WhiteboardService
 
-from .config import ServeConfig
+from .config import ClusterSettings, ServeConfig
+
+
+def build_node(config: ServeConfig) -> SignalingNode:
+    if config.cluster is not None:
+        return build_cluster_node(config, config.cluster)
+    return build_embedded_node(config)
 
 
 def build_embedded_node(config: ServeConfig) -> SignalingNode:
@@ -21,3 +38,13 @@ def build_embedded_node(config: ServeConfig) -> SignalingNode:
         return WhiteboardService(board_store, config.whiteboard, open_room, wire_frame, TokenBucket)
 
     return SignalingNode(config.node, config.http, config.keyring, store, LocalBus(), boards)
+
+
+def build_cluster_node(config: ServeConfig, cluster: ClusterSettings) -> SignalingNode:
+    """A stateless node on a Redis Cluster: one router (slot map) shared by store and bus."""
+    router = ClusterRouter(parse_seeds(cluster.seeds))
+    store = RedisEventStore(
+        router, replicas=cluster.replicas, replica_wait_ms=cluster.replica_wait_ms
+    )
+    bus = RedisBus(router, node_id=cluster.node_id or None, presence_ttl_ms=cluster.presence_ttl_ms)
+    return SignalingNode(config.node, config.http, config.keyring, store, bus, None)

@@ -1,5 +1,7 @@
 """A participant of a room: who they are, their role and their media grants."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 from rooms.roles import Role, is_staff
@@ -37,3 +39,21 @@ class Participant:
             "can_publish": self.can_publish,
             "can_subscribe": self.can_subscribe,
         }
+
+    @classmethod
+    def from_wire(cls, data: object) -> Participant:
+        """The inverse of :meth:`to_wire`.
+
+        Raises:
+            ValueError: ``data`` is not a ``Participant`` map (a missing or mistyped field, an
+                unknown role).
+        """
+        if not isinstance(data, dict):
+            raise ValueError("a participant is a map")
+        identity, name, role = data.get("identity"), data.get("name"), data.get("role")
+        can_publish, can_subscribe = data.get("can_publish"), data.get("can_subscribe")
+        if not (isinstance(identity, str) and isinstance(name, str) and isinstance(role, str)):
+            raise ValueError("identity, name and role must be strings")
+        if not (isinstance(can_publish, bool) and isinstance(can_subscribe, bool)):
+            raise ValueError("can_publish and can_subscribe must be booleans")
+        return cls(identity, name, Role(role), can_publish, can_subscribe)

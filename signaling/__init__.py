@@ -1,5 +1,6 @@
 """The asyncio edge of liveclass: WebSocket server, wire codec, tokens, fan-out, presence,
-resume, HTTP endpoints, and the bus and store interfaces with their embedded adapters."""
+resume, HTTP endpoints, and the bus and store interfaces with their adapters: embedded (in-process
+bus, SQLite) and Redis Cluster."""
 
 from .auth import Grants, Keyring, decode_claims, mint, verify
 from .boards import BoardEndpoint, OpenRoom
@@ -11,6 +12,9 @@ from .hub import HubSettings, RoomHub
 from .node import NodeSettings, SignalingNode
 from .outbox import Outbox, wire_frame
 from .ratelimit import TokenBucket
+from .redis_bus import RedisBus
+from .redis_cluster import ClusterRouter, ClusterUnavailable, parse_seeds
+from .redis_store import RedisEventStore
 from .sqlite_store import SqliteEventStore
 from .store import AppendConflict, EventStore, StoreUnavailable
 
@@ -22,6 +26,8 @@ __all__ = [
     "BoardEndpoint",
     "Bus",
     "ClientError",
+    "ClusterRouter",
+    "ClusterUnavailable",
     "EventStore",
     "Grants",
     "HttpSettings",
@@ -31,6 +37,8 @@ __all__ = [
     "NodeSettings",
     "OpenRoom",
     "Outbox",
+    "RedisBus",
+    "RedisEventStore",
     "RoomHub",
     "SignalingNode",
     "SqliteEventStore",
@@ -40,6 +48,7 @@ __all__ = [
     "decode_claims",
     "mint",
     "pack",
+    "parse_seeds",
     "unpack",
     "verify",
     "wire_frame",

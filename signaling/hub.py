@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +41,7 @@ from .errors import ROOM_ERROR_CLOSE_CODES
 from .metrics import Metrics
 from .outbox import Outbox, wire_frame
 from .presence import Presence, presence_frames
-from .store import AppendConflict, EventStore
+from .store import AppendConflict, EventStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class RoomHub:
 
     async def open(self) -> None:
         """Fold the room's log from the store and subscribe to the bus."""
-        await self.bus.subscribe(self.room_id, self._on_bus)
+        await self.bus.subscribe(self.room_id, self)
         tail: deque[Record] = deque(maxlen=self.settings.recent_frames)
         while True:
             records = await self.store.read(self.room_id, self.state.last_id, 10_000)
@@ -312,19 +312,37 @@ class RoomHub:
 
     # -- delivery ------------------------------------------------------------------------------
 
-    def _on_bus(self, room_id: str, records: Sequence[Record]) -> None:
+    # The bus (signaling.bus.RoomSubscriber).
+
+    def deliver(self, records: Sequence[Record]) -> None:
         fresh = [r for r in records if r.id > self.state.last_id]
         if not fresh:
             return
         if fresh[0].id != self.state.last_id + 1:
-            if self._gap_fill is None:
-                self._gap_fill = asyncio.get_running_loop().create_task(self._fill_gap())
+            self.missed()
             return
         self._deliver(fresh)
 
+    def missed(self) -> None:
+        if self._gap_fill is None:
+            self._gap_fill = asyncio.get_running_loop().create_task(self._fill_gap())
+
+    def presence(self, node: str, joined: Sequence[Participant], left: Sequence[str]) -> None:
+        self._presence.remote_update(node, joined, left)
+        self._schedule_presence()
+
+    def rosters(self, rosters: Mapping[str, Sequence[Participant]]) -> None:
+        self._presence.remote_replace(rosters)
+        self._schedule_presence()
+
     async def _fill_gap(self) -> None:
+        """Catch up from the store; a store failure leaves the gap for the next wake-up."""
         try:
             await self._catch_up()
+        except StoreUnavailable as exc:
+            log.warning("room %s: gap fill failed: %s", self.room_id, exc)
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.25, lambda: self.missed() if self._gap_fill is None else None)
         finally:
             self._gap_fill = None
 
@@ -435,7 +453,7 @@ class RoomHub:
     # -- presence ------------------------------------------------------------------------------
 
     def _schedule_presence(self) -> None:
-        if self._presence_timer is None and self._presence.pending:
+        if self._presence_timer is None and (self._presence.pending or self._presence.announcing):
             loop = asyncio.get_running_loop()
             self._presence_timer = loop.call_later(
                 self.settings.presence_interval_s, self._flush_presence
@@ -443,6 +461,12 @@ class RoomHub:
 
     def _flush_presence(self) -> None:
         self._presence_timer = None
+        if self._presence.announcing:
+            joined, left = self._presence.take_announcement()
+            task = asyncio.get_running_loop().create_task(
+                self.bus.announce(self.room_id, joined, left)
+            )
+            task.add_done_callback(_log_failure)
         if not self._presence.pending:
             return
         changes = self._presence.take_changes()
@@ -456,3 +480,8 @@ class RoomHub:
                 member.outbox.put(staff, staff_wire)
             else:
                 member.outbox.put(students, students_wire)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("presence announcement failed: %s", task.exception())

@@ -108,7 +108,14 @@ class SignalingNode:
     # -- serving -------------------------------------------------------------------------------
 
     async def start(self) -> Server:
+        """Connect the bus, then listen.
+
+        Raises:
+            signaling.redis_cluster.ClusterUnavailable: the cluster cannot be reached.
+            OSError: the address cannot be bound.
+        """
         s = self.settings
+        await self.bus.start()
         self._server = await serve(
             self._handle,
             s.host,

@@ -1,13 +1,14 @@
-"""Presence: who is online in a room on this node, with changes coalesced per interval.
+"""Presence: who is online in a room, on this node and others, with changes coalesced per interval.
 
 Presence is not log: it is rebuilt from live connections and every welcome carries the roster.
+With several nodes each one announces its own members through the bus and folds in the others'.
 Changes are batched and flushed every ``interval`` seconds as one ``presence`` frame per audience
 class (staff, students), so a join storm of N students costs O(N) frames, not O(N^2).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,8 @@ class PresenceChanges:
 
 @dataclass(slots=True)
 class Presence:
-    """Online identities (an identity with several connections counts once).
+    """Online identities (an identity with several connections, here or on other nodes, counts
+    once).
 
     Args:
         large_room: above this many online, students see only staff in rosters and changes.
@@ -38,6 +40,12 @@ class Presence:
     _joined: dict[str, Participant] = field(default_factory=dict)
     _left: dict[str, Participant] = field(default_factory=dict)
     _count_changed: bool = False
+    #: This node's connections per identity, and what to announce to the other nodes.
+    _local: dict[str, int] = field(default_factory=dict)
+    _announce_joined: dict[str, Participant] = field(default_factory=dict)
+    _announce_left: dict[str, Participant] = field(default_factory=dict)
+    #: Other nodes' members: node id -> identity -> participant.
+    _remote: dict[str, dict[str, Participant]] = field(default_factory=dict)
 
     @property
     def online(self) -> int:
@@ -48,6 +56,64 @@ class Presence:
         return bool(self._joined or self._left or self._count_changed)
 
     def connect(self, p: Participant) -> None:
+        """A local connection of ``p`` opened."""
+        n = self._local.get(p.identity, 0)
+        self._local[p.identity] = n + 1
+        if n == 0 and self._announce_left.pop(p.identity, None) is None:
+            self._announce_joined[p.identity] = p
+        self._add(p)
+
+    def disconnect(self, p: Participant) -> None:
+        """A local connection of ``p`` closed."""
+        n = self._local.get(p.identity, 0)
+        if n <= 1:
+            self._local.pop(p.identity, None)
+            if self._announce_joined.pop(p.identity, None) is None:
+                self._announce_left[p.identity] = p
+        else:
+            self._local[p.identity] = n - 1
+        self._remove(p)
+
+    def remote_update(self, node: str, joined: Sequence[Participant], left: Sequence[str]) -> None:
+        """Another node says who joined and left there (idempotent: repeats change nothing)."""
+        listed = self._remote.setdefault(node, {})
+        for p in joined:
+            if p.identity not in listed:
+                listed[p.identity] = p
+                self._add(p)
+        for identity in left:
+            gone = listed.pop(identity, None)
+            if gone is not None:
+                self._remove(gone)
+        if not listed:
+            del self._remote[node]
+
+    def remote_replace(self, rosters: Mapping[str, Sequence[Participant]]) -> None:
+        """Every other node's members, replacing what was known (after a resubscribe)."""
+        for node in [n for n in self._remote if n not in rosters]:
+            self.remote_update(node, [], list(self._remote[node]))
+        for node, people in rosters.items():
+            current = self._remote.get(node, {})
+            present = {p.identity for p in people}
+            self.remote_update(
+                node,
+                [p for p in people if p.identity not in current],
+                [i for i in current if i not in present],
+            )
+
+    def take_announcement(self) -> tuple[list[Participant], list[Participant]]:
+        """This node's own joins and leaves since the last call (for the other nodes)."""
+        joined = list(self._announce_joined.values())
+        left = list(self._announce_left.values())
+        self._announce_joined.clear()
+        self._announce_left.clear()
+        return joined, left
+
+    @property
+    def announcing(self) -> bool:
+        return bool(self._announce_joined or self._announce_left)
+
+    def _add(self, p: Participant) -> None:
         n = self._connections.get(p.identity, 0)
         self._connections[p.identity] = n + 1
         self._online[p.identity] = p
@@ -60,7 +126,7 @@ class Presence:
         elif p.identity in self._joined:
             self._joined[p.identity] = p
 
-    def disconnect(self, p: Participant) -> None:
+    def _remove(self, p: Participant) -> None:
         n = self._connections.get(p.identity, 0)
         if n <= 1:
             self._connections.pop(p.identity, None)

@@ -4,41 +4,51 @@ Keys share the room's hash tag, so they live in one slot on one master:
 
 - ``room:{<id>}:log``: the room's log as a stream; the entry for event ``n`` has stream id
   ``n-0`` and fields ``ts`` (epoch ms), ``type`` and ``data`` (the event's msgpack map);
-- ``room:{<id>}:wake``: a sharded pub/sub channel (SPUBLISH) that carries the new last id.
+- ``room:{<id>}:wake``: a sharded pub/sub channel (SPUBLISH) carrying each append's records
+  (:func:`signaling.redis_bus.decode_wake` reads them).
 
 An append is one Lua script: it checks the stream's last id against the caller's (compare-and-
-append, so two nodes deciding on one room's state cannot both append) and XADDs the events, then
-SPUBLISHes the wake-up; the caller acknowledges after the script returns. Redis runs a script
-atomically, and a slot is served by one master, so the check and the append cannot interleave
-with another node's. See ../shared facts: redis-py's own cluster pub/sub is not used for wake-ups.
+append, so two nodes deciding on one room's state cannot both append), XADDs the events and
+SPUBLISHes them. Redis runs a script atomically and one master serves a slot, so the check and
+the append cannot interleave with another node's. On the same connection the store then sends
+``WAIT <replicas> <ms>``, so by the time the caller acknowledges, a replica holds the events and a
+failover of the master does not lose them (Redis replication is asynchronous otherwise).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import msgpack
-from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisError
 
 from rooms import Event, Record, event_from_data
 
+from .redis_cluster import ClusterRouter, ClusterUnavailable, parse_seeds
 from .store import AppendConflict, StoreUnavailable
 
-_APPEND = """
+log = logging.getLogger(__name__)
+
+#: KEYS: log stream, wake channel. ARGV: expected last id, ts, wake payload, then type/data pairs.
+APPEND_SCRIPT = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local last_id = 0
 if #last > 0 then last_id = tonumber(string.match(last[1][1], '^(%d+)-')) end
 if last_id ~= tonumber(ARGV[1]) then return {0, last_id} end
 local n = last_id
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   n = n + 1
   redis.call('XADD', KEYS[1], n .. '-0', 'ts', ARGV[2], 'type', ARGV[i], 'data', ARGV[i + 1])
 end
-redis.call('SPUBLISH', KEYS[2], n)
+redis.call('SPUBLISH', KEYS[2], ARGV[3])
 return {1, n}
 """
+
+#: The first item of a wake-up payload: what it carries.
+WAKE_EVENTS = 0
+WAKE_PRESENCE = 1
 
 
 def log_key(room_id: str) -> str:
@@ -49,76 +59,98 @@ def wake_channel(room_id: str) -> str:
     return f"room:{{{room_id}}}:wake"
 
 
-def parse_seeds(seeds: str) -> list[ClusterNode]:
-    """``redis://host:port[,redis://host:port...]`` (the scheme is optional) as cluster nodes.
-
-    Raises:
-        ValueError: an address without a port.
-    """
-    nodes = []
-    for seed in seeds.split(","):
-        address = seed.strip().removeprefix("redis://").rstrip("/")
-        host, sep, port = address.rpartition(":")
-        if not sep or not port.isdigit() or not host:
-            raise ValueError(f"not host:port: {seed!r}")
-        nodes.append(ClusterNode(host.strip("[]"), int(port)))
-    return nodes
-
-
 class RedisEventStore:
     """:class:`signaling.store.EventStore` on a Redis Cluster.
 
+    Args:
+        router: routes each room's commands to its slot's master.
+        replicas: replicas that must hold an append before it is acknowledged (``WAIT``).
+        replica_wait_ms: how long to wait for them; when they do not confirm in time the append
+            is still acknowledged (a cluster whose replica is down keeps serving) and a warning
+            is logged.
+
     Raises:
         StoreUnavailable: from any call when the cluster cannot be reached or fails (a failover
-            in progress included); the command did not take effect and can be retried.
+            in progress included); an append that raised it was not acknowledged.
     """
 
-    def __init__(self, client: RedisCluster) -> None:
-        self.client = client
-        self._append = client.register_script(_APPEND)
-        self._ready = True
+    def __init__(
+        self,
+        router: ClusterRouter,
+        *,
+        replicas: int = 1,
+        replica_wait_ms: int = 100,
+        owns_router: bool = False,
+    ) -> None:
+        self.router = router
+        self.owns_router = owns_router
+        self.replicas = replicas
+        self.replica_wait_ms = replica_wait_ms
+        self.unreplicated_appends = 0
+        self._closed = False
 
     @classmethod
-    def connect(cls, seeds: str) -> RedisEventStore:
-        return cls(RedisCluster(startup_nodes=parse_seeds(seeds)))
+    def connect(cls, seeds: str, **kwargs: Any) -> RedisEventStore:
+        """A store on its own router (the router learns the slot map on first use)."""
+        return cls(ClusterRouter(parse_seeds(seeds)), owns_router=True, **kwargs)
 
     async def append(
         self, room_id: str, events: Sequence[Event], *, expected_last_id: int, ts: int
     ) -> list[Record]:
-        args: list[Any] = [expected_last_id, ts]
-        for event in events:
-            args += [event.type, msgpack.packb(event.to_data())]
-        try:
-            ok, last = await self._append(keys=[log_key(room_id), wake_channel(room_id)], args=args)
-        except RedisError as exc:
-            raise StoreUnavailable(f"redis append failed: {exc}") from exc
+        packed = [(event.type, msgpack.packb(event.to_data())) for event in events]
+        wake = msgpack.packb([WAKE_EVENTS, expected_last_id + 1, ts, packed])
+        args: list[Any] = [expected_last_id, ts, wake]
+        for type_, data in packed:
+            args += [type_, data]
+
+        def build(pipe: Any) -> None:
+            pipe.eval(APPEND_SCRIPT, 2, log_key(room_id), wake_channel(room_id), *args)
+            if self.replicas:
+                pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
+
+        replies = await self._run(room_id, build, "append")
+        ok, last = replies[0]
         if not ok:
             raise AppendConflict(room_id, expected_last_id)
+        if self.replicas and int(replies[1]) < self.replicas:
+            self.unreplicated_appends += 1
+            log.warning(
+                "room %s: append %s acknowledged before a replica confirmed it (%s of %s)",
+                room_id,
+                last,
+                replies[1],
+                self.replicas,
+            )
         first = int(last) - len(events) + 1
         return [Record(first + i, ts, event) for i, event in enumerate(events)]
 
     async def read(self, room_id: str, after_id: int, limit: int | None = None) -> list[Record]:
-        try:
-            entries = await self.client.xrange(
-                log_key(room_id), min=f"{after_id + 1}-0", max="+", count=limit
-            )
-        except RedisError as exc:
-            raise StoreUnavailable(f"redis read failed: {exc}") from exc
-        return [_record(entry_id, fields) for entry_id, fields in entries]
+        replies = await self._run(
+            room_id,
+            lambda pipe: pipe.xrange(log_key(room_id), min=f"{after_id + 1}-0", count=limit),
+            "read",
+        )
+        return [_record(entry_id, fields) for entry_id, fields in replies[0]]
 
     async def first_id(self, room_id: str) -> int:
+        replies = await self._run(
+            room_id, lambda pipe: pipe.xrange(log_key(room_id), count=1), "read"
+        )
+        return _event_id(replies[0][0][0]) if replies[0] else 0
+
+    async def _run(self, room_id: str, build: Any, what: str) -> list[Any]:
         try:
-            entries = await self.client.xrange(log_key(room_id), count=1)
-        except RedisError as exc:
-            raise StoreUnavailable(f"redis read failed: {exc}") from exc
-        return _event_id(entries[0][0]) if entries else 0
+            return await self.router.run(log_key(room_id), build)
+        except (ClusterUnavailable, RedisError) as exc:
+            raise StoreUnavailable(f"redis {what} failed: {exc}") from exc
 
     def ready(self) -> bool:
-        return self._ready
+        return not self._closed and self.router.covered
 
     async def close(self) -> None:
-        self._ready = False
-        await self.client.aclose()
+        self._closed = True
+        if self.owns_router:
+            await self.router.close()
 
 
 def _event_id(entry_id: bytes | str) -> int:

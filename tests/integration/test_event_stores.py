@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from rooms import ChatMessageEvent, HandRaisedEvent, Role
 from signaling import AppendConflict, EventStore, SqliteEventStore
+from signaling.redis_bus import decode_wake
 from signaling.redis_store import RedisEventStore, wake_channel
 from tests.redis_cluster import RedisCluster
 
@@ -90,9 +91,10 @@ async def test_of_racing_appends_at_the_same_last_id_exactly_one_wins(
 async def test_a_redis_append_wakes_the_rooms_sharded_channel(cluster: RedisCluster) -> None:
     store = RedisEventStore.connect(cluster.seeds)
     room = "wake-me"
-    await store.client.initialize()  # the slot map
-    owner = store.client.get_node_from_key(wake_channel(room))
-    subscriber = Redis(host=owner.host, port=owner.port)
+    await store.router.start()  # the slot map
+    owner = store.router.owner(wake_channel(room))
+    assert owner is not None
+    subscriber = Redis(host=owner[0], port=owner[1])
     pubsub = subscriber.pubsub()
     try:
         await pubsub.ssubscribe(wake_channel(room))
@@ -102,7 +104,8 @@ async def test_a_redis_append_wakes_the_rooms_sharded_channel(cluster: RedisClus
         while message is None or message["type"] not in ("smessage", b"smessage"):
             assert asyncio.get_running_loop().time() < deadline, "no wake-up"
             message = await pubsub.get_message(timeout=0.5)
-        assert int(message["data"]) == 2
+        wake = decode_wake(message["data"])
+        assert [(r.id, r.event) for r in wake.records] == [(1, chat("a")), (2, chat("b"))]
     finally:
         await pubsub.aclose()
         await subscriber.aclose()

@@ -1,0 +1,278 @@
+"""A small Redis Cluster router: the slot map, one client per master, and redirect handling.
+
+liveclass routes its own room commands instead of using redis-py's ``RedisCluster`` for them,
+because an acknowledged append must be replicated before the ack (``WAIT`` on the connection
+that wrote, which a cluster client cannot pin) and because the sharded subscriber needs the same
+slot map. Redirects follow the Redis Cluster specification (https://redis.io/docs/latest/
+operate/oss_and_stack/reference/cluster-spec/): ``MOVED`` refreshes the map and retries,
+``ASK`` retries once on the importing node after ``ASKING``, ``TRYAGAIN`` (a slot migrating
+mid-command) and ``CLUSTERDOWN`` retry after a short backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.crc import key_slot
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    MovedError,
+    RedisError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
+
+SLOTS = 16384
+Address = tuple[str, int]
+
+
+class ClusterUnavailable(Exception):
+    """The cluster did not answer, or the slot's owner failed and redirects did not settle."""
+
+
+def parse_seeds(seeds: str) -> list[Address]:
+    """``redis://host:port[,redis://host:port...]`` (the scheme is optional) as addresses.
+
+    Raises:
+        ValueError: an empty list or an address without a port.
+    """
+    addresses = []
+    for seed in seeds.split(","):
+        address = seed.strip().removeprefix("redis://").rstrip("/")
+        host, sep, port = address.rpartition(":")
+        if not sep or not port.isdigit() or not host:
+            raise ValueError(f"not host:port: {seed!r}")
+        addresses.append((host.strip("[]"), int(port)))
+    if not addresses:
+        raise ValueError("no cluster address given")
+    return addresses
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterNode:
+    """One line of ``CLUSTER NODES``."""
+
+    node_id: str
+    address: Address
+    master: bool
+    failed: bool
+    slots: tuple[tuple[int, int], ...]
+
+
+def parse_cluster_nodes(text: str) -> list[ClusterNode]:
+    """Parse a ``CLUSTER NODES`` reply (https://redis.io/commands/cluster-nodes/).
+
+    Migration markers (``[slot->-id]``, ``[slot-<-id]``) are skipped: a slot belongs to the node
+    listing it plainly.
+    """
+    nodes = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 8:
+            continue
+        hostport = parts[1].split("@", 1)[0].split(",", 1)[0]
+        host, _, port = hostport.rpartition(":")
+        if not port.isdigit():
+            continue  # a node without an address (handshake)
+        flags = set(parts[2].split(","))
+        slots = []
+        for item in parts[8:]:
+            if item.startswith("["):
+                continue
+            first, _, last = item.partition("-")
+            slots.append((int(first), int(last or first)))
+        nodes.append(
+            ClusterNode(
+                node_id=parts[0],
+                address=(host or "127.0.0.1", int(port)),
+                master="master" in flags,
+                failed="fail" in flags,
+                slots=tuple(slots),
+            )
+        )
+    return nodes
+
+
+class ClusterRouter:
+    """Routes commands for a key to the master that owns its slot.
+
+    Args:
+        seeds: addresses to learn the cluster from (any node of it).
+        timeout_s: connect and read timeout of every command.
+        redirect_budget_s: how long redirects, ``TRYAGAIN`` and ``CLUSTERDOWN`` are retried
+            before :class:`ClusterUnavailable`.
+    """
+
+    def __init__(
+        self,
+        seeds: Sequence[Address],
+        *,
+        timeout_s: float = 2.0,
+        redirect_budget_s: float = 2.0,
+    ) -> None:
+        self.seeds = list(seeds)
+        self.timeout_s = timeout_s
+        self.redirect_budget_s = redirect_budget_s
+        self._owners: list[Address | None] = [None] * SLOTS
+        self._clients: dict[Address, Redis] = {}
+        self._known: list[Address] = list(seeds)
+        self._refreshing: asyncio.Task[None] | None = None
+        #: Every slot has a master that is not failed (for ``/readyz``).
+        self.covered = False
+        self.listeners: list[Callable[[], None]] = []
+
+    # -- the slot map --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Learn the slot map.
+
+        Raises:
+            ClusterUnavailable: no seed answered ``CLUSTER NODES``.
+        """
+        await self.refresh()
+
+    def owner(self, key: str) -> Address | None:
+        return self._owners[key_slot(key.encode())]
+
+    async def refresh(self) -> None:
+        """Re-read the slot map (concurrent callers share one refresh).
+
+        Raises:
+            ClusterUnavailable: no known node answered.
+        """
+        if self._refreshing is None:
+            self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
+        task = self._refreshing
+        try:
+            await asyncio.shield(task)
+        finally:
+            if task.done() and self._refreshing is task:
+                self._refreshing = None
+
+    async def _refresh(self) -> None:
+        errors = []
+        candidates = list(dict.fromkeys([*self._masters(), *self._known, *self.seeds]))
+        for address in candidates:
+            try:
+                text = await self.client(address).execute_command("CLUSTER", "NODES")
+            except RedisError as exc:
+                errors.append(f"{address[0]}:{address[1]}: {exc}")
+                continue
+            if isinstance(text, bytes):
+                text = text.decode()
+            self._apply(parse_cluster_nodes(str(text)))
+            return
+        raise ClusterUnavailable("no Redis Cluster node answered: " + "; ".join(errors))
+
+    def _apply(self, nodes: list[ClusterNode]) -> None:
+        owners: list[Address | None] = [None] * SLOTS
+        failed_slots = 0
+        for node in nodes:
+            if not node.master:
+                continue
+            for first, last in node.slots:
+                for slot in range(first, last + 1):
+                    owners[slot] = node.address
+                if node.failed:
+                    failed_slots += last - first + 1
+        self._owners = owners
+        self._known = [n.address for n in nodes if not n.failed] or self._known
+        covered = failed_slots == 0 and all(o is not None for o in owners)
+        if covered != self.covered:
+            log.log(
+                logging.INFO if covered else logging.WARNING,
+                "redis cluster %s",
+                "covers every slot" if covered else "has slots without a live master",
+            )
+        self.covered = covered
+        for listener in self.listeners:
+            listener()
+
+    def _masters(self) -> list[Address]:
+        return list(dict.fromkeys(o for o in self._owners if o is not None))
+
+    def client(self, address: Address) -> Redis:
+        client = self._clients.get(address)
+        if client is None:
+            client = self._clients[address] = Redis(
+                host=address[0],
+                port=address[1],
+                socket_timeout=self.timeout_s,
+                socket_connect_timeout=self.timeout_s,
+                protocol=2,
+                max_connections=64,
+            )
+        return client
+
+    # -- commands ------------------------------------------------------------------------------
+
+    async def run(self, key: str, build: Callable[[Pipeline], Any]) -> list[Any]:
+        """Run the commands ``build(pipeline)`` queues, on one connection of ``key``'s owner.
+
+        Returns the pipeline's replies. Redirects are followed within the budget.
+
+        Raises:
+            ClusterUnavailable: the owner cannot be reached or redirects did not settle.
+            redis.exceptions.ResponseError: a command failed for another reason.
+        """
+        deadline = time.monotonic() + self.redirect_budget_s
+        delay = 0.01
+        asking: Address | None = None
+        last_error: Exception | None = None
+        while True:
+            address = asking or self.owner(key)
+            if address is None:
+                await self._refresh_quietly()
+                address = self.owner(key)
+            if address is not None:
+                try:
+                    async with self.client(address).pipeline(transaction=False) as pipe:
+                        if asking is not None:
+                            pipe.execute_command("ASKING")
+                        build(pipe)
+                        replies = await pipe.execute()
+                    return replies[1:] if asking is not None else replies
+                except AskError as exc:  # MovedError is an AskError
+                    last_error = exc
+                    if isinstance(exc, MovedError):
+                        asking = None
+                        self._owners[exc.slot_id] = exc.node_addr
+                        await self._refresh_quietly()
+                        continue
+                    asking = exc.node_addr
+                    continue
+                except (TryAgainError, ClusterDownError) as exc:
+                    last_error = exc
+                except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                    last_error = exc
+                    await self._refresh_quietly()
+                    raise ClusterUnavailable(f"redis {address[0]}:{address[1]}: {exc}") from exc
+            asking = None
+            if time.monotonic() + delay > deadline:
+                raise ClusterUnavailable(f"redis cluster did not settle: {last_error}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self.refresh()
+        except ClusterUnavailable as exc:
+            log.warning("%s", exc)
+
+    async def close(self) -> None:
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()

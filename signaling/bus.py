@@ -9,7 +9,7 @@ something (:meth:`RoomSubscriber.missed`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from rooms import Participant, Record
@@ -30,8 +30,9 @@ class RoomSubscriber(Protocol):
         """Another node's members of the room changed (``left`` holds identities)."""
         ...
 
-    def rosters(self, rosters: Mapping[str, Sequence[Participant]]) -> None:
-        """The members of the room on every other live node, replacing what was known."""
+    def roster(self, node: str, members: Sequence[Participant]) -> None:
+        """All of another node's members of the room, replacing what was known of that node
+        (empty: the node left the room or died)."""
         ...
 
 

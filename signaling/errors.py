@@ -83,6 +83,13 @@ class TokenWrongRoom(ClientError):
     close_code = 4403
 
 
+class Unavailable(ClientError):
+    """The store or the cluster cannot take the command now (a failover, say); nothing was done.
+    ``retry_after_ms`` suggests when to try again."""
+
+    code = "unavailable"
+
+
 class Internal(ClientError):
     code = "internal"
 
@@ -100,6 +107,7 @@ SIGNALING_ERRORS: tuple[type[ClientError], ...] = (
     TokenInvalid,
     TokenExpired,
     TokenWrongRoom,
+    Unavailable,
     Internal,
 )
 

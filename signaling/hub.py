@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -331,8 +331,8 @@ class RoomHub:
         self._presence.remote_update(node, joined, left)
         self._schedule_presence()
 
-    def rosters(self, rosters: Mapping[str, Sequence[Participant]]) -> None:
-        self._presence.remote_replace(rosters)
+    def roster(self, node: str, members: Sequence[Participant]) -> None:
+        self._presence.remote_replace(node, members)
         self._schedule_presence()
 
     async def _fill_gap(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -34,7 +35,15 @@ from .codec import (
     encode_reconnect,
     peek_ref,
 )
-from .errors import AlreadyJoined, ClientError, FrameTooLarge, NotJoined, RateLimited, TextFrame
+from .errors import (
+    AlreadyJoined,
+    ClientError,
+    FrameTooLarge,
+    NotJoined,
+    RateLimited,
+    TextFrame,
+    Unavailable,
+)
 from .http import HttpRoutes, HttpSettings, respond, text
 from .hub import HubSettings, JoinRefused, Member, RoomHub, now_ms
 from .metrics import Metrics
@@ -276,7 +285,9 @@ class SignalingNode:
                 except StoreUnavailable as exc:
                     log.error("store unavailable: %s", exc)
                     ref = peek_ref(frame) if isinstance(frame, bytes) else None
-                    outbox.put(encode_error(ClientError("the store is unavailable; retry"), ref))
+                    retry_ms = 250 + random.randrange(250)  # jitter: clients do not retry at once
+                    error = Unavailable("the store is unavailable; retry", retry_after_ms=retry_ms)
+                    outbox.put(encode_error(error, ref))
         except ConnectionClosed:
             pass
         finally:

@@ -8,7 +8,7 @@ class (staff, students), so a join storm of N students costs O(N) frames, not O(
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,18 +88,15 @@ class Presence:
         if not listed:
             del self._remote[node]
 
-    def remote_replace(self, rosters: Mapping[str, Sequence[Participant]]) -> None:
-        """Every other node's members, replacing what was known (after a resubscribe)."""
-        for node in [n for n in self._remote if n not in rosters]:
-            self.remote_update(node, [], list(self._remote[node]))
-        for node, people in rosters.items():
-            current = self._remote.get(node, {})
-            present = {p.identity for p in people}
-            self.remote_update(
-                node,
-                [p for p in people if p.identity not in current],
-                [i for i in current if i not in present],
-            )
+    def remote_replace(self, node: str, people: Sequence[Participant]) -> None:
+        """All of another node's members, replacing what was known of it."""
+        current = self._remote.get(node, {})
+        present = {p.identity for p in people}
+        self.remote_update(
+            node,
+            [p for p in people if p.identity not in current],
+            [i for i in current if i not in present],
+        )
 
     def take_announcement(self) -> tuple[list[Participant], list[Participant]]:
         """This node's own joins and leaves since the last call (for the other nodes)."""

@@ -45,50 +45,60 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-#: KEYS: nodes, this node's members, wake. ARGV: node, ttl ms, payload, joined count,
-#: identity/participant pairs, then identities that left.
+#: KEYS: nodes, this node's members, seqs, wake. ARGV: node, ttl ms, payload, seq, joined
+#: count, identity/participant pairs, then identities that left.
 ANNOUNCE_SCRIPT = (
     _NOW
     + """
 local ttl = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ttl * 20)
-local i = 5
-for k = 1, tonumber(ARGV[4]) do
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
+local i = 6
+for k = 1, tonumber(ARGV[5]) do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
   i = i + 2
 end
 for k = i, #ARGV do redis.call('HDEL', KEYS[2], ARGV[k]) end
-redis.call('PEXPIRE', KEYS[2], ttl * 20)
-redis.call('SPUBLISH', KEYS[3], ARGV[3])
+for _, key in ipairs({KEYS[1], KEYS[2], KEYS[3]}) do redis.call('PEXPIRE', key, ttl * 20) end
+redis.call('SPUBLISH', KEYS[4], ARGV[3])
 return 1
 """
 )
 
-#: KEYS: nodes, wake. ARGV: node (or '' for none), ttl ms, members key prefix.
-#: Refreshes the node's time and removes expired nodes, publishing their members' departure.
-HEARTBEAT_SCRIPT = (
-    _NOW
-    + """
-local ttl = tonumber(ARGV[2])
-if ARGV[1] ~= '' then
-  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ttl * 20)
-  redis.call('PEXPIRE', ARGV[3] .. ARGV[1], ttl * 20)
-end
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
-for _, node in ipairs(dead) do
+#: Removes node ``node`` from a room and publishes its members' departure (seq 0: forget it).
+_DROP_NODE = """
+local function drop(node)
   local key = ARGV[3] .. node
   local gone = redis.call('HKEYS', key)
   redis.call('DEL', key)
   redis.call('ZREM', KEYS[1], node)
-  redis.call('SPUBLISH', KEYS[2], cmsgpack.pack({1, node, {}, gone}))
+  redis.call('HDEL', KEYS[3], node)
+  redis.call('SPUBLISH', KEYS[2], cmsgpack.pack({1, node, {}, gone, 0}))
 end
+"""
+
+#: KEYS: nodes, wake, seqs. ARGV: node, ttl ms, members key prefix.
+#: Refreshes the node's time and removes expired nodes, publishing their members' departure.
+HEARTBEAT_SCRIPT = (
+    _NOW
+    + _DROP_NODE
+    + """
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+for _, key in ipairs({KEYS[1], KEYS[3], ARGV[3] .. ARGV[1]}) do
+  redis.call('PEXPIRE', key, ttl * 20)
+end
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+for _, node in ipairs(dead) do drop(node) end
 return #dead
 """
 )
 
-#: KEYS: nodes. ARGV: this node, members key prefix. Every other live node and its members.
+#: KEYS: nodes, wake, seqs. ARGV: node, unused, members key prefix. Leaves the room at once.
+LEAVE_SCRIPT = _DROP_NODE + "drop(ARGV[1])\nreturn 1\n"
+
+#: KEYS: nodes, seqs. ARGV: this node, members key prefix.
+#: Every other live node with its announcement seq and its members (identity/participant pairs).
 ROSTERS_SCRIPT = (
     _NOW
     + """
@@ -96,21 +106,13 @@ local out = {}
 for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
   if node ~= ARGV[1] then
     table.insert(out, node)
+    table.insert(out, redis.call('HGET', KEYS[2], node) or '0')
     table.insert(out, redis.call('HGETALL', ARGV[2] .. node))
   end
 end
 return out
 """
 )
-
-#: KEYS: nodes, this node's members, wake. ARGV: node. Leaves the room at once.
-LEAVE_SCRIPT = """
-local gone = redis.call('HKEYS', KEYS[2])
-redis.call('DEL', KEYS[2])
-redis.call('ZREM', KEYS[1], ARGV[1])
-if #gone > 0 then redis.call('SPUBLISH', KEYS[3], cmsgpack.pack({1, ARGV[1], {}, gone})) end
-return #gone
-"""
 
 
 def nodes_key(room_id: str) -> str:
@@ -121,6 +123,10 @@ def members_prefix(room_id: str) -> str:
     return f"room:{{{room_id}}}:members:"
 
 
+def seqs_key(room_id: str) -> str:
+    return f"room:{{{room_id}}}:presence-seq"
+
+
 @dataclass(frozen=True, slots=True)
 class Wake:
     """A decoded wake-up: records appended, or one node's presence delta."""
@@ -129,14 +135,16 @@ class Wake:
     node: str = ""
     joined: tuple[Participant, ...] = ()
     left: tuple[str, ...] = ()
+    #: The node's announcement number (from 1, per room); 0: the node left or died.
+    seq: int = 0
 
 
 def decode_wake(payload: bytes) -> Wake:
     """Decode a wake-up message of ``room:{<id>}:wake``.
 
     Shapes (msgpack arrays): ``[0, first_id, ts, [[type, data], ...]]`` for appended events
-    (``data`` is the event's msgpack map), ``[1, node, [participant map, ...], [identity, ...]]``
-    for a node's presence delta.
+    (``data`` is the event's msgpack map); ``[1, node, [participant map, ...], [identity, ...],
+    seq]`` for a node's presence delta (``seq`` 0: the node is gone from the room).
 
     Raises:
         ValueError: not one of these shapes.
@@ -153,12 +161,13 @@ def decode_wake(payload: bytes) -> Wake:
                 ]
             )
         if kind == WAKE_PRESENCE:
-            _, node, joined, left = message
+            _, node, joined, left, seq = message
             return Wake(
                 [],
-                node if isinstance(node, str) else node.decode(),
+                _text(node),
                 tuple(Participant.from_wire(p) for p in joined or ()),
-                tuple(i if isinstance(i, str) else i.decode() for i in left or ()),
+                tuple(_text(i) for i in left or ()),
+                int(seq),
             )
     except (ValueError, TypeError, KeyError, IndexError, msgpack.UnpackException) as exc:
         raise ValueError(f"not a wake-up message: {exc}") from exc
@@ -166,12 +175,18 @@ def decode_wake(payload: bytes) -> Wake:
 
 
 class _RoomChannel:
-    """Feeds one room's wake channel to its hub."""
+    """Feeds one room's wake channel to its hub, putting other nodes' presence in order.
+
+    Each node numbers its announcements for a room; a delta older than what is known is a repeat
+    and dropped, and one that skips a number means one was missed, so the rosters are re-read.
+    A re-read replaces a node's members only if it is not older than the deltas already applied.
+    """
 
     def __init__(self, bus: RedisBus, room_id: str, subscriber: RoomSubscriber) -> None:
         self.bus = bus
         self.room_id = room_id
         self.subscriber = subscriber
+        self.seqs: dict[str, int] = {}
 
     def message(self, payload: bytes) -> None:
         try:
@@ -183,7 +198,33 @@ class _RoomChannel:
         if wake.records:
             self.subscriber.deliver(wake.records)
         elif wake.node and wake.node != self.bus.node_id:
-            self.subscriber.presence(wake.node, wake.joined, wake.left)
+            self._presence(wake)
+
+    def _presence(self, wake: Wake) -> None:
+        if wake.seq == 0:  # the node left the room or died
+            self.seqs.pop(wake.node, None)
+            self.subscriber.roster(wake.node, [])
+            return
+        known = self.seqs.get(wake.node, 0)
+        if wake.seq <= known:
+            return
+        self.seqs[wake.node] = wake.seq
+        self.subscriber.presence(wake.node, wake.joined, wake.left)
+        if wake.seq != known + 1:
+            self.bus.reload_rosters(self.room_id)
+
+    def rosters(
+        self, rosters: dict[str, tuple[int, list[Participant]]], asked: dict[str, int]
+    ) -> None:
+        """Apply a re-read (``asked``: the numbers known when it was requested)."""
+        for node, (seq, people) in rosters.items():
+            if seq >= self.seqs.get(node, 0):
+                self.seqs[node] = seq
+                self.subscriber.roster(node, people)
+        for node in [n for n in self.seqs if n not in rosters]:
+            if self.seqs[node] == asked.get(node):  # nothing newer came since: it is gone
+                del self.seqs[node]
+                self.subscriber.roster(node, [])
 
     def resubscribed(self) -> None:
         self.subscriber.missed()
@@ -214,6 +255,9 @@ class RedisBus:
         self.presence_ttl_ms = presence_ttl_ms
         self.subscriber = subscriber or ShardedSubscriber(router)
         self._rooms: dict[str, _RoomChannel] = {}
+        #: Per room: the last announcement number, and a lock keeping announcements in order.
+        self._seqs: dict[str, int] = {}
+        self._announcing: dict[str, asyncio.Lock] = {}
         self._heartbeat: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -232,8 +276,9 @@ class RedisBus:
         try:
             await self.subscriber.subscribe(wake_channel(room_id), channel)
             await self._load_rosters(room_id)
-        except ClusterUnavailable as exc:
+        except (ClusterUnavailable, StoreUnavailable) as exc:
             self._rooms.pop(room_id, None)
+            await self.subscriber.unsubscribe(wake_channel(room_id))
             raise StoreUnavailable(f"cannot follow room {room_id}: {exc}") from exc
 
     async def unsubscribe(self, room_id: str) -> None:
@@ -248,46 +293,69 @@ class RedisBus:
     async def announce(
         self, room_id: str, joined: Sequence[Participant], left: Sequence[Participant]
     ) -> None:
-        payload = msgpack.packb(
-            [WAKE_PRESENCE, self.node_id, [p.to_wire() for p in joined], [p.identity for p in left]]
-        )
-        args: list[Any] = [self.node_id, self.presence_ttl_ms, payload, len(joined)]
-        for p in joined:
-            args += [p.identity, msgpack.packb(p.to_wire())]
-        args += [p.identity for p in left]
-        keys = [nodes_key(room_id), members_prefix(room_id) + self.node_id, wake_channel(room_id)]
-        await self._eval(room_id, ANNOUNCE_SCRIPT, keys, args)
+        lock = self._announcing.setdefault(room_id, asyncio.Lock())
+        async with lock:  # one at a time per room, so they apply in their numbers' order
+            seq = self._seqs.get(room_id, 0) + 1
+            self._seqs[room_id] = seq
+            payload = msgpack.packb(
+                [
+                    WAKE_PRESENCE,
+                    self.node_id,
+                    [p.to_wire() for p in joined],
+                    [p.identity for p in left],
+                    seq,
+                ]
+            )
+            args: list[Any] = [self.node_id, self.presence_ttl_ms, payload, seq, len(joined)]
+            for p in joined:
+                args += [p.identity, msgpack.packb(p.to_wire())]
+            args += [p.identity for p in left]
+            keys = [
+                nodes_key(room_id),
+                members_prefix(room_id) + self.node_id,
+                seqs_key(room_id),
+                wake_channel(room_id),
+            ]
+            await self._eval(room_id, ANNOUNCE_SCRIPT, keys, args)
 
     def reload_rosters(self, room_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self._load_rosters(room_id))
         task.add_done_callback(_log_failure)
 
     async def _load_rosters(self, room_id: str) -> None:
-        reply = await self._eval(
-            room_id, ROSTERS_SCRIPT, [nodes_key(room_id)], [self.node_id, members_prefix(room_id)]
-        )
         channel = self._rooms.get(room_id)
         if channel is None:
             return
-        rosters: dict[str, list[Participant]] = {}
-        for i in range(0, len(reply), 2):
-            node = reply[i].decode() if isinstance(reply[i], bytes) else str(reply[i])
-            flat = reply[i + 1]
+        asked = dict(channel.seqs)
+        reply = await self._eval(
+            room_id,
+            ROSTERS_SCRIPT,
+            [nodes_key(room_id), seqs_key(room_id)],
+            [self.node_id, members_prefix(room_id)],
+        )
+        rosters: dict[str, tuple[int, list[Participant]]] = {}
+        for i in range(0, len(reply), 3):
+            node, seq, flat = _text(reply[i]), int(reply[i + 1]), reply[i + 2]
             people = []
             for j in range(1, len(flat), 2):
                 try:
                     people.append(Participant.from_wire(msgpack.unpackb(flat[j])))
                 except (ValueError, msgpack.UnpackException) as exc:
                     log.warning("room %s: a bad presence entry of node %s: %s", room_id, node, exc)
-            rosters[node] = people
-        channel.subscriber.rosters(rosters)
+            rosters[node] = (seq, people)
+        if self._rooms.get(room_id) is channel:
+            channel.rosters(rosters, asked)
 
     async def _leave(self, room_id: str) -> None:
-        keys = [nodes_key(room_id), members_prefix(room_id) + self.node_id, wake_channel(room_id)]
+        keys = [nodes_key(room_id), wake_channel(room_id), seqs_key(room_id)]
         try:
-            await self._eval(room_id, LEAVE_SCRIPT, keys, [self.node_id])
+            await self._eval(
+                room_id, LEAVE_SCRIPT, keys, [self.node_id, 0, members_prefix(room_id)]
+            )
         except StoreUnavailable as exc:
             log.warning("room %s: leaving presence failed (it expires): %s", room_id, exc)
+        self._seqs.pop(room_id, None)
+        self._announcing.pop(room_id, None)
 
     async def _eval(self, room_id: str, script: str, keys: list[str], args: list[Any]) -> Any:
         try:
@@ -309,7 +377,7 @@ class RedisBus:
             except ClusterUnavailable as exc:
                 log.warning("%s", exc)
             for room_id in list(self._rooms):
-                keys = [nodes_key(room_id), wake_channel(room_id)]
+                keys = [nodes_key(room_id), wake_channel(room_id), seqs_key(room_id)]
                 args = [self.node_id, self.presence_ttl_ms, members_prefix(room_id)]
                 try:
                     await self._eval(room_id, HEARTBEAT_SCRIPT, keys, args)
@@ -328,6 +396,10 @@ class RedisBus:
             self._rooms.pop(room_id, None)
             await self._leave(room_id)
         await self.subscriber.close()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

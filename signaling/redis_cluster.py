@@ -20,6 +20,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.exceptions import (
     AskError,
@@ -212,6 +214,9 @@ class ClusterRouter:
                 socket_connect_timeout=self.timeout_s,
                 protocol=2,
                 max_connections=64,
+                # One immediate retry (a pooled connection the server closed); redis-py's
+                # default backs off for seconds, which would stall a room through a failover.
+                retry=Retry(NoBackoff(), 1),
             )
         return client
 

@@ -19,6 +19,8 @@ from collections import deque
 from typing import Any, Protocol
 
 from redis.asyncio.connection import Connection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from .redis_cluster import Address, ClusterRouter, ClusterUnavailable
@@ -216,6 +218,7 @@ class ShardedSubscriber:
                 socket_connect_timeout=self.router.timeout_s,
                 socket_timeout=None,
                 retry_on_timeout=False,
+                retry=Retry(NoBackoff(), 0),  # the resubscribe loop does the retrying
             )
             await conn.connect()
             shard = self._shards[address] = _Shard(self, address, conn)

@@ -4,11 +4,18 @@ operator scripts in deploy/redis-cluster/ so the tests exercise them too."""
 from __future__ import annotations
 
 import atexit
+import os
 import random
+import signal
 import socket
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from redis.crc import key_slot
+
+from signaling.redis_cluster import ClusterNode, parse_cluster_nodes
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "deploy" / "redis-cluster"
 BUS_OFFSET = 10_000  # the cluster bus listens on port + 10000
@@ -21,6 +28,12 @@ def _free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def free_cluster_ports(count: int = 6) -> list[int]:
@@ -76,3 +89,64 @@ class RedisCluster:
             timeout=10,
             check=True,
         ).stdout
+
+    # -- inspecting and breaking it (failover and migration tests) -----------------------------
+
+    def nodes(self, port: int | None = None) -> list[ClusterNode]:
+        """``CLUSTER NODES`` as seen by ``port`` (default: the first live node)."""
+        for candidate in [port] if port is not None else self.ports:
+            try:
+                return parse_cluster_nodes(self.cli(candidate, "cluster", "nodes"))
+            except subprocess.CalledProcessError:
+                continue
+        raise RuntimeError("no live cluster node")
+
+    def node_id(self, port: int) -> str:
+        return self.cli(port, "cluster", "myid").strip()
+
+    def owner_of(self, key: str, port: int | None = None) -> int:
+        """The port of the master serving ``key``'s slot."""
+        slot = key_slot(key.encode())
+        for node in self.nodes(port):
+            if node.master and not node.failed and any(a <= slot <= b for a, b in node.slots):
+                return node.address[1]
+        raise RuntimeError(f"no master serves slot {slot}")
+
+    def replica_of(self, master_port: int) -> int:
+        master = self.node_id(master_port)
+        for line in self.cli(master_port, "cluster", "replicas", master).splitlines():
+            address = line.split()[1].split("@")[0]
+            return int(address.rpartition(":")[2])
+        raise RuntimeError(f"{master_port} has no replica")
+
+    def kill(self, port: int) -> None:
+        """SIGKILL one node, as a crash would, and wait until its port refuses."""
+        pid = int((self.directory / str(port) / "redis.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _accepts(port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis on {port} did not die")
+            time.sleep(0.02)
+
+    def wait_master(self, port: int, timeout: float = 15.0) -> float:
+        """Wait until the node on ``port`` is a master (a promoted replica); returns seconds."""
+        start = time.monotonic()
+        while "role:master" not in self.cli(port, "info", "replication"):
+            if time.monotonic() - start > timeout:
+                raise TimeoutError(f"{port} was not promoted in {timeout}s")
+            time.sleep(0.02)
+        return time.monotonic() - start
+
+    def migrate_slot(self, slot: int, source: int, target: int) -> None:
+        """Move ``slot`` from master ``source`` to master ``target`` the way redis-cli --cluster
+        reshard does: IMPORTING/MIGRATING, MIGRATE its keys in batches, then SETSLOT NODE."""
+        source_id, target_id = self.node_id(source), self.node_id(target)
+        self.cli(target, "cluster", "setslot", str(slot), "importing", source_id)
+        self.cli(source, "cluster", "setslot", str(slot), "migrating", target_id)
+        while keys := self.cli(source, "cluster", "getkeysinslot", str(slot), "100").split():
+            self.cli(source, "migrate", "127.0.0.1", str(target), "", "0", "5000", "keys", *keys)
+        for port in self.ports:
+            node = next((n for n in self.nodes(port) if n.address[1] == port), None)
+            if node is not None and node.master:
+                self.cli(port, "cluster", "setslot", str(slot), "node", target_id)

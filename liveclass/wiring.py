@@ -19,8 +19,10 @@ from signaling import (
     parse_seeds,
     wire_frame,
 )
-from whiteboard import SqliteBoardStore, WhiteboardService
+from signaling.redis_cluster import ClusterUnavailable
+from whiteboard import RedisBoardStore, SqliteBoardStore, WhiteboardService
 
+from .board_feed import RedisBoardFeed
 from .config import ClusterSettings, ServeConfig
 
 
@@ -41,10 +43,25 @@ def build_embedded_node(config: ServeConfig) -> SignalingNode:
 
 
 def build_cluster_node(config: ServeConfig, cluster: ClusterSettings) -> SignalingNode:
-    """A stateless node on a Redis Cluster: one router (slot map) shared by store and bus."""
+    """A stateless node on a Redis Cluster: one router (slot map) and one sharded subscriber
+    shared by the room log, the bus, the board store and the board feed."""
     router = ClusterRouter(parse_seeds(cluster.seeds))
     store = RedisEventStore(
         router, replicas=cluster.replicas, replica_wait_ms=cluster.replica_wait_ms
     )
     bus = RedisBus(router, node_id=cluster.node_id or None, presence_ttl_ms=cluster.presence_ttl_ms)
-    return SignalingNode(config.node, config.http, config.keyring, store, bus, None)
+    board_store = RedisBoardStore(
+        router,
+        unavailable=(ClusterUnavailable,),
+        replicas=cluster.replicas,
+        replica_wait_ms=cluster.replica_wait_ms,
+        covered=lambda: router.covered,
+    )
+    feed = RedisBoardFeed(bus.subscriber)
+
+    def boards(open_room: OpenRoom) -> WhiteboardService:
+        return WhiteboardService(
+            board_store, config.whiteboard, open_room, wire_frame, TokenBucket, feed
+        )
+
+    return SignalingNode(config.node, config.http, config.keyring, store, bus, boards)

@@ -388,7 +388,8 @@ class RedisBus:
         return not self._closed and self.subscriber.ready()
 
     async def close(self) -> None:
-        """Leave every room's presence at once (the other nodes need not wait for the TTL)."""
+        """Leave every room's presence at once (the other nodes need not wait for the TTL), then
+        close the subscriber and the router (the bus is the last of the node's parts to use it)."""
         self._closed = True
         if self._heartbeat is not None:
             self._heartbeat.cancel()
@@ -396,6 +397,7 @@ class RedisBus:
             self._rooms.pop(room_id, None)
             await self._leave(room_id)
         await self.subscriber.close()
+        await self.router.close()
 
 
 def _text(value: Any) -> str:

@@ -162,7 +162,10 @@ class ShardedSubscriber:
             await self._drop(channel)
             raise ClusterUnavailable(f"cannot subscribe {channel}: {exc}") from exc
 
-    async def unsubscribe(self, channel: str) -> None:
+    async def unsubscribe(self, channel: str, handler: ChannelHandler | None = None) -> None:
+        """Stop (with ``handler``: only if it is still the channel's handler)."""
+        if handler is not None and self._handlers.get(channel) is not handler:
+            return
         self._handlers.pop(channel, None)
         self._homeless.discard(channel)
         await self._drop(channel)

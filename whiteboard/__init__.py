@@ -9,10 +9,12 @@ data model for clients is docs/whiteboard.md.
 
 from .board import Board, Peer, RateLimit, RoomFeed, Sender
 from .errors import AccessDenied, BadMessage, BadUpdate, BoardError, MessageTooLarge, StoreFailed
+from .feed import BoardFeed, BoardFeedHandler
+from .redis_store import RedisBoardStore
 from .service import WhiteboardService
 from .settings import WhiteboardSettings
 from .sqlite_store import SqliteBoardStore
-from .store import BoardStore, BoardStoreUnavailable, StoredBoard
+from .store import BoardStore, BoardStoreUnavailable, KeyRouter, StoredBoard
 
 __all__ = [
     "AccessDenied",
@@ -20,11 +22,15 @@ __all__ = [
     "BadUpdate",
     "Board",
     "BoardError",
+    "BoardFeed",
+    "BoardFeedHandler",
     "BoardStore",
     "BoardStoreUnavailable",
+    "KeyRouter",
     "MessageTooLarge",
     "Peer",
     "RateLimit",
+    "RedisBoardStore",
     "RoomFeed",
     "Sender",
     "SqliteBoardStore",

@@ -16,6 +16,11 @@ nothing anyone received).
 pycrdt (Yrs) leaves out of ``get_update`` the structs it holds as pending (their dependencies
 have not arrived); Yjs includes them. The board keeps such updates (``_unintegrated``) and merges
 them into every step 2 and compaction, so nothing a client sent is dropped by the server.
+
+With several nodes (scale-out) the store numbers every update (``seq``) and announces each append
+through the board feed (:mod:`whiteboard.feed`); a board applies and relays to its own peers the
+updates it has not seen, reads the store for numbers it is missing, and compacts only through the
+highest number below which it has every update.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -58,6 +64,8 @@ log = logging.getLogger(__name__)
 #: The root holding the board's records (docs/whiteboard.md); a clear deletes all of it.
 RECORDS = "records"
 CLOSE_STORE_FAILED = 1011
+#: How long a board's worker lease (compaction, clear, snapshot) holds if its holder dies (ms).
+WORKER_LEASE_MS = 10_000
 
 DENIED_LOCKED = encode_permission_denied("the board is locked: only staff can draw")
 DENIED_FULL = encode_permission_denied("the board is full")
@@ -137,7 +145,16 @@ class Board:
         self.peers: dict[Peer, None] = {}
         self.awareness = AwarenessTable()
         self.marks: dict[str, int] = {}
+        #: Every update up to this seq is in the document (with several nodes some above it
+        #: may be too: ``_ahead``).
         self.last_seq = 0
+        self._ahead: set[int] = set()
+        #: Announcements that arrived while the board was loading, replayed after it.
+        self._early: list[tuple[int, Sequence[bytes]]] | None = []
+        self._gap_check: asyncio.TimerHandle | None = None
+        #: This board's name as a holder of the board's worker lease (compaction, clears).
+        self._worker = uuid.uuid4().hex
+        self._filling: asyncio.Task[None] | None = None
         self.size = 0
         self.failed = False
         self._unintegrated: list[bytes] = []
@@ -178,6 +195,9 @@ class Board:
         self._bytes_since_compaction = stored.size - (
             len(stored.updates[0]) if stored.updates else 0
         )
+        early, self._early = self._early or [], None
+        for first_seq, updates in early:
+            self.updates(first_seq, updates)
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -292,10 +312,11 @@ class Board:
             batch, self._pending = self._pending, []
             updates = [update for _, update, _ in batch]
             try:
-                self.last_seq = await self.store.append(self.room_id, self.name, updates)
+                last = await self.store.append(self.room_id, self.name, updates)
             except BoardStoreUnavailable as exc:
                 self._fail(exc)
                 return
+            self._applied(last - len(updates) + 1, len(updates))
             self._since_compaction += len(batch)
             self._bytes_since_compaction += sum(len(u) for u in updates)
             for peer, update, message in batch:
@@ -338,6 +359,89 @@ class Board:
         if self._unintegrated:
             update = merge_updates(update, *self._unintegrated)
         return update
+
+    # -- other nodes' updates (whiteboard.feed) -------------------------------------------------
+
+    def updates(self, first_seq: int, updates: Sequence[bytes]) -> None:
+        """Apply and relay the updates of an append this board has not seen (another node's)."""
+        if self._early is not None:
+            self._early.append((first_seq, updates))
+            return
+        if self.failed:
+            return
+        for i, update in enumerate(updates):
+            seq = first_seq + i
+            if seq <= self.last_seq or seq in self._ahead:
+                continue  # this node's own append, or a repeat
+            self._take_remote(update)
+            self._applied(seq, 1)
+        if self._ahead and self._gap_check is None:
+            # An update numbered below one received is missing. It is usually an append still
+            # on its way (another node's, committed just before); read it if it does not come.
+            self._gap_check = asyncio.get_running_loop().call_later(0.25, self._check_gaps)
+
+    def resubscribed(self) -> None:
+        self._fill()
+
+    def _take_remote(self, update: bytes) -> None:
+        try:
+            self._apply(update)
+        except BadUpdate as exc:  # another node applied it; this document cannot
+            log.error("board %s/%s: an update does not apply: %s", self.room_id, self.name, exc)
+            return
+        self.size += len(update)
+        self._since_compaction += 1
+        self._bytes_since_compaction += len(update)
+        self._relay(encode_update(update), None)
+
+    def _applied(self, first_seq: int, count: int) -> None:
+        self._ahead.update(range(first_seq, first_seq + count))
+        while self.last_seq + 1 in self._ahead:
+            self.last_seq += 1
+            self._ahead.discard(self.last_seq)
+        self._ahead = {seq for seq in self._ahead if seq > self.last_seq}
+
+    def _check_gaps(self) -> None:
+        self._gap_check = None
+        if self._ahead:
+            self._fill()
+
+    def _fill(self) -> None:
+        if self._filling is None and self._early is None and not self.failed:
+            self._filling = asyncio.get_running_loop().create_task(self._fill_from_store())
+
+    async def _fill_from_store(self) -> None:
+        """Read what this board is missing; reload from the store when it compacted past it."""
+        try:
+            missing = await self.store.read(self.room_id, self.name, self.last_seq)
+            if missing is None:
+                await self._catch_up_with_store()
+            else:
+                for seq, update in missing:
+                    if seq > self.last_seq and seq not in self._ahead:
+                        self._take_remote(update)
+                        self._applied(seq, 1)
+        except BoardStoreUnavailable as exc:
+            log.warning("board %s/%s: gap fill failed: %s", self.room_id, self.name, exc)
+            loop = asyncio.get_running_loop()
+            if self._gap_check is None:
+                self._gap_check = loop.call_later(0.25, self._check_gaps)
+        finally:
+            self._filling = None
+
+    async def _catch_up_with_store(self) -> None:
+        stored = await self.store.load(self.room_id, self.name)
+        before = self.doc.get_state()
+        for update in stored.updates:
+            try:
+                self._apply(update)
+            except BadUpdate:
+                continue
+        diff = self.doc.get_update(before)
+        if diff != EMPTY_UPDATE:
+            self._relay(encode_update(diff), None)
+        self._applied(self.last_seq + 1, max(0, stored.last_seq - self.last_seq))
+        self.size = max(self.size, stored.size)
 
     # -- awareness -----------------------------------------------------------------------------
 
@@ -408,14 +512,40 @@ class Board:
     # -- staff actions carried out from the room log ---------------------------------------------
 
     async def carry_out(self) -> None:
-        """Clear and snapshot as the room's log asks, each once (marks record what was done)."""
+        """Clear and snapshot as the room's log asks, each once (marks record what was done).
+
+        With several nodes every one with the board open hears the event; the one holding the
+        board's worker lease does the work, and the others find the marks moved when they get it.
+        """
+        if not self._due():
+            return
+        deadline = time.monotonic() + 2 * WORKER_LEASE_MS / 1000
+        while not await self.store.claim_compaction(
+            self.room_id, self.name, self._worker, WORKER_LEASE_MS
+        ):
+            if time.monotonic() > deadline:
+                log.warning("board %s/%s: the worker lease stayed taken", self.room_id, self.name)
+                return
+            await asyncio.sleep(0.1)
+        try:
+            stored = await self.store.load(self.room_id, self.name)  # rare: clears, snapshots
+            for mark, value in stored.marks.items():
+                self.marks[mark] = max(self.marks.get(mark, 0), value)
+            state = self.room.state
+            cleared = state.board_cleared.get(self.name, 0)
+            if cleared > self.marks.get("cleared_through", 0):
+                await self._clear(cleared)
+            snapshot = state.board_snapshots.get(self.name, 0)
+            if snapshot > self.marks.get("snapshot_through", 0):
+                await self._save_snapshot(snapshot)
+        finally:
+            await self.store.release_compaction(self.room_id, self.name, self._worker)
+
+    def _due(self) -> bool:
         state = self.room.state
-        cleared = state.board_cleared.get(self.name, 0)
-        if cleared > self.marks.get("cleared_through", 0):
-            await self._clear(cleared)
-        snapshot = state.board_snapshots.get(self.name, 0)
-        if snapshot > self.marks.get("snapshot_through", 0):
-            await self._save_snapshot(snapshot)
+        return state.board_cleared.get(self.name, 0) > self.marks.get(
+            "cleared_through", 0
+        ) or state.board_snapshots.get(self.name, 0) > self.marks.get("snapshot_through", 0)
 
     async def _clear(self, event_id: int) -> None:
         captured: list[bytes] = []
@@ -431,9 +561,8 @@ class Board:
             marks = {"cleared_through": event_id}
             try:
                 if captured:
-                    self.last_seq = await self.store.append(
-                        self.room_id, self.name, captured, marks
-                    )
+                    last = await self.store.append(self.room_id, self.name, captured, marks)
+                    self._applied(last - len(captured) + 1, len(captured))
                     self.size += len(captured[0])
                     self._since_compaction += 1
                 else:
@@ -482,8 +611,17 @@ class Board:
                 await self._commit_pending()
                 if self._since_compaction == 0 or self.failed:
                     return
-                merged = self.state_update()
-                await self.store.compact(self.room_id, self.name, merged, self.last_seq)
+                if not await self.store.claim_compaction(
+                    self.room_id, self.name, self._worker, WORKER_LEASE_MS
+                ):
+                    return  # another node is compacting this board
+                try:
+                    # Everything through last_seq is in the document, so the merge may stand
+                    # for it; later updates stay in the log (applying one twice is a no-op).
+                    merged = self.state_update()
+                    await self.store.compact(self.room_id, self.name, merged, self.last_seq)
+                finally:
+                    await self.store.release_compaction(self.room_id, self.name, self._worker)
                 self.size = len(merged)
                 self._since_compaction = 0
                 self._bytes_since_compaction = 0

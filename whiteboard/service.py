@@ -38,6 +38,7 @@ from rooms import (
 
 from .board import Board, Peer, RateLimit, RoomFeed, Sender
 from .errors import AccessDenied, BadMessage, BoardError, StoreFailed
+from .feed import BoardFeed
 from .settings import WhiteboardSettings
 from .store import BoardStore, BoardStoreUnavailable
 
@@ -64,6 +65,7 @@ class WhiteboardService:
         open_room: the room's feed (loads the room if needed); watched while a board is open.
         wire: builds the WebSocket frame of a message once for every recipient.
         rate_limit: a token bucket ``(rate per s, burst)`` for each connection's awareness.
+        feed: other nodes' appends to the boards open here (scale-out; None in one process).
     """
 
     def __init__(
@@ -73,8 +75,10 @@ class WhiteboardService:
         open_room: Callable[[str], Awaitable[RoomFeed]],
         wire: Callable[[bytes], bytes],
         rate_limit: Callable[[float, float], RateLimit],
+        feed: BoardFeed | None = None,
     ) -> None:
         self.store = store
+        self.feed = feed
         self.settings = settings
         self._open_room = open_room
         self._wire = wire
@@ -212,10 +216,13 @@ class WhiteboardService:
             )
             link.boards.add(name)
             try:
+                if self.feed is not None:  # first, so no append between load and it is missed
+                    await self.feed.subscribe(room_id, name, board)
                 await board.load()
                 await board.carry_out()
             except BaseException:
                 self._unlink(room_id, name)
+                self._unfollow(board)
                 raise
         except BaseException as exc:
             future.set_exception(exc)
@@ -238,6 +245,7 @@ class WhiteboardService:
                 return
             del self._boards[key]
             self._unlink(board.room_id, board.name)
+            self._unfollow(board)
             self._spawn(board.compact())
 
         self._idle[key] = asyncio.get_running_loop().call_later(self.settings.board_idle_s, unload)
@@ -248,6 +256,11 @@ class WhiteboardService:
         if self._boards.get(key) is board:
             del self._boards[key]
             self._unlink(board.room_id, board.name)
+            self._unfollow(board)
+
+    def _unfollow(self, board: Board) -> None:
+        if self.feed is not None:
+            self._spawn(self.feed.unsubscribe(board.room_id, board.name, board))
 
     # -- following rooms -----------------------------------------------------------------------
 

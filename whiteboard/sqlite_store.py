@@ -8,14 +8,20 @@ Checkpoints (copying the WAL into the database, with an fsync) take milliseconds
 checkpoint would run them inside a commit on the event loop, stalling every board. They run instead
 on a thread of their own with its own connection (``PRAGMA wal_checkpoint(PASSIVE)`` never blocks
 writers), every ``checkpoint_interval_s``.
+
+Compaction deletes a board's rows up to ``through_seq`` and stores the merged update as the row
+``through_seq``, so the board's first row is its base once its seq is above 1 (a board never
+compacted starts at 1; a compaction through 1 would merge one update and is skipped). One process
+owns the file, so the compaction lease is always granted.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from .store import BoardStoreUnavailable, StoredBoard
 
@@ -43,10 +49,13 @@ CREATE TABLE IF NOT EXISTS board_snapshots (
     PRIMARY KEY (room_id, board, id)
 );
 """
+_FIRST_AND_LAST = "SELECT MIN(seq), MAX(seq) FROM board_updates WHERE room_id = ? AND board = ?"
 _SET_MARK = (
     "INSERT INTO board_marks VALUES (?, ?, ?, ?) "
     "ON CONFLICT (room_id, board, name) DO UPDATE SET value = excluded.value"
 )
+
+T = TypeVar("T")
 
 
 class SqliteBoardStore:
@@ -76,18 +85,27 @@ class SqliteBoardStore:
         self._open = True
 
     def _transaction(self, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
+        def run(db: sqlite3.Connection) -> None:
+            for sql, args in statements:
+                db.execute(sql, args)
+
+        self._in_transaction(run)
+
+    def _in_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(db)`` in one write transaction, rolled back when it raises (a ValueError from
+        ``work`` is raised as is; nothing was written)."""
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                for sql, args in statements:
-                    db.execute(sql, args)
+                result = work(db)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise BoardStoreUnavailable(f"sqlite write failed: {exc}") from exc
+        return result
 
     async def load(self, room_id: str, board: str) -> StoredBoard:
         try:
@@ -153,19 +171,49 @@ class SqliteBoardStore:
     async def set_marks(self, room_id: str, board: str, marks: Mapping[str, int]) -> None:
         self._transaction([(_SET_MARK, (room_id, board, k, v)) for k, v in marks.items()])
 
+    async def read(
+        self, room_id: str, board: str, after_seq: int
+    ) -> list[tuple[int, bytes]] | None:
+        """The updates with a seq above ``after_seq`` as ``(seq, update)``, oldest first; None
+        when ``after_seq`` is below the base's seq (some of them were merged into it)."""
+        try:
+            first, _ = self._db.execute(_FIRST_AND_LAST, (room_id, board)).fetchone()
+            if first is not None and first > 1 and after_seq < first:
+                return None
+            rows = self._db.execute(
+                "SELECT seq, data FROM board_updates "
+                "WHERE room_id = ? AND board = ? AND seq > ? ORDER BY seq",
+                (room_id, board, after_seq),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise BoardStoreUnavailable(f"sqlite read failed: {exc}") from exc
+        return [(int(seq), bytes(data)) for seq, data in rows]
+
     async def compact(self, room_id: str, board: str, merged: bytes, through_seq: int) -> None:
-        self._transaction(
-            [
-                (
-                    "DELETE FROM board_updates WHERE room_id = ? AND board = ? AND seq <= ?",
-                    (room_id, board, through_seq),
-                ),
-                (
-                    "INSERT INTO board_updates VALUES (?, ?, ?, ?)",
-                    (room_id, board, through_seq, merged),
-                ),
-            ]
-        )
+        """Make ``merged`` the row ``through_seq`` in place of the rows up to it. Changes nothing
+        when the first row is at or past ``through_seq`` (an older compaction, or one update).
+
+        Raises:
+            BoardStoreUnavailable: SQLite failed; nothing changed.
+            ValueError: ``through_seq`` is past the board's last seq; nothing changed.
+        """
+
+        def run(db: sqlite3.Connection) -> None:
+            first, last = db.execute(_FIRST_AND_LAST, (room_id, board)).fetchone()
+            if through_seq <= (first or 0):
+                return
+            if through_seq > (last or 0):
+                raise ValueError(f"board {room_id}/{board} has no update {through_seq}")
+            db.execute(
+                "DELETE FROM board_updates WHERE room_id = ? AND board = ? AND seq <= ?",
+                (room_id, board, through_seq),
+            )
+            db.execute(
+                "INSERT INTO board_updates VALUES (?, ?, ?, ?)",
+                (room_id, board, through_seq, merged),
+            )
+
+        self._in_transaction(run)
 
     async def save_snapshot(
         self, room_id: str, board: str, snapshot_id: int, update: bytes, ts: int
@@ -189,6 +237,14 @@ class SqliteBoardStore:
         except sqlite3.Error as exc:
             raise BoardStoreUnavailable(f"sqlite read failed: {exc}") from exc
         return None if row is None else bytes(row[0])
+
+    async def claim_compaction(self, room_id: str, board: str, holder: str, ttl_ms: int) -> bool:
+        """Always True: one process owns the file, and its board compacts one at a time."""
+        return True
+
+    async def release_compaction(self, room_id: str, board: str, holder: str) -> bool:
+        """Nothing to release (see :meth:`claim_compaction`); True."""
+        return True
 
     def _checkpoint_loop(self, path: Path, interval_s: float) -> None:
         db = sqlite3.connect(path, isolation_level=None)

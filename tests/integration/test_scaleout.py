@@ -25,6 +25,7 @@ from redis.crc import key_slot
 from clients import ClassroomClient, CommandFailed, ConnectionLost
 from tests.haproxy import HAProxy, source_address
 from tests.integration.classroom import close_all, public
+from tests.integration.yjs import YjsClient, YjsClients, wait_converged, wait_for, wait_synced
 from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer, free_port
 
@@ -90,11 +91,14 @@ class Deployment:
         for node in self.nodes:
             node.stop()
 
+    def take_source(self) -> int:
+        self._sources += 1
+        return self._sources - 1
+
     def client(self, identity: str, room: str, role: str = "student") -> ClassroomClient:
         """A client with the next unused source address, through HAProxy."""
         assert self.balancer is not None
-        source = source_address(self._sources)
-        self._sources += 1
+        source = source_address(self.take_source())
         made = ClassroomClient(
             self.balancer.ws_url,
             self.nodes[0].token(identity, role, room),
@@ -246,9 +250,11 @@ async def test_clients_on_three_nodes_see_one_order_and_count_votes_once(
 # -- failures ------------------------------------------------------------------------------------
 
 
-async def test_a_killed_node_loses_no_acked_event_and_its_ghosts_leave(
-    cluster: RedisCluster, deploy: list[Deployment], tmp_path: Path
+@pytest.mark.parametrize("stop", ["sigkill", "sigterm"])
+async def test_a_stopped_node_loses_no_acked_event_and_its_ghosts_leave(
+    cluster: RedisCluster, deploy: list[Deployment], tmp_path: Path, stop: str
 ) -> None:
+    """SIGKILL (a crash) or SIGTERM (a drain: clients told to reconnect, exit 0) of a node."""
     d = Deployment(cluster, tmp_path, 3).start()
     deploy.append(d)
     assert d.balancer is not None
@@ -269,20 +275,24 @@ async def test_a_killed_node_loses_no_acked_event_and_its_ghosts_leave(
     witness = next(c for c in connected if where[id(c)] != victim)
     await witness.wait_until(lambda: "ghost" in witness.session.roster, 5)
 
-    stop = asyncio.Event()
+    done = asyncio.Event()
     acked: set[int] = set()
     errors: list[str] = []
     senders = [
-        asyncio.create_task(chat_loop(c, stop, acked, errors, 0.02))
+        asyncio.create_task(chat_loop(c, done, acked, errors, 0.02))
         for c in (teacher, students[0], students[1])
     ]
     await asyncio.sleep(0.5)
-    d.node_named(victim).kill()
+    node = d.node_named(victim)
+    if stop == "sigkill":
+        node.kill()
+    else:
+        assert await asyncio.to_thread(node.terminate) == 0
     killed_at = time.monotonic()
     await witness.wait_until(lambda: "ghost" not in witness.session.roster, GHOST_BOUND_S + 2)
     ghost_gone_s = time.monotonic() - killed_at
     await asyncio.sleep(max(0.0, 2.5 - (time.monotonic() - killed_at)))
-    stop.set()
+    done.set()
     await asyncio.gather(*senders)
 
     assert ghost_gone_s <= GHOST_BOUND_S, f"the ghost stayed {ghost_gone_s:.2f}s"
@@ -290,6 +300,8 @@ async def test_a_killed_node_loses_no_acked_event_and_its_ghosts_leave(
     assert_exactly_once(connected, acked)
     moved = [c for c in connected if where[id(c)] == victim]
     assert moved and all(c.session.resumes >= 1 for c in moved), "clients did not resume"
+    if stop == "sigterm":
+        assert all("shutdown" in c.session.reconnect_reasons for c in moved)
     assert "ghost" not in teacher.session.roster
     assert {p for p in witness.session.roster} == {"teacher", *(f"s{i}" for i in range(9))}
 
@@ -429,3 +441,67 @@ async def test_a_master_lost_without_replica_turns_readyz_red_and_commands_fail_
         await other.chat("still here")
     ack = await other.chat("still here")
     assert ack["ids"]
+
+
+# -- whiteboard across nodes -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def yjs(tmp_path: Path) -> Iterator[YjsClients]:
+    clients = YjsClients(tmp_path)
+    yield clients
+    clients.close()
+
+
+def test_a_board_converges_across_nodes_and_a_killed_node_loses_nothing(
+    cluster: RedisCluster, deploy: list[Deployment], tmp_path: Path, yjs: YjsClients
+) -> None:
+    d = Deployment(cluster, tmp_path, 2).start()
+    deploy.append(d)
+    assert d.balancer is not None
+    balancer = d.balancer
+    room = f"board-{secrets.token_hex(4)}"
+
+    def open_on_a_node(name: str, client_id: int, avoid: str | None) -> tuple[YjsClient, str]:
+        """A Node Yjs client through HAProxy, from the first source that lands off ``avoid``."""
+        while True:
+            before = balancer.sessions_total()
+            client = yjs.spawn(name).open(
+                d.nodes[0],
+                name,
+                client_id=client_id,
+                room=room,
+                port=balancer.port,
+                local_address=source_address(d.take_source()),
+            )
+            wait_synced([client])
+            after = balancer.sessions_total()
+            grew = [n for n in after if after[n] > before.get(n, 0)]
+            # (Reconnects of other clients may land meanwhile; then try again, except for the
+            # fresh client, which may be on any node.)
+            if name == "fresh" or (len(grew) == 1 and grew[0] != avoid):
+                return client, grew[0] if len(grew) == 1 else ""
+            client.stop()
+
+    alice, alice_node = open_on_a_node("alice", 101, None)
+    bob, bob_node = open_on_a_node("bob", 102, alice_node)
+    alice.call("records", prefix="alice", count=40, identity="alice")
+    bob.call("records", prefix="bob", count=40, identity="bob")
+    wait_converged([alice, bob])
+
+    d.node_named(bob_node).kill()  # bob's provider reconnects through HAProxy to alice's node
+    bob.call("records", prefix="bob-after", count=20, identity="bob")
+    alice.call("records", prefix="alice-after", count=20, identity="alice")
+    keys = {f"{p}-{n}" for p in ("alice", "bob") for n in range(40)} | {
+        f"{p}-{n}" for p in ("alice-after", "bob-after") for n in range(20)
+    }
+
+    def has_all(client: YjsClient) -> bool:
+        return {r["key"] for r in client.state()["json"]["records"]} == keys
+
+    wait_for("bob to resync through the surviving node", lambda: has_all(bob), 15)
+    wait_for("alice to get bob's later edits", lambda: has_all(alice), 15)
+    confirmed = wait_converged([alice, bob])[0]
+    fresh, _ = open_on_a_node("fresh", 103, None)
+    wait_for("a fresh client to see every update", lambda: has_all(fresh), 10)
+    assert fresh.state()["sv"] == confirmed["sv"]

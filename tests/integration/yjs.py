@@ -88,16 +88,21 @@ class YjsClient:
         board: str = "main",
         room: str = "class",
         awareness: dict[str, Any] | None = None,
+        port: int | None = None,
+        local_address: str | None = None,
     ) -> YjsClient:
-        """Connect to ``/whiteboard/<room>/<board>`` with a fresh token for ``identity``."""
+        """Connect to ``/whiteboard/<room>/<board>`` with a fresh token for ``identity`` (at
+        ``port`` instead of the server's, e.g. a balancer's, from ``local_address``)."""
         args: dict[str, Any] = {
-            "serverUrl": f"ws://127.0.0.1:{server.port}/whiteboard/{room}",
+            "serverUrl": f"ws://127.0.0.1:{port or server.port}/whiteboard/{room}",
             "board": board,
             "params": {"token": server.token(identity, room=room)},
             "clientID": client_id,
         }
         if awareness is not None:
             args["awareness"] = awareness
+        if local_address is not None:
+            args["localAddress"] = local_address
         self.client_id = self.call("open", **args)["clientID"]
         return self
 

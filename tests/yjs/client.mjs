@@ -70,8 +70,8 @@ const countInbound = (data) => {
 
 /** The provider's socket: counts inbound messages and can hold them back. */
 class DriverSocket extends WebSocket {
-  constructor (url, protocols) {
-    super(url, protocols)
+  constructor (url, protocols, options) {
+    super(url, protocols, options)
     this._handler = null
     this.addEventListener('message', (event) => {
       countInbound(event.data)
@@ -174,14 +174,18 @@ const state = () => {
 }
 
 const ops = {
-  open ({ serverUrl, board, params, clientID, awareness }) {
+  open ({ serverUrl, board, params, clientID, awareness, localAddress }) {
     if (doc !== null) throw new Error('already open')
+    // A source address of its own, so a source-hashing balancer spreads clients over nodes.
+    const Socket = localAddress
+      ? class extends DriverSocket { constructor (url, protocols) { super(url, protocols, { localAddress }) } }
+      : DriverSocket
     doc = new Y.Doc()
     if (clientID != null) doc.clientID = clientID // before the awareness reads it
     for (const name of Object.keys(ROOTS)) root(name)
     provider = new WebsocketProvider(serverUrl, board, doc, {
       params: params || {},
-      WebSocketPolyfill: DriverSocket,
+      WebSocketPolyfill: Socket,
       disableBc: true, // clients in one machine must only meet through the server
       maxBackoffTime: 500
     })

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes").
 FINAL_CLOSE_CODES = frozenset({1000, 1009, 4401, 4403, 4409, 4423})
+#: Join errors the client answers by joining again after ``retry_after_ms`` (plus jitter).
+RETRY_JOIN_CODES = frozenset({"rate_limited", "unavailable"})
 
 
 class ClientError(Exception):
@@ -62,6 +64,8 @@ class Refused(ClientError):
         super().__init__(f"{code} (close {close_code}): {message}")
         self.code = code
         self.close_code = close_code
+        #: The server's hint for a join it could not take now (``rate_limited``, ``unavailable``).
+        self.retry_after_ms: int | None = None
 
 
 class ConnectionLost(ClientError):
@@ -189,12 +193,23 @@ class ClassroomClient:
         self._greeted = asyncio.get_running_loop().create_future()
         greeted_before = self.session.welcomes or self.session.resumes
         last_id = self.session.last_id if greeted_before else self._resume_from
-        await ws.send(
-            msgpack.packb({"t": "join", "token": self.token, "room": self.room, "last_id": last_id})
+        join = msgpack.packb(
+            {"t": "join", "token": self.token, "room": self.room, "last_id": last_id}
         )
+        await ws.send(join)
         self._reader = asyncio.get_running_loop().create_task(self._read(ws))
         async with asyncio.timeout(self.open_timeout):
-            return await asyncio.shield(self._greeted)
+            while True:
+                try:
+                    return await asyncio.shield(self._greeted)
+                except Refused as exc:
+                    # A join storm (rate_limited) or a failover (unavailable): join again after
+                    # the server's hint, with full jitter on top.
+                    if exc.retry_after_ms is None or exc.code not in RETRY_JOIN_CODES:
+                        raise
+                    await asyncio.sleep(exc.retry_after_ms / 1000 * (1 + self._rng.random()))
+                    self._greeted = asyncio.get_running_loop().create_future()
+                    await ws.send(join)
 
     async def close(self) -> None:
         """Close without leaving (the participant may come back); stops reconnecting."""
@@ -305,7 +320,9 @@ class ClassroomClient:
                 else:
                     future.set_result(msg)
             elif t == "error" and self._greeted is not None and not self._greeted.done():
-                self._greeted.set_exception(Refused(msg["code"], None, msg.get("message", "")))
+                refused = Refused(msg["code"], None, msg.get("message", ""))
+                refused.retry_after_ms = msg.get("retry_after_ms")
+                self._greeted.set_exception(refused)
                 self._greeted.exception()
         elif t == "reconnect":
             s.reconnect_reasons.append(msg.get("reason", ""))

@@ -47,6 +47,8 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("rate_per_s", float, 20.0, "client frames per second per connection"),
     Option("rate_burst", float, 40.0, "client frames a connection may burst"),
     Option("send_queue_frames", int, 1024, "frames queued for a lagging client before 4008"),
+    Option("join_rate_per_s", float, 500.0, "joins this node admits per second (join storms)"),
+    Option("join_burst", float, 500.0, "joins this node admits at once before rate limiting"),
     Option("presence_interval_ms", int, 250, "presence changes are coalesced per this interval"),
     Option("large_room", int, 100, "above this many online, students see only staff in rosters"),
     Option("resume_max_events", int, 5000, "beyond this many missed events a resume is a snapshot"),
@@ -240,6 +242,8 @@ class ServeConfig:
             rate_per_s=float(v["rate_per_s"]),
             rate_burst=float(v["rate_burst"]),
             send_queue_frames=int(v["send_queue_frames"]),
+            join_rate_per_s=float(v["join_rate_per_s"]),
+            join_burst=float(v["join_burst"]),
             hub=hub,
             board_send_queue_frames=int(v["board_send_queue_frames"]),
         )

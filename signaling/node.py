@@ -75,6 +75,10 @@ class NodeSettings:
     ping_timeout_s: float = 20.0
     room_idle_s: float = 30.0
     shutdown_grace_s: float = 5.0
+    #: Joins admitted per second (and burst) on this node; past it a join is answered
+    #: ``rate_limited`` with ``retry_after_ms`` (jittered) and the client sends it again.
+    join_rate_per_s: float = 500.0
+    join_burst: float = 500.0
     #: Pending TCP connections the kernel queues (a join storm opens hundreds at once).
     listen_backlog: int = 1024
     hub: HubSettings = field(default_factory=HubSettings)
@@ -113,6 +117,7 @@ class SignalingNode:
         self._members: dict[Member, None] = {}
         self._connections: set[ServerConnection] = set()
         self._server: Server | None = None
+        self._join_bucket = TokenBucket(settings.join_rate_per_s, settings.join_burst)
 
     # -- serving -------------------------------------------------------------------------------
 
@@ -351,6 +356,11 @@ class SignalingNode:
         try:
             if self.draining:
                 raise _Draining()
+            wait_ms = self._join_bucket.take()
+            if wait_ms:
+                # Jitter spreads the retries of a storm instead of bringing it back at once.
+                retry_ms = wait_ms + random.randrange(max(wait_ms, 50))
+                raise RateLimited("too many joins right now; join again", retry_after_ms=retry_ms)
             participant = verify(self.keyring, join.token, join.room)
             hub = await self._hub(join.room)
             member = await hub.join(participant, outbox, join.last_id)

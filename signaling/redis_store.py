@@ -8,16 +8,19 @@ Keys share the room's hash tag, so they live in one slot on one master:
   (:func:`signaling.redis_bus.decode_wake` reads them).
 
 An append is one Lua script: it checks the stream's last id against the caller's (compare-and-
-append, so two nodes deciding on one room's state cannot both append), XADDs the events and
-SPUBLISHes them. Redis runs a script atomically and one master serves a slot, so the check and
-the append cannot interleave with another node's. On the same connection the store then sends
-``WAIT <replicas> <ms>``, so by the time the caller acknowledges, a replica holds the events and a
-failover of the master does not lose them (Redis replication is asynchronous otherwise).
+append, so two nodes deciding on one room's state cannot both append) and XADDs the events.
+Redis runs a script atomically and one master serves a slot, so the check and the append cannot
+interleave with another node's. On the same connection the store then sends
+``WAIT <replicas> <ms>`` and only then a second script that SPUBLISHes the records if the append
+committed (its nonce is in the first entry). So by the time the caller acknowledges or any other
+node delivers, a replica holds the events, and a failover of the master does not take back an
+event anyone has seen (Redis replication is asynchronous otherwise).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +34,8 @@ from .store import AppendConflict, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-#: KEYS: log stream, wake channel. ARGV: expected last id, ts, wake payload, then type/data pairs.
+#: KEYS: log stream. ARGV: expected last id, ts, nonce, then type/data pairs. The first entry
+#: also holds the append's nonce (field ``n``), which the publish script checks.
 APPEND_SCRIPT = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local last_id = 0
@@ -40,10 +44,30 @@ if last_id ~= tonumber(ARGV[1]) then return {0, last_id} end
 local n = last_id
 for i = 4, #ARGV, 2 do
   n = n + 1
-  redis.call('XADD', KEYS[1], n .. '-0', 'ts', ARGV[2], 'type', ARGV[i], 'data', ARGV[i + 1])
+  if n == last_id + 1 then
+    redis.call('XADD', KEYS[1], n .. '-0', 'ts', ARGV[2], 'type', ARGV[i], 'data', ARGV[i + 1],
+      'n', ARGV[3])
+  else
+    redis.call('XADD', KEYS[1], n .. '-0', 'ts', ARGV[2], 'type', ARGV[i], 'data', ARGV[i + 1])
+  end
 end
-redis.call('SPUBLISH', KEYS[2], ARGV[3])
 return {1, n}
+"""
+
+#: KEYS: log stream, wake channel. ARGV: first id, nonce, payload. Publishes only if the entry
+#: at the first id is this append's (it committed; a conflicting append publishes nothing).
+PUBLISH_SCRIPT = """
+local entry = redis.call('XRANGE', KEYS[1], ARGV[1] .. '-0', ARGV[1] .. '-0')
+if #entry == 1 then
+  local fields = entry[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'n' and fields[i + 1] == ARGV[2] then
+      redis.call('SPUBLISH', KEYS[2], ARGV[3])
+      return 1
+    end
+  end
+end
+return 0
 """
 
 #: The first item of a wake-up payload: what it carries.
@@ -98,15 +122,22 @@ class RedisEventStore:
         self, room_id: str, events: Sequence[Event], *, expected_last_id: int, ts: int
     ) -> list[Record]:
         packed = [(event.type, msgpack.packb(event.to_data())) for event in events]
-        wake = msgpack.packb([WAKE_EVENTS, expected_last_id + 1, ts, packed])
-        args: list[Any] = [expected_last_id, ts, wake]
+        first = expected_last_id + 1
+        wake = msgpack.packb([WAKE_EVENTS, first, ts, packed])
+        nonce = secrets.token_hex(8)
+        args: list[Any] = [expected_last_id, ts, nonce]
         for type_, data in packed:
             args += [type_, data]
 
         def build(pipe: Any) -> None:
-            pipe.eval(APPEND_SCRIPT, 2, log_key(room_id), wake_channel(room_id), *args)
+            # Append, wait for a replica, then wake the other nodes: no node delivers an event
+            # before a replica holds it (or the wait timed out), so a failover cannot take back
+            # an event that someone has seen.
+            pipe.eval(APPEND_SCRIPT, 1, log_key(room_id), *args)
             if self.replicas:
                 pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
+            keys = (log_key(room_id), wake_channel(room_id))
+            pipe.eval(PUBLISH_SCRIPT, 2, *keys, first, nonce, wake)
 
         replies = await self._run(room_id, build, "append")
         ok, last = replies[0]
@@ -121,7 +152,6 @@ class RedisEventStore:
                 replies[1],
                 self.replicas,
             )
-        first = int(last) - len(events) + 1
         return [Record(first + i, ts, event) for i, event in enumerate(events)]
 
     async def read(self, room_id: str, after_id: int, limit: int | None = None) -> list[Record]:

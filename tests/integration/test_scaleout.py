@@ -151,26 +151,42 @@ def assert_exactly_once(clients: list[ClassroomClient], acked: set[int]) -> None
         assert not missing, f"{c.session.you.get('identity')} misses acked events {missing}"
 
 
-async def chat_loop(
-    client: ClassroomClient, stop: asyncio.Event, acked: set[int], errors: list[str], pause: float
-) -> None:
-    """Send chat lines until ``stop``, retrying through drops and ``unavailable``; records the
-    ids of acknowledged events."""
-    n = 0
-    while not stop.is_set():
-        n += 1
-        while not stop.is_set():
-            try:
-                ack = await client.chat(f"line {n}")
-                acked.update(ack["ids"])
-                break
-            except CommandFailed as exc:
-                errors.append(exc.code)
-                await asyncio.sleep(0.05)
-            except (ConnectionLost, TimeoutError):
-                errors.append("connection")
-                await asyncio.sleep(0.05)
-        await asyncio.sleep(pause)
+@dataclass
+class Traffic:
+    """Chat lines from some clients until stopped, retried through drops and ``unavailable``;
+    records the ids of acknowledged events and the errors seen."""
+
+    senders: list[ClassroomClient]
+    pause_s: float
+    acked: set[int] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+    _done: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self) -> Traffic:
+        self._tasks = [asyncio.create_task(self._send(c)) for c in self.senders]
+        return self
+
+    async def stop(self) -> None:
+        self._done.set()
+        await asyncio.gather(*self._tasks)
+
+    async def _send(self, client: ClassroomClient) -> None:
+        n = 0
+        while not self._done.is_set():
+            n += 1
+            while not self._done.is_set():
+                try:
+                    ack = await client.chat(f"line {n}")
+                    self.acked.update(ack["ids"])
+                    break
+                except CommandFailed as exc:
+                    self.errors.append(exc.code)
+                    await asyncio.sleep(0.05)
+                except (ConnectionLost, TimeoutError):
+                    self.errors.append("connection")
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(self.pause_s)
 
 
 async def settle(clients: list[ClassroomClient], last_id: int, timeout: float = 15.0) -> None:
@@ -275,13 +291,8 @@ async def test_a_stopped_node_loses_no_acked_event_and_its_ghosts_leave(
     witness = next(c for c in connected if where[id(c)] != victim)
     await witness.wait_until(lambda: "ghost" in witness.session.roster, 5)
 
-    done = asyncio.Event()
-    acked: set[int] = set()
-    errors: list[str] = []
-    senders = [
-        asyncio.create_task(chat_loop(c, done, acked, errors, 0.02))
-        for c in (teacher, students[0], students[1])
-    ]
+    traffic = Traffic([teacher, students[0], students[1]], 0.02).start()
+    acked = traffic.acked
     await asyncio.sleep(0.5)
     node = d.node_named(victim)
     if stop == "sigkill":
@@ -292,8 +303,7 @@ async def test_a_stopped_node_loses_no_acked_event_and_its_ghosts_leave(
     await witness.wait_until(lambda: "ghost" not in witness.session.roster, GHOST_BOUND_S + 2)
     ghost_gone_s = time.monotonic() - killed_at
     await asyncio.sleep(max(0.0, 2.5 - (time.monotonic() - killed_at)))
-    done.set()
-    await asyncio.gather(*senders)
+    await traffic.stop()
 
     assert ghost_gone_s <= GHOST_BOUND_S, f"the ghost stayed {ghost_gone_s:.2f}s"
     await settle(connected, max(acked))
@@ -320,12 +330,8 @@ async def test_a_killed_redis_master_loses_no_acked_event(
     for c in connected:
         await d.connect(c)
 
-    stop = asyncio.Event()
-    acked: set[int] = set()
-    errors: list[str] = []
-    senders = [
-        asyncio.create_task(chat_loop(c, stop, acked, errors, 0.01)) for c in (teacher, students[0])
-    ]
+    traffic = Traffic([teacher, students[0]], 0.01).start()
+    acked, errors = traffic.acked, traffic.errors
     await asyncio.sleep(0.5)
     before = len(acked)
     own_cluster.kill(master)
@@ -337,8 +343,7 @@ async def test_a_killed_redis_master_loses_no_acked_event(
     await teacher.wait_until(lambda: len(acked) > during, 10)
     first_ack_s = time.monotonic() - promoted_at
     await asyncio.sleep(1.0)
-    stop.set()
-    await asyncio.gather(*senders)
+    await traffic.stop()
     await settle(connected, max(acked))
     print(
         f"\nfailover: promoted {promoted_s:.2f}s after the kill; first ack {first_ack_s:.2f}s "
@@ -361,12 +366,8 @@ async def test_a_migrating_slot_loses_no_event(
     connected = [teacher, *students]
     for c in connected:
         await d.connect(c)
-    stop = asyncio.Event()
-    acked: set[int] = set()
-    errors: list[str] = []
-    senders = [
-        asyncio.create_task(chat_loop(c, stop, acked, errors, 0.01)) for c in (teacher, students[0])
-    ]
+    traffic = Traffic([teacher, students[0]], 0.01).start()
+    acked = traffic.acked
     await asyncio.sleep(0.5)
     slot = key_slot(f"room:{{{room}}}:log".encode())
     source = cluster.owner_of(f"room:{{{room}}}:log")
@@ -375,8 +376,7 @@ async def test_a_migrating_slot_loses_no_event(
     assert cluster.owner_of(f"room:{{{room}}}:log") == target
     during = len(acked)
     await teacher.wait_until(lambda: len(acked) > during + 20, 10)
-    stop.set()
-    await asyncio.gather(*senders)
+    await traffic.stop()
     await settle(connected, max(acked))
     assert_exactly_once(connected, acked)
 

@@ -113,6 +113,7 @@ class RoomHub:
     _presence: Presence = field(init=False)
     _presence_timer: asyncio.TimerHandle | None = field(default=None, init=False)
     _gap_fill: asyncio.Task[None] | None = field(default=None, init=False)
+    _closed: bool = field(default=False, init=False)
     #: Called with each record folded (the whiteboard service follows rooms it has boards in).
     listeners: list[Callable[[Record], None]] = field(default_factory=list, init=False)
 
@@ -138,6 +139,7 @@ class RoomHub:
         self._recent.extend((r, encode_event(r)) for r in tail)
 
     async def close(self) -> None:
+        self._closed = True
         await self.bus.unsubscribe(self.room_id)
         if self._presence_timer is not None:
             self._presence_timer.cancel()
@@ -335,6 +337,10 @@ class RoomHub:
         self._presence.remote_replace(node, members)
         self._schedule_presence()
 
+    def _retry_gap_fill(self) -> None:
+        if self._gap_fill is None and not self._closed:
+            self.missed()
+
     async def _fill_gap(self) -> None:
         """Catch up from the store; a store failure leaves the gap for the next wake-up."""
         try:
@@ -342,7 +348,7 @@ class RoomHub:
         except StoreUnavailable as exc:
             log.warning("room %s: gap fill failed: %s", self.room_id, exc)
             loop = asyncio.get_running_loop()
-            loop.call_later(0.25, lambda: self.missed() if self._gap_fill is None else None)
+            loop.call_later(0.25, self._retry_gap_fill)
         finally:
             self._gap_fill = None
 

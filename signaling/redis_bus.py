@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 from rooms import Participant, Record, event_from_data
 
 from .bus import RoomSubscriber
-from .redis_cluster import ClusterRouter, ClusterUnavailable
+from .redis_cluster import ClusterRouter, ClusterUnavailable, as_text
 from .redis_store import WAKE_EVENTS, WAKE_PRESENCE, wake_channel
 from .redis_subscriber import ShardedSubscriber
 from .store import StoreUnavailable
@@ -164,9 +164,9 @@ def decode_wake(payload: bytes) -> Wake:
             _, node, joined, left, seq = message
             return Wake(
                 [],
-                _text(node),
+                as_text(node),
                 tuple(Participant.from_wire(p) for p in joined or ()),
-                tuple(_text(i) for i in left or ()),
+                tuple(as_text(i) for i in left or ()),
                 int(seq),
             )
     except (ValueError, TypeError, KeyError, IndexError, msgpack.UnpackException) as exc:
@@ -335,7 +335,7 @@ class RedisBus:
         )
         rosters: dict[str, tuple[int, list[Participant]]] = {}
         for i in range(0, len(reply), 3):
-            node, seq, flat = _text(reply[i]), int(reply[i + 1]), reply[i + 2]
+            node, seq, flat = as_text(reply[i]), int(reply[i + 1]), reply[i + 2]
             people = []
             for j in range(1, len(flat), 2):
                 try:
@@ -398,10 +398,6 @@ class RedisBus:
             await self._leave(room_id)
         await self.subscriber.close()
         await self.router.close()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

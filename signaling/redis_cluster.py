@@ -39,6 +39,11 @@ SLOTS = 16384
 Address = tuple[str, int]
 
 
+def as_text(value: Any) -> str:
+    """A reply item as text (replies are bytes: clients do not decode responses)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class ClusterUnavailable(Exception):
     """The cluster did not answer, or the slot's owner failed and redirects did not settle."""
 
@@ -132,7 +137,6 @@ class ClusterRouter:
         self._refreshing: asyncio.Task[None] | None = None
         #: Every slot has a master that is not failed (for ``/readyz``).
         self.covered = False
-        self.listeners: list[Callable[[], None]] = []
 
     # -- the slot map --------------------------------------------------------------------------
 
@@ -198,8 +202,6 @@ class ClusterRouter:
                 "covers every slot" if covered else "has slots without a live master",
             )
         self.covered = covered
-        for listener in self.listeners:
-            listener()
 
     def _masters(self) -> list[Address]:
         return list(dict.fromkeys(o for o in self._owners if o is not None))

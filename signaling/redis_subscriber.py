@@ -23,7 +23,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from .redis_cluster import Address, ClusterRouter, ClusterUnavailable
+from .redis_cluster import Address, ClusterRouter, ClusterUnavailable, as_text
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,8 @@ class _Shard:
             self._die(exc)
 
     def _dispatch(self, reply: Any) -> None:
-        kind = _text(reply[0])
-        channel = _text(reply[1])
+        kind = as_text(reply[0])
+        channel = as_text(reply[1])
         if kind == "smessage":
             if channel in self.channels:
                 self.owner._message(channel, reply[2])
@@ -141,7 +141,6 @@ class ShardedSubscriber:
         self._homeless: set[str] = set()
         self._repair: asyncio.Task[None] | None = None
         self._closed = False
-        self.resubscriptions = 0
 
     def ready(self) -> bool:
         """Every channel is subscribed (none is waiting for its owner to come back)."""
@@ -274,7 +273,6 @@ class ShardedSubscriber:
                     except (TimeoutError, ResponseError, ClusterUnavailable, RedisError, OSError):
                         continue
                     self._homeless.discard(channel)
-                    self.resubscriptions += 1
                     try:
                         handler.resubscribed()
                     except Exception:
@@ -295,7 +293,3 @@ class ShardedSubscriber:
             await shard.close()
         self._shards.clear()
         self._handlers.clear()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

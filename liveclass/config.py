@@ -52,6 +52,12 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("presence_interval_ms", int, 250, "presence changes are coalesced per this interval"),
     Option("large_room", int, 100, "above this many online, students see only staff in rosters"),
     Option("resume_max_events", int, 5000, "beyond this many missed events a resume is a snapshot"),
+    Option(
+        "room_snapshot_every",
+        int,
+        10_000,
+        "store a room snapshot every this many events; trim the log behind it (0: never)",
+    ),
     Option("heartbeat_ms", int, 15000, "application ping interval the web app uses"),
     Option("board_max_message_bytes", int, 16 * 1024 * 1024, "largest whiteboard message"),
     Option("board_max_bytes", int, 16 * 1024 * 1024, "largest whiteboard (bytes, compacted)"),
@@ -226,6 +232,8 @@ class ServeConfig:
             )
         if not 0 <= port <= 65535:
             raise ConfigError(f"port {port} is out of range")
+        if int(v["room_snapshot_every"]) < 0 or int(v["resume_max_events"]) < 0:
+            raise ConfigError("--room-snapshot-every and --resume-max-events must be >= 0")
         data_dir = Path(v["data_dir"])
         shown_host = f"[{host}]" if ":" in host else host
         public_url = str(v["public_url"] or f"http://{shown_host}:{port}")
@@ -234,6 +242,7 @@ class ServeConfig:
             large_room=int(v["large_room"]),
             resume_max_events=int(v["resume_max_events"]),
             heartbeat_ms=int(v["heartbeat_ms"]),
+            snapshot_every=int(v["room_snapshot_every"]),
         )
         node = NodeSettings(
             host=host,

@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
+
 from rooms import (
     Audience,
     Command,
@@ -34,18 +36,20 @@ from rooms import (
     new_room,
     room_view,
 )
+from rooms.snapshot import SnapshotError, state_from_data, state_to_data
 
 from .bus import Bus
-from .codec import encode_ack, encode_error, encode_event, pack
+from .codec import encode_ack, encode_error, encode_event, encode_reconnect, pack
 from .errors import ROOM_ERROR_CLOSE_CODES
 from .metrics import Metrics
-from .outbox import Outbox, wire_frame
+from .outbox import CLOSE_SLOW_CONSUMER, Outbox, wire_frame
 from .presence import Presence, presence_frames
-from .store import AppendConflict, EventStore, StoreUnavailable
+from .store import AppendConflict, EventStore, Snapshot, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 _MAX_APPEND_ATTEMPTS = 8
+_MAX_LOAD_ATTEMPTS = 5
 
 
 def now_ms() -> int:
@@ -61,6 +65,9 @@ class HubSettings:
     resume_max_events: int = 5000
     recent_frames: int = 2048
     heartbeat_ms: int = 15000
+    #: Store a snapshot of the room's state every this many events and trim the log behind it
+    #: to ``resume_max_events`` records (0: never).
+    snapshot_every: int = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +120,11 @@ class RoomHub:
     _presence: Presence = field(init=False)
     _presence_timer: asyncio.TimerHandle | None = field(default=None, init=False)
     _gap_fill: asyncio.Task[None] | None = field(default=None, init=False)
+    _loaded: bool = field(default=False, init=False)
+    _missed_while_loading: bool = field(default=False, init=False)
+    #: The newest snapshot this hub knows is stored (0: none), and the one being saved.
+    _snapshot_id: int = field(default=0, init=False)
+    _saving: asyncio.Task[None] | None = field(default=None, init=False)
     _closed: bool = field(default=False, init=False)
     #: Called with each record folded (the whiteboard service follows rooms it has boards in).
     listeners: list[Callable[[Record], None]] = field(default_factory=list, init=False)
@@ -125,21 +137,51 @@ class RoomHub:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Fold the room's log from the store and subscribe to the bus."""
+        """Subscribe to the bus, then fold the room from its stored snapshot and log.
+
+        Raises:
+            StoreUnavailable: the store failed, or its snapshot cannot be read; the hub is not
+                subscribed then.
+        """
         await self.bus.subscribe(self.room_id, self)
-        tail: deque[Record] = deque(maxlen=self.settings.recent_frames)
-        while True:
-            records = await self.store.read(self.room_id, self.state.last_id, 10_000)
-            if not records:
-                break
-            for record in records:
-                evolve(self.state, record)
-            tail.extend(records)
-        # Only the newest events are kept encoded, for resumes.
-        self._recent.extend((r, encode_event(r)) for r in tail)
+        try:
+            await self._load()
+        except BaseException:
+            await self.bus.unsubscribe(self.room_id)
+            raise
+        self._loaded = True
+        self._snapshot_due(())
+        if self._missed_while_loading:
+            # Something was delivered while the log was read: read on from where the load ended.
+            self.missed()
+
+    async def _load(self) -> None:
+        """Fold the stored snapshot and the records after it into ``state``."""
+        for _ in range(_MAX_LOAD_ATTEMPTS):
+            snapshot = await self.store.snapshot(self.room_id)
+            state = new_room(self.room_id) if snapshot is None else _thaw(self.room_id, snapshot)
+            tail: deque[Record] = deque(maxlen=self.settings.recent_frames)
+            while True:
+                records = await self.store.read(self.room_id, state.last_id, 10_000)
+                if not records or records[0].id != state.last_id + 1:
+                    break
+                for record in records:
+                    evolve(state, record)
+                tail.extend(records)
+            if records:
+                # Another node stored a newer snapshot and trimmed the log past ours meanwhile.
+                continue
+            self.state = state
+            # Only the newest events are kept encoded, for resumes.
+            self._recent.extend((r, encode_event(r)) for r in tail)
+            self._snapshot_id = snapshot.last_id if snapshot is not None else 0
+            return
+        raise StoreUnavailable(f"room {self.room_id}: its log kept moving past its snapshots")
 
     async def close(self) -> None:
         self._closed = True
+        if self._saving is not None:
+            await asyncio.wait([self._saving], timeout=2.0)
         await self.bus.unsubscribe(self.room_id)
         if self._presence_timer is not None:
             self._presence_timer.cancel()
@@ -310,6 +352,7 @@ class RoomHub:
         self.metrics.events_appended.inc(len(records))
         self._deliver(records)
         await self.bus.publish(self.room_id, records)
+        self._snapshot_due(records)
         return records
 
     # -- delivery ------------------------------------------------------------------------------
@@ -317,6 +360,9 @@ class RoomHub:
     # The bus (signaling.bus.RoomSubscriber).
 
     def deliver(self, records: Sequence[Record]) -> None:
+        if not self._loaded:
+            self._missed_while_loading = True
+            return
         fresh = [r for r in records if r.id > self.state.last_id]
         if not fresh:
             return
@@ -326,6 +372,9 @@ class RoomHub:
         self._deliver(fresh)
 
     def missed(self) -> None:
+        if not self._loaded:
+            self._missed_while_loading = True
+            return
         if self._gap_fill is None:
             self._gap_fill = asyncio.get_running_loop().create_task(self._fill_gap())
 
@@ -359,7 +408,58 @@ class RoomHub:
             records = [r for r in records if r.id > self.state.last_id]
             if not records:
                 return
+            if records[0].id != self.state.last_id + 1:
+                await self._reload()
+                continue
             self._deliver(records)
+
+    async def _reload(self) -> None:
+        """This node fell behind a trimmed log: fold the room again from its snapshot, and send
+        every member ``reconnect`` so they resume (or get a fresh welcome) on the new state."""
+        log.warning(
+            "room %s: the log was trimmed past id %s; reloading from the snapshot",
+            self.room_id,
+            self.state.last_id,
+        )
+        self._loaded = False
+        try:
+            self._flush()
+            self._recent.clear()
+            await self._load()
+        finally:
+            self._loaded = True
+            self._missed_while_loading = False  # the caller reads on from the new state
+        frame = encode_reconnect("slow_consumer", 0)
+        for member in list(self.members):
+            if not member.closing:
+                member.closing = True
+                asyncio.get_running_loop().create_task(
+                    member.outbox.close(CLOSE_SLOW_CONSUMER, "fell behind", final_frame=frame)
+                )
+
+    def _snapshot_due(self, records: Sequence[Record]) -> None:
+        """Save a snapshot when this append crossed a multiple of ``snapshot_every`` (so one
+        node saves each), or when the log behind the last snapshot is that long already."""
+        every = self.settings.snapshot_every
+        if every <= 0 or self._saving is not None or self._closed:
+            return
+        crossed = bool(records) and records[-1].id // every > (records[0].id - 1) // every
+        if not crossed and self.state.last_id - self._snapshot_id < every:
+            return
+        snapshot = Snapshot(self.state.last_id, msgpack.packb(state_to_data(self.state)))
+        self._saving = asyncio.get_running_loop().create_task(self._save_snapshot(snapshot))
+
+    async def _save_snapshot(self, snapshot: Snapshot) -> None:
+        keep = max(1, self.settings.resume_max_events)
+        try:
+            stored = await self.store.save_snapshot(self.room_id, snapshot, keep=keep)
+        except StoreUnavailable as exc:
+            log.warning("room %s: snapshot %s not saved: %s", self.room_id, snapshot.last_id, exc)
+        else:
+            self._snapshot_id = max(self._snapshot_id, stored)
+            self.metrics.snapshots_saved.inc()
+        finally:
+            self._saving = None
 
     def reply(self, outbox: Outbox, frame: bytes) -> None:
         """Send a member an answer (ack, error, pong) after the events delivered before it."""
@@ -486,6 +586,26 @@ class RoomHub:
                 member.outbox.put(staff, staff_wire)
             else:
                 member.outbox.put(students, students_wire)
+
+
+def _thaw(room_id: str, snapshot: Snapshot) -> RoomState:
+    """The state a stored snapshot holds.
+
+    Raises:
+        StoreUnavailable: the snapshot cannot be read (damaged, another version, another room).
+    """
+    try:
+        state = state_from_data(msgpack.unpackb(snapshot.data))
+    except (SnapshotError, ValueError, msgpack.UnpackException) as exc:
+        raise StoreUnavailable(
+            f"room {room_id}: the snapshot at {snapshot.last_id} cannot be read: {exc}"
+        ) from exc
+    if state.room_id != room_id or state.last_id != snapshot.last_id:
+        raise StoreUnavailable(
+            f"room {room_id}: the snapshot at {snapshot.last_id} is of room {state.room_id!r} "
+            f"at {state.last_id}"
+        )
+    return state
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

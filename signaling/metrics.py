@@ -56,6 +56,11 @@ class Metrics:
         self.resumes = Counter(
             "liveclass_resumes_total", "Reconnects answered with the missed events", registry=r
         )
+        self.snapshots_saved = Counter(
+            "liveclass_room_snapshots_saved_total",
+            "Room state snapshots stored (the log is trimmed behind each)",
+            registry=r,
+        )
         self.board_connections = Gauge(
             "liveclass_board_connections", "Open whiteboard WebSocket connections", registry=r
         )

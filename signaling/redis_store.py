@@ -5,7 +5,10 @@ Keys share the room's hash tag, so they live in one slot on one master:
 - ``room:{<id>}:log``: the room's log as a stream; the entry for event ``n`` has stream id
   ``n-0`` and fields ``ts`` (epoch ms), ``type`` and ``data`` (the event's msgpack map);
 - ``room:{<id>}:wake``: a sharded pub/sub channel (SPUBLISH) carrying each append's records
-  (:func:`signaling.redis_bus.decode_wake` reads them).
+  (:func:`signaling.redis_bus.decode_wake` reads them);
+- ``room:{<id>}:snapshot``: a hash, ``id`` (the last record folded into it) and ``data`` (the
+  room's state, :class:`signaling.store.Snapshot`); the log is trimmed only behind it, in the
+  same script that stores it.
 
 An append is one Lua script: it checks the stream's last id against the caller's (compare-and-
 append, so two nodes deciding on one room's state cannot both append) and XADDs the events.
@@ -30,7 +33,7 @@ from redis.exceptions import RedisError
 from rooms import Event, Record, event_from_data
 
 from .redis_cluster import ClusterRouter, ClusterUnavailable, parse_seeds
-from .store import AppendConflict, StoreUnavailable
+from .store import AppendConflict, Snapshot, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,19 @@ end
 return 0
 """
 
+#: KEYS: log stream, snapshot hash. ARGV: last id, data, keep. Stores the snapshot unless a newer
+#: one is stored, trims the log through the stored one's id minus keep; returns the stored id.
+SNAPSHOT_SCRIPT = """
+local stored = tonumber(redis.call('HGET', KEYS[2], 'id') or '0')
+if tonumber(ARGV[1]) > stored then
+  redis.call('HSET', KEYS[2], 'id', ARGV[1], 'data', ARGV[2])
+  stored = tonumber(ARGV[1])
+end
+local through = stored - tonumber(ARGV[3])
+if through > 0 then redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-0', through + 1)) end
+return stored
+"""
+
 #: The first item of a wake-up payload: what it carries.
 WAKE_EVENTS = 0
 WAKE_PRESENCE = 1
@@ -81,6 +97,10 @@ def log_key(room_id: str) -> str:
 
 def wake_channel(room_id: str) -> str:
     return f"room:{{{room_id}}}:wake"
+
+
+def snapshot_key(room_id: str) -> str:
+    return f"room:{{{room_id}}}:snapshot"
 
 
 class RedisEventStore:
@@ -167,6 +187,26 @@ class RedisEventStore:
             room_id, lambda pipe: pipe.xrange(log_key(room_id), count=1), "read"
         )
         return _event_id(replies[0][0][0]) if replies[0] else 0
+
+    async def snapshot(self, room_id: str) -> Snapshot | None:
+        replies = await self._run(
+            room_id, lambda pipe: pipe.hmget(snapshot_key(room_id), "id", "data"), "read"
+        )
+        last_id, data = replies[0]
+        return None if last_id is None or data is None else Snapshot(int(last_id), bytes(data))
+
+    async def save_snapshot(self, room_id: str, snapshot: Snapshot, *, keep: int) -> int:
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, not {keep}")
+
+        def build(pipe: Any) -> None:
+            keys = (log_key(room_id), snapshot_key(room_id))
+            pipe.eval(SNAPSHOT_SCRIPT, 2, *keys, snapshot.last_id, snapshot.data, keep)
+            if self.replicas:
+                pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
+
+        replies = await self._run(room_id, build, "snapshot")
+        return int(replies[0])
 
     async def _run(self, room_id: str, build: Any, what: str) -> list[Any]:
         try:

@@ -16,7 +16,7 @@ import msgpack
 
 from rooms import Event, Record, event_from_data
 
-from .store import AppendConflict, StoreUnavailable
+from .store import AppendConflict, Snapshot, StoreUnavailable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -26,6 +26,11 @@ CREATE TABLE IF NOT EXISTS events (
     type TEXT NOT NULL,
     data BLOB NOT NULL,
     PRIMARY KEY (room_id, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS snapshots (
+    room_id TEXT PRIMARY KEY,
+    last_id INTEGER NOT NULL,
+    data BLOB NOT NULL
 ) WITHOUT ROWID;
 """
 
@@ -92,6 +97,41 @@ class SqliteEventStore:
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"sqlite read failed: {exc}") from exc
         return int(first)
+
+    async def snapshot(self, room_id: str) -> Snapshot | None:
+        try:
+            row = self._db.execute(
+                "SELECT last_id, data FROM snapshots WHERE room_id = ?", (room_id,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite read failed: {exc}") from exc
+        return None if row is None else Snapshot(int(row[0]), bytes(row[1]))
+
+    async def save_snapshot(self, room_id: str, snapshot: Snapshot, *, keep: int) -> int:
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, not {keep}")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO snapshots VALUES (?, ?, ?) ON CONFLICT (room_id) DO UPDATE "
+                    "SET last_id = excluded.last_id, data = excluded.data "
+                    "WHERE excluded.last_id > snapshots.last_id",
+                    (room_id, snapshot.last_id, snapshot.data),
+                )
+                (stored,) = self._db.execute(
+                    "SELECT last_id FROM snapshots WHERE room_id = ?", (room_id,)
+                ).fetchone()
+                self._db.execute(
+                    "DELETE FROM events WHERE room_id = ? AND id <= ?", (room_id, stored - keep)
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite snapshot failed: {exc}") from exc
+        return int(stored)
 
     def ready(self) -> bool:
         if not self._open:

@@ -1,12 +1,17 @@
 """The event store interface: one append-only log per room.
 
-Adapters: :class:`signaling.sqlite_store.SqliteEventStore` (embedded default); a Redis Cluster
-adapter comes with scale-out. The rest of the server sees only this interface.
+Adapters: :class:`signaling.sqlite_store.SqliteEventStore` (embedded default) and
+:class:`signaling.redis_store.RedisEventStore` (``--redis-cluster``). The rest of the server sees
+only this interface.
+
+A log is trimmed only behind a stored :class:`Snapshot` of the room's state
+(:func:`rooms.snapshot.state_to_data`), so loading a room is its snapshot plus the records after it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from rooms import Event, Record
@@ -23,6 +28,15 @@ class AppendConflict(Exception):
 
 class StoreUnavailable(Exception):
     """The store cannot take or serve events now (disk error, cluster down)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A room's state folded through record ``last_id``, as msgpack bytes of
+    :func:`rooms.snapshot.state_to_data`."""
+
+    last_id: int
+    data: bytes
 
 
 class EventStore(Protocol):
@@ -55,6 +69,29 @@ class EventStore(Protocol):
 
     async def first_id(self, room_id: str) -> int:
         """The oldest id still in the log (1 when never trimmed; 0 for an empty log)."""
+        ...
+
+    async def snapshot(self, room_id: str) -> Snapshot | None:
+        """The room's stored snapshot, None when it has none.
+
+        Raises:
+            StoreUnavailable: the store failed.
+        """
+        ...
+
+    async def save_snapshot(self, room_id: str, snapshot: Snapshot, *, keep: int) -> int:
+        """Store ``snapshot`` unless a newer one is stored, then trim the log behind the stored one.
+
+        Records with ids up to the stored snapshot's ``last_id - keep`` are deleted, so the log
+        still reaches ``keep`` (>= 1) records behind it for resumes, and its newest record stays.
+        Storing and trimming are one atomic step: the log is never trimmed past a snapshot.
+
+        Returns the stored snapshot's ``last_id`` (``snapshot.last_id`` or a newer one).
+
+        Raises:
+            ValueError: ``keep`` < 1.
+            StoreUnavailable: the store failed; the log was not trimmed.
+        """
         ...
 
     def ready(self) -> bool:

@@ -13,6 +13,7 @@ from rooms import ChatMessageEvent, HandRaisedEvent, Role
 from signaling import AppendConflict, EventStore, SqliteEventStore
 from signaling.redis_bus import decode_wake
 from signaling.redis_store import RedisEventStore, wake_channel
+from signaling.store import Snapshot
 from tests.redis_cluster import RedisCluster
 
 TS = 1_700_000_000_000
@@ -110,3 +111,43 @@ async def test_a_redis_append_wakes_the_rooms_sharded_channel(cluster: RedisClus
         await pubsub.aclose()
         await subscriber.aclose()
         await store.close()
+
+
+async def test_a_room_without_a_snapshot_has_none(
+    store: EventStore, request: pytest.FixtureRequest
+) -> None:
+    assert await store.snapshot(f"nosnap-{request.node.name}") is None
+
+
+async def test_a_snapshot_trims_the_log_behind_it_keeping_keep_records(
+    store: EventStore, request: pytest.FixtureRequest
+) -> None:
+    room = f"trim-{request.node.name}"
+    await store.append(room, [chat(str(n)) for n in range(1, 31)], expected_last_id=0, ts=TS)
+    assert await store.save_snapshot(room, Snapshot(20, b"at-20"), keep=5) == 20
+    assert await store.snapshot(room) == Snapshot(20, b"at-20")
+    assert await store.first_id(room) == 16
+    assert [r.id for r in await store.read(room, 0)] == list(range(16, 31))
+    # Appends go on at the newest id; a trim never removes it.
+    await store.append(room, [chat("31")], expected_last_id=30, ts=TS)
+    assert await store.save_snapshot(room, Snapshot(31, b"at-31"), keep=1) == 31
+    assert [r.id for r in await store.read(room, 0)] == [31]
+    await store.append(room, [chat("32")], expected_last_id=31, ts=TS)
+    assert [r.id for r in await store.read(room, 0)] == [31, 32]
+
+
+async def test_an_older_snapshot_never_replaces_a_newer_one(
+    store: EventStore, request: pytest.FixtureRequest
+) -> None:
+    room = f"older-{request.node.name}"
+    await store.append(room, [chat(str(n)) for n in range(1, 21)], expected_last_id=0, ts=TS)
+    assert await store.save_snapshot(room, Snapshot(15, b"at-15"), keep=10) == 15
+    assert await store.save_snapshot(room, Snapshot(12, b"at-12"), keep=1) == 15
+    assert await store.snapshot(room) == Snapshot(15, b"at-15")
+    # The trim follows the stored snapshot (15 - 1), not the refused one.
+    assert await store.first_id(room) == 15
+
+
+async def test_keep_below_one_is_refused(store: EventStore, request: pytest.FixtureRequest) -> None:
+    with pytest.raises(ValueError, match="keep"):
+        await store.save_snapshot(f"keep-{request.node.name}", Snapshot(1, b"x"), keep=0)

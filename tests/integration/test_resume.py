@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 
 from clients import ClassroomClient
@@ -115,3 +116,45 @@ async def test_sigkill_mid_class_loses_nothing_acknowledged_and_clients_resume(
         await fresh.close()
     finally:
         await close_all(everyone)
+
+
+async def test_a_long_class_restarts_from_its_snapshot_and_trimmed_log(
+    make_server: Callable[..., LiveclassServer],
+) -> None:
+    server = make_server(
+        *("--room-snapshot-every", "20", "--resume-max-events", "10"),
+        *("--rate-per-s", "1000", "--rate-burst", "1000"),
+    )
+    teacher = client(server, "t", "teacher")
+    alice = client(server, "alice")
+    await connect_all([teacher, alice])
+    try:
+        await alice.ask("Will this survive?")
+        await teacher.open_poll("Ready?", ["yes", "no"])
+        await alice.answer_poll(1, [1])
+        for i in range(45):
+            await teacher.chat(f"line {i}")
+        last = teacher.session.last_id
+        before = client(server, "viewer", reconnect=False)
+        await before.connect()
+        await before.close()
+        with sqlite3.connect(server.data_dir / "events.sqlite3") as db:
+            (first,) = db.execute("SELECT MIN(id) FROM events").fetchone()
+            (stored,) = db.execute("SELECT last_id FROM snapshots").fetchone()
+        assert stored == (last // 20) * 20 and first == stored - 10 + 1
+
+        server.kill()
+        await asyncio.to_thread(server.start)
+        await asyncio.gather(
+            *(c.wait_until(lambda c=c: c.session.resumes >= 1, 15) for c in (teacher, alice))
+        )
+        after = client(server, "viewer", reconnect=False)
+        await after.connect()
+        assert after.session.room == before.session.room
+        assert after.session.last_id == before.session.last_id
+        assert (await teacher.chat("after"))["ids"] == [last + 2]
+        await wait_all([teacher, alice], last + 2)
+        assert public(alice.session.events) == public(teacher.session.events)
+        await after.close()
+    finally:
+        await close_all([teacher, alice])

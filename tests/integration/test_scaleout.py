@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from redis import Redis
 from redis.crc import key_slot
 
 from clients import ClassroomClient, CommandFailed, ConnectionLost
@@ -57,6 +59,7 @@ class Deployment:
     cluster: RedisCluster
     directory: Path
     size: int
+    args: tuple[str, ...] = ()
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     nodes: list[LiveclassServer] = field(default_factory=list)
     balancer: HAProxy | None = None
@@ -74,6 +77,7 @@ class Deployment:
                     f"node{i + 1}",
                     "--presence-ttl-ms",
                     str(PRESENCE_TTL_MS),
+                    *self.args,
                 ],
                 secret=self.secret,
             )
@@ -117,6 +121,20 @@ class Deployment:
         after = self.balancer.sessions_total()
         (name,) = [n for n in after if after[n] > before.get(n, 0)]
         return name
+
+    def direct(
+        self, node: int, identity: str, room: str, role: str = "student", **kw: object
+    ) -> ClassroomClient:
+        """A client of node ``node`` (0-based) itself, not through HAProxy."""
+        made = ClassroomClient(
+            self.nodes[node].ws_url,
+            self.nodes[0].token(identity, role, room),
+            room,
+            backoff=(0.05, 0.5),
+            **kw,  # type: ignore[arg-type]
+        )
+        self.clients.append(made)
+        return made
 
     def node_named(self, name: str) -> LiveclassServer:
         assert self.balancer is not None
@@ -379,6 +397,115 @@ async def test_a_migrating_slot_loses_no_event(
     await traffic.stop()
     await settle(connected, max(acked))
     assert_exactly_once(connected, acked)
+
+
+# -- a long class: snapshots and a trimmed log -------------------------------------------------
+
+SNAPSHOT_EVERY = 20
+KEEP = 10  # --resume-max-events: the log keeps this many records behind the newest snapshot
+#: The teacher sends faster than the default per-connection frame rate allows.
+LONG_CLASS_ARGS = (
+    *("--room-snapshot-every", str(SNAPSHOT_EVERY), "--resume-max-events", str(KEEP)),
+    *("--rate-per-s", "1000", "--rate-burst", "1000"),
+)
+
+
+async def test_a_trimmed_log_loads_and_resumes_from_the_snapshot_on_any_node(
+    cluster: RedisCluster, deploy: list[Deployment], tmp_path: Path
+) -> None:
+    d = Deployment(cluster, tmp_path, 3, LONG_CLASS_ARGS).start()
+    deploy.append(d)
+    room = f"long-{secrets.token_hex(4)}"
+    log = f"room:{{{room}}}:log"
+    teacher = d.direct(0, "teacher", room, "teacher")
+    alice = d.direct(0, "alice", room, reconnect=False)
+    bob = d.direct(1, "bob", room)
+    for c in (teacher, alice, bob):
+        await c.connect()
+    await alice.ask("What is a snapshot?")
+    await bob.upvote(1)
+    await teacher.open_poll("Ready?", ["yes", "no"])
+    await alice.answer_poll(1, [0])
+    await bob.raise_hand()
+    for i in range(60):
+        await teacher.chat(f"line {i}")
+    last = teacher.session.last_id
+    await settle([teacher, alice, bob], last)
+
+    # The log was trimmed behind the newest snapshot: at most KEEP + SNAPSHOT_EVERY records.
+    with Redis(port=cluster.owner_of(log)) as master:
+        stored = int(master.hget(f"room:{{{room}}}:snapshot", "id"))  # type: ignore[arg-type]
+        ((entry_id, _),) = master.xrange(log, count=1)
+        first = int(entry_id.split(b"-")[0])
+        length = master.xlen(log)
+    assert stored == last // SNAPSHOT_EVERY * SNAPSHOT_EVERY
+    assert first == stored - KEEP + 1
+    assert length == last - first + 1
+
+    # Node 3 never had the room: it loads it from the snapshot plus the log after it, and shows
+    # a newcomer what node 1, which folded the whole class, shows the same newcomer.
+    there = d.direct(2, "dave", room, reconnect=False)
+    await there.connect()
+    await there.close()
+    here = d.direct(0, "dave", room, reconnect=False)
+    await here.connect()
+    assert there.session.last_id == here.session.last_id == last + 1  # dave's join
+    assert there.session.room == here.session.room
+    view = there.session.room
+    assert [m["text"] for m in view["chat"]][-1] == "line 59"
+    assert view["questions"][0]["votes"] == 1 and view["polls"][0]["open"]
+    assert [h["identity"] for h in view["hands"]] == ["bob"]
+
+    # Alice left after `seen`; she comes back on node 3 and gets exactly the gap.
+    seen = alice.session.last_id
+    await alice.close()
+    missed = [(await teacher.chat(f"while away {i}"))["ids"][0] for i in range(3)]
+    back = d.direct(2, "alice", room, resume_from=seen, reconnect=False)
+    greeting = await back.connect()
+    assert greeting["t"] == "resumed"
+    await back.wait_until(lambda: back.session.last_id >= missed[-1])
+    assert public(back.session.events) == [e for e in public(teacher.session.events) if e[0] > seen]
+    assert back.session.events[-1].id == missed[-1]
+    # One whose last id the log no longer reaches gets a fresh snapshot instead.
+    stale = d.direct(2, "erin", room, resume_from=first - 5, reconnect=False)
+    assert (await stale.connect())["t"] == "welcome"
+    assert stale.session.room["chat"][-1]["text"] == "while away 2"
+
+
+async def test_a_node_behind_a_trimmed_log_reloads_and_its_clients_catch_up(
+    cluster: RedisCluster, deploy: list[Deployment], tmp_path: Path
+) -> None:
+    """Node 2 is stopped and loses its subscription while the room runs past a trim: when it
+    wakes it cannot gap-fill from the log, so it reloads the room from the snapshot and tells
+    its clients to reconnect; they end up with the room as everyone else has it."""
+    d = Deployment(cluster, tmp_path, 2, LONG_CLASS_ARGS).start()
+    deploy.append(d)
+    room = f"behind-{secrets.token_hex(4)}"
+    teacher = d.direct(0, "teacher", room, "teacher")
+    bob = d.direct(1, "bob", room)
+    for c in (teacher, bob):
+        await c.connect()
+    await teacher.chat("before")
+    await settle([bob], teacher.session.last_id)
+    owner = cluster.owner_of(f"room:{{{room}}}:log")
+
+    node2 = d.nodes[1]
+    assert node2.proc is not None
+    node2.proc.send_signal(signal.SIGSTOP)
+    try:
+        cluster.cli(owner, "CLIENT", "KILL", "TYPE", "pubsub")  # node 1 resubscribes at once
+        for i in range(3 * SNAPSHOT_EVERY):
+            await teacher.chat(f"line {i}")
+    finally:
+        node2.proc.send_signal(signal.SIGCONT)
+    last = teacher.session.last_id
+    await settle([bob], last)
+    assert bob.session.room["chat"][-1]["text"] == "line 59"
+    assert bob.session.welcomes >= 2, "bob was not sent a fresh snapshot"
+    assert "reloading from the snapshot" in node2.log()
+    await teacher.chat("after")
+    await settle([bob], last + 1)
+    assert bob.session.events[-1].data["text"] == "after"
 
 
 # -- bad input -----------------------------------------------------------------------------------

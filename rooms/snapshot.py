@@ -1,0 +1,135 @@
+"""A room's state as plain data, so a trimmed log can start from a stored snapshot.
+
+A room's log grows with every event. A long class would make it slow to load (every node folds it
+from the start) and large to keep, so the store keeps a snapshot: :func:`state_to_data` of the
+state folded through some id, beside the log; the log's entries before it can then be trimmed.
+Loading is :func:`state_from_data` of the snapshot, then :func:`rooms.evolve` of the records after
+its ``last_id``: the same state as the full fold (the tests check it record by record).
+
+The data is msgpack-ready (maps, lists, strings, integers, booleans, None) and versioned
+(``"v"``); a version this code does not read raises :class:`SnapshotError`.
+"""
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rooms.events import Record, event_from_data
+from rooms.participant import Participant
+from rooms.roles import Role
+from rooms.state import CHAT_HISTORY, Poll, Question, RoomState
+
+SNAPSHOT_VERSION = 1
+
+
+class SnapshotError(ValueError):
+    """A stored room snapshot this code cannot read (damaged, or another version)."""
+
+
+def state_to_data(state: RoomState) -> dict[str, Any]:
+    """``state`` as a msgpack-ready map (see the module docstring); ``state`` is not changed."""
+    return {
+        "v": SNAPSHOT_VERSION,
+        "room_id": state.room_id,
+        "last_id": state.last_id,
+        "locked": state.locked,
+        "ended": list(state.ended) if state.ended is not None else None,
+        "participants": [[p.identity, p.name, p.role.value] for p in state.participants.values()],
+        "removed": sorted(state.removed),
+        "chat_muted_all": state.chat_muted_all,
+        "chat_muted": sorted(state.chat_muted),
+        "hands": list(state.hands),
+        "chat": _records_to_data(state.chat),
+        "threads": {owner: _records_to_data(rs) for owner, rs in state.threads.items()},
+        "questions": [
+            [
+                *(q.question_id, q.author, q.name, q.text, q.ts, sorted(q.voters)),
+                *(q.answered, q.dismissed, q.pinned),
+            ]
+            for q in state.questions.values()
+        ],
+        "polls": [
+            [
+                *(p.poll_id, p.question, list(p.options), p.multiple, p.open),
+                [[who, list(choices)] for who, choices in p.answers.items()],
+                *(list(p.tally) if p.tally is not None else None, p.voters),
+            ]
+            for p in state.polls.values()
+        ],
+        "question_count": state.question_count,
+        "poll_count": state.poll_count,
+        "locked_boards": sorted(state.locked_boards),
+        "board_cleared": dict(state.board_cleared),
+        "board_snapshots": dict(state.board_snapshots),
+    }
+
+
+def state_from_data(data: Any) -> RoomState:
+    """The :class:`RoomState` that :func:`state_to_data` made ``data`` from.
+
+    Raises:
+        SnapshotError: ``data`` is not a snapshot of version ``SNAPSHOT_VERSION`` or is damaged
+            (a missing key, a wrongly shaped value, an unknown event or role).
+    """
+    if not isinstance(data, Mapping):
+        raise SnapshotError("a room snapshot is a map")
+    if data.get("v") != SNAPSHOT_VERSION:
+        raise SnapshotError(f"room snapshot version {data.get('v')!r} is not {SNAPSHOT_VERSION}")
+    try:
+        ended = data["ended"]
+        state = RoomState(
+            room_id=str(data["room_id"]),
+            locked=bool(data["locked"]),
+            ended=(str(ended[0]), str(ended[1])) if ended is not None else None,
+            participants={
+                identity: Participant(identity, name, Role(role))
+                for identity, name, role in data["participants"]
+            },
+            removed=set(data["removed"]),
+            chat_muted_all=bool(data["chat_muted_all"]),
+            chat_muted=set(data["chat_muted"]),
+            hands=list(data["hands"]),
+            chat=_records_from_data(data["chat"]),
+            threads={owner: _records_from_data(rs) for owner, rs in data["threads"].items()},
+            questions={q[0]: _question(q) for q in data["questions"]},
+            polls={p[0]: _poll(p) for p in data["polls"]},
+            question_count=int(data["question_count"]),
+            poll_count=int(data["poll_count"]),
+            locked_boards=set(data["locked_boards"]),
+            board_cleared={str(k): int(v) for k, v in data["board_cleared"].items()},
+            board_snapshots={str(k): int(v) for k, v in data["board_snapshots"].items()},
+            last_id=int(data["last_id"]),
+        )
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise SnapshotError(f"damaged room snapshot: {exc!r}") from exc
+    return state
+
+
+def _records_to_data(records: Iterable[Record]) -> list[list[Any]]:
+    return [[r.id, r.ts, r.event.type, r.event.to_data()] for r in records]
+
+
+def _records_from_data(items: Iterable[Any]) -> deque[Record]:
+    records = (Record(int(i), int(ts), event_from_data(t, event)) for i, ts, t, event in items)
+    return deque(records, maxlen=CHAT_HISTORY)
+
+
+def _question(item: list[Any]) -> Question:
+    question_id, author, name, text, ts, voters, answered, dismissed, pinned = item
+    return Question(
+        int(question_id), author, name, text, int(ts), set(voters), answered, dismissed, pinned
+    )
+
+
+def _poll(item: list[Any]) -> Poll:
+    poll_id, question, options, multiple, open_, answers, tally, voters = item
+    return Poll(
+        int(poll_id),
+        question,
+        tuple(options),
+        bool(multiple),
+        bool(open_),
+        {who: tuple(choices) for who, choices in answers},
+        tuple(tally) if tally is not None else None,
+        voters,
+    )

@@ -9,6 +9,9 @@ import { decodeFrame, encodeFrame } from "./codec.js";
 
 /** Close codes after which the client stays closed (docs/protocol.md, "Close codes"). */
 const FINAL_CLOSE_CODES = new Set([1000, 4401, 4403, 4409, 4423]);
+/** Join refusals that mean "not now" (a join storm, a store failing over): the client sends the
+ * same join again on the same socket after the server's `retry_after_ms` plus jitter. */
+const RETRY_JOIN_CODES = new Set(["rate_limited", "unavailable"]);
 
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 10_000;
@@ -99,7 +102,7 @@ export class Connection {
     this.heartbeatMs = 0;
     /** While resuming: how many missed events are still due, and the id they end at. */
     this.resume = null;
-    this.timers = { retry: null, join: null, ping: null, watchdog: null };
+    this.timers = { retry: null, join: null, rejoin: null, ping: null, watchdog: null };
   }
 
   /** Open the first connection. */
@@ -225,6 +228,10 @@ export class Connection {
         return;
       case "error":
         this.lastError = frame;
+        if (!this.joined && frame.ref == null && RETRY_JOIN_CODES.has(frame.code)) {
+          this.joinAgainLater(frame.retry_after_ms ?? 0);
+          return;
+        }
         if (frame.ref != null && this.pending.has(frame.ref)) {
           const label = this.pending.get(frame.ref).label;
           this.settle(frame.ref, (p) => p.reject(new CommandError(frame, label)));
@@ -299,7 +306,7 @@ export class Connection {
 
   /** Forget the current socket: timers off, handlers off, unanswered commands rejected. */
   detach() {
-    for (const name of ["join", "ping", "watchdog"]) this.clearTimer(name);
+    for (const name of ["join", "rejoin", "ping", "watchdog"]) this.clearTimer(name);
     if (this.socket) {
       this.socket.onopen = this.socket.onmessage = this.socket.onclose = this.socket.onerror = null;
       this.socket = null;
@@ -311,6 +318,20 @@ export class Connection {
       entry.reject(new CommandError({ code: "disconnected", message: "connection lost before the server answered" }, entry.label));
       this.pending.delete(ref);
     }
+  }
+
+  /** The server cannot take the join now: send it again on this socket after `hintMs` + jitter. */
+  joinAgainLater(hintMs) {
+    this.clearTimer("join");
+    const delay = reconnectDelay(this.attempt, hintMs, this.env.random);
+    this.attempt += 1;
+    this.onStatus({ state: "reconnecting", retryAt: this.env.now() + delay, attempt: this.attempt });
+    this.setTimer("rejoin", delay, () => {
+      this.timers.rejoin = null;
+      this.onStatus({ state: "connecting", attempt: this.attempt });
+      this.write({ t: "join", token: this.token, room: this.room, last_id: this.lastId });
+      this.setTimer("join", JOIN_TIMEOUT_MS, () => this.dead());
+    });
   }
 
   scheduleReconnect() {

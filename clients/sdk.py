@@ -145,6 +145,8 @@ class ClassroomClient:
         self._ref = 0
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._changed = asyncio.Condition()
+        #: Called with each ``media.offer`` frame (the SFU's subscribe offers).
+        self.media_offer_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._greeted: asyncio.Future[dict[str, Any]] | None = None
         self._stopping = False
         self._reconnecting = False
@@ -326,6 +328,9 @@ class ClassroomClient:
                 self._greeted.exception()
         elif t == "reconnect":
             s.reconnect_reasons.append(msg.get("reason", ""))
+        elif t == "media.offer":
+            for listener in tuple(self.media_offer_listeners):
+                listener(msg)
         async with self._changed:
             self._changed.notify_all()
 
@@ -364,6 +369,21 @@ class ClassroomClient:
 
     async def ping(self) -> dict[str, Any]:
         return await self.request("ping")
+
+    # -- media signaling (docs/protocol.md, "Media") ----------------------------------------------
+
+    async def publish_media(self, sdp: str, sources: dict[str, str]) -> str:
+        """Send the publish connection's offer; returns the SFU's answer SDP."""
+        ack = await self.request("media.publish", sdp=sdp, sources=sources)
+        return str(ack["sdp"])
+
+    async def subscribe_media(self) -> None:
+        """Start the subscribe connection; offers arrive at ``media_offer_listeners``."""
+        await self.request("media.subscribe")
+
+    async def answer_media(self, version: int, sdp: str) -> None:
+        """Answer subscribe offer ``version``."""
+        await self.request("media.answer", version=version, sdp=sdp)
 
     async def chat(self, text: str, to: str | None = None) -> dict[str, Any]:
         return await self.request("chat.send", text=text, to=to)

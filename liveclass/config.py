@@ -20,6 +20,29 @@ WEB_ROOT = Path(__file__).resolve().parent.parent / "clients" / "web"
 
 
 @dataclass(frozen=True, slots=True)
+class MediaSettings:
+    """The embedded SFU worker: ``listen_ips`` None gathers on every address but 127.0.0.1."""
+
+    listen_ips: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_values(cls, v: dict[str, object]) -> MediaSettings:
+        """Raises ConfigError for an address list that is not IP addresses."""
+        text = str(v["sfu_listen_ips"]).strip()
+        if not text:
+            return cls()
+        ips = []
+        for item in text.split(","):
+            try:
+                ips.append(str(ipaddress.ip_address(item.strip())))
+            except ValueError as exc:
+                raise ConfigError(
+                    f"--sfu-listen-ips: {item.strip()!r} is not an IP address"
+                ) from exc
+        return cls(tuple(ips))
+
+
+@dataclass(frozen=True, slots=True)
 class Option:
     name: str
     type: type
@@ -65,6 +88,14 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("board_awareness_per_s", float, 30.0, "awareness messages per second per connection"),
     Option("board_compact_updates", int, 1000, "compact a board's log after this many updates"),
     Option("board_idle_s", float, 30.0, "unload a board this long after its last connection"),
+    Option("media", bool, True, "run an SFU worker in this process for the rooms' media"),
+    Option(
+        "sfu_listen_ips",
+        str,
+        "",
+        "addresses media ICE candidates are gathered on, comma-separated "
+        "(default: every address but 127.0.0.1)",
+    ),
     Option("log_level", str, "info", "debug, info, warning or error"),
     Option(
         "redis_cluster",
@@ -214,6 +245,7 @@ class ServeConfig:
     data_dir: Path
     log_level: str
     cluster: ClusterSettings | None = None
+    media: MediaSettings | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ServeConfig:
@@ -267,4 +299,5 @@ class ServeConfig:
         http = HttpSettings(web_root=WEB_ROOT, dev=bool(v["dev"]), public_url=public_url)
         keyring = load_keyring(v, data_dir)
         cluster = ClusterSettings.from_values(v)
-        return cls(node, whiteboard, http, keyring, data_dir, str(v["log_level"]), cluster)
+        media = MediaSettings.from_values(v) if v["media"] else None
+        return cls(node, whiteboard, http, keyring, data_dir, str(v["log_level"]), cluster, media)

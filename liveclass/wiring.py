@@ -7,6 +7,8 @@ and presence live in the cluster, shared by every node. Nothing above the adapte
 
 from __future__ import annotations
 
+from sfu.metrics import WorkerCollector
+from sfu.worker import Worker
 from signaling import (
     ClusterRouter,
     LocalBus,
@@ -39,7 +41,11 @@ def build_embedded_node(config: ServeConfig) -> SignalingNode:
     def boards(open_room: OpenRoom) -> WhiteboardService:
         return WhiteboardService(board_store, config.whiteboard, open_room, wire_frame, TokenBucket)
 
-    return SignalingNode(config.node, config.http, config.keyring, store, LocalBus(), boards)
+    media = build_media(config)
+    node = SignalingNode(
+        config.node, config.http, config.keyring, store, LocalBus(), boards, media=media
+    )
+    return _with_media_metrics(node)
 
 
 def build_cluster_node(config: ServeConfig, cluster: ClusterSettings) -> SignalingNode:
@@ -64,4 +70,21 @@ def build_cluster_node(config: ServeConfig, cluster: ClusterSettings) -> Signali
             board_store, config.whiteboard, open_room, wire_frame, TokenBucket, feed
         )
 
-    return SignalingNode(config.node, config.http, config.keyring, store, bus, boards)
+    return _with_media_metrics(
+        SignalingNode(
+            config.node, config.http, config.keyring, store, bus, boards, media=build_media(config)
+        )
+    )
+
+
+def build_media(config: ServeConfig) -> Worker | None:
+    """The SFU worker inside this process (``--no-media``: none)."""
+    if config.media is None:
+        return None
+    return Worker(listen_ips=config.media.listen_ips)
+
+
+def _with_media_metrics(node: SignalingNode) -> SignalingNode:
+    if node.media is not None:
+        node.metrics.registry.register(WorkerCollector(node.media))
+    return node

@@ -24,12 +24,15 @@ from .errors import BadFieldType, BadFrame, ClientError, MissingField, UnknownTy
 #: Client -> server message types that are not room commands.
 SESSION_TYPES: frozenset[str] = frozenset({"join", "ping"})
 
+#: Client -> server media signaling types (SDP for the SFU; :mod:`signaling.media`).
+MEDIA_TYPES: frozenset[str] = frozenset({"media.publish", "media.subscribe", "media.answer"})
+
 #: Every client -> server type the codec accepts.
-CLIENT_TYPES: frozenset[str] = SESSION_TYPES | frozenset(COMMANDS)
+CLIENT_TYPES: frozenset[str] = SESSION_TYPES | frozenset(COMMANDS) | MEDIA_TYPES
 
 #: Every server -> client type the codec produces.
 SERVER_TYPES: frozenset[str] = frozenset(
-    {"welcome", "resumed", "ack", "error", "event", "presence", "pong", "reconnect"}
+    {"welcome", "resumed", "ack", "error", "event", "presence", "pong", "reconnect", "media.offer"}
 )
 
 
@@ -57,7 +60,18 @@ class CommandFrame:
     command: Command
 
 
-ClientMessage = Join | Ping | CommandFrame
+@dataclass(frozen=True, slots=True)
+class MediaFrame:
+    """A media signaling frame: its ``type``, ``ref`` and checked fields."""
+
+    type: str
+    ref: int
+    sdp: str | None = None
+    sources: Mapping[str, str] | None = None
+    version: int | None = None
+
+
+ClientMessage = Join | Ping | CommandFrame | MediaFrame
 
 _Check = Callable[[str, Any], Any]
 
@@ -183,7 +197,7 @@ def decode(frame: bytes) -> ClientMessage:
     """Decode one client frame (docs/protocol.md).
 
     Returns:
-        :class:`Join`, :class:`Ping` or :class:`CommandFrame`.
+        :class:`Join`, :class:`Ping`, :class:`CommandFrame` or :class:`MediaFrame`.
 
     Raises:
         BadFrame, UnknownType, MissingField, BadFieldType: with ``field`` naming the field.
@@ -201,6 +215,8 @@ def decode(frame: bytes) -> ClientMessage:
         return Join(_check_str("token", msg["token"]), _check_str("room", msg["room"]), last_id)
     if t == "ping":
         return Ping(_ref(msg))
+    if t in MEDIA_TYPES:
+        return decode_media(msg, _ref(msg))
     entry = _SCHEMAS.get(t)
     if entry is None:
         raise UnknownType(f"unknown message type {t!r}", field="t")
@@ -210,6 +226,51 @@ def decode(frame: bytes) -> ClientMessage:
     for spec in specs:
         _field(msg, spec, kwargs)
     return CommandFrame(ref, cls(**kwargs))
+
+
+#: Largest SDP accepted (bytes of UTF-8).
+MAX_SDP_BYTES = 64 * 1024
+_SOURCES = frozenset({"camera", "microphone", "screen"})
+
+
+def _sdp(msg: Mapping[str, Any]) -> str:
+    if "sdp" not in msg:
+        raise MissingField("sdp is required", field="sdp")
+    sdp = msg["sdp"]
+    if not isinstance(sdp, str):
+        raise BadFieldType("sdp must be a string", field="sdp")
+    if len(sdp.encode()) > MAX_SDP_BYTES:
+        raise BadFieldType(f"sdp is longer than {MAX_SDP_BYTES} bytes", field="sdp")
+    return sdp
+
+
+def decode_media(msg: Mapping[str, Any], ref: int) -> MediaFrame:
+    """Check a media frame's fields (``t`` is one of :data:`MEDIA_TYPES`).
+
+    Raises:
+        MissingField, BadFieldType: naming the field.
+    """
+    t = msg["t"]
+    if t == "media.subscribe":
+        return MediaFrame(t, ref)
+    if t == "media.publish":
+        sources = msg.get("sources")
+        if sources is None:
+            raise MissingField("sources is required", field="sources")
+        if not isinstance(sources, dict) or len(sources) > 8:
+            raise BadFieldType("sources must be a map of at most 8 mid -> source", field="sources")
+        for mid, source in sources.items():
+            if not isinstance(mid, str) or source not in _SOURCES:
+                raise BadFieldType(
+                    "sources maps a mid to camera, microphone or screen", field="sources"
+                )
+        return MediaFrame(t, ref, sdp=_sdp(msg), sources=dict(sources))
+    version = msg.get("version")
+    if version is None:
+        raise MissingField("version is required", field="version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BadFieldType("version must be a positive integer", field="version")
+    return MediaFrame(t, ref, sdp=_sdp(msg), version=version)
 
 
 def peek_ref(frame: bytes) -> int | None:

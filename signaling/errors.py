@@ -94,6 +94,42 @@ class Internal(ClientError):
     code = "internal"
 
 
+class BadSdp(ClientError):
+    """An SDP the SFU cannot use (not an SDP, or refused by the WebRTC stack)."""
+
+    code = "bad_sdp"
+
+
+class UnsupportedCodec(ClientError):
+    """An m-line offers no codec the SFU forwards (VP8, H.264, Opus)."""
+
+    code = "unsupported_codec"
+
+
+class StaleAnswer(ClientError):
+    """A ``media.answer`` for an offer that is not awaiting one."""
+
+    code = "stale_answer"
+
+
+class NoTransport(ClientError):
+    """A media frame for a connection (publish or subscribe) that was not started."""
+
+    code = "no_transport"
+
+
+class MediaNotAllowed(ClientError):
+    """Publishing or receiving media without the grant or permission to."""
+
+    code = "not_allowed"
+
+
+class MediaUnavailable(ClientError):
+    """The server runs without an SFU worker."""
+
+    code = "media_unavailable"
+
+
 SIGNALING_ERRORS: tuple[type[ClientError], ...] = (
     TextFrame,
     BadFrame,
@@ -109,6 +145,12 @@ SIGNALING_ERRORS: tuple[type[ClientError], ...] = (
     TokenWrongRoom,
     Unavailable,
     Internal,
+    BadSdp,
+    UnsupportedCodec,
+    StaleAnswer,
+    NoTransport,
+    MediaNotAllowed,
+    MediaUnavailable,
 )
 
 #: Close codes for room errors that end a connection (docs/protocol.md, "Close codes").

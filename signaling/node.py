@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -28,6 +29,7 @@ from .bus import Bus
 from .codec import (
     CommandFrame,
     Join,
+    MediaFrame,
     Ping,
     decode,
     encode_error,
@@ -39,6 +41,7 @@ from .errors import (
     AlreadyJoined,
     ClientError,
     FrameTooLarge,
+    Internal,
     NotJoined,
     RateLimited,
     TextFrame,
@@ -46,6 +49,7 @@ from .errors import (
 )
 from .http import HttpRoutes, HttpSettings, respond, text
 from .hub import HubSettings, JoinRefused, Member, RoomHub, now_ms
+from .media import MediaSession
 from .metrics import Metrics
 from .outbox import Outbox
 from .ratelimit import TokenBucket
@@ -99,14 +103,17 @@ class SignalingNode:
         bus: Bus,
         boards: Callable[[OpenRoom], BoardEndpoint] | None = None,
         metrics: Metrics | None = None,
+        media: Any = None,
     ) -> None:
         """``boards`` builds the whiteboard endpoint from the node's room hubs; without it
-        ``/whiteboard`` answers 404."""
+        ``/whiteboard`` answers 404. ``media`` is the SFU worker (:class:`sfu.worker.Worker`)
+        that ``media.*`` frames go to; without it they get ``media_unavailable``."""
         self.settings = settings
         self.keyring = keyring
         self.store = store
         self.bus = bus
         self.boards = boards(self._hub) if boards is not None else None
+        self.media = media
         self._board_outboxes: set[Outbox] = set()
         self.metrics = metrics or Metrics()
         self.routes = HttpRoutes(http, keyring, self.ready, self.metrics.registry)
@@ -256,6 +263,7 @@ class SignalingNode:
         bucket = TokenBucket(self.settings.rate_per_s, self.settings.rate_burst)
         member: Member | None = None
         hub: RoomHub | None = None
+        media: MediaSession | None = None
         try:
             async for frame in ws:
                 self.metrics.frames_received.inc()
@@ -278,6 +286,12 @@ class SignalingNode:
                             hub.reply(outbox, pong)  # after the events already delivered
                     elif member is None or hub is None:
                         raise NotJoined("send join first")
+                    elif isinstance(message, MediaFrame):
+                        if media is None:
+                            media = MediaSession(
+                                self.media, hub.room_id, member.participant, outbox.put
+                            )
+                        hub.reply(outbox, await self._media(media, message))
                     else:
                         await hub.execute(member, message.ref, message.command)
                         if isinstance(message.command, Leave):
@@ -301,6 +315,8 @@ class SignalingNode:
             if member is not None and hub is not None:
                 self._members.pop(member, None)
                 hub.remove(member)
+            if media is not None:
+                await media.close()
 
     async def _handle_board(self, ws: ServerConnection) -> None:
         """One y-websocket connection: verify the token (query parameter ``token``), then let the
@@ -340,7 +356,9 @@ class SignalingNode:
             self._board_outboxes.discard(outbox)
             self.metrics.board_connections.dec()
 
-    def _read(self, frame: str | bytes, bucket: TokenBucket) -> Join | Ping | CommandFrame:
+    def _read(
+        self, frame: str | bytes, bucket: TokenBucket
+    ) -> Join | Ping | CommandFrame | MediaFrame:
         """Check one frame against the limits and decode it; raises ClientError."""
         wait_ms = bucket.take()
         if wait_ms:
@@ -350,6 +368,17 @@ class SignalingNode:
         if len(frame) > self.settings.max_frame_bytes:
             raise FrameTooLarge(f"frames are at most {self.settings.max_frame_bytes} bytes")
         return decode(frame)
+
+    async def _media(self, media: MediaSession, message: MediaFrame) -> bytes:
+        """One media frame's answer; a failure in the SFU is reported (``internal``) and
+        leaves this connection, and everyone else's media, as it was."""
+        try:
+            return await media.handle(message)
+        except ClientError:
+            raise
+        except Exception:
+            log.exception("media %s failed for %s", message.type, media.peer_id)
+            raise Internal(f"{message.type} failed in the SFU") from None
 
     async def _join(self, join: Join, outbox: Outbox) -> tuple[RoomHub, Member] | None:
         """Verify the token and admit the connection; None when refused (and closed)."""

@@ -31,7 +31,7 @@ from rooms import (
     room_view,
 )
 from signaling import CLIENT_TYPES, ClientError
-from signaling.codec import CommandFrame, Join, Ping, decode, peek_ref
+from signaling.codec import MEDIA_TYPES, CommandFrame, Join, MediaFrame, Ping, decode, peek_ref
 from tests.unit.test_rooms_fold import ASSISTANT, OTHER, STUDENT, TEACHER, classroom
 
 FUZZ = settings(
@@ -47,7 +47,7 @@ ACTORS = (TEACHER, ASSISTANT, STUDENT, OTHER, STRANGER)
 IDENTITIES = [p.identity for p in ACTORS] + ["staff", "", "nobody"]
 FIELD_NAMES = sorted(
     {f.name for cls in COMMANDS.values() for f in dataclasses.fields(cls)}
-    | {"token", "room", "last_id"}
+    | {"token", "room", "last_id", "sdp", "sources", "version"}
 )
 INT64 = (-(2**63), 2**63 - 1)
 
@@ -168,6 +168,16 @@ def assert_valid_message(message: Any, raw: dict[str, Any]) -> None:
     assert message.ref == raw["ref"]
     if isinstance(message, Ping):
         assert raw["t"] == "ping"
+        return
+    if isinstance(message, MediaFrame):
+        assert message.type == raw["t"] and message.type in MEDIA_TYPES
+        if message.type != "media.subscribe":
+            assert type(message.sdp) is str and message.sdp == raw["sdp"]
+        if message.type == "media.publish":
+            assert isinstance(message.sources, dict) and message.sources == raw["sources"]
+            assert set(message.sources.values()) <= {"camera", "microphone", "screen"}
+        if message.type == "media.answer":
+            assert type(message.version) is int and message.version >= 1
         return
     assert isinstance(message, CommandFrame)
     command = message.command

@@ -1,0 +1,207 @@
+"""Media bots: aiortc peers that publish a synthetic camera and microphone through liveclass's
+SFU, or subscribe to everything and decode it, signalling over ``/ws`` with the SDK.
+
+A bot runs in its own process from the SFU (the SFU installs encoded pass-through hooks
+process-wide; a bot must encode and decode for real). Call :func:`sfu.ice.use_host_addresses`
+first in tests, so every ICE candidate stays on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import logging
+import math
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
+
+from clients import ClassroomClient
+
+WIDTH, HEIGHT = 640, 480
+
+
+class PatternVideoTrack(VideoStreamTrack):
+    """640x480 at 30 fps: diagonal bars that move one pixel per frame (so every frame differs)."""
+
+    def __init__(self, width: int = WIDTH, height: int = HEIGHT) -> None:
+        super().__init__()
+        self.width, self.height = width, height
+        self._n = 0
+        self._chroma = bytes([128]) * (width // 2) * (height // 2)
+
+    async def recv(self) -> av.VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        frame = av.VideoFrame(self.width, self.height, "yuv420p")
+        shift = self._n
+        self._n += 1
+        row = bytes(((x + shift) * 2) & 0xFF for x in range(self.width))
+        luma = row * self.height
+        frame.planes[0].update(luma)
+        frame.planes[1].update(self._chroma)
+        frame.planes[2].update(self._chroma)
+        frame.pts, frame.time_base = pts, time_base
+        return frame
+
+
+class ToneAudioTrack(AudioStreamTrack):
+    """A 440 Hz tone, 48 kHz mono, 20 ms frames."""
+
+    RATE = 48_000
+    SAMPLES = 960
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._t = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.AudioFrame:
+        if self._start is None:
+            self._start = time.monotonic()
+        wait = self._start + self._t / self.RATE - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        samples = [
+            int(8000 * math.sin(2 * math.pi * 440 * (self._t + i) / self.RATE))
+            for i in range(self.SAMPLES)
+        ]
+        frame = av.AudioFrame(format="s16", layout="mono", samples=self.SAMPLES)
+        frame.planes[0].update(struct.pack(f"<{self.SAMPLES}h", *samples))
+        frame.sample_rate = self.RATE
+        frame.pts = self._t
+        frame.time_base = fractions.Fraction(1, self.RATE)
+        self._t += self.SAMPLES
+        return frame
+
+
+def _pc() -> RTCPeerConnection:
+    # Explicit: aiortc's default configuration uses a public STUN server.
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+class Publisher:
+    """Publishes a camera (VP8) and a microphone (Opus) through ``client``."""
+
+    def __init__(self, client: ClassroomClient) -> None:
+        self.client = client
+        self.pc = _pc()
+        self.video = PatternVideoTrack()
+        self.audio = ToneAudioTrack()
+
+    async def start(self, camera: bool = True, microphone: bool = True) -> None:
+        if camera:
+            self.pc.addTransceiver(self.video, direction="sendonly")
+        if microphone:
+            self.pc.addTransceiver(self.audio, direction="sendonly")
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        sources = {
+            str(t.mid): "camera" if t.kind == "video" else "microphone"
+            for t in self.pc.getTransceivers()
+        }
+        answer = await self.client.publish_media(self.pc.localDescription.sdp, sources)
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+
+    async def close(self) -> None:
+        await self.pc.close()
+
+
+@dataclass
+class Received:
+    """What a subscriber decoded from one producer."""
+
+    producer: dict[str, str]
+    frames: int = 0
+    first_frame_s: float | None = None
+    sizes: set[tuple[int, int]] = field(default_factory=set)
+
+
+class Subscriber:
+    """Subscribes to every producer offered and decodes each track; counts decode errors.
+
+    ``received`` is by producer id; ``started`` is when ``start()`` was called (monotonic s).
+    """
+
+    def __init__(self, client: ClassroomClient) -> None:
+        self.client = client
+        self.pc = _pc()
+        self.received: dict[str, Received] = {}
+        self.decode_errors = 0
+        self.started = 0.0
+        self._mids: dict[str, dict[str, str]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._lock = asyncio.Lock()
+        self.pc.on("track", self._on_track)
+        client.media_offer_listeners.append(self._on_offer)
+        _DecodeErrors.watch(self)
+
+    async def start(self) -> None:
+        self.started = time.monotonic()
+        await self.client.subscribe_media()
+
+    def _on_offer(self, msg: dict[str, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(self._answer(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, msg: dict[str, Any]) -> None:
+        async with self._lock:
+            self._mids.update(msg["producers"])
+            await self.pc.setRemoteDescription(RTCSessionDescription(msg["sdp"], "offer"))
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+            await self.client.answer_media(msg["version"], self.pc.localDescription.sdp)
+
+    def _on_track(self, track: Any) -> None:
+        transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)
+        producer = self._mids.get(str(transceiver.mid), {"producer_id": f"mid{transceiver.mid}"})
+        received = self.received.setdefault(producer["producer_id"], Received(producer))
+        task = asyncio.get_running_loop().create_task(self._consume(track, received))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _consume(self, track: Any, received: Received) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                received.frames += 1
+                if received.first_frame_s is None:
+                    received.first_frame_s = time.monotonic() - self.started
+                if isinstance(frame, av.VideoFrame):
+                    received.sizes.add((frame.width, frame.height))
+
+    def frames(self, kind: str) -> list[int]:
+        return [r.frames for r in self.received.values() if r.producer.get("kind") == kind]
+
+    async def close(self) -> None:
+        _DecodeErrors.unwatch(self)
+        for task in tuple(self._tasks):
+            task.cancel()
+        await self.pc.close()
+
+
+class _DecodeErrors(logging.Handler):
+    """Counts aiortc's "failed to decode" warnings (the receiver logs them from its thread)."""
+
+    watching: set[Subscriber] = set()
+    _installed: _DecodeErrors | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "failed to decode" in record.getMessage():
+            for subscriber in tuple(self.watching):
+                subscriber.decode_errors += 1
+
+    @classmethod
+    def watch(cls, subscriber: Subscriber) -> None:
+        if cls._installed is None:
+            cls._installed = cls(logging.WARNING)
+            logging.getLogger("aiortc.rtcrtpreceiver").addHandler(cls._installed)
+        cls.watching.add(subscriber)
+
+    @classmethod
+    def unwatch(cls, subscriber: Subscriber) -> None:
+        cls.watching.discard(subscriber)

@@ -1,0 +1,45 @@
+"""The SFU worker's metrics, read at scrape time (nothing is counted twice on the media path)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .passthrough import STATS
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+
+class WorkerCollector(Collector):
+    """``liveclass_sfu_*``: routers, producers, consumers, frames received as encoded packets,
+    refused encode calls (always 0 for a forwarding SFU), keyframe requests and consumer skips."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        routers = list(self.worker.routers.values())
+        producers = [p for r in routers for p in r.producers.values()]
+        consumers = [c for p in producers for c in p.consumers]
+        yield GaugeMetricFamily("liveclass_sfu_routers", "Routers (media rooms)", len(routers))
+        yield GaugeMetricFamily("liveclass_sfu_producers", "Producers (tracks in)", len(producers))
+        yield GaugeMetricFamily("liveclass_sfu_consumers", "Consumers (tracks out)", len(consumers))
+        yield CounterMetricFamily(
+            "liveclass_sfu_frames_received",
+            "Encoded frames received (pass-through, never decoded)",
+            value=STATS.frames_received,
+        )
+        yield CounterMetricFamily(
+            "liveclass_sfu_encode_refusals",
+            "Attempts to encode a frame in the SFU (refused; forwarding never encodes)",
+            value=STATS.encode_refusals,
+        )
+        yield CounterMetricFamily(
+            "liveclass_sfu_keyframe_requests",
+            "PLIs sent to publishers (live producers)",
+            value=sum(p.keyframe_requests for p in producers),
+        )

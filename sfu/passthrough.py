@@ -1,0 +1,151 @@
+"""Encoded pass-through for aiortc: media is received and sent as encoded frames, never decoded.
+
+aiortc hands every remote track's reassembled frames to a decoder thread, and every sender runs
+an encoder. An SFU forwards: :func:`install` replaces, process-wide, the receiver's decoder factory
+with one that wraps each encoded frame in an ``av.Packet`` (pts = the RTP timestamp, time_base =
+1 / clock rate, ``is_keyframe`` from the bitstream), and the sender's encoder factory with one
+whose ``encode`` refuses. A sender given an ``av.Packet`` calls only ``pack`` (RTP packetization:
+RFC 7741 for VP8, RFC 6184 for H.264, RFC 7587 for Opus), so a forwarded stream is never
+transcoded; an attempt to encode raises :class:`EncodingRefused` and is counted in
+:data:`STATS`.
+
+These are hooks into aiortc's private names (``aiortc.rtcrtpreceiver.get_decoder``,
+``aiortc.rtcrtpsender.get_encoder``), so aiortc is pinned and :func:`install` checks they exist.
+Only an SFU process installs them: a process that must decode media (a test's subscriber, a bot)
+never does.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import aiortc.codecs
+import aiortc.rtcrtpreceiver
+import aiortc.rtcrtpsender
+import av
+from aiortc.codecs.base import Decoder
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+log = logging.getLogger(__name__)
+
+#: The codecs forwarded (lower-case MIME types); the SFU negotiates only these.
+FORWARDED_MIME_TYPES = frozenset({"video/vp8", "video/h264", "audio/opus"})
+
+
+class EncodingRefused(RuntimeError):
+    """Something asked the SFU to encode a frame; it only forwards encoded frames."""
+
+
+@dataclass
+class PassThroughStats:
+    """Process-wide counters: frames received as encoded packets, and refused encode calls."""
+
+    frames_received: int = 0
+    encode_refusals: int = 0
+
+
+STATS = PassThroughStats()
+_installed = False
+
+
+def is_keyframe(mime_type: str, data: bytes) -> bool:
+    """Whether an encoded frame starts a decodable picture.
+
+    VP8: bit 0 of the frame tag is 0 on a key frame (RFC 6386 section 9.1). H.264 (Annex B): an
+    IDR slice (NAL type 5) or a sequence parameter set (7) is present (ITU-T H.264 table 7-1).
+    Audio frames are all independent.
+    """
+    if mime_type == "video/vp8":
+        return bool(data) and data[0] & 0x01 == 0
+    if mime_type == "video/h264":
+        return any(nal_type in (5, 7) for nal_type in _h264_nal_types(data))
+    return True
+
+
+def _h264_nal_types(data: bytes) -> list[int]:
+    types = []
+    i = data.find(b"\x00\x00\x01")
+    while i != -1 and i + 3 < len(data):
+        types.append(data[i + 3] & 0x1F)
+        i = data.find(b"\x00\x00\x01", i + 3)
+    return types
+
+
+class PassThroughDecoder(Decoder):
+    """A "decoder" that returns each encoded frame as one ``av.Packet``."""
+
+    def __init__(self, codec: RTCRtpCodecParameters) -> None:
+        self.mime_type = codec.mimeType.lower()
+        self.time_base = Fraction(1, codec.clockRate)
+
+    def decode(self, encoded_frame: JitterFrame) -> list[Any]:
+        packet = av.Packet(encoded_frame.data)
+        packet.pts = encoded_frame.timestamp
+        packet.time_base = self.time_base
+        packet.is_keyframe = is_keyframe(self.mime_type, encoded_frame.data)
+        STATS.frames_received += 1
+        return [packet]
+
+
+class PackOnlyEncoder:
+    """Wraps aiortc's encoder for a codec: ``pack`` (packetize an encoded frame) only."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def pack(self, packet: Any) -> tuple[list[bytes], int]:
+        result: tuple[list[bytes], int] = self._inner.pack(packet)
+        return result
+
+    def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        STATS.encode_refusals += 1
+        raise EncodingRefused("the SFU forwards encoded frames; it never encodes")
+
+
+def install() -> None:
+    """Install the pass-through hooks in this process (idempotent).
+
+    Raises:
+        RuntimeError: this aiortc does not have the names the hooks replace (a version other than
+            the pinned one).
+    """
+    global _installed
+    if _installed:
+        return
+    for module, name in (
+        (aiortc.rtcrtpreceiver, "get_decoder"),
+        (aiortc.rtcrtpsender, "get_encoder"),
+    ):
+        if not callable(getattr(module, name, None)):
+            raise RuntimeError(f"aiortc {aiortc.__version__}: {module.__name__}.{name} is gone")
+    real_get_encoder = aiortc.rtcrtpsender.get_encoder
+
+    def get_decoder(codec: RTCRtpCodecParameters) -> Decoder:
+        return PassThroughDecoder(codec)
+
+    def get_encoder(codec: RTCRtpCodecParameters) -> Any:
+        return PackOnlyEncoder(real_get_encoder(codec))
+
+    # Negotiate only what is forwarded: an offer with nothing else gets a clear refusal.
+    for kind, codecs in aiortc.codecs.CODECS.items():
+        kept = [c for c in codecs if c.mimeType.lower() in FORWARDED_MIME_TYPES]
+        kept_types = {c.payloadType for c in kept}
+        rtx = [
+            c
+            for c in codecs
+            if c.mimeType.lower() == f"{kind}/rtx" and c.parameters.get("apt") in kept_types
+        ]
+        codecs[:] = [c for c in codecs if c in kept or c in rtx]
+    aiortc.rtcrtpreceiver.get_decoder = get_decoder  # type: ignore[assignment]
+    aiortc.rtcrtpsender.get_encoder = get_encoder
+    _installed = True
+    log.info("sfu: encoded pass-through installed (aiortc %s)", aiortc.__version__)
+
+
+def installed() -> bool:
+    """Whether :func:`install` ran in this process."""
+    return _installed

@@ -1,0 +1,236 @@
+"""Routers, Producers and Consumers (mediasoup's model): who forwards which encoded frames to whom.
+
+A :class:`Router` is one media room (a class or one of its breakout rooms). A :class:`Producer` is
+one incoming track (a camera, a microphone or a screen) read once; each encoded frame it reads is
+handed, as the same ``av.Packet`` object, to every :class:`Consumer` of it. A Consumer is the
+outgoing track one subscriber's sender reads, with a bounded queue:
+
+- a video Consumer starts at a keyframe (frames before the first keyframe are not sent), and asks
+  its Producer for one when it starts;
+- when its queue is full (the subscriber's connection falls behind) it drops the queue and skips to
+  the next keyframe, asking for one, rather than send a picture that cannot be decoded;
+- a subscriber's PLI or FIR (RFC 4585 section 6.3.1, RFC 5104 section 4.3.1) becomes a keyframe
+  request upstream.
+
+Keyframe requests go upstream as an RTCP PLI to the publisher's media SSRC, coalesced: at most one
+per :data:`KEYFRAME_INTERVAL_S` per Producer, since one keyframe serves every Consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+log = logging.getLogger(__name__)
+
+#: Fewest seconds between two keyframe requests a Producer sends upstream.
+KEYFRAME_INTERVAL_S = 0.5
+#: Frames a Consumer holds for a slow subscriber before skipping to the next keyframe.
+CONSUMER_QUEUE_FRAMES = 120
+
+_ids = itertools.count(1)
+
+
+class Producer:
+    """One incoming track, read once and fanned out to its consumers.
+
+    Args:
+        track: the remote track (its ``recv()`` returns encoded ``av.Packet`` s with
+            :mod:`sfu.passthrough` installed).
+        identity: the participant publishing it.
+        source: ``"camera"``, ``"microphone"`` or ``"screen"``.
+        request_pli: sends one RTCP PLI for the publisher's media SSRC (a coroutine function).
+    """
+
+    def __init__(
+        self,
+        track: MediaStreamTrack,
+        identity: str,
+        source: str,
+        request_pli: Callable[[], Coroutine[Any, Any, None]],
+    ) -> None:
+        self.id = f"p{next(_ids)}"
+        self.track = track
+        self.kind: str = track.kind
+        self.identity = identity
+        self.source = source
+        self.consumers: set[Consumer] = set()
+        #: The negotiated codec (``RTCRtpCodecParameters``) and m-line, set by the transport.
+        self.codec: Any = None
+        self.mid: str | None = None
+        self.paused = False
+        self.frames = 0
+        self.keyframe_requests = 0
+        self._request_pli = request_pli
+        self._last_request = 0.0
+        self._pending_request: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._pump = asyncio.get_running_loop().create_task(self._read())
+        self.on_close: list[Callable[[Producer], None]] = []
+
+    def describe(self) -> dict[str, str]:
+        """``{producer_id, identity, kind, source}`` for the protocol."""
+        return {
+            "producer_id": self.id,
+            "identity": self.identity,
+            "kind": self.kind,
+            "source": self.source,
+        }
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                packet = await self.track.recv()
+                self.frames += 1
+                if self.paused:
+                    continue
+                for consumer in tuple(self.consumers):
+                    consumer.feed(packet)
+        except MediaStreamError:
+            pass
+        finally:
+            await self.close()
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe, at most once per :data:`KEYFRAME_INTERVAL_S`."""
+        if self.kind != "video" or self._closed or self._pending_request is not None:
+            return
+        wait = self._last_request + KEYFRAME_INTERVAL_S - time.monotonic()
+        loop = asyncio.get_running_loop()
+        if wait > 0:
+            self._pending_request = loop.call_later(wait, self._send_request)
+        else:
+            self._send_request()
+
+    def _send_request(self) -> None:
+        self._pending_request = None
+        if self._closed:
+            return
+        self._last_request = time.monotonic()
+        self.keyframe_requests += 1
+        task = asyncio.get_running_loop().create_task(self._request_pli())
+        task.add_done_callback(_log_failure)
+
+    def consume(self, queue_frames: int = CONSUMER_QUEUE_FRAMES) -> Consumer:
+        """A new consumer of this producer; it waits for a keyframe, which is requested now."""
+        consumer = Consumer(self, queue_frames)
+        self.consumers.add(consumer)
+        self.request_keyframe()
+        return consumer
+
+    async def close(self) -> None:
+        """Stop reading; every consumer ends (its ``recv()`` raises ``MediaStreamError``)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._pending_request is not None:
+            self._pending_request.cancel()
+        if self._pump is not asyncio.current_task():
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        for consumer in tuple(self.consumers):
+            consumer.stop()
+        for callback in self.on_close:
+            callback(self)
+
+
+class Consumer(MediaStreamTrack):
+    """The track a subscriber's sender reads: one producer's encoded frames, from a keyframe on."""
+
+    def __init__(self, producer: Producer, queue_frames: int) -> None:
+        super().__init__()
+        self.kind = producer.kind
+        self.producer = producer
+        self.id_ = f"c{next(_ids)}"
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_frames)
+        self._need_keyframe = producer.kind == "video"
+        self.skips = 0
+        self.sent = 0
+
+    def feed(self, packet: Any) -> None:
+        """Queue one encoded frame (called by the producer for every frame)."""
+        if self.readyState != "live":
+            return
+        if self._need_keyframe:
+            if not packet.is_keyframe:
+                return
+            self._need_keyframe = False
+        try:
+            self._queue.put_nowait(packet)
+        except asyncio.QueueFull:
+            # Fell behind: what is queued is stale; start again at the next keyframe.
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self.skips += 1
+            if self.kind == "video":
+                self._need_keyframe = True
+                self.producer.request_keyframe()
+            else:
+                self._queue.put_nowait(packet)
+
+    def request_keyframe(self) -> None:
+        """The subscriber lost a picture (PLI/FIR): ask the publisher for a keyframe."""
+        self.producer.request_keyframe()
+
+    async def recv(self) -> Any:
+        if self.readyState != "live":
+            raise MediaStreamError
+        packet = await self._queue.get()
+        if packet is None:
+            raise MediaStreamError
+        self.sent += 1
+        return packet
+
+    def stop(self) -> None:
+        if self.readyState == "live":
+            self.producer.consumers.discard(self)
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(None)
+        super().stop()
+
+
+class Router:
+    """One media room: its producers, and who is told when they come and go."""
+
+    def __init__(self, router_id: str) -> None:
+        self.id = router_id
+        self.producers: dict[str, Producer] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_producer(self, producer: Producer) -> None:
+        self.producers[producer.id] = producer
+        producer.on_close.append(self._forget)
+        self._changed()
+
+    def _forget(self, producer: Producer) -> None:
+        if self.producers.pop(producer.id, None) is not None:
+            self._changed()
+
+    def listen(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` whenever a producer is added or removed."""
+        self._listeners.append(callback)
+
+    def unlisten(self, callback: Callable[[], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(callback)
+
+    def _changed(self) -> None:
+        for callback in tuple(self._listeners):
+            callback()
+
+    async def close(self) -> None:
+        for producer in tuple(self.producers.values()):
+            await producer.close()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("sfu: keyframe request failed: %r", task.exception())

@@ -1,0 +1,362 @@
+"""WebRtcTransports: a participant's two peer connections with the SFU (mediasoup's names).
+
+- :class:`PublishTransport`: the client offers (its camera, microphone, screen), the SFU answers;
+  each incoming track becomes a :class:`sfu.router.Producer` in the participant's Router. A later
+  offer on the same transport adds tracks (a screen share next to the camera).
+- :class:`SubscribeTransport`: the SFU offers one ``sendonly`` m-line per producer of the other
+  participants in the Router and renegotiates as producers come and go; the client answers.
+  A removed producer's m-line goes ``inactive`` and is reused for the next producer of the same
+  kind and codec (aiortc never reuses a stopped transceiver's m-line), so the SDP stays bounded.
+  :meth:`SubscribeTransport.move` switches to another Router (a breakout room) on the same
+  connection: no new ICE.
+
+The SDP is RFC 8829 (JSEP) offer/answer; every ICE candidate is gathered before an offer or answer
+is returned (aiortc does not trickle out), so the SDP carries them. Errors are
+:class:`MediaError` with a protocol error code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import MediaDescription, SessionDescription
+
+from .passthrough import FORWARDED_MIME_TYPES
+from .router import Consumer, Producer, Router
+
+log = logging.getLogger(__name__)
+
+#: What a published track is, as the client labels each m-line (by its ``mid``).
+SOURCES = {"camera": "video", "screen": "video", "microphone": "audio"}
+#: How long the SFU waits for the client's answer to a subscribe offer (s).
+ANSWER_TIMEOUT_S = 10.0
+
+
+class MediaError(Exception):
+    """A media request the SFU refuses; ``code`` is the protocol's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _parse(sdp: str, expected: str) -> SessionDescription:
+    if not isinstance(sdp, str) or not sdp.startswith("v=0"):
+        raise MediaError("bad_sdp", f"the {expected} is not an SDP (it must start with v=0)")
+    try:
+        return SessionDescription.parse(sdp)
+    except (ValueError, IndexError, KeyError) as exc:
+        raise MediaError("bad_sdp", f"the {expected} SDP cannot be parsed: {exc}") from exc
+
+
+def media_ssrc(media: MediaDescription) -> int | None:
+    """The SSRC a sender's media packets carry: the first of ``a=ssrc-group:FID`` (the second is
+    its RTX stream, RFC 4588), else the first ``a=ssrc``; None when the SDP names none."""
+    for group in media.ssrc_group:
+        if group.semantic == "FID" and group.items:
+            return int(group.items[0])
+    return int(media.ssrc[0].ssrc) if media.ssrc else None
+
+
+def _config(ice_servers: list[RTCIceServer]) -> RTCConfiguration:
+    # Always explicit: aiortc's default configuration uses a public STUN server.
+    return RTCConfiguration(iceServers=ice_servers)
+
+
+class PublishTransport:
+    """The participant's publish connection: the client offers, the SFU answers.
+
+    Args:
+        router: where this participant's producers go.
+        identity: the participant.
+        ice_servers: the SFU's own STUN/TURN servers (usually none: it has a public address).
+    """
+
+    def __init__(self, router: Router, identity: str, ice_servers: list[RTCIceServer]) -> None:
+        self.router = router
+        self.identity = identity
+        self.pc = RTCPeerConnection(_config(ice_servers))
+        self.producers: dict[str, Producer] = {}  # by source
+        self._sources: dict[str, str] = {}  # mid -> source
+        self._ssrcs: dict[str, int | None] = {}  # mid -> media SSRC
+        self._new: list[Producer] = []
+        self._lock = asyncio.Lock()
+        self.closed = False
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_state)
+
+    async def answer(self, offer: str, sources: Mapping[str, str]) -> str:
+        """Answer the client's ``offer``; ``sources`` labels each m-line by ``mid``.
+
+        Returns the answer SDP (with the SFU's candidates).
+
+        Raises:
+            MediaError: ``bad_sdp`` (not an SDP, or aiortc refused it), ``unsupported_codec``
+                (an m-line offers no codec the SFU forwards), ``bad_field`` (an m-line without
+                a valid source, a source used twice, not audio or video).
+        """
+        description = _parse(offer, "offer")
+        async with self._lock:
+            if self.closed:
+                raise MediaError("bad_request", "this publish transport is closed")
+            labels = dict(self._sources)
+            for media in description.media:
+                mid = media.rtp.muxId
+                if media.kind not in ("audio", "video"):
+                    raise MediaError("bad_field", f"m-line {mid!r}: only audio and video")
+                if mid in self._sources:
+                    continue
+                source = sources.get(mid)
+                if SOURCES.get(source or "") != media.kind:
+                    raise MediaError(
+                        "bad_field",
+                        f"m-line {mid!r} ({media.kind}) needs a source: "
+                        + ", ".join(s for s, k in SOURCES.items() if k == media.kind),
+                    )
+                if source in labels.values():
+                    raise MediaError("bad_field", f"source {source!r} is already published")
+                if not any(c.mimeType.lower() in FORWARDED_MIME_TYPES for c in media.rtp.codecs):
+                    offered = sorted({c.mimeType for c in media.rtp.codecs})
+                    raise MediaError(
+                        "unsupported_codec",
+                        f"m-line {mid!r} offers {offered}; the SFU forwards VP8, H.264 and Opus",
+                    )
+                labels[mid] = str(source)
+                self._ssrcs[mid] = media_ssrc(media)
+            self._sources = labels
+            try:
+                await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+                answer = await self.pc.createAnswer()
+                await self.pc.setLocalDescription(answer)
+            except MediaError:
+                raise
+            except Exception as exc:  # aiortc raises ValueError, OperationError, ...
+                await self.close()
+                raise MediaError("bad_sdp", f"the offer was refused: {exc}") from exc
+            local = SessionDescription.parse(self.pc.localDescription.sdp)
+            codecs = {m.rtp.muxId: m.rtp.codecs[0] for m in local.media if m.rtp.codecs}
+            # Producers join the Router only now, when their codec is known.
+            new, self._new = self._new, []
+            for producer in new:
+                producer.codec = codecs.get(producer.mid)
+                self.router.add_producer(producer)
+            return str(self.pc.localDescription.sdp)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        transceiver = next(
+            (t for t in self.pc.getTransceivers() if t.receiver.track is track), None
+        )
+        if transceiver is None or transceiver.mid is None:
+            return
+        mid = transceiver.mid
+        source = self._sources[mid]
+        ssrc = self._ssrcs.get(mid)
+        receiver = transceiver.receiver
+
+        async def request_pli() -> None:
+            if ssrc is not None:
+                await receiver._send_rtcp_pli(ssrc)
+
+        producer = Producer(track, self.identity, source, request_pli)
+        producer.mid = mid
+        self.producers[source] = producer
+        self._new.append(producer)
+
+    def _on_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed"):
+            asyncio.get_running_loop().create_task(self.close())
+
+    async def add_candidate(self, candidate: Any) -> None:
+        """Add a trickled remote ICE candidate (an ``RTCIceCandidate``)."""
+        await self.pc.addIceCandidate(candidate)
+
+    async def close(self) -> None:
+        """Close the connection; its producers leave the Router."""
+        if self.closed:
+            return
+        self.closed = True
+        for producer in tuple(self.producers.values()):
+            await producer.close()
+        await self.pc.close()
+
+
+class SubscribeTransport:
+    """The participant's subscribe connection: the SFU offers, the client answers.
+
+    Args:
+        router: whose producers (other than the participant's own) are forwarded.
+        identity: the participant.
+        ice_servers: the SFU's own STUN/TURN servers.
+        send_offer: called as ``send_offer(sdp, version, producers)`` with each new offer;
+            ``producers`` maps each ``mid`` to :meth:`sfu.router.Producer.describe` (inactive
+            m-lines are not listed). The client answers with :meth:`answer` and ``version``.
+        allowed: which producers this participant may receive (default: every other one).
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        identity: str,
+        ice_servers: list[RTCIceServer],
+        send_offer: Callable[[str, int, dict[str, dict[str, str]]], None],
+        allowed: Callable[[Producer], bool] | None = None,
+    ) -> None:
+        self.router = router
+        self.identity = identity
+        self.pc = RTCPeerConnection(_config(ice_servers))
+        self.version = 0
+        self.closed = False
+        self._send_offer = send_offer
+        self._allowed = allowed or (lambda producer: True)
+        self._slots: dict[str, tuple[RTCRtpTransceiver, Consumer]] = {}  # producer id ->
+        self._idle: list[RTCRtpTransceiver] = []
+        self._answered: asyncio.Future[str] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._dirty = False
+        router.listen(self.update)
+        self.pc.on("connectionstatechange", self._on_state)
+
+    def update(self) -> None:
+        """Renegotiate if what should be forwarded changed (coalesced; one offer at a time)."""
+        if self.closed:
+            return
+        if self._task is not None:
+            self._dirty = True
+            return
+        self._task = asyncio.get_running_loop().create_task(self._negotiate())
+        self._task.add_done_callback(self._negotiated)
+
+    def _negotiated(self, task: asyncio.Task[None]) -> None:
+        self._task = None
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("sfu: %s: renegotiation failed: %r", self.identity, task.exception())
+        if self._dirty and not self.closed:
+            self._dirty = False
+            self.update()
+
+    async def move(self, router: Router) -> None:
+        """Forward ``router``'s producers instead, on the same connection (no new ICE)."""
+        self.router.unlisten(self.update)
+        self.router = router
+        router.listen(self.update)
+        self.update()
+
+    def _wanted(self) -> dict[str, Producer]:
+        return {
+            pid: p
+            for pid, p in self.router.producers.items()
+            if p.identity != self.identity
+            and getattr(p, "codec", None) is not None
+            and self._allowed(p)
+        }
+
+    async def _negotiate(self) -> None:
+        self._dirty = False
+        wanted = self._wanted()
+        changed = False
+        for pid in [pid for pid in self._slots if pid not in wanted]:
+            transceiver, consumer = self._slots.pop(pid)
+            consumer.stop()
+            await transceiver.sender.replaceTrack(None)
+            transceiver.direction = "inactive"
+            self._idle.append(transceiver)
+            changed = True
+        for pid, producer in wanted.items():
+            if pid in self._slots:
+                continue
+            self._slots[pid] = self._attach(producer)
+            changed = True
+        if not changed and self.version:
+            return
+        offer = await self.pc.createOffer()
+        await self.pc.setLocalDescription(offer)
+        self.version += 1
+        mids = {
+            str(transceiver.mid): consumer.producer.describe()
+            for transceiver, consumer in self._slots.values()
+        }
+        self._answered = asyncio.get_running_loop().create_future()
+        self._send_offer(str(self.pc.localDescription.sdp), self.version, mids)
+        try:
+            async with asyncio.timeout(ANSWER_TIMEOUT_S):
+                answer = await self._answered
+        except TimeoutError:
+            log.warning("sfu: %s did not answer offer %s", self.identity, self.version)
+            await self.close()
+            return
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+
+    def _attach(self, producer: Producer) -> tuple[RTCRtpTransceiver, Consumer]:
+        consumer = producer.consume()
+        codec = producer.codec
+        transceiver = next(
+            (
+                t
+                for t in self._idle
+                if t.kind == producer.kind and getattr(t, "_lc_codec", None) == codec.mimeType
+            ),
+            None,
+        )
+        if transceiver is not None:
+            self._idle.remove(transceiver)
+            transceiver.direction = "sendonly"
+            transceiver.sender.replaceTrack(consumer)
+        else:
+            transceiver = self.pc.addTransceiver(consumer, direction="sendonly")
+            capabilities = RTCRtpSender.getCapabilities(producer.kind).codecs
+            mime = codec.mimeType.lower()
+            pinned = [c for c in capabilities if c.mimeType.lower() == mime]
+            pinned += [c for c in capabilities if c.mimeType.lower().endswith("/rtx")]
+            transceiver.setCodecPreferences(pinned)
+            transceiver._lc_codec = codec.mimeType  # type: ignore[attr-defined]
+        # A subscriber's PLI/FIR asks the publisher, not an encoder (there is none).
+        transceiver.sender._send_keyframe = consumer.request_keyframe  # type: ignore[method-assign]
+        return transceiver, consumer
+
+    async def answer(self, version: int, sdp: str) -> None:
+        """The client's answer to offer ``version``.
+
+        Raises:
+            MediaError: ``bad_sdp`` (not an SDP), ``stale_answer`` (not the offer awaited).
+        """
+        _parse(sdp, "answer")
+        future = self._answered
+        if version != self.version or future is None or future.done():
+            raise MediaError("stale_answer", f"offer {version} is not awaiting an answer")
+        future.set_result(sdp)
+
+    def _on_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed"):
+            asyncio.get_running_loop().create_task(self.close())
+
+    async def add_candidate(self, candidate: Any) -> None:
+        """Add a trickled remote ICE candidate (an ``RTCIceCandidate``)."""
+        await self.pc.addIceCandidate(candidate)
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.router.unlisten(self.update)
+        for _, consumer in self._slots.values():
+            consumer.stop()
+        self._slots.clear()
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self.pc.close()

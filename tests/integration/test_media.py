@@ -1,0 +1,177 @@
+"""Media through the SFU inside a real ``liveclass serve``, with real aiortc peers in this process.
+
+The server gathers ICE candidates on 127.0.0.1 only (``--sfu-listen-ips``) and so do the peers
+here (:func:`sfu.ice.use_host_addresses`): no candidate leaves loopback. The peers encode and
+decode for real (the pass-through hooks live only in the server process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+
+from clients import ClassroomClient, CommandFailed
+from loadtest.media_bot import Publisher, Subscriber
+from rooms import Role
+from sfu.ice import use_host_addresses
+from signaling.auth import Grants, mint
+from tests.server import LiveclassServer
+
+pytestmark = pytest.mark.timeout(120)
+
+SUBSCRIBERS = 8
+
+
+@pytest.fixture(autouse=True)
+def loopback_ice() -> Iterator[None]:
+    use_host_addresses(["127.0.0.1"])
+    yield
+    use_host_addresses(None)
+
+
+@pytest.fixture
+def sfu(make_server: Callable[..., LiveclassServer]) -> LiveclassServer:
+    return make_server("--sfu-listen-ips", "127.0.0.1", "--rate-per-s", "200")
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[ClassroomClient]]:
+    made: list[ClassroomClient] = []
+    yield made
+    await asyncio.gather(*(c.close() for c in made), return_exceptions=True)
+
+
+def metric(server: LiveclassServer, name: str) -> float:
+    _, body, _ = server.get("/metrics")
+    found = re.search(rf"^{name} (\S+)$".encode(), body, re.M)
+    assert found is not None, f"no {name} in /metrics"
+    return float(found.group(1))
+
+
+async def joined(
+    server: LiveclassServer, clients: list[ClassroomClient], identity: str, **grants: bool
+) -> ClassroomClient:
+    role = "teacher" if identity == "teacher" else "student"
+    token = (
+        mint(
+            server.keyring,
+            identity=identity,
+            name=identity,
+            grants=Grants("class", Role(role), **grants),
+            ttl_s=600,
+        )
+        if grants
+        else server.token(identity, role)
+    )
+    client = ClassroomClient(server.ws_url, token, "class")
+    clients.append(client)
+    await client.connect()
+    return client
+
+
+async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_vp8_and_opus_reach_eight_decoding_subscribers_and_the_sfu_never_encodes(
+    sfu: LiveclassServer, clients: list[ClassroomClient]
+) -> None:
+    subscribers = []
+    for i in range(SUBSCRIBERS):
+        subscriber = Subscriber(await joined(sfu, clients, f"s{i}"))
+        await subscriber.start()
+        subscribers.append(subscriber)
+    publisher = Publisher(await joined(sfu, clients, "teacher"))
+    started = time.monotonic()
+    try:
+        await publisher.start()
+        await until(
+            lambda: all(
+                s.frames("video") and min(s.frames("video")) >= 90 and min(s.frames("audio")) >= 100
+                for s in subscribers
+            ),
+            30,
+            "3 s of video and 2 s of audio at every subscriber",
+        )
+        first_frames = [
+            r.first_frame_s + s.started - started
+            for s in subscribers
+            for r in s.received.values()
+            if r.producer["kind"] == "video" and r.first_frame_s is not None
+        ]
+        for s in subscribers:
+            kinds = sorted(r.producer["kind"] for r in s.received.values())
+            assert kinds == ["audio", "video"], "each subscriber gets one video and one audio"
+            assert {r.producer["identity"] for r in s.received.values()} == {"teacher"}
+            video = next(r for r in s.received.values() if r.producer["kind"] == "video")
+            assert video.sizes == {(640, 480)}
+            assert s.decode_errors == 0
+        # Forwarded, not transcoded: every frame the SFU took in came through the pass-through
+        # receiver (a decoded frame would not be counted there) and nothing asked it to encode.
+        assert metric(sfu, "liveclass_sfu_frames_received_total") >= 90 + 100
+        assert metric(sfu, "liveclass_sfu_encode_refusals_total") == 0
+        assert metric(sfu, "liveclass_sfu_producers") == 2
+        assert metric(sfu, "liveclass_sfu_consumers") == 2 * SUBSCRIBERS
+        print(f"\nfirst video frame after publish: max {max(first_frames) * 1000:.0f} ms")
+        assert max(first_frames) < 3.0
+    finally:
+        await publisher.close()
+        for s in subscribers:
+            await s.close()
+
+
+PCMU_ONLY_OFFER_TAIL = "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"
+
+
+async def test_bad_media_input_gets_a_clear_error_and_the_room_media_goes_on(
+    sfu: LiveclassServer, clients: list[ClassroomClient]
+) -> None:
+    subscriber = Subscriber(await joined(sfu, clients, "watcher"))
+    await subscriber.start()
+    publisher = Publisher(await joined(sfu, clients, "teacher"))
+    try:
+        await publisher.start()
+        await until(lambda: sum(subscriber.frames("video")) >= 30, 20, "video at the watcher")
+        rogue = await joined(sfu, clients, "rogue")
+
+        async def refused(type_: str, **fields: object) -> str:
+            with pytest.raises(CommandFailed) as failed:
+                await rogue.request(type_, **fields)
+            return failed.value.code
+
+        assert await refused("media.publish", sdp="hello", sources={}) == "bad_sdp"
+        offer = publisher.pc.localDescription.sdp
+        mid_lines = re.findall(r"a=mid:(\S+)", offer)
+        sources = {mid: "camera" for mid in mid_lines}
+        assert await refused("media.publish", sdp=offer, sources={}) == "bad_field"
+        assert await refused("media.publish", sdp=offer, sources=sources) == "bad_field"
+        pcmu = re.sub(r"m=audio (\d+) (\S+) [\d ]+", r"m=audio \1 \2 0", offer)
+        pcmu = re.sub(r"a=rtpmap:\d+ opus/48000/2\r\n", "a=rtpmap:0 PCMU/8000\r\n", pcmu)
+        pcmu_sources = {m: ("camera" if i == 0 else "microphone") for i, m in enumerate(mid_lines)}
+        assert await refused("media.publish", sdp=pcmu, sources=pcmu_sources) == (
+            "unsupported_codec"
+        )
+        assert await refused("media.answer", version=1, sdp="v=0\r\n") == "no_transport"
+        await rogue.request("media.subscribe")
+        assert await refused("media.answer", version=99, sdp="v=0\r\n") == "stale_answer"
+        assert await refused("media.publish", sdp=offer) == "missing_field"
+        listener = await joined(sfu, clients, "listener", can_publish=False)
+        with pytest.raises(CommandFailed) as failed:
+            await listener.request("media.publish", sdp=offer, sources=sources)
+        assert failed.value.code == "not_allowed"
+
+        # The room's media is unaffected: the watcher keeps decoding, the rogue is still joined.
+        before = sum(subscriber.frames("video"))
+        await until(lambda: sum(subscriber.frames("video")) >= before + 30, 10, "more video")
+        assert subscriber.decode_errors == 0
+        await rogue.chat("still here")
+    finally:
+        await publisher.close()
+        await subscriber.close()

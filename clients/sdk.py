@@ -97,6 +97,8 @@ class Session:
     resumes: int = 0
     presence_frames: int = 0
     reconnect_reasons: list[str] = field(default_factory=list)
+    #: The ``iceServers`` of the last ``welcome``/``resumed`` (TURN credentials for media).
+    ice_servers: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -294,6 +296,7 @@ class ClassroomClient:
             s.you = msg["you"]
             s.roster = {p["identity"]: p for p in msg["roster"]}
             s.online = msg["online"]
+            s.ice_servers = list(msg.get("ice_servers", []))
             if t == "welcome":
                 s.last_id = msg["last_id"]
             elif not (s.welcomes or s.resumes) and self._resume_from is not None:

@@ -9,11 +9,12 @@ import ipaddress
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from signaling import HttpSettings, HubSettings, Keyring, NodeSettings, parse_seeds
+from turn_config import TurnConfig, TurnConfigError
 from whiteboard import WhiteboardSettings
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "clients" / "web"
@@ -96,6 +97,15 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         "addresses media ICE candidates are gathered on, comma-separated "
         "(default: every address but 127.0.0.1)",
     ),
+    Option(
+        "turn_servers",
+        str,
+        "",
+        "TURN servers per region, 'eu=turn:h:3478,turns:h:443?transport=tcp;us=...' "
+        "(first region is the default; see turn_config/README.md)",
+    ),
+    Option("turn_secret", str, "", "coturn's static-auth-secret (use LIVECLASS_TURN_SECRET)"),
+    Option("turn_ttl_s", int, 600, "lifetime of the TURN credentials handed out at join (s)"),
     Option("log_level", str, "info", "debug, info, warning or error"),
     Option(
         "redis_cluster",
@@ -246,6 +256,7 @@ class ServeConfig:
     log_level: str
     cluster: ClusterSettings | None = None
     media: MediaSettings | None = None
+    turn: TurnConfig = field(default_factory=lambda: TurnConfig.from_options("", "", 600))
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ServeConfig:
@@ -300,4 +311,12 @@ class ServeConfig:
         keyring = load_keyring(v, data_dir)
         cluster = ClusterSettings.from_values(v)
         media = MediaSettings.from_values(v) if v["media"] else None
-        return cls(node, whiteboard, http, keyring, data_dir, str(v["log_level"]), cluster, media)
+        try:
+            turn = TurnConfig.from_options(
+                str(v["turn_servers"]), str(v["turn_secret"]), int(v["turn_ttl_s"])
+            )
+        except TurnConfigError as exc:
+            raise ConfigError(f"TURN: {exc}") from exc
+        return cls(
+            node, whiteboard, http, keyring, data_dir, str(v["log_level"]), cluster, media, turn
+        )

@@ -7,6 +7,8 @@ and presence live in the cluster, shared by every node. Nothing above the adapte
 
 from __future__ import annotations
 
+import time
+
 from sfu.metrics import WorkerCollector
 from sfu.worker import Worker
 from signaling import (
@@ -45,7 +47,7 @@ def build_embedded_node(config: ServeConfig) -> SignalingNode:
     node = SignalingNode(
         config.node, config.http, config.keyring, store, LocalBus(), boards, media=media
     )
-    return _with_media_metrics(node)
+    return _with_media(node, config)
 
 
 def build_cluster_node(config: ServeConfig, cluster: ClusterSettings) -> SignalingNode:
@@ -70,11 +72,10 @@ def build_cluster_node(config: ServeConfig, cluster: ClusterSettings) -> Signali
             board_store, config.whiteboard, open_room, wire_frame, TokenBucket, feed
         )
 
-    return _with_media_metrics(
-        SignalingNode(
-            config.node, config.http, config.keyring, store, bus, boards, media=build_media(config)
-        )
+    node = SignalingNode(
+        config.node, config.http, config.keyring, store, bus, boards, media=build_media(config)
     )
+    return _with_media(node, config)
 
 
 def build_media(config: ServeConfig) -> Worker | None:
@@ -84,7 +85,10 @@ def build_media(config: ServeConfig) -> Worker | None:
     return Worker(listen_ips=config.media.listen_ips)
 
 
-def _with_media_metrics(node: SignalingNode) -> SignalingNode:
+def _with_media(node: SignalingNode, config: ServeConfig) -> SignalingNode:
+    turn = config.turn
+    if turn.enabled:
+        node.ice_servers = lambda p: turn.ice_servers(p.identity, None, time.time())
     if node.media is not None:
         node.metrics.registry.register(WorkerCollector(node.media))
     return node

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import av
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
 
 from clients import ClassroomClient
@@ -80,17 +86,28 @@ class ToneAudioTrack(AudioStreamTrack):
         return frame
 
 
-def _pc() -> RTCPeerConnection:
+def _pc(config: RTCConfiguration | None) -> RTCPeerConnection:
     # Explicit: aiortc's default configuration uses a public STUN server.
-    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    return RTCPeerConnection(config or RTCConfiguration(iceServers=[]))
+
+
+def ice_config(ice_servers: list[dict[str, Any]], relay_only: bool = False) -> RTCConfiguration:
+    """An aiortc configuration from a ``welcome``'s ``ice_servers`` (relay candidates only with
+    ``relay_only``, like a browser's ``iceTransportPolicy: "relay"``)."""
+    servers = [
+        RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+        for s in ice_servers
+    ]
+    policy = RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL
+    return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
 
 
 class Publisher:
     """Publishes a camera (VP8) and a microphone (Opus) through ``client``."""
 
-    def __init__(self, client: ClassroomClient) -> None:
+    def __init__(self, client: ClassroomClient, config: RTCConfiguration | None = None) -> None:
         self.client = client
-        self.pc = _pc()
+        self.pc = _pc(config)
         self.video = PatternVideoTrack()
         self.audio = ToneAudioTrack()
 
@@ -127,9 +144,9 @@ class Subscriber:
     ``received`` is by producer id; ``started`` is when ``start()`` was called (monotonic s).
     """
 
-    def __init__(self, client: ClassroomClient) -> None:
+    def __init__(self, client: ClassroomClient, config: RTCConfiguration | None = None) -> None:
         self.client = client
-        self.pc = _pc()
+        self.pc = _pc(config)
         self.received: dict[str, Received] = {}
         self.decode_errors = 0
         self.started = 0.0

@@ -2,7 +2,7 @@
 # Create or converge .venv to requirements.lock and install liveclass (editable).
 #
 #   bash scripts/bootstrap.sh                 # Python deps only
-#   bash scripts/bootstrap.sh --system-deps   # also apt-install Chromium + fonts, Redis, HAProxy
+#   bash scripts/bootstrap.sh --system-deps   # also apt-install Chromium + fonts, Redis, HAProxy, coturn
 #
 # Idempotent and fast when nothing changed: a stamp file in .venv holds the sha256 of
 # requirements.lock and pyproject.toml; when it matches, no pip command runs.
@@ -45,8 +45,9 @@ die() {
 # ---------------------------------------------------------------- system packages (apt)
 # Chromium for Playwright (launched via executable_path=/usr/bin/chromium; never
 # `playwright install`) and fonts so that pages render text; Redis 7 for the local cluster of
-# deploy/redis-cluster/ and HAProxy 2.6 for deploy/haproxy/ (the tests start and stop both).
-SYSTEM_PACKAGES=(chromium fonts-liberation fonts-dejavu-core redis-server redis-tools haproxy)
+# deploy/redis-cluster/, HAProxy 2.6 for deploy/haproxy/ and coturn 4.6 for deploy/coturn/ (the
+# tests start and stop all three).
+SYSTEM_PACKAGES=(chromium fonts-liberation fonts-dejavu-core redis-server redis-tools haproxy coturn)
 
 apt_updated=0
 as_root() {

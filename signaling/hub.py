@@ -106,6 +106,9 @@ class RoomHub:
     settings: HubSettings
     metrics: Metrics
     on_idle: Callable[[RoomHub], None] = lambda hub: None
+    #: The ``iceServers`` a participant's media connections use (TURN credentials are minted
+    #: per identity at each join, so they are fresh).
+    ice_servers: Callable[[Participant], list[dict[str, object]]] = lambda participant: []
     state: RoomState = field(init=False)
     members: dict[Member, None] = field(default_factory=dict, init=False)
     _by_identity: dict[str, set[Member]] = field(default_factory=dict, init=False)
@@ -235,6 +238,7 @@ class RoomHub:
             "online": self._presence.online_with(participant),
             "server_time_ms": now_ms(),
             "heartbeat_ms": self.settings.heartbeat_ms,
+            "ice_servers": self.ice_servers(participant),
         }
         resumable = (
             last_id is not None

@@ -21,7 +21,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from rooms import Leave
+from rooms import Leave, Participant
 
 from .auth import Keyring, verify
 from .boards import BoardEndpoint, OpenRoom
@@ -104,16 +104,20 @@ class SignalingNode:
         boards: Callable[[OpenRoom], BoardEndpoint] | None = None,
         metrics: Metrics | None = None,
         media: Any = None,
+        ice_servers: Callable[[Participant], list[dict[str, object]]] | None = None,
     ) -> None:
         """``boards`` builds the whiteboard endpoint from the node's room hubs; without it
         ``/whiteboard`` answers 404. ``media`` is the SFU worker (:class:`sfu.worker.Worker`)
-        that ``media.*`` frames go to; without it they get ``media_unavailable``."""
+        that ``media.*`` frames go to; without it they get ``media_unavailable``.
+        ``ice_servers`` gives each joining participant's ``iceServers`` (TURN), sent with
+        ``welcome`` and ``resumed``."""
         self.settings = settings
         self.keyring = keyring
         self.store = store
         self.bus = bus
         self.boards = boards(self._hub) if boards is not None else None
         self.media = media
+        self.ice_servers = ice_servers or (lambda participant: [])
         self._board_outboxes: set[Outbox] = set()
         self.metrics = metrics or Metrics()
         self.routes = HttpRoutes(http, keyring, self.ready, self.metrics.registry)
@@ -429,7 +433,13 @@ class SignalingNode:
         self._opening[room_id] = future
         try:
             hub = RoomHub(
-                room_id, self.store, self.bus, self.settings.hub, self.metrics, self._idle
+                room_id,
+                self.store,
+                self.bus,
+                self.settings.hub,
+                self.metrics,
+                self._idle,
+                self.ice_servers,
             )
             await hub.open()
         except BaseException as exc:

@@ -11,15 +11,18 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from clients import ClassroomClient, CommandFailed
-from loadtest.media_bot import Publisher, Subscriber
+from loadtest.media_bot import Publisher, Subscriber, ice_config
 from rooms import Role
 from sfu.ice import use_host_addresses
 from signaling.auth import Grants, mint
 from tests.server import LiveclassServer
+from tests.turn import Coturn
+from turn_config import mint as mint_turn
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -175,3 +178,46 @@ async def test_bad_media_input_gets_a_clear_error_and_the_room_media_goes_on(
     finally:
         await publisher.close()
         await subscriber.close()
+
+
+@pytest.fixture
+def coturn(tmp_path: Path) -> Iterator[Coturn]:
+    server = Coturn(tmp_path / "coturn").start()
+    yield server
+    server.stop()
+
+
+async def test_a_relay_only_publisher_reaches_the_sfu_through_coturn_with_join_credentials(
+    make_server: Callable[..., LiveclassServer], coturn: Coturn, clients: list[ClassroomClient]
+) -> None:
+    sfu = make_server(
+        *("--sfu-listen-ips", "127.0.0.1", "--turn-servers", coturn.servers_option()),
+        *("--turn-secret", coturn.secrets[0], "--turn-ttl-s", "300"),
+    )
+    subscriber = Subscriber(await joined(sfu, clients, "watcher"))
+    await subscriber.start()
+    teacher = await joined(sfu, clients, "teacher")
+    servers = teacher.session.ice_servers
+    assert servers and servers[0]["username"].endswith(":teacher")
+    assert int(servers[0]["username"].split(":")[0]) - time.time() == pytest.approx(300, abs=5)
+    publisher = Publisher(teacher, ice_config(servers, relay_only=True))
+    try:
+        await publisher.start()
+        candidates = re.findall(r"a=candidate:.*", publisher.pc.localDescription.sdp)
+        assert candidates and all(" typ relay" in c for c in candidates), candidates
+        await until(lambda: sum(subscriber.frames("video")) >= 30, 20, "relayed video")
+        assert subscriber.decode_errors == 0
+    finally:
+        await publisher.close()
+        await subscriber.close()
+
+    # A credential past its expiry gets no relay: the allocation is refused (401).
+    expired = mint_turn(coturn.secrets[0].encode(), "teacher", 600, now=time.time() - 3600)
+    stale = [{**servers[0], "username": expired.username, "credential": expired.password}]
+    refused = Publisher(await joined(sfu, clients, "late"), ice_config(stale, relay_only=True))
+    try:
+        refused.pc.addTransceiver(refused.video, direction="sendonly")
+        await refused.pc.setLocalDescription(await refused.pc.createOffer())
+        assert "typ relay" not in refused.pc.localDescription.sdp
+    finally:
+        await refused.close()

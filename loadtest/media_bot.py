@@ -110,17 +110,25 @@ class Publisher:
         self.pc = _pc(config)
         self.video = PatternVideoTrack()
         self.audio = ToneAudioTrack()
+        self.screen = PatternVideoTrack(640, 360)
 
-    async def start(self, camera: bool = True, microphone: bool = True) -> None:
-        if camera:
-            self.pc.addTransceiver(self.video, direction="sendonly")
-        if microphone:
-            self.pc.addTransceiver(self.audio, direction="sendonly")
+    async def start(
+        self, camera: bool = True, microphone: bool = True, screen: bool = False
+    ) -> None:
+        """Offer the chosen tracks (the screen is a 640x360 pattern) and apply the answer."""
+        sources: dict[str, str] = {}
+        wanted = [
+            (camera, self.video, "camera"),
+            (microphone, self.audio, "microphone"),
+            (screen, self.screen, "screen"),
+        ]
+        added = [
+            (self.pc.addTransceiver(track, direction="sendonly"), source)
+            for on, track, source in wanted
+            if on
+        ]
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        sources = {
-            str(t.mid): "camera" if t.kind == "video" else "microphone"
-            for t in self.pc.getTransceivers()
-        }
+        sources = {str(transceiver.mid): source for transceiver, source in added}
         answer = await self.client.publish_media(self.pc.localDescription.sdp, sources)
         await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
 

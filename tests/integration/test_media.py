@@ -221,3 +221,26 @@ async def test_a_relay_only_publisher_reaches_the_sfu_through_coturn_with_join_c
         assert "typ relay" not in refused.pc.localDescription.sdp
     finally:
         await refused.close()
+
+
+async def test_camera_and_screen_share_from_one_participant_are_both_forwarded(
+    sfu: LiveclassServer, clients: list[ClassroomClient]
+) -> None:
+    subscriber = Subscriber(await joined(sfu, clients, "watcher"))
+    await subscriber.start()
+    publisher = Publisher(await joined(sfu, clients, "teacher"))
+    try:
+        await publisher.start(camera=True, microphone=True, screen=True)
+        await until(
+            lambda: len(subscriber.frames("video")) == 2 and min(subscriber.frames("video")) >= 30,
+            20,
+            "camera and screen at the watcher",
+        )
+        by_source = {r.producer["source"]: r for r in subscriber.received.values()}
+        assert sorted(by_source) == ["camera", "microphone", "screen"]
+        assert by_source["camera"].sizes == {(640, 480)}
+        assert by_source["screen"].sizes == {(640, 360)}
+        assert subscriber.decode_errors == 0
+    finally:
+        await publisher.close()
+        await subscriber.close()

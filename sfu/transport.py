@@ -280,7 +280,9 @@ class SubscribeTransport:
                 continue
             self._slots[pid] = self._attach(producer)
             changed = True
-        if not changed and self.version:
+        if not changed:
+            # Nothing new; and no first offer without an m-line (an SDP whose BUNDLE group
+            # names no mid, which browsers refuse).
             return
         offer = await self.pc.createOffer()
         await self.pc.setLocalDescription(offer)

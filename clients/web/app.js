@@ -3,12 +3,14 @@
 
 import { createCommands } from "./commands.js";
 import { byTestId } from "./dom.js";
+import { MediaSession } from "./media.js";
 import { Connection } from "./protocol.js";
 import { RoomModel } from "./state.js";
 import { decodeTokenClaims, tokenFromLocation } from "./token.js";
 import { mountChat } from "./views/chat.js";
 import { mountReasonDialog } from "./views/dialog.js";
 import { mountHeader } from "./views/header.js";
+import { mountMedia } from "./views/media.js";
 import { mountPolls } from "./views/polls.js";
 import { mountQA } from "./views/qa.js";
 import { mountRoster } from "./views/roster.js";
@@ -37,10 +39,19 @@ const commands = createCommands({
       : Promise.reject(Object.assign(new Error("not connected"), { code: "not_connected", label })),
 });
 const ctx = { model, commands, run, toasts, askReason: mountReasonDialog(document.body) };
+const media = new MediaSession({
+  request: (type, fields, label) =>
+    connection
+      ? connection.request(type, fields, label)
+      : Promise.reject(Object.assign(new Error("not connected"), { code: "not_connected", label })),
+  onChange: () => scheduleRender(),
+  onError: (err) => toasts.error(err.code ?? "error", err.message, err.label),
+});
 const header = mountHeader(document.querySelector("header"), { model, onLeave: () => connection?.leave() });
 const whiteboard = mountWhiteboard(document.getElementById("whiteboard-panel"), ctx);
 const views = [
   header,
+  mountMedia(document.getElementById("media-panel"), { model, media }),
   whiteboard,
   mountRoster(document.getElementById("roster-panel"), ctx),
   mountChat(document.getElementById("chat-panel"), ctx),
@@ -69,10 +80,15 @@ function onFrame(frame, { replay = false } = {}) {
   switch (frame.t) {
     case "welcome":
       model.applyWelcome(frame);
+      media.connected({ iceServers: frame.ice_servers, me: model.me });
       break;
     case "resumed":
       model.applyResumed(frame);
+      media.connected({ iceServers: frame.ice_servers, me: model.me });
       break;
+    case "media.offer":
+      media.handleOffer(frame);
+      return;
     case "event": {
       const notice = model.applyEvent(frame);
       if (notice && !replay && (notice.kind === "called" || notice.kind === "info")) toasts.info(notice.text, notice.kind);
@@ -92,8 +108,14 @@ function onFrame(frame, { replay = false } = {}) {
 
 function onStatus(status) {
   header.setStatus(status);
-  // Once the class is over for this page (ended, removed, left, refused), so is its whiteboard.
-  if (status.state === "closed") whiteboard.stop();
+  // Once the class is over for this page (ended, removed, left, refused), so are its whiteboard
+  // and its media; a dropped socket takes the media connections with it (the SFU closes them).
+  if (status.state === "closed") {
+    whiteboard.stop();
+    media.stop();
+  } else if (status.state !== "live") {
+    media.disconnected();
+  }
   scheduleRender();
 }
 
@@ -130,7 +152,7 @@ function start() {
   // A new link in the same tab (only the fragment changes) must start a new session.
   window.addEventListener("hashchange", () => window.location.reload());
   // A handle for debugging and end-to-end tests; the page itself never reads it.
-  window.liveclass = { model, connection, whiteboard: whiteboard.handle };
+  window.liveclass = { model, connection, whiteboard: whiteboard.handle, media };
   connection.start();
 }
 

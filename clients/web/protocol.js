@@ -66,8 +66,8 @@ export class Connection {
    * @param {string} options.token          the access token (JWT)
    * @param {string} options.room           the room to join (the token's grants.room)
    * @param {(frame: object, info?: {replay: boolean}) => void} options.onFrame   welcome, resumed,
-   *   event (with `replay` true for the missed events after `resumed`), presence, and error frames
-   *   that answer no pending command
+   *   event (with `replay` true for the missed events after `resumed`), presence, media.offer, and
+   *   error frames that answer no pending command
    * @param {(status: ConnectionStatus) => void} options.onStatus
    * @param {typeof WebSocket} [options.WebSocket]
    * @param {{setTimeout: Function, clearTimeout: Function, now: () => number, random: () => number}} [options.env]
@@ -126,6 +126,18 @@ export class Connection {
    * @returns {Promise<number[]>}
    */
   send(type, fields = {}, label = type) {
+    return this.request(type, fields, label).then((ack) => ack.ids ?? []);
+  }
+
+  /**
+   * Send a command whose `ack` carries more than event ids (e.g. `media.publish`'s answer `sdp`).
+   * Resolves with the whole `ack` frame; rejects with a CommandError.
+   * @param {string} type
+   * @param {object} fields
+   * @param {string} label
+   * @returns {Promise<object>}
+   */
+  request(type, fields = {}, label = type) {
     if (!this.joined) {
       const state = this.finished ? "the session is over" : "not connected; try again in a moment";
       return Promise.reject(new CommandError({ code: "not_connected", message: state }, label));
@@ -222,7 +234,7 @@ export class Connection {
         return;
       }
       case "ack":
-        this.settle(frame.ref, (p) => p.resolve(frame.ids ?? []));
+        this.settle(frame.ref, (p) => p.resolve(frame));
         return;
       case "pong":
         return;

@@ -24,6 +24,13 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # Media: a fake camera and microphone, granted without a prompt; WebRTC may use loopback
+    # (Chromium adds 127.0.0.1 and ::1 as networks of their own); host candidates carry real
+    # addresses, not mDNS names (resolving those would multicast to 224.0.0.251).
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
 

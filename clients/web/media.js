@@ -1,0 +1,444 @@
+// This page's media through the room's SFU (docs/protocol.md, "Media"): two RTCPeerConnections
+// signalled over the Connection. The publish connection offers this page's camera, microphone and
+// screen (one `sendonly` transceiver each, added when first turned on; the SFU answers); the
+// subscribe connection answers the SFU's offers, one at a time, and maps each m-line (by its MID)
+// to the producer the offer names.
+//
+// The SFU gathers all its candidates before it offers or answers and there is no trickle message,
+// so this page too waits for ICE gathering to complete (bounded) before it sends an SDP.
+//
+// No DOM here: the tiles and buttons are views/media.js. RTCPeerConnection and mediaDevices are
+// injectable.
+
+/** How long an SDP waits for this page's ICE gathering before it goes with what it has. */
+const GATHER_TIMEOUT_MS = 3000;
+/** How often the connection-quality indicator samples getStats(). */
+export const QUALITY_INTERVAL_MS = 2000;
+
+export const SOURCES = ["camera", "microphone", "screen"];
+const LABELS = { camera: "Start camera", microphone: "Turn on microphone", screen: "Share screen" };
+const CAMERA = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } };
+
+/**
+ * Resolve once `pc` has gathered every ICE candidate, or after `timeoutMs` (gathering can hang on
+ * an unreachable STUN/TURN server; the SDP then carries the candidates found so far).
+ * @param {RTCPeerConnection} pc
+ * @param {number} timeoutMs
+ * @param {{setTimeout: Function, clearTimeout: Function}} timers
+ * @returns {Promise<void>}
+ */
+export function iceGatheringComplete(pc, timeoutMs = GATHER_TIMEOUT_MS, timers = globalThis) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      timers.clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", check);
+      resolve();
+    };
+    const check = () => {
+      if (pc.iceGatheringState === "complete") done();
+    };
+    const timer = timers.setTimeout(done, timeoutMs);
+    pc.addEventListener("icegatheringstatechange", check);
+  });
+}
+
+/**
+ * @typedef {{level: "unknown"|"good"|"fair"|"poor", rttMs: number|null, lossPct: number|null,
+ *   fps: number|null}} Quality
+ * `rttMs`: the selected candidate pair's round-trip time (the worse connection's); `lossPct`: the
+ * share of packets lost since the last sample, received (inbound-rtp) or reported by the SFU
+ * (remote-inbound-rtp), whichever is worse; `fps`: the best frame rate decoded from any video
+ * received (one slow publisher is that publisher's problem; all slow is ours).
+ */
+
+const NO_QUALITY = Object.freeze({ level: "unknown", rttMs: null, lossPct: null, fps: null });
+
+/**
+ * Rate a sample: poor above 10 % loss, 400 ms RTT or below 5 fps; fair above 2 %, 150 ms or below
+ * 15 fps; otherwise good. Unknown while nothing is measured (no media yet).
+ * @param {{rttMs: number|null, lossPct: number|null, fps: number|null}} sample
+ * @returns {Quality["level"]}
+ */
+export function rateQuality({ rttMs, lossPct, fps }) {
+  if (rttMs === null && lossPct === null && fps === null) return "unknown";
+  const loss = lossPct ?? 0;
+  const rtt = rttMs ?? 0;
+  if (loss > 10 || rtt > 400 || (fps !== null && fps < 5)) return "poor";
+  if (loss > 2 || rtt > 150 || (fps !== null && fps < 15)) return "fair";
+  return "good";
+}
+
+/**
+ * What went wrong, for a toast: a protocol error (CommandError: `code` is a string) or a browser
+ * one (DOMException: `name`, e.g. NotAllowedError when the camera is refused).
+ * @returns {{code: string, message: string, label: string}}
+ */
+function describeError(err, label) {
+  const code = typeof err?.code === "string" ? err.code : err?.name ?? "media_error";
+  return { code, message: err?.message ?? String(err), label: err?.label || label };
+}
+
+/**
+ * @typedef {{producer_id: string, identity: string, kind: "audio"|"video", source: string,
+ *   mid: string, track: MediaStreamTrack}} RemoteTrack
+ */
+
+export class MediaSession {
+  /**
+   * @param {object} options
+   * @param {(type: string, fields: object, label: string) => Promise<object>} options.request
+   *   sends a command and resolves with its whole `ack` (Connection.request)
+   * @param {() => void} options.onChange   something the view shows changed
+   * @param {(err: {code: string, message: string, label: string}) => void} options.onError
+   * @param {MediaDevices} [options.mediaDevices]
+   * @param {typeof RTCPeerConnection} [options.RTCPeerConnection]
+   */
+  constructor({
+    request,
+    onChange,
+    onError,
+    mediaDevices = globalThis.navigator?.mediaDevices,
+    RTCPeerConnection = globalThis.RTCPeerConnection,
+  }) {
+    this.request = request;
+    this.onChange = onChange;
+    this.onError = onError;
+    this.mediaDevices = mediaDevices;
+    this.RTCPeerConnection = RTCPeerConnection;
+
+    /** Whether a joined WebSocket carries our signaling now. */
+    this.live = false;
+    this.iceServers = [];
+    this.canPublish = false;
+    this.canSubscribe = false;
+
+    /** @type {Record<string, MediaStreamTrack|null>} this page's tracks, kept across reconnects */
+    this.local = { camera: null, microphone: null, screen: null };
+    /** Sources being started (waiting for a device or the SFU). */
+    this.starting = new Set();
+
+    // Work begun on a connection that has since been replaced stops at its next step: each step
+    // checks the connection it works on is still the current one.
+
+    /** @type {RTCPeerConnection|null} */
+    this.publishPc = null;
+    /** @type {Map<string, RTCRtpTransceiver>} the publish connection's transceiver per source */
+    this.senders = new Map();
+    this.publishQueue = Promise.resolve();
+
+    /** @type {RTCPeerConnection|null} */
+    this.subscribePc = null;
+    this.offerQueue = Promise.resolve();
+    /** The last subscribe offer answered. */
+    this.offerVersion = 0;
+    /** Whether the SFU acknowledged media.subscribe on the current connection. */
+    this.subscribed = false;
+    /** @type {Map<string, RemoteTrack>} what the SFU forwards to us, by producer id */
+    this.remote = new Map();
+
+    /** @type {Quality} */
+    this.quality = NO_QUALITY;
+    this.qualityTimer = null;
+    /** inbound-rtp counters at the last sample, by stats id */
+    this.lastCounters = new Map();
+  }
+
+  // -- lifecycle: the signaling connection comes and goes ------------------------------------------
+
+  /**
+   * A `welcome` or `resumed`: a new WebSocket, so new peer connections (the SFU closed the old
+   * ones with the old socket). Subscribes, and publishes again whatever was on.
+   * @param {{iceServers: RTCIceServer[], me: {can_publish: boolean, can_subscribe: boolean}}} session
+   */
+  connected({ iceServers, me }) {
+    this.closePublish();
+    this.closeSubscribe();
+    this.live = true;
+    this.iceServers = iceServers ?? [];
+    this.canPublish = Boolean(me?.can_publish);
+    this.canSubscribe = Boolean(me?.can_subscribe);
+    if (this.canSubscribe) this.subscribe();
+    if (this.canPublish) this.republish();
+    this.startQualityTimer();
+    this.onChange();
+  }
+
+  /** The socket dropped (we will reconnect): the SFU has closed our connections. */
+  disconnected() {
+    if (!this.live && !this.publishPc && !this.subscribePc) return;
+    this.live = false;
+    this.closePublish();
+    this.closeSubscribe();
+    this.onChange();
+  }
+
+  /** The class is over for this page: close everything and release the devices. */
+  stop() {
+    this.disconnected();
+    for (const source of SOURCES) {
+      this.local[source]?.stop();
+      this.local[source] = null;
+    }
+    clearInterval(this.qualityTimer);
+    this.qualityTimer = null;
+    this.onChange();
+  }
+
+  closePublish() {
+    this.publishPc?.close();
+    this.publishPc = null;
+    this.senders = new Map();
+  }
+
+  closeSubscribe() {
+    this.subscribePc?.close();
+    this.subscribePc = null;
+    this.remote = new Map();
+    this.offerVersion = 0;
+    this.lastCounters = new Map();
+    this.quality = NO_QUALITY;
+  }
+
+  /**
+   * A peer connection with this session's ICE servers that calls `onFailed` if its ICE or DTLS
+   * fails (the SFU closes its side then).
+   * @param {RTCBundlePolicy} bundlePolicy
+   * @param {() => void} onFailed
+   */
+  newPeerConnection(bundlePolicy, onFailed) {
+    const pc = new this.RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy });
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "failed") onFailed(pc);
+      this.onChange();
+    });
+    return pc;
+  }
+
+  // -- publishing ---------------------------------------------------------------------------------
+
+  /** Whether a source is on: published (or being published) and not disabled. */
+  isOn(source) {
+    const track = this.local[source];
+    return Boolean(track && track.enabled && track.readyState === "live");
+  }
+
+  /**
+   * Turn a source on or off. The first time on, the device is opened and a transceiver added (a
+   * new offer to the SFU); after that, off and on only disable and enable the track (the SFU then
+   * forwards black frames or silence).
+   * @param {"camera"|"microphone"|"screen"} source
+   * @returns {Promise<void>}
+   */
+  async toggle(source) {
+    const track = this.local[source];
+    if (track && track.readyState === "live") {
+      track.enabled = !track.enabled;
+      this.onChange();
+      return;
+    }
+    if (this.starting.has(source)) return;
+    if (!this.canPublish) {
+      this.onError({ code: "not_allowed", message: "you may not publish media in this room", label: LABELS[source] });
+      return;
+    }
+    this.starting.add(source);
+    this.onChange();
+    try {
+      const fresh = await this.openDevice(source);
+      this.local[source] = fresh;
+      // The browser's own "stop sharing" ends a screen track: show it as off.
+      fresh.addEventListener("ended", () => this.onChange());
+      const transceiver = this.senders.get(source);
+      if (transceiver) await transceiver.sender.replaceTrack(fresh); // its m-line is there already
+      else if (this.live) await this.negotiatePublish(LABELS[source]);
+    } catch (err) {
+      this.onError(describeError(err, LABELS[source]));
+    } finally {
+      this.starting.delete(source);
+      this.onChange();
+    }
+  }
+
+  /** @returns {Promise<MediaStreamTrack>} */
+  async openDevice(source) {
+    if (!this.mediaDevices) throw Object.assign(new Error("this browser gives no access to cameras"), { code: "no_devices" });
+    if (source === "screen") {
+      const stream = await this.mediaDevices.getDisplayMedia({ video: true, audio: false });
+      return stream.getVideoTracks()[0];
+    }
+    const stream = await this.mediaDevices.getUserMedia(source === "camera" ? { video: CAMERA } : { audio: true });
+    return source === "camera" ? stream.getVideoTracks()[0] : stream.getAudioTracks()[0];
+  }
+
+  /** Offer every local track on the publish connection again (after a reconnect or a failure). */
+  republish() {
+    if (!SOURCES.some((source) => this.local[source]?.readyState === "live")) return;
+    this.negotiatePublish("Publish media").catch((err) => this.onError(describeError(err, "Publish media")));
+  }
+
+  /**
+   * Offer every local track not yet on the publish connection and apply the SFU's answer.
+   * Negotiations run one at a time. Rejects with what went wrong.
+   * @param {string} label  what the user tried, for error messages
+   */
+  negotiatePublish(label) {
+    const run = this.publishQueue.then(() => this.publish(label));
+    this.publishQueue = run.catch(() => {});
+    return run;
+  }
+
+  async publish(label) {
+    if (!this.live) return;
+    // One transport for every track we offer: the SFU bundles (and it gathers only once).
+    if (!this.publishPc) this.publishPc = this.newPeerConnection("max-bundle", (pc) => this.publishFailed(pc));
+    const pc = this.publishPc;
+    const added = [];
+    for (const source of SOURCES) {
+      const track = this.local[source];
+      if (!track || track.readyState !== "live" || this.senders.has(source)) continue;
+      this.senders.set(source, pc.addTransceiver(track, { direction: "sendonly" }));
+      added.push(source);
+    }
+    if (!added.length) return;
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      await iceGatheringComplete(pc);
+      if (pc !== this.publishPc) return;
+      const sources = {};
+      for (const [source, transceiver] of this.senders) sources[transceiver.mid] = source;
+      const ack = await this.request("media.publish", { sdp: pc.localDescription.sdp, sources }, label);
+      if (pc !== this.publishPc) return;
+      await pc.setRemoteDescription({ type: "answer", sdp: ack.sdp });
+    } catch (err) {
+      if (pc !== this.publishPc) return; // replaced meanwhile; the new one offers everything
+      this.unpublish(pc, added);
+      throw err;
+    }
+  }
+
+  /** The offer adding `sources` failed: take them back out, so the next try starts clean. */
+  unpublish(pc, sources) {
+    if (pc.signalingState === "have-local-offer") {
+      pc.setLocalDescription({ type: "rollback" }).catch(() => {});
+    }
+    for (const source of sources) {
+      // Stopped and never negotiated, a transceiver is left out of later offers (RFC 8829 5.2.2).
+      this.senders.get(source)?.stop();
+      this.senders.delete(source);
+      this.local[source]?.stop();
+      this.local[source] = null;
+    }
+  }
+
+  publishFailed(pc) {
+    if (pc !== this.publishPc) return;
+    this.closePublish();
+    this.republish();
+  }
+
+  // -- subscribing --------------------------------------------------------------------------------
+
+  subscribe() {
+    // "balanced": the answerer follows the BUNDLE group of the SFU's offer.
+    const pc = this.newPeerConnection("balanced", (failed) => this.subscribeFailed(failed));
+    this.subscribePc = pc;
+    this.subscribed = false;
+    pc.addEventListener("track", () => this.onChange());
+    this.request("media.subscribe", {}, "Receive video").then(
+      () => {
+        // Offers follow once someone else publishes.
+        if (pc === this.subscribePc) this.subscribed = true;
+      },
+      (err) => {
+        if (pc === this.subscribePc) this.onError(describeError(err, "Receive video"));
+      },
+    );
+  }
+
+  subscribeFailed(pc) {
+    if (pc !== this.subscribePc) return;
+    this.closeSubscribe();
+    this.onChange();
+    if (this.live && this.canSubscribe) this.subscribe();
+  }
+
+  /**
+   * A `media.offer`: answer it once the offers before it are answered.
+   * @param {{version: number, sdp: string, producers: Record<string, {producer_id: string, identity: string, kind: string, source: string}>}} offer
+   */
+  handleOffer(offer) {
+    const pc = this.subscribePc;
+    if (!pc) return;
+    this.offerQueue = this.offerQueue
+      .then(() => this.answer(pc, offer))
+      .catch((err) => {
+        if (pc === this.subscribePc) this.onError(describeError(err, "Receive video"));
+      });
+  }
+
+  async answer(pc, { version, sdp, producers }) {
+    if (pc !== this.subscribePc) return;
+    await pc.setRemoteDescription({ type: "offer", sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await iceGatheringComplete(pc);
+    if (pc !== this.subscribePc) return;
+    // The m-lines the offer names carry these producers; the others are inactive (reused later).
+    const remote = new Map();
+    for (const transceiver of pc.getTransceivers()) {
+      const producer = producers?.[transceiver.mid];
+      if (producer) remote.set(producer.producer_id, { ...producer, mid: transceiver.mid, track: transceiver.receiver.track });
+    }
+    this.remote = remote;
+    this.onChange();
+    await this.request("media.answer", { version, sdp: pc.localDescription.sdp }, "Receive video");
+    if (pc === this.subscribePc) this.offerVersion = version;
+  }
+
+  // -- connection quality -------------------------------------------------------------------------
+
+  startQualityTimer() {
+    if (this.qualityTimer !== null) return;
+    this.qualityTimer = setInterval(() => {
+      this.sampleQuality().catch(() => {});
+    }, QUALITY_INTERVAL_MS);
+  }
+
+  /** Read both connections' getStats() into `quality`. */
+  async sampleQuality() {
+    const subscribePc = this.subscribePc;
+    let rttMs = null;
+    let lossPct = null;
+    let fps = null;
+    const counters = new Map();
+    let lost = 0;
+    let got = 0;
+    for (const pc of [this.publishPc, subscribePc]) {
+      if (!pc || pc.connectionState !== "connected") continue;
+      const stats = await pc.getStats();
+      for (const s of stats.values()) {
+        if (s.type === "transport" && s.selectedCandidatePairId) {
+          const rtt = stats.get(s.selectedCandidatePairId)?.currentRoundTripTime;
+          if (typeof rtt === "number") rttMs = Math.max(rttMs ?? 0, rtt * 1000);
+        } else if (s.type === "inbound-rtp") {
+          const now = { lost: s.packetsLost ?? 0, received: s.packetsReceived ?? 0 };
+          const before = this.lastCounters.get(s.id) ?? { lost: 0, received: 0 };
+          counters.set(s.id, now);
+          lost += Math.max(0, now.lost - before.lost);
+          got += Math.max(0, now.received - before.received);
+          if (s.kind === "video" && typeof s.framesPerSecond === "number") fps = Math.max(fps ?? 0, s.framesPerSecond);
+        } else if (s.type === "remote-inbound-rtp" && typeof s.fractionLost === "number") {
+          lossPct = Math.max(lossPct ?? 0, s.fractionLost * 100);
+        }
+      }
+    }
+    if (subscribePc !== this.subscribePc) return; // replaced while we read: its counters are gone
+    if (lost + got > 0) lossPct = Math.max(lossPct ?? 0, (100 * lost) / (lost + got));
+    this.lastCounters = counters;
+    const sample = { rttMs, lossPct, fps };
+    const quality = { level: rateQuality(sample), ...sample };
+    if (JSON.stringify(quality) === JSON.stringify(this.quality)) return;
+    this.quality = quality;
+    this.onChange();
+  }
+}

@@ -153,21 +153,28 @@ def own_cpu_s() -> float:
     return float(t.user + t.system)
 
 
-async def wait_quiet(max_wait_s: float = 90.0, threshold_pct: float = 15.0) -> dict[str, float]:
+async def wait_quiet(
+    max_wait_s: float = 90.0, threshold_pct: float = 15.0, extra_pids: Sequence[int] = ()
+) -> dict[str, float]:
     """Wait (up to ``max_wait_s``) until processes other than ours use under ``threshold_pct``
     of one core for two consecutive seconds: the machine may be shared with other jobs.
+    ``extra_pids`` are ours too though not children (daemonized Redis servers).
 
     Returns the seconds waited and the last one-second sample of other processes' CPU (%).
     """
     started = time.monotonic()
     quiet = 0
     other = 0.0
+
+    def mine_s() -> float:
+        return sum(child_cpu_s(c) for c in list(_CHILDREN)) + sum(map(pid_cpu_s, extra_pids))
+
     while time.monotonic() - started < max_wait_s:
         busy0, own0 = busy_cpu_s(), own_cpu_s()
-        mine0 = sum(child_cpu_s(c) for c in list(_CHILDREN))
+        mine0 = mine_s()
         t0 = time.monotonic()
         await asyncio.sleep(1.0)
-        mine = own_cpu_s() - own0 + sum(child_cpu_s(c) for c in list(_CHILDREN)) - mine0
+        mine = own_cpu_s() - own0 + mine_s() - mine0
         other = 100 * (busy_cpu_s() - busy0 - mine) / (time.monotonic() - t0)
         quiet = quiet + 1 if other < threshold_pct else 0
         if quiet >= 2:
@@ -179,8 +186,13 @@ async def wait_quiet(max_wait_s: float = 90.0, threshold_pct: float = 15.0) -> d
 
 
 def child_cpu_s(child: Child) -> float:
+    return pid_cpu_s(child.pid)
+
+
+def pid_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (0 once it is gone)."""
     try:
-        t = psutil.Process(child.pid).cpu_times()
+        t = psutil.Process(pid).cpu_times()
     except psutil.Error:
         return 0.0
     return float(t.user + t.system)
@@ -266,12 +278,17 @@ def ensure_node_peer(peer: Path = NODE_PEER, marker: str = "socket.io") -> None:
     )
 
 
-async def start_server(name: str, liveclass_args: Sequence[str] = (), tag: str = "") -> Server:
-    """Start a fresh server process on a free 127.0.0.1 port and wait until it serves."""
+async def start_server(
+    name: str, liveclass_args: Sequence[str] = (), tag: str = "", secret: str | None = None
+) -> Server:
+    """Start a fresh server process on a free 127.0.0.1 port and wait until it serves.
+
+    ``secret``: liveclass's token secret (default: a fresh one); nodes of one deployment share it.
+    """
     port = free_port()
     log = log_dir() / f"{tag or 'server'}-{name}-{port}.log"
     if name == "liveclass":
-        secret = secrets.token_urlsafe(32)
+        secret = secret or secrets.token_urlsafe(32)
         data_dir = Path(tempfile.mkdtemp(prefix="liveclass-bench-"))
         env = {**os.environ, "LIVECLASS_SECRETS": f"bench:{secret}"}
         cmd = [sys.executable, "-m", "liveclass", "serve", "--host", HOST, "--port", str(port)]

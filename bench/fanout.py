@@ -56,7 +56,11 @@ from bench.common import (
 from bench.wsclient import LIVECLASS, BenchConn, liveclass_join, open_conn, socketio_auth
 
 ROOM = "class"
-LIVECLASS_ARGS = ("--rate-per-s", "100000", "--rate-burst", "100000")
+LIVECLASS_ARGS = (
+    *("--rate-per-s", "100000", "--rate-burst", "100000"),
+    # Workers join faster than a node's default join rate (500/s) and do not rejoin.
+    *("--join-rate-per-s", "100000", "--join-burst", "100000"),
+)
 
 
 class Sender:

@@ -8,11 +8,13 @@ Config keys: ``kind`` (liveclass | socketio), ``port``, ``students`` ([identity,
 ``secret`` (liveclass token secret, kid ``bench``), ``ws_only`` (liveclass: open the WebSocket but
 do not join), ``concurrency`` (connections opened at once), ``retries`` (attempts after a failed
 connect or join, default 0), ``timeout_s`` (per attempt, default 30), ``schedule`` (optional:
-per-student start offsets in seconds after ``start_ns``, a CLOCK_MONOTONIC time), ``deadline_s``.
+per-student start offsets in seconds after ``start_ns``, a CLOCK_MONOTONIC time), ``deadline_s``,
+``trace`` (optional: a phase whose deliveries are kept per student).
 
 Events: ``{"ev": "connected", ok, failed, failures, retried, join_us}`` once every student tried;
 ``{"ev": "phase", phase, expected, received, first_ns, last_ns, lat_us}`` answering ``collect``;
-``{"ev": "status", open, closed, frames, errors, close_codes}`` answering ``status``.
+``{"ev": "status", open, closed, frames, errors, close_codes}`` answering ``status``;
+``{"ev": "trace", students: {identity: Trace.summary}}`` answering ``trace{after_ns}``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,9 +42,62 @@ class PhaseStats:
     lat_us: list[int] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class Trace:
+    """One student's deliveries in the traced phase: sequence numbers and arrival times (ns)."""
+
+    seqs: list[int] = field(default_factory=list)
+    arrivals_ns: list[int] = field(default_factory=list)
+
+    def summary(self, after_ns: int) -> dict[str, Any]:
+        """Unique seqs as ``[first, last]`` ranges, repeats, the longest silence between two
+        deliveries (ns, with its ends) and the first arrival at or after ``after_ns``."""
+        unique = sorted(set(self.seqs))
+        ranges: list[list[int]] = []
+        for seq in unique:
+            if ranges and ranges[-1][1] == seq - 1:
+                ranges[-1][1] = seq
+            else:
+                ranges.append([seq, seq])
+        gap, gap_from, gap_to = 0, 0, 0
+        for a, b in zip(self.arrivals_ns, self.arrivals_ns[1:], strict=False):
+            if b - a > gap:
+                gap, gap_from, gap_to = b - a, a, b
+        return {
+            "received": len(self.seqs),
+            "ranges": ranges,
+            "repeats": len(self.seqs) - len(unique),
+            "gap_ns": gap,
+            "gap_from_ns": gap_from,
+            "gap_to_ns": gap_to,
+            "first_after_ns": next((t for t in self.arrivals_ns if t >= after_ns), 0),
+            "last_ns": self.arrivals_ns[-1] if self.arrivals_ns else 0,
+        }
+
+
 class Receiver:
-    def __init__(self) -> None:
+    """Per-phase counts and latencies of every student's deliveries; with ``trace`` (a phase
+    name) also each student's own deliveries in that phase (bench.cluster's failover)."""
+
+    def __init__(self, trace: str | None = None) -> None:
         self.phases: dict[str, PhaseStats] = {}
+        self.trace = trace
+        self.traces: dict[str, Trace] = {}
+
+    def sink_for(self, identity: str) -> Callable[[str, int], None]:
+        """The sink of one student's connection."""
+        if self.trace is None:
+            return self.sink
+        trace = self.traces[identity] = Trace()
+        prefix = self.trace + "|"
+
+        def sink(text: str, recv_ns: int) -> None:
+            self.sink(text, recv_ns)
+            if text.startswith(prefix):
+                trace.seqs.append(int(text.split("|", 2)[1]))
+                trace.arrivals_ns.append(recv_ns)
+
+        return sink
 
     def sink(self, text: str, recv_ns: int) -> None:
         phase, _seq, sent = text.split("|")
@@ -85,6 +141,7 @@ def hellos(cfg: dict[str, Any]) -> list[bytes | None]:
 async def connect_all(cfg: dict[str, Any], rx: Receiver) -> list[BenchConn]:
     kind, port = cfg["kind"], int(cfg["port"])
     frames = hellos(cfg)
+    sinks = [rx.sink_for(identity) for identity, _room in cfg["students"]]
     conns: list[BenchConn] = []
     join_us: list[int] = []
     failures: dict[str, int] = {}
@@ -103,7 +160,7 @@ async def connect_all(cfg: dict[str, Any], rx: Receiver) -> list[BenchConn]:
         for attempt in range(retries + 1):
             async with sem:
                 try:
-                    conn, ns = await open_conn(kind, port, frames[i], rx.sink, timeout=timeout)
+                    conn, ns = await open_conn(kind, port, frames[i], sinks[i], timeout=timeout)
                 except Exception as exc:
                     key = type(exc).__name__ + ": " + str(exc)[:80]
                     if attempt == retries:
@@ -152,6 +209,17 @@ async def collect(rx: Receiver, conns: list[BenchConn], cmd: dict[str, Any]) -> 
     )
 
 
+def trace(rx: Receiver, cmd: dict[str, Any]) -> None:
+    """Each traced student's deliveries, summarized (``Trace.summary``)."""
+    after_ns = int(cmd.get("after_ns", 0))
+    emit(
+        {
+            "ev": "trace",
+            "students": {i: t.summary(after_ns) for i, t in rx.traces.items()},
+        }
+    )
+
+
 def status(conns: list[BenchConn]) -> None:
     errors: dict[str, int] = {}
     codes: dict[str, int] = {}
@@ -178,7 +246,7 @@ async def main(cfg: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    rx = Receiver()
+    rx = Receiver(cfg.get("trace"))
     conns: list[BenchConn] = []
     try:
         async with asyncio.timeout(float(cfg.get("deadline_s", 300))):
@@ -189,6 +257,8 @@ async def main(cfg: dict[str, Any]) -> None:
                     await collect(rx, conns, cmd)
                 elif cmd["cmd"] == "status":
                     status(conns)
+                elif cmd["cmd"] == "trace":
+                    trace(rx, cmd)
                 elif cmd["cmd"] == "quit":
                     break
     except TimeoutError:

@@ -261,7 +261,9 @@ class ClusterRouter:
                     continue
                 except (TryAgainError, ClusterDownError) as exc:
                     last_error = exc
-                except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                except (RedisConnectionError, RedisTimeoutError, OSError, RuntimeError) as exc:
+                    # RuntimeError: writing to a transport a killed master closed under uvloop
+                    # ("unable to perform operation on <TCPTransport closed=True>").
                     last_error = exc
                     await self._refresh_quietly()
                     raise ClusterUnavailable(f"redis {address[0]}:{address[1]}: {exc}") from exc

@@ -7,8 +7,6 @@
   participants in the Router and renegotiates as producers come and go; the client answers.
   A removed producer's m-line goes ``inactive`` and is reused for the next producer of the same
   kind and codec (aiortc never reuses a stopped transceiver's m-line), so the SDP stays bounded.
-  :meth:`SubscribeTransport.move` switches to another Router (a breakout room) on the same
-  connection: no new ICE.
 
 The SDP is RFC 8829 (JSEP) offer/answer; every ICE candidate is gathered before an offer or answer
 is returned (aiortc does not trickle out), so the SDP carries them. Errors are
@@ -21,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from aiortc import (
     RTCConfiguration,
@@ -72,12 +69,26 @@ def media_ssrc(media: MediaDescription) -> int | None:
     return int(media.ssrc[0].ssrc) if media.ssrc else None
 
 
-def _config(ice_servers: list[RTCIceServer]) -> RTCConfiguration:
-    # Always explicit: aiortc's default configuration uses a public STUN server.
-    return RTCConfiguration(iceServers=ice_servers)
+class _Transport:
+    """One peer connection with the client; closed (:meth:`close`) when ICE or DTLS fails."""
+
+    closed: bool
+
+    def __init__(self, ice_servers: list[RTCIceServer]) -> None:
+        # Always explicit: aiortc's default configuration uses a public STUN server.
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
+        self.closed = False
+        self.pc.on("connectionstatechange", self._on_state)
+
+    def _on_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed"):
+            asyncio.get_running_loop().create_task(self.close())
+
+    async def close(self) -> None:
+        raise NotImplementedError
 
 
-class PublishTransport:
+class PublishTransport(_Transport):
     """The participant's publish connection: the client offers, the SFU answers.
 
     Args:
@@ -87,17 +98,15 @@ class PublishTransport:
     """
 
     def __init__(self, router: Router, identity: str, ice_servers: list[RTCIceServer]) -> None:
+        super().__init__(ice_servers)
         self.router = router
         self.identity = identity
-        self.pc = RTCPeerConnection(_config(ice_servers))
         self.producers: dict[str, Producer] = {}  # by source
         self._sources: dict[str, str] = {}  # mid -> source
         self._ssrcs: dict[str, int | None] = {}  # mid -> media SSRC
         self._new: list[Producer] = []
         self._lock = asyncio.Lock()
-        self.closed = False
         self.pc.on("track", self._on_track)
-        self.pc.on("connectionstatechange", self._on_state)
 
     async def answer(self, offer: str, sources: Mapping[str, str]) -> str:
         """Answer the client's ``offer``; ``sources`` labels each m-line by ``mid``.
@@ -176,14 +185,6 @@ class PublishTransport:
         self.producers[source] = producer
         self._new.append(producer)
 
-    def _on_state(self) -> None:
-        if self.pc.connectionState in ("failed", "closed"):
-            asyncio.get_running_loop().create_task(self.close())
-
-    async def add_candidate(self, candidate: Any) -> None:
-        """Add a trickled remote ICE candidate (an ``RTCIceCandidate``)."""
-        await self.pc.addIceCandidate(candidate)
-
     async def close(self) -> None:
         """Close the connection; its producers leave the Router."""
         if self.closed:
@@ -194,7 +195,7 @@ class PublishTransport:
         await self.pc.close()
 
 
-class SubscribeTransport:
+class SubscribeTransport(_Transport):
     """The participant's subscribe connection: the SFU offers, the client answers.
 
     Args:
@@ -215,11 +216,10 @@ class SubscribeTransport:
         send_offer: Callable[[str, int, dict[str, dict[str, str]]], None],
         allowed: Callable[[Producer], bool] | None = None,
     ) -> None:
+        super().__init__(ice_servers)
         self.router = router
         self.identity = identity
-        self.pc = RTCPeerConnection(_config(ice_servers))
         self.version = 0
-        self.closed = False
         self._send_offer = send_offer
         self._allowed = allowed or (lambda producer: True)
         self._slots: dict[str, tuple[RTCRtpTransceiver, Consumer]] = {}  # producer id ->
@@ -228,7 +228,6 @@ class SubscribeTransport:
         self._task: asyncio.Task[None] | None = None
         self._dirty = False
         router.listen(self.update)
-        self.pc.on("connectionstatechange", self._on_state)
 
     def update(self) -> None:
         """Renegotiate if what should be forwarded changed (coalesced; one offer at a time)."""
@@ -247,13 +246,6 @@ class SubscribeTransport:
         if self._dirty and not self.closed:
             self._dirty = False
             self.update()
-
-    async def move(self, router: Router) -> None:
-        """Forward ``router``'s producers instead, on the same connection (no new ICE)."""
-        self.router.unlisten(self.update)
-        self.router = router
-        router.listen(self.update)
-        self.update()
 
     def _wanted(self) -> dict[str, Producer]:
         return {
@@ -340,14 +332,6 @@ class SubscribeTransport:
         if version != self.version or future is None or future.done():
             raise MediaError("stale_answer", f"offer {version} is not awaiting an answer")
         future.set_result(sdp)
-
-    def _on_state(self) -> None:
-        if self.pc.connectionState in ("failed", "closed"):
-            asyncio.get_running_loop().create_task(self.close())
-
-    async def add_candidate(self, candidate: Any) -> None:
-        """Add a trickled remote ICE candidate (an ``RTCIceCandidate``)."""
-        await self.pc.addIceCandidate(candidate)
 
     async def close(self) -> None:
         if self.closed:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiortc import RTCIceServer
 
@@ -29,7 +29,6 @@ class Peer:
     identity: str
     publish: PublishTransport | None = None
     subscribe: SubscribeTransport | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 class Worker:

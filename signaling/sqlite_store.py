@@ -8,8 +8,9 @@ Calls run on the event loop's thread: a small append commits in tens of microsec
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import msgpack
@@ -57,21 +58,13 @@ class SqliteEventStore:
             (room_id, expected_last_id + i, ts, e.type, msgpack.packb(e.to_data()))
             for i, e in enumerate(events, start=1)
         ]
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                (last,) = self._db.execute(
-                    "SELECT COALESCE(MAX(id), 0) FROM events WHERE room_id = ?", (room_id,)
-                ).fetchone()
-                if last != expected_last_id:
-                    raise AppendConflict(room_id, expected_last_id)
-                self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"sqlite append failed: {exc}") from exc
+        with self._transaction("append"):
+            (last,) = self._db.execute(
+                "SELECT COALESCE(MAX(id), 0) FROM events WHERE room_id = ?", (room_id,)
+            ).fetchone()
+            if last != expected_last_id:
+                raise AppendConflict(room_id, expected_last_id)
+            self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
         return [Record(row[1], ts, e) for row, e in zip(rows, events, strict=True)]
 
     async def read(self, room_id: str, after_id: int, limit: int | None = None) -> list[Record]:
@@ -110,28 +103,38 @@ class SqliteEventStore:
     async def save_snapshot(self, room_id: str, snapshot: Snapshot, *, keep: int) -> int:
         if keep < 1:
             raise ValueError(f"keep must be at least 1, not {keep}")
+        with self._transaction("snapshot"):
+            self._db.execute(
+                "INSERT INTO snapshots VALUES (?, ?, ?) ON CONFLICT (room_id) DO UPDATE "
+                "SET last_id = excluded.last_id, data = excluded.data "
+                "WHERE excluded.last_id > snapshots.last_id",
+                (room_id, snapshot.last_id, snapshot.data),
+            )
+            (stored,) = self._db.execute(
+                "SELECT last_id FROM snapshots WHERE room_id = ?", (room_id,)
+            ).fetchone()
+            self._db.execute(
+                "DELETE FROM events WHERE room_id = ? AND id <= ?", (room_id, stored - keep)
+            )
+        return int(stored)
+
+    @contextlib.contextmanager
+    def _transaction(self, what: str) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back when the body raises.
+
+        Raises:
+            StoreUnavailable: SQLite failed (nothing was written).
+        """
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute(
-                    "INSERT INTO snapshots VALUES (?, ?, ?) ON CONFLICT (room_id) DO UPDATE "
-                    "SET last_id = excluded.last_id, data = excluded.data "
-                    "WHERE excluded.last_id > snapshots.last_id",
-                    (room_id, snapshot.last_id, snapshot.data),
-                )
-                (stored,) = self._db.execute(
-                    "SELECT last_id FROM snapshots WHERE room_id = ?", (room_id,)
-                ).fetchone()
-                self._db.execute(
-                    "DELETE FROM events WHERE room_id = ? AND id <= ?", (room_id, stored - keep)
-                )
+                yield
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"sqlite snapshot failed: {exc}") from exc
-        return int(stored)
+            raise StoreUnavailable(f"sqlite {what} failed: {exc}") from exc
 
     def ready(self) -> bool:
         if not self._open:

@@ -1,10 +1,12 @@
-"""The classroom domain, sans I/O: roles, participants, chat, hands, Q&A, polls, moderation.
+"""The classroom domain, sans I/O: roles, participants, chat, hands, Q&A, polls, moderation,
+media rules and breakout rooms.
 
 A command from a participant is checked against the room's state by :func:`decide` (a join by
 :func:`admit`), which returns events; the caller appends them to the room's log as
 :class:`Record` s and folds each into the state with :func:`evolve`. So a room's state is the fold
 of its log. :func:`audience_of` says who receives an event and :func:`room_view` is the snapshot a
-participant receives. Standard library only: no asyncio, no sockets, no clock.
+participant receives; :func:`may_publish`, :func:`forwarded_sources` and :func:`router_id` tell
+the SFU who publishes what, and where. Standard library only: no asyncio, no sockets, no clock.
 """
 
 from rooms.audience import Audience, audience_of
@@ -14,6 +16,9 @@ from rooms.commands import (
     BoardClear,
     BoardLock,
     BoardSnapshot,
+    BreakoutClose,
+    BreakoutMove,
+    BreakoutOpen,
     ChatMute,
     ChatSend,
     Command,
@@ -22,6 +27,10 @@ from rooms.commands import (
     HandLowerAll,
     HandRaise,
     Leave,
+    MediaMode,
+    MediaMute,
+    MediaPermit,
+    MediaSpotlight,
     ParticipantRemove,
     PollAnswer,
     PollClose,
@@ -40,9 +49,11 @@ from rooms.errors import (
     ERROR_CODES,
     AlreadyVoted,
     BadField,
+    BreakoutsOpen,
     ChatMuted,
     InvalidChoice,
     NoRaisedHands,
+    NoSuchBreakout,
     NoSuchParticipant,
     NoSuchPoll,
     NoSuchQuestion,
@@ -60,6 +71,9 @@ from rooms.events import (
     BoardClearedEvent,
     BoardLockedEvent,
     BoardSnapshotSavedEvent,
+    BreakoutClosedEvent,
+    BreakoutMovedEvent,
+    BreakoutOpenedEvent,
     ChatMessageEvent,
     ChatMutedEvent,
     Event,
@@ -68,6 +82,10 @@ from rooms.events import (
     HandRaisedEvent,
     HandsClearedEvent,
     MalformedEvent,
+    MediaModeChangedEvent,
+    MediaMutedEvent,
+    MediaPermittedEvent,
+    MediaSpotlightedEvent,
     ParticipantJoinedEvent,
     ParticipantRemovedEvent,
     PollAnsweredEvent,
@@ -85,6 +103,7 @@ from rooms.events import (
     UnknownEvent,
     event_from_data,
 )
+from rooms.media import MODES, SOURCES, forwarded_sources, may_publish, router_id
 from rooms.participant import Participant
 from rooms.roles import Role, is_staff
 from rooms.state import CHAT_HISTORY, Poll, Question, RoomState, evolve, new_room
@@ -96,6 +115,8 @@ __all__ = [
     "ERROR_CODES",
     "EVENTS",
     "MAIN_BOARD",
+    "MODES",
+    "SOURCES",
     "AlreadyVoted",
     "Audience",
     "BadField",
@@ -105,6 +126,13 @@ __all__ = [
     "BoardLockedEvent",
     "BoardSnapshot",
     "BoardSnapshotSavedEvent",
+    "BreakoutClose",
+    "BreakoutClosedEvent",
+    "BreakoutMove",
+    "BreakoutMovedEvent",
+    "BreakoutOpen",
+    "BreakoutOpenedEvent",
+    "BreakoutsOpen",
     "ChatMessageEvent",
     "ChatMute",
     "ChatMuted",
@@ -123,7 +151,16 @@ __all__ = [
     "InvalidChoice",
     "Leave",
     "MalformedEvent",
+    "MediaMode",
+    "MediaModeChangedEvent",
+    "MediaMute",
+    "MediaMutedEvent",
+    "MediaPermit",
+    "MediaPermittedEvent",
+    "MediaSpotlight",
+    "MediaSpotlightedEvent",
     "NoRaisedHands",
+    "NoSuchBreakout",
     "NoSuchParticipant",
     "NoSuchPoll",
     "NoSuchQuestion",
@@ -173,9 +210,12 @@ __all__ = [
     "decide",
     "event_from_data",
     "evolve",
+    "forwarded_sources",
     "is_board_name",
     "is_staff",
+    "may_publish",
     "new_room",
     "ordered_questions",
     "room_view",
+    "router_id",
 ]

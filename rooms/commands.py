@@ -196,6 +196,75 @@ class BoardSnapshot(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class MediaMode(Command):
+    """Staff set the media ``mode``: ``"lecture"`` (only staff publish in the main room) or
+    ``"discussion"`` (anyone with the ``can_publish`` grant publishes)."""
+
+    type: ClassVar[str] = "media.mode"
+    mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class MediaMute(Command):
+    """Staff mute (``muted`` True) or unmute one participant's ``source`` (``"camera"``,
+    ``"microphone"`` or ``"screen"``), or every student's (``identity`` None).
+
+    Nobody mutes the teacher; only the teacher mutes an assistant. A muted source is not forwarded
+    by the SFU, and the participant cannot lift the mute.
+    """
+
+    type: ClassVar[str] = "media.mute"
+    source: str
+    muted: bool
+    identity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPermit(Command):
+    """Staff let a student publish (``allowed`` True) whatever the mode and their grant, or take
+    that back."""
+
+    type: ClassVar[str] = "media.permit"
+    identity: str
+    allowed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSpotlight(Command):
+    """Staff put a participant in the spotlight, or clear it (``identity`` None)."""
+
+    type: ClassVar[str] = "media.spotlight"
+    identity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutOpen(Command):
+    """Staff open breakout ``rooms``: 1-50 distinct names of 1-64 ``A-Za-z0-9_-``.
+
+    Everyone stays in the main room until moved.
+    """
+
+    type: ClassVar[str] = "breakout.open"
+    rooms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutMove(Command):
+    """Staff move a participant to an open breakout ``room``, or back to the main room (None)."""
+
+    type: ClassVar[str] = "breakout.move"
+    identity: str
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutClose(Command):
+    """Staff close every breakout room; everyone is back in the main room."""
+
+    type: ClassVar[str] = "breakout.close"
+
+
+@dataclass(frozen=True, slots=True)
 class SessionEnd(Command):
     """The teacher ends the session (``reason`` 0-200 chars)."""
 
@@ -233,6 +302,13 @@ COMMANDS: dict[str, type[Command]] = {
         BoardLock,
         BoardClear,
         BoardSnapshot,
+        MediaMode,
+        MediaMute,
+        MediaPermit,
+        MediaSpotlight,
+        BreakoutOpen,
+        BreakoutMove,
+        BreakoutClose,
         SessionEnd,
         Leave,
     )

@@ -14,6 +14,9 @@ from rooms.commands import (
     BoardClear,
     BoardLock,
     BoardSnapshot,
+    BreakoutClose,
+    BreakoutMove,
+    BreakoutOpen,
     ChatMute,
     ChatSend,
     Command,
@@ -22,6 +25,10 @@ from rooms.commands import (
     HandLowerAll,
     HandRaise,
     Leave,
+    MediaMode,
+    MediaMute,
+    MediaPermit,
+    MediaSpotlight,
     ParticipantRemove,
     PollAnswer,
     PollClose,
@@ -38,9 +45,11 @@ from rooms.commands import (
 from rooms.errors import (
     AlreadyVoted,
     BadField,
+    BreakoutsOpen,
     ChatMuted,
     InvalidChoice,
     NoRaisedHands,
+    NoSuchBreakout,
     NoSuchParticipant,
     NoSuchPoll,
     NoSuchQuestion,
@@ -56,6 +65,9 @@ from rooms.events import (
     BoardClearedEvent,
     BoardLockedEvent,
     BoardSnapshotSavedEvent,
+    BreakoutClosedEvent,
+    BreakoutMovedEvent,
+    BreakoutOpenedEvent,
     ChatMessageEvent,
     ChatMutedEvent,
     Event,
@@ -63,6 +75,10 @@ from rooms.events import (
     HandLoweredEvent,
     HandRaisedEvent,
     HandsClearedEvent,
+    MediaModeChangedEvent,
+    MediaMutedEvent,
+    MediaPermittedEvent,
+    MediaSpotlightedEvent,
     ParticipantJoinedEvent,
     ParticipantRemovedEvent,
     PollAnsweredEvent,
@@ -77,6 +93,7 @@ from rooms.events import (
     RoomLockedEvent,
     SessionEndedEvent,
 )
+from rooms.media import MODES, SOURCES
 from rooms.participant import Participant
 from rooms.roles import Role
 from rooms.state import Poll, Question, RoomState
@@ -88,6 +105,7 @@ POLL_OPTION_MAX = 100
 POLL_OPTIONS_MIN = 2
 POLL_OPTIONS_MAX = 10
 REASON_MAX = 200
+BREAKOUTS_MAX = 50
 STAFF_THREAD = "staff"
 """A student's ``chat.send`` ``to`` that opens their private thread with the staff."""
 
@@ -126,7 +144,7 @@ def decide(state: RoomState, actor: Participant, command: Command) -> list[Event
         RoomError: the command breaks a rule: ``NotAllowed``, ``ChatMuted``, ``BadField``
             (with ``field``), ``NoSuchParticipant``, ``NoSuchQuestion``, ``QuestionClosed``,
             ``AlreadyVoted``, ``NotVoted``, ``NoSuchPoll``, ``PollClosed``, ``InvalidChoice``,
-            ``NoRaisedHands``.
+            ``NoRaisedHands``, ``BreakoutsOpen``, ``NoSuchBreakout``.
         TypeError: ``command`` is not one of the classes in ``COMMANDS``.
     """
     if state.ended is not None:
@@ -178,6 +196,23 @@ def decide(state: RoomState, actor: Participant, command: Command) -> list[Event
             _require_staff(actor, "save a whiteboard snapshot")
             _check_board(command.board)
             return [BoardSnapshotSavedEvent(command.board, actor.identity)]
+        case MediaMode():
+            return _media_mode(state, actor, command)
+        case MediaMute():
+            return _media_mute(state, actor, command)
+        case MediaPermit():
+            return _media_permit(state, actor, command)
+        case MediaSpotlight():
+            return _media_spotlight(state, actor, command)
+        case BreakoutOpen():
+            return _breakout_open(state, actor, command)
+        case BreakoutMove():
+            return _breakout_move(state, actor, command)
+        case BreakoutClose():
+            _require_staff(actor, "close breakout rooms")
+            if not state.breakouts:
+                return []
+            return [BreakoutClosedEvent(actor.identity)]
         case SessionEnd():
             return _session_end(actor, command)
         case Leave():
@@ -419,6 +454,87 @@ def _board_lock(state: RoomState, actor: Participant, command: BoardLock) -> lis
 def _check_board(board: str) -> None:
     if not is_board_name(board):
         raise BadField("board is 1-64 letters, digits, '_' or '-'", "board")
+
+
+# Media
+
+
+def _media_mode(state: RoomState, actor: Participant, command: MediaMode) -> list[Event]:
+    _require_staff(actor, "set the media mode")
+    if command.mode not in MODES:
+        raise BadField(f"mode is one of {', '.join(MODES)}", "mode")
+    if state.media_mode == command.mode:
+        return []
+    return [MediaModeChangedEvent(command.mode, actor.identity)]
+
+
+def _media_mute(state: RoomState, actor: Participant, command: MediaMute) -> list[Event]:
+    _require_staff(actor, "mute media")
+    if command.identity is not None:
+        target = _participant(state, command.identity, "identity")
+        if target.role is Role.TEACHER:
+            raise NotAllowed("nobody mutes the teacher", "identity")
+        if target.role is Role.ASSISTANT and actor.role is not Role.TEACHER:
+            raise NotAllowed("only the teacher mutes an assistant", "identity")
+    if command.source not in SOURCES:
+        raise BadField(f"source is one of {', '.join(SOURCES)}", "source")
+    if command.identity is not None:
+        changes = command.muted != ((command.identity, command.source) in state.media_muted)
+    elif command.muted:
+        changes = command.source not in state.media_muted_all
+    else:
+        changes = command.source in state.media_muted_all or bool(
+            state.student_media_mutes(command.source)
+        )
+    if not changes:
+        return []
+    return [MediaMutedEvent(command.identity, command.source, command.muted, actor.identity)]
+
+
+def _media_permit(state: RoomState, actor: Participant, command: MediaPermit) -> list[Event]:
+    _require_staff(actor, "permit students to publish")
+    target = _participant(state, command.identity, "identity")
+    if target.is_staff:
+        raise NotAllowed("staff publish without permission", "identity")
+    if (target.identity in state.media_permitted) == command.allowed:
+        return []
+    return [MediaPermittedEvent(target.identity, command.allowed, actor.identity)]
+
+
+def _media_spotlight(state: RoomState, actor: Participant, command: MediaSpotlight) -> list[Event]:
+    _require_staff(actor, "set the spotlight")
+    if command.identity is not None:
+        _participant(state, command.identity, "identity")
+    if state.spotlight == command.identity:
+        return []
+    return [MediaSpotlightedEvent(command.identity, actor.identity)]
+
+
+# Breakout rooms
+
+
+def _breakout_open(state: RoomState, actor: Participant, command: BreakoutOpen) -> list[Event]:
+    _require_staff(actor, "open breakout rooms")
+    if state.breakouts:
+        raise BreakoutsOpen("close the breakout rooms first")
+    if not 1 <= len(command.rooms) <= BREAKOUTS_MAX:
+        raise BadField(f"open 1 to {BREAKOUTS_MAX} breakout rooms", "rooms")
+    if len(set(command.rooms)) != len(command.rooms):
+        raise BadField("breakout room names are distinct", "rooms")
+    # A breakout room's whiteboard is named after it, so its name is a board name.
+    if not all(is_board_name(name) for name in command.rooms):
+        raise BadField("a breakout room is 1-64 letters, digits, '_' or '-'", "rooms")
+    return [BreakoutOpenedEvent(tuple(command.rooms), actor.identity)]
+
+
+def _breakout_move(state: RoomState, actor: Participant, command: BreakoutMove) -> list[Event]:
+    _require_staff(actor, "move participants between rooms")
+    target = _participant(state, command.identity, "identity")
+    if command.room is not None and command.room not in state.breakouts:
+        raise NoSuchBreakout(f"no open breakout room {command.room!r}", "room")
+    if state.breakout_of.get(target.identity) == command.room:
+        return []
+    return [BreakoutMovedEvent(target.identity, command.room, actor.identity)]
 
 
 def _session_end(actor: Participant, command: SessionEnd) -> list[Event]:

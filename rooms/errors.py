@@ -91,6 +91,18 @@ class NoRaisedHands(RoomError):
     code = "no_raised_hands"
 
 
+class BreakoutsOpen(RoomError):
+    """``breakout.open`` while breakout rooms are open: close them first."""
+
+    code = "breakouts_open"
+
+
+class NoSuchBreakout(RoomError):
+    """The breakout room is not open."""
+
+    code = "no_such_breakout"
+
+
 class BadField(RoomError):
     """A field's value is out of range (text empty or too long, too few options, ...)."""
 
@@ -127,6 +139,8 @@ ERROR_CLASSES: tuple[type[RoomError], ...] = (
     PollClosed,
     InvalidChoice,
     NoRaisedHands,
+    BreakoutsOpen,
+    NoSuchBreakout,
     BadField,
     RoomLocked,
     SessionEnded,

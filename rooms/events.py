@@ -312,6 +312,73 @@ class BoardSnapshotSavedEvent(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class MediaModeChangedEvent(Event):
+    """Staff ``by`` set the media ``mode``: ``"lecture"`` or ``"discussion"``."""
+
+    type: ClassVar[str] = "media.mode_changed"
+    mode: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class MediaMutedEvent(Event):
+    """Staff ``by`` muted or unmuted ``source`` of one participant, or of every student
+    (``identity`` None; unmuting every student also lifts students' own mutes of ``source``)."""
+
+    type: ClassVar[str] = "media.muted"
+    identity: str | None
+    source: str
+    muted: bool
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPermittedEvent(Event):
+    """Staff ``by`` let student ``identity`` publish (``allowed``) or took that back."""
+
+    type: ClassVar[str] = "media.permitted"
+    identity: str
+    allowed: bool
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSpotlightedEvent(Event):
+    """Staff ``by`` put ``identity`` in the spotlight, or cleared it (None)."""
+
+    type: ClassVar[str] = "media.spotlighted"
+    identity: str | None
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutOpenedEvent(Event):
+    """Staff ``by`` opened breakout ``rooms``; everyone is still in the main room."""
+
+    type: ClassVar[str] = "breakout.opened"
+    rooms: tuple[str, ...]
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutMovedEvent(Event):
+    """Staff ``by`` moved ``identity`` to breakout ``room``, or to the main room (None)."""
+
+    type: ClassVar[str] = "breakout.moved"
+    identity: str
+    room: str | None
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutClosedEvent(Event):
+    """Staff ``by`` closed the breakout rooms; everyone is back in the main room."""
+
+    type: ClassVar[str] = "breakout.closed"
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class SessionEndedEvent(Event):
     """The teacher ``by`` ended the session."""
 
@@ -344,6 +411,13 @@ EVENTS: dict[str, type[Event]] = {
         BoardLockedEvent,
         BoardClearedEvent,
         BoardSnapshotSavedEvent,
+        MediaModeChangedEvent,
+        MediaMutedEvent,
+        MediaPermittedEvent,
+        MediaSpotlightedEvent,
+        BreakoutOpenedEvent,
+        BreakoutMovedEvent,
+        BreakoutClosedEvent,
         SessionEndedEvent,
     )
 }

@@ -8,6 +8,11 @@ its ``last_id``: the same state as the full fold (the tests check it record by r
 
 The data is msgpack-ready (maps, lists, strings, integers, booleans, None) and versioned
 (``"v"``); a version this code does not read raises :class:`SnapshotError`.
+
+Version 2 added the media rules and breakout rooms (``media_mode`` ... ``breakout_of``). Version 1
+snapshots are still read: the code that wrote them had no such events, so those fields are a new
+room's. A node that reads only version 1 refuses a version 2 snapshot rather than dropping what it
+cannot hold.
 """
 
 from collections import deque
@@ -19,7 +24,20 @@ from rooms.participant import Participant
 from rooms.roles import Role
 from rooms.state import CHAT_HISTORY, Poll, Question, RoomState
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+READABLE_VERSIONS: frozenset[int] = frozenset({1, SNAPSHOT_VERSION})
+"""The snapshot versions :func:`state_from_data` reads (:func:`state_to_data` writes the newest)."""
+
+_NEW_IN_VERSION_2: dict[str, Any] = {
+    "media_mode": "discussion",
+    "media_muted": [],
+    "media_muted_all": [],
+    "media_permitted": [],
+    "spotlight": None,
+    "breakouts": [],
+    "breakout_of": {},
+}
+"""The version 2 keys with the values of a room that never used them (version 1 has none)."""
 
 
 class SnapshotError(ValueError):
@@ -61,20 +79,34 @@ def state_to_data(state: RoomState) -> dict[str, Any]:
         "locked_boards": sorted(state.locked_boards),
         "board_cleared": dict(state.board_cleared),
         "board_snapshots": dict(state.board_snapshots),
+        "media_mode": state.media_mode,
+        "media_muted": [list(pair) for pair in sorted(state.media_muted)],
+        "media_muted_all": sorted(state.media_muted_all),
+        "media_permitted": sorted(state.media_permitted),
+        "spotlight": state.spotlight,
+        "breakouts": list(state.breakouts),
+        "breakout_of": dict(state.breakout_of),
     }
 
 
 def state_from_data(data: Any) -> RoomState:
     """The :class:`RoomState` that :func:`state_to_data` made ``data`` from.
 
+    Reads the versions in ``READABLE_VERSIONS``.
+
     Raises:
-        SnapshotError: ``data`` is not a snapshot of version ``SNAPSHOT_VERSION`` or is damaged
-            (a missing key, a wrongly shaped value, an unknown event or role).
+        SnapshotError: ``data`` is not a snapshot of a readable version or is damaged (a missing
+            key, a wrongly shaped value, an unknown event or role).
     """
     if not isinstance(data, Mapping):
         raise SnapshotError("a room snapshot is a map")
-    if data.get("v") != SNAPSHOT_VERSION:
-        raise SnapshotError(f"room snapshot version {data.get('v')!r} is not {SNAPSHOT_VERSION}")
+    version = data.get("v")
+    if version not in READABLE_VERSIONS:
+        raise SnapshotError(
+            f"room snapshot version {version!r} is not one of {sorted(READABLE_VERSIONS)}"
+        )
+    if version == 1:
+        data = {**data, **_NEW_IN_VERSION_2}
     try:
         ended = data["ended"]
         state = RoomState(
@@ -98,6 +130,13 @@ def state_from_data(data: Any) -> RoomState:
             locked_boards=set(data["locked_boards"]),
             board_cleared={str(k): int(v) for k, v in data["board_cleared"].items()},
             board_snapshots={str(k): int(v) for k, v in data["board_snapshots"].items()},
+            media_mode=str(data["media_mode"]),
+            media_muted={(str(identity), str(source)) for identity, source in data["media_muted"]},
+            media_muted_all=set(data["media_muted_all"]),
+            media_permitted=set(data["media_permitted"]),
+            spotlight=None if data["spotlight"] is None else str(data["spotlight"]),
+            breakouts=tuple(data["breakouts"]),
+            breakout_of={str(k): str(v) for k, v in data["breakout_of"].items()},
             last_id=int(data["last_id"]),
         )
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:

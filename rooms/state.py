@@ -13,12 +13,19 @@ from rooms.events import (
     BoardClearedEvent,
     BoardLockedEvent,
     BoardSnapshotSavedEvent,
+    BreakoutClosedEvent,
+    BreakoutMovedEvent,
+    BreakoutOpenedEvent,
     ChatMessageEvent,
     ChatMutedEvent,
     HandCalledEvent,
     HandLoweredEvent,
     HandRaisedEvent,
     HandsClearedEvent,
+    MediaModeChangedEvent,
+    MediaMutedEvent,
+    MediaPermittedEvent,
+    MediaSpotlightedEvent,
     ParticipantJoinedEvent,
     ParticipantRemovedEvent,
     PollAnsweredEvent,
@@ -35,7 +42,7 @@ from rooms.events import (
     SessionEndedEvent,
 )
 from rooms.participant import Participant
-from rooms.roles import is_staff
+from rooms.roles import Role, is_staff
 
 CHAT_HISTORY = 200
 """Chat messages kept per conversation (the room-wide chat and each private thread)."""
@@ -109,6 +116,13 @@ class RoomState:
     - ``locked_boards``: whiteboards students may not write; ``board_cleared`` and
       ``board_snapshots``: by board, the id of the last ``board.cleared`` /
       ``board.snapshot_saved`` record (the whiteboard service carries out the newest it has not).
+    - ``media_mode``: ``"discussion"`` (anyone with the ``can_publish`` grant publishes) or
+      ``"lecture"`` (only staff publish in the main room); ``media_muted``: ``(identity,
+      source)`` pairs staff muted; ``media_muted_all``: sources muted for every student;
+      ``media_permitted``: students staff let publish whatever the mode and their grant;
+      ``spotlight``: the identity in the spotlight, if any. :mod:`rooms.media` reads these.
+    - ``breakouts``: the open breakout rooms, in opening order; ``breakout_of``: identity ->
+      its breakout room (absent: the main room).
     - ``last_id``: the id of the last record folded (0 for a new room).
     """
 
@@ -129,12 +143,28 @@ class RoomState:
     locked_boards: set[str] = field(default_factory=set)
     board_cleared: dict[str, int] = field(default_factory=dict)
     board_snapshots: dict[str, int] = field(default_factory=dict)
+    media_mode: str = "discussion"
+    media_muted: set[tuple[str, str]] = field(default_factory=set)
+    media_muted_all: set[str] = field(default_factory=set)
+    media_permitted: set[str] = field(default_factory=set)
+    spotlight: str | None = None
+    breakouts: tuple[str, ...] = ()
+    breakout_of: dict[str, str] = field(default_factory=dict)
     last_id: int = 0
 
     def display_name(self, identity: str) -> str:
         """The name ``identity`` last joined with, or the identity itself if it never joined."""
         participant = self.participants.get(identity)
         return participant.name if participant is not None else identity
+
+    def student_media_mutes(self, source: str) -> set[tuple[str, str]]:
+        """The ``media_muted`` pairs of ``source`` held by students: what unmuting ``source``
+        for every student lifts (an assistant's own mute stays; only the teacher lifts it)."""
+        return {
+            (identity, of)
+            for identity, of in self.media_muted
+            if of == source and not _is_staff_identity(self, identity)
+        }
 
 
 def new_room(room_id: str) -> RoomState:
@@ -154,9 +184,17 @@ def evolve(state: RoomState, record: Record) -> None:
         case ParticipantJoinedEvent():
             state.participants[event.identity] = Participant(event.identity, event.name, event.role)
             if is_staff(event.role):
-                # Staff never have a hand up and are never muted.
+                # Staff never have a hand up, are never chat-muted and publish by their grant.
                 _lower_hand(state, event.identity)
                 state.chat_muted.discard(event.identity)
+                state.media_permitted.discard(event.identity)
+            if event.role is Role.TEACHER:
+                # Nobody mutes the teacher.
+                state.media_muted -= {
+                    (identity, of)
+                    for identity, of in state.media_muted
+                    if identity == event.identity
+                }
         case ChatMessageEvent():
             if event.thread is None:
                 state.chat.append(record)
@@ -215,6 +253,10 @@ def evolve(state: RoomState, record: Record) -> None:
         case ParticipantRemovedEvent():
             state.removed.add(event.identity)
             _lower_hand(state, event.identity)
+            state.media_permitted.discard(event.identity)
+            if state.spotlight == event.identity:
+                state.spotlight = None
+            state.breakout_of.pop(event.identity, None)
         case RoomLockedEvent():
             state.locked = event.locked
         case BoardLockedEvent():
@@ -226,6 +268,28 @@ def evolve(state: RoomState, record: Record) -> None:
             state.board_cleared[event.board] = record.id
         case BoardSnapshotSavedEvent():
             state.board_snapshots[event.board] = record.id
+        case MediaModeChangedEvent():
+            state.media_mode = event.mode
+        case MediaMutedEvent():
+            _fold_media_mute(state, event)
+        case MediaPermittedEvent():
+            if event.allowed:
+                state.media_permitted.add(event.identity)
+            else:
+                state.media_permitted.discard(event.identity)
+        case MediaSpotlightedEvent():
+            state.spotlight = event.identity
+        case BreakoutOpenedEvent():
+            state.breakouts = event.rooms
+            state.breakout_of.clear()
+        case BreakoutMovedEvent():
+            if event.room is None:
+                state.breakout_of.pop(event.identity, None)
+            elif event.room in state.breakouts:
+                state.breakout_of[event.identity] = event.room
+        case BreakoutClosedEvent():
+            state.breakouts = ()
+            state.breakout_of.clear()
         case SessionEndedEvent():
             state.ended = (event.reason, event.by)
     state.last_id = record.id
@@ -234,3 +298,21 @@ def evolve(state: RoomState, record: Record) -> None:
 def _lower_hand(state: RoomState, identity: str) -> None:
     if identity in state.hands:
         state.hands.remove(identity)
+
+
+def _fold_media_mute(state: RoomState, event: MediaMutedEvent) -> None:
+    if event.identity is not None:
+        if event.muted:
+            state.media_muted.add((event.identity, event.source))
+        else:
+            state.media_muted.discard((event.identity, event.source))
+    elif event.muted:
+        state.media_muted_all.add(event.source)
+    else:
+        state.media_muted_all.discard(event.source)
+        state.media_muted -= state.student_media_mutes(event.source)
+
+
+def _is_staff_identity(state: RoomState, identity: str) -> bool:
+    participant = state.participants.get(identity)
+    return participant is not None and participant.is_staff

@@ -19,8 +19,9 @@ def room_view(state: RoomState, viewer: Participant) -> dict[str, Any]:
     Keys: ``room_id``, ``locked``, ``ended`` (``{reason, by}`` or None), ``chat_muted_all``,
     ``chat_muted`` (sorted identities), ``hands`` (``[{identity, name}]``, first raised first),
     ``chat`` (the last 200 ``ChatMessage`` maps the viewer may see, oldest first), ``questions``
-    (see :func:`ordered_questions`), ``polls`` (oldest first) and ``locked_boards`` (sorted
-    names of the whiteboards students may not write).
+    (see :func:`ordered_questions`), ``polls`` (oldest first), ``locked_boards`` (sorted
+    names of the whiteboards students may not write), ``media`` (see :func:`media_entry`) and
+    ``breakouts`` (see :func:`breakouts_entry`).
     """
     ended = None if state.ended is None else {"reason": state.ended[0], "by": state.ended[1]}
     return {
@@ -36,6 +37,8 @@ def room_view(state: RoomState, viewer: Participant) -> dict[str, Any]:
         "questions": [question_entry(question, viewer) for question in ordered_questions(state)],
         "polls": [poll_entry(poll, viewer) for poll in sorted_polls(state.polls.values())],
         "locked_boards": sorted(state.locked_boards),
+        "media": media_entry(state),
+        "breakouts": breakouts_entry(state),
     }
 
 
@@ -115,4 +118,34 @@ def poll_entry(poll: Poll, viewer: Participant) -> dict[str, Any]:
             if viewer.is_staff
             else None
         ),
+    }
+
+
+def media_entry(state: RoomState) -> dict[str, Any]:
+    """The protocol's ``MediaView`` map.
+
+    Returns ``{mode, muted: [{identity, source}] (sorted), muted_all: [source] (sorted),
+    permitted: [identity] (sorted), spotlight: str | None}``.
+    """
+    return {
+        "mode": state.media_mode,
+        "muted": [
+            {"identity": identity, "source": source}
+            for identity, source in sorted(state.media_muted)
+        ],
+        "muted_all": sorted(state.media_muted_all),
+        "permitted": sorted(state.media_permitted),
+        "spotlight": state.spotlight,
+    }
+
+
+def breakouts_entry(state: RoomState) -> dict[str, Any]:
+    """The ``breakouts`` map of the protocol's ``RoomView``.
+
+    Returns ``{rooms: [str] (open breakout rooms, in opening order), members: {identity: room}}``
+    (by identity; whoever is absent is in the main room).
+    """
+    return {
+        "rooms": list(state.breakouts),
+        "members": dict(sorted(state.breakout_of.items())),
     }

@@ -5,6 +5,9 @@ wants the opposite control: offer the addresses the operator names (a public int
 loopback in tests), so :func:`use_host_addresses` replaces aioice's address discovery in this
 process. ``None`` restores the default (every address but 127.0.0.1).
 
+:func:`announce` rewrites the host candidates of the SFU's SDP to an announced address
+(mediasoup's ``announcedIp``), for a server behind 1:1 NAT or listening on ``0.0.0.0``.
+
 Hooks aioice's module-level ``get_host_addresses`` (aioice is pinned); :func:`use_host_addresses`
 checks the name exists.
 """
@@ -12,6 +15,7 @@ checks the name exists.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 
 import aioice.ice
@@ -39,3 +43,39 @@ def use_host_addresses(addresses: Sequence[str] | None) -> None:
         return [a for a in chosen if (use_ipv4 and ":" not in a) or (use_ipv6 and ":" in a)]
 
     aioice.ice.get_host_addresses = get_host_addresses
+
+
+_HOST_CANDIDATE = re.compile(
+    r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host\b.*)$", re.MULTILINE | re.IGNORECASE
+)
+_CONNECTION = re.compile(r"^c=IN IP[46] (\S+)(\r?)$", re.MULTILINE)
+
+
+def announce(sdp: str, address: str | None) -> str:
+    """Put ``address`` (mediasoup's ``announcedIp``: the public address of a server behind 1:1
+    NAT, or the one address to reach it by when it listens on ``0.0.0.0``) in place of the
+    gathered address of every host candidate (RFC 8839 section 5.1) and of every ``c=`` line that
+    named one. Server-reflexive and relay candidates are left as they are; ``None`` changes
+    nothing.
+
+    Raises:
+        ValueError: ``address`` is not an IP address.
+    """
+    if address is None:
+        return sdp
+    announced = str(ipaddress.ip_address(address))
+    family = "IP6" if ":" in announced else "IP4"
+    gathered: set[str] = set()
+
+    def host(match: re.Match[str]) -> str:
+        gathered.add(match.group(2))
+        return f"{match.group(1)}{announced}{match.group(3)}"
+
+    sdp = _HOST_CANDIDATE.sub(host, sdp)
+
+    def connection(match: re.Match[str]) -> str:
+        if match.group(1) not in gathered:
+            return match.group(0)
+        return f"c=IN {family} {announced}{match.group(2)}"
+
+    return _CONNECTION.sub(connection, sdp)

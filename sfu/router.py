@@ -98,6 +98,20 @@ class Producer:
         finally:
             await self.close()
 
+    def pause(self, paused: bool) -> None:
+        """Stop (``paused`` True) or resume forwarding; frames read while paused are dropped.
+
+        On resume every video consumer waits for a keyframe again, and one is requested, so
+        subscribers never get a picture that refers to frames they did not receive.
+        """
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if not paused and self.kind == "video":
+            for consumer in self.consumers:
+                consumer.hold_until_keyframe()
+            self.request_keyframe()
+
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, at most once per :data:`KEYFRAME_INTERVAL_S`."""
         if self.kind != "video" or self._closed or self._pending_request is not None:
@@ -126,7 +140,7 @@ class Producer:
         return consumer
 
     async def close(self) -> None:
-        """Stop reading; every consumer ends (its ``recv()`` raises ``MediaStreamError``)."""
+        """Stop reading; every consumer is detached (it sends nothing until re-pointed)."""
         if self._closed:
             return
         self._closed = True
@@ -137,23 +151,47 @@ class Producer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
         for consumer in tuple(self.consumers):
-            consumer.stop()
+            consumer.detach()
         for callback in self.on_close:
             callback(self)
 
 
 class Consumer(MediaStreamTrack):
-    """The track a subscriber's sender reads: one producer's encoded frames, from a keyframe on."""
+    """The track a subscriber's sender reads: one producer's encoded frames, from a keyframe on.
+
+    A Consumer can be pointed at another producer of the same kind (:meth:`attach`) or at none
+    (:meth:`detach`): aiortc's sender ends for good when its track's ``recv()`` raises, and never
+    reuses a stopped m-line, so a subscribe connection keeps one Consumer per m-line and re-points
+    it as producers come and go. Only :meth:`stop` (the connection closes) ends it.
+    """
 
     def __init__(self, producer: Producer, queue_frames: int) -> None:
         super().__init__()
         self.kind = producer.kind
-        self.producer = producer
+        self.producer: Producer | None = None
         self.id_ = f"c{next(_ids)}"
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_frames)
-        self._need_keyframe = producer.kind == "video"
+        self._need_keyframe = False
         self.skips = 0
         self.sent = 0
+        self.attach(producer)
+
+    def attach(self, producer: Producer) -> None:
+        """Forward ``producer`` (same kind) from its next keyframe on, which is requested now."""
+        self.detach()
+        self.producer = producer
+        producer.consumers.add(self)
+        self.hold_until_keyframe()
+        producer.request_keyframe()
+
+    def detach(self) -> None:
+        """Forward nothing (the producer went away, or the m-line went inactive); the sender
+        waits, and nothing queued from the old producer is sent."""
+        if self.producer is not None:
+            self.producer.consumers.discard(self)
+            self.producer = None
+        while not self._queue.empty():
+            self._queue.get_nowait()
 
     def feed(self, packet: Any) -> None:
         """Queue one encoded frame (called by the producer for every frame)."""
@@ -172,13 +210,19 @@ class Consumer(MediaStreamTrack):
             self.skips += 1
             if self.kind == "video":
                 self._need_keyframe = True
-                self.producer.request_keyframe()
+                self.request_keyframe()
             else:
                 self._queue.put_nowait(packet)
 
+    def hold_until_keyframe(self) -> None:
+        """Send nothing more until the next keyframe (video only)."""
+        if self.kind == "video":
+            self._need_keyframe = True
+
     def request_keyframe(self) -> None:
         """The subscriber lost a picture (PLI/FIR): ask the publisher for a keyframe."""
-        self.producer.request_keyframe()
+        if self.producer is not None:
+            self.producer.request_keyframe()
 
     async def recv(self) -> Any:
         if self.readyState != "live":
@@ -191,7 +235,7 @@ class Consumer(MediaStreamTrack):
 
     def stop(self) -> None:
         if self.readyState == "live":
-            self.producer.consumers.discard(self)
+            self.detach()
             with contextlib.suppress(asyncio.QueueFull):
                 self._queue.put_nowait(None)
         super().stop()
@@ -209,6 +253,12 @@ class Router:
         self.producers[producer.id] = producer
         producer.on_close.append(self._forget)
         self._changed()
+
+    def remove_producer(self, producer: Producer) -> None:
+        """Take a (live) producer out of this Router, as when its participant moves rooms."""
+        with contextlib.suppress(ValueError):
+            producer.on_close.remove(self._forget)
+        self._forget(producer)
 
     def _forget(self, producer: Producer) -> None:
         if self.producers.pop(producer.id, None) is not None:

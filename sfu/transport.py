@@ -29,8 +29,9 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamTrack
-from aiortc.sdp import MediaDescription, SessionDescription
+from aiortc.sdp import MediaDescription, SessionDescription, candidate_from_sdp
 
+from .ice import announce
 from .passthrough import FORWARDED_MIME_TYPES
 from .router import Consumer, Producer, Router
 
@@ -73,6 +74,8 @@ class _Transport:
     """One peer connection with the client; closed (:meth:`close`) when ICE or DTLS fails."""
 
     closed: bool
+    #: The address put in place of gathered host candidates (:func:`sfu.ice.announce`).
+    announced_ip: str | None = None
 
     def __init__(self, ice_servers: list[RTCIceServer]) -> None:
         # Always explicit: aiortc's default configuration uses a public STUN server.
@@ -80,9 +83,33 @@ class _Transport:
         self.closed = False
         self.pc.on("connectionstatechange", self._on_state)
 
+    def local_sdp(self) -> str:
+        """The local description as the client gets it (host candidates announced)."""
+        return announce(str(self.pc.localDescription.sdp), self.announced_ip)
+
     def _on_state(self) -> None:
         if self.pc.connectionState in ("failed", "closed"):
             asyncio.get_running_loop().create_task(self.close())
+
+    async def add_candidate(self, candidate: str, sdp_mid: str | None) -> None:
+        """Add one remote ICE candidate trickled by the client (RFC 8838); ``candidate`` is the
+        ``candidate:...`` attribute value (RFC 8839 section 5.1). An empty string is the end of
+        candidates and changes nothing (aiortc gathers no more remote candidates anyway).
+
+        Raises:
+            MediaError: ``bad_field`` (the candidate cannot be parsed, or names no m-line).
+        """
+        if candidate == "":
+            return
+        try:
+            parsed = candidate_from_sdp(candidate.removeprefix("a=").removeprefix("candidate:"))
+        except (AssertionError, ValueError, IndexError) as exc:  # aiortc asserts the arity
+            raise MediaError("bad_field", f"the candidate cannot be parsed: {exc!r}") from exc
+        parsed.sdpMid = sdp_mid
+        mids = {t.mid for t in self.pc.getTransceivers()}
+        if sdp_mid is None or sdp_mid not in mids:
+            raise MediaError("bad_field", f"the candidate's mid {sdp_mid!r} names no m-line")
+        await self.pc.addIceCandidate(parsed)
 
     async def close(self) -> None:
         raise NotImplementedError
@@ -95,12 +122,20 @@ class PublishTransport(_Transport):
         router: where this participant's producers go.
         identity: the participant.
         ice_servers: the SFU's own STUN/TURN servers (usually none: it has a public address).
+        blocked: sources not forwarded (see :meth:`restrict`).
     """
 
-    def __init__(self, router: Router, identity: str, ice_servers: list[RTCIceServer]) -> None:
+    def __init__(
+        self,
+        router: Router,
+        identity: str,
+        ice_servers: list[RTCIceServer],
+        blocked: frozenset[str] = frozenset(),
+    ) -> None:
         super().__init__(ice_servers)
         self.router = router
         self.identity = identity
+        self.blocked = blocked
         self.producers: dict[str, Producer] = {}  # by source
         self._sources: dict[str, str] = {}  # mid -> source
         self._ssrcs: dict[str, int | None] = {}  # mid -> media SSRC
@@ -162,8 +197,25 @@ class PublishTransport(_Transport):
             new, self._new = self._new, []
             for producer in new:
                 producer.codec = codecs.get(producer.mid)
+                producer.pause(producer.source in self.blocked)
                 self.router.add_producer(producer)
-            return str(self.pc.localDescription.sdp)
+            return self.local_sdp()
+
+    def restrict(self, blocked: frozenset[str]) -> None:
+        """Forward only the sources not in ``blocked`` (the classroom rules: a muted microphone,
+        a student who may not publish); a blocked producer stays negotiated but sends nothing."""
+        self.blocked = blocked
+        for source, producer in self.producers.items():
+            producer.pause(source in blocked)
+
+    def move(self, router: Router) -> None:
+        """Move this participant's producers to ``router`` (a breakout room); the connection and
+        its ICE session stay as they are."""
+        old, self.router = self.router, router
+        for producer in self.producers.values():
+            if producer.id in old.producers:
+                old.remove_producer(producer)
+                router.add_producer(producer)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         transceiver = next(
@@ -205,7 +257,6 @@ class SubscribeTransport(_Transport):
         send_offer: called as ``send_offer(sdp, version, producers)`` with each new offer;
             ``producers`` maps each ``mid`` to :meth:`sfu.router.Producer.describe` (inactive
             m-lines are not listed). The client answers with :meth:`answer` and ``version``.
-        allowed: which producers this participant may receive (default: every other one).
     """
 
     def __init__(
@@ -214,16 +265,14 @@ class SubscribeTransport(_Transport):
         identity: str,
         ice_servers: list[RTCIceServer],
         send_offer: Callable[[str, int, dict[str, dict[str, str]]], None],
-        allowed: Callable[[Producer], bool] | None = None,
     ) -> None:
         super().__init__(ice_servers)
         self.router = router
         self.identity = identity
         self.version = 0
         self._send_offer = send_offer
-        self._allowed = allowed or (lambda producer: True)
         self._slots: dict[str, tuple[RTCRtpTransceiver, Consumer]] = {}  # producer id ->
-        self._idle: list[RTCRtpTransceiver] = []
+        self._idle: list[tuple[RTCRtpTransceiver, Consumer]] = []  # inactive m-lines
         self._answered: asyncio.Future[str] | None = None
         self._task: asyncio.Task[None] | None = None
         self._dirty = False
@@ -251,10 +300,18 @@ class SubscribeTransport(_Transport):
         return {
             pid: p
             for pid, p in self.router.producers.items()
-            if p.identity != self.identity
-            and getattr(p, "codec", None) is not None
-            and self._allowed(p)
+            if p.identity != self.identity and getattr(p, "codec", None) is not None
         }
+
+    def move(self, router: Router) -> None:
+        """Forward ``router``'s producers instead (a breakout room, or back to the main room):
+        one renegotiation on the same connection, no new ICE session."""
+        if router is self.router:
+            return
+        self.router.unlisten(self.update)
+        self.router = router
+        router.listen(self.update)
+        self.update()
 
     async def _negotiate(self) -> None:
         self._dirty = False
@@ -262,10 +319,9 @@ class SubscribeTransport(_Transport):
         changed = False
         for pid in [pid for pid in self._slots if pid not in wanted]:
             transceiver, consumer = self._slots.pop(pid)
-            consumer.stop()
-            await transceiver.sender.replaceTrack(None)
+            consumer.detach()
             transceiver.direction = "inactive"
-            self._idle.append(transceiver)
+            self._idle.append((transceiver, consumer))
             changed = True
         for pid, producer in wanted.items():
             if pid in self._slots:
@@ -280,11 +336,12 @@ class SubscribeTransport(_Transport):
         await self.pc.setLocalDescription(offer)
         self.version += 1
         mids = {
-            str(transceiver.mid): consumer.producer.describe()
+            str(transceiver.mid): producer.describe()
             for transceiver, consumer in self._slots.values()
+            if (producer := consumer.producer) is not None
         }
         self._answered = asyncio.get_running_loop().create_future()
-        self._send_offer(str(self.pc.localDescription.sdp), self.version, mids)
+        self._send_offer(self.local_sdp(), self.version, mids)
         try:
             async with asyncio.timeout(ANSWER_TIMEOUT_S):
                 answer = await self._answered
@@ -295,28 +352,31 @@ class SubscribeTransport(_Transport):
         await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
 
     def _attach(self, producer: Producer) -> tuple[RTCRtpTransceiver, Consumer]:
-        consumer = producer.consume()
         codec = producer.codec
-        transceiver = next(
+        idle = next(
             (
-                t
-                for t in self._idle
-                if t.kind == producer.kind and getattr(t, "_lc_codec", None) == codec.mimeType
+                (transceiver, consumer)
+                for transceiver, consumer in self._idle
+                if transceiver.kind == producer.kind
+                and getattr(transceiver, "_lc_codec", None) == codec.mimeType
             ),
             None,
         )
-        if transceiver is not None:
-            self._idle.remove(transceiver)
+        if idle is not None:
+            # Reuse the m-line and its sender: the same Consumer track, pointed at this producer.
+            self._idle.remove(idle)
+            transceiver, consumer = idle
             transceiver.direction = "sendonly"
-            transceiver.sender.replaceTrack(consumer)
-        else:
-            transceiver = self.pc.addTransceiver(consumer, direction="sendonly")
-            capabilities = RTCRtpSender.getCapabilities(producer.kind).codecs
-            mime = codec.mimeType.lower()
-            pinned = [c for c in capabilities if c.mimeType.lower() == mime]
-            pinned += [c for c in capabilities if c.mimeType.lower().endswith("/rtx")]
-            transceiver.setCodecPreferences(pinned)
-            transceiver._lc_codec = codec.mimeType  # type: ignore[attr-defined]
+            consumer.attach(producer)
+            return transceiver, consumer
+        consumer = producer.consume()
+        transceiver = self.pc.addTransceiver(consumer, direction="sendonly")
+        capabilities = RTCRtpSender.getCapabilities(producer.kind).codecs
+        mime = codec.mimeType.lower()
+        pinned = [c for c in capabilities if c.mimeType.lower() == mime]
+        pinned += [c for c in capabilities if c.mimeType.lower().endswith("/rtx")]
+        transceiver.setCodecPreferences(pinned)
+        transceiver._lc_codec = codec.mimeType  # type: ignore[attr-defined]
         # A subscriber's PLI/FIR asks the publisher, not an encoder (there is none).
         transceiver.sender._send_keyframe = consumer.request_keyframe  # type: ignore[method-assign]
         return transceiver, consumer
@@ -338,9 +398,10 @@ class SubscribeTransport(_Transport):
             return
         self.closed = True
         self.router.unlisten(self.update)
-        for _, consumer in self._slots.values():
+        for _, consumer in (*self._slots.values(), *self._idle):
             consumer.stop()
         self._slots.clear()
+        self._idle.clear()
         if self._task is not None and self._task is not asyncio.current_task():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

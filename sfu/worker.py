@@ -8,13 +8,14 @@ given ``listen_ips``, gathers ICE host candidates only on those addresses (:mod:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from ipaddress import ip_address
 
 from aiortc import RTCIceServer
 
 from . import ice, passthrough
-from .router import Producer, Router
+from .router import Router
 from .transport import MediaError, PublishTransport, SubscribeTransport
 
 log = logging.getLogger(__name__)
@@ -22,11 +23,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Peer:
-    """One connection's media: its publish and subscribe transports (either may be absent)."""
+    """One connection's media: its publish and subscribe transports (either may be absent), and
+    the sources of its that are not forwarded (``blocked``)."""
 
     peer_id: str
     router: Router
     identity: str
+    blocked: frozenset[str] = frozenset()
     publish: PublishTransport | None = None
     subscribe: SubscribeTransport | None = None
 
@@ -38,17 +41,22 @@ class Worker:
         listen_ips: the addresses ICE host candidates are gathered on (None: aioice's default,
             every address but 127.0.0.1). Tests pass ``["127.0.0.1"]``.
         ice_servers: STUN/TURN servers of the SFU's own peer connections (usually none).
+        announced_ip: the address clients reach the SFU by, put in place of the gathered host
+            candidates (mediasoup's ``announcedIp``: behind 1:1 NAT, or listening on 0.0.0.0).
     """
 
     def __init__(
         self,
         listen_ips: Sequence[str] | None = None,
         ice_servers: Sequence[RTCIceServer] = (),
+        announced_ip: str | None = None,
     ) -> None:
         passthrough.install()
         if listen_ips is not None:
             ice.use_host_addresses(listen_ips)
         self.ice_servers = list(ice_servers)
+        # ValueError here, at start-up, rather than at the first offer.
+        self.announced_ip = None if announced_ip is None else str(ip_address(announced_ip))
         self.routers: dict[str, Router] = {}
         self.peers: dict[str, Peer] = {}
 
@@ -65,34 +73,90 @@ class Worker:
         return peer
 
     async def publish(
-        self, peer_id: str, router_id: str, identity: str, offer: str, sources: Mapping[str, str]
+        self,
+        peer_id: str,
+        router_id: str,
+        identity: str,
+        offer: str,
+        sources: Mapping[str, str],
+        blocked: Collection[str] = (),
     ) -> str:
-        """Answer a publish offer (see :meth:`sfu.transport.PublishTransport.answer`).
+        """Answer a publish offer (see :meth:`sfu.transport.PublishTransport.answer`);
+        ``blocked`` sources are negotiated but not forwarded (see :meth:`restrict`).
 
         Raises:
             MediaError: the offer is refused; other peers' media is unaffected.
         """
         peer = self.peer(peer_id, router_id, identity)
-        if peer.publish is None or peer.publish.closed:
-            peer.publish = PublishTransport(peer.router, identity, self.ice_servers)
-        return await peer.publish.answer(offer, sources)
+        peer.blocked = frozenset(blocked)
+        if peer.publish is not None and not peer.publish.closed:
+            peer.publish.restrict(peer.blocked)
+            return await peer.publish.answer(offer, sources)
+        transport = PublishTransport(peer.router, identity, self.ice_servers, peer.blocked)
+        transport.announced_ip = self.announced_ip
+        try:
+            answer = await transport.answer(offer, sources)
+        except BaseException:
+            await transport.close()  # a refused first offer leaves no connection behind
+            raise
+        peer.publish = transport
+        return answer
 
-    def subscribe(
+    async def subscribe(
         self,
         peer_id: str,
         router_id: str,
         identity: str,
         send_offer: Callable[[str, int, dict[str, dict[str, str]]], None],
-        allowed: Callable[[Producer], bool] | None = None,
     ) -> None:
         """Start forwarding the Router's other producers to this peer; offers go to
         ``send_offer`` (see :class:`sfu.transport.SubscribeTransport`)."""
         peer = self.peer(peer_id, router_id, identity)
         if peer.subscribe is None or peer.subscribe.closed:
-            peer.subscribe = SubscribeTransport(
-                peer.router, identity, self.ice_servers, send_offer, allowed
-            )
+            peer.subscribe = SubscribeTransport(peer.router, identity, self.ice_servers, send_offer)
+            peer.subscribe.announced_ip = self.announced_ip
         peer.subscribe.update()
+
+    async def restrict(self, peer_id: str, blocked: Collection[str]) -> None:
+        """Stop forwarding the peer's ``blocked`` sources and resume the others (a staff mute,
+        lecture mode). Unknown peers are ignored (nothing is published yet)."""
+        peer = self.peers.get(peer_id)
+        if peer is None:
+            return
+        peer.blocked = frozenset(blocked)
+        if peer.publish is not None and not peer.publish.closed:
+            peer.publish.restrict(peer.blocked)
+
+    async def move(self, peer_id: str, router_id: str) -> None:
+        """Move the peer to Router ``router_id`` (a breakout room or back): its producers go
+        there and its subscription switches to that Router's producers, on the same
+        connections (no new ICE). Unknown peers are ignored."""
+        peer = self.peers.get(peer_id)
+        if peer is None or peer.router.id == router_id:
+            return
+        old, peer.router = peer.router, self.router(router_id)
+        if peer.publish is not None:
+            peer.publish.move(peer.router)
+        if peer.subscribe is not None:
+            peer.subscribe.move(peer.router)
+        self._drop_if_unused(old)
+
+    async def candidate(
+        self, peer_id: str, transport: str, candidate: str, sdp_mid: str | None
+    ) -> None:
+        """Add a remote ICE candidate the client trickled for its ``transport``
+        (``"publish"`` or ``"subscribe"``).
+
+        Raises:
+            MediaError: ``no_transport`` (no such transport on this peer), ``bad_field``.
+        """
+        peer = self.peers.get(peer_id)
+        target = None
+        if peer is not None and transport in ("publish", "subscribe"):
+            target = peer.publish if transport == "publish" else peer.subscribe
+        if target is None or target.closed:
+            raise MediaError("no_transport", f"no {transport!r} transport for this connection")
+        await target.add_candidate(candidate, sdp_mid)
 
     async def answer(self, peer_id: str, version: int, sdp: str) -> None:
         """The peer's answer to subscribe offer ``version``.
@@ -113,7 +177,9 @@ class Worker:
         for transport in (peer.publish, peer.subscribe):
             if transport is not None:
                 await transport.close()
-        router = peer.router
+        self._drop_if_unused(peer.router)
+
+    def _drop_if_unused(self, router: Router) -> None:
         if not router.producers and not any(p.router is router for p in self.peers.values()):
             self.routers.pop(router.id, None)
 

@@ -25,14 +25,27 @@ from .errors import BadFieldType, BadFrame, ClientError, MissingField, UnknownTy
 SESSION_TYPES: frozenset[str] = frozenset({"join", "ping"})
 
 #: Client -> server media signaling types (SDP for the SFU; :mod:`signaling.media`).
-MEDIA_TYPES: frozenset[str] = frozenset({"media.publish", "media.subscribe", "media.answer"})
+MEDIA_TYPES: frozenset[str] = frozenset(
+    {"media.publish", "media.subscribe", "media.answer", "media.candidate"}
+)
 
 #: Every client -> server type the codec accepts.
 CLIENT_TYPES: frozenset[str] = SESSION_TYPES | frozenset(COMMANDS) | MEDIA_TYPES
 
 #: Every server -> client type the codec produces.
 SERVER_TYPES: frozenset[str] = frozenset(
-    {"welcome", "resumed", "ack", "error", "event", "presence", "pong", "reconnect", "media.offer"}
+    {
+        "welcome",
+        "resumed",
+        "ack",
+        "error",
+        "event",
+        "presence",
+        "pong",
+        "reconnect",
+        "media.offer",
+        "media.reset",
+    }
 )
 
 
@@ -69,6 +82,9 @@ class MediaFrame:
     sdp: str | None = None
     sources: Mapping[str, str] | None = None
     version: int | None = None
+    transport: str | None = None
+    candidate: str | None = None
+    sdp_mid: str | None = None
 
 
 ClientMessage = Join | Ping | CommandFrame | MediaFrame
@@ -253,6 +269,8 @@ def decode_media(msg: Mapping[str, Any], ref: int) -> MediaFrame:
     t = msg["t"]
     if t == "media.subscribe":
         return MediaFrame(t, ref)
+    if t == "media.candidate":
+        return _candidate(msg, ref)
     if t == "media.publish":
         sources = msg.get("sources")
         if sources is None:
@@ -271,6 +289,31 @@ def decode_media(msg: Mapping[str, Any], ref: int) -> MediaFrame:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise BadFieldType("version must be a positive integer", field="version")
     return MediaFrame(t, ref, sdp=_sdp(msg), version=version)
+
+
+MAX_CANDIDATE_CHARS = 1024
+_TRANSPORTS = frozenset({"publish", "subscribe"})
+
+
+def _candidate(msg: Mapping[str, Any], ref: int) -> MediaFrame:
+    transport, candidate = msg.get("transport"), msg.get("candidate")
+    sdp_mid = msg.get("sdp_mid")
+    if transport is None:
+        raise MissingField("transport is required", field="transport")
+    if not isinstance(transport, str) or len(transport) > 64:
+        raise BadFieldType("transport must be a string", field="transport")
+    if candidate is None:
+        raise MissingField("candidate is required", field="candidate")
+    if not isinstance(candidate, str) or len(candidate) > MAX_CANDIDATE_CHARS:
+        raise BadFieldType(
+            f"candidate must be a string of at most {MAX_CANDIDATE_CHARS} characters",
+            field="candidate",
+        )
+    if sdp_mid is not None and (not isinstance(sdp_mid, str) or len(sdp_mid) > 64):
+        raise BadFieldType("sdp_mid must be a string or nil", field="sdp_mid")
+    return MediaFrame(
+        "media.candidate", ref, transport=transport, candidate=candidate, sdp_mid=sdp_mid
+    )
 
 
 def peek_ref(frame: bytes) -> int | None:

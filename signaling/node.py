@@ -292,9 +292,7 @@ class SignalingNode:
                         raise NotJoined("send join first")
                     elif isinstance(message, MediaFrame):
                         if media is None:
-                            media = MediaSession(
-                                self.media, hub.room_id, member.participant, outbox.put
-                            )
+                            media = MediaSession(self.media, hub, member.participant, outbox.put)
                         hub.reply(outbox, await self._media(media, message))
                     else:
                         await hub.execute(member, message.ref, message.command)

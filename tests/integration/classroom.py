@@ -27,6 +27,13 @@ PUBLIC_TYPES = frozenset(
         "participant.removed",
         "room.locked",
         "session.ended",
+        "media.mode_changed",
+        "media.muted",
+        "media.permitted",
+        "media.spotlighted",
+        "breakout.opened",
+        "breakout.moved",
+        "breakout.closed",
     }
 )
 

@@ -162,8 +162,27 @@ async def test_bad_media_input_gets_a_clear_error_and_the_room_media_goes_on(
             "unsupported_codec"
         )
         assert await refused("media.answer", version=1, sdp="v=0\r\n") == "no_transport"
+        assert await refused("media.candidate", transport="publish", candidate="", sdp_mid="0") == (
+            "no_transport"
+        )
+        offers: list[dict[str, object]] = []
+        rogue.media_offer_listeners.append(offers.append)
         await rogue.request("media.subscribe")
         assert await refused("media.answer", version=99, sdp="v=0\r\n") == "stale_answer"
+        await rogue.wait_until(lambda: bool(offers))
+        assert await refused(
+            "media.candidate", transport="sideways", candidate="", sdp_mid="0"
+        ) == ("no_transport")
+        assert await refused("media.candidate", candidate="") == "missing_field"
+        assert await refused(
+            "media.candidate", transport="subscribe", candidate="candidate:what", sdp_mid="0"
+        ) == ("bad_field")
+        host = "candidate:1 1 udp 2130706431 127.0.0.1 9 typ host"
+        assert await refused(
+            "media.candidate", transport="subscribe", candidate=host, sdp_mid="nope"
+        ) == ("bad_field")
+        mid = re.findall(r"a=mid:(\S+)", str(offers[0]["sdp"]))[0]
+        await rogue.request("media.candidate", transport="subscribe", candidate=host, sdp_mid=mid)
         assert await refused("media.publish", sdp=offer) == "missing_field"
         listener = await joined(sfu, clients, "listener", can_publish=False)
         with pytest.raises(CommandFailed) as failed:

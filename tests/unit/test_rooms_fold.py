@@ -10,6 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rooms import (
+    BreakoutClose,
+    BreakoutMove,
+    BreakoutOpen,
     ChatMessageEvent,
     ChatMute,
     ChatSend,
@@ -21,6 +24,10 @@ from rooms import (
     HandRaise,
     HandRaisedEvent,
     Leave,
+    MediaMode,
+    MediaMute,
+    MediaPermit,
+    MediaSpotlight,
     Participant,
     ParticipantRemove,
     PollAnswer,
@@ -219,10 +226,52 @@ COMMANDS_STRATEGY: st.SearchStrategy[Command] = st.one_of(
     st.builds(RoomLock, st.booleans()),
     st.just(Leave()),
 )
+BREAKOUT_NAMES = st.sampled_from(["red", "blue", "green"])
+MEDIA_COMMANDS: st.SearchStrategy[Command] = st.one_of(
+    st.builds(MediaMode, st.sampled_from(["lecture", "discussion", "opera"])),
+    st.builds(
+        MediaMute,
+        st.sampled_from(["camera", "microphone", "screen", "radio"]),
+        st.booleans(),
+        st.one_of(st.none(), IDENTITIES),
+    ),
+    st.builds(MediaPermit, IDENTITIES, st.booleans()),
+    st.builds(MediaSpotlight, st.one_of(st.none(), IDENTITIES)),
+)
+BREAKOUT_COMMANDS: st.SearchStrategy[Command] = st.one_of(
+    st.builds(
+        BreakoutOpen, st.lists(BREAKOUT_NAMES, min_size=1, max_size=2, unique=True).map(tuple)
+    ),
+    st.builds(BreakoutMove, IDENTITIES, st.one_of(st.none(), BREAKOUT_NAMES)),
+    st.just(BreakoutClose()),
+)
+ALL_COMMANDS: st.SearchStrategy[Command] = st.sampled_from(
+    [COMMANDS_STRATEGY, MEDIA_COMMANDS, BREAKOUT_COMMANDS]
+).flatmap(lambda commands: commands)
+"""Every kind of command, each group (the rest, media, breakout rooms) a third of the draws."""
+BREAKOUT_SESSIONS: st.SearchStrategy[list[tuple[Participant, Command]]] = st.lists(
+    st.tuples(
+        st.sampled_from((TEACHER, ASSISTANT, *EVERYONE)),
+        st.one_of(
+            MEDIA_COMMANDS,
+            BREAKOUT_COMMANDS,
+            st.builds(BreakoutMove, IDENTITIES, BREAKOUT_NAMES),
+            st.builds(ParticipantRemove, IDENTITIES),
+        ),
+    ),
+    max_size=40,
+).map(lambda steps: [(TEACHER, BreakoutOpen(("red", "blue"))), *steps])
+"""Steps of a class in breakout rooms: media, breakout and removal commands only, mostly sent
+by the staff (students are refused them)."""
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(ACTORS, COMMANDS_STRATEGY), max_size=40))
+@given(
+    st.one_of(
+        st.lists(st.tuples(ACTORS, ALL_COMMANDS), max_size=40),
+        BREAKOUT_SESSIONS,
+    )
+)
 def test_any_command_sequence_folds_to_the_same_state(
     steps: list[tuple[Participant, Command]],
 ) -> None:
@@ -239,3 +288,8 @@ def test_any_command_sequence_folds_to_the_same_state(
     assert not set(state.hands) & state.removed
     assert sorted(state.questions) == list(range(1, state.question_count + 1))
     assert sorted(state.polls) == list(range(1, state.poll_count + 1))
+    assert all(state.participants[i].role is Role.STUDENT for i in state.media_permitted)
+    assert not (state.media_permitted | set(state.breakout_of)) & state.removed
+    assert state.spotlight is None or state.spotlight not in state.removed
+    assert set(state.breakout_of.values()) <= set(state.breakouts)
+    assert all(state.participants[i].role is not Role.TEACHER for i, _ in state.media_muted)

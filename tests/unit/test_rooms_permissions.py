@@ -6,12 +6,19 @@ from rooms import (
     BoardClear,
     BoardLock,
     BoardSnapshot,
+    BreakoutClose,
+    BreakoutMove,
+    BreakoutOpen,
     ChatMute,
     Command,
     HandCallNext,
     HandLower,
     HandLowerAll,
     HandRaise,
+    MediaMode,
+    MediaMute,
+    MediaPermit,
+    MediaSpotlight,
     NotAllowed,
     Participant,
     ParticipantRemove,
@@ -43,6 +50,13 @@ STAFF_COMMANDS: list[Command] = [
     BoardLock("main", True),
     BoardClear("main"),
     BoardSnapshot("main"),
+    MediaMode("lecture"),
+    MediaMute("camera", True, "s2"),
+    MediaMute("microphone", True),
+    MediaPermit("s2", True),
+    MediaSpotlight("s2"),
+    BreakoutMove("s2", "red"),
+    BreakoutClose(),
 ]
 STUDENT_COMMANDS: list[Command] = [HandRaise(), PollAnswer(1, (0,))]
 TEACHER_COMMANDS: list[Command] = [SessionEnd()]
@@ -54,6 +68,7 @@ def busy_room() -> Classroom:
     room.do(OTHER, HandRaise())
     room.do(OTHER, QuestionAsk("why?"))
     room.do(TEACHER, PollOpen("pick", ("a", "b"), False))
+    room.do(TEACHER, BreakoutOpen(("red", "blue")))
     return room
 
 
@@ -91,6 +106,13 @@ def test_only_the_teacher_may_send_teacher_commands(actor: Participant, command:
     with pytest.raises(NotAllowed):
         busy_room().do(actor, command)
     assert len(busy_room().do(TEACHER, command)) == 1
+
+
+@pytest.mark.parametrize("staff", [TEACHER, ASSISTANT], ids=lambda p: p.role.value)
+def test_staff_open_breakout_rooms_and_students_may_not(staff: Participant) -> None:
+    with pytest.raises(NotAllowed):
+        classroom().do(STUDENT, BreakoutOpen(("red",)))
+    assert len(classroom().do(staff, BreakoutOpen(("red",)))) == 1
 
 
 def test_student_may_not_open_a_poll_even_when_it_is_malformed() -> None:

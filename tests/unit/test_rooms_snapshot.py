@@ -9,8 +9,14 @@ from rooms import (
     BoardClear,
     BoardLock,
     BoardSnapshot,
+    BreakoutMove,
+    BreakoutOpen,
     ChatSend,
     Command,
+    MediaMode,
+    MediaMute,
+    MediaPermit,
+    MediaSpotlight,
     Participant,
     PollAnswer,
     PollOpen,
@@ -24,7 +30,8 @@ from rooms import (
 from rooms.snapshot import SNAPSHOT_VERSION, SnapshotError, state_from_data, state_to_data
 from tests.unit.test_rooms_fold import (
     ACTORS,
-    COMMANDS_STRATEGY,
+    ALL_COMMANDS,
+    BREAKOUT_SESSIONS,
     OTHER,
     STUDENT,
     TEACHER,
@@ -46,7 +53,10 @@ def through_msgpack(data: object) -> object:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(st.tuples(ACTORS, st.one_of(COMMANDS_STRATEGY, BOARD_COMMANDS)), max_size=60),
+    st.one_of(
+        st.lists(st.tuples(ACTORS, st.one_of(ALL_COMMANDS, BOARD_COMMANDS)), max_size=60),
+        BREAKOUT_SESSIONS,
+    ),
     st.integers(min_value=0, max_value=10_000),
 )
 def test_a_snapshot_then_the_rest_of_the_log_folds_to_the_full_state(
@@ -86,6 +96,51 @@ def test_chat_history_and_private_threads_survive_a_snapshot() -> None:
     assert restored.chat == room.state.chat
 
 
+def test_media_rules_and_breakout_rooms_survive_a_snapshot() -> None:
+    room = classroom()
+    room.do(TEACHER, MediaMode("lecture"))
+    room.do(TEACHER, MediaMute("camera", True, "s1"))
+    room.do(TEACHER, MediaMute("screen", True))
+    room.do(TEACHER, MediaPermit("s2", True))
+    room.do(TEACHER, MediaSpotlight("s2"))
+    room.do(TEACHER, BreakoutOpen(("red", "blue")))
+    room.do(TEACHER, BreakoutMove("s1", "blue"))
+    restored = state_from_data(through_msgpack(state_to_data(room.state)))
+    assert restored == room.state
+    assert restored.breakouts == ("red", "blue") and restored.breakout_of == {"s1": "blue"}
+    assert restored.media_muted == {("s1", "camera")}
+
+
+VERSION_2_KEYS = (
+    "media_mode",
+    "media_muted",
+    "media_muted_all",
+    "media_permitted",
+    "spotlight",
+    "breakouts",
+    "breakout_of",
+)
+
+
+def test_a_version_1_snapshot_is_read_as_a_room_without_media_rules_or_breakouts() -> None:
+    room = classroom()
+    room.do(STUDENT, ChatSend("hi"))
+    room.do(TEACHER, PollOpen("pick", ("a", "b"), False))
+    version_1 = {k: v for k, v in state_to_data(room.state).items() if k not in VERSION_2_KEYS}
+    version_1["v"] = 1
+    restored = state_from_data(through_msgpack(version_1))
+    assert restored == room.state
+    assert SNAPSHOT_VERSION == 2
+
+
+@pytest.mark.parametrize("key", VERSION_2_KEYS)
+def test_a_version_2_snapshot_without_a_version_2_key_is_damaged(key: str) -> None:
+    data = state_to_data(classroom().state)
+    del data[key]
+    with pytest.raises(SnapshotError):
+        state_from_data(data)
+
+
 def test_a_snapshot_of_another_version_is_refused() -> None:
     data = state_to_data(classroom().state)
     data["v"] = SNAPSHOT_VERSION + 1
@@ -101,6 +156,8 @@ def test_a_snapshot_of_another_version_is_refused() -> None:
         lambda d: d.update(chat=[[1, 2, "no.such.event", {}]]),
         lambda d: d.update(questions=[[1, "s1"]]),
         lambda d: d.update(last_id="many"),
+        lambda d: d.update(media_muted=[["s1"]]),
+        lambda d: d.update(breakout_of=["s1", "red"]),
     ],
 )
 def test_a_damaged_snapshot_raises_a_snapshot_error(damage) -> None:  # type: ignore[no-untyped-def]

@@ -36,6 +36,8 @@ ROOM_VIEW_KEYS = [
     "questions",
     "polls",
     "locked_boards",
+    "media",
+    "breakouts",
 ]
 
 
@@ -58,6 +60,14 @@ def test_view_of_a_new_room() -> None:
         "questions": [],
         "polls": [],
         "locked_boards": [],
+        "media": {
+            "mode": "discussion",
+            "muted": [],
+            "muted_all": [],
+            "permitted": [],
+            "spotlight": None,
+        },
+        "breakouts": {"rooms": [], "members": {}},
     }
 
 

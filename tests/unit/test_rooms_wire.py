@@ -15,6 +15,9 @@ from rooms import (
     BoardClearedEvent,
     BoardLockedEvent,
     BoardSnapshotSavedEvent,
+    BreakoutClosedEvent,
+    BreakoutMovedEvent,
+    BreakoutOpenedEvent,
     ChatMessageEvent,
     ChatMutedEvent,
     ChatSend,
@@ -26,6 +29,10 @@ from rooms import (
     HandsClearedEvent,
     Leave,
     MalformedEvent,
+    MediaModeChangedEvent,
+    MediaMutedEvent,
+    MediaPermittedEvent,
+    MediaSpotlightedEvent,
     NotAllowed,
     Participant,
     ParticipantJoinedEvent,
@@ -74,6 +81,16 @@ ONE_OF_EACH_EVENT: list[Event] = [
     BoardLockedEvent("main", True, "t1"),
     BoardClearedEvent("main", "t1"),
     BoardSnapshotSavedEvent("main", "t1"),
+    MediaModeChangedEvent("lecture", "t1"),
+    MediaMutedEvent(None, "camera", True, "t1"),
+    MediaMutedEvent("s1", "microphone", False, "a1"),
+    MediaPermittedEvent("s1", True, "a1"),
+    MediaSpotlightedEvent("s1", "t1"),
+    MediaSpotlightedEvent(None, "t1"),
+    BreakoutOpenedEvent(("red", "blue"), "t1"),
+    BreakoutMovedEvent("s1", "red", "a1"),
+    BreakoutMovedEvent("s1", None, "a1"),
+    BreakoutClosedEvent("t1"),
     SessionEndedEvent("done", "t1"),
 ]
 
@@ -100,7 +117,7 @@ def test_participant_to_wire_is_the_protocol_participant_map() -> None:
 def test_every_error_class_has_a_distinct_code_documented_in_the_protocol() -> None:
     classes = [c for c in vars(rooms).values() if isinstance(c, type) and issubclass(c, RoomError)]
     codes = [c.code for c in classes if c is not RoomError]
-    assert len(codes) == len(set(codes)) == 15
+    assert len(codes) == len(set(codes)) == 17
     assert set(codes) == ERROR_CODES
     documented = PROTOCOL.read_text()
     for code in ERROR_CODES:
@@ -123,7 +140,7 @@ def test_command_registry_holds_every_command_class_by_wire_type() -> None:
     classes.discard(Command)
     assert set(COMMANDS.values()) == classes
     assert all(COMMANDS[cls.type] is cls for cls in classes)
-    assert len(COMMANDS) == 22
+    assert len(COMMANDS) == 29
 
 
 def test_every_documented_client_command_has_a_class() -> None:
@@ -152,7 +169,7 @@ def test_commands_are_immutable() -> None:
 def test_event_registry_holds_every_documented_event_type() -> None:
     documented = PROTOCOL.read_text()
     assert {type(e) for e in ONE_OF_EACH_EVENT} == set(EVENTS.values())
-    assert len(EVENTS) == 22
+    assert len(EVENTS) == 29
     for wire_type in EVENTS:
         assert f"`{wire_type}`" in documented
 
@@ -197,6 +214,13 @@ def test_event_data_keys_are_the_protocol_fields() -> None:
         "board.locked": ["board", "locked", "by"],
         "board.cleared": ["board", "by"],
         "board.snapshot_saved": ["board", "by"],
+        "media.mode_changed": ["mode", "by"],
+        "media.muted": ["identity", "source", "muted", "by"],
+        "media.permitted": ["identity", "allowed", "by"],
+        "media.spotlighted": ["identity", "by"],
+        "breakout.opened": ["rooms", "by"],
+        "breakout.moved": ["identity", "room", "by"],
+        "breakout.closed": ["by"],
         "session.ended": ["reason", "by"],
     }
     for event in ONE_OF_EACH_EVENT:
@@ -229,6 +253,9 @@ def test_event_from_data_ignores_unknown_keys() -> None:
         ("poll.answered", {"poll_id": 1, "identity": "s1", "choices": "01"}),
         ("poll.answered", {"poll_id": 1, "identity": "s1", "choices": ["0"]}),
         ("chat.muted", {"identity": 5, "muted": True, "by": "t1"}),
+        ("media.muted", {"source": "camera", "muted": True, "by": "t1"}),
+        ("breakout.opened", {"rooms": "red", "by": "t1"}),
+        ("breakout.moved", {"identity": "s1", "room": 3, "by": "t1"}),
     ],
 )
 def test_malformed_event_data_is_refused(type_: str, data: dict[str, object]) -> None:

@@ -149,6 +149,9 @@ class ClassroomClient:
         self._changed = asyncio.Condition()
         #: Called with each ``media.offer`` frame (the SFU's subscribe offers).
         self.media_offer_listeners: list[Callable[[dict[str, Any]], None]] = []
+        #: Called with each ``media.reset`` frame: the SFU worker holding this connection's
+        #: media was lost; close the peer connections and publish / subscribe again.
+        self.media_reset_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._greeted: asyncio.Future[dict[str, Any]] | None = None
         self._stopping = False
         self._reconnecting = False
@@ -334,6 +337,9 @@ class ClassroomClient:
         elif t == "media.offer":
             for listener in tuple(self.media_offer_listeners):
                 listener(msg)
+        elif t == "media.reset":
+            for listener in tuple(self.media_reset_listeners):
+                listener(msg)
         async with self._changed:
             self._changed.notify_all()
 
@@ -452,6 +458,32 @@ class ClassroomClient:
     async def snapshot_board(self, board: str = "main") -> dict[str, Any]:
         """Ask for a snapshot; the ack's event id names it (``ids[0]``)."""
         return await self.request("board.snapshot", board=board)
+
+    async def set_media_mode(self, mode: str) -> dict[str, Any]:
+        """``"lecture"`` (only staff publish in the main room) or ``"discussion"``."""
+        return await self.request("media.mode", mode=mode)
+
+    async def mute_media(
+        self, identity: str | None, source: str, muted: bool = True
+    ) -> dict[str, Any]:
+        """Stop (or resume) forwarding ``source`` of ``identity`` (None: every student's)."""
+        return await self.request("media.mute", identity=identity, source=source, muted=muted)
+
+    async def permit_media(self, identity: str, allowed: bool = True) -> dict[str, Any]:
+        return await self.request("media.permit", identity=identity, allowed=allowed)
+
+    async def spotlight(self, identity: str | None) -> dict[str, Any]:
+        return await self.request("media.spotlight", identity=identity)
+
+    async def open_breakouts(self, rooms: Sequence[str]) -> dict[str, Any]:
+        return await self.request("breakout.open", rooms=list(rooms))
+
+    async def move_to_breakout(self, identity: str, room: str | None) -> dict[str, Any]:
+        """Move ``identity`` to breakout ``room`` (None: back to the main room)."""
+        return await self.request("breakout.move", identity=identity, room=room)
+
+    async def close_breakouts(self) -> dict[str, Any]:
+        return await self.request("breakout.close")
 
     async def end_session(self, reason: str = "") -> dict[str, Any]:
         return await self.request("session.end", reason=reason)

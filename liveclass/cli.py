@@ -1,4 +1,5 @@
-"""The ``liveclass`` command: ``serve`` runs a node, ``token`` mints an access token."""
+"""The ``liveclass`` command: ``serve`` runs a node, ``sfu`` runs an SFU worker process,
+``token`` mints an access token."""
 
 from __future__ import annotations
 
@@ -14,18 +15,21 @@ from pathlib import Path
 
 from rooms import Role
 from signaling import ClusterUnavailable, Grants, mint
+from signaling.sfu_registry import RegistryUnavailable
 
 from .config import (
     DATA_DIR,
     KEY_OPTIONS,
     SERVE_OPTIONS,
+    SFU_OPTIONS,
     ConfigError,
     ServeConfig,
+    SfuConfig,
     add_options,
     load_keyring,
     resolve,
 )
-from .wiring import build_node
+from .wiring import build_node, build_sfu_worker
 
 log = logging.getLogger("liveclass")
 
@@ -77,8 +81,20 @@ async def _serve(config: ServeConfig) -> None:
         log.info("stopping: telling clients to reconnect")
     finally:
         await node.drain()
+        close_media = getattr(node.media, "close", None)
+        if config.cluster is not None and close_media is not None:
+            await close_media()  # the RPC connections to the SFU workers
         server.close()
         await asyncio.wait_for(server.wait_closed(), 5)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if level.lower() != "debug":
+        # websockets logs every connection at INFO: a 5,000-student class would fill the log.
+        logging.getLogger("websockets.server").setLevel(logging.WARNING)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -87,12 +103,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"liveclass: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    if config.log_level.lower() != "debug":
-        # websockets logs every connection at INFO: a 5,000-student class would fill the log.
-        logging.getLogger("websockets.server").setLevel(logging.WARNING)
+    _setup_logging(config.log_level)
     _raise_fd_limit()
     import uvloop
 
@@ -101,6 +112,51 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ClusterUnavailable as exc:
         seeds = config.cluster.seeds if config.cluster is not None else ""
         print(f"liveclass: cannot reach the Redis Cluster at {seeds}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"liveclass: cannot serve: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _run_sfu(config: SfuConfig) -> None:
+    worker = build_sfu_worker(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await worker.start()
+    print(
+        f"liveclass sfu worker {config.worker_id} serving RPC on {config.rpc_url} "
+        f"(registered on Redis Cluster {config.seeds})",
+        flush=True,
+    )
+    try:
+        await stop.wait()
+        log.info("stopping: leaving placement; nodes move this worker's rooms")
+    finally:
+        await worker.close()
+
+
+def cmd_sfu(args: argparse.Namespace) -> int:
+    try:
+        config = SfuConfig.from_args(args)
+    except ConfigError as exc:
+        print(f"liveclass: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(config.log_level)
+    _raise_fd_limit()
+    import uvloop
+
+    try:
+        uvloop.run(_run_sfu(config))
+    except ClusterUnavailable as exc:
+        print(
+            f"liveclass: cannot reach the Redis Cluster at {config.seeds}: {exc}", file=sys.stderr
+        )
+        return 1
+    except RegistryUnavailable as exc:
+        print(f"liveclass: cannot register the worker: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"liveclass: cannot serve: {exc}", file=sys.stderr)
@@ -132,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run a classroom server (embedded default: one process)")
     add_options(serve, SERVE_OPTIONS + KEY_OPTIONS)
     serve.set_defaults(func=cmd_serve)
+    sfu = sub.add_parser(
+        "sfu", help="run an SFU worker process (one per core) registered on a Redis Cluster"
+    )
+    add_options(sfu, SFU_OPTIONS)
+    sfu.set_defaults(func=cmd_sfu)
     token = sub.add_parser("token", help="mint an access token (JWT, HS256)")
     token.add_argument("--room", required=True)
     token.add_argument("--identity", required=True, help="unique in the room")

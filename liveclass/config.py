@@ -14,33 +14,71 @@ from pathlib import Path
 from typing import Any
 
 from signaling import HttpSettings, HubSettings, Keyring, NodeSettings, parse_seeds
+from signaling.sfu_placement import PlacementSettings
 from turn_config import TurnConfig, TurnConfigError
 from whiteboard import WhiteboardSettings
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "clients" / "web"
 
 
+def parse_announced_ip(text: str) -> str | None:
+    """``--sfu-announced-ip``: None (empty) or the IP address.
+
+    Raises:
+        ConfigError: not an IP address.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError as exc:
+        raise ConfigError(f"--sfu-announced-ip: {text!r} is not an IP address") from exc
+
+
+def parse_listen_ips(text: str) -> tuple[str, ...] | None:
+    """``--sfu-listen-ips``: None (empty) or the IP addresses.
+
+    Raises:
+        ConfigError: an item is not an IP address.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    ips = []
+    for item in text.split(","):
+        try:
+            ips.append(str(ipaddress.ip_address(item.strip())))
+        except ValueError as exc:
+            raise ConfigError(f"--sfu-listen-ips: {item.strip()!r} is not an IP address") from exc
+    return tuple(ips)
+
+
 @dataclass(frozen=True, slots=True)
 class MediaSettings:
-    """The embedded SFU worker: ``listen_ips`` None gathers on every address but 127.0.0.1."""
+    """Media: the embedded SFU worker's ICE addresses (``listen_ips`` None gathers on every
+    address but 127.0.0.1), and, on a Redis Cluster, how the node uses the registered worker
+    processes (``placement``)."""
 
     listen_ips: tuple[str, ...] | None = None
+    placement: PlacementSettings = field(default_factory=PlacementSettings)
+    announced_ip: str | None = None
 
     @classmethod
     def from_values(cls, v: dict[str, object]) -> MediaSettings:
-        """Raises ConfigError for an address list that is not IP addresses."""
-        text = str(v["sfu_listen_ips"]).strip()
-        if not text:
-            return cls()
-        ips = []
-        for item in text.split(","):
-            try:
-                ips.append(str(ipaddress.ip_address(item.strip())))
-            except ValueError as exc:
-                raise ConfigError(
-                    f"--sfu-listen-ips: {item.strip()!r} is not an IP address"
-                ) from exc
-        return cls(tuple(ips))
+        """Raises ConfigError for an address list that is not IP addresses, or bad timings."""
+        rpc_timeout_ms = int(str(v["sfu_rpc_timeout_ms"]))
+        reconnect_ms = int(str(v["sfu_reconnect_ms"]))
+        if rpc_timeout_ms < 100 or reconnect_ms < 0:
+            raise ConfigError("--sfu-rpc-timeout-ms must be >= 100, --sfu-reconnect-ms >= 0")
+        placement = PlacementSettings(
+            call_timeout_s=rpc_timeout_ms / 1000, reconnect_s=reconnect_ms / 1000
+        )
+        return cls(
+            parse_listen_ips(str(v["sfu_listen_ips"])),
+            placement,
+            parse_announced_ip(str(v["sfu_announced_ip"])),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +98,27 @@ class Option:
 
 
 DATA_DIR = Option("data_dir", Path, Path("var"), "directory of the SQLite store and the secret")
+SFU_LISTEN_IPS = Option(
+    "sfu_listen_ips",
+    str,
+    "",
+    "addresses media ICE candidates are gathered on, comma-separated "
+    "(default: every address but 127.0.0.1)",
+)
+SFU_ANNOUNCED_IP = Option(
+    "sfu_announced_ip",
+    str,
+    "",
+    "public address written into the SFU's ICE host candidates (mediasoup's announcedIp: a "
+    "server behind 1:1 NAT or listening on 0.0.0.0; default: the gathered addresses)",
+)
+LOG_LEVEL = Option("log_level", str, "info", "debug, info, warning or error")
+REDIS_CLUSTER = Option(
+    "redis_cluster",
+    str,
+    "",
+    "scale out: Redis Cluster seeds redis://host:port[,...] (default: embedded, SQLite)",
+)
 SERVE_OPTIONS: tuple[Option, ...] = (
     Option("host", str, "127.0.0.1", "address to bind"),
     Option("port", int, 8080, "TCP port for HTTP and WebSocket"),
@@ -89,13 +148,27 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("board_awareness_per_s", float, 30.0, "awareness messages per second per connection"),
     Option("board_compact_updates", int, 1000, "compact a board's log after this many updates"),
     Option("board_idle_s", float, 30.0, "unload a board this long after its last connection"),
-    Option("media", bool, True, "run an SFU worker in this process for the rooms' media"),
     Option(
-        "sfu_listen_ips",
-        str,
-        "",
-        "addresses media ICE candidates are gathered on, comma-separated "
-        "(default: every address but 127.0.0.1)",
+        "media",
+        bool,
+        True,
+        "audio/video: an SFU worker in this process, or with --redis-cluster the registered "
+        "'liveclass sfu' workers",
+    ),
+    SFU_LISTEN_IPS,
+    SFU_ANNOUNCED_IP,
+    Option(
+        "sfu_rpc_timeout_ms",
+        int,
+        10_000,
+        "with --redis-cluster: a call an SFU worker leaves unanswered this long loses the worker",
+    ),
+    Option(
+        "sfu_reconnect_ms",
+        int,
+        500,
+        "with --redis-cluster: a worker whose connection closed and cannot be reopened within "
+        "this long is lost; its rooms are placed on another worker",
     ),
     Option(
         "turn_servers",
@@ -106,13 +179,8 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     ),
     Option("turn_secret", str, "", "coturn's static-auth-secret (use LIVECLASS_TURN_SECRET)"),
     Option("turn_ttl_s", int, 600, "lifetime of the TURN credentials handed out at join (s)"),
-    Option("log_level", str, "info", "debug, info, warning or error"),
-    Option(
-        "redis_cluster",
-        str,
-        "",
-        "scale out: Redis Cluster seeds redis://host:port[,...] (default: embedded, SQLite)",
-    ),
+    LOG_LEVEL,
+    REDIS_CLUSTER,
     Option("node_id", str, "", "this node's name in presence (default: random per start)"),
     Option("presence_ttl_ms", int, 3000, "a node silent this long is dead; its members leave"),
     Option("redis_replicas", int, 1, "replicas that must hold an event before its ack (WAIT)"),
@@ -123,6 +191,29 @@ KEY_OPTIONS: tuple[Option, ...] = (
         "secrets", str, "", "HS256 secrets 'kid:secret,kid2:secret2' (default: data-dir/secret)"
     ),
     Option("signing_kid", str, "", "key id new tokens are signed with (default: the first)"),
+)
+
+
+SFU_OPTIONS: tuple[Option, ...] = (
+    Option("listen", str, "127.0.0.1:8090", "host:port of the RPC endpoint signaling nodes call"),
+    Option(
+        "rpc_url",
+        str,
+        "",
+        "URL signaling nodes reach the RPC endpoint at (default ws://<listen>)",
+    ),
+    REDIS_CLUSTER,
+    SFU_LISTEN_IPS,
+    SFU_ANNOUNCED_IP,
+    Option("worker_id", str, "", "this worker's name in the registry (default: random)"),
+    Option(
+        "heartbeat_ttl_ms",
+        int,
+        3000,
+        "a worker whose registration is not refreshed this long is dead (refreshed every "
+        "TTL / 3, at most 1 s apart)",
+    ),
+    LOG_LEVEL,
 )
 
 
@@ -319,4 +410,55 @@ class ServeConfig:
             raise ConfigError(f"TURN: {exc}") from exc
         return cls(
             node, whiteboard, http, keyring, data_dir, str(v["log_level"]), cluster, media, turn
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SfuConfig:
+    """``liveclass sfu``: one SFU worker process registered on a Redis Cluster."""
+
+    host: str
+    port: int
+    rpc_url: str
+    seeds: str
+    listen_ips: tuple[str, ...] | None
+    announced_ip: str | None
+    worker_id: str
+    heartbeat_ttl_ms: int
+    log_level: str
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> SfuConfig:
+        """Raises ConfigError for missing or malformed values."""
+        v = resolve(args, SFU_OPTIONS)
+        host, sep, port_text = str(v["listen"]).rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+            raise ConfigError(f"--listen {v['listen']!r}: use host:port")
+        port = int(port_text)
+        seeds = str(v["redis_cluster"]).strip()
+        if not seeds:
+            raise ConfigError("--redis-cluster is required: workers register in the cluster")
+        try:
+            parse_seeds(seeds)
+        except ValueError as exc:
+            raise ConfigError(f"--redis-cluster: {exc}; use redis://host:port[,...]") from exc
+        worker_id = str(v["worker_id"]) or f"w-{secrets.token_hex(6)}"
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", worker_id):
+            raise ConfigError("--worker-id: letters, digits, '_', '.', '-' (at most 64)")
+        if int(v["heartbeat_ttl_ms"]) < 300:
+            raise ConfigError("--heartbeat-ttl-ms must be at least 300")
+        if host in ("0.0.0.0", "::") and not v["rpc_url"]:
+            raise ConfigError(f"--listen {host}: give --rpc-url, the address nodes connect to")
+        shown = f"[{host}]" if ":" in host else host
+        return cls(
+            host=host,
+            port=port,
+            rpc_url=str(v["rpc_url"] or f"ws://{shown}:{port}"),
+            seeds=seeds,
+            listen_ips=parse_listen_ips(str(v["sfu_listen_ips"])),
+            announced_ip=parse_announced_ip(str(v["sfu_announced_ip"])),
+            worker_id=worker_id,
+            heartbeat_ttl_ms=int(v["heartbeat_ttl_ms"]),
+            log_level=str(v["log_level"]),
         )

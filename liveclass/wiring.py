@@ -1,8 +1,12 @@
 """Wiring: choose the store and bus adapters and build a node.
 
 The embedded default (no Redis address) is one process: SQLite under ``--data-dir`` (room logs
-and whiteboards) and the in-process bus. With ``--redis-cluster`` the node is stateless: room logs
-and presence live in the cluster, shared by every node. Nothing above the adapters changes.
+and whiteboards), the in-process bus and an in-process SFU Worker. With ``--redis-cluster`` the
+node is stateless: room logs and presence live in the cluster, shared by every node, and media
+goes to the SFU worker processes (``liveclass sfu``) registered there, each room placed on one of
+them (:class:`signaling.sfu_placement.PlacedWorkers`). A cluster node runs no worker of its own:
+workers are processes of their own, one per core, placed by load, so every node of a room reaches
+the same Router. Nothing above the adapters changes.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import time
 
 from sfu.metrics import WorkerCollector
+from sfu.service import WorkerService
 from sfu.worker import Worker
 from signaling import (
     ClusterRouter,
@@ -24,10 +29,12 @@ from signaling import (
     wire_frame,
 )
 from signaling.redis_cluster import ClusterUnavailable
+from signaling.sfu_placement import PlacedWorkers, PlacementCollector
+from signaling.sfu_registry import Registration, WorkerRegistry
 from whiteboard import RedisBoardStore, SqliteBoardStore, WhiteboardService
 
 from .board_feed import RedisBoardFeed
-from .config import ClusterSettings, ServeConfig
+from .config import ClusterSettings, ServeConfig, SfuConfig
 
 
 def build_node(config: ServeConfig) -> SignalingNode:
@@ -72,9 +79,10 @@ def build_cluster_node(config: ServeConfig, cluster: ClusterSettings) -> Signali
             board_store, config.whiteboard, open_room, wire_frame, TokenBucket, feed
         )
 
-    node = SignalingNode(
-        config.node, config.http, config.keyring, store, bus, boards, media=build_media(config)
-    )
+    media = None
+    if config.media is not None:
+        media = PlacedWorkers(WorkerRegistry(router), config.media.placement)
+    node = SignalingNode(config.node, config.http, config.keyring, store, bus, boards, media=media)
     return _with_media(node, config)
 
 
@@ -82,13 +90,57 @@ def build_media(config: ServeConfig) -> Worker | None:
     """The SFU worker inside this process (``--no-media``: none)."""
     if config.media is None:
         return None
-    return Worker(listen_ips=config.media.listen_ips)
+    return Worker(listen_ips=config.media.listen_ips, announced_ip=config.media.announced_ip)
 
 
 def _with_media(node: SignalingNode, config: ServeConfig) -> SignalingNode:
     turn = config.turn
     if turn.enabled:
         node.ice_servers = lambda p: turn.ice_servers(p.identity, None, time.time())
-    if node.media is not None:
+    if isinstance(node.media, PlacedWorkers):
+        node.metrics.registry.register(PlacementCollector(node.media))
+    elif node.media is not None:
         node.metrics.registry.register(WorkerCollector(node.media))
     return node
+
+
+class SfuWorkerProcess:
+    """``liveclass sfu``: a Worker served over RPC (:class:`sfu.service.WorkerService`) and
+    registered for placement on the cluster (:class:`signaling.sfu_registry.Registration`)."""
+
+    def __init__(self, config: SfuConfig) -> None:
+        self.config = config
+        self.router = ClusterRouter(parse_seeds(config.seeds))
+        self.worker = Worker(listen_ips=config.listen_ips, announced_ip=config.announced_ip)
+        self.service = WorkerService(
+            self.worker, config.worker_id, ready=lambda: self.registration.registered
+        )
+        self.registration = Registration(
+            WorkerRegistry(self.router),
+            config.worker_id,
+            config.rpc_url,
+            lambda: (self.service.load(), self.service.rooms()),
+            ttl_ms=config.heartbeat_ttl_ms,
+        )
+
+    async def start(self) -> None:
+        """Learn the cluster, listen, then register (placement may pick it from then on).
+
+        Raises:
+            ClusterUnavailable, RegistryUnavailable: the cluster cannot be reached.
+            OSError: the RPC address cannot be bound.
+        """
+        await self.router.start()
+        await self.service.start(self.config.host, self.config.port)
+        await self.registration.start()
+
+    async def close(self) -> None:
+        """Leave placement first, then close the nodes' connections (they reset their sessions,
+        whose rooms are placed on other workers)."""
+        await self.registration.close()
+        await self.service.close()
+        await self.router.close()
+
+
+def build_sfu_worker(config: SfuConfig) -> SfuWorkerProcess:
+    return SfuWorkerProcess(config)

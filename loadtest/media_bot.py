@@ -1,6 +1,10 @@
 """Media bots: aiortc peers that publish a synthetic camera and microphone through liveclass's
 SFU, or subscribe to everything and decode it, signalling over ``/ws`` with the SDK.
 
+On ``media.reset`` (the SFU worker holding the room's media was lost) both bots close their peer
+connection and start again on a new one, the publisher with the same tracks; a refusal
+``media_unavailable`` or ``unavailable`` meanwhile (no worker live yet) is retried with backoff.
+
 A bot runs in its own process from the SFU (the SFU installs encoded pass-through hooks
 process-wide; a bot must encode and decode for real). Call :func:`sfu.ice.use_host_addresses`
 first in tests, so every ICE candidate stays on loopback.
@@ -26,9 +30,16 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
+from aiortc.mediastreams import (
+    AudioStreamTrack,
+    MediaStreamError,
+    MediaStreamTrack,
+    VideoStreamTrack,
+)
 
-from clients import ClassroomClient
+from clients import ClassroomClient, CommandFailed
+
+log = logging.getLogger(__name__)
 
 WIDTH, HEIGHT = 640, 480
 
@@ -86,6 +97,48 @@ class ToneAudioTrack(AudioStreamTrack):
         return frame
 
 
+#: Refusals a bot answers by trying again after a backoff (a worker being replaced).
+RETRY_CODES = frozenset({"media_unavailable", "unavailable"})
+#: How long a bot keeps trying to publish or subscribe again after ``media.reset`` (s).
+RETRY_FOR_S = 30.0
+
+
+async def _with_retries(action: Any) -> None:
+    """Await ``action()`` until it is not refused with one of :data:`RETRY_CODES`, backing off
+    from 0.1 s to 2 s, for at most :data:`RETRY_FOR_S`."""
+    deadline = time.monotonic() + RETRY_FOR_S
+    delay = 0.1
+    while True:
+        try:
+            await action()
+            return
+        except CommandFailed as exc:
+            if exc.code not in RETRY_CODES or time.monotonic() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("media bot: %s failed: %r", task.get_name(), task.exception())
+
+
+class _Feed(MediaStreamTrack):
+    """One peer connection's handle on a source track. aiortc stops a sender's track when its
+    connection closes; the source behind a feed goes on, for the next connection."""
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self._source = source
+
+    async def recv(self) -> Any:
+        if self.readyState != "live":
+            raise MediaStreamError
+        return await self._source.recv()
+
+
 def _pc(config: RTCConfiguration | None) -> RTCPeerConnection:
     # Explicit: aiortc's default configuration uses a public STUN server.
     return RTCPeerConnection(config or RTCConfiguration(iceServers=[]))
@@ -107,23 +160,60 @@ class Publisher:
 
     def __init__(self, client: ClassroomClient, config: RTCConfiguration | None = None) -> None:
         self.client = client
+        self.config = config
         self.pc = _pc(config)
         self.video = PatternVideoTrack()
         self.audio = ToneAudioTrack()
         self.screen = PatternVideoTrack(640, 360)
+        #: ``media.reset`` frames received, and when each new publish was answered (monotonic s).
+        self.resets = 0
+        self.republished: list[float] = []
+        self._chosen: tuple[bool, bool, bool] | None = None
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        client.media_reset_listeners.append(self._on_reset)
 
     async def start(
         self, camera: bool = True, microphone: bool = True, screen: bool = False
     ) -> None:
         """Offer the chosen tracks (the screen is a 640x360 pattern) and apply the answer."""
-        sources: dict[str, str] = {}
+        self._chosen = (camera, microphone, screen)
+        async with self._lock:
+            await self._publish()
+
+    def _on_reset(self, msg: dict[str, Any]) -> None:
+        if self._chosen is None:
+            return
+        self.resets += 1
+        task = asyncio.get_running_loop().create_task(
+            self._publish_again(), name="publishing again after media.reset"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
+
+    async def _publish_again(self) -> None:
+        """A new connection with the same tracks (the old one's worker is gone)."""
+
+        async def attempt() -> None:
+            old, self.pc = self.pc, _pc(self.config)
+            await old.close()
+            await self._publish()
+
+        async with self._lock:
+            await _with_retries(attempt)
+            self.republished.append(time.monotonic())
+
+    async def _publish(self) -> None:
+        assert self._chosen is not None
+        camera, microphone, screen = self._chosen
         wanted = [
             (camera, self.video, "camera"),
             (microphone, self.audio, "microphone"),
             (screen, self.screen, "screen"),
         ]
         added = [
-            (self.pc.addTransceiver(track, direction="sendonly"), source)
+            (self.pc.addTransceiver(_Feed(track), direction="sendonly"), source)
             for on, track, source in wanted
             if on
         ]
@@ -133,6 +223,9 @@ class Publisher:
         await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
 
     async def close(self) -> None:
+        self._chosen = None
+        for task in tuple(self._tasks):
+            task.cancel()
         await self.pc.close()
 
 
@@ -150,29 +243,66 @@ class Subscriber:
     """Subscribes to every producer offered and decodes each track; counts decode errors.
 
     ``received`` is by producer id; ``started`` is when ``start()`` was called (monotonic s).
+    On each ``media.reset`` they start again: what was received so far moves to ``previous``
+    and ``started`` becomes the time of the reset.
     """
 
     def __init__(self, client: ClassroomClient, config: RTCConfiguration | None = None) -> None:
         self.client = client
+        self.config = config
         self.pc = _pc(config)
         self.received: dict[str, Received] = {}
+        self.previous: list[dict[str, Received]] = []
+        self.resets = 0
+        self._subscribed = False
         self.decode_errors = 0
         self.started = 0.0
         self._mids: dict[str, dict[str, str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lock = asyncio.Lock()
+        self._consumers: set[asyncio.Task[None]] = set()
         self.pc.on("track", self._on_track)
         client.media_offer_listeners.append(self._on_offer)
+        client.media_reset_listeners.append(self._on_reset)
         _DecodeErrors.watch(self)
 
     async def start(self) -> None:
+        self._subscribed = True
         self.started = time.monotonic()
         await self.client.subscribe_media()
 
-    def _on_offer(self, msg: dict[str, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(self._answer(msg))
+    def _on_reset(self, msg: dict[str, Any]) -> None:
+        if not self._subscribed:
+            return
+        self.resets += 1
+        self.previous.append(self.received)
+        self.received = {}
+        self.started = time.monotonic()
+        task = asyncio.get_running_loop().create_task(
+            self._subscribe_again(), name="subscribing again after media.reset"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
+
+    async def _subscribe_again(self) -> None:
+        """A new subscribe connection (the old one's worker is gone)."""
+        async with self._lock:
+            for task in tuple(self._consumers):
+                task.cancel()
+            old, self.pc = self.pc, _pc(self.config)
+            self.pc.on("track", self._on_track)
+            self._mids = {}
+            await old.close()
+        await _with_retries(self.client.subscribe_media)
+
+    def _on_offer(self, msg: dict[str, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._answer(msg), name=f"answering offer {msg.get('version')}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
 
     async def _answer(self, msg: dict[str, Any]) -> None:
         async with self._lock:
@@ -187,7 +317,9 @@ class Subscriber:
         received = self.received.setdefault(producer["producer_id"], Received(producer))
         task = asyncio.get_running_loop().create_task(self._consume(track, received))
         self._tasks.add(task)
+        self._consumers.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._consumers.discard)
 
     async def _consume(self, track: Any, received: Received) -> None:
         with contextlib.suppress(MediaStreamError):
@@ -203,6 +335,7 @@ class Subscriber:
         return [r.frames for r in self.received.values() if r.producer.get("kind") == kind]
 
     async def close(self) -> None:
+        self._subscribed = False
         _DecodeErrors.unwatch(self)
         for task in tuple(self._tasks):
             task.cancel()

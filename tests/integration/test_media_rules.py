@@ -182,7 +182,7 @@ async def test_lecture_mode_stops_students_media_until_the_teacher_permits_it(
     await publishing(student, peers)
     await flowing(watcher, ("student", "camera"))
 
-    await teacher.request("media.mode", mode="lecture")
+    await teacher.set_media_mode("lecture")
     await student.wait_for(lambda e: e.type == "media.mode_changed")
     await stopped(watcher, ("student", "camera"))
     await flowing(watcher, ("teacher", "camera"))  # staff still publish
@@ -203,14 +203,14 @@ async def test_lecture_mode_stops_students_media_until_the_teacher_permits_it(
     assert await refused(student, "media.mode", mode="discussion") == "not_allowed"
     await flowing(watcher, ("teacher", "camera"))
 
-    await teacher.request("media.permit", identity="listener", allowed=True)
+    await teacher.permit_media("listener", True)
     answer = await listener.publish_media(offer, {mid: "camera"})
     await late.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
     await flowing(watcher, ("listener", "camera"))
 
-    await teacher.request("media.mode", mode="discussion")
+    await teacher.set_media_mode("discussion")
     await flowing(watcher, ("student", "camera"))  # forwarding resumes at a keyframe
-    await teacher.request("media.permit", identity="listener", allowed=False)
+    await teacher.permit_media("listener", False)
     await stopped(watcher, ("listener", "camera"))  # no grant, and no permission any more
 
 
@@ -223,7 +223,7 @@ async def test_a_staff_mute_stops_forwarding_and_tells_the_participant(
     await publishing(student, peers, microphone=True)
     await flowing(watcher, ("student", "microphone"))
 
-    await teacher.request("media.mute", identity="student", source="microphone", muted=True)
+    await teacher.mute_media("student", "microphone", True)
     told = await student.wait_for(lambda e: e.type == "media.muted")
     assert told.data == {
         "identity": "student",
@@ -238,13 +238,13 @@ async def test_a_staff_mute_stops_forwarding_and_tells_the_participant(
         student, "media.mute", identity="student", source="microphone", muted=False
     )
     assert code == "not_allowed"
-    await teacher.request("media.mute", identity="student", source="microphone", muted=False)
+    await teacher.mute_media("student", "microphone", False)
     await flowing(watcher, ("student", "microphone"))
 
     # "Every student's camera" mutes this student's camera too, and unmuting brings it back.
-    await teacher.request("media.mute", identity=None, source="camera", muted=True)
+    await teacher.mute_media(None, "camera", True)
     await stopped(watcher, ("student", "camera"))
-    await teacher.request("media.mute", identity=None, source="camera", muted=False)
+    await teacher.mute_media(None, "camera", False)
     await flowing(watcher, ("student", "camera"))
 
 
@@ -271,9 +271,9 @@ async def test_breakout_rooms_are_isolated_and_staff_move_on_the_same_connection
         lambda: watchers["a"].identities() == {"teacher", "b", "c"}, 10, "everyone in one room"
     )
 
-    await teacher.request("breakout.open", rooms=["r1", "r2"])
-    await teacher.request("breakout.move", identity="a", room="r1")
-    await teacher.request("breakout.move", identity="b", room="r1")
+    await teacher.open_breakouts(["r1", "r2"])
+    await teacher.move_to_breakout("a", "r1")
+    await teacher.move_to_breakout("b", "r1")
     await until(lambda: watchers["a"].identities() == {"b"}, 10, "a sees only b in r1")
     await until(lambda: watchers["c"].identities() == {"teacher"}, 10, "c sees only the teacher")
     await until(lambda: watchers["teacher"].identities() == {"c"}, 10, "the teacher sees c")
@@ -284,7 +284,7 @@ async def test_breakout_rooms_are_isolated_and_staff_move_on_the_same_connection
 
     # The teacher visits r1: the subscription switches on the same connection (same ICE
     # credentials and DTLS fingerprint in every offer), and the main room no longer gets them.
-    await teacher.request("breakout.move", identity="teacher", room="r1")
+    await teacher.move_to_breakout("teacher", "r1")
     await until(lambda: watchers["teacher"].identities() == {"a", "b"}, 10, "the teacher sees r1")
     await flowing(watchers["teacher"], ("a", "camera"))
     await flowing(watchers["teacher"], ("b", "camera"))
@@ -294,7 +294,7 @@ async def test_breakout_rooms_are_isolated_and_staff_move_on_the_same_connection
     assert len(offers) >= 3
     assert {ice_session(sdp) for sdp in offers} == {ice_session(offers[0])}
 
-    await teacher.request("breakout.close")
+    await teacher.close_breakouts()
     await until(lambda: watchers["c"].identities() == {"teacher", "a", "b"}, 10, "everyone back")
     await flowing(watchers["c"], ("a", "camera"))
     await flowing(watchers["a"], ("c", "camera"))

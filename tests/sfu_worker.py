@@ -1,0 +1,102 @@
+"""Run a real ``liveclass sfu`` worker process for tests: free port, loopback-only ICE, always
+stopped."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.server import free_port
+
+READY_TIMEOUT_S = 20.0
+
+
+@dataclass
+class SfuWorker:
+    """One worker process registered on the cluster at ``seeds``; ``start()`` waits until it is
+    registered (``/readyz``)."""
+
+    directory: Path
+    seeds: str
+    worker_id: str
+    args: Sequence[str] = ()
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> SfuWorker:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "liveclass",
+            "sfu",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "--redis-cluster",
+            self.seeds,
+            "--worker-id",
+            self.worker_id,
+            "--sfu-listen-ips",
+            "127.0.0.1",
+            *self.args,
+        ]
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sfu worker exited {self.proc.returncode}: {self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.http_url}/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"sfu worker not ready in {READY_TIMEOUT_S}s: {self.log()}")
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / f"sfu-{self.worker_id}.log"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def metric(self, name: str) -> float:
+        """One unlabelled sample of the worker's ``/metrics``."""
+        try:
+            with urllib.request.urlopen(f"{self.http_url}/metrics", timeout=5) as r:
+                body = r.read().decode()
+        except urllib.error.URLError as exc:
+            raise RuntimeError(f"worker {self.worker_id} has no /metrics: {exc}") from exc
+        found = re.search(rf"^{name} (\S+)$", body, re.M)
+        if found is None:
+            raise RuntimeError(f"no {name} in worker {self.worker_id}'s /metrics")
+        return float(found.group(1))

@@ -10,7 +10,7 @@ import { decodeTokenClaims, tokenFromLocation } from "./token.js";
 import { mountChat } from "./views/chat.js";
 import { mountReasonDialog } from "./views/dialog.js";
 import { mountHeader } from "./views/header.js";
-import { mountMedia } from "./views/media.js";
+import { mountMedia, tilesOf } from "./views/media.js";
 import { mountPolls } from "./views/polls.js";
 import { mountQA } from "./views/qa.js";
 import { mountRoster } from "./views/roster.js";
@@ -47,11 +47,11 @@ const media = new MediaSession({
   onChange: () => scheduleRender(),
   onError: (err) => toasts.error(err.code ?? "error", err.message, err.label),
 });
-const header = mountHeader(document.querySelector("header"), { model, onLeave: () => connection?.leave() });
+const header = mountHeader(document.querySelector("header"), { ...ctx, onLeave: () => connection?.leave() });
 const whiteboard = mountWhiteboard(document.getElementById("whiteboard-panel"), ctx);
 const views = [
   header,
-  mountMedia(document.getElementById("media-panel"), { model, media }),
+  mountMedia(document.getElementById("media-panel"), { ...ctx, media }),
   whiteboard,
   mountRoster(document.getElementById("roster-panel"), ctx),
   mountChat(document.getElementById("chat-panel"), ctx),
@@ -80,6 +80,7 @@ function onFrame(frame, { replay = false } = {}) {
   switch (frame.t) {
     case "welcome":
       model.applyWelcome(frame);
+      media.setMayPublish(model.mayPublish(model.me));
       media.connected({ iceServers: frame.ice_servers, me: model.me });
       break;
     case "resumed":
@@ -89,9 +90,15 @@ function onFrame(frame, { replay = false } = {}) {
     case "media.offer":
       media.handleOffer(frame);
       return;
+    case "media.reset":
+      toasts.info("Reconnecting media…", "media-reset");
+      media.reset();
+      break;
     case "event": {
       const notice = model.applyEvent(frame);
-      if (notice && !replay && (notice.kind === "called" || notice.kind === "info")) toasts.info(notice.text, notice.kind);
+      if (notice && !replay && (notice.kind === "called" || notice.kind === "info")) toasts.info(notice.text, notice.code ?? notice.kind);
+      // Lecture mode or a permission changed: tracks held back are offered once allowed.
+      media.setMayPublish(model.mayPublish(model.me));
       break;
     }
     case "presence":
@@ -152,7 +159,15 @@ function start() {
   // A new link in the same tab (only the fragment changes) must start a new session.
   window.addEventListener("hashchange", () => window.location.reload());
   // A handle for debugging and end-to-end tests; the page itself never reads it.
-  window.liveclass = { model, connection, whiteboard: whiteboard.handle, media };
+  window.liveclass = {
+    model,
+    connection,
+    whiteboard: whiteboard.handle,
+    media,
+    /** The video tiles as drawn, in order: `{identity, source, local, spotlight, muted}`. */
+    tiles: () => tilesOf(media, model).map(({ identity, source, local, spotlight }) =>
+      ({ identity, source, local, spotlight, muted: model.mediaMutedSources(identity) })),
+  };
   connection.start();
 }
 

@@ -28,6 +28,16 @@ export function createCommands(conn) {
     lockBoard: (board, locked) => send("board.lock", { board, locked }, locked ? "Lock whiteboard" : "Unlock whiteboard"),
     clearBoard: (board) => send("board.clear", { board }, "Clear whiteboard"),
     snapshotBoard: (board) => send("board.snapshot", { board }, "Save whiteboard snapshot"),
+    setMediaMode: (mode) => send("media.mode", { mode }, mode === "lecture" ? "Lecture mode" : "Discussion mode"),
+    muteMedia: (identity, source, muted) =>
+      send("media.mute", { identity, source, muted },
+        `${muted ? "Mute" : "Unmute"} ${identity === null ? "all students' " : ""}${source}`),
+    permitMedia: (identity, allowed) =>
+      send("media.permit", { identity, allowed }, allowed ? "Allow to publish" : "Revoke publishing"),
+    spotlight: (identity) => send("media.spotlight", { identity }, identity === null ? "Clear spotlight" : "Spotlight"),
+    openBreakouts: (rooms) => send("breakout.open", { rooms }, "Open breakout rooms"),
+    moveToBreakout: (identity, room) => send("breakout.move", { identity, room }, "Move to breakout room"),
+    closeBreakouts: () => send("breakout.close", {}, "Close breakout rooms"),
     endSession: (reason) => send("session.end", { reason }, "End session"),
   };
 }

@@ -4,8 +4,12 @@
 // subscribe connection answers the SFU's offers, one at a time, and maps each m-line (by its MID)
 // to the producer the offer names.
 //
-// The SFU gathers all its candidates before it offers or answers and there is no trickle message,
-// so this page too waits for ICE gathering to complete (bounded) before it sends an SDP.
+// The SFU gathers all its candidates before it offers or answers, so this page too waits for ICE
+// gathering to complete (bounded) before it sends an SDP rather than trickling (`media.candidate`).
+//
+// When the SFU worker holding the room's media is lost, the server sends `media.reset`: both
+// connections are replaced and the same local tracks published again. Staff mutes and lecture
+// mode are carried out by the SFU (it stops forwarding); this page only draws them.
 //
 // No DOM here: the tiles and buttons are views/media.js. RTCPeerConnection and mediaDevices are
 // injectable.
@@ -112,6 +116,10 @@ export class MediaSession {
     this.iceServers = [];
     this.canPublish = false;
     this.canSubscribe = false;
+    /** Whether the room's rules let us publish now (see setMayPublish). */
+    this.mayPublish = true;
+    /** How many `media.reset` frames were carried out. */
+    this.resets = 0;
 
     /** @type {Record<string, MediaStreamTrack|null>} this page's tracks, kept across reconnects */
     this.local = { camera: null, microphone: null, screen: null };
@@ -152,16 +160,43 @@ export class MediaSession {
    * @param {{iceServers: RTCIceServer[], me: {can_publish: boolean, can_subscribe: boolean}}} session
    */
   connected({ iceServers, me }) {
-    this.closePublish();
-    this.closeSubscribe();
     this.live = true;
     this.iceServers = iceServers ?? [];
     this.canPublish = Boolean(me?.can_publish);
     this.canSubscribe = Boolean(me?.can_subscribe);
+    this.restart();
+  }
+
+  /**
+   * A `media.reset`: the SFU worker that held the room's media was lost, and our connections with
+   * it. Publish the same local tracks and subscribe again, on new connections, over the same
+   * WebSocket.
+   */
+  reset() {
+    if (!this.live) return;
+    this.resets += 1;
+    this.restart();
+  }
+
+  restart() {
+    this.closePublish();
+    this.closeSubscribe();
     if (this.canSubscribe) this.subscribe();
     if (this.canPublish) this.republish();
     this.startQualityTimer();
     this.onChange();
+  }
+
+  /**
+   * Whether the room's rules let this page publish now (lecture mode without the teacher's
+   * permission does not). While they do not, tracks that are on stay on here but are not offered
+   * again after a reconnect (the SFU would refuse them); they are offered once allowed.
+   * @param {boolean} allowed
+   */
+  setMayPublish(allowed) {
+    if (allowed === this.mayPublish) return;
+    this.mayPublish = allowed;
+    if (allowed && this.live && this.canPublish) this.republish();
   }
 
   /** The socket dropped (we will reconnect): the SFU has closed our connections. */
@@ -250,7 +285,7 @@ export class MediaSession {
       // The browser's own "stop sharing" ends a screen track: show it as off.
       fresh.addEventListener("ended", () => this.onChange());
       const transceiver = this.senders.get(source);
-      if (transceiver) await transceiver.sender.replaceTrack(fresh); // its m-line is there already
+      if (transceiver?.currentDirection) await transceiver.sender.replaceTrack(fresh); // its m-line is there already
       else if (this.live) await this.negotiatePublish(LABELS[source]);
     } catch (err) {
       this.onError(describeError(err, LABELS[source]));
@@ -273,6 +308,7 @@ export class MediaSession {
 
   /** Offer every local track on the publish connection again (after a reconnect or a failure). */
   republish() {
+    if (!this.mayPublish) return;
     if (!SOURCES.some((source) => this.local[source]?.readyState === "live")) return;
     this.negotiatePublish("Publish media").catch((err) => this.onError(describeError(err, "Publish media")));
   }
@@ -296,9 +332,16 @@ export class MediaSession {
     const added = [];
     for (const source of SOURCES) {
       const track = this.local[source];
-      if (!track || track.readyState !== "live" || this.senders.has(source)) continue;
-      this.senders.set(source, pc.addTransceiver(track, { direction: "sendonly" }));
-      added.push(source);
+      if (!track || track.readyState !== "live") continue;
+      const transceiver = this.senders.get(source);
+      if (!transceiver) {
+        this.senders.set(source, pc.addTransceiver(track, { direction: "sendonly" }));
+        added.push(source);
+      } else if (!transceiver.currentDirection) {
+        // Offered before and refused (see unpublish): offer it again with the new track.
+        if (transceiver.sender.track !== track) await transceiver.sender.replaceTrack(track);
+        added.push(source);
+      }
     }
     if (!added.length) return;
     try {
@@ -306,26 +349,30 @@ export class MediaSession {
       await iceGatheringComplete(pc);
       if (pc !== this.publishPc) return;
       const sources = {};
-      for (const [source, transceiver] of this.senders) sources[transceiver.mid] = source;
+      for (const [source, transceiver] of this.senders) if (transceiver.mid) sources[transceiver.mid] = source;
       const ack = await this.request("media.publish", { sdp: pc.localDescription.sdp, sources }, label);
       if (pc !== this.publishPc) return;
       await pc.setRemoteDescription({ type: "answer", sdp: ack.sdp });
     } catch (err) {
       if (pc !== this.publishPc) return; // replaced meanwhile; the new one offers everything
-      this.unpublish(pc, added);
+      await this.unpublish(pc, added);
       throw err;
     }
   }
 
-  /** The offer adding `sources` failed: take them back out, so the next try starts clean. */
-  unpublish(pc, sources) {
+  /**
+   * The offer adding `sources` failed (e.g. `not_allowed` in lecture mode): roll it back and
+   * release their tracks, so the source reads as off and the next try starts clean. Their
+   * transceivers stay, without a track, for that next try: stopping one after a rollback does
+   * not keep it out of later offers in Chromium, which offers it again under the next mid in
+   * place of the transceiver added then.
+   */
+  async unpublish(pc, sources) {
     if (pc.signalingState === "have-local-offer") {
-      pc.setLocalDescription({ type: "rollback" }).catch(() => {});
+      await pc.setLocalDescription({ type: "rollback" }).catch(() => {});
     }
     for (const source of sources) {
-      // Stopped and never negotiated, a transceiver is left out of later offers (RFC 8829 5.2.2).
-      this.senders.get(source)?.stop();
-      this.senders.delete(source);
+      await this.senders.get(source)?.sender.replaceTrack(null).catch(() => {});
       this.local[source]?.stop();
       this.local[source] = null;
     }

@@ -10,6 +10,10 @@ export function isStaffRole(role) {
   return role === "teacher" || role === "assistant";
 }
 
+/** The media sources a participant publishes (docs/protocol.md, "Media"). */
+export const MEDIA_SOURCES = ["camera", "microphone", "screen"];
+const SOURCE_WORDS = { camera: "camera", microphone: "microphone", screen: "screen share" };
+
 /**
  * The protocol's question order: pinned first, then open before answered, then votes (most
  * first), then age (oldest first; question ids are numbered in the order asked).
@@ -63,6 +67,20 @@ export class RoomModel {
     this.boardClears = new Map();
     /** @type {{board: string, id: number, ts: number, by: string}[]} snapshots saved (staff only), oldest first */
     this.boardSnapshots = [];
+    /** "discussion" (anyone with the can_publish grant publishes) or "lecture" (staff only, in the main room) */
+    this.mediaMode = "discussion";
+    /** @type {Map<string, Set<string>>} identity -> the sources staff muted for it */
+    this.mediaMuted = new Map();
+    /** @type {Set<string>} sources muted for every student */
+    this.mediaMutedAll = new Set();
+    /** @type {Set<string>} students staff let publish whatever the mode */
+    this.mediaPermitted = new Set();
+    /** @type {string|null} the identity in the spotlight */
+    this.spotlight = null;
+    /** @type {string[]} the open breakout rooms, in opening order */
+    this.breakouts = [];
+    /** @type {Map<string, string>} identity -> its breakout room (absent: the main room) */
+    this.breakoutOf = new Map();
   }
 
   get isStaff() {
@@ -87,6 +105,14 @@ export class RoomModel {
     for (const q of room.questions ?? []) this.questions.set(q.question_id, { ...q });
     for (const p of room.polls ?? []) this.polls.set(p.poll_id, pollFromSnapshot(p));
     this.lockedBoards = new Set(room.locked_boards ?? []);
+    const media = room.media ?? {};
+    this.mediaMode = media.mode ?? "discussion";
+    for (const { identity, source } of media.muted ?? []) this.setMediaMuted(identity, source, true);
+    this.mediaMutedAll = new Set(media.muted_all ?? []);
+    this.mediaPermitted = new Set(media.permitted ?? []);
+    this.spotlight = media.spotlight ?? null;
+    this.breakouts = [...(room.breakouts?.rooms ?? [])];
+    this.breakoutOf = new Map(Object.entries(room.breakouts?.members ?? {}));
     this.remember(frame.you);
     for (const h of this.hands) this.remember(h);
     for (const m of this.chat) this.remember({ identity: m.from, name: m.name, role: m.role });
@@ -134,12 +160,66 @@ export class RoomModel {
   /**
    * Fold one `event` frame into the model.
    * @param {{id: number, ts: number, type: string, data: object}} event
-   * @returns {{kind: string, text: string} | null} a notice worth showing the user, if any
+   * @returns {{kind: string, text: string, code?: string} | null} a notice worth showing the user,
+   *   if any (`code` names it for the toast's data-code; else `kind` does)
    */
   applyEvent(event) {
     const handler = EVENT_HANDLERS[event.type];
     if (!handler) return null; // an event type this client does not know yet
     return handler(this, event.data ?? {}, event) ?? null;
+  }
+
+  // -- media rules (rooms/media.py, mirrored to draw the controls; the SFU enforces them) ---------
+
+  roleOf(identity) {
+    return this.roster.get(identity)?.role ?? this.people.get(identity)?.role ?? "";
+  }
+
+  setMediaMuted(identity, source, muted) {
+    const sources = this.mediaMuted.get(identity) ?? new Set();
+    if (muted) sources.add(source);
+    else sources.delete(source);
+    if (sources.size) this.mediaMuted.set(identity, sources);
+    else this.mediaMuted.delete(identity);
+  }
+
+  /** Whether staff muted this participant's `source` on its own (not through "mute all"). */
+  isMediaMutedAlone(identity, source) {
+    return this.mediaMuted.get(identity)?.has(source) ?? false;
+  }
+
+  /** Whether staff muted this participant's `source`, on its own or for every student. */
+  isMediaMuted(identity, source) {
+    if (this.isMediaMutedAlone(identity, source)) return true;
+    return this.mediaMutedAll.has(source) && !isStaffRole(this.roleOf(identity));
+  }
+
+  /** The sources staff muted for this participant, in MEDIA_SOURCES order. */
+  mediaMutedSources(identity) {
+    return MEDIA_SOURCES.filter((source) => this.isMediaMuted(identity, source));
+  }
+
+  /**
+   * Whether this participant may publish now: staff by their grant; a student the staff permitted
+   * always; another student with the grant in discussion mode or in a breakout room.
+   * @param {{identity: string, role: string, can_publish?: boolean}} person
+   */
+  mayPublish(person) {
+    if (!person) return false;
+    const grant = person.can_publish !== false;
+    if (isStaffRole(person.role)) return grant;
+    if (this.mediaPermitted.has(person.identity)) return true;
+    return grant && (this.mediaMode === "discussion" || this.breakoutOf.has(person.identity));
+  }
+
+  /**
+   * Whether I may mute this participant: staff mute students and (the teacher only) assistants;
+   * nobody mutes the teacher.
+   */
+  canMuteMedia(identity) {
+    const role = this.roleOf(identity);
+    if (!this.isStaff || role === "teacher") return false;
+    return role === "assistant" ? this.me?.role === "teacher" : true;
   }
 
   // -- derived views ------------------------------------------------------------------------------
@@ -222,6 +302,8 @@ function pollFromSnapshot(p) {
 const EVENT_HANDLERS = {
   "participant.joined"(m, d) {
     m.remember(d);
+    if (isStaffRole(d.role)) m.mediaPermitted.delete(d.identity); // staff publish by their grant
+    if (d.role === "teacher") m.mediaMuted.delete(d.identity); // nobody mutes the teacher
   },
 
   "chat.message"(m, d, ev) {
@@ -340,6 +422,9 @@ const EVENT_HANDLERS = {
     m.removed.add(d.identity);
     m.roster.delete(d.identity);
     m.hands = m.hands.filter((h) => h.identity !== d.identity);
+    m.mediaPermitted.delete(d.identity);
+    m.breakoutOf.delete(d.identity);
+    if (m.spotlight === d.identity) m.spotlight = null;
     if (d.identity === m.me?.identity) {
       m.removedReason = d.reason ?? "";
       return { kind: "removed", text: d.reason ? `You were removed: ${d.reason}` : "You were removed from the class" };
@@ -366,6 +451,77 @@ const EVENT_HANDLERS = {
 
   "board.snapshot_saved"(m, d, ev) {
     m.boardSnapshots.push({ board: d.board, id: ev.id, ts: ev.ts, by: d.by });
+  },
+
+  "media.mode_changed"(m, d) {
+    m.mediaMode = d.mode;
+    const lecture = d.mode === "lecture";
+    if (d.by === m.me?.identity) return;
+    if (m.isStaff) return { kind: "info", code: "media-mode", text: `${m.nameOf(d.by)} switched to ${lecture ? "lecture" : "discussion"} mode` };
+    return {
+      kind: "info",
+      code: "media-mode",
+      text: lecture
+        ? "Lecture mode: only the staff share video and sound now"
+        : "Discussion mode: you may share your camera and microphone",
+    };
+  },
+
+  "media.muted"(m, d) {
+    const me = m.me?.identity;
+    const wasMuted = me ? m.isMediaMuted(me, d.source) : false;
+    if (d.identity != null) {
+      m.setMediaMuted(d.identity, d.source, Boolean(d.muted));
+    } else if (d.muted) {
+      m.mediaMutedAll.add(d.source);
+    } else {
+      // Unmuting every student lifts each student's own mute of that source too.
+      m.mediaMutedAll.delete(d.source);
+      for (const identity of [...m.mediaMuted.keys()]) {
+        if (!isStaffRole(m.roleOf(identity))) m.setMediaMuted(identity, d.source, false);
+      }
+    }
+    const what = SOURCE_WORDS[d.source] ?? d.source;
+    const aimsAtMe = d.identity === me || (d.identity == null && !m.isStaff);
+    if (aimsAtMe && d.by !== me && wasMuted !== m.isMediaMuted(me, d.source)) {
+      return d.muted
+        ? { kind: "info", code: "media-muted", text: `${m.nameOf(d.by)} muted your ${what}` }
+        : { kind: "info", code: "media-unmuted", text: `${m.nameOf(d.by)} unmuted your ${what}` };
+    }
+  },
+
+  "media.permitted"(m, d) {
+    if (d.allowed) m.mediaPermitted.add(d.identity);
+    else m.mediaPermitted.delete(d.identity);
+    if (d.identity !== m.me?.identity) return;
+    return d.allowed
+      ? { kind: "info", code: "media-permitted", text: `${m.nameOf(d.by)} lets you share your camera and microphone` }
+      : { kind: "info", code: "media-revoked", text: `${m.nameOf(d.by)} took back your permission to share video and sound` };
+  },
+
+  "media.spotlighted"(m, d) {
+    m.spotlight = d.identity ?? null;
+  },
+
+  "breakout.opened"(m, d) {
+    m.breakouts = [...d.rooms];
+    m.breakoutOf = new Map();
+    return { kind: "info", code: "breakout", text: `Breakout rooms are open: ${d.rooms.join(", ")}` };
+  },
+
+  "breakout.moved"(m, d) {
+    if (d.room == null) m.breakoutOf.delete(d.identity);
+    else if (m.breakouts.includes(d.room)) m.breakoutOf.set(d.identity, d.room);
+    if (d.identity === m.me?.identity) {
+      return { kind: "info", code: "breakout", text: d.room == null ? "You are back in the main room" : `You are now in breakout room ${d.room}` };
+    }
+  },
+
+  "breakout.closed"(m) {
+    const wasAway = m.breakoutOf.has(m.me?.identity);
+    m.breakouts = [];
+    m.breakoutOf = new Map();
+    return { kind: "info", code: "breakout", text: wasAway ? "Breakout rooms closed: you are back in the main room" : "Breakout rooms closed" };
   },
 
   "session.ended"(m, d) {

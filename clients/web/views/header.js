@@ -1,5 +1,6 @@
-// The header: room, who you are, the connection state, how many are online, room-wide flags, and
-// a banner once the session is over for you.
+// The header: room, who you are, the connection state, how many are online, room-wide flags (the
+// staff's lecture/discussion switch, the breakout room you are in), and a banner once the session
+// is over for you.
 
 import { el } from "../dom.js";
 
@@ -52,9 +53,10 @@ export function describeStatus(status, model, now) {
 
 /**
  * @param {HTMLElement} root  the <header>
- * @param {{model: import("../state.js").RoomModel, onLeave: () => void}} ctx
+ * @param {{model: import("../state.js").RoomModel, onLeave: () => void,
+ *   commands: ReturnType<import("../commands.js").createCommands>, run: (p: Promise<unknown>) => Promise<unknown>}} ctx
  */
-export function mountHeader(root, { model, onLeave }) {
+export function mountHeader(root, { model, onLeave, commands, run }) {
   const roomId = el("span", { class: "room-id", testid: "room-id" });
   const meName = el("span", { class: "me-name", testid: "me-name" });
   const meRole = el("span", { class: "badge", testid: "me-role" });
@@ -62,6 +64,12 @@ export function mountHeader(root, { model, onLeave }) {
   const onlineCount = el("span", { class: "online-count", testid: "online-count" });
   const locked = el("span", { class: "badge badge-warn", testid: "room-locked", text: "Locked", hidden: true });
   const mutedAll = el("span", { class: "badge badge-warn", testid: "room-chat-muted", text: "Student chat muted", hidden: true });
+  const lecture = el("span", { class: "badge badge-warn", testid: "media-lecture", text: "Lecture mode", hidden: true,
+    title: "Only the staff share video and sound" });
+  const modeToggle = el("button", { type: "button", class: "btn btn-small toggle", testid: "media-mode", hidden: true,
+    "aria-pressed": "false",
+    onclick: () => run(commands.setMediaMode(model.mediaMode === "lecture" ? "discussion" : "lecture")) });
+  const myRoom = el("span", { class: "badge", testid: "my-room", hidden: true });
   const leave = el("button", { type: "button", class: "btn btn-small", testid: "leave", text: "Leave", onclick: onLeave });
   const banner = el("div", { class: "banner", testid: "banner", hidden: true, role: "alert" });
 
@@ -71,9 +79,12 @@ export function mountHeader(root, { model, onLeave }) {
       el("span", { class: "header-room" }, "Room ", roomId),
       locked,
       mutedAll,
+      lecture,
+      myRoom,
     ),
     el("div", { class: "header-side" },
       el("span", { class: "header-me" }, meName, " ", meRole),
+      modeToggle,
       onlineCount,
       connState,
       leave,
@@ -97,6 +108,16 @@ export function mountHeader(root, { model, onLeave }) {
     onlineCount.hidden = !model.me;
     locked.hidden = !model.locked;
     mutedAll.hidden = !model.chatMutedAll;
+    const isLecture = model.mediaMode === "lecture";
+    lecture.hidden = !model.me || !isLecture;
+    modeToggle.hidden = !model.isStaff;
+    modeToggle.setAttribute("aria-pressed", String(isLecture));
+    modeToggle.textContent = isLecture ? "Lecture mode: on" : "Lecture mode: off";
+    modeToggle.title = isLecture ? "Switch to discussion: everyone may share video and sound" : "Switch to lecture: only the staff share video and sound";
+    const room = model.me ? model.breakoutOf.get(model.me.identity) ?? null : null;
+    myRoom.hidden = !model.me || !model.breakouts.length;
+    myRoom.dataset.room = room ?? "";
+    myRoom.textContent = room ? `Breakout room: ${room}` : "Main room";
     leave.hidden = view.final;
     banner.hidden = !view.final;
     banner.dataset.state = view.state;

@@ -1,24 +1,29 @@
 // The video panel: a tile per remote participant (their camera, their microphone playing), a tile
 // per shared screen, this page's own preview, the camera / microphone / screen toggles, and the
-// connection-quality indicator. The media itself is MediaSession's (../media.js).
+// connection-quality indicator. The spotlighted participant's tiles come first, drawn large. Staff
+// get each participant's moderation buttons on their tile and "mute all students' microphones";
+// a participant sees what the staff's mutes and lecture mode do to their own toggles. The media
+// itself is MediaSession's (../media.js).
 
-import { el, reconcile } from "../dom.js";
+import { el, reconcile, replaceChildren } from "../dom.js";
+import { moderationButtons, moderationSignature } from "./moderation.js";
 
 const QUALITY_TEXT = { unknown: "No media yet", good: "Good", fair: "Fair", poor: "Poor" };
 const TOGGLES = [
-  // source, testid, [label when off, label when on]
-  ["camera", "media-camera", ["Start camera", "Stop camera"]],
-  ["microphone", "media-microphone", ["Unmute", "Mute"]],
-  ["screen", "media-screen", ["Share screen", "Stop sharing"]],
+  // source, testid, [label when off, label when on], label while staff mute it
+  ["camera", "media-camera", ["Start camera", "Stop camera"], "Camera muted by staff"],
+  ["microphone", "media-microphone", ["Unmute", "Mute"], "Microphone muted by staff"],
+  ["screen", "media-screen", ["Share screen", "Stop sharing"], "Screen muted by staff"],
 ];
 
 /**
- * The tiles to show, in order: your own camera first, then each remote participant's camera (or
- * just their name while they publish only sound), then shared screens.
+ * The tiles to show, in order: the spotlighted participant's (camera, then screen; a tile with
+ * their initial when they share no video), your own camera, then each remote participant's camera
+ * (or just their name while they publish only sound), then shared screens.
  * @param {import("../media.js").MediaSession} media
  * @param {import("../state.js").RoomModel} model
  * @returns {{key: string, identity: string, name: string, source: "camera"|"screen", local: boolean,
- *   video: MediaStreamTrack|null, audio: MediaStreamTrack|null}[]}
+ *   video: MediaStreamTrack|null, audio: MediaStreamTrack|null, spotlight: boolean}[]}
  */
 export function tilesOf(media, model) {
   const me = model.me?.identity ?? "";
@@ -46,8 +51,15 @@ export function tilesOf(media, model) {
     own.push({ key: "local:screen", identity: me, source: "screen", local: true, video: screen, audio: null });
   }
   const byName = (a, b) => model.nameOf(a.identity).localeCompare(model.nameOf(b.identity));
-  return [...own, ...[...people.values()].sort(byName), ...screens.sort(byName)]
-    .map((tile) => ({ ...tile, name: model.nameOf(tile.identity) }));
+  const all = [...own, ...[...people.values()].sort(byName), ...screens.sort(byName)];
+  const spot = model.spotlight;
+  const lit = all.filter((tile) => tile.identity === spot);
+  if (spot && !lit.length && (spot === me || model.roster.has(spot))) {
+    lit.push({ key: `spotlight:${spot}`, identity: spot, source: "camera", local: spot === me, video: null, audio: null });
+  }
+  lit.sort((a, b) => Number(a.source === "screen") - Number(b.source === "screen"));
+  return [...lit, ...all.filter((tile) => tile.identity !== spot)]
+    .map((tile) => ({ ...tile, name: model.nameOf(tile.identity), spotlight: tile.identity === spot }));
 }
 
 function formatQuality(q) {
@@ -59,13 +71,37 @@ function formatQuality(q) {
 }
 
 /**
- * @param {HTMLElement} root  the media panel
- * @param {{model: import("../state.js").RoomModel, media: import("../media.js").MediaSession}} ctx
+ * What this participant is told about their own media: lecture mode, staff mutes.
+ * @param {import("../state.js").RoomModel} model
+ * @param {import("../media.js").MediaSession} media
+ * @returns {string} empty when there is nothing to say
  */
-export function mountMedia(root, { model, media }) {
-  const toggles = TOGGLES.map(([source, testid, labels]) => ({
+export function ownMediaNotice(model, media) {
+  const me = model.me;
+  if (!me || !me.can_publish) return "";
+  const parts = [];
+  if (!model.mayPublish(me)) {
+    const on = ["camera", "microphone", "screen"].some((source) => media.isOn(source));
+    parts.push(on
+      ? "Lecture mode: only the staff share video and sound; yours is not sent to the class. Ask the teacher if you want to speak."
+      : "Lecture mode: only the staff share video and sound. Ask the teacher if you want to speak.");
+  }
+  const muted = model.mediaMutedSources(me.identity);
+  if (muted.length) parts.push(`Muted by staff: ${muted.join(", ")}.`);
+  return parts.join(" ");
+}
+
+/**
+ * @param {HTMLElement} root  the media panel
+ * @param {{model: import("../state.js").RoomModel, media: import("../media.js").MediaSession,
+ *   commands: ReturnType<import("../commands.js").createCommands>, run: (p: Promise<unknown>) => Promise<unknown>}} ctx
+ */
+export function mountMedia(root, ctx) {
+  const { model, media, commands, run } = ctx;
+  const toggles = TOGGLES.map(([source, testid, labels, mutedLabel]) => ({
     source,
     labels,
+    mutedLabel,
     button: el("button", { type: "button", class: "btn btn-small toggle media-toggle", testid, "aria-pressed": "false",
       "data-source": source, text: labels[0], onclick: () => media.toggle(source) }),
   }));
@@ -73,6 +109,12 @@ export function mountMedia(root, { model, media }) {
     title: "Connection quality: round-trip time, packet loss, frames per second received" });
   const enableSound = el("button", { type: "button", class: "btn btn-small btn-primary", testid: "media-enable-sound",
     text: "Enable sound", hidden: true, onclick: () => playAll() });
+  const muteAllMics = el("button", { type: "button", class: "btn btn-small toggle", testid: "media-mute-all-microphones",
+    "aria-pressed": "false", onclick: () => run(commands.muteMedia(null, "microphone", !model.mediaMutedAll.has("microphone"))) });
+  const clearSpotlight = el("button", { type: "button", class: "btn btn-small", testid: "media-clear-spotlight",
+    text: "Clear spotlight", hidden: true, onclick: () => run(commands.spotlight(null)) });
+  const staffControls = el("div", { class: "controls media-staff-controls" }, muteAllMics, clearSpotlight);
+  const notice = el("p", { class: "media-notice", testid: "media-notice", role: "status", hidden: true });
   const tiles = el("div", { class: "media-tiles", testid: "media-tiles" });
   const empty = el("span", { class: "muted-text", testid: "media-empty", text: "Nobody is sharing video yet." });
 
@@ -81,7 +123,9 @@ export function mountMedia(root, { model, media }) {
       el("h2", {}, "Video"),
       quality,
       empty,
+      staffControls,
       el("div", { class: "controls media-controls" }, ...toggles.map((t) => t.button), enableSound)),
+    notice,
     tiles,
   );
 
@@ -112,8 +156,11 @@ export function mountMedia(root, { model, media }) {
       video,
       el("div", { class: "media-avatar", "aria-hidden": "true" }),
       audio,
-      el("figcaption", { class: "media-tile-name", testid: "media-tile-name" }));
-    node.parts = { video, audio, avatar: node.children[1], caption: node.lastElementChild };
+      el("figcaption", { class: "media-tile-name", testid: "media-tile-name" }),
+      el("div", { class: "media-tile-badges" }),
+      el("div", { class: "media-tile-actions", testid: "media-tile-actions" }));
+    const [, avatar, , caption, badges, actions] = node.children;
+    node.parts = { video, audio, avatar, caption, badges, actions };
     return node;
   }
 
@@ -136,17 +183,57 @@ export function mountMedia(root, { model, media }) {
     const what = tile.source === "screen" ? "'s screen" : "";
     caption.textContent = tile.local ? (tile.source === "screen" ? "Your screen" : "You") : `${tile.name}${what}`;
     node.dataset.audio = String(Boolean(tile.audio));
+
+    const person = tile.local ? model.me : model.roster.get(tile.identity) ?? { identity: tile.identity, role: model.roleOf(tile.identity) };
+    const muted = model.mediaMutedSources(tile.identity);
+    const blocked = !model.mayPublish(person);
+    node.dataset.spotlight = String(tile.spotlight);
+    node.dataset.muted = muted.join(" ");
+    node.dataset.blocked = String(blocked);
+    const badgeSignature = JSON.stringify([muted, blocked, tile.spotlight]);
+    if (node.badgeSignature !== badgeSignature) {
+      node.badgeSignature = badgeSignature;
+      replaceChildren(node.parts.badges,
+        tile.spotlight ? el("span", { class: "tile-badge tile-badge-spotlight", text: "Spotlight" }) : null,
+        ...muted.map((source) => el("span", { class: "tile-badge", text: `${source === "microphone" ? "mic" : source} muted` })),
+        blocked ? el("span", { class: "tile-badge", text: "lecture: not sent", title: "Lecture mode: only staff publish" }) : null);
+    }
+    // Staff act on each remote participant from their camera tile.
+    const moderated = !tile.local && tile.source === "camera";
+    const actionSignature = moderated ? moderationSignature(model, tile.identity) : "";
+    if (node.actionSignature !== actionSignature) {
+      node.actionSignature = actionSignature;
+      replaceChildren(node.parts.actions, moderated ? moderationButtons(tile.identity, "tile", ctx) : []);
+    }
+    node.parts.actions.hidden = !node.parts.actions.childElementCount;
   }
 
   function render() {
     const me = model.me;
-    for (const { source, labels, button } of toggles) {
+    const allowed = model.mayPublish(me);
+    for (const { source, labels, mutedLabel, button } of toggles) {
       const on = media.isOn(source);
-      button.textContent = labels[on ? 1 : 0];
+      const staffMuted = Boolean(me) && model.isMediaMuted(me.identity, source);
+      button.textContent = staffMuted ? mutedLabel : labels[on ? 1 : 0];
       button.setAttribute("aria-pressed", String(on));
       button.dataset.busy = String(media.starting.has(source));
-      button.disabled = !me || !me.can_publish || media.starting.has(source);
+      button.dataset.staffMuted = String(staffMuted);
+      button.dataset.blocked = String(Boolean(me) && !allowed);
+      // A muted source stays as it is until the staff lift the mute; while publishing is not
+      // allowed (lecture mode) a source that is on can still be turned off, not on.
+      button.disabled = !me || !me.can_publish || media.starting.has(source) || staffMuted || (!allowed && !on);
+      button.title = staffMuted ? "The staff muted this; they can lift it"
+        : !allowed ? "Lecture mode: only the staff publish; ask the teacher" : "";
     }
+    const staff = model.isStaff;
+    staffControls.hidden = !staff;
+    const micsMuted = model.mediaMutedAll.has("microphone");
+    muteAllMics.textContent = micsMuted ? "Unmute all students' microphones" : "Mute all students' microphones";
+    muteAllMics.setAttribute("aria-pressed", String(micsMuted));
+    clearSpotlight.hidden = !staff || model.spotlight === null;
+    const says = ownMediaNotice(model, media);
+    notice.textContent = says;
+    notice.hidden = !says;
     quality.dataset.level = media.quality.level;
     quality.textContent = formatQuality(media.quality);
     enableSound.hidden = !soundBlocked;

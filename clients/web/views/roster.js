@@ -1,14 +1,39 @@
 // Who is here and who wants to speak: the online roster with raised hands marked, the hand queue
-// in order, the student's raise/lower button, and the staff's moderation controls.
+// in order, the student's raise/lower button, and the staff's moderation controls (chat, media,
+// removal, breakout rooms).
 
 import { el, reconcile, replaceChildren } from "../dom.js";
+import { moderationButtons, moderationSignature } from "./moderation.js";
+
+/** Breakout room names are board names (docs/whiteboard.md): 1-64 of A-Za-z0-9_-. */
+const BREAKOUT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The breakout rooms to open from what staff typed: names separated by commas or spaces, or, when
+ * none, `count` rooms named room-1, room-2, ...
+ * @returns {{rooms: string[], error: string}}
+ */
+export function breakoutNames(text, count) {
+  const names = text.split(/[\s,]+/).filter(Boolean);
+  if (!names.length) {
+    const n = Math.trunc(Number(count));
+    if (!(n >= 1 && n <= 50)) return { rooms: [], error: "Open 1 to 50 rooms" };
+    return { rooms: Array.from({ length: n }, (_, i) => `room-${i + 1}`), error: "" };
+  }
+  const bad = names.find((name) => !BREAKOUT_NAME.test(name));
+  if (bad) return { rooms: [], error: `"${bad}": use letters, digits, '_' or '-'` };
+  if (new Set(names).size !== names.length) return { rooms: [], error: "Room names must differ" };
+  if (names.length > 50) return { rooms: [], error: "Open 1 to 50 rooms" };
+  return { rooms: names, error: "" };
+}
 
 /**
  * @param {HTMLElement} root  the roster panel
  * @param {{model: import("../state.js").RoomModel, commands: ReturnType<import("../commands.js").createCommands>,
  *          run: (p: Promise<unknown>) => Promise<unknown>, askReason: (title: string, confirm: string) => Promise<string|null>}} ctx
  */
-export function mountRoster(root, { model, commands, run, askReason }) {
+export function mountRoster(root, ctx) {
+  const { model, commands, run, askReason } = ctx;
   // Student: one button that reads as the next step.
   const raise = el("button", { type: "button", class: "btn btn-primary", testid: "hand-raise", text: "Raise hand",
     onclick: () => run(commands.raiseHand()) });
@@ -34,6 +59,27 @@ export function mountRoster(root, { model, commands, run, askReason }) {
   const queueControls = el("div", { class: "controls" }, callNext, lowerAll);
   const roomControls = el("div", { class: "controls room-controls" }, muteAll, lockRoom, endSession);
 
+  // Staff: breakout rooms.
+  const breakoutCount = el("input", { type: "number", class: "breakout-count", testid: "breakout-count", min: 1, max: 50,
+    value: "2", "aria-label": "How many rooms" });
+  const breakoutNamesInput = el("input", { type: "text", testid: "breakout-names", placeholder: "or names: red, blue, green",
+    "aria-label": "Room names" });
+  const breakoutOpen = el("button", { type: "button", class: "btn", testid: "breakout-open", text: "Open breakout rooms",
+    onclick: () => {
+      const { rooms, error } = breakoutNames(breakoutNamesInput.value, breakoutCount.value);
+      if (error) {
+        ctx.toasts?.error("bad_field", error, "Open breakout rooms");
+        return;
+      }
+      run(commands.openBreakouts(rooms)).then((ok) => {
+        if (ok) breakoutNamesInput.value = "";
+      });
+    } });
+  const breakoutClose = el("button", { type: "button", class: "btn", testid: "breakout-close", text: "Close breakout rooms",
+    onclick: () => run(commands.closeBreakouts()) });
+  const breakoutOpenForm = el("div", { class: "controls breakout-form" }, breakoutCount, breakoutNamesInput, breakoutOpen);
+  const breakoutStatus = el("p", { class: "muted-text", testid: "breakout-status" });
+
   const queue = el("ol", { class: "hand-queue", testid: "hand-queue" });
   const queueEmpty = el("p", { class: "muted-text", text: "No hands raised." });
   const list = el("ul", { class: "roster", testid: "roster" });
@@ -45,6 +91,8 @@ export function mountRoster(root, { model, commands, run, askReason }) {
     el("section", { class: "subsection" }, el("h3", {}, "Raised hands"), queueControls, queue, queueEmpty),
     el("section", { class: "subsection" }, onlineHeading, list),
     el("section", { class: "subsection staff-only" }, el("h3", {}, "Room"), roomControls),
+    el("section", { class: "subsection staff-only", testid: "breakout-panel" },
+      el("h3", {}, "Breakout rooms"), breakoutStatus, breakoutOpenForm, breakoutClose),
   );
 
   async function remove(person) {
@@ -66,12 +114,19 @@ export function mountRoster(root, { model, commands, run, askReason }) {
     const position = model.handPosition(person.identity);
     const muted = model.isChatMuted(person.identity, person.role);
     const isMe = person.identity === model.me?.identity;
-    const signature = JSON.stringify([person.name, person.role, position, muted, model.chatMuted.has(person.identity), isMe, model.me?.role]);
+    const room = model.breakoutOf.get(person.identity) ?? null;
+    const mediaMuted = model.mediaMutedSources(person.identity);
+    const signature = JSON.stringify([person.name, person.role, position, muted, model.chatMuted.has(person.identity), isMe,
+      model.me?.role, moderationSignature(model, person.identity), model.breakouts, room, mediaMuted]);
     if (node.signature === signature) return; // nothing to redraw
     node.signature = signature;
     node.dataset.hand = String(position > 0);
     node.dataset.muted = String(muted);
-    const actions = [];
+    node.dataset.room = room ?? "";
+    node.dataset.spotlight = String(model.spotlight === person.identity);
+    node.dataset.mediaMuted = mediaMuted.join(" ");
+    const actions = [...moderationButtons(person.identity, "roster", ctx)];
+    if (model.isStaff && model.breakouts.length) actions.push(breakoutSelect(person, room));
     if (model.isStaff && person.role === "student") {
       if (position > 0) {
         actions.push(el("button", { type: "button", class: "btn btn-small", testid: "roster-lower", text: "Lower hand",
@@ -93,9 +148,24 @@ export function mountRoster(root, { model, commands, run, askReason }) {
         isMe ? el("span", { class: "muted-text", text: " (you)" }) : null,
         person.role !== "student" ? el("span", { class: "badge", text: person.role }) : null,
         muted ? el("span", { class: "badge badge-warn", text: "muted" }) : null,
+        model.spotlight === person.identity ? el("span", { class: "badge badge-ok", text: "spotlight" }) : null,
+        mediaMuted.length ? el("span", { class: "badge badge-warn", testid: "roster-media-muted", text: `${mediaMuted.join(", ")} off` }) : null,
+        model.breakouts.length ? el("span", { class: "badge", testid: "roster-room", text: room ?? "main room" }) : null,
       ),
       actions.length ? el("span", { class: "item-actions" }, actions) : null,
     );
+  }
+
+  /** Staff move a participant between the main room and the open breakout rooms. */
+  function breakoutSelect(person, room) {
+    const select = el("select", { class: "breakout-select", testid: "roster-breakout", "aria-label": `Room of ${person.name}`,
+      onchange: () => run(commands.moveToBreakout(person.identity, select.value || null)).then((ok) => {
+        if (!ok) select.value = room ?? "";
+      }) },
+      el("option", { value: "", text: "Main room" }),
+      ...model.breakouts.map((name) => el("option", { value: name, text: name })));
+    select.value = room ?? "";
+    return select;
   }
 
   function updateQueueItem(node, hand) {
@@ -119,13 +189,20 @@ export function mountRoster(root, { model, commands, run, askReason }) {
     lower.hidden = myPosition === 0;
     handStatus.textContent = myPosition > 0 ? `Your hand is up (#${myPosition} in the queue).` : "";
     queueControls.hidden = !staff;
-    root.querySelector(".staff-only").hidden = !staff;
+    for (const section of root.querySelectorAll(".staff-only")) section.hidden = !staff;
     endSession.hidden = me?.role !== "teacher";
 
     muteAll.textContent = model.chatMutedAll ? "Unmute students' chat" : "Mute all students' chat";
     muteAll.setAttribute("aria-pressed", String(model.chatMutedAll));
     lockRoom.textContent = model.locked ? "Unlock room" : "Lock room";
     lockRoom.setAttribute("aria-pressed", String(model.locked));
+
+    const open = model.breakouts.length > 0;
+    breakoutOpenForm.hidden = open;
+    breakoutClose.hidden = !open;
+    breakoutStatus.textContent = open
+      ? `Open: ${model.breakouts.join(", ")}. Move people with the room menu on their row.`
+      : "No breakout rooms open.";
 
     reconcile(queue, model.hands, (h) => h.identity,
       (h) => el("li", { class: "hand-queue-item", testid: "hand-queue-item", "data-identity": h.identity }),

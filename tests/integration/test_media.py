@@ -263,3 +263,30 @@ async def test_camera_and_screen_share_from_one_participant_are_both_forwarded(
     finally:
         await publisher.close()
         await subscriber.close()
+
+
+async def test_an_sfu_listening_on_every_address_is_reached_at_its_announced_address(
+    make_server: Callable[..., LiveclassServer], clients: list[ClassroomClient]
+) -> None:
+    """mediasoup's listenIp 0.0.0.0 + announcedIp: the SFU binds the wildcard address and every
+    host candidate it hands out names the announced one (here loopback, the only address a
+    test may use), so the peers connect to it and nothing else."""
+    sfu = make_server(
+        "--sfu-listen-ips", "0.0.0.0", "--sfu-announced-ip", "127.0.0.1", "--rate-per-s", "200"
+    )
+    subscriber = Subscriber(await joined(sfu, clients, "watcher"))
+    offers: list[str] = []
+    subscriber.client.media_offer_listeners.append(lambda msg: offers.append(msg["sdp"]))
+    await subscriber.start()
+    publisher = Publisher(await joined(sfu, clients, "teacher"))
+    try:
+        await publisher.start(microphone=False)
+        await until(lambda: sum(subscriber.frames("video")) >= 30, 20, "video at the watcher")
+        answer = publisher.pc.remoteDescription.sdp
+        for sdp in (answer, *offers):
+            candidates = re.findall(r"a=candidate:\S+ \d+ \S+ \d+ (\S+) \d+ typ (\S+)", sdp)
+            assert candidates and set(candidates) == {("127.0.0.1", "host")}, candidates
+        assert subscriber.decode_errors == 0
+    finally:
+        await publisher.close()
+        await subscriber.close()

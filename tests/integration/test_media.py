@@ -17,23 +17,14 @@ import pytest
 
 from clients import ClassroomClient, CommandFailed
 from loadtest.media_bot import Publisher, Subscriber, ice_config
-from rooms import Role
-from sfu.ice import use_host_addresses
-from signaling.auth import Grants, mint
+from tests.integration.media_peers import joined, loopback_ice, until  # noqa: F401
 from tests.server import LiveclassServer
 from tests.turn import Coturn
 from turn_config import mint as mint_turn
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(120)]
 
 SUBSCRIBERS = 8
-
-
-@pytest.fixture(autouse=True)
-def loopback_ice() -> Iterator[None]:
-    use_host_addresses(["127.0.0.1"])
-    yield
-    use_host_addresses(None)
 
 
 @pytest.fixture
@@ -53,34 +44,6 @@ def metric(server: LiveclassServer, name: str) -> float:
     found = re.search(rf"^{name} (\S+)$".encode(), body, re.M)
     assert found is not None, f"no {name} in /metrics"
     return float(found.group(1))
-
-
-async def joined(
-    server: LiveclassServer, clients: list[ClassroomClient], identity: str, **grants: bool
-) -> ClassroomClient:
-    role = "teacher" if identity == "teacher" else "student"
-    token = (
-        mint(
-            server.keyring,
-            identity=identity,
-            name=identity,
-            grants=Grants("class", Role(role), **grants),
-            ttl_s=600,
-        )
-        if grants
-        else server.token(identity, role)
-    )
-    client = ClassroomClient(server.ws_url, token, "class")
-    clients.append(client)
-    await client.connect()
-    return client
-
-
-async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def test_vp8_and_opus_reach_eight_decoding_subscribers_and_the_sfu_never_encodes(

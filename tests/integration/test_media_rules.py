@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -22,22 +21,13 @@ from aiortc.mediastreams import MediaStreamError
 
 from clients import ClassroomClient, CommandFailed
 from loadtest.media_bot import PatternVideoTrack, Publisher
-from rooms import Role
-from sfu.ice import use_host_addresses
-from signaling.auth import Grants, mint
+from tests.integration.media_peers import joined, loopback_ice, until  # noqa: F401
 from tests.server import LiveclassServer
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(150)]
 
 #: Frames a stopped stream may still deliver (in flight and in the jitter buffer) in a window.
 STRAGGLERS = 5
-
-
-@pytest.fixture(autouse=True)
-def loopback_ice() -> Iterator[None]:
-    use_host_addresses(["127.0.0.1"])
-    yield
-    use_host_addresses(None)
 
 
 @pytest.fixture
@@ -111,22 +101,6 @@ async def peers() -> AsyncIterator[list[Any]]:
             await peer.close()
 
 
-async def joined(
-    server: LiveclassServer, peers: list[Any], identity: str, role: str = "student", **grants: bool
-) -> ClassroomClient:
-    token = mint(
-        server.keyring,
-        identity=identity,
-        name=identity,
-        grants=Grants("class", Role(role), **grants),
-        ttl_s=600,
-    )
-    client = ClassroomClient(server.ws_url, token, "class")
-    peers.append(client)
-    await client.connect()
-    return client
-
-
 async def publishing(
     client: ClassroomClient, peers: list[Any], microphone: bool = False
 ) -> Publisher:
@@ -142,13 +116,6 @@ async def watching(client: ClassroomClient, peers: list[Any]) -> Watcher:
     peers.append(watcher)
     await watcher.start()
     return watcher
-
-
-async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def flowing(watcher: Watcher, key: tuple[str, str], frames: int = 20) -> None:
@@ -175,7 +142,7 @@ async def refused(client: ClassroomClient, type_: str, **fields: Any) -> str:
 async def test_lecture_mode_stops_students_media_until_the_teacher_permits_it(
     sfu: LiveclassServer, peers: list[Any]
 ) -> None:
-    teacher = await joined(sfu, peers, "teacher", "teacher")
+    teacher = await joined(sfu, peers, "teacher")
     student = await joined(sfu, peers, "student")
     watcher = await watching(await joined(sfu, peers, "watcher"), peers)
     await publishing(teacher, peers)
@@ -217,7 +184,7 @@ async def test_lecture_mode_stops_students_media_until_the_teacher_permits_it(
 async def test_a_staff_mute_stops_forwarding_and_tells_the_participant(
     sfu: LiveclassServer, peers: list[Any]
 ) -> None:
-    teacher = await joined(sfu, peers, "teacher", "teacher")
+    teacher = await joined(sfu, peers, "teacher")
     student = await joined(sfu, peers, "student")
     watcher = await watching(await joined(sfu, peers, "watcher"), peers)
     await publishing(student, peers, microphone=True)
@@ -259,7 +226,7 @@ def ice_session(sdp: str) -> tuple[str, str]:
 async def test_breakout_rooms_are_isolated_and_staff_move_on_the_same_connection(
     sfu: LiveclassServer, peers: list[Any]
 ) -> None:
-    teacher = await joined(sfu, peers, "teacher", "teacher")
+    teacher = await joined(sfu, peers, "teacher")
     a, b, c = [await joined(sfu, peers, name) for name in ("a", "b", "c")]
     for client in (teacher, a, b, c):
         await publishing(client, peers)

@@ -128,7 +128,8 @@ async def _run_sfu(config: SfuConfig) -> None:
     await worker.start()
     print(
         f"liveclass sfu worker {config.worker_id} serving RPC on {config.rpc_url} "
-        f"(registered on Redis Cluster {config.seeds})",
+        f"(registered on Redis Cluster {config.seeds}; nodes' tokens verified with key ids "
+        f"{', '.join(config.keyring.secrets)})",
         flush=True,
     )
     try:
@@ -191,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     sfu = sub.add_parser(
         "sfu", help="run an SFU worker process (one per core) registered on a Redis Cluster"
     )
-    add_options(sfu, SFU_OPTIONS)
+    add_options(sfu, SFU_OPTIONS + KEY_OPTIONS)
     sfu.set_defaults(func=cmd_sfu)
     token = sub.add_parser("token", help="mint an access token (JWT, HS256)")
     token.add_argument("--room", required=True)

@@ -197,6 +197,13 @@ KEY_OPTIONS: tuple[Option, ...] = (
 SFU_OPTIONS: tuple[Option, ...] = (
     Option("listen", str, "127.0.0.1:8090", "host:port of the RPC endpoint signaling nodes call"),
     Option(
+        "data_dir",
+        Path,
+        Path("var"),
+        "directory whose 'secret' a node on this host made: the secrets when --secrets is not "
+        "given (a worker never makes one)",
+    ),
+    Option(
         "rpc_url",
         str,
         "",
@@ -260,15 +267,22 @@ def resolve(args: argparse.Namespace, options: tuple[Option, ...]) -> dict[str, 
     return values
 
 
-def load_keyring(values: dict[str, Any], data_dir: Path) -> Keyring:
-    """Secrets from ``--secrets``/``LIVECLASS_SECRETS``, else ``data_dir/secret`` (made once, 0600).
+def load_keyring(values: dict[str, Any], data_dir: Path, *, create: bool = True) -> Keyring:
+    """Secrets from ``--secrets``/``LIVECLASS_SECRETS``, else ``data_dir/secret`` (made once, 0600,
+    if ``create``).
 
     Raises:
-        ConfigError: malformed secrets, or an unknown signing kid.
+        ConfigError: malformed secrets, an unknown signing kid, or no secrets at all (no
+            ``--secrets``, no ``data_dir/secret`` and not ``create``).
     """
     spec = str(values.get("secrets") or "")
     if not spec:
         path = data_dir / "secret"
+        if not path.exists() and not create:
+            raise ConfigError(
+                f"no secrets: set --secrets (LIVECLASS_SECRETS) to the nodes' secrets; "
+                f"{path} does not exist either"
+            )
         if not path.exists():
             data_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -426,11 +440,15 @@ class SfuConfig:
     worker_id: str
     heartbeat_ttl_ms: int
     log_level: str
+    #: The nodes' secrets: a node's RPC connection must present a token signed with one of them.
+    keyring: Keyring
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> SfuConfig:
-        """Raises ConfigError for missing or malformed values."""
-        v = resolve(args, SFU_OPTIONS)
+        """Raises ConfigError for missing or malformed values, and without secrets: a worker
+        never makes its own (no node would know it, so it would refuse every node while looking
+        healthy to probes)."""
+        v = resolve(args, SFU_OPTIONS + KEY_OPTIONS)
         host, sep, port_text = str(v["listen"]).rpartition(":")
         host = host.strip("[]")
         if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
@@ -461,4 +479,5 @@ class SfuConfig:
             worker_id=worker_id,
             heartbeat_ttl_ms=int(v["heartbeat_ttl_ms"]),
             log_level=str(v["log_level"]),
+            keyring=load_keyring(v, Path(v["data_dir"]), create=False),
         )

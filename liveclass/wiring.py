@@ -7,6 +7,11 @@ goes to the SFU worker processes (``liveclass sfu``) registered there, each room
 them (:class:`signaling.sfu_placement.PlacedWorkers`). A cluster node runs no worker of its own:
 workers are processes of their own, one per core, placed by load, so every node of a room reaches
 the same Router. Nothing above the adapters changes.
+
+Nodes and workers share the cluster's keyring: a node mints a token per RPC connection to a worker
+(:func:`signaling.auth.mint_worker_token`) and the worker verifies it in the handshake
+(:func:`signaling.auth.verify_worker_token`). ``sfu/`` knows neither: it is handed the two
+callables built here.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from __future__ import annotations
 import time
 
 from sfu.metrics import WorkerCollector
+from sfu.rpc import MintToken, Unauthorized, VerifyToken
 from sfu.service import WorkerService
 from sfu.worker import Worker
 from signaling import (
     ClusterRouter,
+    Keyring,
     LocalBus,
     OpenRoom,
     RedisBus,
@@ -28,6 +35,8 @@ from signaling import (
     parse_seeds,
     wire_frame,
 )
+from signaling.auth import mint_worker_token, verify_worker_token
+from signaling.errors import TokenExpired, TokenInvalid
 from signaling.redis_cluster import ClusterUnavailable
 from signaling.sfu_placement import PlacedWorkers, PlacementCollector
 from signaling.sfu_registry import Registration, WorkerRegistry
@@ -81,7 +90,9 @@ def build_cluster_node(config: ServeConfig, cluster: ClusterSettings) -> Signali
 
     media = None
     if config.media is not None:
-        media = PlacedWorkers(WorkerRegistry(router), config.media.placement)
+        media = PlacedWorkers(
+            WorkerRegistry(router), config.media.placement, token=worker_tokens(config.keyring)
+        )
     node = SignalingNode(config.node, config.http, config.keyring, store, bus, boards, media=media)
     return _with_media(node, config)
 
@@ -104,6 +115,23 @@ def _with_media(node: SignalingNode, config: ServeConfig) -> SignalingNode:
     return node
 
 
+def worker_tokens(keyring: Keyring) -> MintToken:
+    """A node's tokens for its RPC connections: one per connection, signed with the signing kid."""
+    return lambda worker_id: mint_worker_token(keyring, worker_id)
+
+
+def worker_token_check(keyring: Keyring) -> VerifyToken:
+    """A worker's check of a node's token: any kid of the keyring verifies (rotation)."""
+
+    def verify(token: str, worker_id: str) -> None:
+        try:
+            verify_worker_token(keyring, token, worker_id)
+        except (TokenInvalid, TokenExpired) as exc:
+            raise Unauthorized(f"{type(exc).__name__}: {exc}") from exc
+
+    return verify
+
+
 class SfuWorkerProcess:
     """``liveclass sfu``: a Worker served over RPC (:class:`sfu.service.WorkerService`) and
     registered for placement on the cluster (:class:`signaling.sfu_registry.Registration`)."""
@@ -113,7 +141,10 @@ class SfuWorkerProcess:
         self.router = ClusterRouter(parse_seeds(config.seeds))
         self.worker = Worker(listen_ips=config.listen_ips, announced_ip=config.announced_ip)
         self.service = WorkerService(
-            self.worker, config.worker_id, ready=lambda: self.registration.registered
+            self.worker,
+            config.worker_id,
+            worker_token_check(config.keyring),
+            ready=lambda: self.registration.registered,
         )
         self.registration = Registration(
             WorkerRegistry(self.router),

@@ -3,7 +3,9 @@
 :class:`RemoteWorker` sends calls and matches their answers, hands each pushed subscribe offer
 to the callback registered for its peer, and reports once, through ``on_lost``, when the
 connection is gone: closed, refused, or a call unanswered within ``call_timeout_s`` (a worker
-that cannot answer is treated as dead, since its media cannot be trusted either).
+that cannot answer is treated as dead, since its media cannot be trusted either). Each
+connection presents a token minted for it (``Authorization: Bearer``); a worker that refuses it
+(HTTP 401) is reported like one that cannot be reached, with the reason in the message.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from . import rpc
 from .transport import MediaError
@@ -41,6 +43,7 @@ class RemoteWorker:
         worker_id: the worker's registered id (part of the URL; another process is refused).
         url: its RPC base URL, ``ws://host:port``.
         on_lost: called once with ``(self, reason)`` when the connection is gone.
+        token: mints the bearer token for ``worker_id``, once per :meth:`connect`.
         call_timeout_s: a call unanswered this long loses the connection.
     """
 
@@ -50,11 +53,13 @@ class RemoteWorker:
         url: str,
         on_lost: Callable[[RemoteWorker, str], None],
         *,
+        token: rpc.MintToken,
         call_timeout_s: float = 10.0,
     ) -> None:
         self.worker_id = worker_id
         self.url = url
         self.on_lost = on_lost
+        self.token = token
         self.call_timeout_s = call_timeout_s
         #: Subscribe offers are handed to these, by the node's peer id.
         self.offers: dict[str, SendOffer] = {}
@@ -68,18 +73,28 @@ class RemoteWorker:
         """Open the connection.
 
         Raises:
-            WorkerLost: it could not be opened within ``timeout_s`` (refused, wrong worker).
+            WorkerLost: it could not be opened within ``timeout_s`` (refused, wrong worker,
+                token refused).
         """
         try:
             self._ws = await connect(
                 self.url.rstrip("/") + rpc.PATH + self.worker_id,
+                additional_headers={"Authorization": rpc.bearer(self.token(self.worker_id))},
                 open_timeout=timeout_s,
                 compression=None,
                 max_size=1 << 20,
                 ping_interval=5,
                 ping_timeout=5,
             )
-        except Exception as exc:  # refused, timed out, HTTP 404 (another worker), ...
+        except InvalidStatus as exc:
+            self.lost = True
+            if exc.response.status_code == 401:
+                raise WorkerLost(
+                    f"worker {self.worker_id} at {self.url} refused this node's token (HTTP 401): "
+                    "the node and the worker need the same --secrets (see the worker's log)"
+                ) from exc
+            raise WorkerLost(f"worker {self.worker_id} at {self.url}: {exc}") from exc
+        except Exception as exc:  # refused, timed out, ...
             self.lost = True
             raise WorkerLost(f"worker {self.worker_id} at {self.url}: {exc!r}") from exc
         self._reader = asyncio.get_running_loop().create_task(self._read(self._ws))

@@ -1,8 +1,13 @@
 """The RPC between signaling nodes and SFU worker processes: frames on one WebSocket per node.
 
 A node opens ``ws://<worker>/rpc/<worker_id>`` (the worker refuses another id with HTTP 404, so a
-node never talks to a restarted process at the same address as if it were the old one). Frames
-are binary MessagePack maps:
+node never talks to a restarted process at the same address as if it were the old one) with
+``Authorization: Bearer <token>`` (RFC 6750 section 2.1) in the handshake: a token minted for that
+worker id, per connection, by the node (:data:`MintToken`) and checked by the worker before the
+upgrade (:data:`VerifyToken`). Without a token the worker accepts, it answers HTTP 401 and no
+connection opens. What a token is (a JWT signed with the cluster's secrets) is the caller's
+business: the worker and the node are handed these two callables. Frames are binary MessagePack
+maps:
 
 - node -> worker ``{t: "call", id: int, method: str, args: map}``: one call of a
   :class:`sfu.worker.Worker` method in :data:`METHODS`, keyword arguments by name
@@ -20,6 +25,7 @@ concurrently. When the connection closes, the worker closes every peer that node
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -32,8 +38,40 @@ METHODS = frozenset(
 PATH = "/rpc/"
 
 
+#: ``mint(worker_id) -> token``: a fresh token for one connection to that worker (node side).
+MintToken = Callable[[str], str]
+#: ``verify(token, worker_id)``: raises :class:`Unauthorized` unless the token admits a node to
+#: that worker (worker side).
+VerifyToken = Callable[[str, str], None]
+
+
 class RpcFrameError(ValueError):
     """A frame that is not one of the shapes above."""
+
+
+class Unauthorized(Exception):
+    """A node's token was refused (missing, invalid, expired, for another worker): HTTP 401."""
+
+
+def bearer(token: str) -> str:
+    """The ``Authorization`` header value that carries ``token``."""
+    return f"Bearer {token}"
+
+
+def bearer_token(values: list[str]) -> str:
+    """The token of a request's ``Authorization`` header values.
+
+    Raises:
+        Unauthorized: no header, several, or not ``Bearer <token>``.
+    """
+    if len(values) != 1:
+        raise Unauthorized(
+            "no Authorization header" if not values else "several Authorization headers"
+        )
+    scheme, _, token = values[0].strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization is not 'Bearer <token>'")
+    return token.strip()
 
 
 def pack(frame: dict[str, Any]) -> bytes:

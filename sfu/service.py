@@ -4,7 +4,10 @@ mediasoup's deployment shape: one Worker per core, each a process of its own; si
 place rooms on workers (see :mod:`signaling.sfu_placement`) and drive each worker's
 :class:`sfu.worker.Worker` over :mod:`sfu.rpc`. On the same port the service answers
 ``GET /healthz`` (200 while it serves), ``GET /readyz`` (200 while it is registered for placement)
-and ``GET /metrics`` (the worker's ``liveclass_sfu_*`` metrics, Prometheus text).
+and ``GET /metrics`` (the worker's ``liveclass_sfu_*`` metrics, Prometheus text); these three are
+open to probes and Prometheus (they carry no secret). ``/rpc/<worker_id>`` upgrades only a
+request whose bearer token the ``verify`` callable accepts (:mod:`sfu.rpc`); any other answer is
+HTTP 401, logged with the reason, before a connection exists.
 
 Each node connection is a namespace: the worker prefixes the node's peer ids with the
 connection's number, so two nodes' peers never collide, and closes the node's peers when its
@@ -22,7 +25,7 @@ from http import HTTPStatus
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -39,8 +42,10 @@ log = logging.getLogger(__name__)
 _connections = itertools.count(1)
 
 
-def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
-    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body)))])
+def _response(
+    status: HTTPStatus, body: bytes, content_type: str, *extra: tuple[str, str]
+) -> Response:
+    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))), *extra])
     return Response(status.value, status.phrase, headers, body)
 
 
@@ -159,15 +164,24 @@ class WorkerService:
     Args:
         worker: the Worker (already made, with its ICE addresses).
         worker_id: the name it is registered under; ``/rpc/<other id>`` is refused.
+        verify: checks a node's bearer token for ``worker_id``; raises
+            :class:`sfu.rpc.Unauthorized` to refuse the connection (HTTP 401).
         ready: whether the worker is registered for placement now (``/readyz``).
     """
 
     def __init__(
-        self, worker: Worker, worker_id: str, ready: Callable[[], bool] = lambda: True
+        self,
+        worker: Worker,
+        worker_id: str,
+        verify: rpc.VerifyToken,
+        ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self.worker = worker
         self.worker_id = worker_id
+        self.verify = verify
         self.ready = ready
+        #: RPC handshakes refused with 401, for ``/metrics``.
+        self.refusals = 0
         self.connections: set[_NodeConnection] = set()
         self.registry = CollectorRegistry()
         self.registry.register(WorkerCollector(worker))
@@ -212,8 +226,28 @@ class WorkerService:
         if path == "/metrics":
             return _response(HTTPStatus.OK, generate_latest(self.registry), "text/plain")
         if path == rpc.PATH + self.worker_id:
-            return None
+            return self._authenticate(connection, request)
         return _response(HTTPStatus.NOT_FOUND, b"no such worker\n", "text/plain")
+
+    def _authenticate(self, connection: ServerConnection, request: Request) -> Response | None:
+        """None (upgrade) for a token ``verify`` accepts, else 401 (RFC 6750 section 3)."""
+        try:
+            self.verify(rpc.bearer_token(request.headers.get_all("Authorization")), self.worker_id)
+        except rpc.Unauthorized as exc:
+            self.refusals += 1
+            log.warning(
+                "sfu rpc: refused a node from %s with HTTP 401: %s (does it have this worker's "
+                "--secrets, and a clock within seconds of this one?)",
+                connection.remote_address,
+                exc,
+            )
+            return _response(
+                HTTPStatus.UNAUTHORIZED,
+                b"unauthorized\n",
+                "text/plain",
+                ("WWW-Authenticate", 'Bearer realm="liveclass-sfu", error="invalid_token"'),
+            )
+        return None
 
     async def _handle(self, ws: ServerConnection) -> None:
         connection = _NodeConnection(self, ws)
@@ -246,4 +280,9 @@ class _ServiceCollector(Collector):
             "liveclass_sfu_peers",
             "Participants' media connections (the load placement reads)",
             self.service.load(),
+        )
+        yield CounterMetricFamily(
+            "liveclass_sfu_rpc_refusals",
+            "RPC connections refused with HTTP 401 (no valid token of the cluster's secrets)",
+            value=self.service.refusals,
         )

@@ -4,6 +4,11 @@ Claims follow docs/protocol.md ("Access tokens"): ``sub`` (identity), ``name``, 
 ``exp``, ``iss`` and ``grants`` (room, role, can_publish, can_subscribe), in the style of LiveKit's
 video grant. The header's ``kid`` names which secret of the :class:`Keyring` signed the token, so a
 new secret can be added, made the signing one, and the old one dropped later.
+
+The same keyring signs the short-lived tokens a node presents to an SFU worker's RPC endpoint
+(:func:`mint_worker_token`, :func:`verify_worker_token`): audience :data:`WORKER_AUDIENCE`, subject
+the worker's id. The audience keeps the two kinds apart: an access token has no ``aud`` and a
+worker refuses it; a worker token has one and :func:`decode_claims` refuses it as an access token.
 """
 
 from __future__ import annotations
@@ -24,6 +29,11 @@ ALGORITHM = "HS256"
 #: Clock skew allowed on ``exp``/``nbf`` (seconds).
 LEEWAY_S = 5
 _MIN_SECRET_BYTES = 32
+#: The ``aud`` of the tokens a node presents to an SFU worker (``liveclass sfu``).
+WORKER_AUDIENCE = "liveclass-sfu"
+#: Lifetime of a worker token (s). It is checked once, at the RPC handshake; each connection
+#: (and reconnection) mints its own.
+WORKER_TOKEN_TTL_S = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +103,16 @@ def mint(
     )
 
 
-def decode_claims(keyring: Keyring, token: str) -> dict[str, Any]:
-    """Verify a token's signature, algorithm, issuer and times; return its claims.
+def decode_claims(keyring: Keyring, token: str, *, audience: str | None = None) -> dict[str, Any]:
+    """Verify a token's signature, algorithm, issuer, times and audience; return its claims.
+
+    Args:
+        audience: the ``aud`` the token must carry; None (access tokens): it must carry none.
 
     Raises:
         TokenExpired: ``exp`` passed or ``nbf`` in the future.
         TokenInvalid: anything else wrong (malformed, ``alg`` not HS256, ``none``, unknown kid,
-            bad signature, missing claims).
+            bad signature, missing claims, another audience).
     """
     try:
         header = jwt.get_unverified_header(token)
@@ -116,6 +129,7 @@ def decode_claims(keyring: Keyring, token: str) -> dict[str, Any]:
             secret,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
+            audience=audience,
             leeway=LEEWAY_S,
             options={"require": ["exp", "nbf", "iat", "sub", "iss"]},
         )
@@ -150,3 +164,42 @@ def verify(keyring: Keyring, token: str, room: str) -> Participant:
     if not isinstance(can_publish, bool) or not isinstance(can_subscribe, bool):
         raise TokenInvalid("token media grants must be booleans")
     return Participant(identity, name, role, can_publish, can_subscribe)
+
+
+def mint_worker_token(
+    keyring: Keyring,
+    worker_id: str,
+    *,
+    ttl_s: int = WORKER_TOKEN_TTL_S,
+    now: float | None = None,
+) -> str:
+    """Sign the token a node presents to SFU worker ``worker_id`` (``Authorization: Bearer``),
+    valid for ``ttl_s`` seconds from ``now`` (Unix seconds), with the keyring's signing kid."""
+    issued = int(time.time() if now is None else now)
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": WORKER_AUDIENCE,
+        "sub": worker_id,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + ttl_s,
+    }
+    return jwt.encode(
+        claims,
+        keyring.secrets[keyring.signing_kid],
+        algorithm=ALGORITHM,
+        headers={"kid": keyring.signing_kid},
+    )
+
+
+def verify_worker_token(keyring: Keyring, token: str, worker_id: str) -> None:
+    """Check a node's token for SFU worker ``worker_id``; any kid of the keyring verifies.
+
+    Raises:
+        TokenExpired: ``exp`` passed or ``nbf`` in the future (beyond :data:`LEEWAY_S`).
+        TokenInvalid: as :func:`decode_claims` (an access token has no audience, so it is
+            refused here), or the token is for another worker.
+    """
+    claims = decode_claims(keyring, token, audience=WORKER_AUDIENCE)
+    if claims.get("sub") != worker_id:
+        raise TokenInvalid("token is for another worker")

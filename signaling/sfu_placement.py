@@ -8,7 +8,8 @@
   before ``/``, so a room and its breakouts share a worker, which moves peers between its Routers
   in-process) through :meth:`signaling.sfu_registry.WorkerRegistry.place`; every later call of
   that connection goes to the same worker over one RPC connection per worker
-  (:class:`sfu.remote.RemoteWorker`);
+  (:class:`sfu.remote.RemoteWorker`), each opened with a token from ``token`` (the wiring mints
+  them with the cluster's keyring, :func:`signaling.auth.mint_worker_token`);
 - a worker is **lost** when its RPC connection closes and cannot be opened again within
   ``reconnect_s``, when a call goes unanswered for ``call_timeout_s``, or when its registration
   has lapsed at two checks in a row while other workers' are fresh. Its peers are gone with it
@@ -38,6 +39,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from sfu.remote import RemoteWorker, SendOffer, WorkerLost
+from sfu.rpc import MintToken
 from sfu.transport import MediaError
 
 from .errors import MediaUnavailable
@@ -75,11 +77,19 @@ class PlacedWorkers:
     Args:
         registry: the worker registry on the cluster.
         settings: timeouts.
+        token: mints the bearer token of one RPC connection to a worker id.
     """
 
-    def __init__(self, registry: WorkerRegistry, settings: PlacementSettings | None = None) -> None:
+    def __init__(
+        self,
+        registry: WorkerRegistry,
+        settings: PlacementSettings | None = None,
+        *,
+        token: MintToken,
+    ) -> None:
         self.registry = registry
         self.settings = settings or PlacementSettings()
+        self.token = token
         self._remotes: dict[str, RemoteWorker] = {}
         self._connecting: dict[str, asyncio.Future[RemoteWorker]] = {}
         self._peers: dict[str, _Peer] = {}
@@ -251,7 +261,11 @@ class PlacedWorkers:
         self._connecting[worker_id] = future
         try:
             remote = RemoteWorker(
-                worker_id, url, self._on_lost, call_timeout_s=self.settings.call_timeout_s
+                worker_id,
+                url,
+                self._on_lost,
+                token=self.token,
+                call_timeout_s=self.settings.call_timeout_s,
             )
             await remote.connect(self.settings.connect_timeout_s)
         except BaseException as exc:

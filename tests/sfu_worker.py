@@ -1,8 +1,9 @@
-"""Run a real ``liveclass sfu`` worker process for tests: free port, loopback-only ICE, always
-stopped."""
+"""Run a real ``liveclass sfu`` worker process for tests: free port, loopback-only ICE, the nodes'
+secret, always stopped."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from signaling import Keyring
 from tests.server import free_port
 
 READY_TIMEOUT_S = 20.0
@@ -22,14 +24,20 @@ READY_TIMEOUT_S = 20.0
 @dataclass
 class SfuWorker:
     """One worker process registered on the cluster at ``seeds``; ``start()`` waits until it is
-    registered (``/readyz``)."""
+    registered (``/readyz``). ``secret`` is the nodes' (:attr:`tests.server.LiveclassServer.secret`,
+    kid ``test``): the worker accepts only RPC connections with a token signed with it."""
 
     directory: Path
     seeds: str
     worker_id: str
     args: Sequence[str] = ()
+    secret: str = field(kw_only=True)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def keyring(self) -> Keyring:
+        return Keyring({"test": self.secret.encode()}, "test")
 
     @property
     def http_url(self) -> str:
@@ -53,7 +61,8 @@ class SfuWorker:
             *self.args,
         ]
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        env = {**os.environ, "LIVECLASS_SECRETS": f"test:{self.secret}"}
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -89,14 +98,17 @@ class SfuWorker:
                 self.proc.kill()
                 self.proc.wait(10)
 
-    def metric(self, name: str) -> float:
-        """One unlabelled sample of the worker's ``/metrics``."""
+    def metrics(self) -> str:
+        """The worker's ``/metrics`` (Prometheus text; read without a token, as Prometheus does)."""
         try:
             with urllib.request.urlopen(f"{self.http_url}/metrics", timeout=5) as r:
-                body = r.read().decode()
+                return str(r.read().decode())
         except urllib.error.URLError as exc:
             raise RuntimeError(f"worker {self.worker_id} has no /metrics: {exc}") from exc
-        found = re.search(rf"^{name} (\S+)$", body, re.M)
+
+    def metric(self, name: str) -> float:
+        """One unlabelled sample of the worker's ``/metrics``."""
+        found = re.search(rf"^{name} (\S+)$", self.metrics(), re.M)
         if found is None:
             raise RuntimeError(f"no {name} in worker {self.worker_id}'s /metrics")
         return float(found.group(1))

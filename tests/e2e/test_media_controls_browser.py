@@ -330,16 +330,20 @@ def sfu_cluster(
     workers: list[SfuWorker] = []
     node: LiveclassServer | None = None
     try:
-        for i in (1, 2):
-            worker = SfuWorker(
-                tmp_path / "workers", cluster.seeds, f"w{i}", ["--heartbeat-ttl-ms", "1500"]
-            )
-            workers.append(worker)
-            worker.start()
         node = LiveclassServer(
             tmp_path / "node",
             ["--redis-cluster", cluster.seeds, "--node-id", "node1", "--sfu-reconnect-ms", "500"],
         )
+        for i in (1, 2):
+            worker = SfuWorker(
+                tmp_path / "workers",
+                cluster.seeds,
+                f"w{i}",
+                ["--heartbeat-ttl-ms", "1500"],
+                secret=node.secret,
+            )
+            workers.append(worker)
+            worker.start()
         node.data_dir.mkdir(parents=True)
         node.start()
         yield node, workers, cluster

@@ -9,7 +9,9 @@ What is checked: participants of one room on different nodes meet on one worker;
 over the workers by load; a worker SIGKILLed mid-class has its room placed on another and the
 clients' media back (``media.reset``, then publishing and subscribing again by themselves) within
 a bound, while the other room's media goes on; with no worker, ``media.publish`` is answered
-``media_unavailable`` and the classroom goes on without media.
+``media_unavailable`` and the classroom goes on without media; a worker opens its RPC endpoint only
+to a node's token signed with the cluster's secrets, for its own id, unexpired (else HTTP 401, and
+nothing is created on it).
 """
 
 from __future__ import annotations
@@ -22,17 +24,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from clients import ClassroomClient, CommandFailed
 from loadtest.media_bot import Publisher, Subscriber
-from sfu.ice import use_host_addresses
-from signaling import ClusterRouter, parse_seeds
+from rooms import Role
+from sfu import rpc
+from sfu.remote import RemoteWorker, WorkerLost
+from signaling import ClusterRouter, Grants, Keyring, mint, parse_seeds
+from signaling.auth import mint_worker_token
 from signaling.sfu_registry import WorkerRegistry
+from tests.integration.media_peers import joined, loopback_ice, until  # noqa: F401
 from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
 from tests.sfu_worker import SfuWorker
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(180)]
 
 HEARTBEAT_TTL_MS = 1500
 #: From the SIGKILL of a room's worker to the first video frame decoded again through another
@@ -50,11 +58,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
 
 
 @pytest.fixture(scope="module")
+def secret() -> str:
+    """The cluster's secret (kid ``test``): every node and every worker holds it."""
+    return secrets.token_urlsafe(32)
+
+
+@pytest.fixture(scope="module")
 def nodes(
-    cluster: RedisCluster, tmp_path_factory: pytest.TempPathFactory
+    cluster: RedisCluster, secret: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[list[LiveclassServer]]:
     """Two signaling nodes sharing one secret; media goes to the registered workers."""
-    secret = secrets.token_urlsafe(32)
     directory = Path(tmp_path_factory.mktemp("nodes"))
     started: list[LiveclassServer] = []
     try:
@@ -77,8 +90,10 @@ def nodes(
 
 
 @pytest.fixture
-def start_worker(cluster: RedisCluster, tmp_path: Path) -> Iterator[Callable[[], SfuWorker]]:
-    """Start ``liveclass sfu`` workers; every one is stopped at teardown."""
+def start_worker(
+    cluster: RedisCluster, secret: str, tmp_path: Path
+) -> Iterator[Callable[[], SfuWorker]]:
+    """Start ``liveclass sfu`` workers with the nodes' secret; every one is stopped at teardown."""
     started: list[SfuWorker] = []
 
     def start() -> SfuWorker:
@@ -87,6 +102,7 @@ def start_worker(cluster: RedisCluster, tmp_path: Path) -> Iterator[Callable[[],
             cluster.seeds,
             f"w{len(started) + 1}-{secrets.token_hex(3)}",
             ["--heartbeat-ttl-ms", str(HEARTBEAT_TTL_MS)],
+            secret=secret,
         )
         started.append(worker)
         return worker.start()
@@ -101,13 +117,6 @@ def workers(start_worker: Callable[[], SfuWorker]) -> list[SfuWorker]:
     return [start_worker(), start_worker()]
 
 
-@pytest.fixture(autouse=True)
-def loopback_ice() -> Iterator[None]:
-    use_host_addresses(["127.0.0.1"])
-    yield
-    use_host_addresses(None)
-
-
 @pytest.fixture
 async def bots() -> AsyncIterator[list[Publisher | Subscriber | ClassroomClient]]:
     """Bots and clients, closed at teardown (bots first)."""
@@ -118,26 +127,6 @@ async def bots() -> AsyncIterator[list[Publisher | Subscriber | ClassroomClient]
             await thing.close()
         except Exception:
             pass
-
-
-async def joined(
-    node: LiveclassServer,
-    bots: list[Publisher | Subscriber | ClassroomClient],
-    identity: str,
-    room: str,
-    role: str = "student",
-) -> ClassroomClient:
-    client = ClassroomClient(node.ws_url, node.token(identity, role, room), room)
-    bots.append(client)
-    await client.connect()
-    return client
-
-
-async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 def placed_on(cluster: RedisCluster, room: str) -> str:
@@ -380,3 +369,60 @@ async def test_d_without_a_live_worker_media_is_unavailable_and_the_class_goes_o
     # A worker registers again: the bots, still retrying, get their media back by themselves.
     start_worker()
     await until(lambda: room.receiving(30), 30, "media back on the new worker")
+
+
+async def test_e_a_worker_opens_rpc_only_to_a_token_of_the_cluster_for_itself(
+    start_worker: Callable[[], SfuWorker], secret: str
+) -> None:
+    """No token, another secret, expired, for another worker, or a classroom access token:
+    HTTP 401 before any connection exists, so nothing can be called and no peer is made. The
+    node's own path (:class:`RemoteWorker` with the cluster's keyring) still connects and calls."""
+    worker = start_worker()
+    keyring = worker.keyring
+    stranger = Keyring({"test": secrets.token_urlsafe(32).encode()}, "test")  # same kid, not ours
+    url = worker.http_url.replace("http://", "ws://")
+    refused: dict[str, str | None] = {
+        "no token": None,
+        "another secret": mint_worker_token(stranger, worker.worker_id),
+        "expired": mint_worker_token(keyring, worker.worker_id, now=time.time() - 120),
+        "another worker": mint_worker_token(keyring, "w-someone-else"),
+        "an access token": mint(
+            keyring,
+            identity=worker.worker_id,
+            name="x",
+            grants=Grants("class", Role.TEACHER),
+            ttl_s=600,
+        ),
+    }
+    for what, token in refused.items():
+        headers = {} if token is None else {"Authorization": rpc.bearer(token)}
+        with pytest.raises(InvalidStatus) as answer:
+            async with connect(url + rpc.PATH + worker.worker_id, additional_headers=headers):
+                pass
+        assert answer.value.response.status_code == 401, what
+
+    lost: list[str] = []
+    impostor = RemoteWorker(
+        worker.worker_id, url, lambda _, why: lost.append(why), token=lambda _: refused["expired"]
+    )
+    with pytest.raises(WorkerLost, match="HTTP 401"):
+        await impostor.connect()
+    assert worker.metric("liveclass_sfu_rpc_refusals_total") == len(refused) + 1
+    assert worker.metric("liveclass_sfu_rpc_connections") == 0
+    assert worker.metric("liveclass_sfu_peers") == 0
+    assert "HTTP 401" in worker.log()
+    assert secret not in worker.metrics()
+
+    node = RemoteWorker(
+        worker.worker_id,
+        url,
+        lambda _, why: lost.append(why),
+        token=lambda worker_id: mint_worker_token(keyring, worker_id),
+    )
+    await node.connect()
+    try:
+        assert await node.call("close_peer", peer_id="nobody") is None
+        assert worker.metric("liveclass_sfu_rpc_connections") == 1
+    finally:
+        await node.close()
+    assert lost == []

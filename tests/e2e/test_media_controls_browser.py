@@ -107,6 +107,14 @@ def expect_no_page_errors(*tabs: Tab) -> None:
         assert tab.errors == [], f"{tab.label} page logged errors: {tab.errors}"
 
 
+def expect_clean_finish(guard: LoopbackGuard, *tabs: Tab) -> None:
+    """Every ICE candidate stayed on loopback, no error toast is up, no page error happened."""
+    expect_loopback_only(guard, *tabs)
+    for tab in tabs:
+        expect(tab.page.locator("[data-testid=toast].toast-error")).to_have_count(0)
+    expect_no_page_errors(*tabs)
+
+
 def test_teacher_mutes_a_students_camera_and_the_sfu_stops_then_resumes_forwarding_it(
     open_tab: Callable[..., Tab], e2e_artifacts: Path
 ) -> None:
@@ -155,10 +163,7 @@ def test_teacher_mutes_a_students_camera_and_the_sfu_stops_then_resumes_forwardi
     expect(ada.by("media-camera")).to_be_enabled()
     expect(ada.by("media-notice")).to_be_hidden()
 
-    expect_loopback_only(guard, teacher, ada)
-    for tab in (teacher, ada):
-        expect(tab.page.locator("[data-testid=toast].toast-error")).to_have_count(0)
-    expect_no_page_errors(teacher, ada)
+    expect_clean_finish(guard, teacher, ada)
 
 
 def test_lecture_mode_stops_a_students_video_and_refuses_her_publish_until_permitted(
@@ -265,10 +270,7 @@ def test_spotlight_puts_the_students_tile_first_and_large_on_every_page(
         expect(tiles(tab).first).to_have_attribute("data-local", "true")
     expect(teacher.by("media-clear-spotlight")).to_be_hidden()
 
-    expect_loopback_only(guard, teacher, ada)
-    for tab in (teacher, ada):
-        expect(tab.page.locator("[data-testid=toast].toast-error")).to_have_count(0)
-    expect_no_page_errors(teacher, ada)
+    expect_clean_finish(guard, teacher, ada)
 
 
 def test_breakout_rooms_separate_media_until_closed(
@@ -311,10 +313,7 @@ def test_breakout_rooms_separate_media_until_closed(
     expect_decoding(teacher, "s-ada", "camera")
     expect_decoding(ada, "t-rivera", "camera")
 
-    expect_loopback_only(guard, teacher, ada)
-    for tab in (teacher, ada):
-        expect(tab.page.locator("[data-testid=toast].toast-error")).to_have_count(0)
-    expect_no_page_errors(teacher, ada)
+    expect_clean_finish(guard, teacher, ada)
 
 
 # -- a lost SFU worker ----------------------------------------------------------------------------
@@ -428,7 +427,4 @@ def test_a_lost_sfu_worker_resets_media_and_both_pages_republish_and_resubscribe
     assert cluster.cli(cluster.ports[0], "-c", "get", "{sfu}:room:class").strip() != placed
     teacher.screenshot(e2e_artifacts, "media-controls-teacher-after-reset")
 
-    expect_loopback_only(guard, teacher, ada)
-    for tab in (teacher, ada):
-        expect(tab.page.locator("[data-testid=toast].toast-error")).to_have_count(0)
-    expect_no_page_errors(teacher, ada)
+    expect_clean_finish(guard, teacher, ada)

@@ -47,7 +47,7 @@ ACTORS = (TEACHER, ASSISTANT, STUDENT, OTHER, STRANGER)
 IDENTITIES = [p.identity for p in ACTORS] + ["staff", "", "nobody"]
 FIELD_NAMES = sorted(
     {f.name for cls in COMMANDS.values() for f in dataclasses.fields(cls)}
-    | {"token", "room", "last_id", "sdp", "sources", "version"}
+    | {"token", "room", "last_id", "sdp", "sources", "version", "transport", "candidate", "sdp_mid"}
 )
 INT64 = (-(2**63), 2**63 - 1)
 

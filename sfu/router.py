@@ -134,10 +134,7 @@ class Producer:
 
     def consume(self, queue_frames: int = CONSUMER_QUEUE_FRAMES) -> Consumer:
         """A new consumer of this producer; it waits for a keyframe, which is requested now."""
-        consumer = Consumer(self, queue_frames)
-        self.consumers.add(consumer)
-        self.request_keyframe()
-        return consumer
+        return Consumer(self, queue_frames)  # attaching adds it and asks for the keyframe
 
     async def close(self) -> None:
         """Stop reading; every consumer is detached (it sends nothing until re-pointed)."""

@@ -290,7 +290,7 @@ class SubscribeTransport(_Transport):
 
     def _negotiated(self, task: asyncio.Task[None]) -> None:
         self._task = None
-        if not task.cancelled() and task.exception() is not None:
+        if not task.cancelled() and task.exception() is not None and not self.closed:
             log.warning("sfu: %s: renegotiation failed: %r", self.identity, task.exception())
         if self._dirty and not self.closed:
             self._dirty = False

@@ -74,6 +74,8 @@ async def test_a_new_video_consumer_starts_at_a_keyframe_it_asked_for() -> None:
     consumer = source.consume()
     await settle()
     assert plis.sent == 1  # asked for when the consumer started
+    await asyncio.sleep(router_module.KEYFRAME_INTERVAL_S + 0.05)
+    assert plis.sent == 1  # once: a second, queued request would cost every subscriber a keyframe
     for n, key in ((1, False), (2, False), (3, True), (4, False)):
         track.push(n, key)
     await settle()

@@ -25,7 +25,6 @@ import atexit
 import csv
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -33,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests import processes
 from tests.server import free_port
 
 SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "haproxy" / "haproxy.cfg"
@@ -147,25 +147,12 @@ class HAProxy:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"haproxy exited {self.proc.returncode}: {self.log()}")
-            if self._ready():
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"haproxy not ready in {START_TIMEOUT_S}s: {self.log()}")
+        processes.wait_ready(self.proc, self._ready, START_TIMEOUT_S, "haproxy", self.log)
+        return self
 
     def stop(self) -> None:
         """SIGTERM (HAProxy's immediate stop), then SIGKILL if it is still there after 10 s."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        processes.stop(self.proc)
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
 

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from rooms import Role
 from signaling import Grants, Keyring, mint
+from tests import processes
 
 READY_TIMEOUT_S = 15.0
 
@@ -86,24 +86,18 @@ class LiveclassServer:
         ]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited {self.proc.returncode}: {self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.http_url}/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"server not ready in {READY_TIMEOUT_S}s: {self.log()}")
+        processes.wait_ready(
+            self.proc,
+            processes.http_ok(f"{self.http_url}/readyz"),
+            READY_TIMEOUT_S,
+            "server",
+            self.log,
+        )
+        return self
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+        processes.kill(self.proc)
 
     def terminate(self, timeout: float = 15.0) -> int:
         """SIGTERM and wait; returns the exit code."""
@@ -112,13 +106,7 @@ class LiveclassServer:
         return self.proc.wait(timeout)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        processes.stop(self.proc)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path else ""

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -16,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from signaling import Keyring
+from tests import processes
 from tests.server import free_port
 
 READY_TIMEOUT_S = 20.0
@@ -63,18 +62,14 @@ class SfuWorker:
         log = self.log_path.open("ab")
         env = {**os.environ, "LIVECLASS_SECRETS": f"test:{self.secret}"}
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sfu worker exited {self.proc.returncode}: {self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.http_url}/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"sfu worker not ready in {READY_TIMEOUT_S}s: {self.log()}")
+        processes.wait_ready(
+            self.proc,
+            processes.http_ok(f"{self.http_url}/readyz"),
+            READY_TIMEOUT_S,
+            "sfu worker",
+            self.log,
+        )
+        return self
 
     @property
     def log_path(self) -> Path:
@@ -85,18 +80,10 @@ class SfuWorker:
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+        processes.kill(self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        processes.stop(self.proc)
 
     def metrics(self) -> str:
         """The worker's ``/metrics`` (Prometheus text; read without a token, as Prometheus does)."""

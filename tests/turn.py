@@ -25,14 +25,14 @@ import ipaddress
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from secrets import token_hex
+
+from tests import processes
 
 SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "coturn" / "turnserver.conf"
 START_TIMEOUT_S = 10.0
@@ -234,25 +234,12 @@ class Coturn:
                 stderr=subprocess.STDOUT,
                 cwd=self.directory,
             )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"turnserver exited {self.proc.returncode}: {self.log()}")
-            if self._ready():
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"turnserver not ready in {START_TIMEOUT_S}s: {self.log()}")
+        processes.wait_ready(self.proc, self._ready, START_TIMEOUT_S, "turnserver", self.log)
+        return self
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it is still there after 10 s."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        processes.stop(self.proc)
 
     def log(self) -> str:
         """The end of coturn's log and of its output."""

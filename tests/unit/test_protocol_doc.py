@@ -1,6 +1,7 @@
 """docs/protocol.md is the one source of truth for the wire protocol: every message type, command,
 event and error code it names exists in the code, and everything the code knows is documented."""
 
+import ast
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -269,3 +270,130 @@ def test_server_code_names_close_codes_from_the_table(package: str) -> None:
         if _LITERAL_CLOSE.search(line)
     ]
     assert not found, "use rooms.CloseCode, not a number: " + "; ".join(found)
+
+
+# -- which command can get which error: derived from the raise sites, held to the doc ------------
+
+
+def errors_by_command() -> dict[str, set[str]]:
+    """docs/protocol.md "Errors each command can return": {command or "(every command)": codes}."""
+    (rows,) = [
+        rows
+        for header, rows in tables(
+            section(PROTOCOL_MD.read_text(), "Commands, acknowledgements and events")
+        )
+        if header == ["command", "error codes"]
+    ]
+    by_command: dict[str, set[str]] = {}
+    for row in rows:
+        key = row[0] if row[0].startswith("(") else next(iter(names(row[0])))
+        by_command[key] = names(row[1]) & set(DOC.error_closes)
+    return by_command
+
+
+def raise_sites(path: Path, codes: dict[str, str]) -> dict[str, set[str]]:
+    """Per top-level function of ``path``: the error codes it can raise, itself or through the
+    module's functions it calls. ``codes`` maps an error class name to its code."""
+    tree = ast.parse(path.read_text())
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+    def direct(node: ast.AST) -> tuple[set[str], set[str]]:
+        raised, called = set(), set()
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Raise) and isinstance(sub.exc, ast.Call):
+                name = getattr(sub.exc.func, "id", None)
+                if name in codes:
+                    raised.add(codes[name])
+            elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
+                if sub.func.id in functions:
+                    called.add(sub.func.id)
+        return raised, called
+
+    def reach(node: ast.AST, seen: frozenset[str]) -> set[str]:
+        raised, called = direct(node)
+        for name in called - seen:
+            raised |= reach(functions[name], seen | {name})
+        return raised
+
+    return {name: reach(node, frozenset({name})) for name, node in functions.items()}
+
+
+ROOM_CODES = {cls.__name__: cls.code for cls in ROOM_ERROR_CLASSES}
+DECIDE = ROOT / "rooms" / "decide.py"
+
+
+def decide_raises() -> dict[str, set[str]]:
+    """The codes ``rooms.decide`` can raise for each command type, and ``admit`` for a join."""
+    tree = ast.parse(DECIDE.read_text())
+    sites = raise_sites(DECIDE, ROOM_CODES)
+    (decide_fn,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "decide"]
+    (match,) = [n for n in ast.walk(decide_fn) if isinstance(n, ast.Match)]
+
+    def codes_of(statements: list[ast.stmt]) -> set[str]:
+        found: set[str] = set()
+        for statement in statements:
+            for sub in ast.walk(statement):
+                if isinstance(sub, ast.Raise) and isinstance(sub.exc, ast.Call):
+                    found |= {ROOM_CODES.get(getattr(sub.exc.func, "id", ""), "")} - {""}
+                elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
+                    found |= sites.get(sub.func.id, set())
+        return found
+
+    before_match = codes_of(decide_fn.body[: decide_fn.body.index(match)])
+    type_of = {cls.__name__: type_ for type_, cls in rooms.COMMANDS.items()}
+    raises = {}
+    for case in match.cases:
+        assert isinstance(case.pattern, ast.MatchClass) and isinstance(case.pattern.cls, ast.Name)
+        raises[type_of[case.pattern.cls.id]] = before_match | codes_of(case.body)
+    raises["join"] = sites["admit"]
+    return raises
+
+
+SIGNALING_CODES = {cls.__name__: cls.code for cls in signaling.SIGNALING_ERRORS}
+AUTH = ROOT / "signaling" / "auth.py"
+
+
+def test_every_command_has_a_row_of_errors() -> None:
+    absent = missing({*rooms.COMMANDS, "join", "(every command)"}, set(errors_by_command()))
+    assert not absent, f"docs/protocol.md 'Errors each command can return' has no row for {absent}"
+
+
+@pytest.mark.parametrize("command", [*rooms.COMMANDS, "join"])
+def test_every_error_the_room_rules_raise_for_a_command_is_in_its_row(command: str) -> None:
+    documented = errors_by_command()
+    row = documented.get(command, set()) | documented["(every command)"]
+    absent = sorted(decide_raises()[command] - row)
+    assert not absent, (
+        f"rooms/decide.py can refuse {command} with {absent}: add them to its row in "
+        "docs/protocol.md 'Errors each command can return' (and to 'Error codes' if new)"
+    )
+
+
+def test_every_token_error_is_in_the_join_row() -> None:
+    raised = set().union(*raise_sites(AUTH, SIGNALING_CODES).values())
+    documented = errors_by_command()
+    absent = sorted(raised - documented["join"] - documented["(every command)"])
+    assert raised and not absent, f"signaling/auth.py raises {absent}; add them to the join row"
+
+
+def all_subclasses(cls: type) -> set[type]:
+    found: set[type] = set(cls.__subclasses__())
+    for sub in list(found):
+        found |= all_subclasses(sub)
+    return found
+
+
+def test_every_error_class_is_registered_so_the_doc_test_sees_it() -> None:
+    unregistered = sorted(
+        cls.__name__
+        for base, registry in (
+            (signaling.ClientError, signaling.SIGNALING_ERRORS),
+            (rooms.RoomError, ROOM_ERROR_CLASSES),
+        )
+        for cls in all_subclasses(base)
+        if cls not in registry and cls.__module__.split(".")[0] in {"rooms", "signaling"}
+    )
+    assert not unregistered, (
+        f"{unregistered}: add them to SIGNALING_ERRORS (signaling/errors.py) or ERROR_CLASSES "
+        "(rooms/errors.py), and their codes to docs/protocol.md 'Error codes'"
+    )

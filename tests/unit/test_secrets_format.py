@@ -1,6 +1,9 @@
 """The secret format and what ``liveclass token`` prints (docs/protocol.md, "Access tokens"): what a
 token service of one's own needs to mint tokens a liveclass node accepts."""
 
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
@@ -14,6 +17,16 @@ from signaling import verify
 ROOM = "physics-101"
 #: Not ASCII and holding a ':', to pin both halves of the rule.
 SECRET = "clé:partagée-" + "x" * 24
+
+
+@pytest.fixture(autouse=True)
+def umask_022() -> Iterator[None]:
+    """``liveclass token`` sets the process umask; give it back for the other tests."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def test_the_hmac_key_is_the_utf8_text_after_the_kid() -> None:
@@ -64,3 +77,15 @@ def test_liveclass_token_prints_the_token_alone_or_the_join_link(
     prefix = "https://class.example/#token="
     assert link.startswith(prefix)
     assert verify(keyring, link.removeprefix(prefix), ROOM).identity == "t1"
+
+
+def test_liveclass_token_makes_a_private_data_dir_and_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "var"
+    who = ["--room", ROOM, "--identity", "t1", "--role", "teacher"]
+    assert main(["token", *who, "--data-dir", str(data_dir)]) == 0
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data_dir / "secret").stat().st_mode) == 0o600
+    (token,) = capsys.readouterr().out.splitlines()
+    assert verify(load_keyring({}, data_dir, create=False), token, ROOM).identity == "t1"

@@ -107,6 +107,7 @@ from rooms.events import (
 from rooms.media import MODES, SOURCES, forwarded_sources, may_publish, router_id
 from rooms.participant import Participant
 from rooms.roles import Role, is_staff
+from rooms.room_ids import is_room_id
 from rooms.state import CHAT_HISTORY, Poll, Question, RoomState, evolve, new_room
 from rooms.view import chat_entry, ordered_questions, room_view
 
@@ -214,6 +215,7 @@ __all__ = [
     "evolve",
     "forwarded_sources",
     "is_board_name",
+    "is_room_id",
     "is_staff",
     "may_publish",
     "new_room",

@@ -316,6 +316,7 @@ class SignalingNode:
                     else:
                         await hub.execute(member, message.ref, message.command)
                         if isinstance(message.command, Leave):
+                            hub.flush()  # hand.lowered and the ack go out before the close
                             await outbox.close(CLOSE_NORMAL, "left", final_frame=None)
                             return
                 except ClientError as exc:

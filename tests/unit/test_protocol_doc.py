@@ -176,3 +176,25 @@ def test_whiteboard_close_codes_match_the_errors_that_cause_them() -> None:
     }
     assert raised <= documented
     assert {4401, 4409, 4423, 1012, 1013} <= documented
+
+
+def test_both_docs_say_which_media_frames_need_an_sfu_and_which_are_room_commands() -> None:
+    """Without an SFU (``--no-media``) only media signalling gets ``media_unavailable``; the
+    ``media.*`` room commands are acknowledged. docs/protocol.md and docs/operations.md agree."""
+    signalling = set(signaling.codec.MEDIA_TYPES)
+    room_rules = {command for command in rooms.COMMANDS if command.startswith("media.")}
+    (row,) = [
+        row
+        for header, rows in tables(section(PROTOCOL_MD.read_text(), "Error codes"))
+        for row in rows
+        if names(row[0]) == {"media_unavailable"}
+    ]
+    needs_sfu, acknowledged = row[2].split("room commands")
+    assert names(needs_sfu) == signalling
+    assert names(acknowledged) == room_rules
+    operations = (PROTOCOL_MD.parent / "operations.md").read_text()
+    match = re.search(r"`--no-media` turns media off: (.*?)\n\n", operations, re.S)
+    assert match, "docs/operations.md no longer says what --no-media does"
+    needs_sfu, acknowledged = match.group(1).split("answered `media_unavailable`")
+    assert names(needs_sfu) == signalling
+    assert names(acknowledged) == room_rules

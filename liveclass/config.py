@@ -135,10 +135,16 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option(
         "identity_rate_per_s",
         float,
-        20.0,
-        "frames per second one identity's connections to a room on this node send together",
+        0.0,
+        "frames per second one identity's connections to a room on this node send together "
+        "(0: the same as --rate-per-s)",
     ),
-    Option("identity_burst", float, 40.0, "frames one identity's connections together may burst"),
+    Option(
+        "identity_burst",
+        float,
+        0.0,
+        "frames one identity's connections together may burst (0: the same as --rate-burst)",
+    ),
     Option(
         "max_connections_per_identity",
         int,
@@ -395,8 +401,8 @@ class ServeConfig:
             raise ConfigError(f"port {port} is out of range")
         if int(v["max_connections_per_identity"]) < 1:
             raise ConfigError("--max-connections-per-identity must be at least 1")
-        if float(v["identity_rate_per_s"]) <= 0 or float(v["identity_burst"]) < 1:
-            raise ConfigError("--identity-rate-per-s must be > 0 and --identity-burst >= 1")
+        if float(v["identity_rate_per_s"]) < 0 or float(v["identity_burst"]) < 0:
+            raise ConfigError("--identity-rate-per-s and --identity-burst must be >= 0")
         if int(v["room_snapshot_every"]) < 0 or int(v["resume_max_events"]) < 0:
             raise ConfigError("--room-snapshot-every and --resume-max-events must be >= 0")
         data_dir = Path(v["data_dir"])
@@ -418,8 +424,8 @@ class ServeConfig:
             send_queue_frames=int(v["send_queue_frames"]),
             join_rate_per_s=float(v["join_rate_per_s"]),
             join_burst=float(v["join_burst"]),
-            identity_rate_per_s=float(v["identity_rate_per_s"]),
-            identity_burst=float(v["identity_burst"]),
+            identity_rate_per_s=float(v["identity_rate_per_s"]) or float(v["rate_per_s"]),
+            identity_burst=float(v["identity_burst"]) or float(v["rate_burst"]),
             max_connections_per_identity=int(v["max_connections_per_identity"]),
             hub=hub,
             board_send_queue_frames=int(v["board_send_queue_frames"]),

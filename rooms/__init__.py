@@ -6,7 +6,8 @@ A command from a participant is checked against the room's state by :func:`decid
 :class:`Record` s and folds each into the state with :func:`evolve`. So a room's state is the fold
 of its log. :func:`audience_of` says who receives an event and :func:`room_view` is the snapshot a
 participant receives; :func:`may_publish`, :func:`forwarded_sources` and :func:`router_id` tell
-the SFU who publishes what, and where. Standard library only: no asyncio, no sockets, no clock.
+the SFU who publishes what, and where. :mod:`rooms.bounds` keeps what participants can make a
+room hold bounded. Standard library only: no asyncio, no sockets, no clock.
 """
 
 from rooms.audience import Audience, audience_of

@@ -150,7 +150,8 @@ def decide(state: RoomState, actor: Participant, command: Command) -> list[Event
         RoomError: the command breaks a rule: ``NotAllowed``, ``ChatMuted``, ``BadField``
             (with ``field``), ``NoSuchParticipant``, ``NoSuchQuestion``, ``QuestionClosed``,
             ``AlreadyVoted``, ``NotVoted``, ``NoSuchPoll``, ``PollClosed``, ``InvalidChoice``,
-            ``NoRaisedHands``, ``BreakoutsOpen``, ``NoSuchBreakout``.
+            ``NoRaisedHands``, ``BreakoutsOpen``, ``NoSuchBreakout``, ``LimitReached`` (a bound
+            of :mod:`rooms.bounds`).
         TypeError: ``command`` is not one of the classes in ``COMMANDS``.
     """
     if state.ended is not None:

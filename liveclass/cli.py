@@ -181,13 +181,17 @@ def cmd_token(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"liveclass: {exc}", file=sys.stderr)
         return 2
-    token = mint(
-        keyring,
-        identity=args.identity,
-        name=args.name or args.identity,
-        grants=Grants(args.room, Role(args.role), args.can_publish, args.can_subscribe),
-        ttl_s=args.ttl,
-    )
+    try:
+        token = mint(
+            keyring,
+            identity=args.identity,
+            name=args.name or args.identity,
+            grants=Grants(args.room, Role(args.role), args.can_publish, args.can_subscribe),
+            ttl_s=args.ttl,
+        )
+    except ValueError as exc:
+        print(f"liveclass: {exc}", file=sys.stderr)
+        return 2
     print(f"{args.link.rstrip('/')}/#token={token}" if args.link else token)
     return 0
 

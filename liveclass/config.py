@@ -132,6 +132,25 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("send_queue_frames", int, 1024, "frames queued for a lagging client before 4008"),
     Option("join_rate_per_s", float, 500.0, "joins this node admits per second (join storms)"),
     Option("join_burst", float, 500.0, "joins this node admits at once before rate limiting"),
+    Option(
+        "identity_rate_per_s",
+        float,
+        0.0,
+        "frames per second one identity's connections to a room on this node send together "
+        "(0: the same as --rate-per-s)",
+    ),
+    Option(
+        "identity_burst",
+        float,
+        0.0,
+        "frames one identity's connections together may burst (0: the same as --rate-burst)",
+    ),
+    Option(
+        "max_connections_per_identity",
+        int,
+        8,
+        "connections one identity may hold to a room on this node; one more closes the oldest",
+    ),
     Option("presence_interval_ms", int, 250, "presence changes are coalesced per this interval"),
     Option("large_room", int, 100, "above this many online, students see only staff in rosters"),
     Option("resume_max_events", int, 5000, "beyond this many missed events a resume is a snapshot"),
@@ -380,6 +399,10 @@ class ServeConfig:
             )
         if not 0 <= port <= 65535:
             raise ConfigError(f"port {port} is out of range")
+        if int(v["max_connections_per_identity"]) < 1:
+            raise ConfigError("--max-connections-per-identity must be at least 1")
+        if float(v["identity_rate_per_s"]) < 0 or float(v["identity_burst"]) < 0:
+            raise ConfigError("--identity-rate-per-s and --identity-burst must be >= 0")
         if int(v["room_snapshot_every"]) < 0 or int(v["resume_max_events"]) < 0:
             raise ConfigError("--room-snapshot-every and --resume-max-events must be >= 0")
         data_dir = Path(v["data_dir"])
@@ -401,6 +424,9 @@ class ServeConfig:
             send_queue_frames=int(v["send_queue_frames"]),
             join_rate_per_s=float(v["join_rate_per_s"]),
             join_burst=float(v["join_burst"]),
+            identity_rate_per_s=float(v["identity_rate_per_s"]) or float(v["rate_per_s"]),
+            identity_burst=float(v["identity_burst"]) or float(v["rate_burst"]),
+            max_connections_per_identity=int(v["max_connections_per_identity"]),
             hub=hub,
             board_send_queue_frames=int(v["board_send_queue_frames"]),
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 
+from rooms import Participant
 from sfu.metrics import WorkerCollector
 from sfu.rpc import MintToken, Unauthorized, VerifyToken
 from sfu.service import WorkerService
@@ -40,6 +41,7 @@ from signaling.errors import TokenExpired, TokenInvalid
 from signaling.redis_cluster import ClusterUnavailable
 from signaling.sfu_placement import PlacedWorkers, PlacementCollector
 from signaling.sfu_registry import Registration, WorkerRegistry
+from turn_config import TurnConfig
 from whiteboard import RedisBoardStore, SqliteBoardStore, WhiteboardService
 
 from .board_feed import RedisBoardFeed
@@ -106,13 +108,22 @@ def build_media(config: ServeConfig) -> Worker | None:
 
 def _with_media(node: SignalingNode, config: ServeConfig) -> SignalingNode:
     turn = config.turn
-    if turn.enabled:
-        node.ice_servers = lambda p: turn.ice_servers(p.identity, None, time.time())
+    if turn.enabled and node.media is not None:
+        node.ice_servers = lambda p: turn_servers_for(turn, p)
     if isinstance(node.media, PlacedWorkers):
         node.metrics.registry.register(PlacementCollector(node.media))
     elif node.media is not None:
         node.metrics.registry.register(WorkerCollector(node.media))
     return node
+
+
+def turn_servers_for(turn: TurnConfig, participant: Participant) -> list[dict[str, object]]:
+    """The ``ice_servers`` of a ``welcome``: TURN credentials only for a participant whose token
+    lets them send or receive media (a TURN relay is of no use to anyone else, and a credential
+    handed out is one that can leak). With ``--no-media`` nobody gets any (see ``_with_media``)."""
+    if not (participant.can_publish or participant.can_subscribe):
+        return []
+    return turn.ice_servers(participant.identity, None, time.time())
 
 
 def worker_tokens(keyring: Keyring) -> MintToken:

@@ -6,7 +6,8 @@ A command from a participant is checked against the room's state by :func:`decid
 :class:`Record` s and folds each into the state with :func:`evolve`. So a room's state is the fold
 of its log. :func:`audience_of` says who receives an event and :func:`room_view` is the snapshot a
 participant receives; :func:`may_publish`, :func:`forwarded_sources` and :func:`router_id` tell
-the SFU who publishes what, and where. Standard library only: no asyncio, no sockets, no clock.
+the SFU who publishes what, and where. :mod:`rooms.bounds` keeps what participants can make a
+room hold bounded. Standard library only: no asyncio, no sockets, no clock.
 """
 
 from rooms.audience import Audience, audience_of
@@ -53,6 +54,7 @@ from rooms.errors import (
     BreakoutsOpen,
     ChatMuted,
     InvalidChoice,
+    LimitReached,
     NoRaisedHands,
     NoSuchBreakout,
     NoSuchParticipant,
@@ -107,6 +109,7 @@ from rooms.events import (
 from rooms.media import MODES, SOURCES, forwarded_sources, may_publish, router_id
 from rooms.participant import Participant
 from rooms.roles import Role, is_staff
+from rooms.room_ids import is_room_id
 from rooms.state import CHAT_HISTORY, Poll, Question, RoomState, evolve, new_room
 from rooms.view import chat_entry, ordered_questions, room_view
 
@@ -152,6 +155,7 @@ __all__ = [
     "HandsClearedEvent",
     "InvalidChoice",
     "Leave",
+    "LimitReached",
     "MalformedEvent",
     "MediaMode",
     "MediaModeChangedEvent",
@@ -214,6 +218,7 @@ __all__ = [
     "evolve",
     "forwarded_sources",
     "is_board_name",
+    "is_room_id",
     "is_staff",
     "may_publish",
     "new_room",

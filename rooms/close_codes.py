@@ -69,6 +69,12 @@ class CloseCode(IntEnum):
     UNAUTHORIZED = 4401, "the token is missing, invalid or expired", False, WS, BOARD
     FORBIDDEN = 4403, "removed from the session, or a token for another room", False, WS, BOARD
     SESSION_ENDED = 4409, "the session ended", False, WS, BOARD
+    CONNECTION_REPLACED = (
+        4410,
+        "replaced by a newer connection of the same identity (past the per-identity cap)",
+        False,
+        WS,
+    )
     CONTENT_TOO_LARGE = 4413, "a whiteboard message over its limit", False, BOARD
     ROOM_LOCKED = 4423, "the room is locked and this identity never joined it", False, WS, BOARD
 

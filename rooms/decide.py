@@ -6,10 +6,19 @@ changed nothing (raising a hand that is up) and is acknowledged with ``ids: []``
 Every rule is from docs/protocol.md, "Commands and the events they cause".
 
 Checks run in this order: the session has not ended, the actor was not removed, the actor's role
-may send the command, the targets exist, the values are in range.
+may send the command, the targets exist, the values are in range, the room's bounds
+(:mod:`rooms.bounds`) leave room. The media and breakout-room rules are in
+:mod:`rooms.decide_media`, the checks they share in :mod:`rooms.checks`.
 """
 
-from rooms.boards import is_board_name
+from rooms.bounds import OPEN_QUESTIONS_PER_AUTHOR, poll_bytes, question_bytes
+from rooms.checks import (
+    check_board,
+    check_reason,
+    check_text,
+    known_participant,
+    require_staff,
+)
 from rooms.commands import (
     BoardClear,
     BoardLock,
@@ -42,15 +51,21 @@ from rooms.commands import (
     RoomLock,
     SessionEnd,
 )
+from rooms.decide_media import (
+    breakout_move,
+    breakout_open,
+    media_mode,
+    media_mute,
+    media_permit,
+    media_spotlight,
+)
 from rooms.errors import (
     AlreadyVoted,
     BadField,
-    BreakoutsOpen,
     ChatMuted,
     InvalidChoice,
+    LimitReached,
     NoRaisedHands,
-    NoSuchBreakout,
-    NoSuchParticipant,
     NoSuchPoll,
     NoSuchQuestion,
     NotAllowed,
@@ -66,8 +81,6 @@ from rooms.events import (
     BoardLockedEvent,
     BoardSnapshotSavedEvent,
     BreakoutClosedEvent,
-    BreakoutMovedEvent,
-    BreakoutOpenedEvent,
     ChatMessageEvent,
     ChatMutedEvent,
     Event,
@@ -75,10 +88,6 @@ from rooms.events import (
     HandLoweredEvent,
     HandRaisedEvent,
     HandsClearedEvent,
-    MediaModeChangedEvent,
-    MediaMutedEvent,
-    MediaPermittedEvent,
-    MediaSpotlightedEvent,
     ParticipantJoinedEvent,
     ParticipantRemovedEvent,
     PollAnsweredEvent,
@@ -93,10 +102,9 @@ from rooms.events import (
     RoomLockedEvent,
     SessionEndedEvent,
 )
-from rooms.media import MODES, SOURCES
 from rooms.participant import Participant
 from rooms.roles import Role
-from rooms.state import Poll, Question, RoomState
+from rooms.state import Poll, Question, RoomState, polls_to_drop, questions_to_drop
 
 CHAT_TEXT_MAX = 2000
 QUESTION_TEXT_MAX = 500
@@ -104,8 +112,6 @@ POLL_QUESTION_MAX = 300
 POLL_OPTION_MAX = 100
 POLL_OPTIONS_MIN = 2
 POLL_OPTIONS_MAX = 10
-REASON_MAX = 200
-BREAKOUTS_MAX = 50
 STAFF_THREAD = "staff"
 """A student's ``chat.send`` ``to`` that opens their private thread with the staff."""
 
@@ -144,7 +150,8 @@ def decide(state: RoomState, actor: Participant, command: Command) -> list[Event
         RoomError: the command breaks a rule: ``NotAllowed``, ``ChatMuted``, ``BadField``
             (with ``field``), ``NoSuchParticipant``, ``NoSuchQuestion``, ``QuestionClosed``,
             ``AlreadyVoted``, ``NotVoted``, ``NoSuchPoll``, ``PollClosed``, ``InvalidChoice``,
-            ``NoRaisedHands``, ``BreakoutsOpen``, ``NoSuchBreakout``.
+            ``NoRaisedHands``, ``BreakoutsOpen``, ``NoSuchBreakout``, ``LimitReached`` (a bound
+            of :mod:`rooms.bounds`).
         TypeError: ``command`` is not one of the classes in ``COMMANDS``.
     """
     if state.ended is not None:
@@ -189,27 +196,27 @@ def decide(state: RoomState, actor: Participant, command: Command) -> list[Event
         case BoardLock():
             return _board_lock(state, actor, command)
         case BoardClear():
-            _require_staff(actor, "clear a whiteboard")
-            _check_board(command.board)
+            require_staff(actor, "clear a whiteboard")
+            check_board(state, command.board)
             return [BoardClearedEvent(command.board, actor.identity)]
         case BoardSnapshot():
-            _require_staff(actor, "save a whiteboard snapshot")
-            _check_board(command.board)
+            require_staff(actor, "save a whiteboard snapshot")
+            check_board(state, command.board)
             return [BoardSnapshotSavedEvent(command.board, actor.identity)]
         case MediaMode():
-            return _media_mode(state, actor, command)
+            return media_mode(state, actor, command)
         case MediaMute():
-            return _media_mute(state, actor, command)
+            return media_mute(state, actor, command)
         case MediaPermit():
-            return _media_permit(state, actor, command)
+            return media_permit(state, actor, command)
         case MediaSpotlight():
-            return _media_spotlight(state, actor, command)
+            return media_spotlight(state, actor, command)
         case BreakoutOpen():
-            return _breakout_open(state, actor, command)
+            return breakout_open(state, actor, command)
         case BreakoutMove():
-            return _breakout_move(state, actor, command)
+            return breakout_move(state, actor, command)
         case BreakoutClose():
-            _require_staff(actor, "close breakout rooms")
+            require_staff(actor, "close breakout rooms")
             if not state.breakouts:
                 return []
             return [BreakoutClosedEvent(actor.identity)]
@@ -227,7 +234,7 @@ def _chat_send(state: RoomState, actor: Participant, command: ChatSend) -> list[
     if actor.is_staff:
         thread = command.to
         if thread is not None:
-            student = _participant(state, thread, "to")
+            student = known_participant(state, thread, "to")
             if student.role is not Role.STUDENT:
                 raise NotAllowed("private chat is between the staff and one student", "to")
     else:
@@ -236,19 +243,19 @@ def _chat_send(state: RoomState, actor: Participant, command: ChatSend) -> list[
         thread = None if command.to is None else actor.identity
         if state.chat_muted_all or actor.identity in state.chat_muted:
             raise ChatMuted("your chat is muted")
-    _check_text(command.text, "text", CHAT_TEXT_MAX)
+    check_text(command.text, "text", CHAT_TEXT_MAX)
     return [ChatMessageEvent(actor.identity, actor.name, actor.role, command.text, thread)]
 
 
 def _chat_mute(state: RoomState, actor: Participant, command: ChatMute) -> list[Event]:
-    _require_staff(actor, "mute chat")
+    require_staff(actor, "mute chat")
     if command.identity is None:
         if command.muted:
             changes = not state.chat_muted_all
         else:
             changes = state.chat_muted_all or bool(state.chat_muted)
     else:
-        target = _participant(state, command.identity, "identity")
+        target = known_participant(state, command.identity, "identity")
         if target.is_staff:
             raise NotAllowed("staff chat is never muted", "identity")
         changes = command.muted != (command.identity in state.chat_muted)
@@ -278,7 +285,7 @@ def _hand_lower(state: RoomState, actor: Participant, command: HandLower) -> lis
 
 
 def _hand_call_next(state: RoomState, actor: Participant) -> list[Event]:
-    _require_staff(actor, "call on raised hands")
+    require_staff(actor, "call on raised hands")
     if not state.hands:
         raise NoRaisedHands("no hand is raised")
     first = state.hands[0]
@@ -286,7 +293,7 @@ def _hand_call_next(state: RoomState, actor: Participant) -> list[Event]:
 
 
 def _hand_lower_all(state: RoomState, actor: Participant) -> list[Event]:
-    _require_staff(actor, "lower every hand")
+    require_staff(actor, "lower every hand")
     if not state.hands:
         return []
     return [HandsClearedEvent(actor.identity)]
@@ -302,7 +309,17 @@ def _leave(state: RoomState, actor: Participant) -> list[Event]:
 
 
 def _question_ask(state: RoomState, actor: Participant, command: QuestionAsk) -> list[Event]:
-    _check_text(command.text, "text", QUESTION_TEXT_MAX)
+    check_text(command.text, "text", QUESTION_TEXT_MAX)
+    open_ = sum(
+        1 for q in state.questions.values() if q.author == actor.identity and not q.answered
+    )
+    if open_ >= OPEN_QUESTIONS_PER_AUTHOR:
+        raise LimitReached(
+            f"you have {OPEN_QUESTIONS_PER_AUTHOR} unanswered questions; wait for answers"
+        )
+    size = question_bytes(actor.identity, actor.name, command.text)
+    if questions_to_drop(state, size, only_answered=True) is None:
+        raise LimitReached("the Q&A is full; staff answer or dismiss questions to make room")
     question_id = state.question_count + 1
     return [QuestionAskedEvent(question_id, actor.identity, actor.name, command.text)]
 
@@ -322,7 +339,7 @@ def _question_unvote(state: RoomState, actor: Participant, command: QuestionUnvo
 
 
 def _question_answer(state: RoomState, actor: Participant, command: QuestionAnswer) -> list[Event]:
-    _require_staff(actor, "mark questions answered")
+    require_staff(actor, "mark questions answered")
     question = _question(state, command.question_id)
     if question.answered:
         return []
@@ -332,13 +349,13 @@ def _question_answer(state: RoomState, actor: Participant, command: QuestionAnsw
 def _question_dismiss(
     state: RoomState, actor: Participant, command: QuestionDismiss
 ) -> list[Event]:
-    _require_staff(actor, "dismiss questions")
+    require_staff(actor, "dismiss questions")
     question = _question(state, command.question_id)
     return [QuestionDismissedEvent(question.question_id, actor.identity)]
 
 
 def _question_pin(state: RoomState, actor: Participant, command: QuestionPin) -> list[Event]:
-    _require_staff(actor, "pin questions")
+    require_staff(actor, "pin questions")
     question = _question(state, command.question_id)
     if question.pinned == command.pinned:
         return []
@@ -347,7 +364,7 @@ def _question_pin(state: RoomState, actor: Participant, command: QuestionPin) ->
 
 def _question(state: RoomState, question_id: int) -> Question:
     question = state.questions.get(question_id)
-    if question is None or question.dismissed:
+    if question is None:
         raise NoSuchQuestion(f"no question {question_id}", "question_id")
     return question
 
@@ -363,8 +380,8 @@ def _votable_question(state: RoomState, question_id: int) -> Question:
 
 
 def _poll_open(state: RoomState, actor: Participant, command: PollOpen) -> list[Event]:
-    _require_staff(actor, "open polls")
-    _check_text(command.question, "question", POLL_QUESTION_MAX)
+    require_staff(actor, "open polls")
+    check_text(command.question, "question", POLL_QUESTION_MAX)
     if not POLL_OPTIONS_MIN <= len(command.options) <= POLL_OPTIONS_MAX:
         raise BadField(
             f"a poll has {POLL_OPTIONS_MIN} to {POLL_OPTIONS_MAX} options, "
@@ -372,7 +389,10 @@ def _poll_open(state: RoomState, actor: Participant, command: PollOpen) -> list[
             "options",
         )
     for option in command.options:
-        _check_text(option, "options", POLL_OPTION_MAX)
+        check_text(option, "options", POLL_OPTION_MAX)
+    size = poll_bytes(command.question, command.options)
+    if polls_to_drop(state, size, only_closed=True) is None:
+        raise LimitReached("too many polls are open; close some first")
     poll_id = state.poll_count + 1
     return [
         PollOpenedEvent(
@@ -399,7 +419,7 @@ def _poll_answer(state: RoomState, actor: Participant, command: PollAnswer) -> l
 
 
 def _poll_close(state: RoomState, actor: Participant, command: PollClose) -> list[Event]:
-    _require_staff(actor, "close polls")
+    require_staff(actor, "close polls")
     poll = _open_poll(state, command.poll_id)
     return [
         PollClosedEvent(poll.poll_id, poll.current_tally(), poll.current_voters(), actor.identity)
@@ -421,20 +441,20 @@ def _open_poll(state: RoomState, poll_id: int) -> Poll:
 def _participant_remove(
     state: RoomState, actor: Participant, command: ParticipantRemove
 ) -> list[Event]:
-    _require_staff(actor, "remove participants")
+    require_staff(actor, "remove participants")
     if command.identity in state.removed:
         return []
-    target = _participant(state, command.identity, "identity")
+    target = known_participant(state, command.identity, "identity")
     if target.role is Role.TEACHER:
         raise NotAllowed("nobody removes the teacher", "identity")
     if target.role is Role.ASSISTANT and actor.role is not Role.TEACHER:
         raise NotAllowed("only the teacher removes an assistant", "identity")
-    _check_reason(command.reason)
+    check_reason(command.reason)
     return [ParticipantRemovedEvent(target.identity, command.reason, actor.identity)]
 
 
 def _room_lock(state: RoomState, actor: Participant, command: RoomLock) -> list[Event]:
-    _require_staff(actor, "lock the room")
+    require_staff(actor, "lock the room")
     if state.locked == command.locked:
         return []
     return [RoomLockedEvent(command.locked, actor.identity)]
@@ -444,130 +464,15 @@ def _room_lock(state: RoomState, actor: Participant, command: RoomLock) -> list[
 
 
 def _board_lock(state: RoomState, actor: Participant, command: BoardLock) -> list[Event]:
-    _require_staff(actor, "lock a whiteboard")
-    _check_board(command.board)
+    require_staff(actor, "lock a whiteboard")
+    check_board(state, command.board)
     if (command.board in state.locked_boards) == command.locked:
         return []
     return [BoardLockedEvent(command.board, command.locked, actor.identity)]
 
 
-def _check_board(board: str) -> None:
-    if not is_board_name(board):
-        raise BadField("board is 1-64 letters, digits, '_' or '-'", "board")
-
-
-# Media
-
-
-def _media_mode(state: RoomState, actor: Participant, command: MediaMode) -> list[Event]:
-    _require_staff(actor, "set the media mode")
-    if command.mode not in MODES:
-        raise BadField(f"mode is one of {', '.join(MODES)}", "mode")
-    if state.media_mode == command.mode:
-        return []
-    return [MediaModeChangedEvent(command.mode, actor.identity)]
-
-
-def _media_mute(state: RoomState, actor: Participant, command: MediaMute) -> list[Event]:
-    _require_staff(actor, "mute media")
-    if command.identity is not None:
-        target = _participant(state, command.identity, "identity")
-        if target.role is Role.TEACHER:
-            raise NotAllowed("nobody mutes the teacher", "identity")
-        if target.role is Role.ASSISTANT and actor.role is not Role.TEACHER:
-            raise NotAllowed("only the teacher mutes an assistant", "identity")
-    if command.source not in SOURCES:
-        raise BadField(f"source is one of {', '.join(SOURCES)}", "source")
-    if command.identity is not None:
-        changes = command.muted != ((command.identity, command.source) in state.media_muted)
-    elif command.muted:
-        changes = command.source not in state.media_muted_all
-    else:
-        changes = command.source in state.media_muted_all or bool(
-            state.student_media_mutes(command.source)
-        )
-    if not changes:
-        return []
-    return [MediaMutedEvent(command.identity, command.source, command.muted, actor.identity)]
-
-
-def _media_permit(state: RoomState, actor: Participant, command: MediaPermit) -> list[Event]:
-    _require_staff(actor, "permit students to publish")
-    target = _participant(state, command.identity, "identity")
-    if target.is_staff:
-        raise NotAllowed("staff publish without permission", "identity")
-    if (target.identity in state.media_permitted) == command.allowed:
-        return []
-    return [MediaPermittedEvent(target.identity, command.allowed, actor.identity)]
-
-
-def _media_spotlight(state: RoomState, actor: Participant, command: MediaSpotlight) -> list[Event]:
-    _require_staff(actor, "set the spotlight")
-    if command.identity is not None:
-        _participant(state, command.identity, "identity")
-    if state.spotlight == command.identity:
-        return []
-    return [MediaSpotlightedEvent(command.identity, actor.identity)]
-
-
-# Breakout rooms
-
-
-def _breakout_open(state: RoomState, actor: Participant, command: BreakoutOpen) -> list[Event]:
-    _require_staff(actor, "open breakout rooms")
-    if state.breakouts:
-        raise BreakoutsOpen("close the breakout rooms first")
-    if not 1 <= len(command.rooms) <= BREAKOUTS_MAX:
-        raise BadField(f"open 1 to {BREAKOUTS_MAX} breakout rooms", "rooms")
-    if len(set(command.rooms)) != len(command.rooms):
-        raise BadField("breakout room names are distinct", "rooms")
-    # A breakout room's whiteboard is named after it, so its name is a board name.
-    if not all(is_board_name(name) for name in command.rooms):
-        raise BadField("a breakout room is 1-64 letters, digits, '_' or '-'", "rooms")
-    return [BreakoutOpenedEvent(tuple(command.rooms), actor.identity)]
-
-
-def _breakout_move(state: RoomState, actor: Participant, command: BreakoutMove) -> list[Event]:
-    _require_staff(actor, "move participants between rooms")
-    target = _participant(state, command.identity, "identity")
-    if command.room is not None and command.room not in state.breakouts:
-        raise NoSuchBreakout(f"no open breakout room {command.room!r}", "room")
-    if state.breakout_of.get(target.identity) == command.room:
-        return []
-    return [BreakoutMovedEvent(target.identity, command.room, actor.identity)]
-
-
 def _session_end(actor: Participant, command: SessionEnd) -> list[Event]:
     if actor.role is not Role.TEACHER:
         raise NotAllowed("only the teacher ends the session")
-    _check_reason(command.reason)
+    check_reason(command.reason)
     return [SessionEndedEvent(command.reason, actor.identity)]
-
-
-# Shared checks
-
-
-def _require_staff(actor: Participant, what: str) -> None:
-    if not actor.is_staff:
-        raise NotAllowed(f"only staff {what}")
-
-
-def _participant(state: RoomState, identity: str, field: str) -> Participant:
-    """The participant ``identity``; ``NoSuchParticipant`` if it never joined or was removed."""
-    participant = state.participants.get(identity)
-    if participant is None or identity in state.removed:
-        raise NoSuchParticipant(f"{identity!r} is not in this room", field)
-    return participant
-
-
-def _check_text(text: str, field: str, max_chars: int) -> None:
-    """Text of 1 to ``max_chars`` characters that is not only whitespace."""
-    if not text.strip():
-        raise BadField(f"{field} is empty", field)
-    if len(text) > max_chars:
-        raise BadField(f"{field} is longer than {max_chars} characters", field)
-
-
-def _check_reason(reason: str) -> None:
-    if len(reason) > REASON_MAX:
-        raise BadField(f"reason is longer than {REASON_MAX} characters", "reason")

@@ -114,6 +114,13 @@ class BadField(RoomError):
     code = "bad_field"
 
 
+class LimitReached(RoomError):
+    """A room bound (docs/protocol.md, "Bounds") leaves no room: too many unanswered questions of
+    one participant, a full Q&A, too many open polls, too many whiteboards."""
+
+    code = "limit_reached"
+
+
 class RoomLocked(RoomError):
     """The room is locked and this identity never joined it."""
 
@@ -150,6 +157,7 @@ ERROR_CLASSES: tuple[type[RoomError], ...] = (
     BreakoutsOpen,
     NoSuchBreakout,
     BadField,
+    LimitReached,
     RoomLocked,
     SessionEnded,
     ParticipantRemoved,

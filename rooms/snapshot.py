@@ -13,6 +13,10 @@ Version 2 added the media rules and breakout rooms (``media_mode`` ... ``breakou
 snapshots are still read: the code that wrote them had no such events, so those fields are a new
 room's. A node that reads only version 1 refuses a version 2 snapshot rather than dropping what it
 cannot hold.
+
+A question row still carries its ``dismissed`` flag (always false since dismissed questions leave
+the state, :mod:`rooms.bounds`), so a node of either age reads the other's snapshots; a dismissed
+question in an older snapshot is dropped when read.
 """
 
 from collections import deque
@@ -62,7 +66,7 @@ def state_to_data(state: RoomState) -> dict[str, Any]:
         "questions": [
             [
                 *(q.question_id, q.author, q.name, q.text, q.ts, sorted(q.voters)),
-                *(q.answered, q.dismissed, q.pinned),
+                *(q.answered, False, q.pinned),  # "dismissed": such questions are gone
             ]
             for q in state.questions.values()
         ],
@@ -123,7 +127,7 @@ def state_from_data(data: Any) -> RoomState:
             hands=list(data["hands"]),
             chat=_records_from_data(data["chat"]),
             threads={owner: _records_from_data(rs) for owner, rs in data["threads"].items()},
-            questions={q[0]: _question(q) for q in data["questions"]},
+            questions={q[0]: _question(q) for q in data["questions"] if not q[7]},
             polls={p[0]: _poll(p) for p in data["polls"]},
             question_count=int(data["question_count"]),
             poll_count=int(data["poll_count"]),
@@ -154,10 +158,8 @@ def _records_from_data(items: Iterable[Any]) -> deque[Record]:
 
 
 def _question(item: list[Any]) -> Question:
-    question_id, author, name, text, ts, voters, answered, dismissed, pinned = item
-    return Question(
-        int(question_id), author, name, text, int(ts), set(voters), answered, dismissed, pinned
-    )
+    question_id, author, name, text, ts, voters, answered, _dismissed, pinned = item
+    return Question(int(question_id), author, name, text, int(ts), set(voters), answered, pinned)
 
 
 def _poll(item: list[Any]) -> Poll:

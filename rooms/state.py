@@ -9,6 +9,16 @@ poll ids included.
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+from rooms.bounds import (
+    POLLS_BYTES_MAX,
+    POLLS_MAX,
+    QUESTIONS_BYTES_MAX,
+    QUESTIONS_MAX,
+    Kept,
+    make_room,
+    poll_bytes,
+    question_bytes,
+)
 from rooms.events import (
     BoardClearedEvent,
     BoardLockedEvent,
@@ -59,13 +69,17 @@ class Question:
     ts: int
     voters: set[str] = field(default_factory=set)
     answered: bool = False
-    dismissed: bool = False
     pinned: bool = False
 
     @property
     def votes(self) -> int:
         """The number of upvotes."""
         return len(self.voters)
+
+    @property
+    def size(self) -> int:
+        """Its estimated bytes in a ``RoomView`` (:func:`rooms.bounds.question_bytes`)."""
+        return question_bytes(self.author, self.name, self.text)
 
 
 @dataclass(slots=True)
@@ -95,6 +109,11 @@ class Poll:
         """Students who answered: the published count once closed, else counted."""
         return self.voters if self.voters is not None else len(self.answers)
 
+    @property
+    def size(self) -> int:
+        """Its estimated bytes in a ``RoomView`` (:func:`rooms.bounds.poll_bytes`)."""
+        return poll_bytes(self.question, self.options)
+
 
 def _chat_history() -> deque[Record]:
     return deque(maxlen=CHAT_HISTORY)
@@ -111,8 +130,10 @@ class RoomState:
     - ``hands``: identities with a raised hand, first raised first.
     - ``chat``: the last ``CHAT_HISTORY`` room-wide chat records; ``threads``: the last
       ``CHAT_HISTORY`` records of each private thread, by the thread's student.
-    - ``questions`` / ``polls``: by id, including dismissed questions and closed polls;
-      ``question_count`` / ``poll_count``: the highest id handed out.
+    - ``questions`` / ``polls``: by id, the ones the room keeps (:mod:`rooms.bounds`): a
+      dismissed question leaves, and a new question or poll pushes out the oldest answered or
+      closed ones it needs room from; ``question_count`` / ``poll_count``: the highest id
+      handed out.
     - ``locked_boards``: whiteboards students may not write; ``board_cleared`` and
       ``board_snapshots``: by board, the id of the last ``board.cleared`` /
       ``board.snapshot_saved`` record (the whiteboard service carries out the newest it has not).
@@ -208,9 +229,10 @@ def evolve(state: RoomState, record: Record) -> None:
         case HandsClearedEvent():
             state.hands.clear()
         case QuestionAskedEvent():
-            state.questions[event.question_id] = Question(
-                event.question_id, event.author, event.name, event.text, record.ts
-            )
+            asked = Question(event.question_id, event.author, event.name, event.text, record.ts)
+            for question_id in questions_to_drop(state, asked.size, only_answered=False) or ():
+                del state.questions[question_id]
+            state.questions[event.question_id] = asked
             state.question_count = max(state.question_count, event.question_id)
         case QuestionUpvotedEvent():
             if question := state.questions.get(event.question_id):
@@ -222,15 +244,15 @@ def evolve(state: RoomState, record: Record) -> None:
             if question := state.questions.get(event.question_id):
                 question.answered = True
         case QuestionDismissedEvent():
-            if question := state.questions.get(event.question_id):
-                question.dismissed = True
+            state.questions.pop(event.question_id, None)
         case QuestionPinnedEvent():
             if question := state.questions.get(event.question_id):
                 question.pinned = event.pinned
         case PollOpenedEvent():
-            state.polls[event.poll_id] = Poll(
-                event.poll_id, event.question, event.options, event.multiple
-            )
+            opened = Poll(event.poll_id, event.question, event.options, event.multiple)
+            for poll_id in polls_to_drop(state, opened.size, only_closed=False) or ():
+                del state.polls[poll_id]
+            state.polls[event.poll_id] = opened
             state.poll_count = max(state.poll_count, event.poll_id)
         case PollAnsweredEvent():
             if poll := state.polls.get(event.poll_id):
@@ -293,6 +315,20 @@ def evolve(state: RoomState, record: Record) -> None:
         case SessionEndedEvent():
             state.ended = (event.reason, event.by)
     state.last_id = record.id
+
+
+def questions_to_drop(state: RoomState, size: int, *, only_answered: bool) -> list[int] | None:
+    """The ids of the questions that leave so a new one of ``size`` bytes fits the room's bounds
+    (:func:`rooms.bounds.make_room`; None: answered ones cannot make room)."""
+    kept = (Kept(q.question_id, q.size, q.answered) for q in state.questions.values())
+    return make_room(kept, size, QUESTIONS_MAX, QUESTIONS_BYTES_MAX, only_done=only_answered)
+
+
+def polls_to_drop(state: RoomState, size: int, *, only_closed: bool) -> list[int] | None:
+    """The ids of the polls that leave so a new one of ``size`` bytes fits the room's bounds
+    (:func:`rooms.bounds.make_room`; None: closed ones cannot make room)."""
+    kept = (Kept(p.poll_id, p.size, not p.open) for p in state.polls.values())
+    return make_room(kept, size, POLLS_MAX, POLLS_BYTES_MAX, only_done=only_closed)
 
 
 def _lower_hand(state: RoomState, identity: str) -> None:

@@ -8,6 +8,7 @@ import heapq
 from collections.abc import Iterable
 from typing import Any
 
+from rooms.bounds import CHAT_VIEW_BYTES_MAX, chat_bytes
 from rooms.events import ChatMessageEvent, Record
 from rooms.participant import Participant
 from rooms.state import CHAT_HISTORY, Poll, Question, RoomState
@@ -18,7 +19,7 @@ def room_view(state: RoomState, viewer: Participant) -> dict[str, Any]:
 
     Keys: ``room_id``, ``locked``, ``ended`` (``{reason, by}`` or None), ``chat_muted_all``,
     ``chat_muted`` (sorted identities), ``hands`` (``[{identity, name}]``, first raised first),
-    ``chat`` (the last 200 ``ChatMessage`` maps the viewer may see, oldest first), ``questions``
+    ``chat`` (see :func:`visible_chat`), ``questions``
     (see :func:`ordered_questions`), ``polls`` (oldest first), ``locked_boards`` (sorted
     names of the whiteboards students may not write), ``media`` (see :func:`media_entry`) and
     ``breakouts`` (see :func:`breakouts_entry`).
@@ -43,14 +44,24 @@ def room_view(state: RoomState, viewer: Participant) -> dict[str, Any]:
 
 
 def visible_chat(state: RoomState, viewer: Participant) -> list[Record]:
-    """The last ``CHAT_HISTORY`` chat records ``viewer`` may see, oldest first."""
+    """The last ``CHAT_HISTORY`` chat records ``viewer`` may see, oldest first, and of those
+    only the newest that fit in :data:`rooms.bounds.CHAT_VIEW_BYTES_MAX`."""
     conversations = [state.chat]
     if viewer.is_staff:
         conversations.extend(state.threads.values())
     elif viewer.identity in state.threads:
         conversations.append(state.threads[viewer.identity])
-    merged = list(heapq.merge(*conversations, key=lambda record: record.id))
-    return merged[-CHAT_HISTORY:]
+    merged = list(heapq.merge(*conversations, key=lambda record: record.id))[-CHAT_HISTORY:]
+    budget = CHAT_VIEW_BYTES_MAX
+    start = len(merged)
+    while start > 0:
+        event = merged[start - 1].event
+        assert isinstance(event, ChatMessageEvent)
+        budget -= chat_bytes(event.sender, event.name, event.text, event.thread)
+        if budget < 0:
+            break
+        start -= 1
+    return merged[start:]
 
 
 def chat_entry(record: Record) -> dict[str, Any]:
@@ -68,10 +79,10 @@ def chat_entry(record: Record) -> dict[str, Any]:
 
 
 def ordered_questions(state: RoomState) -> list[Question]:
-    """Questions not dismissed: pinned first, then open before answered, then most votes, then
+    """The room's questions: pinned first, then open before answered, then most votes, then
     oldest first (ties by id)."""
     return sorted(
-        (question for question in state.questions.values() if not question.dismissed),
+        state.questions.values(),
         key=lambda q: (not q.pinned, q.answered, -q.votes, q.ts, q.question_id),
     )
 

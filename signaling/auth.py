@@ -20,7 +20,7 @@ from typing import Any
 
 import jwt
 
-from rooms import Participant, Role
+from rooms import Participant, Role, is_room_id
 
 from .errors import TokenExpired, TokenInvalid, TokenWrongRoom
 
@@ -77,7 +77,16 @@ def mint(
     now: float | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> str:
-    """Sign an access token valid for ``ttl_s`` seconds from ``now`` (Unix seconds)."""
+    """Sign an access token valid for ``ttl_s`` seconds from ``now`` (Unix seconds).
+
+    Raises:
+        ValueError: ``grants.room`` is not a room id (1-64 of ``A-Za-z0-9_-``), or ``identity``
+            is empty: no server would accept the token.
+    """
+    if not is_room_id(grants.room):
+        raise ValueError(f"room {grants.room!r}: a room id is 1-64 letters, digits, '_' or '-'")
+    if not identity:
+        raise ValueError("the identity is empty")
     issued = int(time.time() if now is None else now)
     claims: dict[str, Any] = {
         "iss": ISSUER,
@@ -143,26 +152,39 @@ def decode_claims(keyring: Keyring, token: str, *, audience: str | None = None) 
 def verify(keyring: Keyring, token: str, room: str) -> Participant:
     """Verify an access token for ``room`` and return the participant it admits.
 
+    Every claim of docs/protocol.md ("Access tokens") must be present with its type: ``iat``,
+    ``nbf`` and ``exp`` integers; ``sub`` and ``name`` non-empty strings; ``grants`` with
+    ``room`` (a room id), ``role``, ``can_publish`` and ``can_subscribe`` (booleans).
+
     Raises:
-        TokenInvalid, TokenExpired: as :func:`decode_claims`, or malformed grants.
-        TokenWrongRoom: the token's ``grants.room`` is not ``room``.
+        TokenInvalid, TokenExpired: as :func:`decode_claims`, or a claim missing or mistyped.
+        TokenWrongRoom: the token's ``grants.room`` is not ``room`` (which includes a ``room``
+            that is no room id).
     """
     claims = decode_claims(keyring, token)
+    for time_claim in ("iat", "nbf", "exp"):
+        # pyjwt reads "exp": "1700000000" as a number; the protocol says an int (not a bool).
+        if type(claims.get(time_claim)) is not int:
+            raise TokenInvalid(f"token claim {time_claim!r} must be an integer")
     grants = claims.get("grants")
     if not isinstance(grants, dict) or claims.get("invite"):
         raise TokenInvalid("token carries no grants")
-    identity, name = claims.get("sub"), claims.get("name", claims.get("sub"))
-    if not isinstance(identity, str) or not identity or not isinstance(name, str):
-        raise TokenInvalid("token identity and name must be strings")
+    identity, name = claims.get("sub"), claims.get("name")
+    if not isinstance(identity, str) or not identity or not isinstance(name, str) or not name:
+        raise TokenInvalid("token claims 'sub' and 'name' must be non-empty strings")
     try:
         role = Role(grants.get("role"))
     except ValueError as exc:
         raise TokenInvalid("token role must be teacher, assistant or student") from exc
-    if grants.get("room") != room:
-        raise TokenWrongRoom("token is for another room")
-    can_publish, can_subscribe = grants.get("can_publish", True), grants.get("can_subscribe", True)
+    granted_room = grants.get("room")
+    if not isinstance(granted_room, str) or not is_room_id(granted_room):
+        raise TokenInvalid("token grants.room must be a room id (1-64 of A-Za-z0-9_-)")
+    # A missing media grant is refused, never read as a permission.
+    can_publish, can_subscribe = grants.get("can_publish"), grants.get("can_subscribe")
     if not isinstance(can_publish, bool) or not isinstance(can_subscribe, bool):
-        raise TokenInvalid("token media grants must be booleans")
+        raise TokenInvalid("token grants.can_publish and grants.can_subscribe must be booleans")
+    if granted_room != room:
+        raise TokenWrongRoom("token is for another room")
     return Participant(identity, name, role, can_publish, can_subscribe)
 
 

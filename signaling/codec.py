@@ -17,7 +17,7 @@ from typing import Any
 
 import msgpack
 
-from rooms import COMMANDS, Command, Record
+from rooms import COMMANDS, Command, Record, is_room_id
 
 from .errors import BadFieldType, BadFrame, ClientError, MissingField, UnknownType
 
@@ -229,7 +229,10 @@ def decode(frame: bytes) -> ClientMessage:
         last_id = msg.get("last_id")
         if last_id is not None:
             last_id = _check_int("last_id", last_id)
-        return Join(_check_str("token", msg["token"]), _check_str("room", msg["room"]), last_id)
+        room = _check_str("room", msg["room"])
+        if not is_room_id(room):
+            raise BadFieldType("room is 1-64 letters, digits, '_' or '-'", field="room")
+        return Join(_check_str("token", msg["token"]), room, last_id)
     if t == "ping":
         return Ping(_ref(msg))
     if t in MEDIA_TYPES:

@@ -85,6 +85,15 @@ class TokenWrongRoom(ClientError):
     close_code = CloseCode.FORBIDDEN
 
 
+class ConnectionReplaced(ClientError):
+    """The identity opened more connections to the room on this node than
+    ``--max-connections-per-identity``: the oldest is closed (the newest wins, so a client that
+    reconnects is never refused because its dead connection is not noticed yet)."""
+
+    code = "connection_replaced"
+    close_code = CloseCode.CONNECTION_REPLACED
+
+
 class Unavailable(ClientError):
     """The store or the cluster cannot take the command now (a failover, say); nothing was done.
     ``retry_after_ms`` suggests when to try again."""
@@ -145,6 +154,7 @@ SIGNALING_ERRORS: tuple[type[ClientError], ...] = (
     TokenInvalid,
     TokenExpired,
     TokenWrongRoom,
+    ConnectionReplaced,
     Unavailable,
     Internal,
     BadSdp,

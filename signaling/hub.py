@@ -465,6 +465,11 @@ class RoomHub:
         finally:
             self._saving = None
 
+    def flush(self) -> None:
+        """Write what this loop turn delivered, and the replies after it, now rather than at the
+        end of the turn (a connection about to close sends its events and ack first)."""
+        self._flush()
+
     def reply(self, outbox: Outbox, frame: bytes) -> None:
         """Send a member an answer (ack, error, pong) after the events delivered before it."""
         if self._batch:

@@ -40,6 +40,7 @@ from .codec import (
 from .errors import (
     AlreadyJoined,
     ClientError,
+    ConnectionReplaced,
     FrameTooLarge,
     Internal,
     NotJoined,
@@ -52,7 +53,7 @@ from .hub import HubSettings, JoinRefused, Member, RoomHub, now_ms
 from .media import MediaSession
 from .metrics import Metrics
 from .outbox import Outbox
-from .ratelimit import TokenBucket
+from .ratelimit import SharedBuckets, TokenBucket
 from .store import EventStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,12 @@ class NodeSettings:
     #: ``rate_limited`` with ``retry_after_ms`` (jittered) and the client sends it again.
     join_rate_per_s: float = 500.0
     join_burst: float = 500.0
+    #: Frames per second (and burst) after ``join`` shared by all of one identity's connections
+    #: to a room on this node, on top of each connection's own ``rate_per_s``.
+    identity_rate_per_s: float = 20.0
+    identity_burst: float = 40.0
+    #: Connections one identity may hold to a room on this node; one more closes the oldest.
+    max_connections_per_identity: int = 8
     #: Pending TCP connections the kernel queues (a join storm opens hundreds at once).
     listen_backlog: int = 1024
     hub: HubSettings = field(default_factory=HubSettings)
@@ -126,6 +133,11 @@ class SignalingNode:
         self._connections: set[ServerConnection] = set()
         self._server: Server | None = None
         self._join_bucket = TokenBucket(settings.join_rate_per_s, settings.join_burst)
+        self._identity_buckets = SharedBuckets(
+            settings.identity_rate_per_s, settings.identity_burst
+        )
+        #: Each (room, identity)'s joined connections on this node, oldest first.
+        self._identities: dict[tuple[str, str], list[Member]] = {}
 
     # -- serving -------------------------------------------------------------------------------
 
@@ -262,6 +274,7 @@ class SignalingNode:
             self.metrics.frames_sent,
         )
         bucket = TokenBucket(self.settings.rate_per_s, self.settings.rate_burst)
+        identity_bucket: TokenBucket | None = None
         member: Member | None = None
         hub: RoomHub | None = None
         media: MediaSession | None = None
@@ -279,6 +292,7 @@ class SignalingNode:
                         if joined is None:
                             return
                         hub, member = joined
+                        identity_bucket = self._identity_buckets.acquire(_identity_key(hub, member))
                     elif isinstance(message, Ping):
                         pong = encode_pong(message.ref, now_ms())
                         if hub is None:
@@ -287,6 +301,11 @@ class SignalingNode:
                             hub.reply(outbox, pong)  # after the events already delivered
                     elif member is None or hub is None:
                         raise NotJoined("send join first")
+                    elif identity_bucket is not None and (wait_ms := identity_bucket.take()):
+                        raise RateLimited(
+                            "too many frames from your connections together; slow down",
+                            retry_after_ms=wait_ms,
+                        )
                     elif isinstance(message, MediaFrame):
                         if media is None:
                             media = MediaSession(self.media, hub, member.participant, outbox.put)
@@ -294,6 +313,7 @@ class SignalingNode:
                     else:
                         await hub.execute(member, message.ref, message.command)
                         if isinstance(message.command, Leave):
+                            hub.flush()  # hand.lowered and the ack go out before the close
                             await outbox.close(CloseCode.NORMAL_CLOSURE, "left", final_frame=None)
                             return
                 except ClientError as exc:
@@ -314,6 +334,7 @@ class SignalingNode:
             if member is not None and hub is not None:
                 self._members.pop(member, None)
                 hub.remove(member)
+                self._release_identity(hub, member)
             if media is not None:
                 await media.close()
 
@@ -410,7 +431,37 @@ class SignalingNode:
             await outbox.close(exc.close_code, exc.error.code, final_frame=encode_error(exc.error))
             return None
         self._members[member] = None
+        self._hold_identity(hub, member)
         return hub, member
+
+    def _hold_identity(self, hub: RoomHub, member: Member) -> None:
+        """Count a joined connection against its identity's cap; past the cap the oldest of the
+        identity's connections is closed (``connection_replaced``, 4410)."""
+        held = self._identities.setdefault(_identity_key(hub, member), [])
+        held.append(member)
+        while len(held) > max(1, self.settings.max_connections_per_identity):
+            oldest = held.pop(0)
+            if oldest.closing:
+                continue
+            oldest.closing = True
+            error = ConnectionReplaced(
+                "this identity opened a newer connection to the room; this one is closed"
+            )
+            assert error.close_code is not None
+            self.metrics.command_errors.labels(error.code).inc()
+            asyncio.get_running_loop().create_task(
+                oldest.outbox.close(error.close_code, error.code, final_frame=encode_error(error))
+            )
+
+    def _release_identity(self, hub: RoomHub, member: Member) -> None:
+        key = _identity_key(hub, member)
+        self._identity_buckets.release(key)
+        held = self._identities.get(key)
+        if held is not None:
+            if member in held:
+                held.remove(member)
+            if not held:
+                del self._identities[key]
 
     # -- rooms ---------------------------------------------------------------------------------
 
@@ -466,3 +517,7 @@ class SignalingNode:
 
 class _Draining(Exception):
     pass
+
+
+def _identity_key(hub: RoomHub, member: Member) -> tuple[str, str]:
+    return hub.room_id, member.participant.identity

@@ -1,4 +1,5 @@
-"""Per-connection token bucket for inbound frames."""
+"""Token buckets for inbound frames: one per connection, and one shared by each identity's
+connections in a room on this node."""
 
 from __future__ import annotations
 
@@ -30,3 +31,39 @@ class TokenBucket:
             return 0
         # Round up, so waiting the announced time is enough; the epsilon absorbs float noise.
         return max(1, math.ceil((1.0 - self._tokens) / self.rate * 1000 - 1e-6))
+
+
+class SharedBuckets:
+    """Token buckets shared by every connection with the same key (a room and an identity).
+
+    A connection :meth:`acquire` s its key's bucket when it joins and :meth:`release` s it when it
+    closes; the bucket is dropped with the key's last connection, so the table never holds more
+    entries than the node has joined connections.
+    """
+
+    __slots__ = ("_buckets", "burst", "rate")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[object, tuple[TokenBucket, int]] = {}
+
+    def acquire(self, key: object) -> TokenBucket:
+        """The bucket of ``key``, made full if no connection holds it yet."""
+        bucket, holders = self._buckets.get(key) or (TokenBucket(self.rate, self.burst), 0)
+        self._buckets[key] = (bucket, holders + 1)
+        return bucket
+
+    def release(self, key: object) -> None:
+        """One connection of ``key`` closed; the bucket goes with the last one."""
+        entry = self._buckets.get(key)
+        if entry is None:
+            return
+        bucket, holders = entry
+        if holders <= 1:
+            del self._buckets[key]
+        else:
+            self._buckets[key] = (bucket, holders - 1)
+
+    def __len__(self) -> int:
+        return len(self._buckets)

@@ -9,7 +9,7 @@ import { decodeFrame, encodeFrame } from "./codec.js";
 
 /** Close codes after which the client stays closed (docs/protocol.md, "Close codes"); after any
  * other it reconnects and resumes. */
-const FINAL_CLOSE_CODES = new Set([1000, 1009, 4401, 4403, 4409, 4423]);
+const FINAL_CLOSE_CODES = new Set([1000, 1009, 4401, 4403, 4409, 4410, 4423]);
 /** Join refusals that mean "not now" (a join storm, a store failing over): the client sends the
  * same join again on the same socket after the server's `retry_after_ms` plus jitter. */
 const RETRY_JOIN_CODES = new Set(["rate_limited", "unavailable"]);
@@ -55,7 +55,7 @@ export class CommandError extends Error {
  *   {state: "connecting", attempt: number} |
  *   {state: "live"} |
  *   {state: "reconnecting", retryAt: number, attempt: number} |
- *   {state: "closed", code: number, kind: "left"|"ended"|"removed"|"unauthorized"|"locked"|"closed",
+ *   {state: "closed", code: number, kind: "left"|"ended"|"removed"|"unauthorized"|"locked"|"replaced"|"closed",
  *    error: {code: string, message: string} | null}
  * )} ConnectionStatus
  */
@@ -366,6 +366,7 @@ export class Connection {
       : code === 4401 ? "unauthorized"
       : code === 4403 ? (error?.code === "token_wrong_room" ? "unauthorized" : "removed")
       : code === 4409 ? "ended"
+      : code === 4410 ? "replaced"
       : code === 4423 ? "locked"
       : "closed";
     this.onStatus({ state: "closed", code, kind, error: error ? { code: error.code, message: error.message } : null });

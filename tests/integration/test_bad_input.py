@@ -228,6 +228,15 @@ def unknown_kid_token(room: Room) -> str:
     return mint(rotated, identity=INTRUDER, name="Mallory", grants=grants, ttl_s=600)
 
 
+def slash_room_token(room: Room) -> str:
+    """A validly signed token for room ``<room>/b1`` (``mint`` refuses to make one)."""
+    claims = token_claims(room, "student")
+    claims["grants"]["room"] = f"{room.room_id}/b1"
+    return jwt.encode(
+        claims, room.server.secret.encode(), algorithm="HS256", headers={"kid": "test"}
+    )
+
+
 def hs512_token(room: Room) -> str:
     secret = room.server.secret.encode()
     return jwt.encode(token_claims(room), secret, algorithm="HS512", headers={"kid": "test"})
@@ -372,6 +381,23 @@ CASES = [
         joined=False,
         close=4403,
     ),
+    # Room ids (issue 12, item 9): the board-name alphabet, so "X/b1" names no breakout room
+    Case(
+        "join-room-with-slash",
+        lambda room: pack(
+            {"t": "join", "token": room.token(INTRUDER), "room": f"{room.room_id}/b1"}
+        ),
+        "bad_field",
+        joined=False,
+        field="room",
+    ),
+    Case(
+        "token-for-a-room-with-slash",
+        join_with(lambda room: slash_room_token(room)),
+        "token_invalid",
+        joined=False,
+        close=4401,
+    ),
     # A student sending staff commands
     *(
         Case(
@@ -389,7 +415,7 @@ CASES = [
 async def test_bad_input_gets_its_error_and_leaves_the_room_serving_and_unchanged(
     shared_server: LiveclassServer, case: Case
 ) -> None:
-    async with live_room(shared_server, f"bad-{case.id}") as room:
+    async with live_room(shared_server, f"bad-{case.id.replace('.', '-')}") as room:
         ws = await (room.raw_joined() if case.joined else open_raw(shared_server.ws_url))
         try:
             before = await room.snapshot()

@@ -291,11 +291,15 @@ def errors_by_command() -> dict[str, set[str]]:
     return by_command
 
 
-def raise_sites(path: Path, codes: dict[str, str]) -> dict[str, set[str]]:
-    """Per top-level function of ``path``: the error codes it can raise, itself or through the
-    module's functions it calls. ``codes`` maps an error class name to its code."""
-    tree = ast.parse(path.read_text())
-    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+def raise_sites(paths: list[Path], codes: dict[str, str]) -> dict[str, set[str]]:
+    """Per top-level function of the modules at ``paths``: the error codes it can raise, itself
+    or through those modules' functions it calls. ``codes`` maps an error class name to its code."""
+    functions = {
+        node.name: node
+        for path in paths
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.FunctionDef)
+    }
 
     def direct(node: ast.AST) -> tuple[set[str], set[str]]:
         raised, called = set(), set()
@@ -320,12 +324,14 @@ def raise_sites(path: Path, codes: dict[str, str]) -> dict[str, set[str]]:
 
 ROOM_CODES = {cls.__name__: cls.code for cls in ROOM_ERROR_CLASSES}
 DECIDE = ROOT / "rooms" / "decide.py"
+#: decide.py and the modules whose rules it calls (a command's raise sites may be in either).
+DECIDE_MODULES = [DECIDE, ROOT / "rooms" / "decide_media.py", ROOT / "rooms" / "checks.py"]
 
 
 def decide_raises() -> dict[str, set[str]]:
     """The codes ``rooms.decide`` can raise for each command type, and ``admit`` for a join."""
     tree = ast.parse(DECIDE.read_text())
-    sites = raise_sites(DECIDE, ROOM_CODES)
+    sites = raise_sites(DECIDE_MODULES, ROOM_CODES)
     (decide_fn,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "decide"]
     (match,) = [n for n in ast.walk(decide_fn) if isinstance(n, ast.Match)]
 
@@ -370,7 +376,7 @@ def test_every_error_the_room_rules_raise_for_a_command_is_in_its_row(command: s
 
 
 def test_every_token_error_is_in_the_join_row() -> None:
-    raised = set().union(*raise_sites(AUTH, SIGNALING_CODES).values())
+    raised = set().union(*raise_sites([AUTH], SIGNALING_CODES).values())
     documented = errors_by_command()
     absent = sorted(raised - documented["join"] - documented["(every command)"])
     assert raised and not absent, f"signaling/auth.py raises {absent}; add them to the join row"
@@ -397,3 +403,25 @@ def test_every_error_class_is_registered_so_the_doc_test_sees_it() -> None:
         f"{unregistered}: add them to SIGNALING_ERRORS (signaling/errors.py) or ERROR_CLASSES "
         "(rooms/errors.py), and their codes to docs/protocol.md 'Error codes'"
     )
+
+
+def test_both_docs_say_which_media_frames_need_an_sfu_and_which_are_room_commands() -> None:
+    """Without an SFU (``--no-media``) only media signalling gets ``media_unavailable``; the
+    ``media.*`` room commands are acknowledged. docs/protocol.md and docs/operations.md agree."""
+    signalling = set(signaling.codec.MEDIA_TYPES)
+    room_rules = {command for command in rooms.COMMANDS if command.startswith("media.")}
+    (row,) = [
+        row
+        for header, rows in tables(section(PROTOCOL_MD.read_text(), "Error codes"))
+        for row in rows
+        if names(row[0]) == {"media_unavailable"}
+    ]
+    needs_sfu, acknowledged = row[2].split("room commands")
+    assert names(needs_sfu) == signalling
+    assert names(acknowledged) == room_rules
+    operations = (PROTOCOL_MD.parent / "operations.md").read_text()
+    match = re.search(r"`--no-media` turns media off: (.*?)\n\n", operations, re.S)
+    assert match, "docs/operations.md no longer says what --no-media does"
+    needs_sfu, acknowledged = match.group(1).split("answered `media_unavailable`")
+    assert names(needs_sfu) == signalling
+    assert names(acknowledged) == room_rules

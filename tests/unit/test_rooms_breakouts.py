@@ -82,9 +82,6 @@ def test_staff_move_anyone_into_a_room_and_back(staff: Participant) -> None:
     assert room.do(staff, BreakoutMove("s1", "red")) == [
         BreakoutMovedEvent("s1", "red", staff.identity)
     ]
-    assert room.do(staff, BreakoutMove("t1", "blue")) == [
-        BreakoutMovedEvent("t1", "blue", staff.identity)
-    ]
     assert room.do(staff, BreakoutMove(staff.identity, "red")) == [
         BreakoutMovedEvent(staff.identity, "red", staff.identity)
     ]
@@ -95,6 +92,26 @@ def test_staff_move_anyone_into_a_room_and_back(staff: Participant) -> None:
     assert room.state.breakout_of["s1"] == "blue"
     assert room.do(staff, BreakoutMove("s1")) == [BreakoutMovedEvent("s1", None, staff.identity)]
     assert "s1" not in room.state.breakout_of
+
+
+def test_the_teacher_moves_an_assistant() -> None:
+    room = in_breakouts()
+    assert room.do(TEACHER, BreakoutMove("a1", "blue")) == [BreakoutMovedEvent("a1", "blue", "t1")]
+
+
+def test_an_assistant_may_not_move_the_teacher_or_another_assistant() -> None:
+    other = Participant("a2", "Ada", ASSISTANT.role)
+    room = classroom(TEACHER, ASSISTANT, other, STUDENT)
+    room.do(TEACHER, BreakoutOpen(("red", "blue")))
+    for target in ("t1", "a2"):
+        with pytest.raises(NotAllowed) as refused:
+            room.do(ASSISTANT, BreakoutMove(target, "blue"))
+        assert refused.value.field == "identity"
+    assert room.state.breakout_of == {}
+    room.do(TEACHER, BreakoutMove("t1", "blue"))
+    with pytest.raises(NotAllowed):
+        room.do(ASSISTANT, BreakoutMove("t1", None))
+    assert room.state.breakout_of == {"t1": "blue"}
 
 
 def test_moving_where_one_already_is_changes_nothing() -> None:

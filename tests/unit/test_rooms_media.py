@@ -26,6 +26,7 @@ from rooms import (
     Role,
     forwarded_sources,
     may_publish,
+    new_room,
     room_view,
     router_id,
 )
@@ -431,3 +432,19 @@ def test_router_id_is_the_room_or_the_breakout_room() -> None:
     assert router_id(room.state, "t1") == "room-1/blue"
     assert router_id(room.state, "s2") == "room-1"
     assert router_id(room.state, "ghost") == "room-1"
+
+
+def test_router_ids_of_different_media_rooms_never_collide() -> None:
+    """Room ids are validated (no '/'); router ids are built so that even a room id that got
+    through (as ``X/b1`` once did) never names another room's breakout room."""
+    names = ["X", "b1", "X/b1", "X%2Fb1", "X/", "/b1", "b1/", "a-b", "X%252Fb1", ""]
+    seen: dict[str, tuple[str, str | None]] = {}
+    for room_id in names:
+        for breakout in [None, *names]:
+            state = new_room(room_id)
+            if breakout is not None:
+                state.breakouts = (breakout,)
+                state.breakout_of["s1"] = breakout
+            router = router_id(state, "s1")
+            assert seen.setdefault(router, (room_id, breakout)) == (room_id, breakout), router
+    assert router_id(new_room("X/b1"), "s1") != "X/b1"

@@ -140,11 +140,12 @@ def test_view_holds_the_last_200_messages_the_viewer_may_see() -> None:
 
 def test_questions_are_ordered_pinned_open_votes_then_age() -> None:
     room = classroom()
-    for text in ["old", "popular", "answered", "pinned", "new", "dismissed"]:
-        room.do(STUDENT, QuestionAsk(text))
+    texts = ["old", "popular", "answered", "pinned", "new", "dismissed"]
+    for asker, text in zip([STUDENT, OTHER] * 3, texts, strict=True):
+        room.do(asker, QuestionAsk(text))
     room.do(STUDENT, QuestionUpvote(2))
-    room.do(OTHER, QuestionUpvote(2))
-    room.do(OTHER, QuestionUpvote(3))
+    room.do(TEACHER, QuestionUpvote(2))
+    room.do(STUDENT, QuestionUpvote(3))
     room.do(TEACHER, QuestionUpvote(3))
     room.do(TEACHER, QuestionAnswer(3))
     room.do(TEACHER, QuestionPin(4, True))

@@ -19,7 +19,7 @@ from signaling.errors import (
     UnknownType,
 )
 from signaling.presence import Presence, presence_frames
-from signaling.ratelimit import TokenBucket
+from signaling.ratelimit import SharedBuckets, TokenBucket
 
 TEACHER = Participant("t1", "Tess", Role.TEACHER)
 ASSISTANT = Participant("a1", "Ari", Role.ASSISTANT)
@@ -87,6 +87,31 @@ def test_refused_frames_do_not_spend_tokens() -> None:
     for _ in range(50):
         assert bucket.take(t0 + 0.05) > 0
     assert bucket.take(t0 + 0.1 + 1e-6) == 0
+
+
+# SharedBuckets
+
+
+def test_an_identitys_connections_share_one_bucket_until_the_last_goes() -> None:
+    buckets = SharedBuckets(1.0, 2.0)
+    first, second = buckets.acquire(("r", "s1")), buckets.acquire(("r", "s1"))
+    assert first is second and len(buckets) == 1
+    assert buckets.acquire(("r", "s2")) is not first and len(buckets) == 2
+    now = time.monotonic()
+    assert first.take(now) == 0 and second.take(now) == 0 and first.take(now) > 0
+    buckets.release(("r", "s1"))
+    assert buckets.acquire(("r", "s1")) is first  # a connection still holds it: not refilled
+    buckets.release(("r", "s1"))
+    buckets.release(("r", "s1"))
+    buckets.release(("r", "s2"))
+    assert len(buckets) == 0
+    buckets.release(("r", "s1"))  # an extra release is harmless
+    assert buckets.acquire(("r", "s1")).take(now) == 0
+
+
+def test_a_key_of_another_room_is_another_bucket() -> None:
+    buckets = SharedBuckets(1.0, 1.0)
+    assert buckets.acquire(("a", "s1")) is not buckets.acquire(("b", "s1"))
 
 
 # Presence

@@ -90,10 +90,54 @@ def test_minted_token_carries_the_documented_claims_and_kid() -> None:
     }
 
 
-def test_token_without_name_uses_the_identity_as_name() -> None:
+@pytest.mark.parametrize("claim", ["name", "room", "role", "can_publish", "can_subscribe"])
+def test_token_missing_name_or_a_grant_is_refused_as_invalid(claim: str) -> None:
+    """A missing claim is refused (docs/protocol.md): never read as a default, and a missing
+    media grant never means more permission."""
     claims = claims_for("s9")
-    del claims["name"]
-    assert verify(KEYRING, signed(claims), ROOM).name == "s9"
+    if claim == "name":
+        del claims["name"]
+    else:
+        del claims["grants"][claim]
+    with pytest.raises(TokenInvalid) as refused:
+        verify(KEYRING, signed(claims), ROOM)
+    assert refused.value.code == "token_invalid" and refused.value.close_code == 4401
+
+
+@pytest.mark.parametrize("claim", ["iat", "nbf", "exp"])
+@pytest.mark.parametrize("kind", ["numeric string", "bool", "float"])
+def test_token_times_must_be_integers(claim: str, kind: str) -> None:
+    claims = claims_for()
+    value = claims[claim]
+    claims[claim] = {"numeric string": str(value), "bool": True, "float": value + 0.5}[kind]
+    if kind == "bool" and claim == "exp":
+        claims["exp"] = True  # 1: long expired, but it must be refused as mistyped either way
+    with pytest.raises((TokenInvalid, TokenExpired)) as refused:
+        verify(KEYRING, signed(claims), ROOM)
+    if kind != "bool":
+        assert refused.value.code == "token_invalid"
+
+
+def test_pyjwt_reads_a_numeric_string_exp_as_a_number() -> None:
+    """Why verify checks the types itself: pyjwt accepts ``"exp": "<digits>"``."""
+    claims = claims_for()
+    claims["exp"] = str(claims["exp"])
+    assert decode_claims(KEYRING, signed(claims))["exp"] == claims["exp"]
+
+
+@pytest.mark.parametrize("room", ["X/b1", "", "a b", "a" * 65, "caf\u00e9", "{tag}", "..", "r\n"])
+def test_a_room_that_is_no_room_id_cannot_be_minted_or_verified(room: str) -> None:
+    with pytest.raises(ValueError, match="room id"):
+        mint(KEYRING, identity="s1", name="Sam", grants=Grants(room, Role.STUDENT), ttl_s=60)
+    claims = claims_for(room=room)
+    with pytest.raises(TokenInvalid):
+        verify(KEYRING, signed(claims), room)
+
+
+def test_a_token_for_a_room_id_does_not_verify_for_a_join_naming_another() -> None:
+    token = mint(KEYRING, identity="s1", name="S", grants=Grants("X", Role.STUDENT), ttl_s=60)
+    with pytest.raises(TokenWrongRoom):
+        verify(KEYRING, token, "X/b1")
 
 
 # Key rotation

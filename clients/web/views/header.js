@@ -38,6 +38,8 @@ export function describeStatus(status, model, now) {
           return { state: "left", text: "You left the class", final: true };
         case "locked":
           return { state: "error", text: message || "The room is locked", final: true };
+        case "replaced":
+          return { state: "closed", text: "Opened in another tab or device", final: true };
         case "unauthorized":
           return { state: "error", text: `${message || "This link is not valid"}. Ask for a new link.`, final: true };
         case "error":

@@ -197,6 +197,9 @@ class SignalingNode:
             return text(HTTPStatus.FORBIDDEN, f"{exc.code}: {exc.message}\n")
         if not participant.is_staff:
             return text(HTTPStatus.FORBIDDEN, "not_allowed: only staff download snapshots\n")
+        refusal = await self._snapshot_refusal(room, participant.identity)
+        if refusal is not None:
+            return refusal
         if not snapshot.isdigit():
             return text(HTTPStatus.NOT_FOUND, "no such snapshot\n")
         try:
@@ -210,6 +213,23 @@ class SignalingNode:
             f'attachment; filename="{room}-{board}-{snapshot}.yjs"'
         )
         return response
+
+    async def _snapshot_refusal(self, room: str, identity: str) -> Response | None:
+        """Why ``identity`` may not download ``room``'s snapshots now, as the room's state says
+        (the token alone outlives a removal and the session's end); None when it may."""
+        try:
+            hub = await self._hub(room)
+        except StoreUnavailable:
+            return text(HTTPStatus.SERVICE_UNAVAILABLE, "the room store is unavailable\n")
+        try:
+            if hub.state.ended is not None:
+                return text(HTTPStatus.FORBIDDEN, "session_ended: the session has ended\n")
+            if identity in hub.state.removed:
+                return text(HTTPStatus.FORBIDDEN, "participant_removed: you were removed\n")
+            return None
+        finally:
+            if hub.idle:
+                self._idle(hub)  # a hub opened only for this check is unloaded as usual
 
     async def drain(self) -> None:
         """Stop taking joins, tell every client to reconnect (1012), close the store."""

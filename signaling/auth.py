@@ -207,10 +207,10 @@ def verify_worker_token(keyring: Keyring, token: str, worker_id: str) -> None:
     claims = decode_claims(keyring, token, audience=WORKER_AUDIENCE)
     if claims.get("sub") != worker_id:
         raise TokenInvalid("token is for another worker")
-    _check_lifetime(claims, WORKER_TOKEN_MAX_TTL_S)
+    check_lifetime(claims, WORKER_TOKEN_MAX_TTL_S)
 
 
-def _check_lifetime(claims: Mapping[str, Any], max_ttl_s: int) -> None:
+def check_lifetime(claims: Mapping[str, Any], max_ttl_s: int) -> None:
     """Refuse a token valid for longer than ``max_ttl_s`` seconds (from ``iat`` or ``nbf``,
     whichever is earlier, to ``exp``); the claims' types were checked by :func:`decode_claims`.
 

@@ -29,6 +29,7 @@ from .config import (
     load_keyring,
     resolve,
 )
+from .redaction import redact_handlers
 from .wiring import build_node, build_sfu_worker
 
 log = logging.getLogger("liveclass")
@@ -92,6 +93,7 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    redact_handlers()  # no token in any line, at any level (liveclass/redaction.py)
     if level.lower() != "debug":
         # websockets logs every connection at INFO: a 5,000-student class would fill the log.
         logging.getLogger("websockets.server").setLevel(logging.WARNING)

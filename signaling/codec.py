@@ -56,9 +56,9 @@ SERVER_TYPES: frozenset[str] = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Join:
-    """``join``: the first frame of a connection."""
+    """``join``: the first frame of a connection (its token is left out of the repr: logs)."""
 
-    token: str
+    token: str = dataclasses.field(repr=False)
     room: str
     last_id: int | None
 

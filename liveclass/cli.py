@@ -29,7 +29,7 @@ from .config import (
     load_keyring,
     resolve,
 )
-from .redaction import redact_handlers
+from .redaction import redact, redact_handlers
 from .wiring import build_node, build_sfu_worker
 
 log = logging.getLogger("liveclass")
@@ -112,7 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         uvloop.run(_serve(config))
     except ClusterUnavailable as exc:
-        seeds = config.cluster.seeds if config.cluster is not None else ""
+        seeds = redact(config.cluster.seeds) if config.cluster is not None else ""
         print(f"liveclass: cannot reach the Redis Cluster at {seeds}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
@@ -155,7 +155,8 @@ def cmd_sfu(args: argparse.Namespace) -> int:
         uvloop.run(_run_sfu(config))
     except ClusterUnavailable as exc:
         print(
-            f"liveclass: cannot reach the Redis Cluster at {config.seeds}: {exc}", file=sys.stderr
+            f"liveclass: cannot reach the Redis Cluster at {redact(config.seeds)}: {exc}",
+            file=sys.stderr,
         )
         return 1
     except RegistryUnavailable as exc:

@@ -5,8 +5,8 @@ header at debug level (``GET /whiteboard/<room>/<board>?token=<jwt>``, a y-webso
 access token; ``Authorization: Bearer <jwt>``, a node's token for an SFU worker), and an exception
 message may quote a URL. :class:`TokenRedactor` sits on the handlers, so it sees every record that
 is written, whichever logger made it, and replaces JWTs (RFC 7519 compact form: three base64url
-parts, the first a JSON object, so ``eyJ``), ``token=`` values and bearer credentials with
-``<redacted>``.
+parts, the first a JSON object, so ``eyJ``), ``token=`` values, bearer credentials and the
+``user:password`` of URLs (a Redis seed) with ``<redacted>``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ _PATTERNS = (
     re.compile(r"(?i)(?<=token=)[^&\s\"'<>]+"),
     # HTTP credentials (RFC 6750 bearer, RFC 7617 basic).
     re.compile(r"(?i)(?<=bearer )\S+|(?<=basic )\S+"),
+    # The password in a URL's userinfo (redis://user:password@host, RFC 3986 section 3.2.1).
+    re.compile(r"(?<=://)[^/\s@:]*:[^/\s@]+(?=@)"),
 )
 
 

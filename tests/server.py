@@ -36,6 +36,8 @@ class LiveclassServer:
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    #: Extra environment variables for the process (e.g. ``LIVECLASS_REDIS_PASSWORD``).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def keyring(self) -> Keyring:
@@ -70,7 +72,7 @@ class LiveclassServer:
 
     def start(self) -> LiveclassServer:
         self.log_path = self.data_dir / f"server-{self.port}.log"
-        env = {**os.environ, "LIVECLASS_SECRETS": f"test:{self.secret}"}
+        env = {**os.environ, "LIVECLASS_SECRETS": f"test:{self.secret}", **self.env}
         cmd = [
             sys.executable,
             "-m",

@@ -19,6 +19,7 @@ def test_jwts_token_parameters_and_credentials_are_redacted() -> None:
     assert redact(f"> Authorization: Bearer {TOKEN}") == f"> Authorization: Bearer {REDACTED}"
     assert redact("Authorization: Basic dXNlcjpwYXNz") == f"Authorization: Basic {REDACTED}"
     assert redact(f"claims {TOKEN.split('.')[0]}.x") == f"claims {REDACTED}"
+    assert redact("rediss://app:s3cret@10.0.0.1:7000") == f"rediss://{REDACTED}@10.0.0.1:7000"
     assert redact("an ordinary line: GET /readyz 200") == "an ordinary line: GET /readyz 200"
 
 

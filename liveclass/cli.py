@@ -65,7 +65,7 @@ async def _serve(config: ServeConfig) -> None:
     server = await node.start()
     url = config.http.public_url
     if config.cluster is not None:
-        where = f"node {node.bus.node_id} on Redis Cluster {config.cluster.seeds}"  # type: ignore[attr-defined]
+        where = f"node {node.bus.node_id} on Redis Cluster {redact(config.cluster.seeds)}"  # type: ignore[attr-defined]
     else:
         where = f"data in {config.data_dir.resolve()}"
     print(f"liveclass serving on {url} ({where})", flush=True)
@@ -130,7 +130,7 @@ async def _run_sfu(config: SfuConfig) -> None:
     await worker.start()
     print(
         f"liveclass sfu worker {config.worker_id} serving RPC on {config.rpc_url} "
-        f"(registered on Redis Cluster {config.seeds}; nodes' tokens verified with key ids "
+        f"(registered on Redis Cluster {redact(config.seeds)}; nodes' tokens verified with key ids "
         f"{', '.join(config.keyring.secrets)})",
         flush=True,
     )

@@ -110,8 +110,10 @@ class LiveclassServer:
     def stop(self) -> None:
         processes.stop(self.proc)
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path else ""
+    def log(self, *, full: bool = False) -> str:
+        """The process's output: its last 4000 characters, or all of it with ``full``."""
+        text = self.log_path.read_text(errors="replace") if self.log_path else ""
+        return text if full else text[-4000:]
 
     def get(self, path: str) -> tuple[int, bytes, str]:
         """GET a path; returns (status, body, content type)."""

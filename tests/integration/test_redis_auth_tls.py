@@ -85,21 +85,35 @@ async def test_a_node_and_a_worker_with_the_password_serve(
     # The node: the password from the environment (not on the command line).
     node = LiveclassServer(
         tmp_path / "node",
-        ["--redis-cluster", auth_cluster.seeds],
+        ["--redis-cluster", auth_cluster.seeds, "--log-level", "debug"],
         env={"LIVECLASS_REDIS_PASSWORD": PASSWORD},
     )
     node.data_dir.mkdir()
     # The worker: the ACL user and password in the seeds' URL.
     seeds = with_credentials(auth_cluster.seeds, "liveclass:correct%20horse%20battery%20staple")
-    worker = SfuWorker(tmp_path / "sfu", seeds, "w-auth", secret=node.secret)
+    worker = SfuWorker(
+        tmp_path / "sfu", seeds, "w-auth", ["--log-level", "debug"], secret=node.secret
+    )
     try:
         node.start()
         worker.start()  # ready once registered in the cluster
         await joins_and_writes(node)
-        assert PASSWORD not in (node.log_path.read_text() if node.log_path else "")
+        # Media: the node places the room on the worker and opens an RPC connection with a
+        # worker token (Authorization: Bearer), which websockets logs at debug level on both.
+        client = ClassroomClient(node.ws_url, node.token("s", "student"), "class")
+        await client.connect()
+        try:
+            await client.subscribe_media()
+        finally:
+            await client.close()
     finally:
         node.stop()
         worker.stop()
+    logs = {"node": node.log(full=True), "worker": worker.log_path.read_text(errors="replace")}
+    assert "Bearer <redacted>" in logs["node"] + logs["worker"], "no RPC handshake was logged"
+    for name, text in logs.items():
+        assert PASSWORD not in text and "horse%20battery" not in text, f"the {name} logged it"
+        assert "eyJ" not in text, f"the {name} logged a token"
 
 
 def test_a_wrong_or_missing_password_fails_at_start_and_says_why(

@@ -35,7 +35,8 @@ RUN groupadd --system liveclass \
     && useradd --system --gid liveclass --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin liveclass \
     && mkdir -p /data \
-    && chown liveclass:liveclass /data
+    && chown liveclass:liveclass /data \
+    && chmod 0700 /data
 
 COPY --from=builder /opt/venv /opt/venv
 # The app tree, incl. clients/web (static web client), for anything resolved relative to /app.

@@ -29,6 +29,7 @@ from .config import (
     load_keyring,
     resolve,
 )
+from .data_dir import private_umask, tighten
 from .redaction import redact, redact_handlers
 from .wiring import build_node, build_sfu_worker
 
@@ -100,6 +101,7 @@ def _setup_logging(level: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    private_umask()  # before anything in the data directory is made (the secret, the stores)
     try:
         config = ServeConfig.from_args(args)
     except ConfigError as exc:
@@ -107,6 +109,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     _setup_logging(config.log_level)
     _raise_fd_limit()
+    try:
+        for change in tighten(config.data_dir):
+            log.warning("data directory was readable by others; tightened %s", change)
+    except OSError as exc:
+        print(f"liveclass: cannot secure the data directory: {exc}", file=sys.stderr)
+        return 1
     import uvloop
 
     try:
@@ -169,6 +177,7 @@ def cmd_sfu(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    private_umask()  # it may make the data directory and its secret
     try:
         values = resolve(args, (*KEY_OPTIONS, DATA_DIR))
         keyring = load_keyring(values, Path(values["data_dir"]))

@@ -11,6 +11,7 @@ the SFU who publishes what, and where. Standard library only: no asyncio, no soc
 
 from rooms.audience import Audience, audience_of
 from rooms.boards import MAIN_BOARD, is_board_name
+from rooms.close_codes import CloseCode
 from rooms.commands import (
     COMMANDS,
     BoardClear,
@@ -138,6 +139,7 @@ __all__ = [
     "ChatMuted",
     "ChatMutedEvent",
     "ChatSend",
+    "CloseCode",
     "Command",
     "Event",
     "HandCallNext",

@@ -7,14 +7,19 @@ the token errors belong to ``signaling``; this module holds the classroom's own.
 
 from typing import ClassVar
 
+from rooms.close_codes import CloseCode
+
 
 class RoomError(Exception):
     """A command or a join the room refuses; nothing changed.
 
     ``message`` is for people; ``field`` names the offending command field, if one is to blame.
+    ``close_code`` is the close code that follows the error frame when the error ends the
+    connection (a refused join, a removal), None when the connection goes on.
     """
 
     code: ClassVar[str]
+    close_code: ClassVar[CloseCode | None] = None
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -113,18 +118,21 @@ class RoomLocked(RoomError):
     """The room is locked and this identity never joined it."""
 
     code = "room_locked"
+    close_code = CloseCode.ROOM_LOCKED
 
 
 class SessionEnded(RoomError):
     """The session was ended; every join and command is refused."""
 
     code = "session_ended"
+    close_code = CloseCode.SESSION_ENDED
 
 
 class ParticipantRemoved(RoomError):
     """The identity was removed from this session."""
 
     code = "participant_removed"
+    close_code = CloseCode.FORBIDDEN
 
 
 ERROR_CLASSES: tuple[type[RoomError], ...] = (

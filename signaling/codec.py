@@ -186,15 +186,16 @@ _SCHEMAS: dict[str, tuple[type[Command], tuple[_FieldSpec, ...]]] = {
 
 
 def _field(msg: Mapping[str, Any], spec: _FieldSpec, kwargs: dict[str, Any]) -> None:
-    if spec.name not in msg:
-        if spec.required:
-            raise MissingField(f"{spec.name} is required", field=spec.name)
-        return
-    value = msg[spec.name]
+    """Check one command field into ``kwargs``. An optional field may be absent or nil, alike
+    (docs/protocol.md, "Transport"): a nullable one becomes None, one with a default keeps it."""
+    value = msg.get(spec.name)
     if value is None:
-        if not spec.nullable:
+        if spec.nullable:
+            kwargs[spec.name] = None
+        elif spec.required:
+            if spec.name not in msg:
+                raise MissingField(f"{spec.name} is required", field=spec.name)
             raise BadFieldType(f"{spec.name} must not be nil", field=spec.name)
-        kwargs[spec.name] = None
         return
     kwargs[spec.name] = spec.check(spec.name, value)
 
@@ -379,16 +380,21 @@ def encode_snapshot_link(ref: int, url: str) -> bytes:
 
 
 def encode_error(error: ClientError | Exception, ref: int | None = None) -> bytes:
-    """``error{code, message, ref, field, retry_after_ms}`` for a client or room error."""
+    """``error{code, message, ref, field, retry_after_ms}`` for a client or room error; every
+    field is sent, nil when it has no value (docs/protocol.md, "Transport")."""
     code = getattr(error, "code", "internal")
     message = getattr(error, "message", None) or str(error) or code
-    frame: dict[str, Any] = {"t": "error", "code": code, "message": message, "ref": ref}
-    field = getattr(error, "field", None)
-    if field is not None:
-        frame["field"] = field
-    if isinstance(error, ClientError) and error.retry_after_ms is not None:
-        frame["retry_after_ms"] = error.retry_after_ms
-    return pack(frame)
+    retry_after_ms = error.retry_after_ms if isinstance(error, ClientError) else None
+    return pack(
+        {
+            "t": "error",
+            "code": code,
+            "message": message,
+            "ref": ref,
+            "field": getattr(error, "field", None),
+            "retry_after_ms": retry_after_ms,
+        }
+    )
 
 
 def encode_pong(ref: int, server_time_ms: int) -> bytes:

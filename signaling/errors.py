@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rooms import CloseCode
+
 
 class ClientError(Exception):
     """An error reported to the client as an ``error`` frame.
@@ -21,7 +23,7 @@ class ClientError(Exception):
     """
 
     code: ClassVar[str] = "internal"
-    close_code: ClassVar[int | None] = None
+    close_code: ClassVar[CloseCode | None] = None
 
     def __init__(
         self, message: str, *, field: str | None = None, retry_after_ms: int | None = None
@@ -70,17 +72,17 @@ class AlreadyJoined(ClientError):
 
 class TokenInvalid(ClientError):
     code = "token_invalid"
-    close_code = 4401
+    close_code = CloseCode.UNAUTHORIZED
 
 
 class TokenExpired(ClientError):
     code = "token_expired"
-    close_code = 4401
+    close_code = CloseCode.UNAUTHORIZED
 
 
 class TokenWrongRoom(ClientError):
     code = "token_wrong_room"
-    close_code = 4403
+    close_code = CloseCode.FORBIDDEN
 
 
 class Unavailable(ClientError):
@@ -152,10 +154,3 @@ SIGNALING_ERRORS: tuple[type[ClientError], ...] = (
     MediaNotAllowed,
     MediaUnavailable,
 )
-
-#: Close codes for room errors that end a connection (docs/protocol.md, "Close codes").
-ROOM_ERROR_CLOSE_CODES: dict[str, int] = {
-    "participant_removed": 4403,
-    "room_locked": 4423,
-    "session_ended": 4409,
-}

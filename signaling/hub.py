@@ -20,6 +20,7 @@ import msgpack
 
 from rooms import (
     Audience,
+    CloseCode,
     Command,
     Participant,
     ParticipantRemoved,
@@ -40,9 +41,8 @@ from rooms.snapshot import SnapshotError, state_from_data, state_to_data
 
 from .bus import Bus
 from .codec import encode_ack, encode_error, encode_event, encode_reconnect, pack
-from .errors import ROOM_ERROR_CLOSE_CODES
 from .metrics import Metrics
-from .outbox import CLOSE_SLOW_CONSUMER, Outbox, wire_frame
+from .outbox import Outbox, wire_frame
 from .presence import Presence, presence_frames
 from .store import AppendConflict, EventStore, Snapshot, StoreUnavailable
 
@@ -217,7 +217,7 @@ class RoomHub:
                 try:
                     events = admit(self.state, participant)
                 except RoomError as exc:
-                    raise JoinRefused(exc, ROOM_ERROR_CLOSE_CODES.get(exc.code, 4403)) from exc
+                    raise JoinRefused(exc, exc.close_code or CloseCode.FORBIDDEN) from exc
                 if not events:
                     break
                 if await self._append(events) is not None:
@@ -438,7 +438,7 @@ class RoomHub:
             if not member.closing:
                 member.closing = True
                 asyncio.get_running_loop().create_task(
-                    member.outbox.close(CLOSE_SLOW_CONSUMER, "fell behind", final_frame=frame)
+                    member.outbox.close(CloseCode.SLOW_CONSUMER, "fell behind", final_frame=frame)
                 )
 
     def _snapshot_due(self, records: Sequence[Record]) -> None:
@@ -552,7 +552,7 @@ class RoomHub:
         else:
             return
         frame = encode_error(error)
-        code = ROOM_ERROR_CLOSE_CODES[error.code]
+        code = error.close_code or CloseCode.FORBIDDEN
         for member in targets:
             if not member.closing:
                 member.closing = True

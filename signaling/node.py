@@ -21,7 +21,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from rooms import Leave, NotAllowed, Participant, is_board_name
+from rooms import CloseCode, Leave, NotAllowed, Participant, is_board_name
 
 from .auth import Keyring, verify
 from .boards import BoardEndpoint, OpenRoom
@@ -67,9 +67,6 @@ from .store import EventStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-CLOSE_NORMAL = 1000
-CLOSE_SERVICE_RESTART = 1012
-CLOSE_TRY_AGAIN_LATER = 1013
 #: Close reasons are at most 123 bytes (RFC 6455 section 5.5.1).
 _REASON_MAX = 120
 
@@ -280,7 +277,7 @@ class SignalingNode:
             self._server.close(close_connections=False)
         frame = encode_reconnect("shutdown", 1000)
         closing = [
-            m.outbox.close(CLOSE_SERVICE_RESTART, "server restarting", final_frame=frame)
+            m.outbox.close(CloseCode.SERVICE_RESTART, "server restarting", final_frame=frame)
             for m in list(self._members)
         ]
         if closing:
@@ -288,7 +285,7 @@ class SignalingNode:
                 [asyncio.ensure_future(c) for c in closing], timeout=self.settings.shutdown_grace_s
             )
         closing = [
-            o.close(CLOSE_SERVICE_RESTART, "server restarting", final_frame=None)
+            o.close(CloseCode.SERVICE_RESTART, "server restarting", final_frame=None)
             for o in list(self._board_outboxes)
         ]
         if closing:
@@ -361,7 +358,7 @@ class SignalingNode:
                     else:
                         await hub.execute(member, message.ref, message.command)
                         if isinstance(message.command, Leave):
-                            await outbox.close(CLOSE_NORMAL, "left", final_frame=None)
+                            await outbox.close(CloseCode.NORMAL_CLOSURE, "left", final_frame=None)
                             return
                 except ClientError as exc:
                     self.metrics.command_errors.labels(exc.code).inc()
@@ -397,18 +394,18 @@ class SignalingNode:
             self.settings.board_send_queue_frames,
             self.metrics.slow_consumers.inc,
             self.metrics.frames_sent,
-            overflow_close=(CLOSE_TRY_AGAIN_LATER, None),
+            overflow_close=(CloseCode.TRY_AGAIN_LATER, None),
         )
         self._board_outboxes.add(outbox)
         self.metrics.board_connections.inc()
         try:
             if self.draining:
-                close: tuple[int, str] | None = (CLOSE_SERVICE_RESTART, "server restarting")
+                close: tuple[int, str] | None = (CloseCode.SERVICE_RESTART, "server restarting")
             else:
                 try:
                     participant = verify(self.keyring, token, room)
                 except ClientError as exc:
-                    close = (exc.close_code or 4401, exc.message)
+                    close = (exc.close_code or CloseCode.UNAUTHORIZED, exc.message)
                 else:
                     close = await self.boards.serve(room, board, participant, outbox, ws)
             if close is not None:
@@ -461,7 +458,7 @@ class SignalingNode:
             member = await hub.join(participant, outbox, join.last_id)
         except _Draining:
             await outbox.close(
-                CLOSE_SERVICE_RESTART,
+                CloseCode.SERVICE_RESTART,
                 "server restarting",
                 final_frame=encode_reconnect("shutdown", 1000),
             )

@@ -21,13 +21,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
+from rooms import CloseCode
+
 from .codec import encode_reconnect
 from .metrics import FrameTally
 
 log = logging.getLogger(__name__)
 
-#: Close codes (docs/protocol.md).
-CLOSE_SLOW_CONSUMER = 4008
 #: Sent to a slow consumer before the close; resume is its own business (it knows its last id).
 SLOW_CONSUMER_FRAME = encode_reconnect("slow_consumer", 0)
 
@@ -71,7 +71,7 @@ class Outbox:
         limit: int,
         on_overflow: Callable[[], None] | None = None,
         tally: FrameTally | None = None,
-        overflow_close: tuple[int, bytes | None] = (CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_FRAME),
+        overflow_close: tuple[int, bytes | None] = (CloseCode.SLOW_CONSUMER, SLOW_CONSUMER_FRAME),
     ) -> None:
         self.ws = ws
         self.overflow_close = overflow_close

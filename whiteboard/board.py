@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from pycrdt import Array, Doc, get_update, merge_updates
 
-from rooms import Participant, Record, RoomState
+from rooms import CloseCode, Participant, Record, RoomState
 
 from .awareness import AwarenessTable
 from .errors import BadMessage, BadUpdate, MessageTooLarge, StoreFailed
@@ -63,7 +63,6 @@ log = logging.getLogger(__name__)
 
 #: The root holding the board's records (docs/whiteboard.md); a clear deletes all of it.
 RECORDS = "records"
-CLOSE_STORE_FAILED = 1011
 #: How long a board's worker lease (compaction, clear, snapshot) holds if its holder dies (ms).
 WORKER_LEASE_MS = 10_000
 
@@ -641,7 +640,7 @@ class Board:
         log.error("board %s/%s dropped: %s", self.room_id, self.name, exc)
         for peer in list(self.peers):
             asyncio.get_running_loop().create_task(
-                peer.sender.close(CLOSE_STORE_FAILED, "board reloading", final_frame=None)
+                peer.sender.close(CloseCode.INTERNAL_ERROR, "board reloading", final_frame=None)
             )
         self._on_failure(self)
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rooms import CloseCode
+
 
 class BoardError(Exception):
     """A whiteboard connection must close with ``close_code``; ``str()`` is the close reason."""
 
-    default_close_code: ClassVar[int] = 4400
+    default_close_code: ClassVar[CloseCode] = CloseCode.BAD_MESSAGE
 
-    def __init__(self, reason: str, close_code: int | None = None) -> None:
+    def __init__(self, reason: str, close_code: CloseCode | None = None) -> None:
         super().__init__(reason)
         self.close_code = close_code if close_code is not None else self.default_close_code
 
@@ -31,18 +33,18 @@ class BadUpdate(BoardError):
 class MessageTooLarge(BoardError):
     """A message over ``max_message_bytes``."""
 
-    default_close_code = 4413
+    default_close_code = CloseCode.CONTENT_TOO_LARGE
 
 
 class AccessDenied(BoardError):
     """The token does not admit this connection to this board: invalid or expired (4401),
     another room or removed (4403), the session ended (4409), the room locked (4423)."""
 
-    default_close_code = 4403
+    default_close_code = CloseCode.FORBIDDEN
 
 
 class StoreFailed(BoardError):
     """The board store failed; the update was not applied. Retryable: the client reconnects and
     sends it again in its sync step 2."""
 
-    default_close_code = 1011
+    default_close_code = CloseCode.INTERNAL_ERROR

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from rooms import (
     BoardClearedEvent,
     BoardSnapshotSavedEvent,
+    CloseCode,
     Participant,
     ParticipantRemovedEvent,
     Record,
@@ -44,9 +45,6 @@ from .store import BoardStore, BoardStoreUnavailable
 
 log = logging.getLogger(__name__)
 
-_ROOM_CLOSE_CODES = {"participant_removed": 4403, "room_locked": 4423, "session_ended": 4409}
-CLOSE_REMOVED = 4403
-CLOSE_SESSION_ENDED = 4409
 
 BoardKey = tuple[str, str]
 
@@ -161,7 +159,7 @@ class WhiteboardService:
         except RoomError as exc:
             if not board.peers:
                 self._schedule_unload(board)
-            raise AccessDenied(exc.message, _ROOM_CLOSE_CODES.get(exc.code, 4403)) from exc
+            raise AccessDenied(exc.message, exc.close_code or CloseCode.FORBIDDEN) from exc
         peer = Peer(participant, sender, awareness_limit)
         board.join(peer)
         return peer
@@ -289,9 +287,9 @@ class WhiteboardService:
             case BoardClearedEvent(board=name) | BoardSnapshotSavedEvent(board=name):
                 self._spawn(self._carry_out(room_id, name))
             case ParticipantRemovedEvent(identity=identity):
-                self._close_peers(room_id, CLOSE_REMOVED, "removed", identity)
+                self._close_peers(room_id, CloseCode.FORBIDDEN, "removed", identity)
             case SessionEndedEvent():
-                self._close_peers(room_id, CLOSE_SESSION_ENDED, "session ended", None)
+                self._close_peers(room_id, CloseCode.SESSION_ENDED, "session ended", None)
 
     async def _carry_out(self, room_id: str, name: str) -> None:
         board = await self._board(room_id, name)

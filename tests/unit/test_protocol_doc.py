@@ -1,6 +1,7 @@
 """docs/protocol.md is the one source of truth for the wire protocol: every message type, command,
 event and error code it names exists in the code, and everything the code knows is documented."""
 
+import ast
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,8 @@ import pytest
 import rooms
 import signaling
 import whiteboard
-from signaling.errors import ROOM_ERROR_CLOSE_CODES
+from rooms import CloseCode, close_codes
+from rooms.errors import ERROR_CLASSES as ROOM_ERROR_CLASSES
 
 PROTOCOL_MD = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
@@ -140,30 +142,105 @@ def test_every_error_code_in_the_code_is_documented() -> None:
     assert not absent, f"error codes missing from docs/protocol.md 'Error codes': {absent}"
 
 
-@pytest.mark.parametrize("cls", signaling.SIGNALING_ERRORS, ids=lambda cls: cls.code)
-def test_signaling_error_close_code_matches_the_doc(cls: type[signaling.ClientError]) -> None:
-    assert cls.close_code == DOC.error_closes.get(cls.code), (
-        f"{cls.__name__}.close_code is {cls.close_code}, docs/protocol.md says "
-        f"{DOC.error_closes.get(cls.code)}"
+# -- close codes: rooms/close_codes.py, the doc's two tables, the errors and the clients agree --
+
+ROOT = PROTOCOL_MD.parents[1]
+_ADD_CLOSE_CODE = (
+    "a close code needs a CloseCode member in rooms/close_codes.py (with its endpoints), a row in "
+    "docs/protocol.md ('Close codes' for /ws, the close-code table under 'Whiteboard' for boards) "
+    "and, when final, an entry in the clients' FINAL_CLOSE_CODES"
+)
+
+
+def close_table(heading: str, first_column: str) -> dict[int, bool]:
+    """A close-code table of docs/protocol.md as {code: whether a client reconnects}: a row whose
+    'client should' cell starts with "reconnect" is not final."""
+    (rows,) = [
+        rows
+        for header, rows in tables(section(PROTOCOL_MD.read_text(), heading))
+        if header[0] == first_column
+    ]
+    return {int(row[0]): row[-1].lower().startswith("reconnect") for row in rows}
+
+
+WS_CLOSES = close_table("Close codes", "code")
+BOARD_CLOSES = close_table("Whiteboard", "close code")
+
+
+def final(table: dict[int, bool]) -> set[int]:
+    return {code for code, reconnect in table.items() if not reconnect}
+
+
+def js_final_close_codes(path: str) -> set[int]:
+    """``FINAL_CLOSE_CODES = new Set([...])`` of a browser module."""
+    source = (ROOT / path).read_text()
+    match = re.search(r"FINAL_CLOSE_CODES = new Set\(\[([\d,\s]*)\]\)", source)
+    assert match, f"{path} has no `FINAL_CLOSE_CODES = new Set([...])`"
+    return {int(code) for code in match.group(1).replace(",", " ").split()}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "documented"), [(close_codes.WS, WS_CLOSES), (close_codes.BOARD, BOARD_CLOSES)]
+)
+def test_close_code_tables_are_the_servers(endpoint: str, documented: dict[int, bool]) -> None:
+    table = {int(code): code.reconnect for code in close_codes.close_codes(endpoint)}
+    assert documented.keys() == table.keys(), (
+        f"{endpoint}: documented {sorted(documented)}, rooms/close_codes.py {sorted(table)}; "
+        + _ADD_CLOSE_CODE
+    )
+    disagree = sorted(code for code in table if table[code] != documented[code])
+    assert not disagree, (
+        f"{endpoint}: reconnect or not differs for {disagree} between rooms/close_codes.py "
+        "(CloseCode.reconnect) and docs/protocol.md ('client should' starts with 'reconnect')"
     )
 
 
-def test_room_error_close_codes_match_the_doc() -> None:
-    documented = {
-        code: close
-        for code, close in DOC.error_closes.items()
-        if close is not None and code in rooms.ERROR_CODES
-    }
-    assert documented == ROOM_ERROR_CLOSE_CODES
+def test_sdk_stays_closed_after_exactly_the_final_ws_codes() -> None:
+    from clients.sdk import FINAL_CLOSE_CODES
+
+    assert set(FINAL_CLOSE_CODES) == final(WS_CLOSES), (
+        "clients/sdk.py FINAL_CLOSE_CODES differs from docs/protocol.md 'Close codes'"
+    )
+
+
+def test_web_app_stays_closed_after_exactly_the_final_ws_codes() -> None:
+    assert js_final_close_codes("clients/web/protocol.js") == final(WS_CLOSES), (
+        "clients/web/protocol.js FINAL_CLOSE_CODES differs from docs/protocol.md 'Close codes'"
+    )
+
+
+def test_web_board_stays_closed_after_exactly_the_final_board_codes() -> None:
+    assert js_final_close_codes("clients/web/whiteboard/session.js") == final(BOARD_CLOSES), (
+        "clients/web/whiteboard/session.js FINAL_CLOSE_CODES differs from docs/protocol.md's "
+        "whiteboard close-code table"
+    )
+
+
+ERROR_CLASSES: list[type[signaling.ClientError] | type[rooms.RoomError]] = [
+    *signaling.SIGNALING_ERRORS,
+    *ROOM_ERROR_CLASSES,
+]
+
+
+@pytest.mark.parametrize("cls", ERROR_CLASSES, ids=lambda cls: f"{cls.__name__}:{cls.code}")
+def test_error_close_code_matches_the_doc(
+    cls: type[signaling.ClientError] | type[rooms.RoomError],
+) -> None:
+    assert cls.close_code == DOC.error_closes.get(cls.code), (
+        f"{cls.__name__}.close_code is {cls.close_code}, docs/protocol.md 'Error codes' says "
+        f"{DOC.error_closes.get(cls.code)}"
+    )
+    assert cls.close_code is None or isinstance(cls.close_code, CloseCode), (
+        f"{cls.__name__}.close_code must be a member of rooms.CloseCode, not a number"
+    )
+
+
+def test_every_close_in_the_error_table_is_a_ws_close_code() -> None:
+    closes = {close for close in DOC.error_closes.values() if close is not None}
+    assert closes <= WS_CLOSES.keys(), _ADD_CLOSE_CODE
 
 
 def test_whiteboard_close_codes_match_the_errors_that_cause_them() -> None:
-    (rows,) = [
-        rows
-        for header, rows in tables(section(PROTOCOL_MD.read_text(), "Whiteboard"))
-        if header[0] == "close code"
-    ]
-    documented = {int(row[0]) for row in rows}
     raised = {
         cls.default_close_code
         for cls in (
@@ -174,5 +251,149 @@ def test_whiteboard_close_codes_match_the_errors_that_cause_them() -> None:
             whiteboard.StoreFailed,
         )
     }
-    assert raised <= documented
-    assert {4401, 4409, 4423, 1012, 1013} <= documented
+    assert all(isinstance(code, CloseCode) for code in raised)
+    assert raised <= BOARD_CLOSES.keys()
+
+
+# ``close(4403, ...)``, ``close_code = 4401``, ``CLOSE_X = 1011``: a close code spelled as a number.
+_LITERAL_CLOSE = re.compile(
+    r"(\.close\(\s*|close_code\s*=\s*|CLOSE_[A-Z_]+\s*=\s*|close_code or\s*)\d{4}\b"
+)
+
+
+@pytest.mark.parametrize("package", ["rooms", "signaling", "whiteboard", "sfu", "liveclass"])
+def test_server_code_names_close_codes_from_the_table(package: str) -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if _LITERAL_CLOSE.search(line)
+    ]
+    assert not found, "use rooms.CloseCode, not a number: " + "; ".join(found)
+
+
+# -- which command can get which error: derived from the raise sites, held to the doc ------------
+
+
+def errors_by_command() -> dict[str, set[str]]:
+    """docs/protocol.md "Errors each command can return": {command or "(every command)": codes}."""
+    (rows,) = [
+        rows
+        for header, rows in tables(
+            section(PROTOCOL_MD.read_text(), "Commands, acknowledgements and events")
+        )
+        if header == ["command", "error codes"]
+    ]
+    by_command: dict[str, set[str]] = {}
+    for row in rows:
+        key = row[0] if row[0].startswith("(") else next(iter(names(row[0])))
+        by_command[key] = names(row[1]) & set(DOC.error_closes)
+    return by_command
+
+
+def raise_sites(path: Path, codes: dict[str, str]) -> dict[str, set[str]]:
+    """Per top-level function of ``path``: the error codes it can raise, itself or through the
+    module's functions it calls. ``codes`` maps an error class name to its code."""
+    tree = ast.parse(path.read_text())
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+    def direct(node: ast.AST) -> tuple[set[str], set[str]]:
+        raised, called = set(), set()
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Raise) and isinstance(sub.exc, ast.Call):
+                name = getattr(sub.exc.func, "id", None)
+                if name in codes:
+                    raised.add(codes[name])
+            elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
+                if sub.func.id in functions:
+                    called.add(sub.func.id)
+        return raised, called
+
+    def reach(node: ast.AST, seen: frozenset[str]) -> set[str]:
+        raised, called = direct(node)
+        for name in called - seen:
+            raised |= reach(functions[name], seen | {name})
+        return raised
+
+    return {name: reach(node, frozenset({name})) for name, node in functions.items()}
+
+
+ROOM_CODES = {cls.__name__: cls.code for cls in ROOM_ERROR_CLASSES}
+DECIDE = ROOT / "rooms" / "decide.py"
+
+
+def decide_raises() -> dict[str, set[str]]:
+    """The codes ``rooms.decide`` can raise for each command type, and ``admit`` for a join."""
+    tree = ast.parse(DECIDE.read_text())
+    sites = raise_sites(DECIDE, ROOM_CODES)
+    (decide_fn,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "decide"]
+    (match,) = [n for n in ast.walk(decide_fn) if isinstance(n, ast.Match)]
+
+    def codes_of(statements: list[ast.stmt]) -> set[str]:
+        found: set[str] = set()
+        for statement in statements:
+            for sub in ast.walk(statement):
+                if isinstance(sub, ast.Raise) and isinstance(sub.exc, ast.Call):
+                    found |= {ROOM_CODES.get(getattr(sub.exc.func, "id", ""), "")} - {""}
+                elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
+                    found |= sites.get(sub.func.id, set())
+        return found
+
+    before_match = codes_of(decide_fn.body[: decide_fn.body.index(match)])
+    type_of = {cls.__name__: type_ for type_, cls in rooms.COMMANDS.items()}
+    raises = {}
+    for case in match.cases:
+        assert isinstance(case.pattern, ast.MatchClass) and isinstance(case.pattern.cls, ast.Name)
+        raises[type_of[case.pattern.cls.id]] = before_match | codes_of(case.body)
+    raises["join"] = sites["admit"]
+    return raises
+
+
+SIGNALING_CODES = {cls.__name__: cls.code for cls in signaling.SIGNALING_ERRORS}
+AUTH = ROOT / "signaling" / "auth.py"
+
+
+def test_every_command_has_a_row_of_errors() -> None:
+    absent = missing({*rooms.COMMANDS, "join", "(every command)"}, set(errors_by_command()))
+    assert not absent, f"docs/protocol.md 'Errors each command can return' has no row for {absent}"
+
+
+@pytest.mark.parametrize("command", [*rooms.COMMANDS, "join"])
+def test_every_error_the_room_rules_raise_for_a_command_is_in_its_row(command: str) -> None:
+    documented = errors_by_command()
+    row = documented.get(command, set()) | documented["(every command)"]
+    absent = sorted(decide_raises()[command] - row)
+    assert not absent, (
+        f"rooms/decide.py can refuse {command} with {absent}: add them to its row in "
+        "docs/protocol.md 'Errors each command can return' (and to 'Error codes' if new)"
+    )
+
+
+def test_every_token_error_is_in_the_join_row() -> None:
+    raised = set().union(*raise_sites(AUTH, SIGNALING_CODES).values())
+    documented = errors_by_command()
+    absent = sorted(raised - documented["join"] - documented["(every command)"])
+    assert raised and not absent, f"signaling/auth.py raises {absent}; add them to the join row"
+
+
+def all_subclasses(cls: type) -> set[type]:
+    found: set[type] = set(cls.__subclasses__())
+    for sub in list(found):
+        found |= all_subclasses(sub)
+    return found
+
+
+def test_every_error_class_is_registered_so_the_doc_test_sees_it() -> None:
+    unregistered = sorted(
+        cls.__name__
+        for base, registry in (
+            (signaling.ClientError, signaling.SIGNALING_ERRORS),
+            (rooms.RoomError, ROOM_ERROR_CLASSES),
+        )
+        for cls in all_subclasses(base)
+        if cls not in registry and cls.__module__.split(".")[0] in {"rooms", "signaling"}
+    )
+    assert not unregistered, (
+        f"{unregistered}: add them to SIGNALING_ERRORS (signaling/errors.py) or ERROR_CLASSES "
+        "(rooms/errors.py), and their codes to docs/protocol.md 'Error codes'"
+    )

@@ -8,12 +8,13 @@ import msgpack
 import pytest
 
 from rooms import COMMANDS, ChatSend, HandLower, Participant, PollAnswer, PollOpen, Role
-from signaling.codec import CommandFrame, Join, Ping, decode, encode_error, peek_ref
+from signaling.codec import CommandFrame, Join, Ping, decode, encode_error, peek_ref, unpack
 from signaling.errors import (
     BadFieldType,
     BadFrame,
     ClientError,
     MissingField,
+    NotJoined,
     RateLimited,
     UnknownType,
 )
@@ -233,7 +234,6 @@ def test_wrongly_typed_field_is_bad_field_naming_it(msg: dict[str, Any], field: 
         {"t": "question.pin", "ref": 1, "question_id": None, "pinned": True},
         {"t": "poll.open", "ref": 1, "question": "q", "options": None, "multiple": False},
         {"t": "chat.mute", "ref": 1, "muted": None},
-        {"t": "participant.remove", "ref": 1, "identity": "s1", "reason": None},
         {"t": "ping", "ref": None},
     ],
     ids=lambda m: m["t"],
@@ -250,6 +250,50 @@ def test_nil_is_accepted_where_the_protocol_allows_it() -> None:
     assert sent == CommandFrame(1, ChatSend("hi", None))
     assert decode(frame(t="hand.lower", ref=2, identity=None)) == CommandFrame(2, HandLower(None))
     assert decode(frame(t="join", token="x", room="r", last_id=None)) == Join("x", "r", None)
+
+
+@pytest.mark.parametrize(
+    ("absent", "nil"),
+    [
+        ({"t": "chat.send", "text": "hi"}, {"t": "chat.send", "text": "hi", "to": None}),
+        ({"t": "hand.lower"}, {"t": "hand.lower", "identity": None}),
+        (
+            {"t": "breakout.move", "identity": "s1"},
+            {"t": "breakout.move", "identity": "s1", "room": None},
+        ),
+        ({"t": "session.end"}, {"t": "session.end", "reason": None}),
+        (
+            {"t": "participant.remove", "identity": "s1"},
+            {"t": "participant.remove", "identity": "s1", "reason": None},
+        ),
+        (
+            {"t": "join", "token": "x", "room": "r"},
+            {"t": "join", "token": "x", "room": "r", "last_id": None},
+        ),
+    ],
+    ids=lambda m: f"{m['t']}" if isinstance(m, dict) else str(m),
+)
+def test_an_optional_field_absent_or_nil_decodes_alike(
+    absent: dict[str, Any], nil: dict[str, Any]
+) -> None:
+    """docs/protocol.md, "Transport": an optional field may be left out or sent nil."""
+    ref = {} if absent["t"] == "join" else {"ref": 1}
+    assert decode(frame(**absent, **ref)) == decode(frame(**nil, **ref))
+
+
+def test_an_error_frame_carries_every_field_nil_when_unset() -> None:
+    """docs/protocol.md, "Transport": the server never leaves a documented field out."""
+    sent = unpack(encode_error(NotJoined("send join first")))
+    assert sent == {
+        "t": "error",
+        "code": "not_joined",
+        "message": "send join first",
+        "ref": None,
+        "field": None,
+        "retry_after_ms": None,
+    }
+    limited = unpack(encode_error(RateLimited("slow down", retry_after_ms=50), 7))
+    assert (limited["ref"], limited["field"], limited["retry_after_ms"]) == (7, None, 50)
 
 
 @pytest.mark.parametrize(
@@ -390,7 +434,14 @@ def test_peek_ref_finds_the_ref_of_a_frame_that_failed_to_decode() -> None:
 
 def test_error_frame_names_code_ref_field_and_retry_after() -> None:
     bad = msgpack.unpackb(encode_error(BadFieldType("nope", field="text"), 4))
-    assert bad == {"t": "error", "code": "bad_field", "message": "nope", "ref": 4, "field": "text"}
+    assert bad == {
+        "t": "error",
+        "code": "bad_field",
+        "message": "nope",
+        "ref": 4,
+        "field": "text",
+        "retry_after_ms": None,
+    }
     limited = msgpack.unpackb(encode_error(RateLimited("slow down", retry_after_ms=150)))
     assert limited["code"] == "rate_limited" and limited["retry_after_ms"] == 150
     assert limited["ref"] is None

@@ -16,6 +16,11 @@ import { WebsocketProvider, messageAuth } from "y-websocket";
 /** The transaction origin of this page's own edits; the undo manager tracks only these. */
 export const LOCAL_ORIGIN = Symbol("liveclass.whiteboard.local");
 
+/** Close codes after which a board stays closed (docs/protocol.md, "Whiteboard"): y-websocket's
+ * default stops after 4400-4499 only, but a 1009 (a message the server will not read) would be sent
+ * again on every reconnect. */
+const FINAL_CLOSE_CODES = new Set([1009, 4400, 4401, 4403, 4409, 4413, 4423]);
+
 /** At most this often a cursor position goes out in an awareness update (20 per second). */
 export const CURSOR_INTERVAL_MS = 50;
 
@@ -80,6 +85,7 @@ export class BoardSession {
       // Tabs of one browser must not sync behind the server's back: it decides who may write.
       disableBc: true,
       connect: false,
+      shouldReconnect: (event) => !FINAL_CLOSE_CODES.has(event.code) && !(event.code >= 4400 && event.code < 4500),
     });
     provider.messageHandlers[messageAuth] = (_encoder, decoder) => {
       readAuthMessage(decoder, doc, (_doc, reason) => this.refused(reason));

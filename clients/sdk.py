@@ -19,9 +19,11 @@ import asyncio
 import contextlib
 import logging
 import random
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgpack
 from websockets.asyncio.client import ClientConnection, connect
@@ -459,6 +461,28 @@ class ClassroomClient:
     async def snapshot_board(self, board: str = "main") -> dict[str, Any]:
         """Ask for a snapshot; the ack's event id names it (``ids[0]``)."""
         return await self.request("board.snapshot", board=board)
+
+    async def snapshot_link(self, board: str, snapshot_id: int) -> str:
+        """A short-lived, single-use download URL for one saved snapshot (staff only)."""
+        ack = await self.request("board.snapshot_link", board=board, snapshot_id=snapshot_id)
+        parts = urlsplit(self.url)
+        scheme = "https" if parts.scheme == "wss" else "http"
+        return f"{scheme}://{parts.netloc}{ack['url']}"
+
+    async def download_snapshot(self, board: str, snapshot_id: int) -> bytes:
+        """Download a saved snapshot (one Yjs v1 update) through a fresh snapshot link.
+
+        Raises:
+            CommandFailed: the link was refused (not staff, removed, session ended).
+            urllib.error.HTTPError: the download was refused (404: no such snapshot yet).
+        """
+        url = await self.snapshot_link(board, snapshot_id)
+
+        def fetch() -> bytes:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return bytes(response.read())
+
+        return await asyncio.to_thread(fetch)
 
     async def set_media_mode(self, mode: str) -> dict[str, Any]:
         """``"lecture"`` (only staff publish in the main room) or ``"discussion"``."""

@@ -30,6 +30,7 @@ from .config import (
     resolve,
 )
 from .data_dir import private_umask, tighten
+from .redaction import redact, redact_handlers
 from .wiring import build_node, build_sfu_worker
 
 log = logging.getLogger("liveclass")
@@ -65,7 +66,7 @@ async def _serve(config: ServeConfig) -> None:
     server = await node.start()
     url = config.http.public_url
     if config.cluster is not None:
-        where = f"node {node.bus.node_id} on Redis Cluster {config.cluster.seeds}"  # type: ignore[attr-defined]
+        where = f"node {node.bus.node_id} on Redis Cluster {redact(config.cluster.seeds)}"  # type: ignore[attr-defined]
     else:
         where = f"data in {config.data_dir.resolve()}"
     print(f"liveclass serving on {url} ({where})", flush=True)
@@ -93,6 +94,7 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    redact_handlers()  # no token in any line, at any level (liveclass/redaction.py)
     if level.lower() != "debug":
         # websockets logs every connection at INFO: a 5,000-student class would fill the log.
         logging.getLogger("websockets.server").setLevel(logging.WARNING)
@@ -118,7 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         uvloop.run(_serve(config))
     except ClusterUnavailable as exc:
-        seeds = config.cluster.seeds if config.cluster is not None else ""
+        seeds = redact(config.cluster.seeds) if config.cluster is not None else ""
         print(f"liveclass: cannot reach the Redis Cluster at {seeds}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
@@ -136,7 +138,7 @@ async def _run_sfu(config: SfuConfig) -> None:
     await worker.start()
     print(
         f"liveclass sfu worker {config.worker_id} serving RPC on {config.rpc_url} "
-        f"(registered on Redis Cluster {config.seeds}; nodes' tokens verified with key ids "
+        f"(registered on Redis Cluster {redact(config.seeds)}; nodes' tokens verified with key ids "
         f"{', '.join(config.keyring.secrets)})",
         flush=True,
     )
@@ -161,7 +163,8 @@ def cmd_sfu(args: argparse.Namespace) -> int:
         uvloop.run(_run_sfu(config))
     except ClusterUnavailable as exc:
         print(
-            f"liveclass: cannot reach the Redis Cluster at {config.seeds}: {exc}", file=sys.stderr
+            f"liveclass: cannot reach the Redis Cluster at {redact(config.seeds)}: {exc}",
+            file=sys.stderr,
         )
         return 1
     except RegistryUnavailable as exc:

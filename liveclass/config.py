@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from signaling import HttpSettings, HubSettings, Keyring, NodeSettings, parse_seeds
+from signaling import (
+    HttpSettings,
+    HubSettings,
+    Keyring,
+    NodeSettings,
+    RedisAccess,
+    parse_access,
+    parse_seeds,
+)
 from signaling.sfu_placement import PlacementSettings
 from turn_config import TurnConfig, TurnConfigError
 from whiteboard import WhiteboardSettings
@@ -117,8 +125,75 @@ REDIS_CLUSTER = Option(
     "redis_cluster",
     str,
     "",
-    "scale out: Redis Cluster seeds redis://host:port[,...] (default: embedded, SQLite)",
+    "scale out: Redis Cluster seeds redis://host:port[,...] (rediss:// for TLS; "
+    "[user:password@] for AUTH; default: embedded, SQLite)",
 )
+#: Credentials and TLS for every connection to the Redis Cluster (``liveclass serve`` and ``sfu``).
+REDIS_ACCESS_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "redis_username",
+        str,
+        "",
+        "Redis ACL user for AUTH (default: the one in the seeds' URL, else 'default')",
+    ),
+    Option(
+        "redis_password",
+        str,
+        "",
+        "Redis AUTH password (default: the one in the seeds' URL; prefer the environment "
+        "variable: flags show in ps)",
+    ),
+    Option(
+        "redis_tls_ca_file",
+        str,
+        "",
+        "with rediss:// seeds: CA certificate(s) the cluster's certificates are verified "
+        "against (default: the system's CAs)",
+    ),
+    Option(
+        "redis_tls_cert_file",
+        str,
+        "",
+        "with rediss:// seeds: client certificate, for a cluster with tls-auth-clients yes",
+    ),
+    Option("redis_tls_key_file", str, "", "with rediss:// seeds: the client certificate's key"),
+)
+
+
+def redis_access(v: dict[str, Any]) -> RedisAccess:
+    """Credentials and TLS for the cluster: from the seeds' URL (``rediss://user:pw@...``),
+    the flags overriding it.
+
+    Raises:
+        ConfigError: malformed seeds, TLS files without ``rediss://``, a key without a
+            certificate, or a file that does not exist.
+    """
+    try:
+        access = parse_access(str(v["redis_cluster"]))
+    except ValueError as exc:
+        raise ConfigError(f"--redis-cluster: {exc}") from exc
+    username = str(v["redis_username"]) or access.username
+    password = str(v["redis_password"]) or access.password
+    files = {name: str(v[f"redis_tls_{name}_file"]) or None for name in ("ca", "cert", "key")}
+    if any(files.values()) and not access.tls:
+        raise ConfigError("--redis-tls-*-file need rediss:// seeds (TLS)")
+    if files["key"] and not files["cert"]:
+        raise ConfigError("--redis-tls-key-file needs --redis-tls-cert-file")
+    for name, path in files.items():
+        if path and not Path(path).is_file():
+            raise ConfigError(f"--redis-tls-{name}-file: {path} is not a file")
+    if username and not password:
+        raise ConfigError("--redis-username needs a password (--redis-password)")
+    return RedisAccess(
+        username=username,
+        password=password,
+        tls=access.tls,
+        ca_file=files["ca"],
+        cert_file=files["cert"],
+        key_file=files["key"],
+    )
+
+
 SERVE_OPTIONS: tuple[Option, ...] = (
     Option("host", str, "127.0.0.1", "address to bind"),
     Option("port", int, 8080, "TCP port for HTTP and WebSocket"),
@@ -204,6 +279,7 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("presence_ttl_ms", int, 3000, "a node silent this long is dead; its members leave"),
     Option("redis_replicas", int, 1, "replicas that must hold an event before its ack (WAIT)"),
     Option("redis_replica_wait_ms", int, 100, "how long an ack waits for those replicas"),
+    *REDIS_ACCESS_OPTIONS,
 )
 KEY_OPTIONS: tuple[Option, ...] = (
     Option(
@@ -229,6 +305,7 @@ SFU_OPTIONS: tuple[Option, ...] = (
         "URL signaling nodes reach the RPC endpoint at (default ws://<listen>)",
     ),
     REDIS_CLUSTER,
+    *REDIS_ACCESS_OPTIONS,
     SFU_LISTEN_IPS,
     SFU_ANNOUNCED_IP,
     Option("worker_id", str, "", "this worker's name in the registry (default: random)"),
@@ -339,6 +416,7 @@ class ClusterSettings:
     presence_ttl_ms: int
     replicas: int
     replica_wait_ms: int
+    access: RedisAccess = field(default_factory=RedisAccess)
 
     @classmethod
     def from_values(cls, v: dict[str, Any]) -> ClusterSettings | None:
@@ -353,7 +431,9 @@ class ClusterSettings:
         try:
             parse_seeds(seeds)
         except ValueError as exc:
-            raise ConfigError(f"--redis-cluster: {exc}; use redis://host:port[,...]") from exc
+            raise ConfigError(
+                f"--redis-cluster: {exc}; use redis[s]://[user:password@]host:port[,...]"
+            ) from exc
         if int(v["presence_ttl_ms"]) < 300:
             raise ConfigError("--presence-ttl-ms must be at least 300")
         if int(v["redis_replicas"]) < 0 or int(v["redis_replica_wait_ms"]) < 0:
@@ -367,6 +447,7 @@ class ClusterSettings:
             int(v["presence_ttl_ms"]),
             int(v["redis_replicas"]),
             int(v["redis_replica_wait_ms"]),
+            redis_access(v),
         )
 
 
@@ -468,6 +549,7 @@ class SfuConfig:
     log_level: str
     #: The nodes' secrets: a node's RPC connection must present a token signed with one of them.
     keyring: Keyring
+    redis_access: RedisAccess = field(default_factory=RedisAccess)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> SfuConfig:
@@ -486,7 +568,9 @@ class SfuConfig:
         try:
             parse_seeds(seeds)
         except ValueError as exc:
-            raise ConfigError(f"--redis-cluster: {exc}; use redis://host:port[,...]") from exc
+            raise ConfigError(
+                f"--redis-cluster: {exc}; use redis[s]://[user:password@]host:port[,...]"
+            ) from exc
         worker_id = str(v["worker_id"]) or f"w-{secrets.token_hex(6)}"
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", worker_id):
             raise ConfigError("--worker-id: letters, digits, '_', '.', '-' (at most 64)")
@@ -506,4 +590,5 @@ class SfuConfig:
             heartbeat_ttl_ms=int(v["heartbeat_ttl_ms"]),
             log_level=str(v["log_level"]),
             keyring=load_keyring(v, Path(v["data_dir"]), create=False),
+            redis_access=redis_access(v),
         )

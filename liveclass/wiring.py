@@ -71,7 +71,7 @@ def build_embedded_node(config: ServeConfig) -> SignalingNode:
 def build_cluster_node(config: ServeConfig, cluster: ClusterSettings) -> SignalingNode:
     """A stateless node on a Redis Cluster: one router (slot map) and one sharded subscriber
     shared by the room log, the bus, the board store and the board feed."""
-    router = ClusterRouter(parse_seeds(cluster.seeds))
+    router = ClusterRouter(parse_seeds(cluster.seeds), access=cluster.access)
     store = RedisEventStore(
         router, replicas=cluster.replicas, replica_wait_ms=cluster.replica_wait_ms
     )
@@ -149,7 +149,7 @@ class SfuWorkerProcess:
 
     def __init__(self, config: SfuConfig) -> None:
         self.config = config
-        self.router = ClusterRouter(parse_seeds(config.seeds))
+        self.router = ClusterRouter(parse_seeds(config.seeds), access=config.redis_access)
         self.worker = Worker(listen_ips=config.listen_ips, announced_ip=config.announced_ip)
         self.service = WorkerService(
             self.worker,

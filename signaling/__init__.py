@@ -13,7 +13,13 @@ from .node import NodeSettings, SignalingNode
 from .outbox import Outbox, wire_frame
 from .ratelimit import TokenBucket
 from .redis_bus import RedisBus
-from .redis_cluster import ClusterRouter, ClusterUnavailable, parse_seeds
+from .redis_cluster import (
+    ClusterRouter,
+    ClusterUnavailable,
+    RedisAccess,
+    parse_access,
+    parse_seeds,
+)
 from .redis_store import RedisEventStore
 from .sqlite_store import SqliteEventStore
 from .store import AppendConflict, EventStore, StoreUnavailable
@@ -37,6 +43,7 @@ __all__ = [
     "NodeSettings",
     "OpenRoom",
     "Outbox",
+    "RedisAccess",
     "RedisBus",
     "RedisEventStore",
     "RoomHub",
@@ -48,6 +55,7 @@ __all__ = [
     "decode_claims",
     "mint",
     "pack",
+    "parse_access",
     "parse_seeds",
     "unpack",
     "verify",

@@ -34,6 +34,9 @@ WORKER_AUDIENCE = "liveclass-sfu"
 #: Lifetime of a worker token (s). It is checked once, at the RPC handshake; each connection
 #: (and reconnection) mints its own.
 WORKER_TOKEN_TTL_S = 60
+#: The longest lifetime (``exp`` - ``iat``, or - ``nbf`` if earlier; s) a worker accepts: a worker
+#: token leaked from a node's memory or a proxy's log is good for minutes, not years.
+WORKER_TOKEN_MAX_TTL_S = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,8 +223,25 @@ def verify_worker_token(keyring: Keyring, token: str, worker_id: str) -> None:
     Raises:
         TokenExpired: ``exp`` passed or ``nbf`` in the future (beyond :data:`LEEWAY_S`).
         TokenInvalid: as :func:`decode_claims` (an access token has no audience, so it is
-            refused here), or the token is for another worker.
+            refused here), the token is for another worker, or it lives longer than
+            :data:`WORKER_TOKEN_MAX_TTL_S`.
     """
     claims = decode_claims(keyring, token, audience=WORKER_AUDIENCE)
     if claims.get("sub") != worker_id:
         raise TokenInvalid("token is for another worker")
+    check_lifetime(claims, WORKER_TOKEN_MAX_TTL_S)
+
+
+def check_lifetime(claims: Mapping[str, Any], max_ttl_s: int) -> None:
+    """Refuse a token valid for longer than ``max_ttl_s`` seconds (from ``iat`` or ``nbf``,
+    whichever is earlier, to ``exp``); the claims' types were checked by :func:`decode_claims`.
+
+    Raises:
+        TokenInvalid: the lifetime is longer, or a time claim is not a number.
+    """
+    times = [claims.get("exp"), claims.get("iat"), claims.get("nbf")]
+    if not all(isinstance(t, int | float) and not isinstance(t, bool) for t in times):
+        raise TokenInvalid("token times must be numbers")
+    exp, iat, nbf = (float(t) for t in times)  # type: ignore[arg-type]
+    if exp - min(iat, nbf) > max_ttl_s:
+        raise TokenInvalid(f"token lifetime is longer than {max_ttl_s} s")

@@ -29,8 +29,13 @@ MEDIA_TYPES: frozenset[str] = frozenset(
     {"media.publish", "media.subscribe", "media.answer", "media.candidate"}
 )
 
+#: Client -> server requests about a board that change nothing in the room (answered on ``/ws``).
+BOARD_REQUEST_TYPES: frozenset[str] = frozenset({"board.snapshot_link"})
+
 #: Every client -> server type the codec accepts.
-CLIENT_TYPES: frozenset[str] = SESSION_TYPES | frozenset(COMMANDS) | MEDIA_TYPES
+CLIENT_TYPES: frozenset[str] = (
+    SESSION_TYPES | frozenset(COMMANDS) | MEDIA_TYPES | BOARD_REQUEST_TYPES
+)
 
 #: Every server -> client type the codec produces.
 SERVER_TYPES: frozenset[str] = frozenset(
@@ -51,9 +56,9 @@ SERVER_TYPES: frozenset[str] = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Join:
-    """``join``: the first frame of a connection."""
+    """``join``: the first frame of a connection (its token is left out of the repr: logs)."""
 
-    token: str
+    token: str = dataclasses.field(repr=False)
     room: str
     last_id: int | None
 
@@ -87,7 +92,16 @@ class MediaFrame:
     sdp_mid: str | None = None
 
 
-ClientMessage = Join | Ping | CommandFrame | MediaFrame
+@dataclass(frozen=True, slots=True)
+class SnapshotLinkRequest:
+    """``board.snapshot_link``: a short-lived download link for one saved snapshot."""
+
+    ref: int
+    board: str
+    snapshot_id: int
+
+
+ClientMessage = Join | Ping | CommandFrame | MediaFrame | SnapshotLinkRequest
 
 _Check = Callable[[str, Any], Any]
 
@@ -214,7 +228,8 @@ def decode(frame: bytes) -> ClientMessage:
     """Decode one client frame (docs/protocol.md).
 
     Returns:
-        :class:`Join`, :class:`Ping`, :class:`CommandFrame` or :class:`MediaFrame`.
+        :class:`Join`, :class:`Ping`, :class:`CommandFrame`, :class:`MediaFrame` or
+        :class:`SnapshotLinkRequest`.
 
     Raises:
         BadFrame, UnknownType, MissingField, BadFieldType: with ``field`` naming the field.
@@ -237,6 +252,14 @@ def decode(frame: bytes) -> ClientMessage:
         return Ping(_ref(msg))
     if t in MEDIA_TYPES:
         return decode_media(msg, _ref(msg))
+    if t == "board.snapshot_link":
+        ref = _ref(msg)
+        for name in ("board", "snapshot_id"):
+            if name not in msg:
+                raise MissingField(f"{name} is required", field=name)
+        return SnapshotLinkRequest(
+            ref, _check_str("board", msg["board"]), _check_int("snapshot_id", msg["snapshot_id"])
+        )
     entry = _SCHEMAS.get(t)
     if entry is None:
         raise UnknownType(f"unknown message type {t!r}", field="t")
@@ -352,6 +375,11 @@ def encode_event(record: Record) -> bytes:
 
 def encode_ack(ref: int, ids: Sequence[int]) -> bytes:
     return pack({"t": "ack", "ref": ref, "ids": list(ids)})
+
+
+def encode_snapshot_link(ref: int, url: str) -> bytes:
+    """The ``ack`` of ``board.snapshot_link``: ``url`` is the download path on this server."""
+    return pack({"t": "ack", "ref": ref, "ids": [], "url": url})
 
 
 def encode_error(error: ClientError | Exception, ref: int | None = None) -> bytes:

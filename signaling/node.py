@@ -21,7 +21,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from rooms import CloseCode, Leave, Participant
+from rooms import CloseCode, Leave, NotAllowed, Participant, is_board_name
 
 from .auth import Keyring, verify
 from .boards import BoardEndpoint, OpenRoom
@@ -31,14 +31,17 @@ from .codec import (
     Join,
     MediaFrame,
     Ping,
+    SnapshotLinkRequest,
     decode,
     encode_error,
     encode_pong,
     encode_reconnect,
+    encode_snapshot_link,
     peek_ref,
 )
 from .errors import (
     AlreadyJoined,
+    BadFieldType,
     ClientError,
     ConnectionReplaced,
     FrameTooLarge,
@@ -54,6 +57,13 @@ from .media import MediaSession
 from .metrics import Metrics
 from .outbox import Outbox
 from .ratelimit import SharedBuckets, TokenBucket
+from .snapshot_links import (
+    UsedLinks,
+    download_refusal,
+    mint_snapshot_token,
+    snapshot_path,
+    verify_snapshot_token,
+)
 from .store import EventStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -138,6 +148,7 @@ class SignalingNode:
         )
         #: Each (room, identity)'s joined connections on this node, oldest first.
         self._identities: dict[tuple[str, str], list[Member]] = {}
+        self._used_links = UsedLinks()
 
     # -- serving -------------------------------------------------------------------------------
 
@@ -196,21 +207,31 @@ class SignalingNode:
         return self.routes(request)
 
     async def _snapshot_download(self, request: Request, parts: list[str]) -> Response:
-        """``GET /whiteboard/<room>/<board>/snapshots/<id>?token=<staff jwt>``: one Yjs update."""
+        """``GET /whiteboard/<room>/<board>/snapshots/<id>?token=<link token>``: one Yjs update.
+
+        The token is a snapshot link's (:mod:`signaling.snapshot_links`): for this snapshot, not
+        expired, not used before on this node, and its holder still in a running session. An
+        access token is refused."""
         assert self.boards is not None
         room, board, snapshot = unquote(parts[2]), unquote(parts[3]), parts[5]
+        if not snapshot.isdigit() or len(snapshot) > 18:
+            return text(HTTPStatus.NOT_FOUND, "no such snapshot\n")
         token = parse_qs(urlsplit(request.path).query).get("token", [""])[0]
         try:
-            participant = verify(self.keyring, token, room)
+            grant = verify_snapshot_token(
+                self.keyring, token, room=room, board=board, snapshot_id=int(snapshot)
+            )
         except ClientError as exc:
             return text(HTTPStatus.FORBIDDEN, f"{exc.code}: {exc.message}\n")
-        if not participant.is_staff:
-            return text(HTTPStatus.FORBIDDEN, "not_allowed: only staff download snapshots\n")
-        if not snapshot.isdigit():
-            return text(HTTPStatus.NOT_FOUND, "no such snapshot\n")
+        if not self._used_links.claim(grant):
+            return text(HTTPStatus.FORBIDDEN, "token_invalid: this link was used already\n")
+        refusal = await self._snapshot_refusal(room, grant.identity)
+        if refusal is not None:
+            return refusal
         try:
             data = await self.boards.snapshot(room, board, int(snapshot))
         except OSError:
+            self._used_links.release(grant)
             return text(HTTPStatus.SERVICE_UNAVAILABLE, "the board store is unavailable\n")
         if data is None:
             return text(HTTPStatus.NOT_FOUND, "no such snapshot\n")
@@ -219,6 +240,47 @@ class SignalingNode:
             f'attachment; filename="{room}-{board}-{snapshot}.yjs"'
         )
         return response
+
+    async def _snapshot_refusal(self, room: str, identity: str) -> Response | None:
+        """Why ``identity`` may not download ``room``'s snapshots now, as the room's state says
+        (a token outlives a removal and the session's end); None when it may."""
+        try:
+            hub = await self._hub(room)
+        except StoreUnavailable:
+            return text(HTTPStatus.SERVICE_UNAVAILABLE, "the room store is unavailable\n")
+        try:
+            refusal = download_refusal(hub.state, identity)
+        finally:
+            if hub.idle:
+                self._idle(hub)  # a hub opened only for this check is unloaded as usual
+        if refusal is not None:
+            return text(HTTPStatus.FORBIDDEN, f"{refusal.code}: {refusal.message}\n")
+        return None
+
+    def _snapshot_link(self, hub: RoomHub, member: Member, request: SnapshotLinkRequest) -> bytes:
+        """The answer to ``board.snapshot_link``: an ``ack`` with the link's path, or an error."""
+        participant = member.participant
+        error: Exception | None = None
+        if not participant.is_staff:
+            error = NotAllowed("only staff download snapshots")
+        elif not is_board_name(request.board):
+            error = BadFieldType("board must be 1-64 of A-Za-z0-9_-", field="board")
+        elif request.snapshot_id < 1:
+            error = BadFieldType("snapshot_id must be a positive event id", field="snapshot_id")
+        else:
+            error = download_refusal(hub.state, participant.identity)
+        if error is not None:
+            return encode_error(error, request.ref)
+        token = mint_snapshot_token(
+            self.keyring,
+            room=hub.room_id,
+            board=request.board,
+            snapshot_id=request.snapshot_id,
+            identity=participant.identity,
+        )
+        return encode_snapshot_link(
+            request.ref, snapshot_path(hub.room_id, request.board, request.snapshot_id, token)
+        )
 
     async def drain(self) -> None:
         """Stop taking joins, tell every client to reconnect (1012), close the store."""
@@ -306,6 +368,8 @@ class SignalingNode:
                             "too many frames from your connections together; slow down",
                             retry_after_ms=wait_ms,
                         )
+                    elif isinstance(message, SnapshotLinkRequest):
+                        hub.reply(outbox, self._snapshot_link(hub, member, message))
                     elif isinstance(message, MediaFrame):
                         if media is None:
                             media = MediaSession(self.media, hub, member.participant, outbox.put)
@@ -378,7 +442,7 @@ class SignalingNode:
 
     def _read(
         self, frame: str | bytes, bucket: TokenBucket
-    ) -> Join | Ping | CommandFrame | MediaFrame:
+    ) -> Join | Ping | CommandFrame | MediaFrame | SnapshotLinkRequest:
         """Check one frame against the limits and decode it; raises ClientError."""
         wait_ms = bucket.take()
         if wait_ms:

@@ -15,8 +15,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -48,22 +49,89 @@ class ClusterUnavailable(Exception):
     """The cluster did not answer, or the slot's owner failed and redirects did not settle."""
 
 
+@dataclass(frozen=True, slots=True)
+class RedisAccess:
+    """How every connection to the cluster authenticates: ``AUTH [username] password`` (Redis
+    ACLs; no username: the ``default`` user) and TLS (``rediss://``), verified against
+    ``ca_file`` (None: the system's CAs) with the host name checked; ``cert_file``/``key_file``
+    present a client certificate when the cluster asks for one (``tls-auth-clients``)."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``redis.asyncio.Redis`` and its connection classes."""
+        kwargs: dict[str, Any] = {}
+        if self.password is not None:
+            kwargs["password"] = self.password
+            if self.username:
+                kwargs["username"] = self.username
+        if self.tls:
+            kwargs.update(
+                ssl_ca_certs=self.ca_file,
+                ssl_certfile=self.cert_file,
+                ssl_keyfile=self.key_file,
+                ssl_cert_reqs="required",
+                ssl_check_hostname=True,
+            )
+        return kwargs
+
+
+def _split_seed(seed: str) -> tuple[str, str | None, str | None, Address]:
+    """One seed as (scheme, username, password, address)."""
+    text = seed.strip()
+    scheme = "redis"
+    if "://" in text:
+        scheme, _, text = text.partition("://")
+        scheme = scheme.lower()
+        if scheme not in ("redis", "rediss"):
+            raise ValueError(f"scheme must be redis:// or rediss://, not {scheme}://")
+    userinfo, at, address = text.rstrip("/").rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username, password = (unquote(user) or None, unquote(secret)) if colon else (None, user)
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"not host:port: {address!r}")
+    return scheme, username, password, (host.strip("[]"), int(port))
+
+
 def parse_seeds(seeds: str) -> list[Address]:
-    """``redis://host:port[,redis://host:port...]`` (the scheme is optional) as addresses.
+    """``redis://[user:password@]host:port[,...]`` (or ``rediss://`` for TLS; the scheme is
+    optional) as addresses.
 
     Raises:
-        ValueError: an empty list or an address without a port.
+        ValueError: an empty list, an address without a port, or another scheme.
     """
-    addresses = []
-    for seed in seeds.split(","):
-        address = seed.strip().removeprefix("redis://").rstrip("/")
-        host, sep, port = address.rpartition(":")
-        if not sep or not port.isdigit() or not host:
-            raise ValueError(f"not host:port: {seed!r}")
-        addresses.append((host.strip("[]"), int(port)))
+    addresses = [_split_seed(seed)[3] for seed in seeds.split(",") if seed.strip()]
     if not addresses:
         raise ValueError("no cluster address given")
     return addresses
+
+
+def parse_access(seeds: str) -> RedisAccess:
+    """The credentials and TLS the seeds name: ``rediss://`` on every seed (or none), and the
+    username and password of the seeds that give one (they must agree).
+
+    Raises:
+        ValueError: as :func:`parse_seeds`, mixed schemes, or different credentials.
+    """
+    parts = [_split_seed(seed) for seed in seeds.split(",") if seed.strip()]
+    if not parts:
+        raise ValueError("no cluster address given")
+    schemes = {scheme for scheme, _, _, _ in parts}
+    if len(schemes) > 1:
+        raise ValueError("seeds mix redis:// and rediss://")
+    credentials = {(user, password) for _, user, password, _ in parts if password is not None}
+    if len(credentials) > 1:
+        raise ValueError("seeds name different credentials")
+    username, password = next(iter(credentials), (None, None))
+    return RedisAccess(username=username, password=password, tls=schemes == {"rediss"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +184,7 @@ class ClusterRouter:
 
     Args:
         seeds: addresses to learn the cluster from (any node of it).
+        access: credentials and TLS for every connection (default: none, plain TCP).
         timeout_s: connect and read timeout of every command.
         redirect_budget_s: how long redirects, ``TRYAGAIN`` and ``CLUSTERDOWN`` are retried
             before :class:`ClusterUnavailable`.
@@ -125,10 +194,12 @@ class ClusterRouter:
         self,
         seeds: Sequence[Address],
         *,
+        access: RedisAccess | None = None,
         timeout_s: float = 2.0,
         redirect_budget_s: float = 2.0,
     ) -> None:
         self.seeds = list(seeds)
+        self.access = access or RedisAccess()
         self.timeout_s = timeout_s
         self.redirect_budget_s = redirect_budget_s
         self._owners: list[Address | None] = [None] * SLOTS
@@ -219,6 +290,8 @@ class ClusterRouter:
                 # One immediate retry (a pooled connection the server closed); redis-py's
                 # default backs off for seconds, which would stall a room through a failover.
                 retry=Retry(NoBackoff(), 1),
+                ssl=self.access.tls,
+                **self.access.connection_kwargs(),
             )
         return client
 

@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 
 from rooms import Event, Record, event_from_data
 
-from .redis_cluster import ClusterRouter, ClusterUnavailable, parse_seeds
+from .redis_cluster import ClusterRouter, ClusterUnavailable, parse_access, parse_seeds
 from .store import AppendConflict, Snapshot, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -135,8 +135,10 @@ class RedisEventStore:
 
     @classmethod
     def connect(cls, seeds: str, **kwargs: Any) -> RedisEventStore:
-        """A store on its own router (the router learns the slot map on first use)."""
-        return cls(ClusterRouter(parse_seeds(seeds)), owns_router=True, **kwargs)
+        """A store on its own router (the router learns the slot map on first use); credentials
+        and TLS as the seeds name them (:func:`signaling.redis_cluster.parse_access`)."""
+        router = ClusterRouter(parse_seeds(seeds), access=parse_access(seeds))
+        return cls(router, owns_router=True, **kwargs)
 
     async def append(
         self, room_id: str, events: Sequence[Event], *, expected_last_id: int, ts: int

@@ -18,7 +18,7 @@ import math
 from collections import deque
 from typing import Any, Protocol
 
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
@@ -213,7 +213,8 @@ class ShardedSubscriber:
         future: asyncio.Future[_Shard] = asyncio.get_running_loop().create_future()
         self._connecting[address] = future
         try:
-            conn = Connection(
+            access = self.router.access
+            conn = (SSLConnection if access.tls else Connection)(
                 host=address[0],
                 port=address[1],
                 protocol=2,
@@ -221,6 +222,7 @@ class ShardedSubscriber:
                 socket_timeout=None,
                 retry_on_timeout=False,
                 retry=Retry(NoBackoff(), 0),  # the resubscribe loop does the retrying
+                **access.connection_kwargs(),
             )
             await conn.connect()
             shard = self._shards[address] = _Shard(self, address, conn)

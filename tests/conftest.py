@@ -4,8 +4,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.server import LiveclassServer
+
+# Property tests draw the same examples on every run (CI is deterministic); a failure found while
+# developing is replayed from its printed example.
+settings.register_profile("deterministic", derandomize=True)
+settings.load_profile("deterministic")
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 

@@ -49,21 +49,28 @@ def free_cluster_ports(count: int = 6) -> list[int]:
 
 @dataclass
 class RedisCluster:
+    """``password``: AUTH on every node (and an ACL user ``liveclass`` with it); ``tls_dir``:
+    TLS only, from its ``ca.crt``, ``redis.crt`` and ``redis.key`` (start.sh's options)."""
+
     directory: Path
     ports: list[int] = field(default_factory=free_cluster_ports)
     seeds: str = ""
+    password: str | None = None
+    tls_dir: Path | None = None
 
     def start(self) -> RedisCluster:
         atexit.register(self.stop)
+        options = ["--dir", str(self.directory), "--ports", ",".join(map(str, self.ports))]
+        if self.password is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            password_file = self.directory / "password"
+            password_file.write_text(self.password)
+            password_file.chmod(0o600)
+            options += ["--password-file", str(password_file)]
+        if self.tls_dir is not None:
+            options += ["--tls-dir", str(self.tls_dir)]
         done = subprocess.run(
-            [
-                "bash",
-                str(SCRIPTS / "start.sh"),
-                "--dir",
-                str(self.directory),
-                "--ports",
-                ",".join(map(str, self.ports)),
-            ],
+            ["bash", str(SCRIPTS / "start.sh"), *options],
             capture_output=True,
             text=True,
             timeout=60,
@@ -82,12 +89,15 @@ class RedisCluster:
         )
 
     def cli(self, port: int, *args: str) -> str:
+        tls = ["--tls", "--cacert", str(self.tls_dir / "ca.crt")] if self.tls_dir else []
+        env = {**os.environ, "REDISCLI_AUTH": self.password} if self.password else None
         return subprocess.run(
-            ["redis-cli", "-h", "127.0.0.1", "-p", str(port), *args],
+            ["redis-cli", *tls, "-h", "127.0.0.1", "-p", str(port), *args],
             capture_output=True,
             text=True,
             timeout=10,
             check=True,
+            env=env,
         ).stdout
 
     # -- inspecting and breaking it (failover and migration tests) -----------------------------

@@ -36,6 +36,8 @@ class LiveclassServer:
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    #: Extra environment variables for the process (e.g. ``LIVECLASS_REDIS_PASSWORD``).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def keyring(self) -> Keyring:
@@ -70,7 +72,7 @@ class LiveclassServer:
 
     def start(self) -> LiveclassServer:
         self.log_path = self.data_dir / f"server-{self.port}.log"
-        env = {**os.environ, "LIVECLASS_SECRETS": f"test:{self.secret}"}
+        env = {**os.environ, "LIVECLASS_SECRETS": f"test:{self.secret}", **self.env}
         cmd = [
             sys.executable,
             "-m",
@@ -108,8 +110,10 @@ class LiveclassServer:
     def stop(self) -> None:
         processes.stop(self.proc)
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path else ""
+    def log(self, *, full: bool = False) -> str:
+        """The process's output: its last 4000 characters, or all of it with ``full``."""
+        text = self.log_path.read_text(errors="replace") if self.log_path else ""
+        return text if full else text[-4000:]
 
     def get(self, path: str) -> tuple[int, bytes, str]:
         """GET a path; returns (status, body, content type)."""

@@ -6,7 +6,7 @@ import { byTestId } from "./dom.js";
 import { MediaSession } from "./media.js";
 import { Connection } from "./protocol.js";
 import { RoomModel } from "./state.js";
-import { decodeTokenClaims, tokenFromLocation } from "./token.js";
+import { decodeTokenClaims, takeToken } from "./token.js";
 import { mountChat } from "./views/chat.js";
 import { mountReasonDialog } from "./views/dialog.js";
 import { mountHeader } from "./views/header.js";
@@ -32,11 +32,11 @@ function run(promise) {
   );
 }
 
+const notConnected = (label) =>
+  Promise.reject(Object.assign(new Error("not connected"), { code: "not_connected", label }));
 const commands = createCommands({
-  send: (type, fields, label) =>
-    connection
-      ? connection.send(type, fields, label)
-      : Promise.reject(Object.assign(new Error("not connected"), { code: "not_connected", label })),
+  send: (type, fields, label) => (connection ? connection.send(type, fields, label) : notConnected(label)),
+  request: (type, fields, label) => (connection ? connection.request(type, fields, label) : notConnected(label)),
 });
 const ctx = { model, commands, run, toasts, askReason: mountReasonDialog(document.body) };
 const media = new MediaSession({
@@ -127,7 +127,9 @@ function onStatus(status) {
 }
 
 function start() {
-  const token = tokenFromLocation(window.location);
+  // The token leaves the address bar at once (a shared screen or a copied URL would carry it) and
+  // stays with this tab in sessionStorage, so a reload joins again.
+  const token = takeToken(window.location, window.history, window.sessionStorage);
   if (!token) {
     onStatus({ state: "closed", code: 0, kind: "error", error: { code: "no_token", message: "This link has no access token; ask for a join link" } });
     return;
@@ -158,7 +160,8 @@ function start() {
   window.addEventListener("online", () => connection.retryNow());
   // A new link in the same tab (only the fragment changes) must start a new session.
   window.addEventListener("hashchange", () => window.location.reload());
-  // A handle for debugging and end-to-end tests; the page itself never reads it.
+  // A handle for debugging and end-to-end tests; the page itself never reads it. It holds no
+  // token: the Connection keeps its own private, and the whiteboard handle exposes no provider.
   window.liveclass = {
     model,
     connection,

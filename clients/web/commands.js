@@ -2,7 +2,7 @@
 // action for error messages. Fields the protocol types `x | nil` are always sent, as nil when unset.
 // Every method returns the Connection's promise: the ack's event ids, or a CommandError.
 
-/** @param {import("./protocol.js").Connection} conn */
+/** @param {Pick<import("./protocol.js").Connection, "send" | "request">} conn */
 export function createCommands(conn) {
   const send = (type, fields, label) => conn.send(type, fields, label);
   return {
@@ -28,6 +28,9 @@ export function createCommands(conn) {
     lockBoard: (board, locked) => send("board.lock", { board, locked }, locked ? "Lock whiteboard" : "Unlock whiteboard"),
     clearBoard: (board) => send("board.clear", { board }, "Clear whiteboard"),
     snapshotBoard: (board) => send("board.snapshot", { board }, "Save whiteboard snapshot"),
+    /** Resolves with a short-lived, single-use download path for one saved snapshot. */
+    snapshotLink: (board, snapshotId) =>
+      conn.request("board.snapshot_link", { board, snapshot_id: snapshotId }, "Download snapshot").then((ack) => ack.url),
     setMediaMode: (mode) => send("media.mode", { mode }, mode === "lecture" ? "Lecture mode" : "Discussion mode"),
     muteMedia: (identity, source, muted) =>
       send("media.mute", { identity, source, muted },

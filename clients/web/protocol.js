@@ -61,6 +61,9 @@ export class CommandError extends Error {
  */
 
 export class Connection {
+  /** The access token: private, so nothing on the page can read it back from the object. */
+  #token;
+
   /**
    * @param {object} options
    * @param {string} options.url            ws(s)://host/ws
@@ -75,7 +78,7 @@ export class Connection {
    */
   constructor({ url, token, room, onFrame, onStatus, WebSocket = globalThis.WebSocket, env = {} }) {
     this.url = url;
-    this.token = token;
+    this.#token = token;
     this.room = room;
     this.onFrame = onFrame;
     this.onStatus = onStatus;
@@ -186,7 +189,7 @@ export class Connection {
     socket.binaryType = "arraybuffer";
     this.socket = socket;
     socket.onopen = () => {
-      this.write({ t: "join", token: this.token, room: this.room, last_id: this.lastId });
+      this.write({ t: "join", token: this.#token, room: this.room, last_id: this.lastId });
     };
     socket.onmessage = (ev) => this.receive(ev.data);
     socket.onclose = (ev) => this.closed(ev.code);
@@ -342,7 +345,7 @@ export class Connection {
     this.setTimer("rejoin", delay, () => {
       this.timers.rejoin = null;
       this.onStatus({ state: "connecting", attempt: this.attempt });
-      this.write({ t: "join", token: this.token, room: this.room, last_id: this.lastId });
+      this.write({ t: "join", token: this.#token, room: this.room, last_id: this.lastId });
       this.setTimer("join", JOIN_TIMEOUT_MS, () => this.dead());
     });
   }

@@ -1,17 +1,44 @@
-// The access token in the join link: `/#token=<jwt>` (or `/?token=<jwt>` as a fallback).
+// The access token in the join link: `/#token=<jwt>`. A fragment never reaches the server (nor its
+// logs, nor a proxy's); a query would, so `?token=` is not accepted for the page.
 //
 // The payload is decoded only to learn which room to join and whom to greet; the server verifies
 // the signature (docs/protocol.md, "Access tokens"). Nothing here trusts the claims.
 
+/** The sessionStorage key that keeps the tab's token across reloads. */
+export const TOKEN_STORAGE_KEY = "liveclass.token";
+
 /**
- * The raw JWT from a location's fragment (`#token=`) or, failing that, its query (`?token=`).
- * @param {{hash: string, search: string}} location
+ * The raw JWT from a location's fragment (`#token=`); a `?token=` query is ignored.
+ * @param {{hash: string}} location
  * @returns {string | null}
  */
 export function tokenFromLocation(location) {
-  const fromHash = new URLSearchParams(location.hash.replace(/^#/, "")).get("token");
-  if (fromHash) return fromHash;
-  return new URLSearchParams(location.search).get("token") || null;
+  return new URLSearchParams(location.hash.replace(/^#/, "")).get("token") || null;
+}
+
+/**
+ * This tab's token: from the link's fragment (which is then removed from the address bar, with any
+ * `?token=` query, by `history.replaceState`, and kept in `storage`), else the one `storage` kept
+ * from an earlier load of this tab (a reload). Null when there is neither.
+ * @param {Location} location
+ * @param {History} history
+ * @param {Storage | null} storage   sessionStorage: per tab, gone when the tab closes
+ * @returns {string | null}
+ */
+export function takeToken(location, history, storage) {
+  const fromLink = tokenFromLocation(location);
+  const query = new URLSearchParams(location.search);
+  if (fromLink || query.has("token")) {
+    query.delete("token");
+    const search = query.toString();
+    history.replaceState(history.state, "", `${location.pathname}${search ? `?${search}` : ""}`);
+  }
+  try {
+    if (fromLink) storage?.setItem(TOKEN_STORAGE_KEY, fromLink);
+    return fromLink ?? storage?.getItem(TOKEN_STORAGE_KEY) ?? null;
+  } catch {
+    return fromLink; // storage disabled: this load still joins, a reload will not
+  }
 }
 
 /**

@@ -2,24 +2,34 @@
 # Start a local Redis Cluster for development and tests: 3 masters and 3 replicas on 127.0.0.1.
 #
 #   deploy/redis-cluster/start.sh [--dir DIR] [--ports P1,P2,P3,P4,P5,P6] [--node-timeout MS]
+#                                 [--password-file FILE] [--tls-dir DIR]
 #
 # Defaults: --dir ./var/redis-cluster, --ports 7000,...,7005, --node-timeout 2000 (a dead master's
 # replica is promoted in about 4 s). Each node gets DIR/<port>/redis.conf, its pidfile and log;
 # the cluster bus uses port + 10000. The script waits (at most 30 s) until every node reports
 # cluster_state:ok, every replica's link to its master is up and the cluster shows 3 masters with
 # slots and 3 replicas, then prints the address list for `liveclass serve --redis-cluster`.
+# --password-file: AUTH on every node (requirepass, and masterauth for replicas), plus an ACL
+# user `liveclass` with the same password; give liveclass the password with
+# LIVECLASS_REDIS_PASSWORD. --tls-dir: TLS only (no plain port) for clients, replication and the
+# cluster bus, from DIR/ca.crt, DIR/redis.crt and DIR/redis.key (client certificates are not
+# required); the addresses printed are rediss://.
 # Stop it with deploy/redis-cluster/stop.sh --dir DIR. Needs redis-server and redis-cli (7.0).
 set -euo pipefail
 
 dir="var/redis-cluster"
 ports="7000,7001,7002,7003,7004,7005"
 node_timeout=2000
+password_file=""
+tls_dir=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --dir) dir="$2"; shift 2 ;;
     --ports) ports="$2"; shift 2 ;;
     --node-timeout) node_timeout="$2"; shift 2 ;;
-    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+    --password-file) password_file="$2"; shift 2 ;;
+    --tls-dir) tls_dir="$(cd "$2" && pwd)"; shift 2 ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "start.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -30,13 +40,46 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
   exit 1
 }
 
+# redis-cli reads the password from REDISCLI_AUTH (never from argv, which ps shows).
+cli=(redis-cli)
+if [[ -n "$password_file" ]]; then
+  REDISCLI_AUTH="$(<"$password_file")"
+  export REDISCLI_AUTH
+  if [[ -z "$REDISCLI_AUTH" || "$REDISCLI_AUTH" == *[\"\\]* || "$REDISCLI_AUTH" == *$'\n'* ]]; then
+    echo "start.sh: the password must be one line, not empty, without \" or \\" >&2
+    exit 2
+  fi
+fi
+if [[ -n "$tls_dir" ]]; then
+  cli+=(--tls --cacert "$tls_dir/ca.crt")
+fi
+
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
 for port in "${port_list[@]}"; do
   node="$dir/$port"
   rm -rf "$node" && mkdir -p "$node"
-  cat >"$node/redis.conf" <<CONF
-port $port
+  if [[ -n "$tls_dir" ]]; then
+    listen="port 0
+tls-port $port
+tls-cert-file $tls_dir/redis.crt
+tls-key-file $tls_dir/redis.key
+tls-ca-cert-file $tls_dir/ca.crt
+tls-auth-clients no
+tls-replication yes
+tls-cluster yes"
+  else
+    listen="port $port"
+  fi
+  auth=""
+  if [[ -n "$password_file" ]]; then
+    auth="requirepass \"$REDISCLI_AUTH\"
+masterauth \"$REDISCLI_AUTH\"
+user liveclass on \">$REDISCLI_AUTH\" ~* &* +@all"
+  fi
+  (umask 077 && cat >"$node/redis.conf" <<CONF
+$listen
+$auth
 bind 127.0.0.1
 protected-mode yes
 cluster-enabled yes
@@ -51,6 +94,7 @@ pidfile $node/redis.pid
 logfile $node/redis.log
 daemonize yes
 CONF
+  )
   redis-server "$node/redis.conf"
 done
 
@@ -67,12 +111,12 @@ wait_for() {  # wait_for DESCRIPTION COMMAND...: poll until COMMAND succeeds or 
   done
 }
 for port in "${port_list[@]}"; do
-  wait_for "redis on port $port" redis-cli -h 127.0.0.1 -p "$port" ping
+  wait_for "redis on port $port" "${cli[@]}" -h 127.0.0.1 -p "$port" ping
 done
 
 addresses=()
 for port in "${port_list[@]}"; do addresses+=("127.0.0.1:$port"); done
-redis-cli --cluster create "${addresses[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 || {
+"${cli[@]}" --cluster create "${addresses[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 || {
   echo "start.sh: cluster create failed:" >&2
   cat "$dir/create.log" >&2
   exit 1
@@ -81,15 +125,15 @@ redis-cli --cluster create "${addresses[@]}" --cluster-replicas 1 --cluster-yes 
 cluster_ready() {
   local port info nodes replication
   for port in "${port_list[@]}"; do
-    info="$(redis-cli -h 127.0.0.1 -p "$port" cluster info)" || return 1
+    info="$("${cli[@]}" -h 127.0.0.1 -p "$port" cluster info)" || return 1
     grep -q '^cluster_state:ok' <<<"$info" || return 1
     # (captured, not piped into grep -q: with pipefail an early grep exit fails the pipeline)
-    replication="$(redis-cli -h 127.0.0.1 -p "$port" info replication)" || return 1
+    replication="$("${cli[@]}" -h 127.0.0.1 -p "$port" info replication)" || return 1
     if grep -q '^role:slave' <<<"$replication"; then
       grep -q '^master_link_status:up' <<<"$replication" || return 1
     fi
   done
-  nodes="$(redis-cli -h 127.0.0.1 -p "${port_list[0]}" cluster nodes)" || return 1
+  nodes="$("${cli[@]}" -h 127.0.0.1 -p "${port_list[0]}" cluster nodes)" || return 1
   # CLUSTER NODES: id addr flags master-id ping pong epoch link-state slots...
   [[ "$(awk '$3 ~ /master/ && $8 == "connected" && NF >= 9' <<<"$nodes" | wc -l)" -eq 3 ]] || return 1
   [[ "$(awk '$3 ~ /slave/ && length($4) == 40 && $8 == "connected"' <<<"$nodes" | wc -l)" -eq 3 ]] \
@@ -97,5 +141,7 @@ cluster_ready() {
 }
 wait_for "the cluster to be ready" cluster_ready
 
-seeds="$(IFS=,; echo "${addresses[*]/#/redis://}")"
+scheme="redis://"
+[[ -z "$tls_dir" ]] || scheme="rediss://"
+seeds="$(IFS=,; echo "${addresses[*]/#/$scheme}")"
 echo "$seeds"

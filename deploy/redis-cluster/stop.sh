@@ -28,7 +28,8 @@ done
 
 deadline=$((SECONDS + 10))
 for port in "${!pids[@]}"; do
-  while redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; do
+  # A TCP connect, not redis-cli ping: the node may want a password or TLS.
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
     if ((SECONDS > deadline)); then
       kill -KILL "${pids[$port]}" 2>/dev/null || true
       break

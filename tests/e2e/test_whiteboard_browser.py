@@ -14,7 +14,9 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
 from playwright.sync_api import expect
 
@@ -283,15 +285,21 @@ def test_staff_save_a_snapshot_export_a_png_and_clear_the_board(
     (text,) = [r for r in records(student) if r["type"] == "text"]
     assert (round(text["x"]), round(text["y"]), text["size"]) == (120, 100, 24), text
 
-    # Snapshot: staff get a link to the board's state as one Yjs update; decoded in a fresh
-    # Y.Doc it holds both records.
+    # Snapshot: staff download the board's state as one Yjs update, through a short-lived link
+    # asked for at the click (the access token is in no URL); decoded in a fresh Y.Doc it holds
+    # both records.
     teacher.by("wb-snapshot").click()
     link = teacher.by("wb-snapshot-link")
     expect(link).to_have_count(1, timeout=WAIT_MS)
-    href = link.evaluate("a => a.href")  # absolute
-    response = teacher.page.request.get(href)
-    assert response.status == 200, response.status
-    assert response.headers["content-type"].startswith("application/octet-stream")
+    with teacher.page.expect_download(timeout=WAIT_MS) as snapshot_info:
+        link.click()
+    snapshot = snapshot_info.value
+    assert snapshot.suggested_filename.endswith(".yjs"), snapshot.suggested_filename
+    link_token = parse_qs(urlsplit(snapshot.url).query)["token"][0]
+    assert jwt.decode(link_token, options={"verify_signature": False})["aud"] == (
+        "liveclass-snapshot"
+    )
+    body = Path(snapshot.path()).read_bytes()
     decoded = teacher.page.evaluate(
         """async (bytes) => {
           const Y = await import('yjs');
@@ -299,7 +307,7 @@ def test_staff_save_a_snapshot_export_a_png_and_clear_the_board(
           Y.applyUpdate(doc, new Uint8Array(bytes));
           return doc.getArray('records').toArray().map(e => e.val.type).sort();
         }""",
-        list(response.body()),
+        list(body),
     )
     assert decoded == ["ellipse", "text"], decoded
 

@@ -9,10 +9,11 @@ import time
 import urllib.request
 from collections.abc import Callable
 
+import pytest
 from pycrdt import Array, Doc
 from websockets.exceptions import ConnectionClosed
 
-from clients import ClassroomClient
+from clients import ClassroomClient, CommandFailed
 from tests.integration.yboard import YClient, board_url, fresh_contents
 from tests.server import LiveclassServer
 from whiteboard import SqliteBoardStore
@@ -67,18 +68,24 @@ async def test_clear_deletes_every_record_for_everyone_and_survives_a_restart(
 async def test_a_snapshot_is_downloadable_by_staff_only(server: LiveclassServer) -> None:
     teacher = await staff(server)
     alice = await on_board(server, "alice")
+    student = ClassroomClient(server.ws_url, server.token("alice"), "class")
+    await student.connect()
     try:
         await alice.draw("kept", type="text", text="E = mc^2")
         await alice.draw("also-kept", type="line")
         await asyncio.sleep(0.1)
         snapshot_id = (await teacher.snapshot_board())["ids"][0]
         await alice.draw("later", type="rect")
-        path = f"/whiteboard/class/main/snapshots/{snapshot_id}"
+
+        async def link(snapshot: int) -> str:
+            ack = await teacher.request("board.snapshot_link", board="main", snapshot_id=snapshot)
+            return str(ack["url"])
+
         deadline = time.monotonic() + 5
-        status, body = download(server, f"{path}?token={server.token('t', 'teacher')}")
+        status, body = download(server, await link(snapshot_id))
         while status == 404 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-            status, body = download(server, f"{path}?token={server.token('t', 'teacher')}")
+            status, body = download(server, await link(snapshot_id))
         assert status == 200
         doc = Doc()
         doc.apply_update(body)
@@ -86,17 +93,16 @@ async def test_a_snapshot_is_downloadable_by_staff_only(server: LiveclassServer)
             "kept",
             "also-kept",
         ]
-        assert download(server, f"{path}?token={server.token('alice')}")[0] == 403
+        with pytest.raises(CommandFailed, match="not_allowed"):
+            await student.request("board.snapshot_link", board="main", snapshot_id=snapshot_id)
+        path = f"/whiteboard/class/main/snapshots/{snapshot_id}"
+        assert download(server, f"{path}?token={server.token('t', 'teacher')}")[0] == 403
         assert download(server, f"{path}?token=nope")[0] == 403
-        assert (
-            download(
-                server, f"/whiteboard/class/main/snapshots/999?token={server.token('t', 'teacher')}"
-            )[0]
-            == 404
-        )
+        assert download(server, await link(999))[0] == 404
     finally:
         await teacher.close()
         await alice.close()
+        await student.close()
 
 
 async def test_removal_and_session_end_close_board_connections(server: LiveclassServer) -> None:

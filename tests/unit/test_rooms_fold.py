@@ -286,8 +286,10 @@ def test_any_command_sequence_folds_to_the_same_state(
     assert len(state.hands) == len(set(state.hands))
     assert all(state.participants[i].role is Role.STUDENT for i in state.hands)
     assert not set(state.hands) & state.removed
-    assert sorted(state.questions) == list(range(1, state.question_count + 1))
-    assert sorted(state.polls) == list(range(1, state.poll_count + 1))
+    # Dismissed questions leave the state, and full Q&A or polls push out the oldest finished
+    # ones (rooms/bounds.py): what is kept is a subset of the ids handed out.
+    assert set(state.questions) <= set(range(1, state.question_count + 1))
+    assert set(state.polls) <= set(range(1, state.poll_count + 1))
     assert all(state.participants[i].role is Role.STUDENT for i in state.media_permitted)
     assert not (state.media_permitted | set(state.breakout_of)) & state.removed
     assert state.spotlight is None or state.spotlight not in state.removed

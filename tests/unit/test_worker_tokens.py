@@ -15,7 +15,12 @@ from liveclass.wiring import worker_token_check, worker_tokens
 from rooms import Role
 from sfu import rpc
 from signaling import Grants, Keyring, decode_claims, mint, verify
-from signaling.auth import WORKER_AUDIENCE, mint_worker_token, verify_worker_token
+from signaling.auth import (
+    WORKER_AUDIENCE,
+    WORKER_TOKEN_MAX_TTL_S,
+    mint_worker_token,
+    verify_worker_token,
+)
 from signaling.errors import TokenExpired, TokenInvalid
 
 OLD, NEW = b"o" * 48, b"n" * 48
@@ -119,3 +124,27 @@ def test_a_worker_takes_secrets_from_the_option_or_env_or_a_nodes_data_dir(
     monkeypatch.setenv("LIVECLASS_SECRETS", f"k2:{secret},k1:{secret}")
     args = build_parser().parse_args(["sfu", "--redis-cluster", "redis://127.0.0.1:7000"])
     assert list(SfuConfig.from_args(args).keyring.secrets) == ["k2", "k1"]
+
+
+def _worker_token(iat: int, nbf: int, exp: int, key: bytes = OLD) -> str:
+    claims = {"iss": "liveclass", "aud": WORKER_AUDIENCE, "sub": WORKER}
+    claims |= {"iat": iat, "nbf": nbf, "exp": exp}
+    return jwt.encode(claims, key, algorithm="HS256", headers={"kid": "k1"})
+
+
+def test_a_worker_token_living_longer_than_the_cap_is_invalid() -> None:
+    now = int(time.time())
+    with pytest.raises(TokenInvalid, match="lifetime"):
+        verify_worker_token(KEYRING, _worker_token(now, now, now + 10**8), WORKER)
+    with pytest.raises(TokenInvalid, match="lifetime"):  # an early nbf counts too
+        verify_worker_token(KEYRING, _worker_token(now, now - 10**6, now + 60), WORKER)
+    over = WORKER_TOKEN_MAX_TTL_S + 1
+    with pytest.raises(TokenInvalid, match="lifetime"):
+        verify_worker_token(KEYRING, _worker_token(now - 10, now - 10, now - 10 + over), WORKER)
+    verify_worker_token(
+        KEYRING,
+        _worker_token(now - 10, now - 10, now - 10 + WORKER_TOKEN_MAX_TTL_S),
+        WORKER,
+    )
+    with pytest.raises(TokenInvalid, match="lifetime"):  # what the minting side would refuse
+        verify_worker_token(KEYRING, mint_worker_token(KEYRING, WORKER, ttl_s=over), WORKER)

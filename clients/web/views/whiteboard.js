@@ -113,7 +113,7 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board = MA
 
   /** @type {BoardSession | null} */
   let session = null;
-  let link = { serverUrl: "", token: "", room: "" };
+  let link = { serverUrl: "", room: "" };
   let tool = "pen";
   let style = { color: COLORS[0][0], width: WIDTHS[1] };
   /** @type {import("../whiteboard/gestures.js").Gesture | null} */
@@ -133,7 +133,7 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board = MA
    * @param {{serverUrl: string, token: string, room: string, identity: string, name: string}} options
    */
   function connect({ serverUrl, token, room, identity, name }) {
-    link = { serverUrl, token, room };
+    link = { serverUrl, room };
     session = new BoardSession({
       serverUrl,
       board,
@@ -255,6 +255,21 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board = MA
     clearTimeout(clearArmTimer);
     clearButton.dataset.armed = "false";
     clearButton.textContent = "Clear";
+  }
+
+  /** Download a saved snapshot through a short-lived link for it (never the access token). */
+  async function downloadSnapshot(snapshotId) {
+    let url;
+    try {
+      url = await commands.snapshotLink(board, snapshotId);
+    } catch (err) {
+      toasts.error(err.code ?? "error", err.message, err.label);
+      return;
+    }
+    const a = el("a", { href: url, download: `whiteboard-${board}-${snapshotId}.yjs`, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
   }
 
   async function exportBoard() {
@@ -509,9 +524,9 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board = MA
     snapshots.hidden = saved.length === 0;
     reconcile(snapshots, saved, (s) => `${model.epoch}:${s.id}`,
       (s) => el("li", {},
-        el("a", { testid: "wb-snapshot-link", "data-event-id": s.id, download: `whiteboard-${board}-${s.id}.yjs`,
-          href: `/whiteboard/${encodeURIComponent(link.room)}/${encodeURIComponent(board)}/snapshots/${s.id}?token=${encodeURIComponent(link.token)}`,
-          text: `Snapshot #${s.id}` }),
+        el("button", { type: "button", class: "btn-link", testid: "wb-snapshot-link", "data-event-id": s.id,
+          title: "Download this snapshot (one Yjs update)", text: `Snapshot #${s.id}`,
+          onclick: () => downloadSnapshot(s.id) }),
         el("span", { class: "muted-text", text: ` by ${model.nameOf(s.by)} at ${new Date(s.ts).toLocaleTimeString()}` })),
       () => {});
   }
@@ -519,9 +534,7 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board = MA
   // A handle for debugging and end-to-end tests; the page itself never reads it. The getters follow
   // the session across a reset (a fresh document after a refused write).
   const handle = {
-    get session() { return session; },
     get doc() { return session?.doc ?? null; },
-    get provider() { return session?.provider ?? null; },
     /** The `records` Y.Array (entries `{key, val}`). */
     get records() { return session?.records ?? null; },
     /** The YKeyValue view over `records`. */

@@ -31,6 +31,9 @@ export const CURSOR_INTERVAL_MS = 50;
  */
 
 export class BoardSession {
+  /** The access token, private: y-websocket sends it as the `token` query parameter. */
+  #token;
+
   /**
    * @param {object} options
    * @param {string} options.serverUrl   ws(s)://host/whiteboard/<room>
@@ -48,7 +51,7 @@ export class BoardSession {
   constructor({ serverUrl, board, token, user, onRecords, onPeers, onStatus, onHistory, onRefused, WebSocket = globalThis.WebSocket }) {
     this.serverUrl = serverUrl;
     this.board = board;
-    this.token = token;
+    this.#token = token;
     this.callbacks = { onRecords, onPeers, onStatus, onHistory, onRefused };
     this.WebSocket = WebSocket;
     /** @type {{user: BoardUser, cursor: {x: number, y: number} | null, tool: string}} */
@@ -77,7 +80,7 @@ export class BoardSession {
       captureTimeout: 2 ** 31 - 1,
     });
     const provider = new WebsocketProvider(this.serverUrl, this.board, doc, {
-      params: { token: this.token },
+      params: { token: this.#token },
       WebSocketPolyfill: this.WebSocket,
       // Tabs of one browser must not sync behind the server's back: it decides who may write.
       disableBc: true,

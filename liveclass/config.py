@@ -140,9 +140,9 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         str,
         "",
         "origins (scheme://host[:port], comma-separated) whose pages may open /ws and "
-        "/whiteboard, besides the public URL's; with --dev or a loopback --host also "
-        "http://localhost, 127.0.0.1 and [::1] on --port. A handshake without Origin (not a "
-        "browser) is always allowed",
+        "/whiteboard, besides the public URL's; with --dev or a loopback or wildcard --host "
+        "also http://localhost, 127.0.0.1 and [::1] on --port. A handshake without Origin (not "
+        "a browser) is always allowed",
     ),
     Option("max_frame_bytes", int, 16 * 1024, "largest client frame accepted (bytes)"),
     Option("rate_per_s", float, 20.0, "client frames per second per connection"),
@@ -336,7 +336,8 @@ def load_keyring(values: dict[str, Any], data_dir: Path, *, create: bool = True)
 
 def origin_policy(allowed: str, public_url: str, port: int, loopback: bool) -> OriginPolicy:
     """``--allowed-origins``: the listed origins, the public URL's origin, and with ``loopback``
-    (``--dev``, or a loopback ``--host``) the loopback names of this port.
+    (``--dev``, or a loopback or wildcard ``--host``: the server answers on loopback) the
+    loopback names of this port.
 
     Raises:
         ConfigError: an item, or the public URL, is not an http(s) origin.
@@ -451,9 +452,8 @@ class ServeConfig:
             raise ConfigError("--auth-failure-rate-per-s must be > 0, --auth-failure-burst >= 1")
         if int(v["auth_failure_addresses"]) < 1:
             raise ConfigError("--auth-failure-addresses must be at least 1")
-        origins = origin_policy(
-            str(v["allowed_origins"]), public_url, port, bool(v["dev"]) or is_loopback(host)
-        )
+        serves_loopback = bool(v["dev"]) or is_loopback(host) or host in ("0.0.0.0", "::")
+        origins = origin_policy(str(v["allowed_origins"]), public_url, port, serves_loopback)
         hub = HubSettings(
             presence_interval_s=int(v["presence_interval_ms"]) / 1000,
             large_room=int(v["large_room"]),

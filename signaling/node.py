@@ -218,7 +218,7 @@ class SignalingNode:
         if isinstance(target, SnapshotTarget):
             return await self._snapshot_download(target)
         if not self.settings.origins.allows(request.headers.get_all("Origin")):
-            return text(HTTPStatus.FORBIDDEN, "origin_not_allowed: this origin may not connect\n")
+            return text(HTTPStatus.FORBIDDEN, "origin not allowed (--allowed-origins)\n")
         self._targets[connection] = target
         return None
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from liveclass.config import WEB_ROOT, ConfigError, origin_policy
+from liveclass.cli import build_parser
+from liveclass.config import WEB_ROOT, ConfigError, ServeConfig, origin_policy
 from signaling.http import content_security_policy, inline_script_hashes
 from signaling.origins import OriginPolicy, loopback_origins, normalize_origin
 from signaling.ratelimit import AddressBuckets
@@ -203,3 +204,45 @@ def test_the_policy_allows_only_this_servers_files_and_no_framing() -> None:
     assert directives["frame-ancestors"] == "'none'"
     assert directives["connect-src"] == "'self'"
     assert "unsafe" not in policy
+
+
+def _serve_config(tmp_path: Path, *argv: str) -> ServeConfig:
+    args = build_parser().parse_args(
+        ["serve", "--data-dir", str(tmp_path), "--secrets", f"k1:{'s' * 40}", *argv]
+    )
+    return ServeConfig.from_args(args)
+
+
+def test_the_serve_flags_build_the_origin_policy(tmp_path: Path) -> None:
+    public = _serve_config(tmp_path, "--host", "10.1.2.3", "--public-url", "https://c.example/")
+    assert public.node.origins.allowed == {"https://c.example"}
+    laptop = _serve_config(tmp_path, "--port", "8080")
+    assert laptop.node.origins.allowed == loopback_origins("http", 8080)
+    docker = _serve_config(tmp_path, "--host", "0.0.0.0", "--port", "8080")
+    assert docker.node.origins.allowed == {"http://0.0.0.0:8080"} | loopback_origins("http", 8080)
+    listed = _serve_config(
+        tmp_path, "--host", "10.1.2.3", "--allowed-origins", "https://a.example,https://b.example"
+    )
+    assert listed.node.origins.allowed == {
+        "https://a.example",
+        "https://b.example",
+        "http://10.1.2.3:8080",
+    }
+    with pytest.raises(ConfigError):
+        _serve_config(tmp_path, "--allowed-origins", "evil.example")
+
+
+def test_the_serve_flags_set_the_failed_join_budget(tmp_path: Path) -> None:
+    node = _serve_config(
+        tmp_path,
+        "--auth-failure-rate-per-s",
+        "0.5",
+        "--auth-failure-burst",
+        "3",
+        "--auth-failure-addresses",
+        "7",
+    ).node
+    assert (node.auth_failure_rate_per_s, node.auth_failure_burst) == (0.5, 3.0)
+    assert node.auth_failure_addresses == 7
+    with pytest.raises(ConfigError):
+        _serve_config(tmp_path, "--auth-failure-rate-per-s", "0")

@@ -145,6 +145,13 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         "a browser) is always allowed",
     ),
     Option("max_frame_bytes", int, 16 * 1024, "largest client frame accepted (bytes)"),
+    Option(
+        "ws_max_message_bytes",
+        int,
+        64 * 1024,
+        "largest WebSocket message read on /ws, and on a whiteboard before its token verified "
+        "(bytes; a larger one closes the connection with 1009 unread)",
+    ),
     Option("rate_per_s", float, 20.0, "client frames per second per connection"),
     Option("rate_burst", float, 40.0, "client frames a connection may burst"),
     Option("send_queue_frames", int, 1024, "frames queued for a lagging client before 4008"),
@@ -450,6 +457,8 @@ class ServeConfig:
         public_url = str(v["public_url"] or f"http://{shown_host}:{port}")
         if float(v["auth_failure_rate_per_s"]) <= 0 or float(v["auth_failure_burst"]) < 1:
             raise ConfigError("--auth-failure-rate-per-s must be > 0, --auth-failure-burst >= 1")
+        if int(v["ws_max_message_bytes"]) < int(v["max_frame_bytes"]):
+            raise ConfigError("--ws-max-message-bytes must be at least --max-frame-bytes")
         if int(v["auth_failure_addresses"]) < 1:
             raise ConfigError("--auth-failure-addresses must be at least 1")
         serves_loopback = bool(v["dev"]) or is_loopback(host) or host in ("0.0.0.0", "::")
@@ -465,6 +474,7 @@ class ServeConfig:
             host=host,
             port=port,
             max_frame_bytes=int(v["max_frame_bytes"]),
+            ws_max_size=int(v["ws_max_message_bytes"]),
             rate_per_s=float(v["rate_per_s"]),
             rate_burst=float(v["rate_burst"]),
             send_queue_frames=int(v["send_queue_frames"]),

@@ -246,3 +246,10 @@ def test_the_serve_flags_set_the_failed_join_budget(tmp_path: Path) -> None:
     assert node.auth_failure_addresses == 7
     with pytest.raises(ConfigError):
         _serve_config(tmp_path, "--auth-failure-rate-per-s", "0")
+
+
+def test_the_small_websocket_limit_has_a_flag(tmp_path: Path) -> None:
+    assert _serve_config(tmp_path).node.ws_max_size == 64 * 1024
+    assert _serve_config(tmp_path, "--ws-max-message-bytes", "32768").node.ws_max_size == 32768
+    with pytest.raises(ConfigError):
+        _serve_config(tmp_path, "--ws-max-message-bytes", "1024")

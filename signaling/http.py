@@ -1,7 +1,9 @@
 """Plain HTTP on the WebSocket port: the web app, health, readiness, metrics and the dev pages.
 
-websockets hands every request to ``process_request``; anything but ``/ws`` is answered here
-(GET only, as websockets' HTTP/1.1 parser accepts). See docs/protocol.md, "HTTP endpoints".
+The node routes each request once (:mod:`signaling.request_target`); every well-formed path but
+the WebSocket endpoints and snapshots is answered here (GET only, as websockets' HTTP/1.1 parser
+accepts), and every answer of the port gets the security headers (:meth:`HttpRoutes.secure`).
+See docs/protocol.md, "HTTP endpoints".
 """
 
 from __future__ import annotations
@@ -137,11 +139,9 @@ class HttpRoutes:
                 response.headers[name] = value
         return response
 
-    def __call__(self, request: Request) -> Response | None:
+    def __call__(self, request: Request) -> Response:
         url = urlsplit(request.path)
         path = url.path
-        if path == "/ws":
-            return None
         if path == "/healthz":
             return text(HTTPStatus.OK, "ok\n")
         if path == "/readyz":

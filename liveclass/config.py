@@ -18,7 +18,10 @@ from signaling import (
     HubSettings,
     Keyring,
     NodeSettings,
+    OriginPolicy,
     RedisAccess,
+    loopback_origins,
+    normalize_origin,
     parse_access,
     parse_seeds,
 )
@@ -201,7 +204,23 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("public_url", str, "", "URL clients reach this server at (default http://host:port)"),
     Option("dev", bool, False, "serve the /dev landing page that creates rooms and links"),
     Option("dev_allow_public", bool, False, "allow --dev on a non-loopback address"),
+    Option(
+        "allowed_origins",
+        str,
+        "",
+        "origins (scheme://host[:port], comma-separated) whose pages may open /ws and "
+        "/whiteboard, besides the public URL's; with --dev or a loopback or wildcard --host "
+        "also http://localhost, 127.0.0.1 and [::1] on --port. A handshake without Origin (not "
+        "a browser) is always allowed",
+    ),
     Option("max_frame_bytes", int, 16 * 1024, "largest client frame accepted (bytes)"),
+    Option(
+        "ws_max_message_bytes",
+        int,
+        64 * 1024,
+        "largest WebSocket message read on /ws, and on a whiteboard before its token verified "
+        "(bytes; a larger one closes the connection with 1009 unread)",
+    ),
     Option("rate_per_s", float, 20.0, "client frames per second per connection"),
     Option("rate_burst", float, 40.0, "client frames a connection may burst"),
     Option("send_queue_frames", int, 1024, "frames queued for a lagging client before 4008"),
@@ -225,6 +244,20 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         int,
         8,
         "connections one identity may hold to a room on this node; one more closes the oldest",
+    ),
+    Option(
+        "auth_failure_rate_per_s",
+        float,
+        2.0,
+        "joins with a token that does not verify, per second per source address, before such "
+        "joins are answered rate_limited (they never spend the node's join budget)",
+    ),
+    Option("auth_failure_burst", float, 20.0, "failed joins a source address may burst"),
+    Option(
+        "auth_failure_addresses",
+        int,
+        10_000,
+        "source addresses whose failed joins are counted (least recently seen forgotten first)",
     ),
     Option("presence_interval_ms", int, 250, "presence changes are coalesced per this interval"),
     Option("large_room", int, 100, "above this many online, students see only staff in rosters"),
@@ -398,6 +431,37 @@ def load_keyring(values: dict[str, Any], data_dir: Path, *, create: bool = True)
         raise ConfigError(str(exc)) from exc
 
 
+def origin_policy(allowed: str, public_url: str, port: int, loopback: bool) -> OriginPolicy:
+    """``--allowed-origins``: the listed origins, the public URL's origin, and with ``loopback``
+    (``--dev``, or a loopback or wildcard ``--host``: the server answers on loopback) the
+    loopback names of this port.
+
+    Raises:
+        ConfigError: an item, or the public URL, is not an http(s) origin.
+    """
+    origins: set[str] = set()
+    try:
+        origins.add(normalize_origin(_origin_of(public_url)))
+    except ValueError as exc:
+        raise ConfigError(f"--public-url: {exc}") from exc
+    for item in allowed.split(","):
+        if not item.strip():
+            continue
+        try:
+            origins.add(normalize_origin(item))
+        except ValueError as exc:
+            raise ConfigError(f"--allowed-origins: {exc}") from exc
+    if loopback:
+        origins |= loopback_origins("http", port)
+    return OriginPolicy(frozenset(origins))
+
+
+def _origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL (its path dropped)."""
+    scheme, sep, rest = url.strip().partition("://")
+    return f"{scheme}{sep}{rest.split('/', 1)[0]}"
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -489,6 +553,14 @@ class ServeConfig:
         data_dir = Path(v["data_dir"])
         shown_host = f"[{host}]" if ":" in host else host
         public_url = str(v["public_url"] or f"http://{shown_host}:{port}")
+        if float(v["auth_failure_rate_per_s"]) <= 0 or float(v["auth_failure_burst"]) < 1:
+            raise ConfigError("--auth-failure-rate-per-s must be > 0, --auth-failure-burst >= 1")
+        if int(v["ws_max_message_bytes"]) < int(v["max_frame_bytes"]):
+            raise ConfigError("--ws-max-message-bytes must be at least --max-frame-bytes")
+        if int(v["auth_failure_addresses"]) < 1:
+            raise ConfigError("--auth-failure-addresses must be at least 1")
+        serves_loopback = bool(v["dev"]) or is_loopback(host) or host in ("0.0.0.0", "::")
+        origins = origin_policy(str(v["allowed_origins"]), public_url, port, serves_loopback)
         hub = HubSettings(
             presence_interval_s=int(v["presence_interval_ms"]) / 1000,
             large_room=int(v["large_room"]),
@@ -500,6 +572,7 @@ class ServeConfig:
             host=host,
             port=port,
             max_frame_bytes=int(v["max_frame_bytes"]),
+            ws_max_size=int(v["ws_max_message_bytes"]),
             rate_per_s=float(v["rate_per_s"]),
             rate_burst=float(v["rate_burst"]),
             send_queue_frames=int(v["send_queue_frames"]),
@@ -508,6 +581,10 @@ class ServeConfig:
             identity_rate_per_s=float(v["identity_rate_per_s"]) or float(v["rate_per_s"]),
             identity_burst=float(v["identity_burst"]) or float(v["rate_burst"]),
             max_connections_per_identity=int(v["max_connections_per_identity"]),
+            auth_failure_rate_per_s=float(v["auth_failure_rate_per_s"]),
+            auth_failure_burst=float(v["auth_failure_burst"]),
+            auth_failure_addresses=int(v["auth_failure_addresses"]),
+            origins=origins,
             hub=hub,
             board_send_queue_frames=int(v["board_send_queue_frames"]),
         )

@@ -10,6 +10,7 @@ from .errors import SIGNALING_ERRORS, ClientError
 from .http import HttpSettings
 from .hub import HubSettings, RoomHub
 from .node import NodeSettings, SignalingNode
+from .origins import OriginPolicy, loopback_origins, normalize_origin
 from .outbox import Outbox, wire_frame
 from .ratelimit import TokenBucket
 from .redis_bus import RedisBus
@@ -42,6 +43,7 @@ __all__ = [
     "LocalBus",
     "NodeSettings",
     "OpenRoom",
+    "OriginPolicy",
     "Outbox",
     "RedisAccess",
     "RedisBus",
@@ -53,7 +55,9 @@ __all__ = [
     "TokenBucket",
     "decode",
     "decode_claims",
+    "loopback_origins",
     "mint",
+    "normalize_origin",
     "pack",
     "parse_access",
     "parse_seeds",

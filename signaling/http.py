@@ -1,11 +1,14 @@
 """Plain HTTP on the WebSocket port: the web app, health, readiness, metrics and the dev pages.
 
-websockets hands every request to ``process_request``; anything but ``/ws`` is answered here
-(GET only, as websockets' HTTP/1.1 parser accepts). See docs/protocol.md, "HTTP endpoints".
+The node routes each request once (:mod:`signaling.request_target`); every well-formed path but
+the WebSocket endpoints and snapshots is answered here (GET only, as websockets' HTTP/1.1 parser
+accepts), and every answer of the port gets the security headers (:meth:`HttpRoutes.secure`).
+See docs/protocol.md, "HTTP endpoints".
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import mimetypes
@@ -30,8 +33,10 @@ from .errors import ClientError
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+_INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
 _NAME_MAX = 60
 _ROOM_SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -49,6 +54,44 @@ def text(status: HTTPStatus, body: str) -> Response:
 
 def as_json(status: HTTPStatus, body: dict[str, Any]) -> Response:
     return respond(status, json.dumps(body).encode(), "application/json")
+
+
+def inline_script_hashes(html: str) -> list[str]:
+    """CSP hash sources (``'sha256-<base64>'``, CSP Level 3 section 2.3.1) of the inline
+    scripts of one page (the web app's import map): their text exactly as between the tags."""
+    return [
+        f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
+        for body in _INLINE_SCRIPT.findall(html)
+    ]
+
+
+def content_security_policy(script_hashes: list[str]) -> str:
+    """The Content-Security-Policy of every response (CSP Level 3).
+
+    Nothing loads but what this server serves: scripts are the app's modules and vendored
+    files plus the inline scripts named by hash (no other inline script, no ``eval``); styles are
+    the app's stylesheet (style properties set from script are CSSOM, which CSP allows);
+    ``connect-src 'self'`` covers ``ws(s)://`` to the page's own host and port; ``data:`` images
+    are the empty favicon; ``blob:`` the whiteboard's PNG export. Camera and microphone streams
+    are ``srcObject``, which CSP does not govern. No page may frame ours.
+    """
+    scripts = " ".join(["'self'", *script_hashes])
+    return "; ".join(
+        [
+            "default-src 'none'",
+            f"script-src {scripts}",
+            "style-src 'self'",
+            "img-src 'self' data: blob:",
+            "media-src 'self' blob:",
+            "connect-src 'self'",
+            "font-src 'self'",
+            "manifest-src 'self'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +123,25 @@ class HttpRoutes:
         self.ready = ready
         self.registry = registry
         self._root = settings.web_root.resolve()
+        hashes = [h for page in sorted(self._root.glob("*.html")) for h in _page_hashes(page)]
+        self.security_headers = {
+            **_SECURITY_HEADERS,
+            "Content-Security-Policy": content_security_policy(hashes),
+        }
 
-    def __call__(self, request: Request) -> Response | None:
+    def secure(self, response: Response) -> Response:
+        """Add the security headers ``response`` lacks: every HTTP answer of the port (pages,
+        files, 304, errors, and the refusals websockets writes itself) carries them."""
+        if response.status_code == HTTPStatus.SWITCHING_PROTOCOLS:
+            return response
+        for name, value in self.security_headers.items():
+            if name not in response.headers:
+                response.headers[name] = value
+        return response
+
+    def __call__(self, request: Request) -> Response:
         url = urlsplit(request.path)
         path = url.path
-        if path == "/ws":
-            return None
         if path == "/healthz":
             return text(HTTPStatus.OK, "ok\n")
         if path == "/readyz":
@@ -198,6 +254,13 @@ class HttpRoutes:
         )
         base = self.settings.public_url.rstrip("/")
         return as_json(HTTPStatus.OK, {"token": token, "link": f"{base}/#token={token}"})
+
+
+def _page_hashes(page: Path) -> list[str]:
+    try:
+        return inline_script_hashes(page.read_text())
+    except (OSError, UnicodeDecodeError):
+        return []
 
 
 def _arg(query: dict[str, list[str]], name: str) -> str:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -55,8 +56,18 @@ from .http import HttpRoutes, HttpSettings, respond, text
 from .hub import HubSettings, JoinRefused, Member, RoomHub, now_ms
 from .media import MediaSession
 from .metrics import Metrics
+from .origins import OriginPolicy
 from .outbox import Outbox
-from .ratelimit import SharedBuckets, TokenBucket
+from .ratelimit import AddressBuckets, SharedBuckets, TokenBucket
+from .request_target import (
+    BadTarget,
+    BoardTarget,
+    HttpTarget,
+    SnapshotTarget,
+    Target,
+    WsTarget,
+    parse_target,
+)
 from .snapshot_links import (
     UsedLinks,
     download_refusal,
@@ -97,6 +108,14 @@ class NodeSettings:
     identity_burst: float = 40.0
     #: Connections one identity may hold to a room on this node; one more closes the oldest.
     max_connections_per_identity: int = 8
+    #: Failed joins (a token that does not verify) per source address: they spend this budget,
+    #: never the node's join budget; past it a failed join is answered ``rate_limited``. At most
+    #: ``auth_failure_addresses`` addresses are tracked (least recently seen forgotten first).
+    auth_failure_rate_per_s: float = 2.0
+    auth_failure_burst: float = 20.0
+    auth_failure_addresses: int = 10_000
+    #: Which ``Origin`` a WebSocket handshake may carry (none at all is allowed: not a browser).
+    origins: OriginPolicy = field(default_factory=OriginPolicy)
     #: Pending TCP connections the kernel queues (a join storm opens hundreds at once).
     listen_backlog: int = 1024
     hub: HubSettings = field(default_factory=HubSettings)
@@ -149,6 +168,15 @@ class SignalingNode:
         #: Each (room, identity)'s joined connections on this node, oldest first.
         self._identities: dict[tuple[str, str], list[Member]] = {}
         self._used_links = UsedLinks()
+        self._auth_failures = AddressBuckets(
+            settings.auth_failure_rate_per_s,
+            settings.auth_failure_burst,
+            settings.auth_failure_addresses,
+        )
+        #: The route of each accepted handshake, from _process_request to _handle.
+        self._targets: weakref.WeakKeyDictionary[ServerConnection, Target] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # -- serving -------------------------------------------------------------------------------
 
@@ -166,9 +194,11 @@ class SignalingNode:
             s.host,
             s.port,
             process_request=self._process_request,
+            process_response=self._process_response,
             compression=None,
-            # The largest limit; each connection gets its own in _process_request.
-            max_size=max(s.ws_max_size, self._board_ws_max_size),
+            # Every connection starts with the small limit; a whiteboard connection gets the
+            # board's once its token has verified (_handle_board).
+            max_size=s.ws_max_size,
             ping_interval=s.ping_interval_s,
             ping_timeout=s.ping_timeout_s,
             close_timeout=2,
@@ -194,29 +224,40 @@ class SignalingNode:
     async def _process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
-        path = urlsplit(request.path).path
-        if path.startswith("/whiteboard/") and self.boards is not None:
-            parts = path.split("/")
-            if len(parts) == 4:
-                connection.protocol.max_message_size = self._board_ws_max_size
-                return None
-            if len(parts) == 6 and parts[4] == "snapshots":
-                return await self._snapshot_download(request, parts)
+        """Route the request on one parse of its target (:func:`parse_target`): refuse a bad
+        target (400/404) or a WebSocket handshake from an origin not allowed (403) before any
+        upgrade, answer plain HTTP, or let ``/ws`` and ``/whiteboard/<room>/<board>`` upgrade
+        (their route is kept for :meth:`_handle`)."""
+        target = parse_target(request.path)
+        if isinstance(target, BadTarget):
+            return text(target.status, f"{target.reason}\n")
+        if isinstance(target, HttpTarget):
+            return self.routes(request)
+        if self.boards is None and isinstance(target, BoardTarget | SnapshotTarget):
             return text(HTTPStatus.NOT_FOUND, "not found\n")
-        connection.protocol.max_message_size = self.settings.ws_max_size
-        return self.routes(request)
+        if isinstance(target, SnapshotTarget):
+            return await self._snapshot_download(target)
+        if not self.settings.origins.allows(request.headers.get_all("Origin")):
+            return text(HTTPStatus.FORBIDDEN, "origin not allowed (--allowed-origins)\n")
+        self._targets[connection] = target
+        return None
 
-    async def _snapshot_download(self, request: Request, parts: list[str]) -> Response:
+    def _process_response(
+        self, connection: ServerConnection, request: Request, response: Response
+    ) -> Response:
+        return self.routes.secure(response)
+
+    async def _snapshot_download(self, target: SnapshotTarget) -> Response:
         """``GET /whiteboard/<room>/<board>/snapshots/<id>?token=<link token>``: one Yjs update.
 
         The token is a snapshot link's (:mod:`signaling.snapshot_links`): for this snapshot, not
         expired, not used before on this node, and its holder still in a running session. An
         access token is refused."""
         assert self.boards is not None
-        room, board, snapshot = unquote(parts[2]), unquote(parts[3]), parts[5]
+        room, board, snapshot = target.room, target.board, target.snapshot
         if not snapshot.isdigit() or len(snapshot) > 18:
             return text(HTTPStatus.NOT_FOUND, "no such snapshot\n")
-        token = parse_qs(urlsplit(request.path).query).get("token", [""])[0]
+        token = parse_qs(target.query).get("token", [""])[0]
         try:
             grant = verify_snapshot_token(
                 self.keyring, token, room=room, board=board, snapshot_id=int(snapshot)
@@ -316,17 +357,17 @@ class SignalingNode:
     # -- one connection ------------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        if (
-            self.boards is not None
-            and ws.request is not None
-            and ws.request.path.startswith("/whiteboard/")
-        ):
+        target = self._targets.pop(ws, None)
+        if isinstance(target, BoardTarget):
             self._connections.add(ws)
             try:
-                await self._handle_board(ws)
+                await self._handle_board(ws, target)
             finally:
                 self._connections.discard(ws)
             return
+        if not isinstance(target, WsTarget):
+            return
+        address = _source_address(ws)
         self._connections.add(ws)
         self.metrics.connections.inc()
         outbox = Outbox(
@@ -350,7 +391,7 @@ class SignalingNode:
                     if isinstance(message, Join):
                         if member is not None:
                             raise AlreadyJoined("this connection has joined already")
-                        joined = await self._join(message, outbox)
+                        joined = await self._join(message, outbox, address)
                         if joined is None:
                             return
                         hub, member = joined
@@ -402,14 +443,12 @@ class SignalingNode:
             if media is not None:
                 await media.close()
 
-    async def _handle_board(self, ws: ServerConnection) -> None:
+    async def _handle_board(self, ws: ServerConnection, target: BoardTarget) -> None:
         """One y-websocket connection: verify the token (query parameter ``token``), then let the
         whiteboard endpoint serve it and close with the code it returns."""
-        assert ws.request is not None and self.boards is not None
-        url = urlsplit(ws.request.path)
-        _, _, room, board = url.path.split("/")
-        room, board = unquote(room), unquote(board)
-        token = parse_qs(url.query).get("token", [""])[0]
+        assert self.boards is not None
+        room, board = target.room, target.board
+        token = parse_qs(target.query).get("token", [""])[0]
         outbox = Outbox(
             ws,
             self.settings.board_send_queue_frames,
@@ -428,6 +467,9 @@ class SignalingNode:
                 except ClientError as exc:
                     close = (exc.close_code or CloseCode.UNAUTHORIZED, exc.message)
                 else:
+                    # Only now may a message be as large as a board's (a frame's limit is taken
+                    # when its first byte arrives; y-websocket's first messages are small).
+                    ws.protocol.max_message_size = self._board_ws_max_size
                     close = await self.boards.serve(room, board, participant, outbox, ws)
             if close is not None:
                 code, reason = close
@@ -464,17 +506,20 @@ class SignalingNode:
             log.exception("media %s failed for %s", message.type, media.peer_id)
             raise Internal(f"{message.type} failed in the SFU") from None
 
-    async def _join(self, join: Join, outbox: Outbox) -> tuple[RoomHub, Member] | None:
-        """Verify the token and admit the connection; None when refused (and closed)."""
+    async def _join(
+        self, join: Join, outbox: Outbox, address: str
+    ) -> tuple[RoomHub, Member] | None:
+        """Verify the token, then admit the connection within the node's join budget; None when
+        refused (and closed)."""
         try:
             if self.draining:
                 raise _Draining()
+            participant = self._authenticate(join, address)
             wait_ms = self._join_bucket.take()
             if wait_ms:
                 # Jitter spreads the retries of a storm instead of bringing it back at once.
                 retry_ms = wait_ms + random.randrange(max(wait_ms, 50))
                 raise RateLimited("too many joins right now; join again", retry_after_ms=retry_ms)
-            participant = verify(self.keyring, join.token, join.room)
             hub = await self._hub(join.room)
             member = await hub.join(participant, outbox, join.last_id)
         except _Draining:
@@ -526,6 +571,25 @@ class SignalingNode:
                 held.remove(member)
             if not held:
                 del self._identities[key]
+
+    def _authenticate(self, join: Join, address: str) -> Participant:
+        """The join's verified participant. Only a verified token spends the node's join budget;
+        a failure spends the source address's failed-join budget instead, and past that budget it
+        is answered ``rate_limited`` (the connection stays open) rather than with its token error.
+
+        Raises:
+            ClientError: the token error (``token_*``), or ``rate_limited``.
+        """
+        try:
+            return verify(self.keyring, join.token, join.room)
+        except ClientError:
+            wait_ms = self._auth_failures.take(address)
+            if wait_ms:
+                raise RateLimited(
+                    "too many failed joins from this address; join again later",
+                    retry_after_ms=wait_ms,
+                ) from None
+            raise
 
     # -- rooms ---------------------------------------------------------------------------------
 
@@ -585,3 +649,9 @@ class _Draining(Exception):
 
 def _identity_key(hub: RoomHub, member: Member) -> tuple[str, str]:
     return hub.room_id, member.participant.identity
+
+
+def _source_address(ws: ServerConnection) -> str:
+    """The peer's IP address (behind HAProxy in ``mode tcp``: HAProxy's)."""
+    peer = ws.remote_address
+    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)

@@ -1,10 +1,11 @@
-"""Token buckets for inbound frames: one per connection, and one shared by each identity's
-connections in a room on this node."""
+"""Token buckets: per connection for inbound frames, shared by each identity's connections in a
+room on this node, per node for joins, per source address for failed authentications."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 
 
 class TokenBucket:
@@ -67,3 +68,34 @@ class SharedBuckets:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+class AddressBuckets:
+    """One :class:`TokenBucket` per source address, for at most ``max_addresses`` addresses.
+
+    The least recently used address is forgotten first, so the table stays bounded whatever
+    addresses arrive; a forgotten address starts again with a full bucket.
+    """
+
+    __slots__ = ("_buckets", "burst", "max_addresses", "rate")
+
+    def __init__(self, rate: float, burst: float, max_addresses: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.max_addresses = max(1, max_addresses)
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def take(self, address: str, now: float | None = None) -> int:
+        """Spend one of ``address``'s tokens: 0, or milliseconds until it has one again."""
+        now = time.monotonic() if now is None else now
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            bucket = self._buckets[address] = TokenBucket(self.rate, self.burst, now)
+            if len(self._buckets) > self.max_addresses:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(address)
+        return bucket.take(now)

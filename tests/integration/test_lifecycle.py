@@ -28,8 +28,9 @@ def test_health_readiness_metrics_and_the_web_app_are_served(server: LiveclassSe
     assert status == 200 and ctype.startswith("text/html") and b"<html" in body.lower()
     status, _, ctype = server.get("/static/app.js")
     assert status == 200 and ctype.startswith("text/javascript")
-    assert server.get("/static/../../pyproject.toml")[0] == 404
-    assert server.get("/static/%2e%2e/%2e%2e/pyproject.toml")[0] == 404
+    # Dot segments, plain or percent-encoded, are bad request targets (400), never a file.
+    assert server.get("/static/../../pyproject.toml")[0] == 400
+    assert server.get("/static/%2e%2e/%2e%2e/pyproject.toml")[0] == 400
     assert server.get("/dev")[0] == 404, "the dev pages are off by default"
 
 

@@ -140,6 +140,7 @@ class PublishTransport(_Transport):
         self._sources: dict[str, str] = {}  # mid -> source
         self._ssrcs: dict[str, int | None] = {}  # mid -> media SSRC
         self._new: list[Producer] = []
+        self._unpublished: set[str] = set()  # sources unpublished, their m-line kept
         self._lock = asyncio.Lock()
         self.pc.on("track", self._on_track)
 
@@ -151,18 +152,31 @@ class PublishTransport(_Transport):
         Raises:
             MediaError: ``bad_sdp`` (not an SDP, or aiortc refused it), ``unsupported_codec``
                 (an m-line offers no codec the SFU forwards), ``bad_field`` (an m-line without
-                a valid source, a source used twice, not audio or video).
+                a valid source, a source used twice, an m-line relabelled, not audio or video).
+
+        A known m-line keeps its source; naming it in ``sources`` again publishes it again if
+        it was unpublished (:meth:`unpublish`).
         """
         description = _parse(offer, "offer")
         async with self._lock:
             if self.closed:
                 raise MediaError("bad_request", "this publish transport is closed")
             labels = dict(self._sources)
+            republished: list[str] = []
             for media in description.media:
                 mid = media.rtp.muxId
                 if media.kind not in ("audio", "video"):
                     raise MediaError("bad_field", f"m-line {mid!r}: only audio and video")
                 if mid in self._sources:
+                    named = sources.get(mid)
+                    if named is not None and named != self._sources[mid]:
+                        raise MediaError(
+                            "bad_field",
+                            f"m-line {mid!r} carries {self._sources[mid]!r}: the source of an "
+                            "m-line cannot change on one connection",
+                        )
+                    if named is not None and named in self._unpublished:
+                        republished.append(named)
                     continue
                 source = sources.get(mid)
                 if SOURCES.get(source or "") != media.kind:
@@ -199,7 +213,29 @@ class PublishTransport(_Transport):
                 producer.codec = codecs.get(producer.mid)
                 producer.pause(producer.source in self.blocked)
                 self.router.add_producer(producer)
+            for source in republished:
+                self._unpublished.discard(source)
+                producer = self.producers.get(source)
+                if producer is not None and not producer.closed:
+                    producer.renew_id()
+                    producer.pause(source in self.blocked)
+                    self.router.add_producer(producer)
             return self.local_sdp()
+
+    async def unpublish(self, source: str) -> None:
+        """Stop publishing ``source``: its Producer leaves the Router at once (subscribers'
+        m-lines for it go inactive in their next offer) and forwards nothing more. Its m-line
+        stays negotiated: what still arrives on it is read and dropped, and a later offer naming
+        the m-line in ``sources`` publishes it again (a new producer id). A source that is not
+        published changes nothing."""
+        async with self._lock:
+            producer = self.producers.get(source)
+            if producer is None or source in self._unpublished:
+                return
+            self._unpublished.add(source)
+            producer.detach_consumers()
+            if producer.id in self.router.producers:
+                self.router.remove_producer(producer)
 
     def restrict(self, blocked: frozenset[str]) -> None:
         """Forward only the sources not in ``blocked`` (the classroom rules: a muted microphone,

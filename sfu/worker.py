@@ -117,6 +117,19 @@ class Worker:
             peer.subscribe.announced_ip = self.announced_ip
         peer.subscribe.update()
 
+    async def unpublish(self, peer_id: str, source: str) -> None:
+        """Stop publishing the peer's ``source`` (see
+        :meth:`sfu.transport.PublishTransport.unpublish`); a later ``publish`` naming its m-line
+        publishes it again.
+
+        Raises:
+            MediaError: ``no_transport`` (this peer has no publish transport).
+        """
+        peer = self.peers.get(peer_id)
+        if peer is None or peer.publish is None or peer.publish.closed:
+            raise MediaError("no_transport", "no publish transport: send media.publish first")
+        await peer.publish.unpublish(source)
+
     async def restrict(self, peer_id: str, blocked: Collection[str]) -> None:
         """Stop forwarding the peer's ``blocked`` sources and resume the others (a staff mute,
         lecture mode). Unknown peers are ignored (nothing is published yet)."""

@@ -213,7 +213,9 @@ export function mountMedia(root, ctx) {
     const allowed = model.mayPublish(me);
     for (const { source, labels, mutedLabel, button } of toggles) {
       const on = media.isOn(source);
-      const staffMuted = Boolean(me) && model.isMediaMuted(me.identity, source);
+      // A camera mute stops all of one's video, the screen share too (docs/protocol.md, "Media").
+      const staffMuted = Boolean(me) && (model.isMediaMuted(me.identity, source) ||
+        (source === "screen" && model.isMediaMuted(me.identity, "camera")));
       button.textContent = staffMuted ? mutedLabel : labels[on ? 1 : 0];
       button.setAttribute("aria-pressed", String(on));
       button.dataset.busy = String(media.starting.has(source));

@@ -1,4 +1,14 @@
-"""Which local addresses the SFU offers as ICE host candidates (mediasoup's ``listenIps``).
+"""The SFU's ICE: which local addresses it offers as host candidates (mediasoup's ``listenIps``),
+and the client candidates it never uses.
+
+**Checks are answered, never started.** A public SFU is normally ICE-lite (RFC 8445 section 2.5;
+mediasoup is): it answers connectivity checks and sends only to addresses that sent to it. aioice
+has no lite mode, so the SFU keeps every candidate a client names away from it
+(:func:`without_candidates` for the SDP; trickled ones are checked and dropped): with no remote
+candidate, aioice pairs only the peer-reflexive candidates it learns from the client's own
+authenticated checks (RFC 8445 section 7.3.1.3) and its only outgoing checks are the triggered
+checks back to those addresses (section 7.3.1.4). A client cannot make the SFU send STUN to
+another address, resolve an mDNS name or probe a link-local one (docs/decisions/0010).
 
 aioice gathers a host candidate on every address of every interface except 127.0.0.1. A server
 wants the opposite control: offer the addresses the operator names (a public interface, or only
@@ -79,3 +89,13 @@ def announce(sdp: str, address: str | None) -> str:
         return f"c=IN {family} {announced}{match.group(2)}"
 
     return _CONNECTION.sub(connection, sdp)
+
+
+_REMOTE_CANDIDATE = re.compile(r"^a=(?:candidate:|end-of-candidates)[^\n]*(?:\n|\Z)", re.MULTILINE)
+
+
+def without_candidates(sdp: str) -> str:
+    """``sdp`` (a client's offer or answer) without its ``a=candidate`` lines (RFC 8839 section
+    5.1) and ``a=end-of-candidates`` lines (RFC 8840): what the SFU's ICE agent is given, so it
+    learns the client's addresses only from the checks the client sends (see the module)."""
+    return _REMOTE_CANDIDATE.sub("", sdp)

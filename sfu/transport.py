@@ -9,7 +9,8 @@
   kind and codec (aiortc never reuses a stopped transceiver's m-line), so the SDP stays bounded.
 
 The SDP is RFC 8829 (JSEP) offer/answer; every ICE candidate is gathered before an offer or answer
-is returned (aiortc does not trickle out), so the SDP carries them. Errors are
+is returned (aiortc does not trickle out), so the SDP carries them. The client's candidates are
+never used (:mod:`sfu.ice`: the SFU answers checks and starts none). Errors are
 :class:`MediaError` with a protocol error code.
 """
 
@@ -31,7 +32,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import MediaDescription, SessionDescription, candidate_from_sdp
 
-from .ice import announce
+from .ice import announce, without_candidates
 from .passthrough import FORWARDED_MIME_TYPES
 from .router import Consumer, Producer, Router
 
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 SOURCES = {"camera": "video", "screen": "video", "microphone": "audio"}
 #: How long the SFU waits for the client's answer to a subscribe offer (s).
 ANSWER_TIMEOUT_S = 10.0
+#: A connection whose ICE has not connected this long after the SFU's first SDP is closed (s):
+#: the SFU never gives up on its own, since it waits for the client's checks (sfu.ice).
+ICE_CONNECT_TIMEOUT_S = 30.0
 
 
 class MediaError(Exception):
@@ -81,20 +85,31 @@ class _Transport:
         # Always explicit: aiortc's default configuration uses a public STUN server.
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
         self.closed = False
+        self._deadline: asyncio.TimerHandle | None = None
         self.pc.on("connectionstatechange", self._on_state)
 
     def local_sdp(self) -> str:
-        """The local description as the client gets it (host candidates announced)."""
+        """The local description as the client gets it (host candidates announced); from the
+        first one on, ICE has :data:`ICE_CONNECT_TIMEOUT_S` to connect."""
+        if self._deadline is None:
+            loop = asyncio.get_running_loop()
+            self._deadline = loop.call_later(ICE_CONNECT_TIMEOUT_S, self._connect_timed_out)
         return announce(str(self.pc.localDescription.sdp), self.announced_ip)
+
+    def _connect_timed_out(self) -> None:
+        if not self.closed and self.pc.connectionState != "connected":
+            log.info("sfu: closing a transport whose ICE did not connect in time")
+            asyncio.get_running_loop().create_task(self.close())
 
     def _on_state(self) -> None:
         if self.pc.connectionState in ("failed", "closed"):
             asyncio.get_running_loop().create_task(self.close())
 
     async def add_candidate(self, candidate: str, sdp_mid: str | None) -> None:
-        """Add one remote ICE candidate trickled by the client (RFC 8838); ``candidate`` is the
-        ``candidate:...`` attribute value (RFC 8839 section 5.1). An empty string is the end of
-        candidates and changes nothing (aiortc gathers no more remote candidates anyway).
+        """Check one remote ICE candidate trickled by the client (RFC 8838); ``candidate`` is the
+        ``candidate:...`` attribute value (RFC 8839 section 5.1). A valid one is dropped like
+        those of the SDP (the SFU answers checks and starts none, :mod:`sfu.ice`); an empty
+        string is the end of candidates and changes nothing.
 
         Raises:
             MediaError: ``bad_field`` (the candidate cannot be parsed, or names no m-line).
@@ -109,7 +124,7 @@ class _Transport:
         mids = {t.mid for t in self.pc.getTransceivers()}
         if sdp_mid is None or sdp_mid not in mids:
             raise MediaError("bad_field", f"the candidate's mid {sdp_mid!r} names no m-line")
-        await self.pc.addIceCandidate(parsed)
+        log.debug("sfu: dropped a trickled candidate %s %s", parsed.ip, parsed.port)
 
     async def close(self) -> None:
         raise NotImplementedError
@@ -197,7 +212,9 @@ class PublishTransport(_Transport):
                 self._ssrcs[mid] = media_ssrc(media)
             self._sources = labels
             try:
-                await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+                await self.pc.setRemoteDescription(
+                    RTCSessionDescription(without_candidates(offer), "offer")
+                )
                 answer = await self.pc.createAnswer()
                 await self.pc.setLocalDescription(answer)
             except MediaError:
@@ -278,6 +295,8 @@ class PublishTransport(_Transport):
         if self.closed:
             return
         self.closed = True
+        if self._deadline is not None:
+            self._deadline.cancel()
         for producer in tuple(self.producers.values()):
             await producer.close()
         await self.pc.close()
@@ -385,7 +404,9 @@ class SubscribeTransport(_Transport):
             log.warning("sfu: %s did not answer offer %s", self.identity, self.version)
             await self.close()
             return
-        await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        await self.pc.setRemoteDescription(
+            RTCSessionDescription(without_candidates(answer), "answer")
+        )
 
     def _attach(self, producer: Producer) -> tuple[RTCRtpTransceiver, Consumer]:
         codec = producer.codec
@@ -433,6 +454,8 @@ class SubscribeTransport(_Transport):
         if self.closed:
             return
         self.closed = True
+        if self._deadline is not None:
+            self._deadline.cancel()
         self.router.unlisten(self.update)
         for _, consumer in (*self._slots.values(), *self._idle):
             consumer.stop()

@@ -32,7 +32,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import MediaDescription, SessionDescription, candidate_from_sdp
 
-from .ice import announce, without_candidates
+from .ice import MAX_REMOTE_ADDRESSES, announce, limit_remote_addresses, without_candidates
 from .passthrough import FORWARDED_MIME_TYPES
 from .router import Consumer, Producer, Router
 
@@ -80,6 +80,8 @@ class _Transport:
     closed: bool
     #: The address put in place of gathered host candidates (:func:`sfu.ice.announce`).
     announced_ip: str | None = None
+    #: Remote addresses whose checks ICE answers (:func:`sfu.ice.limit_remote_addresses`).
+    max_remote_addresses: int = MAX_REMOTE_ADDRESSES
 
     def __init__(self, ice_servers: list[RTCIceServer]) -> None:
         # Always explicit: aiortc's default configuration uses a public STUN server.
@@ -94,6 +96,10 @@ class _Transport:
         if self._deadline is None:
             loop = asyncio.get_running_loop()
             self._deadline = loop.call_later(ICE_CONNECT_TIMEOUT_S, self._connect_timed_out)
+        # Before the client has the SDP, so before any check can arrive.
+        for transceiver in self.pc.getTransceivers():
+            ice = transceiver.receiver.transport.transport
+            limit_remote_addresses(ice._connection, self.max_remote_addresses)
         return announce(str(self.pc.localDescription.sdp), self.announced_ip)
 
     def _connect_timed_out(self) -> None:

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from aioice import stun
 
 from clients import ClassroomClient
 from loadtest.media_bot import Publisher, Subscriber
@@ -118,3 +119,55 @@ async def test_the_sfu_sends_nothing_to_candidates_a_client_names(
     finally:
         await publisher.close()
         await subscriber.close()
+
+
+def ice_credentials(sdp: str) -> tuple[str, str, int]:
+    """The ICE ufrag, password and (first) host candidate port of an SDP."""
+    ufrag = re.search(r"a=ice-ufrag:(\S+)", sdp)
+    pwd = re.search(r"a=ice-pwd:(\S+)", sdp)
+    port = re.search(r"a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 (\d+) typ host", sdp)
+    assert ufrag and pwd and port, sdp
+    return ufrag.group(1), pwd.group(1), int(port.group(1))
+
+
+async def test_the_sfu_answers_checks_from_a_bounded_number_of_addresses(
+    sfu: LiveclassServer,
+    clients: list[ClassroomClient],
+) -> None:
+    """A client that sends authenticated checks from many ports (or spoofs their source) gets
+    answers, and triggered checks back, for at most 8 addresses per connection."""
+    publisher = Publisher(await joined(sfu, clients, "teacher"))
+    try:
+        await publisher.start(microphone=False)
+        await until(lambda: publisher.pc.connectionState == "connected", 10, "connected")
+        sfu_ufrag, sfu_pwd, sfu_port = ice_credentials(publisher.pc.remoteDescription.sdp)
+        client_ufrag = re.findall(r"a=ice-ufrag:(\S+)", publisher.pc.localDescription.sdp)[0]
+        loop = asyncio.get_running_loop()
+        transports = [
+            await loop.create_datagram_endpoint(Decoy, local_addr=("127.0.0.1", 0))
+            for _ in range(16)
+        ]
+        try:
+            for transport, _ in transports:
+                request = stun.Message(
+                    message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST
+                )
+                request.attributes["USERNAME"] = f"{sfu_ufrag}:{client_ufrag}"
+                request.attributes["PRIORITY"] = 1853824767
+                request.attributes["ICE-CONTROLLING"] = 1
+                request.add_message_integrity(sfu_pwd.encode())
+                request.add_fingerprint()
+                transport.sendto(bytes(request), ("127.0.0.1", sfu_port))
+            await asyncio.sleep(1.0)
+            answered = 0
+            for _, checker in transports:
+                messages = [stun.parse_message(data) for data, _ in checker.received]
+                if any(m.message_class == stun.Class.RESPONSE for m in messages):
+                    answered += 1
+            print(f"\nchecks from 16 new addresses: {answered} answered")
+            assert 1 <= answered <= 8 - 1, f"{answered} of 16 addresses answered"
+        finally:
+            for transport, _ in transports:
+                transport.close()
+    finally:
+        await publisher.close()

@@ -389,6 +389,18 @@ class ClassroomClient:
         ack = await self.request("media.publish", sdp=sdp, sources=sources)
         return str(ack["sdp"])
 
+    async def unpublish_media(self, source: str) -> None:
+        """Stop publishing ``source`` (``"camera"``, ``"microphone"`` or ``"screen"``): the SFU
+        removes its producer for everyone. Stop the local track too. To publish it again, send
+        a new offer on the same connection with :meth:`publish_media`, naming its m-line in
+        ``sources``.
+
+        Raises:
+            CommandFailed: ``no_transport`` (nothing published on this connection),
+                ``bad_field``.
+        """
+        await self.request("media.unpublish", source=source)
+
     async def subscribe_media(self) -> None:
         """Start the subscribe connection; offers arrive at ``media_offer_listeners``."""
         await self.request("media.subscribe")

@@ -98,6 +98,8 @@ def _setup_logging(level: str) -> None:
     if level.lower() != "debug":
         # websockets logs every connection at INFO: a 5,000-student class would fill the log.
         logging.getLogger("websockets.server").setLevel(logging.WARNING)
+        # aioice logs every ICE candidate and check (participants' addresses) at INFO.
+        logging.getLogger("aioice").setLevel(logging.WARNING)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

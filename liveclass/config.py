@@ -32,6 +32,18 @@ from whiteboard import WhiteboardSettings
 WEB_ROOT = Path(__file__).resolve().parent.parent / "clients" / "web"
 
 
+def parse_ice_max_addresses(value: object) -> int:
+    """``--sfu-ice-max-addresses``: 1 to 64.
+
+    Raises:
+        ConfigError: out of range.
+    """
+    count = int(str(value))
+    if not 1 <= count <= 64:
+        raise ConfigError("--sfu-ice-max-addresses must be between 1 and 64")
+    return count
+
+
 def parse_announced_ip(text: str) -> str | None:
     """``--sfu-announced-ip``: None (empty) or the IP address.
 
@@ -74,6 +86,7 @@ class MediaSettings:
     listen_ips: tuple[str, ...] | None = None
     placement: PlacementSettings = field(default_factory=PlacementSettings)
     announced_ip: str | None = None
+    ice_max_addresses: int = 8
 
     @classmethod
     def from_values(cls, v: dict[str, object]) -> MediaSettings:
@@ -89,6 +102,7 @@ class MediaSettings:
             parse_listen_ips(str(v["sfu_listen_ips"])),
             placement,
             parse_announced_ip(str(v["sfu_announced_ip"])),
+            parse_ice_max_addresses(v["sfu_ice_max_addresses"]),
         )
 
 
@@ -122,6 +136,12 @@ SFU_ANNOUNCED_IP = Option(
     "",
     "public address written into the SFU's ICE host candidates (mediasoup's announcedIp: a "
     "server behind 1:1 NAT or listening on 0.0.0.0; default: the gathered addresses)",
+)
+SFU_ICE_MAX_ADDRESSES = Option(
+    "sfu_ice_max_addresses",
+    int,
+    8,
+    "remote addresses whose ICE checks one media connection answers (more are ignored)",
 )
 LOG_LEVEL = Option("log_level", str, "info", "debug, info, warning or error")
 REDIS_CLUSTER = Option(
@@ -284,6 +304,7 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     ),
     SFU_LISTEN_IPS,
     SFU_ANNOUNCED_IP,
+    SFU_ICE_MAX_ADDRESSES,
     Option(
         "sfu_rpc_timeout_ms",
         int,
@@ -341,6 +362,7 @@ SFU_OPTIONS: tuple[Option, ...] = (
     *REDIS_ACCESS_OPTIONS,
     SFU_LISTEN_IPS,
     SFU_ANNOUNCED_IP,
+    SFU_ICE_MAX_ADDRESSES,
     Option("worker_id", str, "", "this worker's name in the registry (default: random)"),
     Option(
         "heartbeat_ttl_ms",
@@ -621,6 +643,7 @@ class SfuConfig:
     seeds: str
     listen_ips: tuple[str, ...] | None
     announced_ip: str | None
+    ice_max_addresses: int
     worker_id: str
     heartbeat_ttl_ms: int
     log_level: str
@@ -663,6 +686,7 @@ class SfuConfig:
             seeds=seeds,
             listen_ips=parse_listen_ips(str(v["sfu_listen_ips"])),
             announced_ip=parse_announced_ip(str(v["sfu_announced_ip"])),
+            ice_max_addresses=parse_ice_max_addresses(v["sfu_ice_max_addresses"]),
             worker_id=worker_id,
             heartbeat_ttl_ms=int(v["heartbeat_ttl_ms"]),
             log_level=str(v["log_level"]),

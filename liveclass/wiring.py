@@ -103,7 +103,11 @@ def build_media(config: ServeConfig) -> Worker | None:
     """The SFU worker inside this process (``--no-media``: none)."""
     if config.media is None:
         return None
-    return Worker(listen_ips=config.media.listen_ips, announced_ip=config.media.announced_ip)
+    return Worker(
+        listen_ips=config.media.listen_ips,
+        announced_ip=config.media.announced_ip,
+        ice_max_addresses=config.media.ice_max_addresses,
+    )
 
 
 def _with_media(node: SignalingNode, config: ServeConfig) -> SignalingNode:
@@ -150,7 +154,11 @@ class SfuWorkerProcess:
     def __init__(self, config: SfuConfig) -> None:
         self.config = config
         self.router = ClusterRouter(parse_seeds(config.seeds), access=config.redis_access)
-        self.worker = Worker(listen_ips=config.listen_ips, announced_ip=config.announced_ip)
+        self.worker = Worker(
+            listen_ips=config.listen_ips,
+            announced_ip=config.announced_ip,
+            ice_max_addresses=config.ice_max_addresses,
+        )
         self.service = WorkerService(
             self.worker,
             config.worker_id,

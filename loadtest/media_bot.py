@@ -28,6 +28,7 @@ from aiortc import (
     RTCIceServer,
     RTCIceTransportPolicy,
     RTCPeerConnection,
+    RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import (
@@ -169,6 +170,8 @@ class Publisher:
         self.resets = 0
         self.republished: list[float] = []
         self._chosen: tuple[bool, bool, bool] | None = None
+        #: The publish connection's transceiver of each source published.
+        self.transceivers: dict[str, RTCRtpTransceiver] = {}
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         client.media_reset_listeners.append(self._on_reset)
@@ -212,15 +215,33 @@ class Publisher:
             (microphone, self.audio, "microphone"),
             (screen, self.screen, "screen"),
         ]
-        added = [
-            (self.pc.addTransceiver(_Feed(track), direction="sendonly"), source)
+        self.transceivers = {
+            source: self.pc.addTransceiver(_Feed(track), direction="sendonly")
             for on, track, source in wanted
             if on
-        ]
+        }
+        await self._offer(list(self.transceivers))
+
+    async def _offer(self, sources: list[str]) -> None:
+        """A new offer on the publish connection naming ``sources``' m-lines."""
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        sources = {str(transceiver.mid): source for transceiver, source in added}
-        answer = await self.client.publish_media(self.pc.localDescription.sdp, sources)
+        labels = {str(self.transceivers[source].mid): source for source in sources}
+        answer = await self.client.publish_media(self.pc.localDescription.sdp, labels)
         await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+
+    async def unpublish(self, source: str) -> None:
+        """Stop ``source`` as a user's "Stop camera" does: its sender sends nothing more and the
+        SFU removes its producer (``media.unpublish``); the m-line stays."""
+        async with self._lock:
+            self.transceivers[source].sender.replaceTrack(None)
+            await self.client.unpublish_media(source)
+
+    async def republish(self, source: str) -> None:
+        """Start ``source`` again on the same connection: a new offer naming its m-line."""
+        tracks = {"camera": self.video, "microphone": self.audio, "screen": self.screen}
+        async with self._lock:
+            self.transceivers[source].sender.replaceTrack(_Feed(tracks[source]))
+            await self._offer([source])
 
     async def close(self) -> None:
         self._chosen = None

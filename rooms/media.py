@@ -39,16 +39,21 @@ def forwarded_sources(state: RoomState, participant: Participant) -> frozenset[s
     """The sources (of :data:`SOURCES`) the SFU forwards for ``participant``.
 
     Empty when ``participant`` may not publish (:func:`may_publish`); else every source except
-    those staff muted for them, individually or (for a student) for every student.
+    those staff muted for them, individually or (for a student) for every student. A muted
+    ``camera`` also stops ``screen``: sources are the client's labels, so a camera track
+    published as ``screen`` must not escape a camera mute (docs/decisions/0010).
     """
     if not may_publish(state, participant):
         return frozenset()
     muted_all = () if participant.is_staff else state.media_muted_all
-    return frozenset(
+    muted = {
         source
         for source in SOURCES
-        if source not in muted_all and (participant.identity, source) not in state.media_muted
-    )
+        if source in muted_all or (participant.identity, source) in state.media_muted
+    }
+    if "camera" in muted:
+        muted.add("screen")
+    return frozenset(SOURCES) - muted
 
 
 def router_id(state: RoomState, identity: str) -> str:

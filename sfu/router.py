@@ -98,6 +98,21 @@ class Producer:
         finally:
             await self.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def renew_id(self) -> None:
+        """Take a new id: the same m-line published again after ``media.unpublish`` is a new
+        track for subscribers (their clients key tiles by producer id)."""
+        self.id = f"p{next(_ids)}"
+
+    def detach_consumers(self) -> None:
+        """Forward nothing more to the current consumers (the producer was unpublished); their
+        m-lines go inactive in each subscriber's next offer."""
+        for consumer in tuple(self.consumers):
+            consumer.detach()
+
     def pause(self, paused: bool) -> None:
         """Stop (``paused`` True) or resume forwarding; frames read while paused are dropped.
 

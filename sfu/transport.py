@@ -9,7 +9,8 @@
   kind and codec (aiortc never reuses a stopped transceiver's m-line), so the SDP stays bounded.
 
 The SDP is RFC 8829 (JSEP) offer/answer; every ICE candidate is gathered before an offer or answer
-is returned (aiortc does not trickle out), so the SDP carries them. Errors are
+is returned (aiortc does not trickle out), so the SDP carries them. The client's candidates are
+never used (:mod:`sfu.ice`: the SFU answers checks and starts none). Errors are
 :class:`MediaError` with a protocol error code.
 """
 
@@ -31,7 +32,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import MediaDescription, SessionDescription, candidate_from_sdp
 
-from .ice import announce
+from .ice import MAX_REMOTE_ADDRESSES, announce, limit_remote_addresses, without_candidates
 from .passthrough import FORWARDED_MIME_TYPES
 from .router import Consumer, Producer, Router
 
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 SOURCES = {"camera": "video", "screen": "video", "microphone": "audio"}
 #: How long the SFU waits for the client's answer to a subscribe offer (s).
 ANSWER_TIMEOUT_S = 10.0
+#: A connection whose ICE has not connected this long after the SFU's first SDP is closed (s):
+#: the SFU never gives up on its own, since it waits for the client's checks (sfu.ice).
+ICE_CONNECT_TIMEOUT_S = 30.0
 
 
 class MediaError(Exception):
@@ -76,25 +80,42 @@ class _Transport:
     closed: bool
     #: The address put in place of gathered host candidates (:func:`sfu.ice.announce`).
     announced_ip: str | None = None
+    #: Remote addresses whose checks ICE answers (:func:`sfu.ice.limit_remote_addresses`).
+    max_remote_addresses: int = MAX_REMOTE_ADDRESSES
 
     def __init__(self, ice_servers: list[RTCIceServer]) -> None:
         # Always explicit: aiortc's default configuration uses a public STUN server.
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
         self.closed = False
+        self._deadline: asyncio.TimerHandle | None = None
         self.pc.on("connectionstatechange", self._on_state)
 
     def local_sdp(self) -> str:
-        """The local description as the client gets it (host candidates announced)."""
+        """The local description as the client gets it (host candidates announced); from the
+        first one on, ICE has :data:`ICE_CONNECT_TIMEOUT_S` to connect."""
+        if self._deadline is None:
+            loop = asyncio.get_running_loop()
+            self._deadline = loop.call_later(ICE_CONNECT_TIMEOUT_S, self._connect_timed_out)
+        # Before the client has the SDP, so before any check can arrive.
+        for transceiver in self.pc.getTransceivers():
+            ice = transceiver.receiver.transport.transport
+            limit_remote_addresses(ice._connection, self.max_remote_addresses)
         return announce(str(self.pc.localDescription.sdp), self.announced_ip)
+
+    def _connect_timed_out(self) -> None:
+        if not self.closed and self.pc.connectionState != "connected":
+            log.info("sfu: closing a transport whose ICE did not connect in time")
+            asyncio.get_running_loop().create_task(self.close())
 
     def _on_state(self) -> None:
         if self.pc.connectionState in ("failed", "closed"):
             asyncio.get_running_loop().create_task(self.close())
 
     async def add_candidate(self, candidate: str, sdp_mid: str | None) -> None:
-        """Add one remote ICE candidate trickled by the client (RFC 8838); ``candidate`` is the
-        ``candidate:...`` attribute value (RFC 8839 section 5.1). An empty string is the end of
-        candidates and changes nothing (aiortc gathers no more remote candidates anyway).
+        """Check one remote ICE candidate trickled by the client (RFC 8838); ``candidate`` is the
+        ``candidate:...`` attribute value (RFC 8839 section 5.1). A valid one is dropped like
+        those of the SDP (the SFU answers checks and starts none, :mod:`sfu.ice`); an empty
+        string is the end of candidates and changes nothing.
 
         Raises:
             MediaError: ``bad_field`` (the candidate cannot be parsed, or names no m-line).
@@ -109,7 +130,7 @@ class _Transport:
         mids = {t.mid for t in self.pc.getTransceivers()}
         if sdp_mid is None or sdp_mid not in mids:
             raise MediaError("bad_field", f"the candidate's mid {sdp_mid!r} names no m-line")
-        await self.pc.addIceCandidate(parsed)
+        log.debug("sfu: dropped a trickled candidate %s %s", parsed.ip, parsed.port)
 
     async def close(self) -> None:
         raise NotImplementedError
@@ -140,6 +161,7 @@ class PublishTransport(_Transport):
         self._sources: dict[str, str] = {}  # mid -> source
         self._ssrcs: dict[str, int | None] = {}  # mid -> media SSRC
         self._new: list[Producer] = []
+        self._unpublished: set[str] = set()  # sources unpublished, their m-line kept
         self._lock = asyncio.Lock()
         self.pc.on("track", self._on_track)
 
@@ -151,18 +173,31 @@ class PublishTransport(_Transport):
         Raises:
             MediaError: ``bad_sdp`` (not an SDP, or aiortc refused it), ``unsupported_codec``
                 (an m-line offers no codec the SFU forwards), ``bad_field`` (an m-line without
-                a valid source, a source used twice, not audio or video).
+                a valid source, a source used twice, an m-line relabelled, not audio or video).
+
+        A known m-line keeps its source; naming it in ``sources`` again publishes it again if
+        it was unpublished (:meth:`unpublish`).
         """
         description = _parse(offer, "offer")
         async with self._lock:
             if self.closed:
                 raise MediaError("bad_request", "this publish transport is closed")
             labels = dict(self._sources)
+            republished: list[str] = []
             for media in description.media:
                 mid = media.rtp.muxId
                 if media.kind not in ("audio", "video"):
                     raise MediaError("bad_field", f"m-line {mid!r}: only audio and video")
                 if mid in self._sources:
+                    named = sources.get(mid)
+                    if named is not None and named != self._sources[mid]:
+                        raise MediaError(
+                            "bad_field",
+                            f"m-line {mid!r} carries {self._sources[mid]!r}: the source of an "
+                            "m-line cannot change on one connection",
+                        )
+                    if named is not None and named in self._unpublished:
+                        republished.append(named)
                     continue
                 source = sources.get(mid)
                 if SOURCES.get(source or "") != media.kind:
@@ -183,7 +218,9 @@ class PublishTransport(_Transport):
                 self._ssrcs[mid] = media_ssrc(media)
             self._sources = labels
             try:
-                await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+                await self.pc.setRemoteDescription(
+                    RTCSessionDescription(without_candidates(offer), "offer")
+                )
                 answer = await self.pc.createAnswer()
                 await self.pc.setLocalDescription(answer)
             except MediaError:
@@ -199,7 +236,29 @@ class PublishTransport(_Transport):
                 producer.codec = codecs.get(producer.mid)
                 producer.pause(producer.source in self.blocked)
                 self.router.add_producer(producer)
+            for source in republished:
+                self._unpublished.discard(source)
+                producer = self.producers.get(source)
+                if producer is not None and not producer.closed:
+                    producer.renew_id()
+                    producer.pause(source in self.blocked)
+                    self.router.add_producer(producer)
             return self.local_sdp()
+
+    async def unpublish(self, source: str) -> None:
+        """Stop publishing ``source``: its Producer leaves the Router at once (subscribers'
+        m-lines for it go inactive in their next offer) and forwards nothing more. Its m-line
+        stays negotiated: what still arrives on it is read and dropped, and a later offer naming
+        the m-line in ``sources`` publishes it again (a new producer id). A source that is not
+        published changes nothing."""
+        async with self._lock:
+            producer = self.producers.get(source)
+            if producer is None or source in self._unpublished:
+                return
+            self._unpublished.add(source)
+            producer.detach_consumers()
+            if producer.id in self.router.producers:
+                self.router.remove_producer(producer)
 
     def restrict(self, blocked: frozenset[str]) -> None:
         """Forward only the sources not in ``blocked`` (the classroom rules: a muted microphone,
@@ -242,6 +301,8 @@ class PublishTransport(_Transport):
         if self.closed:
             return
         self.closed = True
+        if self._deadline is not None:
+            self._deadline.cancel()
         for producer in tuple(self.producers.values()):
             await producer.close()
         await self.pc.close()
@@ -349,7 +410,9 @@ class SubscribeTransport(_Transport):
             log.warning("sfu: %s did not answer offer %s", self.identity, self.version)
             await self.close()
             return
-        await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        await self.pc.setRemoteDescription(
+            RTCSessionDescription(without_candidates(answer), "answer")
+        )
 
     def _attach(self, producer: Producer) -> tuple[RTCRtpTransceiver, Consumer]:
         codec = producer.codec
@@ -397,6 +460,8 @@ class SubscribeTransport(_Transport):
         if self.closed:
             return
         self.closed = True
+        if self._deadline is not None:
+            self._deadline.cancel()
         self.router.unlisten(self.update)
         for _, consumer in (*self._slots.values(), *self._idle):
             consumer.stop()

@@ -43,6 +43,8 @@ class Worker:
         ice_servers: STUN/TURN servers of the SFU's own peer connections (usually none).
         announced_ip: the address clients reach the SFU by, put in place of the gathered host
             candidates (mediasoup's ``announcedIp``: behind 1:1 NAT, or listening on 0.0.0.0).
+        ice_max_addresses: remote addresses whose ICE checks one transport answers
+            (:func:`sfu.ice.limit_remote_addresses`).
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class Worker:
         listen_ips: Sequence[str] | None = None,
         ice_servers: Sequence[RTCIceServer] = (),
         announced_ip: str | None = None,
+        ice_max_addresses: int = ice.MAX_REMOTE_ADDRESSES,
     ) -> None:
         passthrough.install()
         if listen_ips is not None:
@@ -57,6 +60,7 @@ class Worker:
         self.ice_servers = list(ice_servers)
         # ValueError here, at start-up, rather than at the first offer.
         self.announced_ip = None if announced_ip is None else str(ip_address(announced_ip))
+        self.ice_max_addresses = ice_max_addresses
         self.routers: dict[str, Router] = {}
         self.peers: dict[str, Peer] = {}
 
@@ -94,6 +98,7 @@ class Worker:
             return await peer.publish.answer(offer, sources)
         transport = PublishTransport(peer.router, identity, self.ice_servers, peer.blocked)
         transport.announced_ip = self.announced_ip
+        transport.max_remote_addresses = self.ice_max_addresses
         try:
             answer = await transport.answer(offer, sources)
         except BaseException:
@@ -115,7 +120,21 @@ class Worker:
         if peer.subscribe is None or peer.subscribe.closed:
             peer.subscribe = SubscribeTransport(peer.router, identity, self.ice_servers, send_offer)
             peer.subscribe.announced_ip = self.announced_ip
+            peer.subscribe.max_remote_addresses = self.ice_max_addresses
         peer.subscribe.update()
+
+    async def unpublish(self, peer_id: str, source: str) -> None:
+        """Stop publishing the peer's ``source`` (see
+        :meth:`sfu.transport.PublishTransport.unpublish`); a later ``publish`` naming its m-line
+        publishes it again.
+
+        Raises:
+            MediaError: ``no_transport`` (this peer has no publish transport).
+        """
+        peer = self.peers.get(peer_id)
+        if peer is None or peer.publish is None or peer.publish.closed:
+            raise MediaError("no_transport", "no publish transport: send media.publish first")
+        await peer.publish.unpublish(source)
 
     async def restrict(self, peer_id: str, blocked: Collection[str]) -> None:
         """Stop forwarding the peer's ``blocked`` sources and resume the others (a staff mute,

@@ -26,7 +26,7 @@ SESSION_TYPES: frozenset[str] = frozenset({"join", "ping"})
 
 #: Client -> server media signaling types (SDP for the SFU; :mod:`signaling.media`).
 MEDIA_TYPES: frozenset[str] = frozenset(
-    {"media.publish", "media.subscribe", "media.answer", "media.candidate"}
+    {"media.publish", "media.unpublish", "media.subscribe", "media.answer", "media.candidate"}
 )
 
 #: Client -> server requests about a board that change nothing in the room (answered on ``/ws``).
@@ -90,6 +90,7 @@ class MediaFrame:
     transport: str | None = None
     candidate: str | None = None
     sdp_mid: str | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +299,13 @@ def decode_media(msg: Mapping[str, Any], ref: int) -> MediaFrame:
         return MediaFrame(t, ref)
     if t == "media.candidate":
         return _candidate(msg, ref)
+    if t == "media.unpublish":
+        source = msg.get("source")
+        if source is None:
+            raise MissingField("source is required", field="source")
+        if not isinstance(source, str) or source not in _SOURCES:
+            raise BadFieldType("source is camera, microphone or screen", field="source")
+        return MediaFrame(t, ref, source=source)
     if t == "media.publish":
         sources = msg.get("sources")
         if sources is None:
@@ -305,7 +313,7 @@ def decode_media(msg: Mapping[str, Any], ref: int) -> MediaFrame:
         if not isinstance(sources, dict) or len(sources) > 8:
             raise BadFieldType("sources must be a map of at most 8 mid -> source", field="sources")
         for mid, source in sources.items():
-            if not isinstance(mid, str) or source not in _SOURCES:
+            if not isinstance(mid, str) or not isinstance(source, str) or source not in _SOURCES:
                 raise BadFieldType(
                     "sources maps a mid to camera, microphone or screen", field="sources"
                 )

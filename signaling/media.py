@@ -6,6 +6,9 @@ Frames (docs/protocol.md, "Media"):
 - ``media.publish {ref, sdp, sources}``: the client's offer for its publish connection;
   ``sources`` maps each m-line's ``mid`` to ``"camera"``, ``"microphone"`` or ``"screen"``.
   Answered ``ack {ref, ids: [], sdp}`` with the SFU's answer.
+- ``media.unpublish {ref, source}``: stop publishing one source (the user stopped the camera
+  or the screen share): the SFU removes its producer at once; ``ack``. A later
+  ``media.publish`` naming that source's m-line publishes it again.
 - ``media.subscribe {ref}``: start the subscribe connection; answered ``ack``, then the server
   sends ``media.offer {version, sdp, producers}`` now and whenever producers come and go.
 - ``media.answer {ref, version, sdp}``: the client's answer to offer ``version``; ``ack``.
@@ -118,6 +121,10 @@ class MediaSession:
         try:
             if frame.type == "media.publish":
                 return await self._publish(frame)
+            if frame.type == "media.unpublish":
+                assert frame.source is not None
+                await self.worker.unpublish(self.peer_id, frame.source)
+                return encode_ack(frame.ref, [])
             if frame.type == "media.subscribe":
                 await self._subscribe()
                 return encode_ack(frame.ref, [])

@@ -180,6 +180,12 @@ class PlacedWorkers:
             sdp_mid=sdp_mid,
         )
 
+    async def unpublish(self, peer_id: str, source: str) -> None:
+        remote = self._remote_of(peer_id)
+        if remote is None:
+            raise MediaError("no_transport", "no publish transport: send media.publish first")
+        await self._call(remote, "unpublish", peer_id=peer_id, source=source)
+
     async def restrict(self, peer_id: str, blocked: Collection[str]) -> None:
         remote = self._remote_of(peer_id)
         if remote is not None:

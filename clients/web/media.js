@@ -7,6 +7,10 @@
 // The SFU gathers all its candidates before it offers or answers, so this page too waits for ICE
 // gathering to complete (bounded) before it sends an SDP rather than trickling (`media.candidate`).
 //
+// Stopping the camera or the screen share ends the local track (the camera light goes off) and
+// unpublishes it (`media.unpublish`): the SFU removes it for everyone at once. Starting it again
+// reuses its m-line: a new offer on the same connection names it in `sources`.
+//
 // When the SFU worker holding the room's media is lost, the server sends `media.reset`: both
 // connections are replaced and the same local tracks published again. Staff mutes and lecture
 // mode are carried out by the SFU (it stops forwarding); this page only draws them.
@@ -21,6 +25,7 @@ export const QUALITY_INTERVAL_MS = 2000;
 
 export const SOURCES = ["camera", "microphone", "screen"];
 const LABELS = { camera: "Start camera", microphone: "Turn on microphone", screen: "Share screen" };
+const STOP_LABELS = { camera: "Stop camera", microphone: "Turn off microphone", screen: "Stop sharing" };
 const CAMERA = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } };
 
 /**
@@ -133,6 +138,8 @@ export class MediaSession {
     this.publishPc = null;
     /** @type {Map<string, RTCRtpTransceiver>} the publish connection's transceiver per source */
     this.senders = new Map();
+    /** Sources unpublished on the publish connection (their m-line kept for the next start). */
+    this.unpublished = new Set();
     this.publishQueue = Promise.resolve();
 
     /** @type {RTCPeerConnection|null} */
@@ -224,6 +231,7 @@ export class MediaSession {
     this.publishPc?.close();
     this.publishPc = null;
     this.senders = new Map();
+    this.unpublished = new Set();
   }
 
   closeSubscribe() {
@@ -259,17 +267,22 @@ export class MediaSession {
   }
 
   /**
-   * Turn a source on or off. The first time on, the device is opened and a transceiver added (a
-   * new offer to the SFU); after that, off and on only disable and enable the track (the SFU then
-   * forwards black frames or silence).
+   * Turn a source on or off. On opens the device and publishes the track (a new offer to the SFU:
+   * a new transceiver the first time, the source's own m-line after that). Off stops the camera
+   * or the screen share for real (see `stopSource`); the microphone is muted and unmuted by
+   * disabling its track (the SFU then forwards silence).
    * @param {"camera"|"microphone"|"screen"} source
    * @returns {Promise<void>}
    */
   async toggle(source) {
     const track = this.local[source];
     if (track && track.readyState === "live") {
-      track.enabled = !track.enabled;
-      this.onChange();
+      if (source === "microphone") {
+        track.enabled = !track.enabled;
+        this.onChange();
+      } else {
+        await this.stopSource(source);
+      }
       return;
     }
     if (this.starting.has(source)) return;
@@ -282,17 +295,47 @@ export class MediaSession {
     try {
       const fresh = await this.openDevice(source);
       this.local[source] = fresh;
-      // The browser's own "stop sharing" ends a screen track: show it as off.
-      fresh.addEventListener("ended", () => this.onChange());
+      // The browser's own "stop sharing" (or an unplugged camera) ends a track: stop it here too.
+      fresh.addEventListener("ended", () => {
+        if (this.local[source] === fresh) this.stopSource(source);
+      });
       const transceiver = this.senders.get(source);
-      if (transceiver?.currentDirection) await transceiver.sender.replaceTrack(fresh); // its m-line is there already
-      else if (this.live) await this.negotiatePublish(LABELS[source]);
+      if (transceiver?.currentDirection && !this.unpublished.has(source)) {
+        await transceiver.sender.replaceTrack(fresh); // its m-line is published already
+      } else if (this.live) {
+        await this.negotiatePublish(LABELS[source]);
+      }
     } catch (err) {
       this.onError(describeError(err, LABELS[source]));
     } finally {
       this.starting.delete(source);
       this.onChange();
     }
+  }
+
+  /**
+   * Stop a source: end its track (the device is released), send nothing more on its m-line, and
+   * unpublish it at the SFU, which removes it from everyone's page. Runs in turn with the
+   * publish negotiations. Errors go to `onError`.
+   * @param {"camera"|"microphone"|"screen"} source
+   * @returns {Promise<void>}
+   */
+  stopSource(source) {
+    const track = this.local[source];
+    this.local[source] = null;
+    track?.stop();
+    this.onChange();
+    const run = this.publishQueue.then(async () => {
+      const pc = this.publishPc;
+      const transceiver = this.senders.get(source);
+      // Never published on this connection, or started again meanwhile: nothing to unpublish.
+      if (!pc || !transceiver?.currentDirection || this.unpublished.has(source) || this.local[source]) return;
+      await transceiver.sender.replaceTrack(null);
+      this.unpublished.add(source);
+      if (this.live) await this.request("media.unpublish", { source }, STOP_LABELS[source]);
+    });
+    this.publishQueue = run.catch(() => {});
+    return run.catch((err) => this.onError(describeError(err, STOP_LABELS[source])));
   }
 
   /** @returns {Promise<MediaStreamTrack>} */
@@ -330,6 +373,7 @@ export class MediaSession {
     if (!this.publishPc) this.publishPc = this.newPeerConnection("max-bundle", (pc) => this.publishFailed(pc));
     const pc = this.publishPc;
     const added = [];
+    const republishing = [];
     for (const source of SOURCES) {
       const track = this.local[source];
       if (!track || track.readyState !== "live") continue;
@@ -337,9 +381,11 @@ export class MediaSession {
       if (!transceiver) {
         this.senders.set(source, pc.addTransceiver(track, { direction: "sendonly" }));
         added.push(source);
-      } else if (!transceiver.currentDirection) {
-        // Offered before and refused (see unpublish): offer it again with the new track.
+      } else if (!transceiver.currentDirection || this.unpublished.has(source)) {
+        // Offered before and refused (see rollBack), or stopped (see stopSource): offer it
+        // again with the new track, on its own m-line.
         if (transceiver.sender.track !== track) await transceiver.sender.replaceTrack(track);
+        if (this.unpublished.delete(source)) republishing.push(source);
         added.push(source);
       }
     }
@@ -348,14 +394,18 @@ export class MediaSession {
       await pc.setLocalDescription(await pc.createOffer());
       await iceGatheringComplete(pc);
       if (pc !== this.publishPc) return;
+      // Every m-line but those of stopped sources: naming one would publish it again.
       const sources = {};
-      for (const [source, transceiver] of this.senders) if (transceiver.mid) sources[transceiver.mid] = source;
+      for (const [source, transceiver] of this.senders) {
+        if (transceiver.mid && !this.unpublished.has(source)) sources[transceiver.mid] = source;
+      }
       const ack = await this.request("media.publish", { sdp: pc.localDescription.sdp, sources }, label);
       if (pc !== this.publishPc) return;
       await pc.setRemoteDescription({ type: "answer", sdp: ack.sdp });
     } catch (err) {
       if (pc !== this.publishPc) return; // replaced meanwhile; the new one offers everything
-      await this.unpublish(pc, added);
+      for (const source of republishing) this.unpublished.add(source); // still unpublished there
+      await this.rollBack(pc, added);
       throw err;
     }
   }
@@ -367,7 +417,7 @@ export class MediaSession {
    * not keep it out of later offers in Chromium, which offers it again under the next mid in
    * place of the transceiver added then.
    */
-  async unpublish(pc, sources) {
+  async rollBack(pc, sources) {
     if (pc.signalingState === "have-local-offer") {
       await pc.setLocalDescription({ type: "rollback" }).catch(() => {});
     }

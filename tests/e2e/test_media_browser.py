@@ -391,11 +391,15 @@ def test_two_pages_see_and_hear_each_other_through_the_sfu(
     expect_decoding(ada, "t-rivera", "camera")
     ada.screenshot(e2e_artifacts, "media-student-screen")
 
-    # Camera off disables the track: the button says so; the teacher keeps Ada's tile.
+    # Camera off stops it (test_media_stop_browser.py): the button says so; the teacher keeps
+    # Ada's tile for her microphone, without video.
     ada.by("media-camera").click()
     expect(ada.by("media-camera")).to_have_attribute("aria-pressed", "false")
     expect(ada.by("media-camera")).to_have_text("Start camera")
-    expect(tile(teacher, "s-ada", "camera")).to_have_count(1)
+    expect(tile(teacher, "s-ada", "camera")).to_have_attribute(
+        "data-video", "none", timeout=WAIT_MS
+    )
+    expect(tile(teacher, "s-ada", "camera")).to_have_attribute("data-audio", "true")
 
     expect_loopback_only(guard, teacher, ada)
     expect_no_errors(teacher, ada)

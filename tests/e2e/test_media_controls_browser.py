@@ -142,11 +142,13 @@ def test_teacher_mutes_a_students_camera_and_the_sfu_stops_then_resumes_forwardi
     )
     frozen = expect_frames_stop(teacher, "s-ada", "camera")
 
-    # Ada is told, and cannot lift it herself.
+    # Ada is told, and cannot lift it herself; she can still stop her camera (not start it).
     expect(toast(ada, "media-muted")).to_contain_text("Ms Rivera muted your camera")
     expect(ada.by("media-camera")).to_have_attribute("data-staff-muted", "true")
-    expect(ada.by("media-camera")).to_have_text("Camera muted by staff")
-    expect(ada.by("media-camera")).to_be_disabled()
+    expect(ada.by("media-camera")).to_have_text("Stop camera")
+    expect(ada.by("media-camera")).to_be_enabled()
+    expect(ada.by("media-screen")).to_have_text("Screen muted by staff")  # a camera mute covers it
+    expect(ada.by("media-screen")).to_be_disabled()
     expect(ada.by("media-notice")).to_contain_text("Muted by staff: camera")
     own_tile = ada.page.locator("[data-testid=media-tile][data-local=true]")
     expect(own_tile).to_have_attribute("data-muted", "camera")

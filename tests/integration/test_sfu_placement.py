@@ -32,6 +32,7 @@ from loadtest.media_bot import Publisher, Subscriber
 from rooms import Role
 from sfu import rpc
 from sfu.remote import RemoteWorker, WorkerLost
+from sfu.transport import MediaError
 from signaling import ClusterRouter, Grants, Keyring, mint, parse_seeds
 from signaling.auth import mint_worker_token
 from signaling.sfu_registry import WorkerRegistry
@@ -422,6 +423,10 @@ async def test_e_a_worker_opens_rpc_only_to_a_token_of_the_cluster_for_itself(
     await node.connect()
     try:
         assert await node.call("close_peer", peer_id="nobody") is None
+        # media.unpublish reaches a worker process too.
+        with pytest.raises(MediaError) as refused_call:
+            await node.call("unpublish", peer_id="nobody", source="camera")
+        assert refused_call.value.code == "no_transport"
         assert worker.metric("liveclass_sfu_rpc_connections") == 1
     finally:
         await node.close()

@@ -171,8 +171,11 @@ def assert_valid_message(message: Any, raw: dict[str, Any]) -> None:
         return
     if isinstance(message, MediaFrame):
         assert message.type == raw["t"] and message.type in MEDIA_TYPES
-        if message.type != "media.subscribe":
+        if message.type in ("media.publish", "media.answer"):
             assert type(message.sdp) is str and message.sdp == raw["sdp"]
+        if message.type == "media.unpublish":
+            assert message.source in {"camera", "microphone", "screen"}
+            assert message.source == raw["source"]
         if message.type == "media.publish":
             assert isinstance(message.sources, dict) and message.sources == raw["sources"]
             assert set(message.sources.values()) <= {"camera", "microphone", "screen"}

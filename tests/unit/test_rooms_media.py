@@ -201,7 +201,7 @@ def test_an_individual_unmute_leaves_the_mute_of_every_student() -> None:
     room.do(TEACHER, MediaMute("camera", True, "s1"))
     room.do(TEACHER, MediaMute("camera", False, "s1"))
     assert room.state.media_muted_all == {"camera"}
-    assert forwarded_sources(room.state, STUDENT) == {"microphone", "screen"}
+    assert forwarded_sources(room.state, STUDENT) == {"microphone"}
 
 
 def test_a_student_who_comes_back_as_teacher_is_not_muted() -> None:
@@ -399,9 +399,24 @@ def test_forwarded_sources_leave_out_individual_mutes() -> None:
     room = classroom()
     room.do(TEACHER, MediaMute("camera", True, "s1"))
     room.do(TEACHER, MediaMute("screen", True, "a1"))
-    assert forwarded_sources(room.state, STUDENT) == {"microphone", "screen"}
+    assert forwarded_sources(room.state, STUDENT) == {"microphone"}
     assert forwarded_sources(room.state, OTHER) == set(SOURCES)
     assert forwarded_sources(room.state, ASSISTANT) == {"camera", "microphone"}
+
+
+@pytest.mark.parametrize("who", [None, "s1"])
+def test_a_camera_mute_also_stops_the_screen_a_camera_could_be_relabelled_as(
+    who: str | None,
+) -> None:
+    """Sources are the client's labels: a camera published as "screen" must not escape a camera
+    mute (of one student or of every student); a screen mute leaves the camera alone."""
+    room = classroom()
+    room.do(TEACHER, MediaMute("camera", True, who))
+    assert forwarded_sources(room.state, STUDENT) == {"microphone"}
+    room.do(TEACHER, MediaMute("camera", False, who))
+    assert forwarded_sources(room.state, STUDENT) == set(SOURCES)
+    room.do(TEACHER, MediaMute("screen", True, who))
+    assert forwarded_sources(room.state, STUDENT) == {"camera", "microphone"}
 
 
 def test_a_mute_of_every_student_spares_the_staff() -> None:
@@ -420,7 +435,9 @@ def test_a_permitted_student_is_still_muted() -> None:
     room.do(TEACHER, MediaPermit("s1", True))
     room.do(TEACHER, MediaMute("camera", True))
     room.do(TEACHER, MediaMute("microphone", True, "s1"))
-    assert forwarded_sources(room.state, without_grant(STUDENT)) == {"screen"}
+    assert forwarded_sources(room.state, without_grant(STUDENT)) == frozenset()
+    room.do(TEACHER, MediaMute("camera", False))
+    assert forwarded_sources(room.state, without_grant(STUDENT)) == {"camera", "screen"}
 
 
 def test_router_id_is_the_room_or_the_breakout_room() -> None:

@@ -213,16 +213,18 @@ export function mountMedia(root, ctx) {
     const allowed = model.mayPublish(me);
     for (const { source, labels, mutedLabel, button } of toggles) {
       const on = media.isOn(source);
-      const staffMuted = Boolean(me) && model.isMediaMuted(me.identity, source);
-      button.textContent = staffMuted ? mutedLabel : labels[on ? 1 : 0];
+      // A camera mute stops all of one's video, the screen share too (docs/protocol.md, "Media").
+      const staffMuted = Boolean(me) && (model.isMediaMuted(me.identity, source) ||
+        (source === "screen" && model.isMediaMuted(me.identity, "camera")));
+      button.textContent = staffMuted && !on ? mutedLabel : labels[on ? 1 : 0];
       button.setAttribute("aria-pressed", String(on));
       button.dataset.busy = String(media.starting.has(source));
       button.dataset.staffMuted = String(staffMuted);
       button.dataset.blocked = String(Boolean(me) && !allowed);
-      // A muted source stays as it is until the staff lift the mute; while publishing is not
-      // allowed (lecture mode) a source that is on can still be turned off, not on.
-      button.disabled = !me || !me.can_publish || media.starting.has(source) || staffMuted || (!allowed && !on);
-      button.title = staffMuted ? "The staff muted this; they can lift it"
+      // While the staff mute a source, or publishing is not allowed (lecture mode), a source
+      // that is on can still be turned off (your camera is yours to stop), not on.
+      button.disabled = !me || !me.can_publish || media.starting.has(source) || ((staffMuted || !allowed) && !on);
+      button.title = staffMuted ? "The staff muted this (it is not sent); they can lift it"
         : !allowed ? "Lecture mode: only the staff publish; ask the teacher" : "";
     }
     const staff = model.isStaff;

@@ -75,6 +75,8 @@ class NodeSettings:
     rate_per_s: float = 20.0
     rate_burst: float = 40.0
     send_queue_frames: int = 1024
+    #: Payload bytes queued for a ``/ws`` connection that is behind; past it: 4008.
+    send_queue_bytes: int = 1024 * 1024
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
     room_idle_s: float = 30.0
@@ -88,6 +90,8 @@ class NodeSettings:
     hub: HubSettings = field(default_factory=HubSettings)
     #: Frames queued for a whiteboard connection that is behind; one more closes it with 1013.
     board_send_queue_frames: int = 4096
+    #: Payload bytes queued for a whiteboard connection that is behind; past it: 1013.
+    board_send_queue_bytes: int = 4 * 1024 * 1024
 
 
 class SignalingNode:
@@ -261,6 +265,7 @@ class SignalingNode:
         outbox = Outbox(
             ws,
             self.settings.send_queue_frames,
+            self.settings.send_queue_bytes,
             self.metrics.slow_consumers.inc,
             self.metrics.frames_sent,
         )
@@ -331,6 +336,7 @@ class SignalingNode:
         outbox = Outbox(
             ws,
             self.settings.board_send_queue_frames,
+            self.settings.board_send_queue_bytes,
             self.metrics.slow_consumers.inc,
             self.metrics.frames_sent,
             overflow_close=(CLOSE_TRY_AGAIN_LATER, None),

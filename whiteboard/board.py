@@ -26,6 +26,7 @@ highest number below which it has every update.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -37,9 +38,10 @@ from pycrdt import Array, Doc, get_update, merge_updates
 
 from rooms import Participant, Record, RoomState
 
-from .awareness import AwarenessTable
+from .awareness import AwarenessTable, bind_user
 from .errors import BadMessage, BadUpdate, MessageTooLarge, StoreFailed
 from .protocol import (
+    AWARENESS,
     EMPTY_UPDATE,
     AwarenessEntry,
     AwarenessUpdate,
@@ -49,11 +51,13 @@ from .protocol import (
     SyncStep1,
     SyncStep2,
     SyncUpdate,
+    TooManyEntries,
     encode_awareness,
     encode_permission_denied,
     encode_sync_step1,
     encode_sync_step2,
     encode_update,
+    message_type,
     parse,
 )
 from .settings import WhiteboardSettings
@@ -143,7 +147,7 @@ class Board:
         self._on_failure = on_failure
         self.doc: Doc[Any] = Doc()
         self.peers: dict[Peer, None] = {}
-        self.awareness = AwarenessTable()
+        self.awareness = AwarenessTable(settings.max_awareness_clients)
         self.marks: dict[str, int] = {}
         #: Every update up to this seq is in the document (with several nodes some above it
         #: may be too: ``_ahead``).
@@ -228,10 +232,18 @@ class Board:
             BadUpdate: an update pycrdt cannot apply (the board is unchanged).
             StoreFailed: the store failed (the board is reloaded by the service).
         """
-        if len(data) > self.settings.max_message_bytes:
-            raise MessageTooLarge(f"messages are at most {self.settings.max_message_bytes} bytes")
+        limits = self.settings
+        if len(data) > limits.max_message_bytes:
+            raise MessageTooLarge(f"messages are at most {limits.max_message_bytes} bytes")
         try:
-            message = parse(data)
+            # An awareness message's size is checked before it is parsed (no entry allocated).
+            if len(data) > limits.max_awareness_bytes and message_type(data) == AWARENESS:
+                raise MessageTooLarge(
+                    f"awareness messages are at most {limits.max_awareness_bytes} bytes"
+                )
+            message = parse(data, max_awareness_entries=limits.max_awareness_entries)
+        except TooManyEntries as exc:
+            raise MessageTooLarge(str(exc)) from exc
         except MalformedMessage as exc:
             raise BadMessage(str(exc)) from exc
         match message:
@@ -242,11 +254,7 @@ class Board:
             case SyncStep1(state_vector=state_vector):
                 await self._answer_step1(peer, state_vector)
             case AwarenessUpdate():
-                if len(data) > self.settings.max_awareness_bytes:
-                    raise MessageTooLarge(
-                        f"awareness messages are at most {self.settings.max_awareness_bytes} bytes"
-                    )
-                self._receive_awareness(peer, message, data)
+                self._receive_awareness(peer, message)
             case QueryAwareness():
                 present = self.awareness.present()
                 if present:
@@ -445,17 +453,24 @@ class Board:
 
     # -- awareness -----------------------------------------------------------------------------
 
-    def _receive_awareness(self, peer: Peer, message: AwarenessUpdate, data: bytes) -> None:
+    def _receive_awareness(self, peer: Peer, message: AwarenessUpdate) -> None:
         wait_ms = peer.awareness_limit.take()
         if wait_ms or peer.held_awareness:
+            # Only entries the peer could own are held, at most its quota of client ids: what
+            # others' clients (a y-websocket client echoes them) or a flood of ids would fill.
+            held, awareness = peer.held_awareness, self.awareness
             for entry in message.entries:
-                peer.held_awareness[entry.client_id] = entry
+                cid = entry.client_id
+                if (cid in held or len(held) < awareness.max_clients) and awareness.may_take(
+                    peer, cid
+                ):
+                    held[cid] = entry
             if peer.awareness_timer is None:
                 peer.awareness_timer = asyncio.get_running_loop().call_later(
                     max(wait_ms, 1) / 1000, self._release_awareness, peer
                 )
             return
-        self._take_awareness(peer, message.entries, data)
+        self._take_awareness(peer, message.entries)
 
     def _release_awareness(self, peer: Peer) -> None:
         peer.awareness_timer = None
@@ -469,17 +484,17 @@ class Board:
             return
         entries = tuple(peer.held_awareness.values())
         peer.held_awareness.clear()
-        self._take_awareness(peer, entries, None)
+        self._take_awareness(peer, entries)
 
-    def _take_awareness(
-        self, peer: Peer, entries: tuple[AwarenessEntry, ...], data: bytes | None
-    ) -> None:
-        taken = self.awareness.apply(peer, entries)
-        if not taken:
-            return
-        if data is None or len(taken) != len(entries):
-            data = encode_awareness(taken)
-        self._relay(data, None)
+    def _take_awareness(self, peer: Peer, entries: tuple[AwarenessEntry, ...]) -> None:
+        """Apply ``entries`` with the user bound to the peer's participant; relay what was taken
+        (re-encoded: the states may have been rewritten)."""
+        who = peer.participant
+        taken = self.awareness.apply(
+            peer, entries, functools.partial(bind_user, identity=who.identity, name=who.name)
+        )
+        if taken:
+            self._relay(encode_awareness(taken), None)
 
     # -- fan-out -------------------------------------------------------------------------------
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import pytest
 from pycrdt import Map
 
 from tests.integration.yboard import YClient, board_url
+from tests.integration.yjs import YjsClients, wait_for
 from tests.server import LiveclassServer
-from whiteboard.protocol import encode_update
+from whiteboard.protocol import AwarenessEntry, encode_awareness, encode_update
 
 MIB = 1024 * 1024
 
@@ -92,3 +96,77 @@ async def test_a_board_connection_that_never_reads_is_closed_before_its_queue_pa
     finally:
         stuck.close()
         await writer.close()
+
+
+@pytest.fixture
+def yjs(tmp_path: Path) -> Iterator[YjsClients]:
+    clients = YjsClients(tmp_path)
+    yield clients
+    clients.close()
+
+
+def spoofed_cursor(i: int) -> str:
+    return json.dumps(
+        {"user": {"name": "Ms Rivera", "identity": "t", "color": "#000000"}, "cursor": {"x": i}}
+    )
+
+
+async def test_one_connection_shows_at_most_its_quota_of_cursors_and_only_as_itself(
+    server: LiveclassServer, yjs: YjsClients
+) -> None:
+    flooder = await YClient.open(board_url(server, server.token("s-eve", name="Eve")))
+    try:
+        await flooder.sync()
+        for first in range(0, 4000, 400):  # 4,000 client ids claiming to be the teacher
+            entries = [
+                AwarenessEntry(cid, 1, spoofed_cursor(cid)) for cid in range(first, first + 400)
+            ]
+            await flooder.ws.send(encode_awareness(entries))
+        viewer = yjs.open(server, "viewer", client_id=777_777)
+        await asyncio.sleep(0.5)  # the flood is taken (30 messages a second) and relayed
+        wait_for(
+            "the viewer to see the flooder's cursors",
+            lambda: len(viewer.state()["awareness"]) > 1,
+            5,
+        )
+        await asyncio.sleep(0.5)
+        seen = {cid: state for cid, state in viewer.state()["awareness"].items() if cid != "777777"}
+        assert len(seen) == 4, f"{len(seen)} cursors from one connection"
+        for state in seen.values():
+            assert state["user"] == {"name": "Eve", "identity": "s-eve", "color": "#000000"}
+        assert flooder.close_code is None
+    finally:
+        await flooder.close()
+
+
+async def test_an_awareness_message_with_too_many_entries_is_refused(
+    server: LiveclassServer,
+) -> None:
+    flooder = await YClient.open(board_url(server, server.token("s-eve")))
+    try:
+        await flooder.sync()
+        await flooder.ws.send(encode_awareness([AwarenessEntry(i, 1, "null") for i in range(6000)]))
+        assert await flooder.wait_closed() == 4413
+    finally:
+        await flooder.close()
+
+
+async def test_removals_flooded_by_one_connection_leave_nothing_behind(
+    server: LiveclassServer,
+) -> None:
+    flooder = await YClient.open(board_url(server, server.token("s-eve")))
+    await flooder.sync()
+    before = rss_bytes(server)
+    try:
+        for message in range(150):  # 150,000 removals of client ids nobody owns
+            first = 1000 * message
+            nulls = [AwarenessEntry(cid, 1, "null") for cid in range(first, first + 1000)]
+            await flooder.ws.send(encode_awareness(nulls))
+        await flooder.sync()  # every message before this one was read
+        await asyncio.sleep(3)  # and taken, past the rate limit
+        assert flooder.close_code is None
+    finally:
+        await flooder.close()
+    await asyncio.sleep(0.5)
+    grown = rss_bytes(server) - before
+    assert grown < 8 * MIB, f"RSS grew {grown / MIB:.1f} MiB"

@@ -156,6 +156,12 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option(
         "board_awareness_clients", int, 4, "awareness client ids one board connection may introduce"
     ),
+    Option(
+        "board_staff_boards",
+        int,
+        8,
+        "boards staff may open per room besides main and the breakout rooms' (loaded at once)",
+    ),
     Option("board_compact_updates", int, 1000, "compact a board's log after this many updates"),
     Option("board_idle_s", float, 30.0, "unload a board this long after its last connection"),
     Option(
@@ -394,8 +400,8 @@ class ServeConfig:
             raise ConfigError("--room-snapshot-every and --resume-max-events must be >= 0")
         if int(v["send_queue_bytes"]) < 1 or int(v["board_send_queue_bytes"]) < 1:
             raise ConfigError("--send-queue-bytes and --board-send-queue-bytes must be >= 1")
-        if int(v["board_awareness_clients"]) < 1:
-            raise ConfigError("--board-awareness-clients must be >= 1")
+        if int(v["board_awareness_clients"]) < 1 or int(v["board_staff_boards"]) < 0:
+            raise ConfigError("--board-awareness-clients must be >= 1, --board-staff-boards >= 0")
         data_dir = Path(v["data_dir"])
         shown_host = f"[{host}]" if ":" in host else host
         public_url = str(v["public_url"] or f"http://{shown_host}:{port}")
@@ -426,6 +432,7 @@ class ServeConfig:
             awareness_rate_per_s=float(v["board_awareness_per_s"]),
             awareness_burst=2 * float(v["board_awareness_per_s"]),
             max_awareness_clients=int(v["board_awareness_clients"]),
+            max_staff_boards=int(v["board_staff_boards"]),
             compact_updates=int(v["board_compact_updates"]),
             board_idle_s=float(v["board_idle_s"]),
         )

@@ -10,7 +10,14 @@ the SFU who publishes what, and where. Standard library only: no asyncio, no soc
 """
 
 from rooms.audience import Audience, audience_of
-from rooms.boards import MAIN_BOARD, is_board_name
+from rooms.boards import (
+    MAIN_BOARD,
+    BoardAccess,
+    board_access,
+    is_board_name,
+    is_room_board,
+    write_refusal,
+)
 from rooms.commands import (
     COMMANDS,
     BoardClear,
@@ -120,6 +127,7 @@ __all__ = [
     "AlreadyVoted",
     "Audience",
     "BadField",
+    "BoardAccess",
     "BoardClear",
     "BoardClearedEvent",
     "BoardLock",
@@ -206,16 +214,19 @@ __all__ = [
     "UnknownEvent",
     "admit",
     "audience_of",
+    "board_access",
     "chat_entry",
     "decide",
     "event_from_data",
     "evolve",
     "forwarded_sources",
     "is_board_name",
+    "is_room_board",
     "is_staff",
     "may_publish",
     "new_room",
     "ordered_questions",
     "room_view",
     "router_id",
+    "write_refusal",
 ]

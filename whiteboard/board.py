@@ -36,7 +36,8 @@ from typing import Any, Protocol
 
 from pycrdt import Array, Doc, get_update, merge_updates
 
-from rooms import Participant, Record, RoomState
+from rooms import Participant, Record, RoomState, write_refusal
+from rooms.boards import REFUSED_LOCKED
 
 from .awareness import AwarenessTable, bind_user
 from .errors import BadMessage, BadUpdate, MessageTooLarge, StoreFailed
@@ -71,7 +72,7 @@ CLOSE_STORE_FAILED = 1011
 #: How long a board's worker lease (compaction, clear, snapshot) holds if its holder dies (ms).
 WORKER_LEASE_MS = 10_000
 
-DENIED_LOCKED = encode_permission_denied("the board is locked: only staff can draw")
+DENIED_LOCKED = encode_permission_denied(REFUSED_LOCKED)
 DENIED_FULL = encode_permission_denied("the board is full")
 
 
@@ -275,8 +276,13 @@ class Board:
                 update = merge_updates(update, *self._unintegrated)
         peer.sender.put(encode_sync_step2(update))
 
-    def writable_by(self, participant: Participant) -> bool:
-        return participant.is_staff or self.name not in self.room.state.locked_boards
+    def write_refusal(self, participant: Participant) -> bytes | None:
+        """The permission-denied message for a write by ``participant`` now, None when allowed
+        (:func:`rooms.write_refusal`: a lock, or a student's board outside their room)."""
+        reason = write_refusal(self.room.state, participant, self.name)
+        if reason is None:
+            return None
+        return DENIED_LOCKED if reason == REFUSED_LOCKED else encode_permission_denied(reason)
 
     async def _write(self, peer: Peer, update: bytes, message: bytes | None) -> None:
         """Check and apply one update, and queue it for the turn's commit, after which it is
@@ -284,13 +290,14 @@ class Board:
         as they are)."""
         if update == EMPTY_UPDATE:
             return
-        if not self.writable_by(peer.participant):
+        denied = self.write_refusal(peer.participant)
+        if denied is not None:
             # Only a connection's first refused update gets the (O(board)) no-op check: that is
             # the resync of a returning client; checking every update would let one client make
             # the server copy the board over and over.
             first, peer.refused_before = not peer.refused_before, True
             if not (first and self._adds_nothing(update)):
-                peer.sender.put(DENIED_LOCKED)
+                peer.sender.put(denied)
             return
         if self.size + len(update) > self.settings.max_board_bytes:
             if self._since_compaction or self._pending:

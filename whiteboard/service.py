@@ -25,15 +25,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from rooms import (
+    BoardAccess,
     BoardClearedEvent,
     BoardSnapshotSavedEvent,
+    BreakoutClosedEvent,
+    BreakoutMovedEvent,
+    BreakoutOpenedEvent,
     Participant,
     ParticipantRemovedEvent,
     Record,
     RoomError,
+    RoomState,
     SessionEndedEvent,
     admit,
+    board_access,
     is_board_name,
+    is_room_board,
 )
 
 from .board import Board, Peer, RateLimit, RoomFeed, Sender
@@ -47,6 +54,8 @@ log = logging.getLogger(__name__)
 _ROOM_CLOSE_CODES = {"participant_removed": 4403, "room_locked": 4423, "session_ended": 4409}
 CLOSE_REMOVED = 4403
 CLOSE_SESSION_ENDED = 4409
+#: The board is not open to this participant (not theirs, or they were moved away from it).
+CLOSE_NOT_YOUR_BOARD = 4404
 
 BoardKey = tuple[str, str]
 
@@ -155,16 +164,48 @@ class WhiteboardService:
         """
         if not is_board_name(board_name):
             raise BadMessage("board names are 1-64 letters, digits, '_' or '-'")
-        board = await self._board(room_id, board_name)
+        link = await self._link(room_id)
         try:
-            admit(board.room.state, participant)
-        except RoomError as exc:
+            self._admit(room_id, board_name, link.feed.state, participant)
+            board = await self._board(room_id, board_name)
+        finally:
+            self._release(room_id)  # a refused connection leaves no room followed
+        if board_access(board.room.state, participant, board_name) is BoardAccess.NONE:
+            # The participant was moved while the board loaded.
             if not board.peers:
                 self._schedule_unload(board)
-            raise AccessDenied(exc.message, _ROOM_CLOSE_CODES.get(exc.code, 4403)) from exc
+            raise AccessDenied("this board is not open to you", CLOSE_NOT_YOUR_BOARD)
         peer = Peer(participant, sender, awareness_limit)
         board.join(peer)
         return peer
+
+    def _admit(self, room_id: str, name: str, state: RoomState, participant: Participant) -> None:
+        """Raise AccessDenied unless ``participant`` may open board ``name`` now: admitted to the
+        room (:func:`rooms.admit`), the board open to them (:func:`rooms.board_access`), and a
+        new staff board within ``max_staff_boards``."""
+        try:
+            admit(state, participant)
+        except RoomError as exc:
+            raise AccessDenied(exc.message, _ROOM_CLOSE_CODES.get(exc.code, 4403)) from exc
+        if board_access(state, participant, name) is BoardAccess.NONE:
+            raise AccessDenied(
+                "students open 'main' and the board of their breakout room only",
+                CLOSE_NOT_YOUR_BOARD,
+            )
+        key = (room_id, name)
+        if is_room_board(state, name) or key in self._boards or key in self._opening:
+            return
+        staff_boards = {
+            board
+            for rid, board in (*self._boards, *self._opening)
+            if rid == room_id and not is_room_board(state, board)
+        }
+        if len(staff_boards) >= self.settings.max_staff_boards:
+            raise AccessDenied(
+                f"at most {self.settings.max_staff_boards} boards besides 'main' and the "
+                "breakout rooms' are open at once",
+                CLOSE_NOT_YOUR_BOARD,
+            )
 
     async def receive(self, peer: Peer, data: bytes) -> None:
         """One binary message from ``peer``; raises :class:`whiteboard.BoardError` to close it."""
@@ -280,9 +321,15 @@ class WhiteboardService:
         if link is None:
             return
         link.boards.discard(name)
-        if not link.boards:
-            del self._rooms[room_id]
-            link.feed.unwatch(link.listener)
+        self._release(room_id)
+
+    def _release(self, room_id: str) -> None:
+        """Stop following a room none of whose boards is loaded or loading."""
+        link = self._rooms.get(room_id)
+        if link is None or link.boards or any(rid == room_id for rid, _ in self._opening):
+            return
+        del self._rooms[room_id]
+        link.feed.unwatch(link.listener)
 
     def _on_record(self, room_id: str, record: Record) -> None:
         match record.event:
@@ -292,6 +339,8 @@ class WhiteboardService:
                 self._close_peers(room_id, CLOSE_REMOVED, "removed", identity)
             case SessionEndedEvent():
                 self._close_peers(room_id, CLOSE_SESSION_ENDED, "session ended", None)
+            case BreakoutOpenedEvent() | BreakoutMovedEvent() | BreakoutClosedEvent():
+                self._close_moved(room_id)
 
     async def _carry_out(self, room_id: str, name: str) -> None:
         board = await self._board(room_id, name)
@@ -308,6 +357,21 @@ class WhiteboardService:
             for peer in board.peers:
                 if identity is None or peer.participant.identity == identity:
                     self._spawn(peer.sender.close(code, reason, final_frame=None))
+
+    def _close_moved(self, room_id: str) -> None:
+        """Close the connections of students whose board is no longer open to them (they were
+        moved to another room): 4404, and the client opens the board of the room it is in.
+        A student moved into a breakout room keeps ``main`` open, read-only."""
+        for (rid, name), board in self._boards.items():
+            if rid != room_id:
+                continue
+            for peer in board.peers:
+                if board_access(board.room.state, peer.participant, name) is BoardAccess.NONE:
+                    self._spawn(
+                        peer.sender.close(
+                            CLOSE_NOT_YOUR_BOARD, "moved to another room", final_frame=None
+                        )
+                    )
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)

@@ -22,6 +22,8 @@ class WhiteboardSettings:
     max_board_bytes: int = 16 * 1024 * 1024
     awareness_rate_per_s: float = 30.0
     awareness_burst: float = 60.0
+    #: Boards staff may open besides ``main`` and the breakout rooms', per room, loaded at once.
+    max_staff_boards: int = 8
     #: Compact a board's log after this many updates or bytes since the last compaction.
     compact_updates: int = 1000
     compact_bytes: int = 4 * 1024 * 1024

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from pycrdt import Map
 
-from tests.integration.yboard import YClient, board_url
+from clients import ClassroomClient
+from tests.integration.yboard import YClient, board_url, fresh_contents
 from tests.integration.yjs import YjsClients, wait_for
 from tests.server import LiveclassServer
-from whiteboard.protocol import AwarenessEntry, encode_awareness, encode_update
+from whiteboard.protocol import AwarenessEntry, PermissionDenied, encode_awareness, encode_update
 
 MIB = 1024 * 1024
 
@@ -170,3 +171,88 @@ async def test_removals_flooded_by_one_connection_leave_nothing_behind(
     await asyncio.sleep(0.5)
     grown = rss_bytes(server) - before
     assert grown < 8 * MIB, f"RSS grew {grown / MIB:.1f} MiB"
+
+
+async def board_of(
+    server: LiveclassServer, identity: str, board: str, role: str = "student"
+) -> YClient:
+    client = await YClient.open(board_url(server, server.token(identity, role), board=board))
+    return client
+
+
+async def test_students_open_only_main_and_their_breakout_rooms_board(
+    server: LiveclassServer,
+) -> None:
+    teacher = ClassroomClient(server.ws_url, server.token("t", "teacher"), "class")
+    ada = ClassroomClient(server.ws_url, server.token("ada"), "class")
+    await teacher.connect()
+    await ada.connect()
+    opened: list[YClient] = []
+    try:
+        # No board by a new name, and no breakout room's board while none is open.
+        for name in ("scratch", "red"):
+            refused = await board_of(server, "ada", name)
+            assert await refused.wait_closed() == 4404, name
+        await teacher.open_breakouts(["red", "blue"])
+        await teacher.move_to_breakout("ada", "red")
+        await asyncio.sleep(0.2)
+        blue = await board_of(server, "ada", "blue")
+        assert await blue.wait_closed() == 4404  # another breakout room's board
+
+        red = await board_of(server, "ada", "red")
+        main = await board_of(server, "ada", "main")
+        opened += [red, main]
+        await red.sync()
+        await main.sync()
+        await red.draw("r1", type="rect")
+        await main.draw("m1", type="rect")  # main is read-only while ada is in a breakout room
+        await main.wait_until(lambda: main.count(PermissionDenied) == 1, "permission denied")
+        assert await fresh_contents(server, server.token("t", "teacher"), "red") == [
+            {"key": "r1", "val": {"type": "rect"}}
+        ]
+        assert await fresh_contents(server, server.token("t", "teacher"), "main") == []
+
+        # Moved to blue: the red board's connection is closed (the client opens blue's); main
+        # stays open, read-only.
+        await teacher.move_to_breakout("ada", "blue")
+        assert await red.wait_closed() == 4404
+        assert main.close_code is None
+        # Back in the main room: main is hers to draw on again (with a fresh document, as the
+        # web app starts one after a refusal).
+        await teacher.close_breakouts()
+        again = await board_of(server, "ada", "main")
+        opened.append(again)
+        await again.sync()
+        await again.draw("m2", type="rect")
+        await asyncio.sleep(0.3)
+        assert await fresh_contents(server, server.token("t", "teacher"), "main") == [
+            {"key": "m2", "val": {"type": "rect"}}
+        ]
+    finally:
+        for client in opened:
+            await client.close()
+        await ada.close()
+        await teacher.close()
+
+
+async def test_staff_open_a_bounded_number_of_other_boards(
+    make_server: Callable[..., LiveclassServer],
+) -> None:
+    server = make_server("--board-staff-boards", "3")
+    boards = []
+    try:
+        for i in range(3):
+            board = await board_of(server, "t", f"notes{i}", "teacher")
+            await board.sync()
+            boards.append(board)
+        fourth = await board_of(server, "t", "notes3", "teacher")
+        assert await fourth.wait_closed() == 4404
+        again = await board_of(server, "a", "notes1", "assistant")  # an open one: fine
+        await again.sync()
+        boards.append(again)
+        main = await board_of(server, "a", "main", "assistant")  # main never counts
+        await main.sync()
+        boards.append(main)
+    finally:
+        for board in boards:
+            await board.close()

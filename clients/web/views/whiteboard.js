@@ -166,7 +166,14 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board = MA
 
   function canWrite() {
     return Boolean(session && model.me && session.status.state !== "closed" && !session.stopped &&
-      (model.isStaff || !model.lockedBoards.has(board)));
+      (model.isStaff || (!model.lockedBoards.has(board) && !inOtherRoom())));
+  }
+
+  /** A student writes only the board of the room they are in (docs/whiteboard.md): `main` is
+   * read-only for them while they are in a breakout room. */
+  function inOtherRoom() {
+    const room = model.me ? model.breakoutOf.get(model.me.identity) ?? MAIN_BOARD : MAIN_BOARD;
+    return room !== board;
   }
 
   // -- tools ------------------------------------------------------------------------------------------

@@ -97,13 +97,23 @@ class RateLimit(Protocol):
 
 
 class RoomFeed(Protocol):
-    """A room's state, kept current, and its new records (``signaling.RoomHub``)."""
+    """A room's state, kept current, its new records, and its presence (``signaling.RoomHub``)."""
 
     state: RoomState
 
     def watch(self, listener: Callable[[Record], None]) -> None: ...
 
     def unwatch(self, listener: Callable[[Record], None]) -> None: ...
+
+    async def admit(self, participant: Participant) -> None:
+        """Append the first-join event of a participant new to the room; raises RoomError."""
+        ...
+
+    def attach(self, participant: Participant) -> None:
+        """Count a board connection of ``participant`` as online."""
+        ...
+
+    def detach(self, participant: Participant) -> None: ...
 
 
 @dataclass(eq=False)

@@ -3,17 +3,23 @@
 Lifecycle hooks, called by the transport (``signaling.SignalingNode``) for each connection to
 ``/whiteboard/<room>/<board>`` once its token is verified:
 
-- :meth:`WhiteboardService.connect` loads the board (from the store, on first use), checks the
-  participant against the room (removed, session ended) and sends the sync greeting;
+- :meth:`WhiteboardService.connect` checks the participant against the room (removed, locked,
+  session ended) and the board against the room's boards (:mod:`rooms.boards`), admits an identity
+  new to the room (``participant.joined``, as a ``/ws`` join does), loads the board (from the
+  store, on first use), sends the sync greeting and counts the connection as the participant's
+  presence;
 - :meth:`WhiteboardService.receive` handles each binary message;
-- :meth:`WhiteboardService.disconnect` removes the connection's awareness clients.
+- :meth:`WhiteboardService.disconnect` ends the presence and removes the connection's awareness
+  clients.
 
 :meth:`WhiteboardService.serve` runs the three for one connection.
 
 A board with no connection is compacted and unloaded after ``board_idle_s``. The service follows
 each room with an open board through the room's feed: it carries out ``board.cleared`` and
 ``board.snapshot_saved`` and closes the connections a ``participant.removed`` (4403) or
-``session.ended`` (4409) ends. Board locks are read from the room's state on every write.
+``session.ended`` (4409) ends, those of students moved off a board (4404), and on ``room.locked``
+any of an identity the room never admitted (4423). Board locks and a student's room are read from
+the room's state on every write.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from rooms import (
     ParticipantRemovedEvent,
     Record,
     RoomError,
+    RoomLockedEvent,
     RoomState,
     SessionEndedEvent,
     admit,
@@ -54,6 +61,7 @@ log = logging.getLogger(__name__)
 _ROOM_CLOSE_CODES = {"participant_removed": 4403, "room_locked": 4423, "session_ended": 4409}
 CLOSE_REMOVED = 4403
 CLOSE_SESSION_ENDED = 4409
+CLOSE_ROOM_LOCKED = 4423
 #: The board is not open to this participant (not theirs, or they were moved away from it).
 CLOSE_NOT_YOUR_BOARD = 4404
 
@@ -167,6 +175,10 @@ class WhiteboardService:
         link = await self._link(room_id)
         try:
             self._admit(room_id, board_name, link.feed.state, participant)
+            try:
+                await link.feed.admit(participant)
+            except RoomError as exc:  # the room changed meanwhile
+                raise AccessDenied(exc.message, _ROOM_CLOSE_CODES.get(exc.code, 4403)) from exc
             board = await self._board(room_id, board_name)
         finally:
             self._release(room_id)  # a refused connection leaves no room followed
@@ -177,12 +189,13 @@ class WhiteboardService:
             raise AccessDenied("this board is not open to you", CLOSE_NOT_YOUR_BOARD)
         peer = Peer(participant, sender, awareness_limit)
         board.join(peer)
+        board.room.attach(participant)
         return peer
 
     def _admit(self, room_id: str, name: str, state: RoomState, participant: Participant) -> None:
         """Raise AccessDenied unless ``participant`` may open board ``name`` now: admitted to the
-        room (:func:`rooms.admit`), the board open to them (:func:`rooms.board_access`), and a
-        new staff board within ``max_staff_boards``."""
+        room (:func:`rooms.admit`; nothing is appended yet), the board open to them
+        (:func:`rooms.board_access`), and a new staff board within ``max_staff_boards``."""
         try:
             admit(state, participant)
         except RoomError as exc:
@@ -216,6 +229,8 @@ class WhiteboardService:
         board = peer.board
         if board is None:
             return
+        if peer in board.peers:
+            board.room.detach(peer.participant)
         board.leave(peer)
         if not board.peers:
             self._schedule_unload(board)
@@ -339,6 +354,8 @@ class WhiteboardService:
                 self._close_peers(room_id, CLOSE_REMOVED, "removed", identity)
             case SessionEndedEvent():
                 self._close_peers(room_id, CLOSE_SESSION_ENDED, "session ended", None)
+            case RoomLockedEvent(locked=True):
+                self._close_unadmitted(room_id)
             case BreakoutOpenedEvent() | BreakoutMovedEvent() | BreakoutClosedEvent():
                 self._close_moved(room_id)
 
@@ -357,6 +374,19 @@ class WhiteboardService:
             for peer in board.peers:
                 if identity is None or peer.participant.identity == identity:
                     self._spawn(peer.sender.close(code, reason, final_frame=None))
+
+    def _close_unadmitted(self, room_id: str) -> None:
+        """A room lock closes the board connections of identities the room never admitted (4423).
+        Every board connection admits its identity when it opens, so this only catches one that
+        raced the lock."""
+        for (rid, _), board in self._boards.items():
+            if rid != room_id:
+                continue
+            for peer in board.peers:
+                if peer.participant.identity not in board.room.state.participants:
+                    self._spawn(
+                        peer.sender.close(CLOSE_ROOM_LOCKED, "room locked", final_frame=None)
+                    )
 
     def _close_moved(self, room_id: str) -> None:
         """Close the connections of students whose board is no longer open to them (they were

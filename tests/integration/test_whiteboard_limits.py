@@ -256,3 +256,67 @@ async def test_staff_open_a_bounded_number_of_other_boards(
     finally:
         for board in boards:
             await board.close()
+
+
+async def test_a_whiteboard_only_participant_is_listed_removable_and_closed(
+    server: LiveclassServer,
+) -> None:
+    teacher = ClassroomClient(server.ws_url, server.token("t", "teacher"), "class")
+    await teacher.connect()
+    eve = await board_of(server, "eve", "main")  # never joins /ws
+    try:
+        await eve.sync()
+        await teacher.wait_until(lambda: "eve" in teacher.session.roster, 5)
+        assert teacher.session.online == 2
+        late = ClassroomClient(server.ws_url, server.token("late", "assistant"), "class")
+        await late.connect()  # a welcome lists her too
+        assert "eve" in late.session.roster and late.session.online == 3
+        await late.close()
+
+        # The same identity on /ws and on two boards connections is online once.
+        eve_ws = ClassroomClient(server.ws_url, server.token("eve"), "class")
+        await eve_ws.connect()
+        eve2 = await board_of(server, "eve", "main")
+        await eve2.sync()
+        await asyncio.sleep(0.4)
+        assert teacher.session.online == 2
+        await eve_ws.close()
+        await eve2.close()
+        await asyncio.sleep(0.4)
+        assert "eve" in teacher.session.roster and teacher.session.online == 2
+
+        # Removable, and removal closes her board connection.
+        await teacher.remove("eve")
+        assert await eve.wait_closed() == 4403
+        await teacher.wait_until(lambda: "eve" not in teacher.session.roster, 5)
+        assert teacher.session.online == 1
+    finally:
+        await eve.close()
+        await teacher.close()
+
+
+async def test_a_room_lock_refuses_new_board_only_identities_and_session_end_closes_them(
+    server: LiveclassServer,
+) -> None:
+    teacher = ClassroomClient(server.ws_url, server.token("t", "teacher"), "class")
+    await teacher.connect()
+    ada = await board_of(server, "ada", "main")
+    try:
+        await ada.sync()
+        # Her board connection admitted her, as a join does: staff see her first join.
+        joined = await teacher.wait_for(
+            lambda e: e.type == "participant.joined" and e.data["identity"] == "ada", 5
+        )
+        assert joined.data["role"] == "student"
+        await teacher.lock_room()
+        # Ada was admitted when her board connection opened: the lock keeps her, as it keeps
+        # those who joined /ws; an identity new to the room is refused.
+        bob = await board_of(server, "bob", "main")
+        assert await bob.wait_closed() == 4423
+        await asyncio.sleep(0.2)
+        assert ada.close_code is None
+        await teacher.end_session("done")
+        assert await ada.wait_closed() == 4409
+    finally:
+        await ada.close()
+        await teacher.close()

@@ -58,6 +58,7 @@ from .store import EventStore, StoreUnavailable
 log = logging.getLogger(__name__)
 
 CLOSE_NORMAL = 1000
+CLOSE_INTERNAL_ERROR = 1011
 CLOSE_SERVICE_RESTART = 1012
 CLOSE_TRY_AGAIN_LATER = 1013
 #: Close reasons are at most 123 bytes (RFC 6455 section 5.5.1).
@@ -352,7 +353,11 @@ class SignalingNode:
                 except ClientError as exc:
                     close = (exc.close_code or 4401, exc.message)
                 else:
-                    close = await self.boards.serve(room, board, participant, outbox, ws)
+                    try:
+                        close = await self.boards.serve(room, board, participant, outbox, ws)
+                    except StoreUnavailable as exc:  # admitting to the room appends to its log
+                        log.error("store unavailable: %s", exc)
+                        close = (CLOSE_INTERNAL_ERROR, "room store unavailable; reconnect")
             if close is not None:
                 code, reason = close
                 self.metrics.board_closes.labels(str(code)).inc()

@@ -266,9 +266,9 @@ class SignalingNode:
         outbox = Outbox(
             ws,
             self.settings.send_queue_frames,
-            self.settings.send_queue_bytes,
             self.metrics.slow_consumers.inc,
             self.metrics.frames_sent,
+            limit_bytes=self.settings.send_queue_bytes,
         )
         bucket = TokenBucket(self.settings.rate_per_s, self.settings.rate_burst)
         member: Member | None = None
@@ -337,10 +337,10 @@ class SignalingNode:
         outbox = Outbox(
             ws,
             self.settings.board_send_queue_frames,
-            self.settings.board_send_queue_bytes,
             self.metrics.slow_consumers.inc,
             self.metrics.frames_sent,
             overflow_close=(CLOSE_TRY_AGAIN_LATER, None),
+            limit_bytes=self.settings.board_send_queue_bytes,
         )
         self._board_outboxes.add(outbox)
         self.metrics.board_connections.inc()

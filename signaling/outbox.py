@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 CLOSE_SLOW_CONSUMER = 4008
 #: Sent to a slow consumer before the close; resume is its own business (it knows its last id).
 SLOW_CONSUMER_FRAME = encode_reconnect("slow_consumer", 0)
+#: Payload bytes a queue holds at most unless told otherwise (``--send-queue-bytes``).
+DEFAULT_LIMIT_BYTES = 1024 * 1024
 
 
 def wire_frame(payload: bytes) -> bytes:
@@ -77,10 +79,11 @@ class Outbox:
         self,
         ws: ServerConnection,
         limit: int,
-        limit_bytes: int,
         on_overflow: Callable[[], None] | None = None,
         tally: FrameTally | None = None,
         overflow_close: tuple[int, bytes | None] = (CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_FRAME),
+        *,
+        limit_bytes: int = DEFAULT_LIMIT_BYTES,
     ) -> None:
         self.ws = ws
         self.overflow_close = overflow_close

@@ -35,7 +35,13 @@ class FakeConnection:
 
 
 def outbox(ws: Any, frames: int, limit_bytes: int, overflows: list[int]) -> Outbox:
-    return Outbox(ws, frames, limit_bytes, lambda: overflows.append(1), overflow_close=(1013, None))
+    return Outbox(
+        ws,
+        frames,
+        lambda: overflows.append(1),
+        overflow_close=(1013, None),
+        limit_bytes=limit_bytes,
+    )
 
 
 async def test_a_queue_is_a_slow_consumer_before_its_bytes_pass_the_bound() -> None:
@@ -74,4 +80,3 @@ async def test_a_connection_that_keeps_up_queues_nothing() -> None:
     for _ in range(100):
         assert box.put(b"x" * 100)
     assert box.queued_bytes == 0 and not overflows and len(ws.sent) == 100
-    box._drainer = None

@@ -244,6 +244,7 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("rate_per_s", float, 20.0, "client frames per second per connection"),
     Option("rate_burst", float, 40.0, "client frames a connection may burst"),
     Option("send_queue_frames", int, 1024, "frames queued for a lagging client before 4008"),
+    Option("send_queue_bytes", int, 1024 * 1024, "bytes queued for a lagging client before 4008"),
     Option("join_rate_per_s", float, 500.0, "joins this node admits per second (join storms)"),
     Option("join_burst", float, 500.0, "joins this node admits at once before rate limiting"),
     Option(
@@ -292,7 +293,22 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("board_max_message_bytes", int, 16 * 1024 * 1024, "largest whiteboard message"),
     Option("board_max_bytes", int, 16 * 1024 * 1024, "largest whiteboard (bytes, compacted)"),
     Option("board_send_queue_frames", int, 4096, "frames queued for a lagging board client"),
+    Option(
+        "board_send_queue_bytes",
+        int,
+        4 * 1024 * 1024,
+        "bytes queued for a lagging board client before 1013",
+    ),
     Option("board_awareness_per_s", float, 30.0, "awareness messages per second per connection"),
+    Option(
+        "board_awareness_clients", int, 4, "awareness client ids one board connection may introduce"
+    ),
+    Option(
+        "board_staff_boards",
+        int,
+        8,
+        "boards staff may open per room besides main and the breakout rooms' (loaded at once)",
+    ),
     Option("board_compact_updates", int, 1000, "compact a board's log after this many updates"),
     Option("board_idle_s", float, 30.0, "unload a board this long after its last connection"),
     Option(
@@ -572,6 +588,10 @@ class ServeConfig:
             raise ConfigError("--identity-rate-per-s and --identity-burst must be >= 0")
         if int(v["room_snapshot_every"]) < 0 or int(v["resume_max_events"]) < 0:
             raise ConfigError("--room-snapshot-every and --resume-max-events must be >= 0")
+        if int(v["send_queue_bytes"]) < 1 or int(v["board_send_queue_bytes"]) < 1:
+            raise ConfigError("--send-queue-bytes and --board-send-queue-bytes must be >= 1")
+        if int(v["board_awareness_clients"]) < 1 or int(v["board_staff_boards"]) < 0:
+            raise ConfigError("--board-awareness-clients must be >= 1, --board-staff-boards >= 0")
         data_dir = Path(v["data_dir"])
         shown_host = f"[{host}]" if ":" in host else host
         public_url = str(v["public_url"] or f"http://{shown_host}:{port}")
@@ -598,6 +618,7 @@ class ServeConfig:
             rate_per_s=float(v["rate_per_s"]),
             rate_burst=float(v["rate_burst"]),
             send_queue_frames=int(v["send_queue_frames"]),
+            send_queue_bytes=int(v["send_queue_bytes"]),
             join_rate_per_s=float(v["join_rate_per_s"]),
             join_burst=float(v["join_burst"]),
             identity_rate_per_s=float(v["identity_rate_per_s"]) or float(v["rate_per_s"]),
@@ -609,12 +630,15 @@ class ServeConfig:
             origins=origins,
             hub=hub,
             board_send_queue_frames=int(v["board_send_queue_frames"]),
+            board_send_queue_bytes=int(v["board_send_queue_bytes"]),
         )
         whiteboard = WhiteboardSettings(
             max_message_bytes=int(v["board_max_message_bytes"]),
             max_board_bytes=int(v["board_max_bytes"]),
             awareness_rate_per_s=float(v["board_awareness_per_s"]),
             awareness_burst=2 * float(v["board_awareness_per_s"]),
+            max_awareness_clients=int(v["board_awareness_clients"]),
+            max_staff_boards=int(v["board_staff_boards"]),
             compact_updates=int(v["board_compact_updates"]),
             board_idle_s=float(v["board_idle_s"]),
         )

@@ -11,7 +11,14 @@ room hold bounded. Standard library only: no asyncio, no sockets, no clock.
 """
 
 from rooms.audience import Audience, audience_of
-from rooms.boards import MAIN_BOARD, is_board_name
+from rooms.boards import (
+    MAIN_BOARD,
+    BoardAccess,
+    board_access,
+    is_board_name,
+    is_room_board,
+    write_refusal,
+)
 from rooms.close_codes import CloseCode
 from rooms.commands import (
     COMMANDS,
@@ -124,6 +131,7 @@ __all__ = [
     "AlreadyVoted",
     "Audience",
     "BadField",
+    "BoardAccess",
     "BoardClear",
     "BoardClearedEvent",
     "BoardLock",
@@ -212,12 +220,14 @@ __all__ = [
     "UnknownEvent",
     "admit",
     "audience_of",
+    "board_access",
     "chat_entry",
     "decide",
     "event_from_data",
     "evolve",
     "forwarded_sources",
     "is_board_name",
+    "is_room_board",
     "is_room_id",
     "is_staff",
     "may_publish",
@@ -225,4 +235,5 @@ __all__ = [
     "ordered_questions",
     "room_view",
     "router_id",
+    "write_refusal",
 ]

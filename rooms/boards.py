@@ -1,6 +1,20 @@
-"""Whiteboard names: the class board is ``main``, a breakout room's board is named after it."""
+"""Whiteboards of a room: which boards exist and who may read or write each.
 
+The boards of a room are ``main`` and the board of each open breakout room (named after it).
+Staff may also open other named boards (at most ``max_staff_boards`` at once on a node, counted by
+the whiteboard service). A student may open ``main`` and the board of the breakout room they are
+in; they write only the board of the room they are in, so ``main`` is read-only for a student
+while they are in a breakout room. Locks (``board.lock``) come on top. See
+docs/decisions/0008-board-scope.md.
+"""
+
+from __future__ import annotations
+
+import enum
 import re
+
+from rooms.participant import Participant
+from rooms.state import RoomState
 
 #: The board every classroom has.
 MAIN_BOARD = "main"
@@ -11,3 +25,52 @@ _BOARD_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 def is_board_name(name: str) -> bool:
     """True for 1-64 ASCII letters, digits, ``_`` or ``-`` (safe in a URL path and a Redis key)."""
     return _BOARD_NAME.fullmatch(name) is not None
+
+
+#: Why a write is refused (the reason of the y-protocols permission denied).
+REFUSED_LOCKED = "the board is locked: only staff can draw"
+REFUSED_NOT_YOUR_ROOM = "you are in a breakout room: only its board is yours to draw on"
+
+
+class BoardAccess(enum.IntEnum):
+    """What a participant may do on a board, weakest first."""
+
+    NONE = 0
+    READ = 1
+    WRITE = 2
+
+
+def is_room_board(state: RoomState, board: str) -> bool:
+    """True for ``main`` and the boards of the open breakout rooms (the boards every room has,
+    which do not count against the staff's own named boards)."""
+    return board == MAIN_BOARD or board in state.breakouts
+
+
+def board_access(state: RoomState, participant: Participant, board: str) -> BoardAccess:
+    """What ``participant`` may do on ``board`` of the room in ``state``, locks aside.
+
+    Staff write every board (whether a new name may be opened is the service's count of staff
+    boards). A student writes the board of the room they are in (``main``, or their breakout
+    room's), reads ``main`` while in a breakout room, and has no access to any other board.
+    """
+    if participant.is_staff:
+        return BoardAccess.WRITE
+    own = state.breakout_of.get(participant.identity, MAIN_BOARD)
+    if board == own:
+        return BoardAccess.WRITE
+    if board == MAIN_BOARD:
+        return BoardAccess.READ
+    return BoardAccess.NONE
+
+
+def write_refusal(state: RoomState, participant: Participant, board: str) -> str | None:
+    """Why ``participant`` may not write ``board`` now (the reason of the y-protocols permission
+    denied), or None when they may: staff always may; a student may write the board of the room
+    they are in while it is not locked."""
+    if participant.is_staff:
+        return None
+    if board_access(state, participant, board) is not BoardAccess.WRITE:
+        return REFUSED_NOT_YOUR_ROOM
+    if board in state.locked_boards:
+        return REFUSED_LOCKED
+    return None

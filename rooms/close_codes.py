@@ -68,6 +68,13 @@ class CloseCode(IntEnum):
     BAD_MESSAGE = 4400, "a malformed whiteboard message or board name", False, BOARD
     UNAUTHORIZED = 4401, "the token is missing, invalid or expired", False, WS, BOARD
     FORBIDDEN = 4403, "removed from the session, or a token for another room", False, WS, BOARD
+    NOT_YOUR_BOARD = (
+        4404,
+        "the board is not open to this participant (a student opens 'main' and their breakout "
+        "room's board; moved to another room, they open that room's)",
+        False,
+        BOARD,
+    )
     SESSION_ENDED = 4409, "the session ended", False, WS, BOARD
     CONNECTION_REPLACED = (
         4410,

@@ -230,6 +230,32 @@ class RoomHub:
             self._register(member)
         return member
 
+    # -- whiteboard connections ------------------------------------------------------------------
+
+    async def admit(self, participant: Participant) -> None:
+        """Admit a participant who opens one of the room's whiteboards: the first connection of
+        an identity appends ``participant.joined``, as a join does (no welcome, no member).
+
+        Raises:
+            RoomError: removed, room locked, session ended (:func:`rooms.admit`).
+        """
+        async with self._lock:
+            while True:
+                events = admit(self.state, participant)
+                if not events or await self._append(events) is not None:
+                    return
+
+    def attach(self, participant: Participant) -> None:
+        """A whiteboard connection of ``participant`` opened: it is a presence, as a member is
+        (an identity with several connections is online once)."""
+        self._presence.connect(participant)
+        self._schedule_presence()
+
+    def detach(self, participant: Participant) -> None:
+        """A whiteboard connection of ``participant`` closed."""
+        self._presence.disconnect(participant)
+        self._schedule_presence()
+
     async def _greet(self, participant: Participant, outbox: Outbox, last_id: int | None) -> None:
         state = self.state
         base = {

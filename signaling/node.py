@@ -94,6 +94,8 @@ class NodeSettings:
     rate_per_s: float = 20.0
     rate_burst: float = 40.0
     send_queue_frames: int = 1024
+    #: Payload bytes queued for a ``/ws`` connection that is behind; past it: 4008.
+    send_queue_bytes: int = 1024 * 1024
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
     room_idle_s: float = 30.0
@@ -121,6 +123,8 @@ class NodeSettings:
     hub: HubSettings = field(default_factory=HubSettings)
     #: Frames queued for a whiteboard connection that is behind; one more closes it with 1013.
     board_send_queue_frames: int = 4096
+    #: Payload bytes queued for a whiteboard connection that is behind; past it: 1013.
+    board_send_queue_bytes: int = 4 * 1024 * 1024
 
 
 class SignalingNode:
@@ -375,6 +379,7 @@ class SignalingNode:
             self.settings.send_queue_frames,
             self.metrics.slow_consumers.inc,
             self.metrics.frames_sent,
+            limit_bytes=self.settings.send_queue_bytes,
         )
         bucket = TokenBucket(self.settings.rate_per_s, self.settings.rate_burst)
         identity_bucket: TokenBucket | None = None
@@ -455,6 +460,7 @@ class SignalingNode:
             self.metrics.slow_consumers.inc,
             self.metrics.frames_sent,
             overflow_close=(CloseCode.TRY_AGAIN_LATER, None),
+            limit_bytes=self.settings.board_send_queue_bytes,
         )
         self._board_outboxes.add(outbox)
         self.metrics.board_connections.inc()
@@ -470,7 +476,11 @@ class SignalingNode:
                     # Only now may a message be as large as a board's (a frame's limit is taken
                     # when its first byte arrives; y-websocket's first messages are small).
                     ws.protocol.max_message_size = self._board_ws_max_size
-                    close = await self.boards.serve(room, board, participant, outbox, ws)
+                    try:
+                        close = await self.boards.serve(room, board, participant, outbox, ws)
+                    except StoreUnavailable as exc:  # admitting to the room appends to its log
+                        log.error("store unavailable: %s", exc)
+                        close = (CloseCode.INTERNAL_ERROR, "room store unavailable; reconnect")
             if close is not None:
                 code, reason = close
                 self.metrics.board_closes.labels(str(code)).inc()

@@ -2,10 +2,11 @@
 
 Fan-out calls :meth:`Outbox.put` for each recipient with the same frame bytes. While the socket
 keeps up, the frame is written at once (no task, no await); when the transport's write buffer is
-above its high-water mark, frames wait in a bounded queue drained by one task. A connection whose
-queue overflows is a slow consumer: its queue is dropped, it is sent ``reconnect{slow_consumer}``
-and closed with 4008, and it resumes later from its last event id (invariant 3: one slow client
-never slows a room). See docs/decisions/0001-outbox-fast-path.md.
+above its high-water mark, frames wait in a queue drained by one task, bounded in frames and in
+bytes. A connection whose queue would pass either bound is a slow consumer: its queue is dropped,
+it is sent ``reconnect{slow_consumer}`` and closed with 4008, and it resumes later from its last
+event id (invariant 3: one slow client never slows a room). See
+docs/decisions/0001-outbox-fast-path.md.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: Sent to a slow consumer before the close; resume is its own business (it knows its last id).
 SLOW_CONSUMER_FRAME = encode_reconnect("slow_consumer", 0)
+#: Payload bytes a queue holds at most unless told otherwise (``--send-queue-bytes``).
+DEFAULT_LIMIT_BYTES = 1024 * 1024
 
 
 def wire_frame(payload: bytes) -> bytes:
@@ -47,6 +50,11 @@ class Outbox:
     Args:
         ws: the connection.
         limit: most frames queued while the socket is behind; one more makes a slow consumer.
+        limit_bytes: most payload bytes queued while the socket is behind; a frame that would
+            take the queue past it makes a slow consumer, except into an empty queue (one message
+            larger than the bound, such as a big board's sync step 2, is still delivered). What a
+            connection holds is then at most ``limit_bytes`` or one message, plus the transport's
+            write buffer (its high-water mark plus the one message written past it).
         on_overflow: called once when the queue overflows, before the connection is closed.
         tally: counts the frames accepted (``liveclass_frames_sent_total``).
         overflow_close: the close code and last frame (None: no frame) for a slow consumer;
@@ -56,9 +64,11 @@ class Outbox:
     __slots__ = (
         "_drainer",
         "_pending",
+        "_pending_bytes",
         "_raw",
         "closed",
         "limit",
+        "limit_bytes",
         "on_overflow",
         "overflow_close",
         "tally",
@@ -72,15 +82,19 @@ class Outbox:
         on_overflow: Callable[[], None] | None = None,
         tally: FrameTally | None = None,
         overflow_close: tuple[int, bytes | None] = (CloseCode.SLOW_CONSUMER, SLOW_CONSUMER_FRAME),
+        *,
+        limit_bytes: int = DEFAULT_LIMIT_BYTES,
     ) -> None:
         self.ws = ws
         self.overflow_close = overflow_close
         self.limit = limit
+        self.limit_bytes = limit_bytes
         self.on_overflow = on_overflow
         self.tally = tally or FrameTally()
         # Pre-built frames are valid only without extensions (compression is off on the server).
         self._raw = not ws.protocol.extensions
         self._pending: deque[bytes] = deque()
+        self._pending_bytes = 0
         self._drainer: asyncio.Task[None] | None = None
         self.closed = False
 
@@ -96,10 +110,13 @@ class Outbox:
             return False
         ws = self.ws
         if self._pending or ws.paused:
-            if len(self._pending) >= self.limit:
+            if len(self._pending) >= self.limit or (
+                self._pending and self._pending_bytes + len(frame) > self.limit_bytes
+            ):
                 self._overflow()
                 return False
             self._pending.append(frame)
+            self._pending_bytes += len(frame)
             self.tally.frames += 1
             if self._drainer is None:
                 self._drainer = asyncio.get_running_loop().create_task(self._drain())
@@ -140,15 +157,23 @@ class Outbox:
                     if ws.protocol.state is not State.OPEN:
                         self.closed = True
                         return
-                    ws.protocol.send_binary(self._pending.popleft())
+                    frame = self._pending.popleft()
+                    self._pending_bytes -= len(frame)
+                    ws.protocol.send_binary(frame)
                     ws.send_data()
         except (ConnectionClosed, OSError):
             self.closed = True
         finally:
             self._drainer = None
 
+    @property
+    def queued_bytes(self) -> int:
+        """Payload bytes waiting in the queue (not yet handed to the transport)."""
+        return self._pending_bytes
+
     def _overflow(self) -> None:
         self._pending.clear()
+        self._pending_bytes = 0
         self.closed = True
         if self.on_overflow is not None:
             self.on_overflow()
@@ -175,6 +200,7 @@ class Outbox:
             await self.flush(timeout)
         self.closed = True
         self._pending.clear()
+        self._pending_bytes = 0
         ws = self.ws
         if final_frame is not None and ws.protocol.state is State.OPEN:
             ws.protocol.send_binary(final_frame)

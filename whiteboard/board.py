@@ -26,6 +26,7 @@ highest number below which it has every update.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -35,11 +36,13 @@ from typing import Any, Protocol
 
 from pycrdt import Array, Doc, get_update, merge_updates
 
-from rooms import CloseCode, Participant, Record, RoomState
+from rooms import CloseCode, Participant, Record, RoomState, write_refusal
+from rooms.boards import REFUSED_LOCKED
 
-from .awareness import AwarenessTable
+from .awareness import AwarenessTable, bind_user
 from .errors import BadMessage, BadUpdate, MessageTooLarge, StoreFailed
 from .protocol import (
+    AWARENESS,
     EMPTY_UPDATE,
     AwarenessEntry,
     AwarenessUpdate,
@@ -49,11 +52,13 @@ from .protocol import (
     SyncStep1,
     SyncStep2,
     SyncUpdate,
+    TooManyEntries,
     encode_awareness,
     encode_permission_denied,
     encode_sync_step1,
     encode_sync_step2,
     encode_update,
+    message_type,
     parse,
 )
 from .settings import WhiteboardSettings
@@ -66,7 +71,7 @@ RECORDS = "records"
 #: How long a board's worker lease (compaction, clear, snapshot) holds if its holder dies (ms).
 WORKER_LEASE_MS = 10_000
 
-DENIED_LOCKED = encode_permission_denied("the board is locked: only staff can draw")
+DENIED_LOCKED = encode_permission_denied(REFUSED_LOCKED)
 DENIED_FULL = encode_permission_denied("the board is full")
 
 
@@ -91,13 +96,23 @@ class RateLimit(Protocol):
 
 
 class RoomFeed(Protocol):
-    """A room's state, kept current, and its new records (``signaling.RoomHub``)."""
+    """A room's state, kept current, its new records, and its presence (``signaling.RoomHub``)."""
 
     state: RoomState
 
     def watch(self, listener: Callable[[Record], None]) -> None: ...
 
     def unwatch(self, listener: Callable[[Record], None]) -> None: ...
+
+    async def admit(self, participant: Participant) -> None:
+        """Append the first-join event of a participant new to the room; raises RoomError."""
+        ...
+
+    def attach(self, participant: Participant) -> None:
+        """Count a board connection of ``participant`` as online."""
+        ...
+
+    def detach(self, participant: Participant) -> None: ...
 
 
 @dataclass(eq=False)
@@ -142,7 +157,7 @@ class Board:
         self._on_failure = on_failure
         self.doc: Doc[Any] = Doc()
         self.peers: dict[Peer, None] = {}
-        self.awareness = AwarenessTable()
+        self.awareness = AwarenessTable(settings.max_awareness_clients)
         self.marks: dict[str, int] = {}
         #: Every update up to this seq is in the document (with several nodes some above it
         #: may be too: ``_ahead``).
@@ -227,10 +242,18 @@ class Board:
             BadUpdate: an update pycrdt cannot apply (the board is unchanged).
             StoreFailed: the store failed (the board is reloaded by the service).
         """
-        if len(data) > self.settings.max_message_bytes:
-            raise MessageTooLarge(f"messages are at most {self.settings.max_message_bytes} bytes")
+        limits = self.settings
+        if len(data) > limits.max_message_bytes:
+            raise MessageTooLarge(f"messages are at most {limits.max_message_bytes} bytes")
         try:
-            message = parse(data)
+            # An awareness message's size is checked before it is parsed (no entry allocated).
+            if len(data) > limits.max_awareness_bytes and message_type(data) == AWARENESS:
+                raise MessageTooLarge(
+                    f"awareness messages are at most {limits.max_awareness_bytes} bytes"
+                )
+            message = parse(data, max_awareness_entries=limits.max_awareness_entries)
+        except TooManyEntries as exc:
+            raise MessageTooLarge(str(exc)) from exc
         except MalformedMessage as exc:
             raise BadMessage(str(exc)) from exc
         match message:
@@ -241,11 +264,7 @@ class Board:
             case SyncStep1(state_vector=state_vector):
                 await self._answer_step1(peer, state_vector)
             case AwarenessUpdate():
-                if len(data) > self.settings.max_awareness_bytes:
-                    raise MessageTooLarge(
-                        f"awareness messages are at most {self.settings.max_awareness_bytes} bytes"
-                    )
-                self._receive_awareness(peer, message, data)
+                self._receive_awareness(peer, message)
             case QueryAwareness():
                 present = self.awareness.present()
                 if present:
@@ -266,8 +285,13 @@ class Board:
                 update = merge_updates(update, *self._unintegrated)
         peer.sender.put(encode_sync_step2(update))
 
-    def writable_by(self, participant: Participant) -> bool:
-        return participant.is_staff or self.name not in self.room.state.locked_boards
+    def write_refusal(self, participant: Participant) -> bytes | None:
+        """The permission-denied message for a write by ``participant`` now, None when allowed
+        (:func:`rooms.write_refusal`: a lock, or a student's board outside their room)."""
+        reason = write_refusal(self.room.state, participant, self.name)
+        if reason is None:
+            return None
+        return DENIED_LOCKED if reason == REFUSED_LOCKED else encode_permission_denied(reason)
 
     async def _write(self, peer: Peer, update: bytes, message: bytes | None) -> None:
         """Check and apply one update, and queue it for the turn's commit, after which it is
@@ -275,13 +299,14 @@ class Board:
         as they are)."""
         if update == EMPTY_UPDATE:
             return
-        if not self.writable_by(peer.participant):
+        denied = self.write_refusal(peer.participant)
+        if denied is not None:
             # Only a connection's first refused update gets the (O(board)) no-op check: that is
             # the resync of a returning client; checking every update would let one client make
             # the server copy the board over and over.
             first, peer.refused_before = not peer.refused_before, True
             if not (first and self._adds_nothing(update)):
-                peer.sender.put(DENIED_LOCKED)
+                peer.sender.put(denied)
             return
         if self.size + len(update) > self.settings.max_board_bytes:
             if self._since_compaction or self._pending:
@@ -444,17 +469,24 @@ class Board:
 
     # -- awareness -----------------------------------------------------------------------------
 
-    def _receive_awareness(self, peer: Peer, message: AwarenessUpdate, data: bytes) -> None:
+    def _receive_awareness(self, peer: Peer, message: AwarenessUpdate) -> None:
         wait_ms = peer.awareness_limit.take()
         if wait_ms or peer.held_awareness:
+            # Only entries the peer could own are held, at most its quota of client ids: what
+            # others' clients (a y-websocket client echoes them) or a flood of ids would fill.
+            held, awareness = peer.held_awareness, self.awareness
             for entry in message.entries:
-                peer.held_awareness[entry.client_id] = entry
+                cid = entry.client_id
+                if (cid in held or len(held) < awareness.max_clients) and awareness.may_take(
+                    peer, cid
+                ):
+                    held[cid] = entry
             if peer.awareness_timer is None:
                 peer.awareness_timer = asyncio.get_running_loop().call_later(
                     max(wait_ms, 1) / 1000, self._release_awareness, peer
                 )
             return
-        self._take_awareness(peer, message.entries, data)
+        self._take_awareness(peer, message.entries)
 
     def _release_awareness(self, peer: Peer) -> None:
         peer.awareness_timer = None
@@ -468,17 +500,17 @@ class Board:
             return
         entries = tuple(peer.held_awareness.values())
         peer.held_awareness.clear()
-        self._take_awareness(peer, entries, None)
+        self._take_awareness(peer, entries)
 
-    def _take_awareness(
-        self, peer: Peer, entries: tuple[AwarenessEntry, ...], data: bytes | None
-    ) -> None:
-        taken = self.awareness.apply(peer, entries)
-        if not taken:
-            return
-        if data is None or len(taken) != len(entries):
-            data = encode_awareness(taken)
-        self._relay(data, None)
+    def _take_awareness(self, peer: Peer, entries: tuple[AwarenessEntry, ...]) -> None:
+        """Apply ``entries`` with the user bound to the peer's participant; relay what was taken
+        (re-encoded: the states may have been rewritten)."""
+        who = peer.participant
+        taken = self.awareness.apply(
+            peer, entries, functools.partial(bind_user, identity=who.identity, name=who.name)
+        )
+        if taken:
+            self._relay(encode_awareness(taken), None)
 
     # -- fan-out -------------------------------------------------------------------------------
 

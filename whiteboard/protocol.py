@@ -34,12 +34,20 @@ AUTH_PERMISSION_DENIED = 0
 
 #: lib0 reads varUints into JavaScript numbers: more than 53 bits cannot round-trip.
 MAX_VAR_UINT = 2**53 - 1
+#: Most entries one awareness message may carry. A client sends its own state and echoes the
+#: changes it heard from others (y-websocket does): far fewer than this in any class, while a
+#: message of 64 KiB could otherwise announce about 9,000 client ids.
+MAX_AWARENESS_ENTRIES = 1024
 #: The update that changes nothing (no structs, empty delete set), as Yjs encodes it.
 EMPTY_UPDATE = b"\x00\x00"
 
 
 class MalformedMessage(ValueError):
     """Bytes that are not one well-formed y-websocket message; ``str()`` says what is wrong."""
+
+
+class TooManyEntries(MalformedMessage):
+    """An awareness update announcing more entries than allowed (refused before reading them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,12 +152,23 @@ class _Reader:
             raise MalformedMessage(f"{len(self.data) - self.pos} bytes after the message")
 
 
-def parse(data: bytes) -> Message:
+def message_type(data: bytes) -> int:
+    """The type of the message in ``data`` (its first varUint), read without parsing the rest, so
+    a size limit per type applies before anything is allocated.
+
+    Raises:
+        MalformedMessage: no varUint at the start.
+    """
+    return _Reader(data).var_uint("message type")
+
+
+def parse(data: bytes, *, max_awareness_entries: int = MAX_AWARENESS_ENTRIES) -> Message:
     """Read one message.
 
     Raises:
         MalformedMessage: truncated data, a varUint over 53 bits, an unknown type or subtype,
             awareness state that is not JSON, or bytes after the message.
+        TooManyEntries: an awareness update with more than ``max_awareness_entries`` entries.
     """
     reader = _Reader(data)
     kind = reader.var_uint("message type")
@@ -166,7 +185,7 @@ def parse(data: bytes) -> Message:
         else:
             raise MalformedMessage(f"unknown sync subtype {sub}")
     elif kind == AWARENESS:
-        message = parse_awareness(reader.var_bytes("awareness update"))
+        message = parse_awareness(reader.var_bytes("awareness update"), max_awareness_entries)
     elif kind == AUTH:
         sub = reader.var_uint("auth subtype")
         if sub != AUTH_PERMISSION_DENIED:
@@ -180,14 +199,17 @@ def parse(data: bytes) -> Message:
     return message
 
 
-def parse_awareness(update: bytes) -> AwarenessUpdate:
+def parse_awareness(update: bytes, max_entries: int = MAX_AWARENESS_ENTRIES) -> AwarenessUpdate:
     """Read an awareness update (the payload of an awareness message).
 
     Raises:
         MalformedMessage: as :func:`parse`; a state must be JSON text (clients ``JSON.parse`` it).
+        TooManyEntries: the count is over ``max_entries`` (checked before any entry is read).
     """
     reader = _Reader(update)
     count = reader.var_uint("awareness count")
+    if count > max_entries:
+        raise TooManyEntries(f"awareness updates carry at most {max_entries} entries, not {count}")
     entries = []
     for _ in range(count):
         client_id = reader.var_uint("awareness client id")
@@ -196,7 +218,7 @@ def parse_awareness(update: bytes) -> AwarenessUpdate:
         if state != "null":
             try:
                 json.loads(state)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise MalformedMessage(
                     f"awareness state of client {client_id} is not JSON"
                 ) from exc

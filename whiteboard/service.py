@@ -3,17 +3,23 @@
 Lifecycle hooks, called by the transport (``signaling.SignalingNode``) for each connection to
 ``/whiteboard/<room>/<board>`` once its token is verified:
 
-- :meth:`WhiteboardService.connect` loads the board (from the store, on first use), checks the
-  participant against the room (removed, session ended) and sends the sync greeting;
+- :meth:`WhiteboardService.connect` checks the participant against the room (removed, locked,
+  session ended) and the board against the room's boards (:mod:`rooms.boards`), admits an identity
+  new to the room (``participant.joined``, as a ``/ws`` join does), loads the board (from the
+  store, on first use), sends the sync greeting and counts the connection as the participant's
+  presence;
 - :meth:`WhiteboardService.receive` handles each binary message;
-- :meth:`WhiteboardService.disconnect` removes the connection's awareness clients.
+- :meth:`WhiteboardService.disconnect` ends the presence and removes the connection's awareness
+  clients.
 
 :meth:`WhiteboardService.serve` runs the three for one connection.
 
 A board with no connection is compacted and unloaded after ``board_idle_s``. The service follows
 each room with an open board through the room's feed: it carries out ``board.cleared`` and
 ``board.snapshot_saved`` and closes the connections a ``participant.removed`` (4403) or
-``session.ended`` (4409) ends. Board locks are read from the room's state on every write.
+``session.ended`` (4409) ends, those of students moved off a board (4404), and on ``room.locked``
+any of an identity the room never admitted (4423). Board locks and a student's room are read from
+the room's state on every write.
 """
 
 from __future__ import annotations
@@ -25,16 +31,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from rooms import (
+    BoardAccess,
     BoardClearedEvent,
     BoardSnapshotSavedEvent,
+    BreakoutClosedEvent,
+    BreakoutMovedEvent,
+    BreakoutOpenedEvent,
     CloseCode,
     Participant,
     ParticipantRemovedEvent,
     Record,
     RoomError,
+    RoomLockedEvent,
+    RoomState,
     SessionEndedEvent,
     admit,
+    board_access,
     is_board_name,
+    is_room_board,
 )
 
 from .board import Board, Peer, RateLimit, RoomFeed, Sender
@@ -153,16 +167,53 @@ class WhiteboardService:
         """
         if not is_board_name(board_name):
             raise BadMessage("board names are 1-64 letters, digits, '_' or '-'")
-        board = await self._board(room_id, board_name)
+        link = await self._link(room_id)
         try:
-            admit(board.room.state, participant)
-        except RoomError as exc:
+            self._admit(room_id, board_name, link.feed.state, participant)
+            try:
+                await link.feed.admit(participant)
+            except RoomError as exc:  # the room changed meanwhile
+                raise AccessDenied(exc.message, exc.close_code or CloseCode.FORBIDDEN) from exc
+            board = await self._board(room_id, board_name)
+        finally:
+            self._release(room_id)  # a refused connection leaves no room followed
+        if board_access(board.room.state, participant, board_name) is BoardAccess.NONE:
+            # The participant was moved while the board loaded.
             if not board.peers:
                 self._schedule_unload(board)
-            raise AccessDenied(exc.message, exc.close_code or CloseCode.FORBIDDEN) from exc
+            raise AccessDenied("this board is not open to you", CloseCode.NOT_YOUR_BOARD)
         peer = Peer(participant, sender, awareness_limit)
         board.join(peer)
+        board.room.attach(participant)
         return peer
+
+    def _admit(self, room_id: str, name: str, state: RoomState, participant: Participant) -> None:
+        """Raise AccessDenied unless ``participant`` may open board ``name`` now: admitted to the
+        room (:func:`rooms.admit`; nothing is appended yet), the board open to them
+        (:func:`rooms.board_access`), and a new staff board within ``max_staff_boards``."""
+        try:
+            admit(state, participant)
+        except RoomError as exc:
+            raise AccessDenied(exc.message, exc.close_code or CloseCode.FORBIDDEN) from exc
+        if board_access(state, participant, name) is BoardAccess.NONE:
+            raise AccessDenied(
+                "students open 'main' and the board of their breakout room only",
+                CloseCode.NOT_YOUR_BOARD,
+            )
+        key = (room_id, name)
+        if is_room_board(state, name) or key in self._boards or key in self._opening:
+            return
+        staff_boards = {
+            board
+            for rid, board in (*self._boards, *self._opening)
+            if rid == room_id and not is_room_board(state, board)
+        }
+        if len(staff_boards) >= self.settings.max_staff_boards:
+            raise AccessDenied(
+                f"at most {self.settings.max_staff_boards} boards besides 'main' and the "
+                "breakout rooms' are open at once",
+                CloseCode.NOT_YOUR_BOARD,
+            )
 
     async def receive(self, peer: Peer, data: bytes) -> None:
         """One binary message from ``peer``; raises :class:`whiteboard.BoardError` to close it."""
@@ -173,6 +224,8 @@ class WhiteboardService:
         board = peer.board
         if board is None:
             return
+        if peer in board.peers:
+            board.room.detach(peer.participant)
         board.leave(peer)
         if not board.peers:
             self._schedule_unload(board)
@@ -278,9 +331,15 @@ class WhiteboardService:
         if link is None:
             return
         link.boards.discard(name)
-        if not link.boards:
-            del self._rooms[room_id]
-            link.feed.unwatch(link.listener)
+        self._release(room_id)
+
+    def _release(self, room_id: str) -> None:
+        """Stop following a room none of whose boards is loaded or loading."""
+        link = self._rooms.get(room_id)
+        if link is None or link.boards or any(rid == room_id for rid, _ in self._opening):
+            return
+        del self._rooms[room_id]
+        link.feed.unwatch(link.listener)
 
     def _on_record(self, room_id: str, record: Record) -> None:
         match record.event:
@@ -290,6 +349,10 @@ class WhiteboardService:
                 self._close_peers(room_id, CloseCode.FORBIDDEN, "removed", identity)
             case SessionEndedEvent():
                 self._close_peers(room_id, CloseCode.SESSION_ENDED, "session ended", None)
+            case RoomLockedEvent(locked=True):
+                self._close_unadmitted(room_id)
+            case BreakoutOpenedEvent() | BreakoutMovedEvent() | BreakoutClosedEvent():
+                self._close_moved(room_id)
 
     async def _carry_out(self, room_id: str, name: str) -> None:
         board = await self._board(room_id, name)
@@ -306,6 +369,34 @@ class WhiteboardService:
             for peer in board.peers:
                 if identity is None or peer.participant.identity == identity:
                     self._spawn(peer.sender.close(code, reason, final_frame=None))
+
+    def _close_unadmitted(self, room_id: str) -> None:
+        """A room lock closes the board connections of identities the room never admitted (4423).
+        Every board connection admits its identity when it opens, so this only catches one that
+        raced the lock."""
+        for (rid, _), board in self._boards.items():
+            if rid != room_id:
+                continue
+            for peer in board.peers:
+                if peer.participant.identity not in board.room.state.participants:
+                    self._spawn(
+                        peer.sender.close(CloseCode.ROOM_LOCKED, "room locked", final_frame=None)
+                    )
+
+    def _close_moved(self, room_id: str) -> None:
+        """Close the connections of students whose board is no longer open to them (they were
+        moved to another room): 4404, and the client opens the board of the room it is in.
+        A student moved into a breakout room keeps ``main`` open, read-only."""
+        for (rid, name), board in self._boards.items():
+            if rid != room_id:
+                continue
+            for peer in board.peers:
+                if board_access(board.room.state, peer.participant, name) is BoardAccess.NONE:
+                    self._spawn(
+                        peer.sender.close(
+                            CloseCode.NOT_YOUR_BOARD, "moved to another room", final_frame=None
+                        )
+                    )
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)

@@ -93,9 +93,12 @@ def cursors(messages: list[object]) -> list[int]:
 
 
 async def board_with_bystanders(server: LiveclassServer, board: str) -> tuple[YClient, YClient]:
-    """A teacher and a student on ``board``, one record drawn and seen by both."""
-    teacher = await YClient.open(board_url(server, server.token("t", "teacher"), board=board))
-    student = await YClient.open(board_url(server, server.token("s1"), board=board))
+    """A teacher and a student on the main board of room ``board`` (a room per test: students
+    open only the boards of their room), one record drawn and seen by both."""
+    teacher = await YClient.open(
+        board_url(server, server.token("t", "teacher", room=board), room=board)
+    )
+    student = await YClient.open(board_url(server, server.token("s1", room=board), room=board))
     await teacher.sync()
     await student.sync()
     await teacher.draw("before", type="rect")
@@ -109,7 +112,7 @@ async def still_drawing(
     """The board holds only what bystanders drew, and they keep drawing."""
     await teacher.draw("after", type="ellipse")
     await student.wait_until(lambda: len(student.contents()) == 2, "the bystander's next record")
-    seen = await fresh_contents(server, server.token("late", "student"), board)
+    seen = await fresh_contents(server, server.token("late", "student", room=board), room=board)
     assert [r["key"] for r in seen] == ["before", "after"]
     assert teacher.close_code is None and student.close_code is None
 
@@ -120,7 +123,9 @@ async def test_bad_message_closes_only_its_sender_and_changes_nothing(
 ) -> None:
     board = "bad-" + "".join(ch if ch.isalnum() else "-" for ch in case.name)
     teacher, student = await board_with_bystanders(wb_server, board)
-    attacker = await YClient.open(board_url(wb_server, wb_server.token("mallory"), board=board))
+    attacker = await YClient.open(
+        board_url(wb_server, wb_server.token("mallory", room=board), room=board)
+    )
     try:
         await attacker.sync()
         await case.send(attacker)
@@ -155,23 +160,25 @@ async def test_a_locked_board_refuses_students_writes_with_permission_denied(
 ) -> None:
     board = "locked"
     teacher, student = await board_with_bystanders(wb_server, board)
-    staff = ClassroomClient(wb_server.ws_url, wb_server.token("t", "teacher"), "class")
+    staff = ClassroomClient(wb_server.ws_url, wb_server.token("t", "teacher", room=board), board)
     await staff.connect()
     try:
-        await staff.lock_board(board)
+        await staff.lock_board("main")
         await student.draw("refused", type="stroke")
         await student.wait_until(lambda: student.count(PermissionDenied) == 1, "permission denied")
         denied = next(m for m in student.received if isinstance(m, PermissionDenied))
         assert "locked" in denied.reason
         await teacher.draw("staff-may", type="text")
         await student.wait_until(lambda: len(student.contents()) == 3, "the teacher's record")
-        seen = await fresh_contents(wb_server, wb_server.token("late"), board)
+        seen = await fresh_contents(wb_server, wb_server.token("late", room=board), room=board)
         assert [r["key"] for r in seen] == ["before", "staff-may"]
         assert teacher.close_code is None and student.close_code is None
         assert [r["key"] for r in teacher.contents()] == ["before", "staff-may"]
 
-        await staff.lock_board(board, locked=False)
-        fresh = await YClient.open(board_url(wb_server, wb_server.token("s2"), board=board))
+        await staff.lock_board("main", locked=False)
+        fresh = await YClient.open(
+            board_url(wb_server, wb_server.token("s2", room=board), room=board)
+        )
         await fresh.sync()
         await fresh.draw("allowed-again", type="line")
         await teacher.wait_until(lambda: len(teacher.contents()) == 3, "the student's record")
@@ -209,7 +216,7 @@ async def test_a_read_only_client_resyncing_a_locked_board_is_not_refused(
     """Its step 2 holds the board's deletions (Yjs always sends its delete set) and nothing new."""
     board = "locked-resync"
     teacher, student = await board_with_bystanders(wb_server, board)
-    staff = ClassroomClient(wb_server.ws_url, wb_server.token("t", "teacher"), "class")
+    staff = ClassroomClient(wb_server.ws_url, wb_server.token("t", "teacher", room=board), board)
     await staff.connect()
     try:
         await teacher.draw("gone", type="rect")
@@ -219,8 +226,10 @@ async def test_a_read_only_client_resyncing_a_locked_board_is_not_refused(
         teacher.doc.unobserve(subscription)
         await teacher.ws.send(encode_update(captured[0]))
         await student.wait_until(lambda: len(student.contents()) == 1, "the deletion")
-        await staff.lock_board(board)
-        again = await YClient.open(board_url(wb_server, wb_server.token("s1"), board=board))
+        await staff.lock_board("main")
+        again = await YClient.open(
+            board_url(wb_server, wb_server.token("s1", room=board), room=board)
+        )
         again.doc.apply_update(student.doc.get_update())  # the same student, back with its copy
         await again.sync()
         await asyncio.sleep(0.2)

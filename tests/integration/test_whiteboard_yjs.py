@@ -37,9 +37,10 @@ def yjs(tmp_path: Path) -> Iterator[YjsClients]:
 
 
 def presence(name: str, x: int, y: int) -> dict[str, Any]:
-    """An awareness state as docs/whiteboard.md defines it."""
+    """An awareness state as docs/whiteboard.md defines it (``user`` as the server binds it to
+    the token: the tests' tokens are named after their identity)."""
     return {
-        "user": {"name": name.title(), "identity": name, "color": "#336699"},
+        "user": {"name": name, "identity": name, "color": "#336699"},
         "cursor": {"x": x, "y": y},
         "tool": "pen",
     }

@@ -131,9 +131,11 @@ class YClient:
                 await asyncio.wait_for(self._reader, WAIT_S)
 
 
-async def fresh_contents(server: LiveclassServer, token: str, board: str = "main") -> list[Any]:
+async def fresh_contents(
+    server: LiveclassServer, token: str, board: str = "main", room: str = "class"
+) -> list[Any]:
     """What a client joining now sees on the board."""
-    client = await YClient.open(board_url(server, token, board=board))
+    client = await YClient.open(board_url(server, token, room, board))
     try:
         await client.sync()
         return client.contents()

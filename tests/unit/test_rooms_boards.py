@@ -5,17 +5,25 @@ import pytest
 from rooms import (
     Audience,
     BadField,
+    BoardAccess,
     BoardClear,
     BoardClearedEvent,
     BoardLock,
     BoardLockedEvent,
     BoardSnapshot,
     BoardSnapshotSavedEvent,
+    BreakoutClose,
+    BreakoutMove,
+    BreakoutOpen,
     audience_of,
+    board_access,
     is_board_name,
+    is_room_board,
     room_view,
+    write_refusal,
 )
-from tests.unit.test_rooms_fold import STUDENT, TEACHER, classroom
+from rooms.boards import REFUSED_LOCKED, REFUSED_NOT_YOUR_ROOM
+from tests.unit.test_rooms_fold import ASSISTANT, STUDENT, TEACHER, classroom
 
 
 @pytest.mark.parametrize("name", ["main", "breakout-1", "B_2", "a" * 64])
@@ -63,3 +71,34 @@ def test_snapshots_are_announced_to_staff_and_the_rest_to_everyone() -> None:
     assert audience_of(BoardSnapshotSavedEvent("main", "t1")) == Audience.STAFF
     assert audience_of(BoardClearedEvent("main", "t1")) == Audience.ALL
     assert audience_of(BoardLockedEvent("main", True, "t1")) == Audience.ALL
+
+
+def test_students_write_the_board_of_the_room_they_are_in_and_read_main() -> None:
+    room = classroom(TEACHER, STUDENT)
+    state = room.state
+    assert board_access(state, STUDENT, "main") is BoardAccess.WRITE
+    assert board_access(state, STUDENT, "red") is BoardAccess.NONE
+    assert board_access(state, STUDENT, "anything") is BoardAccess.NONE
+    room.do(TEACHER, BreakoutOpen(("red", "blue")))
+    room.do(TEACHER, BreakoutMove(STUDENT.identity, "red"))
+    assert board_access(state, STUDENT, "red") is BoardAccess.WRITE
+    assert board_access(state, STUDENT, "main") is BoardAccess.READ
+    assert board_access(state, STUDENT, "blue") is BoardAccess.NONE
+    assert write_refusal(state, STUDENT, "main") == REFUSED_NOT_YOUR_ROOM
+    assert write_refusal(state, STUDENT, "red") is None
+    room.do(TEACHER, BoardLock("red", True))
+    assert write_refusal(state, STUDENT, "red") == REFUSED_LOCKED
+    room.do(TEACHER, BreakoutClose())
+    assert board_access(state, STUDENT, "red") is BoardAccess.NONE
+    assert board_access(state, STUDENT, "main") is BoardAccess.WRITE
+
+
+def test_staff_write_every_board_and_only_main_and_breakouts_are_room_boards() -> None:
+    room = classroom(TEACHER, ASSISTANT)
+    room.do(TEACHER, BoardLock("main", True))
+    for board in ("main", "notes", "red"):
+        assert board_access(room.state, ASSISTANT, board) is BoardAccess.WRITE
+        assert write_refusal(room.state, ASSISTANT, board) is None
+    assert is_room_board(room.state, "main") and not is_room_board(room.state, "red")
+    room.do(TEACHER, BreakoutOpen(("red",)))
+    assert is_room_board(room.state, "red") and not is_room_board(room.state, "notes")

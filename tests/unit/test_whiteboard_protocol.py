@@ -18,11 +18,13 @@ from whiteboard.protocol import (
     SyncStep1,
     SyncStep2,
     SyncUpdate,
+    TooManyEntries,
     encode_awareness,
     encode_permission_denied,
     encode_sync_step1,
     encode_sync_step2,
     encode_update,
+    message_type,
     parse,
     write_var_uint,
 )
@@ -106,3 +108,33 @@ def test_var_uint_out_of_range_is_refused_when_writing() -> None:
         write_var_uint(bytearray(), MAX_VAR_UINT + 1)
     with pytest.raises(ValueError):
         write_var_uint(bytearray(), -1)
+
+
+def test_an_awareness_update_announcing_too_many_entries_is_refused_before_reading_them() -> None:
+    # The count says 900,000; the entries are not even there: the refusal comes first.
+    payload = bytearray()
+    write_var_uint(payload, 900_000)
+    message = bytearray([1])
+    write_var_uint(message, len(payload))
+    message += payload
+    with pytest.raises(TooManyEntries):
+        parse(bytes(message))
+    entries = [AwarenessEntry(i, 1, "null") for i in range(3)]
+    with pytest.raises(TooManyEntries):
+        parse(encode_awareness(entries), max_awareness_entries=2)
+    assert parse(encode_awareness(entries), max_awareness_entries=3) == AwarenessUpdate(
+        tuple(entries)
+    )
+
+
+def test_a_deeply_nested_awareness_state_is_malformed() -> None:
+    with pytest.raises(MalformedMessage):
+        parse(encode_awareness([AwarenessEntry(1, 1, "[" * 100_000)]))
+
+
+def test_message_type_reads_only_the_first_var_uint() -> None:
+    assert message_type(encode_awareness([AwarenessEntry(1, 1, "{}")])) == 1
+    assert message_type(b"\x81\x00garbage") == 1  # a long form of 1 is still 1
+    assert message_type(encode_update(b"\x00\x00")) == 0
+    with pytest.raises(MalformedMessage):
+        message_type(b"")

@@ -52,7 +52,7 @@ export function colorFor(identity) {
  *          run: (p: Promise<unknown>) => Promise<boolean>, toasts: ReturnType<import("./toasts.js").mountToasts>,
  *          board?: string}} ctx
  */
-export function mountWhiteboard(root, { model, commands, run, toasts, board = MAIN_BOARD }) {
+export function mountWhiteboard(root, { model, commands, run, toasts, board: firstBoard = MAIN_BOARD }) {
   // -- elements -------------------------------------------------------------------------------------
 
   const toolButtons = new Map(TOOLS.map(([tool, label, title]) => [tool,
@@ -113,7 +113,9 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board = MA
 
   /** @type {BoardSession | null} */
   let session = null;
-  let link = { serverUrl: "", room: "" };
+  let link = { serverUrl: "", token: "", room: "", identity: "", name: "" };
+  /** The board shown: a student's follows the room they are in (`main` or their breakout room's). */
+  let board = firstBoard;
   let tool = "pen";
   let style = { color: COLORS[0][0], width: WIDTHS[1] };
   /** @type {import("../whiteboard/gestures.js").Gesture | null} */
@@ -133,7 +135,12 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board = MA
    * @param {{serverUrl: string, token: string, room: string, identity: string, name: string}} options
    */
   function connect({ serverUrl, token, room, identity, name }) {
-    link = { serverUrl, room };
+    link = { serverUrl, token, room, identity, name };
+    open();
+  }
+
+  function open() {
+    const { serverUrl, token, identity, name } = link;
     session = new BoardSession({
       serverUrl,
       board,
@@ -156,6 +163,23 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board = MA
     scheduleDraw();
   }
 
+  /**
+   * A student draws on the board of the room they are in: when staff move them, the page closes the
+   * old board (the server closes it with 4404 anyway) and opens the new room's (docs/whiteboard.md).
+   */
+  function followRoom() {
+    if (!session || session.stopped || !model.me || model.isStaff) return;
+    const wanted = model.breakoutOf.get(model.me.identity) ?? MAIN_BOARD;
+    if (wanted === board) return;
+    cancelGesture();
+    closeTextInput(false);
+    selected = null;
+    lastClear = undefined;
+    session.stop();
+    board = wanted;
+    open();
+  }
+
   /** Close the board's connection for good (the class is over for this page). */
   function stop() {
     if (!session || session.stopped) return;
@@ -166,7 +190,14 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board = MA
 
   function canWrite() {
     return Boolean(session && model.me && session.status.state !== "closed" && !session.stopped &&
-      (model.isStaff || !model.lockedBoards.has(board)));
+      (model.isStaff || (!model.lockedBoards.has(board) && !inOtherRoom())));
+  }
+
+  /** A student writes only the board of the room they are in (docs/whiteboard.md): `main` is
+   * read-only for them while they are in a breakout room. */
+  function inOtherRoom() {
+    const room = model.me ? model.breakoutOf.get(model.me.identity) ?? MAIN_BOARD : MAIN_BOARD;
+    return room !== board;
   }
 
   // -- tools ------------------------------------------------------------------------------------------
@@ -477,6 +508,7 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board = MA
   // -- the panel --------------------------------------------------------------------------------------
 
   function render() {
+    followRoom();
     const locked = model.lockedBoards.has(board);
     const writable = canWrite();
     if (!writable) {
@@ -534,6 +566,8 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board = MA
   // A handle for debugging and end-to-end tests; the page itself never reads it. The getters follow
   // the session across a reset (a fresh document after a refused write).
   const handle = {
+    /** The board's name (a student's follows their breakout room). */
+    get board() { return board; },
     get doc() { return session?.doc ?? null; },
     /** The `records` Y.Array (entries `{key, val}`). */
     get records() { return session?.records ?? null; },

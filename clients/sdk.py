@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 #: Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes"); after any
 #: other (1011, 1012, 4008, 1006 ...) the client reconnects and resumes.
-FINAL_CLOSE_CODES = frozenset({1000, 1009, 4401, 4403, 4409, 4410, 4423})
+FINAL_CLOSE_CODES = frozenset({1000, 1002, 1007, 1009, 4401, 4403, 4409, 4410, 4423})
 #: Join errors the client answers by joining again after ``retry_after_ms`` (plus jitter).
 RETRY_JOIN_CODES = frozenset({"rate_limited", "unavailable"})
 

@@ -245,6 +245,16 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("rate_burst", float, 40.0, "client frames a connection may burst"),
     Option("send_queue_frames", int, 1024, "frames queued for a lagging client before 4008"),
     Option("send_queue_bytes", int, 1024 * 1024, "bytes queued for a lagging client before 4008"),
+    Option(
+        "join_timeout_s",
+        float,
+        30.0,
+        "a /ws connection that has not joined this long after it opened is closed (4401)",
+    ),
+    Option("ping_interval_s", float, 20.0, "WebSocket ping interval (s)"),
+    Option(
+        "ping_timeout_s", float, 20.0, "close a peer that does not answer a ping this long (1011)"
+    ),
     Option("join_rate_per_s", float, 500.0, "joins this node admits per second (join storms)"),
     Option("join_burst", float, 500.0, "joins this node admits at once before rate limiting"),
     Option(
@@ -619,6 +629,9 @@ class ServeConfig:
             rate_burst=float(v["rate_burst"]),
             send_queue_frames=int(v["send_queue_frames"]),
             send_queue_bytes=int(v["send_queue_bytes"]),
+            join_timeout_s=float(v["join_timeout_s"]),
+            ping_interval_s=float(v["ping_interval_s"]),
+            ping_timeout_s=float(v["ping_timeout_s"]),
             join_rate_per_s=float(v["join_rate_per_s"]),
             join_burst=float(v["join_burst"]),
             identity_rate_per_s=float(v["identity_rate_per_s"]) or float(v["rate_per_s"]),

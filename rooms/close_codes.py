@@ -46,6 +46,20 @@ class CloseCode(IntEnum):
         return member
 
     NORMAL_CLOSURE = 1000, "normal close, after `leave`", False, WS
+    PROTOCOL_ERROR = (
+        1002,
+        "the WebSocket layer received a frame that breaks RFC 6455; the client must be fixed",
+        False,
+        WS,
+        BOARD,
+    )
+    INVALID_DATA = (
+        1007,
+        "a text frame that is not valid UTF-8, closed by the WebSocket layer",
+        False,
+        WS,
+        BOARD,
+    )
     MESSAGE_TOO_BIG = (
         1009,
         "a message over the WebSocket layer's limit, closed unread; sending it again would fail "
@@ -81,6 +95,7 @@ class CloseCode(IntEnum):
         "replaced by a newer connection of the same identity (past the per-identity cap)",
         False,
         WS,
+        BOARD,
     )
     CONTENT_TOO_LARGE = 4413, "a whiteboard message over its limit", False, BOARD
     ROOM_LOCKED = 4423, "the room is locked and this identity never joined it", False, WS, BOARD

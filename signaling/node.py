@@ -40,6 +40,7 @@ from .codec import (
     encode_snapshot_link,
     peek_ref,
 )
+from .connection_cap import ConnectionCap
 from .errors import (
     AlreadyJoined,
     BadFieldType,
@@ -50,6 +51,7 @@ from .errors import (
     NotJoined,
     RateLimited,
     TextFrame,
+    TokenInvalid,
     Unavailable,
 )
 from .http import HttpRoutes, HttpSettings, respond, text
@@ -81,6 +83,9 @@ log = logging.getLogger(__name__)
 
 #: Close reasons are at most 123 bytes (RFC 6455 section 5.5.1).
 _REASON_MAX = 120
+#: Frames a verified board connection buffers unread (high, low water marks): its messages may
+#: be as large as a board, so it reads ahead little while one is applied (websockets' default: 16).
+_BOARD_READ_AHEAD = (2, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +101,9 @@ class NodeSettings:
     send_queue_frames: int = 1024
     #: Payload bytes queued for a ``/ws`` connection that is behind; past it: 4008.
     send_queue_bytes: int = 1024 * 1024
+    #: A ``/ws`` connection that has not joined this long after it opened is closed (4401), so
+    #: an anonymous connection does not stay open for ever.
+    join_timeout_s: float = 30.0
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
     room_idle_s: float = 30.0
@@ -169,8 +177,10 @@ class SignalingNode:
         self._identity_buckets = SharedBuckets(
             settings.identity_rate_per_s, settings.identity_burst
         )
-        #: Each (room, identity)'s joined connections on this node, oldest first.
-        self._identities: dict[tuple[str, str], list[Member]] = {}
+        #: Each (room, identity)'s joined ``/ws`` connections and board connections on this
+        #: node, oldest first, at most ``max_connections_per_identity`` of each.
+        self._ws_held = ConnectionCap[Member](settings.max_connections_per_identity)
+        self._boards_held = ConnectionCap[Outbox](settings.max_connections_per_identity)
         self._used_links = UsedLinks()
         self._auth_failures = AddressBuckets(
             settings.auth_failure_rate_per_s,
@@ -272,6 +282,8 @@ class SignalingNode:
             return text(HTTPStatus.FORBIDDEN, "token_invalid: this link was used already\n")
         refusal = await self._snapshot_refusal(room, grant.identity)
         if refusal is not None:
+            if refusal.status_code == HTTPStatus.SERVICE_UNAVAILABLE:
+                self._used_links.release(grant)  # the server failed, not the link: retry it
             return refusal
         try:
             data = await self.boards.snapshot(room, board, int(snapshot))
@@ -386,6 +398,9 @@ class SignalingNode:
         member: Member | None = None
         hub: RoomHub | None = None
         media: MediaSession | None = None
+        join_deadline = asyncio.get_running_loop().call_later(
+            self.settings.join_timeout_s, self._join_timed_out, outbox
+        )
         try:
             async for frame in ws:
                 self.metrics.frames_received.inc()
@@ -400,7 +415,10 @@ class SignalingNode:
                         if joined is None:
                             return
                         hub, member = joined
-                        identity_bucket = self._identity_buckets.acquire(_identity_key(hub, member))
+                        join_deadline.cancel()
+                        identity_bucket = self._identity_buckets.acquire(
+                            _identity_key(hub.room_id, member.participant)
+                        )
                     elif isinstance(message, Ping):
                         pong = encode_pong(message.ref, now_ms())
                         if hub is None:
@@ -439,6 +457,7 @@ class SignalingNode:
         except ConnectionClosed:
             pass
         finally:
+            join_deadline.cancel()
             self._connections.discard(ws)
             self.metrics.connections.dec()
             if member is not None and hub is not None:
@@ -464,6 +483,7 @@ class SignalingNode:
         )
         self._board_outboxes.add(outbox)
         self.metrics.board_connections.inc()
+        held: tuple[str, str] | None = None
         try:
             if self.draining:
                 close: tuple[int, str] | None = (CloseCode.SERVICE_RESTART, "server restarting")
@@ -474,8 +494,12 @@ class SignalingNode:
                     close = (exc.close_code or CloseCode.UNAUTHORIZED, exc.message)
                 else:
                     # Only now may a message be as large as a board's (a frame's limit is taken
-                    # when its first byte arrives; y-websocket's first messages are small).
+                    # when its first byte arrives; y-websocket's first messages are small), and
+                    # so few are read ahead of the one being applied.
                     ws.protocol.max_message_size = self._board_ws_max_size
+                    ws.recv_messages.high, ws.recv_messages.low = _BOARD_READ_AHEAD
+                    held = _identity_key(room, participant)
+                    self._hold_board(held, outbox)
                     try:
                         close = await self.boards.serve(room, board, participant, outbox, ws)
                     except StoreUnavailable as exc:  # admitting to the room appends to its log
@@ -489,6 +513,8 @@ class SignalingNode:
         except ConnectionClosed:
             pass
         finally:
+            if held is not None:
+                self._boards_held.release(held, outbox)
             self._board_outboxes.discard(outbox)
             self.metrics.board_connections.dec()
 
@@ -553,34 +579,43 @@ class SignalingNode:
         self._hold_identity(hub, member)
         return hub, member
 
+    def _join_timed_out(self, outbox: Outbox) -> None:
+        error = TokenInvalid(f"no join within {self.settings.join_timeout_s:g} s of connecting")
+        self.metrics.join_rejections.labels(error.code).inc()
+        asyncio.get_running_loop().create_task(
+            outbox.close(CloseCode.UNAUTHORIZED, error.code, final_frame=encode_error(error))
+        )
+
     def _hold_identity(self, hub: RoomHub, member: Member) -> None:
         """Count a joined connection against its identity's cap; past the cap the oldest of the
         identity's connections is closed (``connection_replaced``, 4410)."""
-        held = self._identities.setdefault(_identity_key(hub, member), [])
-        held.append(member)
-        while len(held) > max(1, self.settings.max_connections_per_identity):
-            oldest = held.pop(0)
+        error = ConnectionReplaced(
+            "this identity opened a newer connection to the room; this one is closed"
+        )
+        for oldest in self._ws_held.hold(_identity_key(hub.room_id, member.participant), member):
             if oldest.closing:
                 continue
             oldest.closing = True
-            error = ConnectionReplaced(
-                "this identity opened a newer connection to the room; this one is closed"
-            )
-            assert error.close_code is not None
             self.metrics.command_errors.labels(error.code).inc()
             asyncio.get_running_loop().create_task(
-                oldest.outbox.close(error.close_code, error.code, final_frame=encode_error(error))
+                oldest.outbox.close(
+                    CloseCode.CONNECTION_REPLACED, error.code, final_frame=encode_error(error)
+                )
             )
 
     def _release_identity(self, hub: RoomHub, member: Member) -> None:
-        key = _identity_key(hub, member)
+        key = _identity_key(hub.room_id, member.participant)
         self._identity_buckets.release(key)
-        held = self._identities.get(key)
-        if held is not None:
-            if member in held:
-                held.remove(member)
-            if not held:
-                del self._identities[key]
+        self._ws_held.release(key, member)
+
+    def _hold_board(self, key: tuple[str, str], outbox: Outbox) -> None:
+        """Count a verified board connection against its identity's cap (board connections are
+        counted apart from ``/ws`` ones); past it the oldest is closed with 4410."""
+        for oldest in self._boards_held.hold(key, outbox):
+            self.metrics.board_closes.labels(str(int(CloseCode.CONNECTION_REPLACED))).inc()
+            asyncio.get_running_loop().create_task(
+                oldest.close(CloseCode.CONNECTION_REPLACED, "connection_replaced", final_frame=None)
+            )
 
     def _authenticate(self, join: Join, address: str) -> Participant:
         """The join's verified participant. Only a verified token spends the node's join budget;
@@ -657,8 +692,8 @@ class _Draining(Exception):
     pass
 
 
-def _identity_key(hub: RoomHub, member: Member) -> tuple[str, str]:
-    return hub.room_id, member.participant.identity
+def _identity_key(room_id: str, participant: Participant) -> tuple[str, str]:
+    return room_id, participant.identity
 
 
 def _source_address(ws: ServerConnection) -> str:

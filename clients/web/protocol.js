@@ -9,7 +9,7 @@ import { decodeFrame, encodeFrame } from "./codec.js";
 
 /** Close codes after which the client stays closed (docs/protocol.md, "Close codes"); after any
  * other it reconnects and resumes. */
-const FINAL_CLOSE_CODES = new Set([1000, 1009, 4401, 4403, 4409, 4410, 4423]);
+const FINAL_CLOSE_CODES = new Set([1000, 1002, 1007, 1009, 4401, 4403, 4409, 4410, 4423]);
 /** Join refusals that mean "not now" (a join storm, a store failing over): the client sends the
  * same join again on the same socket after the server's `retry_after_ms` plus jitter. */
 const RETRY_JOIN_CODES = new Set(["rate_limited", "unavailable"]);

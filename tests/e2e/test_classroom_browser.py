@@ -162,7 +162,9 @@ class FlakyNetwork:
         self.live: list[tuple[WebSocketRoute, WebSocketRoute]] = []
 
     def install(self, page: Page) -> None:
-        page.route_web_socket(re.compile(r"/ws$"), self._route)
+        # Every socket of the page: its whiteboard connection is a presence too (it keeps the
+        # student online), and a real network drop takes it along.
+        page.route_web_socket(re.compile(r"/ws$|/whiteboard/"), self._route)
 
     def _route(self, ws: WebSocketRoute) -> None:
         if not self.up:

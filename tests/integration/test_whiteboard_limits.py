@@ -320,3 +320,27 @@ async def test_a_room_lock_refuses_new_board_only_identities_and_session_end_clo
     finally:
         await ada.close()
         await teacher.close()
+
+
+async def test_one_identity_holds_at_most_the_cap_of_board_connections_the_newest_winning(
+    make_server: Callable[..., LiveclassServer],
+) -> None:
+    server = make_server("--max-connections-per-identity", "3")
+    token = server.token("s-many")
+    boards = [await YClient.open(board_url(server, token)) for _ in range(3)]
+    try:
+        for board in boards:
+            await board.sync()
+        newest = await YClient.open(board_url(server, token))
+        boards.append(newest)
+        await newest.sync()
+        assert await boards[0].wait_closed() == 4410
+        await newest.draw("after", kind="dot")
+        for board in boards[1:3]:
+            await board.wait_until(
+                lambda b=board: any(r["key"] == "after" for r in b.contents()),
+                "the newest connection's drawing",
+            )
+            assert board.close_code is None
+    finally:
+        await asyncio.gather(*(b.close() for b in boards), return_exceptions=True)

@@ -19,7 +19,7 @@ export const LOCAL_ORIGIN = Symbol("liveclass.whiteboard.local");
 /** Close codes after which a board stays closed (docs/protocol.md, "Whiteboard"): y-websocket's
  * default stops after 4400-4499 only, but a 1009 (a message the server will not read) would be sent
  * again on every reconnect. */
-const FINAL_CLOSE_CODES = new Set([1009, 4400, 4401, 4403, 4404, 4409, 4413, 4423]);
+const FINAL_CLOSE_CODES = new Set([1002, 1007, 1009, 4400, 4401, 4403, 4404, 4409, 4410, 4413, 4423]);
 
 /** At most this often a cursor position goes out in an awareness update (20 per second). */
 export const CURSOR_INTERVAL_MS = 50;

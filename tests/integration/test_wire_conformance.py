@@ -111,3 +111,29 @@ async def test_welcome_last_id_is_the_newest_event_the_snapshot_includes(
         welcome = await answer(other, "welcome")
     assert first["last_id"] < ids[-1] <= welcome["last_id"]
     assert [q["text"] for q in welcome["room"]["questions"]] == ["why?"]
+
+
+async def test_resumed_missed_counts_the_visible_events_not_the_log_events(
+    server: LiveclassServer, teacher: tuple[ClientConnection, str, dict[str, Any]]
+) -> None:
+    ws, room, _ = teacher
+    async with connect(server.ws_url, compression=None) as other:
+        await send(other, t="join", token=server.token("s-bo", "student", room), room=room)
+        await answer(other, "welcome")
+    async with connect(server.ws_url, compression=None) as ada:
+        await send(ada, t="join", token=server.token("s-ada", "student", room), room=room)
+        left_at = (await answer(ada, "welcome"))["last_id"]
+    # While Ada is away: a private message to Bo (not hers to see) and one to everyone.
+    await send(ws, t="chat.send", ref=1, text="just for Bo", to="s-bo")
+    private = (await answer(ws, "ack"))["ids"]
+    await send(ws, t="chat.send", ref=2, text="for everyone", to=None)
+    public = (await answer(ws, "ack"))["ids"]
+    assert len(private) == len(public) == 1
+    async with connect(server.ws_url, compression=None) as ada:
+        token = server.token("s-ada", "student", room)
+        await send(ada, t="join", token=token, room=room, last_id=left_at)
+        resumed = await answer(ada, "resumed")
+        missed = await answer(ada, "event")
+    assert resumed["last_id"] == public[0] and private[0] < public[0]
+    assert resumed["missed"] == 1, resumed
+    assert (missed["id"], missed["data"]["text"]) == (public[0], "for everyone")

@@ -198,9 +198,9 @@ def test_close_code_tables_are_the_servers(endpoint: str, documented: dict[int, 
 def test_sdk_stays_closed_after_exactly_the_final_ws_codes() -> None:
     from clients.sdk import FINAL_CLOSE_CODES
 
-    assert set(FINAL_CLOSE_CODES) == final(WS_CLOSES), (
-        "clients/sdk.py FINAL_CLOSE_CODES differs from docs/protocol.md 'Close codes'"
-    )
+    assert (
+        set(FINAL_CLOSE_CODES) == final(WS_CLOSES) == close_codes.final_close_codes(close_codes.WS)
+    ), "clients/sdk.py FINAL_CLOSE_CODES differs from docs/protocol.md 'Close codes'"
 
 
 def test_web_app_stays_closed_after_exactly_the_final_ws_codes() -> None:

@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import base64
-import os
 import socket
 import struct
 import time
@@ -14,29 +12,12 @@ from collections.abc import Callable
 import msgpack
 import pytest
 
+from tests.integration.rawsocket import raw_websocket
 from tests.server import LiveclassServer
 
 pytestmark = pytest.mark.timeout(60)
 
 OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING = 0x1, 0x2, 0x8, 0x9
-
-
-def raw_websocket(server: LiveclassServer, target: str) -> socket.socket:
-    """A WebSocket handshake on a plain socket, which then answers nothing by itself."""
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
 
 
 def read_exactly(sock: socket.socket, n: int) -> bytes:

@@ -4,9 +4,7 @@ hold, awareness floods, board scope and board-only participants (issue 12, items
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import re
 import socket
 from collections.abc import Callable, Iterator
@@ -16,6 +14,7 @@ import pytest
 from pycrdt import Map
 
 from clients import ClassroomClient
+from tests.integration.rawsocket import raw_websocket
 from tests.integration.yboard import YClient, board_url, fresh_contents
 from tests.integration.yjs import YjsClients, wait_for
 from tests.server import LiveclassServer
@@ -40,24 +39,10 @@ def rss_bytes(server: LiveclassServer) -> int:
 
 
 def never_reading_board_socket(server: LiveclassServer, token: str) -> socket.socket:
-    """A WebSocket handshake on a raw socket that then never reads. Its receive buffer is made
-    small before connecting, so the kernel absorbs little and the server's queue fills."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    """A board connection that never reads, with a 4 KiB receive buffer so the kernel absorbs
+    little and the server's queue fills."""
+    sock = raw_websocket(server, f"/whiteboard/class/main?token={token}", receive_buffer=4096)
     sock.settimeout(5)
-    sock.connect(("127.0.0.1", server.port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET /whiteboard/class/main?token={token} HTTP/1.1\r\n"
-            f"Host: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
     return sock
 
 

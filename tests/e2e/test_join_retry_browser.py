@@ -1,5 +1,5 @@
 """A page refused with ``rate_limited`` in a join storm joins again by itself, in real Chromium
-against a real ``liveclass serve`` that admits one join every two seconds."""
+against a real ``liveclass serve`` that admits one join every five seconds."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from tests.server import LiveclassServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-WAIT_MS = 15_000
+WAIT_MS = 30_000
 
 
 @pytest.fixture
 def server(make_server: Callable[..., LiveclassServer]) -> LiveclassServer:
-    return make_server("--join-rate-per-s", "0.5", "--join-burst", "1")
+    # One join per 5 s: the three pages' joins fall within one window even on a loaded machine.
+    return make_server("--join-rate-per-s", "0.2", "--join-burst", "1")
 
 
 def refused_joins(server: LiveclassServer) -> float:
@@ -49,7 +50,7 @@ def test_a_rate_limited_page_joins_again_by_itself(
     for tab in (teacher, ada, bo):
         expect(tab.by("conn-state")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
     expect(teacher.by("online-count")).to_have_text("3 online", timeout=WAIT_MS)
-    # Three joins within a second of each other, one admitted per 2 s: pages were refused and
+    # Three joins within a few seconds of each other, one admitted per 5 s: pages were refused and
     # joined later without a reload or a new token.
     assert refused_joins(server) >= 2
     # ... on the socket they had: the join is sent again, not the connection torn down.

@@ -213,15 +213,10 @@ class RoomHub:
         """
         async with self._lock:
             self._flush()  # members already here get what is pending before anyone new joins
-            while True:
-                try:
-                    events = admit(self.state, participant)
-                except RoomError as exc:
-                    raise JoinRefused(exc, exc.close_code or CloseCode.FORBIDDEN) from exc
-                if not events:
-                    break
-                if await self._append(events) is not None:
-                    break
+            try:
+                await self._admit(participant)
+            except RoomError as exc:
+                raise JoinRefused(exc, exc.close_code or CloseCode.FORBIDDEN) from exc
             await self._greet(participant, outbox, last_id)
             member = Member(participant, outbox)
             if self._batch:
@@ -240,10 +235,15 @@ class RoomHub:
             RoomError: removed, room locked, session ended (:func:`rooms.admit`).
         """
         async with self._lock:
-            while True:
-                events = admit(self.state, participant)
-                if not events or await self._append(events) is not None:
-                    return
+            await self._admit(participant)
+
+    async def _admit(self, participant: Participant) -> None:
+        """Append ``participant``'s first-join event, if it has one (the hub's lock is held);
+        tried again when another node appended meanwhile. Raises RoomError (:func:`rooms.admit`)."""
+        while True:
+            events = admit(self.state, participant)
+            if not events or await self._append(events) is not None:
+                return
 
     def attach(self, participant: Participant) -> None:
         """A whiteboard connection of ``participant`` opened: it is a presence, as a member is

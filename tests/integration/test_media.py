@@ -7,10 +7,9 @@ decode for real (the pass-through hooks live only in the server process).
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,18 +24,6 @@ from turn_config import mint as mint_turn
 pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(120)]
 
 SUBSCRIBERS = 8
-
-
-@pytest.fixture
-def sfu(make_server: Callable[..., LiveclassServer]) -> LiveclassServer:
-    return make_server("--sfu-listen-ips", "127.0.0.1", "--rate-per-s", "200")
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[ClassroomClient]]:
-    made: list[ClassroomClient] = []
-    yield made
-    await asyncio.gather(*(c.close() for c in made), return_exceptions=True)
 
 
 def metric(server: LiveclassServer, name: str) -> float:

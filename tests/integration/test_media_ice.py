@@ -51,18 +51,6 @@ async def decoys() -> AsyncIterator[list[tuple[Decoy, int]]]:
         transport.close()
 
 
-@pytest.fixture
-def sfu(make_server: Callable[..., LiveclassServer]) -> LiveclassServer:
-    return make_server("--sfu-listen-ips", "127.0.0.1", "--rate-per-s", "200")
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[ClassroomClient]]:
-    made: list[ClassroomClient] = []
-    yield made
-    await asyncio.gather(*(c.close() for c in made), return_exceptions=True)
-
-
 def candidate_line(foundation: str, port: int) -> str:
     return f"a=candidate:{foundation} 1 udp 2130706431 127.0.0.1 {port} typ host"
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -28,11 +28,6 @@ pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(150)]
 
 #: Frames a stopped stream may still deliver (in flight and in the jitter buffer) in a window.
 STRAGGLERS = 5
-
-
-@pytest.fixture
-def sfu(make_server: Callable[..., LiveclassServer]) -> LiveclassServer:
-    return make_server("--sfu-listen-ips", "127.0.0.1", "--rate-per-s", "200")
 
 
 class Watcher:

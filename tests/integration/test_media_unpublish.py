@@ -22,7 +22,6 @@ from tests.integration.test_media_rules import (  # noqa: F401
     flowing,
     peers,
     refused,
-    sfu,
     stopped,
     watching,
 )
@@ -44,8 +43,8 @@ def producers_of(watcher: Any, identity: str) -> dict[str, str]:
 
 
 async def test_unpublish_removes_the_producer_for_everyone_and_republish_brings_it_back(
-    sfu: LiveclassServer,  # noqa: F811 (the fixtures imported above)
-    peers: list[Any],  # noqa: F811
+    sfu: LiveclassServer,
+    peers: list[Any],  # noqa: F811 (the fixture imported above)
 ) -> None:
     teacher = await joined(sfu, peers, "teacher")
     watcher = await watching(await joined(sfu, peers, "watcher"), peers)
@@ -90,8 +89,8 @@ async def test_unpublish_removes_the_producer_for_everyone_and_republish_brings_
 
 
 async def test_unpublish_refuses_what_it_cannot_do_and_a_source_keeps_its_m_line(
-    sfu: LiveclassServer,  # noqa: F811 (the fixtures imported above)
-    peers: list[Any],  # noqa: F811
+    sfu: LiveclassServer,
+    peers: list[Any],  # noqa: F811 (the fixture imported above)
 ) -> None:
     teacher = await joined(sfu, peers, "teacher")
     assert await refused(teacher, "media.unpublish", source="camera") == "no_transport"
@@ -117,8 +116,8 @@ async def test_unpublish_refuses_what_it_cannot_do_and_a_source_keeps_its_m_line
 
 
 async def test_a_camera_muted_by_staff_cannot_come_back_labelled_screen(
-    sfu: LiveclassServer,  # noqa: F811 (the fixtures imported above)
-    peers: list[Any],  # noqa: F811
+    sfu: LiveclassServer,
+    peers: list[Any],  # noqa: F811 (the fixture imported above)
 ) -> None:
     teacher = await joined(sfu, peers, "teacher")
     student = await joined(sfu, peers, "student")

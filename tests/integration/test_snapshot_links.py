@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 from pycrdt import Array, Doc
@@ -25,11 +23,8 @@ async def joined(server: LiveclassServer, identity: str, role: str) -> Classroom
 
 
 def download(server: LiveclassServer, path: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(f"{server.http_url}{path}", timeout=5) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+    status, body, _ = server.get(path)
+    return status, body
 
 
 def forged_link(server: LiveclassServer, identity: str, snapshot_id: int, **kwargs: float) -> str:

@@ -117,7 +117,7 @@ from rooms.media import MODES, SOURCES, forwarded_sources, may_publish, router_i
 from rooms.participant import Participant
 from rooms.roles import Role, is_staff
 from rooms.room_ids import is_room_id
-from rooms.state import CHAT_HISTORY, Poll, Question, RoomState, evolve, new_room
+from rooms.state import CHAT_HISTORY, Poll, Question, RoomState, copy_state, evolve, new_room
 from rooms.view import chat_entry, ordered_questions, room_view
 
 __all__ = [
@@ -222,6 +222,7 @@ __all__ = [
     "audience_of",
     "board_access",
     "chat_entry",
+    "copy_state",
     "decide",
     "event_from_data",
     "evolve",

@@ -193,6 +193,54 @@ def new_room(room_id: str) -> RoomState:
     return RoomState(room_id=room_id)
 
 
+def copy_state(state: RoomState) -> RoomState:
+    """A copy of ``state`` that :func:`evolve` can change without changing ``state``.
+
+    Containers, questions and polls are copied; what they hold is immutable (participants,
+    records, tuples) and is shared. O(size of the state): a write path that decides several
+    commands in a row evolves a copy, so a batch that does not commit leaves ``state`` as it was.
+    """
+    return RoomState(
+        room_id=state.room_id,
+        locked=state.locked,
+        ended=state.ended,
+        participants=dict(state.participants),
+        removed=set(state.removed),
+        chat_muted_all=state.chat_muted_all,
+        chat_muted=set(state.chat_muted),
+        hands=list(state.hands),
+        chat=deque(state.chat, maxlen=CHAT_HISTORY),
+        threads={k: deque(v, maxlen=CHAT_HISTORY) for k, v in state.threads.items()},
+        questions={k: _copy_question(q) for k, q in state.questions.items()},
+        polls={k: _copy_poll(p) for k, p in state.polls.items()},
+        question_count=state.question_count,
+        poll_count=state.poll_count,
+        locked_boards=set(state.locked_boards),
+        board_cleared=dict(state.board_cleared),
+        board_snapshots=dict(state.board_snapshots),
+        media_mode=state.media_mode,
+        media_muted=set(state.media_muted),
+        media_muted_all=set(state.media_muted_all),
+        media_permitted=set(state.media_permitted),
+        spotlight=state.spotlight,
+        breakouts=state.breakouts,
+        breakout_of=dict(state.breakout_of),
+        last_id=state.last_id,
+    )
+
+
+def _copy_question(q: Question) -> Question:
+    return Question(
+        q.question_id, q.author, q.name, q.text, q.ts, set(q.voters), q.answered, q.pinned
+    )
+
+
+def _copy_poll(p: Poll) -> Poll:
+    return Poll(
+        p.poll_id, p.question, p.options, p.multiple, p.open, dict(p.answers), p.tally, p.voters
+    )
+
+
 def evolve(state: RoomState, record: Record) -> None:
     """Apply one log record to ``state`` in place and set ``state.last_id`` to its id.
 

@@ -1,20 +1,26 @@
 """RoomHub: one room on one signaling node: its state, its local members, and fan-out.
 
-The hub is the only place a room's commands are decided on this node. One asyncio lock per room
-serializes decide -> append -> deliver, so every member sees one order (invariant 2), and an
-acknowledgement goes out only after the store committed (invariant 1). Each event is encoded once
-and the same bytes go to every member allowed to see it (invariant 4).
+The hub is the asyncio shell around :mod:`signaling.edge`: it reads nothing itself and decides
+nothing itself; it queues, awaits the store and the bus, and runs timers.
+
+Writes are batched. Commands (and joins) queue; one writer task at a time takes everything that
+queued while the previous append was in flight, decides it in order against the room's state
+(:func:`signaling.edge.batch.plan_batch`), and appends the batch's events with one
+compare-and-append: one store round trip, one replica wait, one wake-up. Each sender gets its
+answer only after the batch committed (invariant 1), and every member sees one order (invariant
+2). When another node appended first, the hub folds what it appended and decides the batch again.
+Each event is encoded once and the same bytes go to every member allowed to see it (invariant 4).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import msgpack
 
@@ -30,9 +36,7 @@ from rooms import (
     RoomState,
     SessionEnded,
     SessionEndedEvent,
-    admit,
     audience_of,
-    decide,
     evolve,
     new_room,
     room_view,
@@ -41,6 +45,11 @@ from rooms.snapshot import SnapshotError, state_from_data, state_to_data
 
 from .bus import Bus
 from .codec import encode_ack, encode_error, encode_event, encode_reconnect, pack
+from .edge.batch import Plan, Proposal, batch_size, conflict_backoff_s, plan_batch
+from .edge.fanout import Outgoing, plan_fanout
+from .edge.greeting import Greeting, choose_greeting
+from .edge.ordering import LogFollower, Step, continuation
+from .edge.snapshots import snapshot_due
 from .metrics import Metrics
 from .outbox import Outbox, wire_frame
 from .presence import Presence, presence_frames
@@ -48,7 +57,6 @@ from .store import AppendConflict, EventStore, Snapshot, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-_MAX_APPEND_ATTEMPTS = 8
 _MAX_LOAD_ATTEMPTS = 5
 
 
@@ -70,14 +78,14 @@ class HubSettings:
     snapshot_every: int = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class _Outgoing:
-    """One delivered event waiting for the end of the loop turn: encoded once for everyone."""
+@dataclass(eq=False, slots=True)
+class _Queued:
+    """A proposal waiting for its batch: its future, and where its ack or error goes."""
 
-    record: Record
-    frame: bytes
-    wire: bytes
-    audience: Audience
+    proposal: Proposal
+    done: asyncio.Future[tuple[Record, ...]]
+    outbox: Outbox | None = None
+    ref: int | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -115,7 +123,7 @@ class RoomHub:
     _staff: dict[Member, None] = field(default_factory=dict, init=False)
     _everyone_cache: tuple[Member, ...] | None = field(default=None, init=False)
     # Write coalescing: what this loop turn delivered, flushed once at its end.
-    _batch: list[_Outgoing] = field(default_factory=list, init=False)
+    _batch: list[Outgoing] = field(default_factory=list, init=False)
     _replies: list[tuple[Outbox, bytes]] = field(default_factory=list, init=False)
     _covered: dict[Member, int] = field(default_factory=dict, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
@@ -123,8 +131,11 @@ class RoomHub:
     _presence: Presence = field(init=False)
     _presence_timer: asyncio.TimerHandle | None = field(default=None, init=False)
     _gap_fill: asyncio.Task[None] | None = field(default=None, init=False)
-    _loaded: bool = field(default=False, init=False)
-    _missed_while_loading: bool = field(default=False, init=False)
+    _follower: LogFollower = field(default_factory=LogFollower, init=False)
+    # The write path: proposals waiting for the next batch, and the task appending batches.
+    _queue: deque[_Queued] = field(default_factory=deque, init=False)
+    _writer: asyncio.Task[None] | None = field(default=None, init=False)
+    _rng: random.Random = field(default_factory=random.Random, init=False)
     #: The newest snapshot this hub knows is stored (0: none), and the one being saved.
     _snapshot_id: int = field(default=0, init=False)
     _saving: asyncio.Task[None] | None = field(default=None, init=False)
@@ -152,9 +163,8 @@ class RoomHub:
         except BaseException:
             await self.bus.unsubscribe(self.room_id)
             raise
-        self._loaded = True
         self._snapshot_due(())
-        if self._missed_while_loading:
+        if self._follower.finish_loading():
             # Something was delivered while the log was read: read on from where the load ended.
             self.missed()
 
@@ -183,6 +193,8 @@ class RoomHub:
 
     async def close(self) -> None:
         self._closed = True
+        if self._writer is not None:
+            await asyncio.wait([self._writer], timeout=2.0)
         if self._saving is not None:
             await asyncio.wait([self._saving], timeout=2.0)
         await self.bus.unsubscribe(self.room_id)
@@ -210,13 +222,14 @@ class RoomHub:
 
         Raises:
             JoinRefused: removed, room locked, session ended.
+            StoreUnavailable: the store failed; nothing was appended.
         """
-        async with self._lock:
+        try:
+            await self._propose(Proposal(participant, None))
+        except RoomError as exc:
+            raise JoinRefused(exc, exc.close_code or CloseCode.FORBIDDEN) from exc
+        async with self._lock:  # no batch commits between the greeting and the registering
             self._flush()  # members already here get what is pending before anyone new joins
-            try:
-                await self._admit(participant)
-            except RoomError as exc:
-                raise JoinRefused(exc, exc.close_code or CloseCode.FORBIDDEN) from exc
             await self._greet(participant, outbox, last_id)
             member = Member(participant, outbox)
             if self._batch:
@@ -233,17 +246,9 @@ class RoomHub:
 
         Raises:
             RoomError: removed, room locked, session ended (:func:`rooms.admit`).
+            StoreUnavailable: the store failed; nothing was appended.
         """
-        async with self._lock:
-            await self._admit(participant)
-
-    async def _admit(self, participant: Participant) -> None:
-        """Append ``participant``'s first-join event, if it has one (the hub's lock is held);
-        tried again when another node appended meanwhile. Raises RoomError (:func:`rooms.admit`)."""
-        while True:
-            events = admit(self.state, participant)
-            if not events or await self._append(events) is not None:
-                return
+        await self._propose(Proposal(participant, None))
 
     def attach(self, participant: Participant) -> None:
         """A whiteboard connection of ``participant`` opened: it is a presence, as a member is
@@ -266,17 +271,14 @@ class RoomHub:
             "heartbeat_ms": self.settings.heartbeat_ms,
             "ice_servers": self.ice_servers(participant),
         }
-        resumable = (
-            last_id is not None
-            and 0 <= last_id <= state.last_id
-            and state.last_id - last_id <= self.settings.resume_max_events
-        )
-        if resumable and last_id is not None and last_id + 1 < self._recent_start():
-            resumable = await self.store.first_id(self.room_id) <= last_id + 1
-        missed: list[bytes] = []
-        if resumable and last_id is not None:
-            missed = await self._missed_frames(participant, last_id)
-        if not resumable:
+        limit = self.settings.resume_max_events
+        greeting = choose_greeting(last_id, state.last_id, self._recent_start(), limit)
+        if greeting is Greeting.ASK_LOG_START:
+            first_id = await self.store.first_id(self.room_id)
+            greeting = choose_greeting(
+                last_id, state.last_id, self._recent_start(), limit, first_id
+            )
+        if greeting is Greeting.WELCOME or last_id is None:
             welcome = {
                 "t": "welcome",
                 **base,
@@ -286,13 +288,14 @@ class RoomHub:
             }
             outbox.put(pack(welcome))
             return
+        missed = await self._missed_frames(participant, last_id)
         self.metrics.resumes.inc()
         outbox.put(
             pack(
                 {
                     "t": "resumed",
                     **base,
-                    "last_id": state.last_id,
+                    "last_id": self.state.last_id,
                     "missed": len(missed),
                     "resumed": True,
                 }
@@ -343,68 +346,172 @@ class RoomHub:
         if self.idle:
             self.on_idle(self)
 
-    # -- commands ------------------------------------------------------------------------------
+    # -- commands: the batched write path --------------------------------------------------------
 
     async def execute(self, member: Member, ref: int, command: Command) -> list[int]:
-        """Decide, append and deliver one command; ack or error to the sender.
+        """Decide, append and deliver one command; ack or error to the sender once its batch
+        committed (:mod:`signaling.edge.batch`).
 
         Returns the appended event ids (empty on error or when nothing changed).
-        """
-        outbox = member.outbox
-        async with self._lock:
-            while True:
-                try:
-                    events = decide(self.state, member.participant, command)
-                except RoomError as exc:
-                    self.metrics.command_errors.labels(exc.code).inc()
-                    self.reply(outbox, encode_error(exc, ref))
-                    return []
-                if not events:
-                    self.reply(outbox, encode_ack(ref, []))
-                    return []
-                records = await self._append(events)
-                if records is not None:
-                    ids = [r.id for r in records]
-                    self.reply(outbox, encode_ack(ref, ids))
-                    return ids
 
-    async def _append(self, events: Sequence[Any]) -> list[Record] | None:
-        """Compare-and-append at the state's last id, then deliver; None after a conflict."""
-        started = time.perf_counter()
+        Raises:
+            StoreUnavailable: the store failed; nothing of the command was appended.
+        """
         try:
-            records = await self.store.append(
-                self.room_id, events, expected_last_id=self.state.last_id, ts=now_ms()
-            )
-        except AppendConflict:
+            records = await self._propose(Proposal(member.participant, command), member.outbox, ref)
+        except RoomError:
+            return []  # the writer answered it
+        return [r.id for r in records]
+
+    def _propose(
+        self, proposal: Proposal, outbox: Outbox | None = None, ref: int | None = None
+    ) -> asyncio.Future[tuple[Record, ...]]:
+        """Queue ``proposal`` for the next batch; the future is its records once committed, or
+        the RoomError / StoreUnavailable it came to. With ``outbox``, the writer also sends the
+        ack or error frame (after the batch's events)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[tuple[Record, ...]] = loop.create_future()
+        if self._closed:
+            done.set_exception(StoreUnavailable(f"room {self.room_id} is unloading"))
+            return done
+        self._queue.append(_Queued(proposal, done, outbox, ref))
+        if self._writer is None:
+            # Started on the next loop turn: what other connections read in this one joins it.
+            self._writer = loop.create_task(self._write())
+        return done
+
+    async def _write(self) -> None:
+        """Append the queued proposals, one batch at a time, until none is left."""
+        try:
+            while self._queue:
+                n = batch_size(len(self._queue))
+                batch = [self._queue.popleft() for _ in range(n)]
+                batch = [q for q in batch if not q.done.done()]  # a waiter that went away
+                if not batch:
+                    continue
+                async with self._lock:
+                    try:
+                        await self._commit(batch)
+                    except BaseException as exc:
+                        failure = exc if isinstance(exc, Exception) else StoreUnavailable("stopped")
+                        for queued in batch:
+                            if not queued.done.done():
+                                queued.done.set_exception(failure)
+                                queued.done.exception()  # retrieved: its waiter re-raises it
+                        if not isinstance(exc, Exception):
+                            raise
+                        log.exception("room %s: a batch failed", self.room_id)
+        finally:
+            self._writer = None
+
+    async def _commit(self, batch: list[_Queued]) -> None:
+        """Decide ``batch`` against the state, append its events, answer each proposal.
+
+        A conflict (another node appended first) folds what it appended and decides again; a
+        batch that changes nothing is answered once the state is known to be current.
+        """
+        proposals = [q.proposal for q in batch]
+        conflicts = 0
+        while True:
+            plan = plan_batch(self.state, proposals, now_ms())
+            if not plan.records:
+                if await self._fell_behind():
+                    continue
+                self._answer(batch, plan)
+                return
+            started = time.perf_counter()
+            try:
+                records = await self.store.append(
+                    self.room_id,
+                    [r.event for r in plan.records],
+                    expected_last_id=plan.base_last_id,
+                    ts=plan.records[0].ts,
+                )
+            except AppendConflict as conflict:
+                conflicts += 1
+                self.metrics.append_conflicts.inc()
+                await self._fold_conflict(conflict)
+                delay = conflict_backoff_s(conflicts, self._rng)
+                if delay:
+                    await asyncio.sleep(delay)
+                continue
+            except StoreUnavailable as exc:
+                for queued in batch:
+                    if not queued.done.done():
+                        queued.done.set_exception(exc)
+                        queued.done.exception()
+                return
+            self.metrics.append_seconds.observe(time.perf_counter() - started)
+            self.metrics.batch_commands.observe(len(batch))
+            self.metrics.events_appended.inc(len(records))
+            if plan.state is not None and self.state.last_id == plan.base_last_id:
+                self.state = plan.state  # the plan's copy is folded through these records
+                for record in records:
+                    self._announce(record)
+            else:
+                self._deliver(records)
+            self._answer(batch, plan)
+            await self.bus.publish(self.room_id, records)
+            self._snapshot_due(records)
+            return
+
+    async def _fell_behind(self) -> bool:
+        """Whether another node appended past the state (then it is caught up): a decision that
+        appends nothing (an error, a no-op) is answered only against a current state. With a
+        store no other node writes, the state is always current."""
+        if not self.store.shared:
+            return False
+        newer = await self.store.read(self.room_id, self.state.last_id, 1)
+        if not newer:
+            return False
+        await self._catch_up()
+        return True
+
+    async def _fold_conflict(self, conflict: AppendConflict) -> None:
+        """Fold what another node appended before this node's batch: the conflict's records
+        when they continue the state, else read from the store."""
+        fresh = continuation(self.state.last_id, conflict.records)
+        if fresh:
+            self._deliver(fresh)
+        if not fresh or len(conflict.records) >= conflict.limit:
             await self._catch_up()
-            return None
-        self.metrics.append_seconds.observe(time.perf_counter() - started)
-        self.metrics.events_appended.inc(len(records))
-        self._deliver(records)
-        await self.bus.publish(self.room_id, records)
-        self._snapshot_due(records)
-        return records
+
+    def _answer(self, batch: list[_Queued], plan: Plan) -> None:
+        """Each proposal's answer: the ack or error frame (after the batch's events), and its
+        future."""
+        for index, queued in enumerate(batch):
+            outcome = plan.outcomes[index]
+            error = outcome.error
+            if error is not None:
+                self.metrics.command_errors.labels(error.code).inc()
+                if queued.outbox is not None:
+                    self.reply(queued.outbox, encode_error(error, queued.ref))
+                if not queued.done.done():
+                    queued.done.set_exception(error)
+                    queued.done.exception()
+                continue
+            records = plan.records_of(index)
+            if queued.outbox is not None and queued.ref is not None:
+                self.reply(queued.outbox, encode_ack(queued.ref, [r.id for r in records]))
+            if not queued.done.done():
+                queued.done.set_result(records)
 
     # -- delivery ------------------------------------------------------------------------------
 
     # The bus (signaling.bus.RoomSubscriber).
 
     def deliver(self, records: Sequence[Record]) -> None:
-        if not self._loaded:
-            self._missed_while_loading = True
-            return
-        fresh = [r for r in records if r.id > self.state.last_id]
-        if not fresh:
-            return
-        if fresh[0].id != self.state.last_id + 1:
-            self.missed()
-            return
-        self._deliver(fresh)
+        offer = self._follower.offer(self.state.last_id, records)
+        if offer.step is Step.FOLD:
+            self._deliver(offer.records)
+        elif offer.step is Step.READ_GAP:
+            self._fill_gap_soon()
 
     def missed(self) -> None:
-        if not self._loaded:
-            self._missed_while_loading = True
-            return
+        if self._follower.missed() is Step.READ_GAP:
+            self._fill_gap_soon()
+
+    def _fill_gap_soon(self) -> None:
         if self._gap_fill is None:
             self._gap_fill = asyncio.get_running_loop().create_task(self._fill_gap())
 
@@ -435,13 +542,13 @@ class RoomHub:
         """Read and deliver everything in the store past the state's last id."""
         while True:
             records = await self.store.read(self.room_id, self.state.last_id, 1000)
-            records = [r for r in records if r.id > self.state.last_id]
-            if not records:
-                return
-            if records[0].id != self.state.last_id + 1:
+            fresh = continuation(self.state.last_id, records)
+            if fresh is None:
                 await self._reload()
                 continue
-            self._deliver(records)
+            if not fresh:
+                return
+            self._deliver(fresh)
 
     async def _reload(self) -> None:
         """This node fell behind a trimmed log: fold the room again from its snapshot, and send
@@ -451,14 +558,13 @@ class RoomHub:
             self.room_id,
             self.state.last_id,
         )
-        self._loaded = False
+        self._follower.start_loading()
         try:
             self._flush()
             self._recent.clear()
             await self._load()
         finally:
-            self._loaded = True
-            self._missed_while_loading = False  # the caller reads on from the new state
+            self._follower.finish_loading()  # the caller reads on from the new state
         frame = encode_reconnect("slow_consumer", 0)
         for member in list(self.members):
             if not member.closing:
@@ -470,11 +576,11 @@ class RoomHub:
     def _snapshot_due(self, records: Sequence[Record]) -> None:
         """Save a snapshot when this append crossed a multiple of ``snapshot_every`` (so one
         node saves each), or when the log behind the last snapshot is that long already."""
-        every = self.settings.snapshot_every
-        if every <= 0 or self._saving is not None or self._closed:
+        if self._saving is not None or self._closed:
             return
-        crossed = bool(records) and records[-1].id // every > (records[0].id - 1) // every
-        if not crossed and self.state.last_id - self._snapshot_id < every:
+        first, last = (records[0].id, records[-1].id) if records else (1, 0)
+        every = self.settings.snapshot_every
+        if not snapshot_due(every, first, last, self.state.last_id, self._snapshot_id):
             return
         snapshot = Snapshot(self.state.last_id, msgpack.packb(state_to_data(self.state)))
         self._saving = asyncio.get_running_loop().create_task(self._save_snapshot(snapshot))
@@ -509,15 +615,17 @@ class RoomHub:
             if record.id != self.state.last_id + 1:
                 continue
             evolve(self.state, record)
-            for listener in self.listeners:
-                listener(record)
-            frame = encode_event(record)
-            self._recent.append((record, frame))
-            if not self._batch:
-                asyncio.get_running_loop().call_soon(self._flush)
-            self._batch.append(
-                _Outgoing(record, frame, wire_frame(frame), audience_of(record.event))
-            )
+            self._announce(record)
+
+    def _announce(self, record: Record) -> None:
+        """Queue a folded record, encoded once, for the end of this turn."""
+        for listener in self.listeners:
+            listener(record)
+        frame = encode_event(record)
+        self._recent.append((record, frame))
+        if not self._batch:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._batch.append(Outgoing(record, frame, wire_frame(frame), audience_of(record.event)))
 
     def _flush(self) -> None:
         """Write this turn's events: one write per member, the same bytes for everyone when every
@@ -527,36 +635,15 @@ class RoomHub:
             return
         replies, self._replies = self._replies, []
         covered, self._covered = self._covered, {}
-        if len(batch) == 1:
-            out = batch[0]
-            for member in self._recipients(out.audience):
-                if not covered or covered.get(member, 0) < out.record.id:
-                    member.outbox.put(out.frame, out.wire)
-        elif all(out.audience.kind == "all" for out in batch):
-            frames = [out.frame for out in batch]
-            wire = b"".join(out.wire for out in batch)
-            for member in self._recipients(Audience.ALL):
-                if covered and member in covered:
-                    self._put_admitted(member, batch, covered[member])
-                else:
-                    member.outbox.put_many(frames, wire)
-        else:
-            for member in self._recipients(Audience.ALL):
-                self._put_admitted(member, batch, covered.get(member, 0))
+        for member, frames, wire in plan_fanout(batch, self._recipients, covered):
+            if len(frames) == 1:
+                member.outbox.put(frames[0], wire)
+            else:
+                member.outbox.put_many(frames, wire)
         for outbox, frame in replies:
             outbox.put(frame)
         for out in batch:
             self._after(out.record)
-
-    @staticmethod
-    def _put_admitted(member: Member, batch: Sequence[_Outgoing], after_id: int) -> None:
-        mine = [
-            out
-            for out in batch
-            if out.record.id > after_id and out.audience.admits(member.participant)
-        ]
-        if mine:
-            member.outbox.put_many([o.frame for o in mine], b"".join(o.wire for o in mine))
 
     def _recipients(self, audience: Audience) -> tuple[Member, ...] | list[Member]:
         if audience.kind == "all":

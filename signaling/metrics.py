@@ -72,7 +72,18 @@ class Metrics:
         )
         self.append_seconds = Histogram(
             "liveclass_append_seconds",
-            "Time to commit one command's events to the store",
+            "Time to commit one batch of commands' events to the store",
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=r,
+        )
+        self.batch_commands = Histogram(
+            "liveclass_batch_commands",
+            "Commands (and joins) decided together and committed in one append",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
+        )
+        self.append_conflicts = Counter(
+            "liveclass_append_conflicts_total",
+            "Appends another node's append got in before (the batch is decided again)",
             registry=r,
         )

@@ -37,13 +37,25 @@ from .store import AppendConflict, Snapshot, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
+#: Records after the caller's last id that a conflicting append sends back (so the caller can
+#: decide again without another round trip); more than that, it reads them.
+CONFLICT_RECORDS = 256
+
 #: KEYS: log stream. ARGV: expected last id, ts, nonce, then type/data pairs. The first entry
-#: also holds the append's nonce (field ``n``), which the publish script checks.
+#: also holds the append's nonce (field ``n``), which the publish script checks. A conflict
+#: returns ``{0, last id, entries after the expected id}`` (at most ``CONFLICT_RECORDS``).
 APPEND_SCRIPT = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local last_id = 0
 if #last > 0 then last_id = tonumber(string.match(last[1][1], '^(%d+)-')) end
-if last_id ~= tonumber(ARGV[1]) then return {0, last_id} end
+if last_id ~= tonumber(ARGV[1]) then
+  local newer = {}
+  if last_id > tonumber(ARGV[1]) then
+    newer = redis.call('XRANGE', KEYS[1], (tonumber(ARGV[1]) + 1) .. '-0', '+', 'COUNT',
+      CONFLICT_RECORDS)
+  end
+  return {0, last_id, newer}
+end
 local n = last_id
 for i = 4, #ARGV, 2 do
   n = n + 1
@@ -55,7 +67,7 @@ for i = 4, #ARGV, 2 do
   end
 end
 return {1, n}
-"""
+""".replace("CONFLICT_RECORDS", str(CONFLICT_RECORDS))
 
 #: KEYS: log stream, wake channel. ARGV: first id, nonce, payload. Publishes only if the entry
 #: at the first id is this append's (it committed; a conflicting append publishes nothing).
@@ -118,6 +130,9 @@ class RedisEventStore:
             in progress included); an append that raised it was not acknowledged.
     """
 
+    #: Every node of the tier appends to the same logs.
+    shared = True
+
     def __init__(
         self,
         router: ClusterRouter,
@@ -162,9 +177,10 @@ class RedisEventStore:
             pipe.eval(PUBLISH_SCRIPT, 2, *keys, first, nonce, wake)
 
         replies = await self._run(room_id, build, "append")
-        ok, last = replies[0]
+        ok, last = replies[0][:2]
         if not ok:
-            raise AppendConflict(room_id, expected_last_id)
+            newer = [_record(entry_id, _pairs(fields)) for entry_id, fields in replies[0][2]]
+            raise AppendConflict(room_id, expected_last_id, newer, CONFLICT_RECORDS)
         if self.replicas and int(replies[1]) < self.replicas:
             self.unreplicated_appends += 1
             log.warning(
@@ -228,6 +244,11 @@ class RedisEventStore:
 def _event_id(entry_id: bytes | str) -> int:
     text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
     return int(text.partition("-")[0])
+
+
+def _pairs(flat: Sequence[Any]) -> dict[Any, Any]:
+    """A stream entry's fields as a script returns them (a flat list) as a map."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _record(entry_id: bytes | str, fields: dict[Any, Any]) -> Record:

@@ -43,6 +43,9 @@ class SqliteEventStore:
         StoreUnavailable: from any call when SQLite fails (disk full, file removed).
     """
 
+    #: One process owns the file (the embedded node): nobody else appends.
+    shared = False
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)

@@ -18,12 +18,24 @@ from rooms import Event, Record
 
 
 class AppendConflict(Exception):
-    """The room's log moved past ``expected_last_id``: re-read, re-decide, retry."""
+    """The room's log moved past ``expected_last_id``: fold what is newer, re-decide, retry.
 
-    def __init__(self, room_id: str, expected_last_id: int) -> None:
+    ``records``: the records after ``expected_last_id`` the store sent with the refusal, at most
+    ``limit`` of them (a store may send none: then read them).
+    """
+
+    def __init__(
+        self,
+        room_id: str,
+        expected_last_id: int,
+        records: Sequence[Record] = (),
+        limit: int = 0,
+    ) -> None:
         super().__init__(f"room {room_id!r} log is past id {expected_last_id}")
         self.room_id = room_id
         self.expected_last_id = expected_last_id
+        self.records = tuple(records)
+        self.limit = limit
 
 
 class StoreUnavailable(Exception):
@@ -44,7 +56,13 @@ class EventStore(Protocol):
 
     Ids are integers from 1 per room. ``append`` is compare-and-append: it commits only if the
     room's newest id is ``expected_last_id``, so rules decided against a state stay valid.
+
+    ``shared`` says whether other processes append to the same logs (several nodes on one Redis
+    Cluster): a node's state may then be behind the log, and a decision that appends nothing is
+    answered only after checking it is not (:meth:`signaling.hub.RoomHub`).
     """
+
+    shared: bool
 
     async def append(
         self, room_id: str, events: Sequence[Event], *, expected_last_id: int, ts: int

@@ -5,6 +5,7 @@ it decides, stamps records with ids and times, and folds them like the server do
 """
 
 from collections.abc import Iterable
+from dataclasses import fields
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -49,10 +50,12 @@ from rooms import (
     RoomLock,
     RoomState,
     admit,
+    copy_state,
     decide,
     evolve,
     new_room,
 )
+from rooms.snapshot import state_to_data
 
 TEACHER = Participant("t1", "Tess", Role.TEACHER)
 ASSISTANT = Participant("a1", "Ari", Role.ASSISTANT)
@@ -295,3 +298,54 @@ def test_any_command_sequence_folds_to_the_same_state(
     assert state.spotlight is None or state.spotlight not in state.removed
     assert set(state.breakout_of.values()) <= set(state.breakouts)
     assert all(state.participants[i].role is not Role.TEACHER for i, _ in state.media_muted)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(ACTORS, ALL_COMMANDS), max_size=25),
+    st.lists(st.tuples(ACTORS, ALL_COMMANDS), min_size=1, max_size=25),
+)
+def test_a_copied_state_evolves_apart_from_its_original(
+    before: list[tuple[Participant, Command]], after: list[tuple[Participant, Command]]
+) -> None:
+    """What the batched write path relies on: evolving a copy never changes the original, and
+    the copy evolves exactly as the original would have."""
+    room = classroom()
+    # Something of everything the later commands can change: questions, a poll, chat, a hand.
+    room.do(STUDENT, QuestionAsk("why?"))
+    room.do(OTHER, QuestionAsk("how?"))
+    room.do(TEACHER, PollOpen("which?", ("a", "b"), False))
+    room.do(STUDENT, ChatSend("hello", None))
+    room.do(OTHER, HandRaise())
+    for actor, command in before:
+        try:
+            room.do(actor, command)
+        except RoomError:
+            pass
+    original = room.state
+    frozen = state_to_data(original)
+    copy = copy_state(original)
+    assert copy == original
+    twin = classroom()
+    twin.state = copy_state(original)
+    twin.log = list(room.log)
+    room.state = copy
+    for actor, command in after:
+        for target in (room, twin):
+            try:
+                target.do(actor, command)
+            except RoomError:
+                pass
+    assert state_to_data(original) == frozen
+    assert room.state == twin.state
+
+
+def test_copy_state_copies_every_field() -> None:
+    """A field added to RoomState must be added to copy_state too (this lists them)."""
+    assert [f.name for f in fields(RoomState)] == [
+        "room_id", "locked", "ended", "participants", "removed", "chat_muted_all",
+        "chat_muted", "hands", "chat", "threads", "questions", "polls", "question_count",
+        "poll_count", "locked_boards", "board_cleared", "board_snapshots", "media_mode",
+        "media_muted", "media_muted_all", "media_permitted", "spotlight", "breakouts",
+        "breakout_of", "last_id",
+    ]  # fmt: skip

@@ -1,0 +1,81 @@
+"""Fan-out: one loop turn's events as the writes each member gets.
+
+A hub encodes each event once (invariant 4) and, at the end of the loop turn, writes what the
+turn delivered: one write per member. When every event is for everyone, every member gets the
+same frames and the same pre-built wire bytes; otherwise each member gets the events its
+audience admits (:func:`rooms.audience_of`). A member greeted during the turn has the events up
+to its greeting in that greeting already (``covered``: member -> the last id it has).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from rooms import Audience, Participant, Record
+
+
+class Recipient(Protocol):
+    @property
+    def participant(self) -> Participant: ...
+
+
+M = TypeVar("M", bound=Recipient)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One delivered event: its record, its encoded frame, that frame's wire bytes, and who
+    may receive it."""
+
+    record: Record
+    frame: bytes
+    wire: bytes
+    audience: Audience
+
+
+def plan_fanout(
+    batch: Sequence[Outgoing],
+    recipients: Callable[[Audience], Sequence[M]],
+    covered: Mapping[M, int],
+) -> Iterator[tuple[M, list[bytes], bytes]]:
+    """The writes for ``batch``: ``(member, frames, wire)``, at most one per member.
+
+    Args:
+        recipients: the members an audience reaches (``Audience.ALL``: every member).
+        covered: members greeted during the turn, with the last id their greeting covered.
+    """
+    if not batch:
+        return
+    if len(batch) == 1:
+        out = batch[0]
+        frames = [out.frame]
+        for member in recipients(out.audience):
+            if not covered or covered.get(member, 0) < out.record.id:
+                yield member, frames, out.wire
+        return
+    if all(out.audience.kind == "all" for out in batch):
+        shared = [out.frame for out in batch]
+        wire = b"".join(out.wire for out in batch)
+        for member in recipients(Audience.ALL):
+            if covered and member in covered:
+                mine = _admitted(batch, member.participant, covered[member])
+                if mine is not None:
+                    yield member, *mine
+            else:
+                yield member, shared, wire
+        return
+    for member in recipients(Audience.ALL):
+        mine = _admitted(batch, member.participant, covered.get(member, 0))
+        if mine is not None:
+            yield member, *mine
+
+
+def _admitted(
+    batch: Sequence[Outgoing], participant: Participant, after_id: int
+) -> tuple[list[bytes], bytes] | None:
+    mine = [o for o in batch if o.record.id > after_id and o.audience.admits(participant)]
+    if not mine:
+        return None
+    return [o.frame for o in mine], b"".join(o.wire for o in mine)

@@ -392,15 +392,14 @@ class RoomHub:
                 async with self._lock:
                     try:
                         await self._commit(batch)
-                    except BaseException as exc:
-                        failure = exc if isinstance(exc, Exception) else StoreUnavailable("stopped")
-                        for queued in batch:
-                            if not queued.done.done():
-                                queued.done.set_exception(failure)
-                                queued.done.exception()  # retrieved: its waiter re-raises it
-                        if not isinstance(exc, Exception):
-                            raise
+                    except StoreUnavailable as exc:
+                        _fail(batch, exc)
+                    except Exception as exc:
                         log.exception("room %s: a batch failed", self.room_id)
+                        _fail(batch, exc)
+                    except BaseException:
+                        _fail(batch, StoreUnavailable(f"room {self.room_id} is unloading"))
+                        raise
         finally:
             self._writer = None
 
@@ -435,12 +434,6 @@ class RoomHub:
                 if delay:
                     await asyncio.sleep(delay)
                 continue
-            except StoreUnavailable as exc:
-                for queued in batch:
-                    if not queued.done.done():
-                        queued.done.set_exception(exc)
-                        queued.done.exception()
-                return
             self.metrics.append_seconds.observe(time.perf_counter() - started)
             self.metrics.batch_commands.observe(len(batch))
             self.metrics.events_appended.inc(len(records))
@@ -483,7 +476,8 @@ class RoomHub:
             outcome = plan.outcomes[index]
             error = outcome.error
             if error is not None:
-                self.metrics.command_errors.labels(error.code).inc()
+                if queued.proposal.command is not None:  # a refused join is counted as one
+                    self.metrics.command_errors.labels(error.code).inc()
                 if queued.outbox is not None:
                     self.reply(queued.outbox, encode_error(error, queued.ref))
                 if not queued.done.done():
@@ -728,6 +722,15 @@ def _thaw(room_id: str, snapshot: Snapshot) -> RoomState:
             f"at {state.last_id}"
         )
     return state
+
+
+def _fail(batch: Sequence[_Queued], error: Exception) -> None:
+    """Answer every proposal of a batch that did not commit with ``error`` (its waiter raises
+    it: ``StoreUnavailable`` becomes the ``unavailable`` error frame)."""
+    for queued in batch:
+        if not queued.done.done():
+            queued.done.set_exception(error)
+            queued.done.exception()  # retrieved here: its waiter re-raises it
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

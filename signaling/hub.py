@@ -348,20 +348,18 @@ class RoomHub:
 
     # -- commands: the batched write path --------------------------------------------------------
 
-    async def execute(self, member: Member, ref: int, command: Command) -> list[int]:
-        """Decide, append and deliver one command; ack or error to the sender once its batch
-        committed (:mod:`signaling.edge.batch`).
+    def submit(
+        self, member: Member, ref: int, command: Command
+    ) -> asyncio.Future[tuple[Record, ...]]:
+        """Queue one command for the next batch (:mod:`signaling.edge.batch`); the writer sends
+        the sender its ack or error once the batch committed.
 
-        Returns the appended event ids (empty on error or when nothing changed).
-
-        Raises:
-            StoreUnavailable: the store failed; nothing of the command was appended.
+        The future is the command's records (empty when nothing changed); its exception is the
+        RoomError the writer answered, or StoreUnavailable (nothing was appended; the writer
+        sent nothing: the caller answers ``unavailable``). Commands of one member are decided in
+        the order they were submitted.
         """
-        try:
-            records = await self._propose(Proposal(member.participant, command), member.outbox, ref)
-        except RoomError:
-            return []  # the writer answered it
-        return [r.id for r in records]
+        return self._propose(Proposal(member.participant, command), member.outbox, ref)
 
     def _propose(
         self, proposal: Proposal, outbox: Outbox | None = None, ref: int | None = None

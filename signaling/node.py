@@ -9,9 +9,11 @@ room go on (docs/protocol.md, "Error codes").
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import weakref
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -22,7 +24,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from rooms import CloseCode, Leave, NotAllowed, Participant, is_board_name
+from rooms import CloseCode, Leave, NotAllowed, Participant, Record, is_board_name
 
 from .auth import Keyring, verify
 from .boards import BoardEndpoint, OpenRoom
@@ -86,6 +88,9 @@ _REASON_MAX = 120
 #: Frames a verified board connection buffers unread (high, low water marks): its messages may
 #: be as large as a board, so it reads ahead little while one is applied (websockets' default: 16).
 _BOARD_READ_AHEAD = (2, 1)
+#: Commands one connection may have waiting for their batch before the node stops reading it
+#: (a pipelining client's burst joins one batch; the bound keeps what a connection holds small).
+_COMMANDS_IN_FLIGHT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +403,7 @@ class SignalingNode:
         member: Member | None = None
         hub: RoomHub | None = None
         media: MediaSession | None = None
+        in_flight: deque[asyncio.Future[tuple[Record, ...]]] = deque()
         join_deadline = asyncio.get_running_loop().call_later(
             self.settings.join_timeout_s, self._join_timed_out, outbox
         )
@@ -439,11 +445,20 @@ class SignalingNode:
                             media = MediaSession(self.media, hub, member.participant, outbox.put)
                         hub.reply(outbox, await self._media(media, message))
                     else:
-                        await hub.execute(member, message.ref, message.command)
+                        done = hub.submit(member, message.ref, message.command)
+                        done.add_done_callback(
+                            functools.partial(_if_unavailable, outbox, message.ref)
+                        )
+                        in_flight.append(done)
+                        while in_flight and in_flight[0].done():
+                            in_flight.popleft()
                         if isinstance(message.command, Leave):
+                            await asyncio.wait(in_flight)
                             hub.flush()  # hand.lowered and the ack go out before the close
                             await outbox.close(CloseCode.NORMAL_CLOSURE, "left", final_frame=None)
                             return
+                        if len(in_flight) >= _COMMANDS_IN_FLIGHT:
+                            await asyncio.wait([in_flight[0]])
                 except ClientError as exc:
                     self.metrics.command_errors.labels(exc.code).inc()
                     ref = peek_ref(frame) if isinstance(frame, bytes) else None
@@ -690,6 +705,22 @@ class SignalingNode:
 
 class _Draining(Exception):
     pass
+
+
+def _if_unavailable(outbox: Outbox, ref: int, done: asyncio.Future[tuple[Record, ...]]) -> None:
+    """A submitted command's store failure becomes its ``unavailable`` error frame (the writer
+    answered every other outcome itself)."""
+    if done.cancelled():
+        return
+    exc = done.exception()
+    if isinstance(exc, StoreUnavailable):
+        log.error("store unavailable: %s", exc)
+        retry_ms = 250 + random.randrange(250)  # jitter: clients do not retry at once
+        outbox.put(
+            encode_error(
+                Unavailable("the store is unavailable; retry", retry_after_ms=retry_ms), ref
+            )
+        )
 
 
 def _identity_key(room_id: str, participant: Participant) -> tuple[str, str]:

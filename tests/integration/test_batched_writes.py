@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
+from collections.abc import Callable
 
 from clients import CommandFailed
 from tests.integration.classroom import client, close_all, connect_all, wait_all
@@ -89,3 +90,27 @@ async def test_a_storm_of_commands_commits_in_batches_with_one_answer_each(
         assert q["votes"] == STUDENTS
     finally:
         await close_all(everyone)
+
+
+async def test_a_pipelined_burst_from_one_connection_commits_together_in_order(
+    make_server: Callable[..., LiveclassServer],
+) -> None:
+    limits = ("--rate-per-s", "1000", "--rate-burst", "1000")
+    server = make_server(*limits, "--identity-rate-per-s", "1000", "--identity-burst", "1000")
+    teacher = client(server, "teacher", "teacher")
+    student = client(server, "s1")
+    await connect_all([teacher, student])
+    try:
+        before = histogram(server, "liveclass_batch_commands")
+        # The SDK sends each request at once and matches acks by ref: 100 lines in flight.
+        acks = await asyncio.gather(*(teacher.chat(f"line {i}") for i in range(100)))
+        ids = [ack["ids"][0] for ack in acks]
+        assert ids == sorted(ids) and len(set(ids)) == 100  # decided in the order sent
+        after = histogram(server, "liveclass_batch_commands")
+        assert after[1] - before[1] == 100
+        assert after[0] - before[0] < 100  # lines that queued behind an append joined one
+        await wait_all([student], ids[-1])
+        lines = [e.data["text"] for e in student.session.events if e.type == "chat.message"]
+        assert lines == [f"line {i}" for i in range(100)]
+    finally:
+        await close_all([teacher, student])

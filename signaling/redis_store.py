@@ -8,7 +8,8 @@ Keys share the room's hash tag, so they live in one slot on one master:
   (:func:`signaling.redis_bus.decode_wake` reads them);
 - ``room:{<id>}:snapshot``: a hash, ``id`` (the last record folded into it) and ``data`` (the
   room's state, :class:`signaling.store.Snapshot`); the log is trimmed only behind it, in the
-  same script that stores it.
+  same script that stores it;
+- ``room:{<id>}:conflicts``: a counter of appends refused because another node appended first.
 
 An append is one Lua script: it checks the stream's last id against the caller's (compare-and-
 append, so two nodes deciding on one room's state cannot both append) and XADDs the events.
@@ -18,6 +19,9 @@ interleave with another node's. On the same connection the store then sends
 committed (its nonce is in the first entry). So by the time the caller acknowledges or any other
 node delivers, a replica holds the events, and a failover of the master does not take back an
 event anyone has seen (Redis replication is asynchronous otherwise).
+
+A refused append (another node appended first) returns the entries the caller lacks, so it can
+decide its batch again without another round trip (docs/decisions/0012).
 """
 
 from __future__ import annotations
@@ -41,9 +45,12 @@ log = logging.getLogger(__name__)
 #: decide again without another round trip); more than that, it reads them.
 CONFLICT_RECORDS = 256
 
-#: KEYS: log stream. ARGV: expected last id, ts, nonce, then type/data pairs. The first entry
-#: also holds the append's nonce (field ``n``), which the publish script checks. A conflict
-#: returns ``{0, last id, entries after the expected id}`` (at most ``CONFLICT_RECORDS``).
+#: KEYS: log stream, conflict counter. ARGV: expected last id, ts, nonce, then type/data pairs.
+#: The first entry also holds the append's nonce (field ``n``), which the publish script checks.
+#: A conflict returns ``{0, last id, entries after the expected id}`` (at most
+#: ``CONFLICT_RECORDS``) and counts itself in the counter: that write makes the ``WAIT`` after
+#: the script cover the entries it returns, so the caller never delivers an entry that a
+#: failover could still take back (another node appended it and may still be waiting itself).
 APPEND_SCRIPT = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local last_id = 0
@@ -53,6 +60,8 @@ if last_id ~= tonumber(ARGV[1]) then
   if last_id > tonumber(ARGV[1]) then
     newer = redis.call('XRANGE', KEYS[1], (tonumber(ARGV[1]) + 1) .. '-0', '+', 'COUNT',
       CONFLICT_RECORDS)
+    -- A write after the newer entries: the caller's WAIT then returns once a replica holds them.
+    redis.call('INCR', KEYS[2])
   end
   return {0, last_id, newer}
 end
@@ -109,6 +118,10 @@ def log_key(room_id: str) -> str:
 
 def wake_channel(room_id: str) -> str:
     return f"room:{{{room_id}}}:wake"
+
+
+def conflicts_key(room_id: str) -> str:
+    return f"room:{{{room_id}}}:conflicts"
 
 
 def snapshot_key(room_id: str) -> str:
@@ -170,7 +183,7 @@ class RedisEventStore:
             # Append, wait for a replica, then wake the other nodes: no node delivers an event
             # before a replica holds it (or the wait timed out), so a failover cannot take back
             # an event that someone has seen.
-            pipe.eval(APPEND_SCRIPT, 1, log_key(room_id), *args)
+            pipe.eval(APPEND_SCRIPT, 2, log_key(room_id), conflicts_key(room_id), *args)
             if self.replicas:
                 pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
             keys = (log_key(room_id), wake_channel(room_id))

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from rooms import ChatMessageEvent, HandRaisedEvent, Role
 from signaling import AppendConflict, EventStore, SqliteEventStore
 from signaling.redis_bus import decode_wake
-from signaling.redis_store import RedisEventStore, wake_channel
+from signaling.redis_store import CONFLICT_RECORDS, RedisEventStore, wake_channel
 from signaling.store import Snapshot
 from tests.redis_cluster import RedisCluster
 
@@ -73,6 +73,30 @@ async def test_an_append_at_a_stale_last_id_conflicts_and_writes_nothing(
     with pytest.raises(AppendConflict):
         await store.append(room, [chat("late")], expected_last_id=0, ts=TS)
     assert [r.event.text for r in await store.read(room, 0)] == ["a"]  # type: ignore[attr-defined]
+
+
+async def test_a_redis_conflict_carries_the_records_the_caller_lacks(
+    cluster: RedisCluster,
+) -> None:
+    """So a node that lost the race decides its batch again without another round trip, and
+    only once a replica holds those records (the refusal's own write makes the WAIT cover
+    them)."""
+    store = RedisEventStore.connect(cluster.seeds)
+    try:
+        room = "conflict-carries"
+        appended = await store.append(room, [chat("a"), chat("b")], expected_last_id=0, ts=TS)
+        appended += await store.append(room, [chat("c")], expected_last_id=2, ts=TS + 1)
+        with pytest.raises(AppendConflict) as refused:
+            await store.append(room, [chat("late")], expected_last_id=1, ts=TS + 2)
+        assert refused.value.records == tuple(appended[1:])
+        assert refused.value.limit == CONFLICT_RECORDS
+        assert store.unreplicated_appends == 0
+        with pytest.raises(AppendConflict) as ahead:  # a caller ahead of the log gets nothing
+            await store.append(room, [chat("ahead")], expected_last_id=9, ts=TS + 3)
+        assert ahead.value.records == ()
+        assert [r.id for r in await store.read(room, 0)] == [1, 2, 3]
+    finally:
+        await store.close()
 
 
 async def test_of_racing_appends_at_the_same_last_id_exactly_one_wins(

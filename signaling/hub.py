@@ -45,6 +45,7 @@ from .metrics import Metrics
 from .outbox import Outbox, wire_frame
 from .presence import Presence, presence_frames
 from .store import AppendConflict, EventStore, Snapshot, StoreUnavailable
+from .tally import VoteTally, resume_audience, resume_tally
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,8 @@ class RoomHub:
     _recent: deque[tuple[Record, bytes]] = field(init=False)
     _presence: Presence = field(init=False)
     _presence_timer: asyncio.TimerHandle | None = field(default=None, init=False)
+    #: Large rooms: the votes students get as one ``tally`` per presence interval.
+    _tally: VoteTally = field(default_factory=VoteTally, init=False)
     _gap_fill: asyncio.Task[None] | None = field(default=None, init=False)
     _loaded: bool = field(default=False, init=False)
     _missed_while_loading: bool = field(default=False, init=False)
@@ -300,6 +303,9 @@ class RoomHub:
         )
         for frame in missed:
             outbox.put(frame)
+        tally = None if participant.is_staff else resume_tally(self.state)
+        if tally is not None:
+            outbox.put(pack(tally))
 
     def _recent_start(self) -> int:
         return self._recent[0][0].id if self._recent else self.state.last_id + 1
@@ -314,7 +320,12 @@ class RoomHub:
             # Records another node delivered while the store was read are in the ring already.
             pairs = [(r, encode_event(r)) for r in records]
             pairs += [(r, f) for r, f in self._recent if r.id > top]
-        return [f for r, f in pairs if audience_of(r.event).admits(participant)]
+        large = not self._presence.students_see_everyone()
+        return [
+            f
+            for r, f in pairs
+            if resume_audience(r.event, audience_of(r.event), large=large).admits(participant)
+        ]
 
     def _register(self, member: Member) -> None:
         p = member.participant
@@ -505,6 +516,7 @@ class RoomHub:
 
     def _deliver(self, records: Sequence[Record]) -> None:
         """Fold records into the state and queue each, encoded once, for the end of this turn."""
+        large = not self._presence.students_see_everyone()
         for record in records:
             if record.id != self.state.last_id + 1:
                 continue
@@ -515,9 +527,10 @@ class RoomHub:
             self._recent.append((record, frame))
             if not self._batch:
                 asyncio.get_running_loop().call_soon(self._flush)
-            self._batch.append(
-                _Outgoing(record, frame, wire_frame(frame), audience_of(record.event))
-            )
+            audience = self._tally.route(record.event, audience_of(record.event), large=large)
+            self._batch.append(_Outgoing(record, frame, wire_frame(frame), audience))
+        if self._tally.pending:
+            self._schedule_presence()
 
     def _flush(self) -> None:
         """Write this turn's events: one write per member, the same bytes for everyone when every
@@ -594,7 +607,9 @@ class RoomHub:
     # -- presence ------------------------------------------------------------------------------
 
     def _schedule_presence(self) -> None:
-        if self._presence_timer is None and (self._presence.pending or self._presence.announcing):
+        if self._presence_timer is None and (
+            self._presence.pending or self._presence.announcing or self._tally.pending
+        ):
             loop = asyncio.get_running_loop()
             self._presence_timer = loop.call_later(
                 self.settings.presence_interval_s, self._flush_presence
@@ -602,6 +617,7 @@ class RoomHub:
 
     def _flush_presence(self) -> None:
         self._presence_timer = None
+        self._flush_tally()
         if self._presence.announcing:
             joined, left = self._presence.take_announcement()
             task = asyncio.get_running_loop().create_task(
@@ -621,6 +637,21 @@ class RoomHub:
                 member.outbox.put(staff, staff_wire)
             else:
                 member.outbox.put(students, students_wire)
+
+    def _flush_tally(self) -> None:
+        """Send every student one ``tally`` of the votes changed in this window, after the events
+        it covers (docs/protocol.md, "Vote tallies")."""
+        if not self._tally.pending:
+            return
+        self._flush()
+        tally = self._tally.take(self.state)
+        if tally is None:
+            return
+        frame = pack(tally)
+        wire = wire_frame(frame)
+        for member in self.members:
+            if not member.participant.is_staff:
+                member.outbox.put(frame, wire)
 
 
 def _thaw(room_id: str, snapshot: Snapshot) -> RoomState:

@@ -5,11 +5,14 @@ each student O(1) frames per presence interval, not one per vote, and every coun
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from clients import ClassroomClient
 from tests.integration.classroom import client, close_all, connect_all
+from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
 
 STUDENTS = 8
@@ -137,3 +140,52 @@ async def test_a_small_room_keeps_the_full_vote_stream(server: LiveclassServer) 
             assert s.session.tally_frames == 0
     finally:
         await close_all(everyone)
+
+
+async def test_students_on_two_cluster_nodes_get_tallies_from_their_own_node(
+    tmp_path: Path,
+) -> None:
+    """With two nodes on the Redis Cluster each node tallies for its own students; the large-room
+    count is the room's (presence across nodes), and every count ends right on both."""
+    cluster = RedisCluster(tmp_path / "redis-cluster").start()
+    nodes: list[LiveclassServer] = []
+    clients: list[ClassroomClient] = []
+    try:
+        for i in range(2):
+            node = LiveclassServer(
+                tmp_path / f"node{i}",
+                [
+                    *("--redis-cluster", cluster.seeds, "--node-id", f"node{i}"),
+                    *("--large-room", "3", "--presence-interval-ms", str(int(INTERVAL_S * 1000))),
+                ],
+                secret=nodes[0].secret if nodes else secrets.token_urlsafe(32),
+            )
+            node.data_dir.mkdir(parents=True)
+            nodes.append(node.start())
+
+        def on(node: LiveclassServer, identity: str, role: str = "student") -> ClassroomClient:
+            made = ClassroomClient(
+                node.ws_url, node.token(identity, role, "spread"), "spread", backoff=(0.05, 0.5)
+            )
+            clients.append(made)
+            return made
+
+        teacher = on(nodes[0], "t", "teacher")
+        students = [on(nodes[i % 2], f"s{i}") for i in range(STUDENTS)]
+        await connect_all([teacher, *students])
+        # Both nodes know the room is large (each one's students are only half of it).
+        await asyncio.gather(
+            *(s.wait_until(lambda s=s: s.session.online == STUDENTS + 1, 5) for s in students)
+        )
+        question = await ask(teacher, "Across nodes?")
+        await asyncio.gather(*(s.upvote(question) for s in students))
+        await settle([teacher, *students], question, STUDENTS)
+        for s in students:
+            assert vote_events(s) == [s.session.you["identity"]], "others' votes were sent"
+            assert s.session.tally_frames >= 1
+        assert len(vote_events(teacher)) == STUDENTS
+    finally:
+        await close_all(clients)
+        for node in nodes:
+            node.stop()
+        cluster.stop()

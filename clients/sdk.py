@@ -1,7 +1,8 @@
 """The liveclass Python client SDK: one participant's connection to ``/ws``, over asyncio.
 
 It speaks only the public protocol (docs/protocol.md): join, commands with refs answered by
-``ack``/``error``, ordered ``event`` frames, ``presence``, heartbeats, and resume. With
+``ack``/``error``, ordered ``event`` frames, ``presence``, vote ``tally`` frames, heartbeats, and
+resume. With
 ``reconnect=True`` it reconnects by itself after a drop, a ``reconnect`` frame, or close codes
 1012/4008, with exponential backoff and full jitter, presenting its last event id so it receives
 exactly what it missed.
@@ -99,10 +100,35 @@ class Session:
     welcomes: int = 0
     resumes: int = 0
     presence_frames: int = 0
+    #: Upvotes per question id, as current as this participant is told: the welcome's
+    #: ``room.questions``, moved by the vote events received and set by each ``tally``
+    #: (docs/protocol.md, "Vote tallies"); ``voted``: the questions this participant upvoted.
+    votes: dict[int, int] = field(default_factory=dict)
+    voted: set[int] = field(default_factory=set)
+    tally_frames: int = 0
     reconnect_reasons: list[str] = field(default_factory=list)
     #: The ``iceServers`` of the last ``welcome``/``resumed`` (TURN credentials for media).
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _count_votes(s: Session, event: Event) -> None:
+    """Fold one Q&A event into ``s.votes`` and ``s.voted``."""
+    data = event.data
+    if event.type == "question.asked":
+        s.votes[data["question_id"]] = 0
+    elif event.type == "question.dismissed":
+        s.votes.pop(data["question_id"], None)
+        s.voted.discard(data["question_id"])
+    elif event.type in ("question.upvoted", "question.unvoted"):
+        question, up = data["question_id"], event.type == "question.upvoted"
+        s.votes[question] = s.votes.get(question, 0) + (1 if up else -1)
+        if data["identity"] != s.you.get("identity"):
+            return
+        if up:
+            s.voted.add(question)
+        else:
+            s.voted.discard(question)
 
 
 class ClassroomClient:
@@ -296,8 +322,16 @@ class ClassroomClient:
         t = msg.get("t")
         s = self.session
         if t == "event":
-            s.events.append(Event(msg["id"], msg["ts"], msg["type"], msg["data"]))
+            event = Event(msg["id"], msg["ts"], msg["type"], msg["data"])
+            s.events.append(event)
             s.last_id = msg["id"]
+            _count_votes(s, event)
+        elif t == "tally":
+            s.tally_frames += 1
+            for entry in msg["questions"]:
+                s.votes[entry["question_id"]] = entry["votes"]
+            # Every event up to ``through`` this participant may see came before the tally.
+            s.last_id = max(s.last_id, msg["through"])
         elif t in ("welcome", "resumed"):
             s.you = msg["you"]
             s.roster = {p["identity"]: p for p in msg["roster"]}
@@ -309,6 +343,8 @@ class ClassroomClient:
                 s.last_id = self._resume_from  # the missed events follow and advance it
             if t == "welcome":
                 s.room = msg["room"]
+                s.votes = {q["question_id"]: q["votes"] for q in s.room.get("questions", [])}
+                s.voted = {q["question_id"] for q in s.room.get("questions", []) if q["voted"]}
                 s.welcomes += 1
             else:
                 s.resumes += 1

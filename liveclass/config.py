@@ -290,8 +290,18 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         10_000,
         "source addresses whose failed joins are counted (least recently seen forgotten first)",
     ),
-    Option("presence_interval_ms", int, 250, "presence changes are coalesced per this interval"),
-    Option("large_room", int, 100, "above this many online, students see only staff in rosters"),
+    Option(
+        "presence_interval_ms",
+        int,
+        250,
+        "presence changes, and a large room's votes to students, are coalesced per this interval",
+    ),
+    Option(
+        "large_room",
+        int,
+        100,
+        "above this many online, students see only staff in rosters and get votes as tallies",
+    ),
     Option("resume_max_events", int, 5000, "beyond this many missed events a resume is a snapshot"),
     Option(
         "room_snapshot_every",

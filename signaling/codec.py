@@ -46,6 +46,7 @@ SERVER_TYPES: frozenset[str] = frozenset(
         "error",
         "event",
         "presence",
+        "tally",
         "pong",
         "reconnect",
         "media.offer",

@@ -50,6 +50,7 @@ from .edge.fanout import Outgoing, plan_fanout
 from .edge.greeting import Greeting, choose_greeting
 from .edge.ordering import LogFollower, Step, continuation
 from .edge.snapshots import snapshot_due
+from .edge.tally import VoteTally, resume_audience, resume_tally
 from .metrics import Metrics
 from .outbox import Outbox, wire_frame
 from .presence import Presence, presence_frames
@@ -130,6 +131,8 @@ class RoomHub:
     _recent: deque[tuple[Record, bytes]] = field(init=False)
     _presence: Presence = field(init=False)
     _presence_timer: asyncio.TimerHandle | None = field(default=None, init=False)
+    #: Large rooms: the votes students get as one ``tally`` per presence interval.
+    _tally: VoteTally = field(default_factory=VoteTally, init=False)
     _gap_fill: asyncio.Task[None] | None = field(default=None, init=False)
     _follower: LogFollower = field(default_factory=LogFollower, init=False)
     # The write path: proposals waiting for the next batch, and the task appending batches.
@@ -303,6 +306,9 @@ class RoomHub:
         )
         for frame in missed:
             outbox.put(frame)
+        tally = None if participant.is_staff else resume_tally(self.state)
+        if tally is not None:
+            outbox.put(pack(tally))
 
     def _recent_start(self) -> int:
         return self._recent[0][0].id if self._recent else self.state.last_id + 1
@@ -317,7 +323,12 @@ class RoomHub:
             # Records another node delivered while the store was read are in the ring already.
             pairs = [(r, encode_event(r)) for r in records]
             pairs += [(r, f) for r, f in self._recent if r.id > top]
-        return [f for r, f in pairs if audience_of(r.event).admits(participant)]
+        large = not self._presence.students_see_everyone()
+        return [
+            f
+            for r, f in pairs
+            if resume_audience(r.event, audience_of(r.event), large=large).admits(participant)
+        ]
 
     def _register(self, member: Member) -> None:
         p = member.participant
@@ -437,8 +448,11 @@ class RoomHub:
             self.metrics.events_appended.inc(len(records))
             if plan.state is not None and self.state.last_id == plan.base_last_id:
                 self.state = plan.state  # the plan's copy is folded through these records
+                large = not self._presence.students_see_everyone()
                 for record in records:
-                    self._announce(record)
+                    self._announce(record, large)
+                if self._tally.pending:
+                    self._schedule_presence()
             else:
                 self._deliver(records)
             self._answer(batch, plan)
@@ -603,21 +617,26 @@ class RoomHub:
 
     def _deliver(self, records: Sequence[Record]) -> None:
         """Fold records into the state and queue each, encoded once, for the end of this turn."""
+        large = not self._presence.students_see_everyone()
         for record in records:
             if record.id != self.state.last_id + 1:
                 continue
             evolve(self.state, record)
-            self._announce(record)
+            self._announce(record, large)
+        if self._tally.pending:
+            self._schedule_presence()
 
-    def _announce(self, record: Record) -> None:
-        """Queue a folded record, encoded once, for the end of this turn."""
+    def _announce(self, record: Record, large: bool) -> None:
+        """Queue a folded record, encoded once, for the end of this turn; in a large room a vote
+        goes to the staff and its voter only (students get it in a ``tally``)."""
         for listener in self.listeners:
             listener(record)
         frame = encode_event(record)
         self._recent.append((record, frame))
         if not self._batch:
             asyncio.get_running_loop().call_soon(self._flush)
-        self._batch.append(Outgoing(record, frame, wire_frame(frame), audience_of(record.event)))
+        audience = self._tally.route(record.event, audience_of(record.event), large=large)
+        self._batch.append(Outgoing(record, frame, wire_frame(frame), audience))
 
     def _flush(self) -> None:
         """Write this turn's events: one write per member, the same bytes for everyone when every
@@ -673,7 +692,9 @@ class RoomHub:
     # -- presence ------------------------------------------------------------------------------
 
     def _schedule_presence(self) -> None:
-        if self._presence_timer is None and (self._presence.pending or self._presence.announcing):
+        if self._presence_timer is None and (
+            self._presence.pending or self._presence.announcing or self._tally.pending
+        ):
             loop = asyncio.get_running_loop()
             self._presence_timer = loop.call_later(
                 self.settings.presence_interval_s, self._flush_presence
@@ -681,6 +702,7 @@ class RoomHub:
 
     def _flush_presence(self) -> None:
         self._presence_timer = None
+        self._flush_tally()
         if self._presence.announcing:
             joined, left = self._presence.take_announcement()
             task = asyncio.get_running_loop().create_task(
@@ -700,6 +722,21 @@ class RoomHub:
                 member.outbox.put(staff, staff_wire)
             else:
                 member.outbox.put(students, students_wire)
+
+    def _flush_tally(self) -> None:
+        """Send every student one ``tally`` of the votes changed in this window, after the events
+        it covers (docs/protocol.md, "Vote tallies")."""
+        if not self._tally.pending:
+            return
+        self._flush()
+        tally = self._tally.take(self.state)
+        if tally is None:
+            return
+        frame = pack(tally)
+        wire = wire_frame(frame)
+        for member in self.members:
+            if not member.participant.is_staff:
+                member.outbox.put(frame, wire)
 
 
 def _thaw(room_id: str, snapshot: Snapshot) -> RoomState:

@@ -104,6 +104,9 @@ function onFrame(frame, { replay = false } = {}) {
     case "presence":
       model.applyPresence(frame);
       break;
+    case "tally":
+      model.applyTally(frame);
+      break;
     case "error":
       toasts.error(frame.code, frame.message);
       break;

@@ -70,8 +70,8 @@ export class Connection {
    * @param {string} options.token          the access token (JWT)
    * @param {string} options.room           the room to join (the token's grants.room)
    * @param {(frame: object, info?: {replay: boolean}) => void} options.onFrame   welcome, resumed,
-   *   event (with `replay` true for the missed events after `resumed`), presence, media.offer, and
-   *   error frames that answer no pending command
+   *   event (with `replay` true for the missed events after `resumed`), presence, tally,
+   *   media.offer, and error frames that answer no pending command
    * @param {(status: ConnectionStatus) => void} options.onStatus
    * @param {typeof WebSocket} [options.WebSocket]
    * @param {{setTimeout: Function, clearTimeout: Function, now: () => number, random: () => number}} [options.env]
@@ -237,6 +237,11 @@ export class Connection {
         this.onFrame(frame, { replay });
         return;
       }
+      case "tally":
+        // Every event up to `through` that this participant may see came before the tally
+        // (docs/protocol.md, "Vote tallies"); a resume's tally follows its missed events.
+        if (this.resume === null) this.lastId = Math.max(this.lastId ?? 0, frame.through);
+        break;
       case "ack":
         this.settle(frame.ref, (p) => p.resolve(frame));
         return;

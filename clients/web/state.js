@@ -1,6 +1,6 @@
-// The classroom as this participant sees it: the welcome snapshot, folded with the events and
-// presence frames that follow (docs/protocol.md, "Session", "Commands and the events they cause",
-// "Presence"). No DOM and no sockets: frames in, a model out, so it runs under Node as well.
+// The classroom as this participant sees it: the welcome snapshot, folded with the events,
+// presence and tally frames that follow (docs/protocol.md, "Session", "Commands and the events
+// they cause", "Presence", "Vote tallies"). No DOM and no sockets: frames in, a model out, so it runs under Node as well.
 
 /** How many chat messages the model keeps (the snapshot carries the last 200). */
 const CHAT_KEEP = 500;
@@ -134,6 +134,17 @@ export class RoomModel {
     }
     for (const identity of frame.left ?? []) this.roster.delete(identity);
     if (typeof frame.online === "number") this.online = frame.online;
+  }
+
+  /**
+   * A `tally`: the current votes of the questions listed (docs/protocol.md, "Vote tallies"). In a
+   * large room it replaces the other participants' vote events; `voted` follows our own events.
+   */
+  applyTally(frame) {
+    for (const { question_id, votes } of frame.questions ?? []) {
+      const q = this.questions.get(question_id);
+      if (q) q.votes = votes;
+    }
   }
 
   applyRoster(roster, online) {

@@ -9,6 +9,8 @@ the store and the bus, and runs timers; these modules decide what to do with wha
   order against the state the ones before it leave, and the backoff after a conflict.
 - :mod:`.greeting`: a joining connection's welcome, or a resume from the ring or the store.
 - :mod:`.fanout`: one loop turn's events as the writes each member gets (invariant 4).
+- :mod:`.tally`: in a large room, other participants' votes reach students as one coalesced
+  ``tally`` per presence interval.
 - :mod:`.snapshots`: when a room's state is due to be snapshotted.
 
 Everything here is typed under ``mypy --strict`` and tested in ``tests/unit/test_edge_*.py``.

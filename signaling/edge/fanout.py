@@ -66,10 +66,34 @@ def plan_fanout(
             else:
                 yield member, shared, wire
         return
-    for member in recipients(Audience.ALL):
-        mine = _admitted(batch, member.participant, covered.get(member, 0))
-        if mine is not None:
-            yield member, *mine
+    yield from _mixed(batch, recipients(Audience.ALL), covered)
+
+
+def _mixed(
+    batch: Sequence[Outgoing], members: Sequence[M], covered: Mapping[M, int]
+) -> Iterator[tuple[M, list[bytes], bytes]]:
+    """A batch some of whose events are for some members only. The students none of them names
+    (most students, in a large room's vote storm) share one write of the events for everyone; a
+    student named gets those and its own, in order; staff and members greeted this turn pick
+    theirs."""
+    shared = [out for out in batch if out.audience.kind == "all"]
+    frames = [out.frame for out in shared]
+    wire = b"".join(out.wire for out in shared)
+    own: dict[str | None, list[Outgoing]] = {}
+    for out in batch:
+        if out.audience.kind == "staff_and":
+            own.setdefault(out.audience.identity, []).append(out)
+    for member in members:
+        p = member.participant
+        if p.is_staff or member in covered:
+            mine = _admitted(batch, p, covered.get(member, 0))
+            if mine is not None:
+                yield member, *mine
+        elif p.identity in own:
+            merged = sorted([*shared, *own[p.identity]], key=lambda out: out.record.id)
+            yield member, [o.frame for o in merged], b"".join(o.wire for o in merged)
+        elif frames:
+            yield member, frames, wire
 
 
 def _admitted(

@@ -9,6 +9,7 @@ from rooms import (
     ChatMessageEvent,
     Participant,
     PollAnsweredEvent,
+    QuestionUpvotedEvent,
     Record,
     Role,
     audience_of,
@@ -83,3 +84,16 @@ def test_a_member_greeted_this_turn_gets_only_what_its_greeting_did_not_cover() 
 
 def test_an_empty_turn_writes_nothing() -> None:
     assert writes([]) == {}
+
+
+def test_a_vote_storm_in_a_large_room_shares_one_write_among_students_not_named() -> None:
+    """A student's own vote joins the shared events in log order; the others share one buffer."""
+    own_vote = out(2, QuestionUpvotedEvent(1, "s1"))
+    routed = Outgoing(own_vote.record, own_vote.frame, own_vote.wire, Audience.staff_and("s1"))
+    batch = [chat(1), routed, chat(3)]
+    result = writes(batch)
+    assert result["t1"] == b"wireframe1wireframe2wireframe3"
+    assert result["s1"] == b"wireframe1wireframe2wireframe3"
+    assert result["s2"] == b"wireframe1wireframe3"
+    plan = list(plan_fanout([*batch, answer(4, "s1")], recipients, {}))
+    assert [m.participant.identity for m, _, _ in plan] == ["t1", "s1", "s2"]

@@ -13,6 +13,7 @@ import signaling
 import whiteboard
 from rooms import CloseCode, close_codes
 from rooms.errors import ERROR_CLASSES as ROOM_ERROR_CLASSES
+from signaling.edge.tally import VOTE_TYPES, tally_message
 
 PROTOCOL_MD = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
@@ -425,3 +426,35 @@ def test_both_docs_say_which_media_frames_need_an_sfu_and_which_are_room_command
     needs_sfu, acknowledged = match.group(1).split("answered `media_unavailable`")
     assert names(needs_sfu) == signalling
     assert names(acknowledged) == room_rules
+
+
+# -- vote tallies: which events students of a large room get as a `tally`, and its fields --------
+
+
+def test_the_events_documented_as_tallied_are_the_ones_the_server_tallies() -> None:
+    tallied = set()
+    for header, rows in tables(PROTOCOL_MD.read_text()):
+        if header[0] == "command (client -> server)":
+            event_column = header.index("event (server -> client)")
+            receives = header.index("who receives the event")
+            for row in rows:
+                if "`tally`" in row[receives]:
+                    tallied |= names(row[event_column])
+    assert tallied == VOTE_TYPES, (
+        "docs/protocol.md says students of a large room get these events as tallies: "
+        f"{sorted(tallied)}; signaling/edge/tally.py coalesces {sorted(VOTE_TYPES)}"
+    )
+
+
+def test_the_tally_frame_has_the_documented_fields() -> None:
+    (row,) = [
+        row
+        for header, rows in tables(PROTOCOL_MD.read_text())
+        if header[:2] == ["type", "direction"]
+        for row in rows
+        if names(row[0]) == {"tally"}
+    ]
+    documented = set(re.findall(r"(\w+): ", row[2]))
+    message = tally_message(7, [(1, 3)])
+    sent = ({*message} - {"t"}) | set(message["questions"][0])
+    assert documented == sent, f"docs/protocol.md: {sorted(documented)}, sent: {sorted(sent)}"

@@ -227,14 +227,15 @@ export class Connection {
         this.becameLive(frame);
         break;
       case "event": {
-        if (this.lastId !== null && frame.id <= this.lastId) return; // already applied
-        this.lastId = frame.id;
+        const seen = this.lastId !== null && frame.id <= this.lastId; // already applied
+        if (!seen) this.lastId = frame.id;
         const replay = this.resume !== null;
+        // A replayed event counts toward the replay's end even when it was a repeat.
         if (this.resume && --this.resume.remaining <= 0) {
           this.lastId = Math.max(this.lastId, this.resume.endId);
           this.resume = null;
         }
-        this.onFrame(frame, { replay });
+        if (!seen) this.onFrame(frame, { replay });
         return;
       }
       case "tally":

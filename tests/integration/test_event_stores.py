@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from rooms import ChatMessageEvent, HandRaisedEvent, Role
 from signaling import AppendConflict, EventStore, SqliteEventStore
-from signaling.redis_bus import decode_wake
+from signaling.redis_log import RecordsWake, decode_wake
 from signaling.redis_store import RedisEventStore, wake_channel
 from signaling.store import Snapshot
 from tests.redis_cluster import RedisCluster
@@ -106,6 +106,7 @@ async def test_a_redis_append_wakes_the_rooms_sharded_channel(cluster: RedisClus
             assert asyncio.get_running_loop().time() < deadline, "no wake-up"
             message = await pubsub.get_message(timeout=0.5)
         wake = decode_wake(message["data"])
+        assert isinstance(wake, RecordsWake)
         assert [(r.id, r.event) for r in wake.records] == [(1, chat("a")), (2, chat("b"))]
     finally:
         await pubsub.aclose()

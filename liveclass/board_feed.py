@@ -4,9 +4,10 @@ subscriber (the one the room bus uses: one connection per master for both)."""
 from __future__ import annotations
 
 from signaling.redis_cluster import ClusterUnavailable
+from signaling.redis_log import BoardWake, decode_wake
 from signaling.redis_subscriber import ShardedSubscriber
 from whiteboard import BoardFeedHandler, BoardStoreUnavailable
-from whiteboard.redis_store import decode_wake, wake_channel
+from whiteboard.redis_store import wake_channel
 
 
 class _BoardChannel:
@@ -15,11 +16,13 @@ class _BoardChannel:
 
     def message(self, payload: bytes) -> None:
         try:
-            first_seq, updates = decode_wake(payload)
+            wake = decode_wake(payload)
         except ValueError:
+            wake = None
+        if not isinstance(wake, BoardWake):
             self.handler.resubscribed()  # unreadable: read the store instead
             return
-        self.handler.updates(first_seq, updates)
+        self.handler.updates(wake.first_seq, wake.updates)
 
     def resubscribed(self) -> None:
         self.handler.resubscribed()

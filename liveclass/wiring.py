@@ -39,6 +39,7 @@ from signaling import (
 from signaling.auth import mint_worker_token, verify_worker_token
 from signaling.errors import TokenExpired, TokenInvalid
 from signaling.redis_cluster import ClusterUnavailable
+from signaling.redis_log import ReplicaWait
 from signaling.sfu_placement import PlacedWorkers, PlacementCollector
 from signaling.sfu_registry import Registration, WorkerRegistry
 from turn_config import TurnConfig
@@ -79,8 +80,7 @@ def build_cluster_node(config: ServeConfig, cluster: ClusterSettings) -> Signali
     board_store = RedisBoardStore(
         router,
         unavailable=(ClusterUnavailable,),
-        replicas=cluster.replicas,
-        replica_wait_ms=cluster.replica_wait_ms,
+        replica_wait=ReplicaWait(cluster.replicas, cluster.replica_wait_ms),
         covered=lambda: router.covered,
     )
     feed = RedisBoardFeed(bus.subscriber)

@@ -24,17 +24,17 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 from redis.exceptions import RedisError
 
-from rooms import Participant, Record, event_from_data
+from rooms import Participant, Record
 
 from .bus import RoomSubscriber
 from .redis_cluster import ClusterRouter, ClusterUnavailable, as_text
-from .redis_store import WAKE_EVENTS, WAKE_PRESENCE, wake_channel
+from .redis_log import PresenceWake, RecordsWake, decode_wake, encode_presence
+from .redis_store import wake_channel
 from .redis_subscriber import ShardedSubscriber
 from .store import StoreUnavailable
 
@@ -65,7 +65,8 @@ return 1
 """
 )
 
-#: Removes node ``node`` from a room and publishes its members' departure (seq 0: forget it).
+#: Removes node ``node`` from a room and publishes its members' departure (seq 0: forget it), as
+#: a presence wake-up (:mod:`signaling.redis_log`).
 _DROP_NODE = """
 local function drop(node)
   local key = ARGV[3] .. node
@@ -127,53 +128,6 @@ def seqs_key(room_id: str) -> str:
     return f"room:{{{room_id}}}:presence-seq"
 
 
-@dataclass(frozen=True, slots=True)
-class Wake:
-    """A decoded wake-up: records appended, or one node's presence delta."""
-
-    records: list[Record]
-    node: str = ""
-    joined: tuple[Participant, ...] = ()
-    left: tuple[str, ...] = ()
-    #: The node's announcement number (from 1, per room); 0: the node left or died.
-    seq: int = 0
-
-
-def decode_wake(payload: bytes) -> Wake:
-    """Decode a wake-up message of ``room:{<id>}:wake``.
-
-    Shapes (msgpack arrays): ``[0, first_id, ts, [[type, data], ...]]`` for appended events
-    (``data`` is the event's msgpack map); ``[1, node, [participant map, ...], [identity, ...],
-    seq]`` for a node's presence delta (``seq`` 0: the node is gone from the room).
-
-    Raises:
-        ValueError: not one of these shapes.
-    """
-    try:
-        message = msgpack.unpackb(payload)
-        kind = message[0]
-        if kind == WAKE_EVENTS:
-            _, first, ts, entries = message
-            return Wake(
-                [
-                    Record(first + i, ts, event_from_data(type_, msgpack.unpackb(data)))
-                    for i, (type_, data) in enumerate(entries)
-                ]
-            )
-        if kind == WAKE_PRESENCE:
-            _, node, joined, left, seq = message
-            return Wake(
-                [],
-                as_text(node),
-                tuple(Participant.from_wire(p) for p in joined or ()),
-                tuple(as_text(i) for i in left or ()),
-                int(seq),
-            )
-    except (ValueError, TypeError, KeyError, IndexError, msgpack.UnpackException) as exc:
-        raise ValueError(f"not a wake-up message: {exc}") from exc
-    raise ValueError(f"unknown wake-up kind {kind!r}")
-
-
 class _RoomChannel:
     """Feeds one room's wake channel to its hub, putting other nodes' presence in order.
 
@@ -195,12 +149,17 @@ class _RoomChannel:
             log.warning("room %s: %s", self.room_id, exc)
             self.subscriber.missed()
             return
-        if wake.records:
-            self.subscriber.deliver(wake.records)
-        elif wake.node and wake.node != self.bus.node_id:
-            self._presence(wake)
+        if isinstance(wake, RecordsWake):
+            if wake.records:
+                self.subscriber.deliver(wake.records)
+        elif isinstance(wake, PresenceWake):
+            if wake.node and wake.node != self.bus.node_id:
+                self._presence(wake)
+        else:
+            log.warning("room %s: a board's wake-up on the room's channel", self.room_id)
+            self.subscriber.missed()
 
-    def _presence(self, wake: Wake) -> None:
+    def _presence(self, wake: PresenceWake) -> None:
         if wake.seq == 0:  # the node left the room or died
             self.seqs.pop(wake.node, None)
             self.subscriber.roster(wake.node, [])
@@ -297,15 +256,7 @@ class RedisBus:
         async with lock:  # one at a time per room, so they apply in their numbers' order
             seq = self._seqs.get(room_id, 0) + 1
             self._seqs[room_id] = seq
-            payload = msgpack.packb(
-                [
-                    WAKE_PRESENCE,
-                    self.node_id,
-                    [p.to_wire() for p in joined],
-                    [p.identity for p in left],
-                    seq,
-                ]
-            )
+            payload = encode_presence(self.node_id, joined, [p.identity for p in left], seq)
             args: list[Any] = [self.node_id, self.presence_ttl_ms, payload, seq, len(joined)]
             for p in joined:
                 args += [p.identity, msgpack.packb(p.to_wire())]

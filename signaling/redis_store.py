@@ -5,7 +5,7 @@ Keys share the room's hash tag, so they live in one slot on one master:
 - ``room:{<id>}:log``: the room's log as a stream; the entry for event ``n`` has stream id
   ``n-0`` and fields ``ts`` (epoch ms), ``type`` and ``data`` (the event's msgpack map);
 - ``room:{<id>}:wake``: a sharded pub/sub channel (SPUBLISH) carrying each append's records
-  (:func:`signaling.redis_bus.decode_wake` reads them);
+  (:func:`signaling.redis_log.decode_wake` reads them);
 - ``room:{<id>}:snapshot``: a hash, ``id`` (the last record folded into it) and ``data`` (the
   room's state, :class:`signaling.store.Snapshot`); the log is trimmed only behind it, in the
   same script that stores it;
@@ -15,10 +15,11 @@ An append is one Lua script: it checks the stream's last id against the caller's
 append, so two nodes deciding on one room's state cannot both append) and XADDs the events.
 Redis runs a script atomically and one master serves a slot, so the check and the append cannot
 interleave with another node's. On the same connection the store then sends
-``WAIT <replicas> <ms>`` and only then a second script that SPUBLISHes the records if the append
-committed (its nonce is in the first entry). So by the time the caller acknowledges or any other
-node delivers, a replica holds the events, and a failover of the master does not take back an
-event anyone has seen (Redis replication is asynchronous otherwise).
+``WAIT <replicas> <ms>`` (:class:`signaling.redis_log.ReplicaWait`) and only then a second script
+that SPUBLISHes the records if the append committed (its nonce is in the first entry). So by the
+time the caller acknowledges or any other node delivers, a replica holds the events, and a
+failover of the master does not take back an event anyone has seen (Redis replication is
+asynchronous otherwise).
 
 A refused append (another node appended first) returns the entries the caller lacks, so it can
 decide its batch again without another round trip (docs/decisions/0012).
@@ -26,7 +27,6 @@ decide its batch again without another round trip (docs/decisions/0012).
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -37,9 +37,8 @@ from redis.exceptions import RedisError
 from rooms import Event, Record, event_from_data
 
 from .redis_cluster import ClusterRouter, ClusterUnavailable, parse_access, parse_seeds
+from .redis_log import ReplicaWait, encode_records
 from .store import AppendConflict, Snapshot, StoreUnavailable
-
-log = logging.getLogger(__name__)
 
 #: Records after the caller's last id that a conflicting append sends back (so the caller can
 #: decide again without another round trip); more than that, it reads them.
@@ -107,10 +106,6 @@ if through > 0 then redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-0', 
 return stored
 """
 
-#: The first item of a wake-up payload: what it carries.
-WAKE_EVENTS = 0
-WAKE_PRESENCE = 1
-
 
 def log_key(room_id: str) -> str:
     return f"room:{{{room_id}}}:log"
@@ -135,8 +130,8 @@ class RedisEventStore:
         router: routes each room's commands to its slot's master.
         replicas: replicas that must hold an append before it is acknowledged (``WAIT``).
         replica_wait_ms: how long to wait for them; when they do not confirm in time the append
-            is still acknowledged (a cluster whose replica is down keeps serving) and a warning
-            is logged.
+            is still acknowledged (a cluster whose replica is down keeps serving), a warning is
+            logged and ``replica_wait.unconfirmed`` counts it.
 
     Raises:
         StoreUnavailable: from any call when the cluster cannot be reached or fails (a failover
@@ -156,9 +151,7 @@ class RedisEventStore:
     ) -> None:
         self.router = router
         self.owns_router = owns_router
-        self.replicas = replicas
-        self.replica_wait_ms = replica_wait_ms
-        self.unreplicated_appends = 0
+        self.replica_wait = ReplicaWait(replicas, replica_wait_ms)
         self._closed = False
 
     @classmethod
@@ -173,7 +166,7 @@ class RedisEventStore:
     ) -> list[Record]:
         packed = [(event.type, msgpack.packb(event.to_data())) for event in events]
         first = expected_last_id + 1
-        wake = msgpack.packb([WAKE_EVENTS, first, ts, packed])
+        wake = encode_records(first, ts, packed)
         nonce = secrets.token_hex(8)
         args: list[Any] = [expected_last_id, ts, nonce]
         for type_, data in packed:
@@ -184,8 +177,7 @@ class RedisEventStore:
             # before a replica holds it (or the wait timed out), so a failover cannot take back
             # an event that someone has seen.
             pipe.eval(APPEND_SCRIPT, 2, log_key(room_id), conflicts_key(room_id), *args)
-            if self.replicas:
-                pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
+            self.replica_wait.queue(pipe)
             keys = (log_key(room_id), wake_channel(room_id))
             pipe.eval(PUBLISH_SCRIPT, 2, *keys, first, nonce, wake)
 
@@ -194,15 +186,7 @@ class RedisEventStore:
         if not ok:
             newer = [_record(entry_id, _pairs(fields)) for entry_id, fields in replies[0][2]]
             raise AppendConflict(room_id, expected_last_id, newer, CONFLICT_RECORDS)
-        if self.replicas and int(replies[1]) < self.replicas:
-            self.unreplicated_appends += 1
-            log.warning(
-                "room %s: append %s acknowledged before a replica confirmed it (%s of %s)",
-                room_id,
-                last,
-                replies[1],
-                self.replicas,
-            )
+        self.replica_wait.confirm(replies, 1, f"room {room_id}: append {last}")
         return [Record(first + i, ts, event) for i, event in enumerate(events)]
 
     async def read(self, room_id: str, after_id: int, limit: int | None = None) -> list[Record]:
@@ -233,10 +217,10 @@ class RedisEventStore:
         def build(pipe: Any) -> None:
             keys = (log_key(room_id), snapshot_key(room_id))
             pipe.eval(SNAPSHOT_SCRIPT, 2, *keys, snapshot.last_id, snapshot.data, keep)
-            if self.replicas:
-                pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
+            self.replica_wait.queue(pipe)
 
         replies = await self._run(room_id, build, "snapshot")
+        self.replica_wait.confirm(replies, 1, f"room {room_id}: snapshot {snapshot.last_id}")
         return int(replies[0])
 
     async def _run(self, room_id: str, build: Any, what: str) -> list[Any]:

@@ -4,12 +4,18 @@ An append is one transaction; it is acknowledged only after COMMIT, so a SIGKILL
 loses nothing acknowledged (WAL with ``synchronous=NORMAL`` survives a process crash; a power cut
 may lose the last transactions, see docs/decisions/0002-sqlite-when-embedded.md).
 Calls run on the event loop's thread: a small append commits in tens of microseconds.
+
+Checkpoints (copying the WAL into the database, with an fsync) take milliseconds; SQLite's automatic
+checkpoint would run them inside a commit on the event loop, stalling every room. They run instead
+on a thread of their own with its own connection (``PRAGMA wal_checkpoint(PASSIVE)`` never blocks
+writers), every ``checkpoint_interval_s``, as the board store's do (:mod:`whiteboard.sqlite_store`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -46,12 +52,21 @@ class SqliteEventStore:
     #: One process owns the file (the embedded node): nobody else appends.
     shared = False
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, checkpoint_interval_s: float = 0.5) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(_SCHEMA)
+        self._stop = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop,
+            args=(path, checkpoint_interval_s),
+            name="room-log-checkpoint",
+            daemon=True,
+        )
+        self._checkpointer.start()
         self._open = True
 
     async def append(
@@ -139,6 +154,17 @@ class SqliteEventStore:
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"sqlite {what} failed: {exc}") from exc
 
+    def _checkpoint_loop(self, path: Path, interval_s: float) -> None:
+        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            while not self._stop.wait(interval_s):
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error:
+                    continue  # busy or failing: the next round tries again
+        finally:
+            db.close()
+
     def ready(self) -> bool:
         if not self._open:
             return False
@@ -151,4 +177,6 @@ class SqliteEventStore:
     async def close(self) -> None:
         if self._open:
             self._open = False
+            self._stop.set()
+            self._checkpointer.join(5)
             self._db.close()

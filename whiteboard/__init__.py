@@ -14,7 +14,7 @@ from .redis_store import RedisBoardStore
 from .service import WhiteboardService
 from .settings import WhiteboardSettings
 from .sqlite_store import SqliteBoardStore
-from .store import BoardStore, BoardStoreUnavailable, KeyRouter, StoredBoard
+from .store import BoardStore, BoardStoreUnavailable, KeyRouter, ReplicaWait, StoredBoard
 
 __all__ = [
     "AccessDenied",
@@ -31,6 +31,7 @@ __all__ = [
     "Peer",
     "RateLimit",
     "RedisBoardStore",
+    "ReplicaWait",
     "RoomFeed",
     "Sender",
     "SqliteBoardStore",

@@ -20,7 +20,10 @@ them into every step 2 and compaction, so nothing a client sent is dropped by th
 With several nodes (scale-out) the store numbers every update (``seq``) and announces each append
 through the board feed (:mod:`whiteboard.feed`); a board applies and relays to its own peers the
 updates it has not seen, reads the store for numbers it is missing, and compacts only through the
-highest number below which it has every update.
+highest number below which it has every update. Which updates those are, and when to read the
+store, is decided without I/O by :class:`whiteboard.sequence.BoardSequence`; when to compact, by
+:class:`whiteboard.compaction.CompactionSchedule`. The board feeds them events and carries out
+what they answer.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from rooms import CloseCode, Participant, Record, RoomState, write_refusal
 from rooms.boards import REFUSED_LOCKED
 
 from .awareness import AwarenessTable, bind_user
+from .compaction import CompactionSchedule
 from .errors import BadMessage, BadUpdate, MessageTooLarge, StoreFailed
 from .protocol import (
     AWARENESS,
@@ -61,6 +65,7 @@ from .protocol import (
     message_type,
     parse,
 )
+from .sequence import GAP_CHECK_S, Actions, BoardSequence
 from .settings import WhiteboardSettings
 from .store import BoardStore, BoardStoreUnavailable
 
@@ -159,21 +164,15 @@ class Board:
         self.peers: dict[Peer, None] = {}
         self.awareness = AwarenessTable(settings.max_awareness_clients)
         self.marks: dict[str, int] = {}
-        #: Every update up to this seq is in the document (with several nodes some above it
-        #: may be too: ``_ahead``).
-        self.last_seq = 0
-        self._ahead: set[int] = set()
-        #: Announcements that arrived while the board was loading, replayed after it.
-        self._early: list[tuple[int, Sequence[bytes]]] | None = []
+        #: Which numbered updates the document holds, and what to do about the others.
+        self.sequence = BoardSequence()
+        #: The board's size, and when to compact it.
+        self.growth = CompactionSchedule(settings.compact_updates, settings.compact_bytes)
         self._gap_check: asyncio.TimerHandle | None = None
+        self._filling: asyncio.Task[None] | None = None
         #: This board's name as a holder of the board's worker lease (compaction, clears).
         self._worker = uuid.uuid4().hex
-        self._filling: asyncio.Task[None] | None = None
-        self.size = 0
-        self.failed = False
         self._unintegrated: list[bytes] = []
-        self._since_compaction = 0
-        self._bytes_since_compaction = 0
         self._lock = asyncio.Lock()
         #: Applied, not yet committed: (sender, update, received message or None).
         self._pending: list[tuple[Peer, bytes, bytes | None]] = []
@@ -202,16 +201,9 @@ class Board:
             unintegrated = _not_covered(unintegrated, doc)
         self.doc = doc
         self._unintegrated = unintegrated
-        self.last_seq = stored.last_seq
-        self.size = stored.size
         self.marks = dict(stored.marks)
-        self._since_compaction = max(0, len(stored.updates) - 1)
-        self._bytes_since_compaction = stored.size - (
-            len(stored.updates[0]) if stored.updates else 0
-        )
-        early, self._early = self._early or [], None
-        for first_seq, updates in early:
-            self.updates(first_seq, updates)
+        self.growth.loaded(stored.size, [len(u) for u in stored.updates])
+        self._follow(self.sequence.loaded(stored.last_seq))
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -308,16 +300,17 @@ class Board:
             if not (first and self._adds_nothing(update)):
                 peer.sender.put(denied)
             return
-        if self.size + len(update) > self.settings.max_board_bytes:
-            if self._since_compaction or self._pending:
+        max_bytes = self.settings.max_board_bytes
+        if not self.growth.fits(len(update), max_bytes):
+            if self.growth.updates_since or self._pending:
                 await self.compact()  # the log may be up to twice the board; measure the board
-            if self.size + len(update) > self.settings.max_board_bytes:
+            if not self.growth.fits(len(update), max_bytes):
                 peer.sender.put(DENIED_FULL)
                 return
         if self.failed:
             raise StoreFailed("the board is reloading; reconnect")
         self._apply(update)
-        self.size += len(update)
+        self.growth.written(len(update))
         self._pending.append((peer, update, message))
         if self._committer is None:
             self._committer = asyncio.get_running_loop().create_task(self._commit())
@@ -340,9 +333,8 @@ class Board:
             except BoardStoreUnavailable as exc:
                 self._fail(exc)
                 return
-            self._applied(last - len(updates) + 1, len(updates))
-            self._since_compaction += len(batch)
-            self._bytes_since_compaction += sum(len(u) for u in updates)
+            self.sequence.appended(last - len(updates) + 1, len(updates))
+            self.growth.committed(len(batch), sum(len(u) for u in updates))
             for peer, update, message in batch:
                 self._relay(message if message is not None else encode_update(update), peer)
         self._maybe_compact()
@@ -388,24 +380,20 @@ class Board:
 
     def updates(self, first_seq: int, updates: Sequence[bytes]) -> None:
         """Apply and relay the updates of an append this board has not seen (another node's)."""
-        if self._early is not None:
-            self._early.append((first_seq, updates))
-            return
-        if self.failed:
-            return
-        for i, update in enumerate(updates):
-            seq = first_seq + i
-            if seq <= self.last_seq or seq in self._ahead:
-                continue  # this node's own append, or a repeat
-            self._take_remote(update)
-            self._applied(seq, 1)
-        if self._ahead and self._gap_check is None:
-            # An update numbered below one received is missing. It is usually an append still
-            # on its way (another node's, committed just before); read it if it does not come.
-            self._gap_check = asyncio.get_running_loop().call_later(0.25, self._check_gaps)
+        self._follow(self.sequence.announced(first_seq, updates))
 
     def resubscribed(self) -> None:
-        self._fill()
+        self._follow(self.sequence.resubscribed())
+
+    def _follow(self, actions: Actions) -> None:
+        """Carry out what the sequence answered (a reload only comes up in a fill: there)."""
+        for _, update in actions.take:
+            self._take_remote(update)
+        loop = asyncio.get_running_loop()
+        if actions.arm_gap_timer:
+            self._gap_check = loop.call_later(GAP_CHECK_S, self._check_gaps)
+        if actions.fill:
+            self._filling = loop.create_task(self._fill_from_store())
 
     def _take_remote(self, update: bytes) -> None:
         try:
@@ -413,47 +401,31 @@ class Board:
         except BadUpdate as exc:  # another node applied it; this document cannot
             log.error("board %s/%s: an update does not apply: %s", self.room_id, self.name, exc)
             return
-        self.size += len(update)
-        self._since_compaction += 1
-        self._bytes_since_compaction += len(update)
+        self.growth.took(len(update))
         self._relay(encode_update(update), None)
-
-    def _applied(self, first_seq: int, count: int) -> None:
-        self._ahead.update(range(first_seq, first_seq + count))
-        while self.last_seq + 1 in self._ahead:
-            self.last_seq += 1
-            self._ahead.discard(self.last_seq)
-        self._ahead = {seq for seq in self._ahead if seq > self.last_seq}
 
     def _check_gaps(self) -> None:
         self._gap_check = None
-        if self._ahead:
-            self._fill()
-
-    def _fill(self) -> None:
-        if self._filling is None and self._early is None and not self.failed:
-            self._filling = asyncio.get_running_loop().create_task(self._fill_from_store())
+        self._follow(self.sequence.gap_check_due())
 
     async def _fill_from_store(self) -> None:
         """Read what this board is missing; reload from the store when it compacted past it."""
         try:
-            missing = await self.store.read(self.room_id, self.name, self.last_seq)
-            if missing is None:
-                await self._catch_up_with_store()
+            missing = await self.store.read(self.room_id, self.name, self.sequence.last_seq)
+            actions = self.sequence.filled(missing)
+            if actions.reload:
+                self.sequence.reloaded(await self._catch_up_with_store())
             else:
-                for seq, update in missing:
-                    if seq > self.last_seq and seq not in self._ahead:
-                        self._take_remote(update)
-                        self._applied(seq, 1)
+                self._follow(actions)
         except BoardStoreUnavailable as exc:
             log.warning("board %s/%s: gap fill failed: %s", self.room_id, self.name, exc)
-            loop = asyncio.get_running_loop()
-            if self._gap_check is None:
-                self._gap_check = loop.call_later(0.25, self._check_gaps)
+            self._follow(self.sequence.fill_failed())
         finally:
+            self.sequence.fill_ended()
             self._filling = None
 
-    async def _catch_up_with_store(self) -> None:
+    async def _catch_up_with_store(self) -> int:
+        """Apply the whole board as stored and relay what it changed; returns its last seq."""
         stored = await self.store.load(self.room_id, self.name)
         before = self.doc.get_state()
         for update in stored.updates:
@@ -464,8 +436,8 @@ class Board:
         diff = self.doc.get_update(before)
         if diff != EMPTY_UPDATE:
             self._relay(encode_update(diff), None)
-        self._applied(self.last_seq + 1, max(0, stored.last_seq - self.last_seq))
-        self.size = max(self.size, stored.size)
+        self.growth.reloaded(stored.size)
+        return stored.last_seq
 
     # -- awareness -----------------------------------------------------------------------------
 
@@ -593,9 +565,8 @@ class Board:
             try:
                 if captured:
                     last = await self.store.append(self.room_id, self.name, captured, marks)
-                    self._applied(last - len(captured) + 1, len(captured))
-                    self.size += len(captured[0])
-                    self._since_compaction += 1
+                    self.sequence.appended(last - len(captured) + 1, len(captured))
+                    self.growth.cleared(len(captured[0]))
                 else:
                     await self.store.set_marks(self.room_id, self.name, marks)
             except BoardStoreUnavailable as exc:
@@ -620,19 +591,8 @@ class Board:
     # -- compaction ----------------------------------------------------------------------------
 
     def _maybe_compact(self) -> None:
-        """Compact after ``compact_updates`` updates or ``compact_bytes``, and not before the log
-        since the last compaction is as large as what that compaction wrote: encoding a big board
-        takes milliseconds on the event loop, so its cost is spread over as many bytes of
-        updates (amortized O(1) per byte), and a load reads at most about twice the board."""
-        s = self.settings
-        if (
-            self._compaction is None
-            and (
-                self._since_compaction >= s.compact_updates
-                or self._bytes_since_compaction >= s.compact_bytes
-            )
-            and self._bytes_since_compaction >= self.size - self._bytes_since_compaction
-        ):
+        """Compact in the background when the schedule says it is due (one at a time)."""
+        if self._compaction is None and self.growth.due():
             self._compaction = asyncio.get_running_loop().create_task(self.compact())
 
     async def compact(self) -> None:
@@ -640,7 +600,7 @@ class Board:
         try:
             async with self._lock:
                 await self._commit_pending()
-                if self._since_compaction == 0 or self.failed:
+                if self.growth.updates_since == 0 or self.failed:
                     return
                 if not await self.store.claim_compaction(
                     self.room_id, self.name, self._worker, WORKER_LEASE_MS
@@ -650,12 +610,11 @@ class Board:
                     # Everything through last_seq is in the document, so the merge may stand
                     # for it; later updates stay in the log (applying one twice is a no-op).
                     merged = self.state_update()
-                    await self.store.compact(self.room_id, self.name, merged, self.last_seq)
+                    through = self.sequence.last_seq
+                    await self.store.compact(self.room_id, self.name, merged, through)
                 finally:
                     await self.store.release_compaction(self.room_id, self.name, self._worker)
-                self.size = len(merged)
-                self._since_compaction = 0
-                self._bytes_since_compaction = 0
+                self.growth.compacted(len(merged))
         except BoardStoreUnavailable as exc:
             log.warning("board %s/%s: compaction failed: %s", self.room_id, self.name, exc)
         finally:
@@ -663,12 +622,17 @@ class Board:
 
     # -- failure -------------------------------------------------------------------------------
 
+    @property
+    def failed(self) -> bool:
+        """The document no longer matches the store: the board is being dropped."""
+        return self.sequence.failed
+
     def _fail(self, exc: BaseException) -> None:
         """The document no longer matches the store: close everyone (they reconnect and sync
         with a board loaded afresh)."""
         if self.failed:
             return
-        self.failed = True
+        self.sequence.fail()
         log.error("board %s/%s dropped: %s", self.room_id, self.name, exc)
         for peer in list(self.peers):
             asyncio.get_running_loop().create_task(

@@ -24,51 +24,46 @@ in a failover has an empty script cache and would answer NOSCRIPT.
 
 Commands go through a :class:`whiteboard.store.KeyRouter` (``signaling.redis_cluster.
 ClusterRouter`` in a node), which runs them on one connection of the slot's master. Every write
-(append, marks, compaction, snapshot) is followed on that connection by ``WAIT <replicas> <ms>``,
-so by the time the caller relays an update a replica holds it and a failover of the master does
-not lose it (Redis replicates asynchronously otherwise), as the room log does
-(:mod:`signaling.redis_store`). When the replicas do not confirm in time the write is acknowledged
-anyway (and logged). The wake-up leaves inside the script, before the ``WAIT``: another node may
-relay an update a failover then loses; its clients still hold it and send it back when they sync
-with the reloaded board.
+(append, marks, compaction, snapshot) is followed on that connection by the room log's replica
+wait, a :class:`whiteboard.store.ReplicaWait` (``signaling.redis_log.ReplicaWait`` in a node:
+``WAIT <replicas> <ms>``), so by the time the caller relays an update a replica holds it and a
+failover of the master does not lose it (Redis replicates asynchronously otherwise). When the
+replicas do not confirm in time the write is acknowledged anyway (counted and logged there). The
+wake-up leaves inside the script, before the ``WAIT``: another node may relay an update a failover
+then loses; its clients still hold it and send it back when they sync with the reloaded board.
 
-The wake-up payload is a sequence of netstrings (``<length>:<bytes>,``, D. J. Bernstein,
-https://cr.yp.to/proto/netstrings.txt): the first seq in decimal, then each update in order.
-:func:`decode_wake` reads it. The script builds it from the updates it was given, so an update
-crosses the network once.
+The wake-up payload is the room log's wake-up format (``signaling.redis_log``, which decodes it)
+of kind 2: the msgpack array ``[2, first_seq, [update, ...]]``. The script builds it with Redis's
+``cmsgpack`` from the updates it was given, so an update crosses the network once.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from .store import BoardStoreUnavailable, KeyRouter, StoredBoard
-
-log = logging.getLogger(__name__)
+from .store import BoardStoreUnavailable, KeyRouter, ReplicaWait, StoredBoard
 
 # KEYS: log, meta, marks, wake. ARGV: the number of marks m, m name/value pairs, the updates.
+# The wake-up is ``[2, first_seq, [update, ...]]`` (kind 2: a board's updates).
 _APPEND = """
 local last = tonumber(redis.call('HGET', KEYS[2], 'last_seq') or '0')
 local first_update = 2 + 2 * tonumber(ARGV[1])
 if first_update > 2 then redis.call('HSET', KEYS[3], unpack(ARGV, 2, first_update - 1)) end
 if first_update > #ARGV then return last end
-local wake = {}
-local function netstring(s) wake[#wake + 1] = #s .. ':' .. s .. ',' end
-netstring(string.format('%d', last + 1))
+local updates = {}
 local seq, added = last, 0
 for i = first_update, #ARGV do
   seq = seq + 1
   redis.call('XADD', KEYS[1], string.format('%d-0', seq), 'u', ARGV[i])
   added = added + #ARGV[i]
-  netstring(ARGV[i])
+  updates[#updates + 1] = ARGV[i]
 end
 redis.call('HSET', KEYS[2], 'last_seq', string.format('%d', seq))
 redis.call('HINCRBY', KEYS[2], 'size', added)
-redis.call('SPUBLISH', KEYS[4], table.concat(wake))
+redis.call('SPUBLISH', KEYS[4], cmsgpack.pack({2, last + 1, updates}))
 return seq
 """
 
@@ -139,30 +134,6 @@ def wake_channel(room_id: str, board: str) -> str:
     return board_key(room_id, board, "wake")
 
 
-def decode_wake(payload: bytes) -> tuple[int, list[bytes]]:
-    """A wake-up published by an append as ``(first_seq, updates)``: ``updates[i]`` has seq
-    ``first_seq + i``.
-
-    Raises:
-        ValueError: ``payload`` is not a sequence of netstrings starting with a decimal seq.
-    """
-    fields: list[bytes] = []
-    pos = 0
-    while pos < len(payload):
-        colon = payload.find(b":", pos, pos + 21)
-        digits = payload[pos:colon]
-        if colon < 0 or not digits.isdigit():
-            raise ValueError(f"bad netstring length at byte {pos}")
-        end = colon + 1 + int(digits)
-        if payload[end : end + 1] != b",":
-            raise ValueError(f"netstring at byte {pos} is not terminated")
-        fields.append(payload[colon + 1 : end])
-        pos = end + 1
-    if not fields or not fields[0].isdigit():
-        raise ValueError("a wake-up starts with the first seq")
-    return int(fields[0]), fields[1:]
-
-
 class RedisBoardStore:
     """:class:`whiteboard.BoardStore` on a Redis Cluster, through ``router``.
 
@@ -172,10 +143,8 @@ class RedisBoardStore:
         unavailable: the router's exception types for an unreachable cluster (e.g.
             ``(signaling.redis_cluster.ClusterUnavailable,)``); they and every
             ``redis.exceptions.RedisError`` become :class:`BoardStoreUnavailable`.
-        replicas: replicas that must hold a write before it is acknowledged (``WAIT``; 0: none).
-        replica_wait_ms: how long to wait for them; when they do not confirm in time the write is
-            still acknowledged (a cluster whose replica is down keeps serving), a warning is
-            logged and :attr:`unreplicated_writes` counts it.
+        replica_wait: what follows every write on its connection (``WAIT`` for replicas, see
+            the module); None: nothing (no replica holds a write before it is acknowledged).
         covered: whether the cluster has a live master for every slot (for :meth:`ready`, e.g.
             ``lambda: router.covered``); by default always.
 
@@ -191,15 +160,11 @@ class RedisBoardStore:
         router: KeyRouter,
         *,
         unavailable: tuple[type[BaseException], ...] = (),
-        replicas: int = 1,
-        replica_wait_ms: int = 100,
+        replica_wait: ReplicaWait | None = None,
         covered: Callable[[], bool] | None = None,
     ) -> None:
         self.router = router
-        self.replicas = replicas
-        self.replica_wait_ms = replica_wait_ms
-        #: Writes acknowledged before ``replicas`` replicas confirmed them.
-        self.unreplicated_writes = 0
+        self.replica_wait = replica_wait
         self._unavailable: tuple[type[BaseException], ...] = (RedisError, *unavailable)
         self._covered = covered
         self._open = True
@@ -368,25 +333,19 @@ class RedisBoardStore:
     async def _write(
         self, room_id: str, board: str, what: str, build: Callable[[Any], object]
     ) -> Any:
-        """The reply of the one write ``build`` queues, once ``WAIT`` on the same connection
-        returned (a write is acknowledged even when fewer replicas confirmed it in time)."""
+        """The reply of the one write ``build`` queues, once the replica wait on the same
+        connection returned (a write is acknowledged even when fewer replicas confirmed it in
+        time)."""
+        wait = self.replica_wait
 
         def build_and_wait(pipe: Any) -> None:
             build(pipe)
-            if self.replicas:
-                pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
+            if wait is not None:
+                wait.queue(pipe)
 
         replies = await self._run(room_id, board, what, build_and_wait)
-        if self.replicas and int(replies[1]) < self.replicas:
-            self.unreplicated_writes += 1
-            log.warning(
-                "board %s/%s: %s acknowledged before the replicas confirmed it (%s of %s)",
-                room_id,
-                board,
-                what,
-                replies[1],
-                self.replicas,
-            )
+        if wait is not None:
+            wait.confirm(replies, 1, f"board {room_id}/{board}: {what}")
         return replies[0]
 
     async def _run(

@@ -102,3 +102,21 @@ class KeyRouter(Protocol):
         the router's exception types).
         """
         ...
+
+
+class ReplicaWait(Protocol):
+    """What a Redis store does after each write to keep it through a failover: ``WAIT`` for
+    replicas on the write's connection, then check how many confirmed
+    (``signaling.redis_log.ReplicaWait`` is one; the room log's store uses the same).
+    """
+
+    def queue(self, pipe: Any) -> None:
+        """Queue ``WAIT`` on ``pipe``, the pipeline that wrote (nothing when no replica is asked
+        for)."""
+        ...
+
+    def confirm(self, replies: Sequence[Any], at: int, what: str) -> None:
+        """Check WAIT's reply, ``replies[at]`` (nothing when no WAIT was queued); a write that
+        fewer replicas confirmed than asked is still acknowledged, and counted and logged as
+        ``what``."""
+        ...

@@ -12,16 +12,16 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pycrdt import Array, Doc, merge_updates
 from redis.asyncio import Redis
 
 from signaling.redis_cluster import ClusterRouter, ClusterUnavailable, parse_seeds
+from signaling.redis_log import BoardWake, ReplicaWait, decode_wake
 from tests.redis_cluster import RedisCluster, free_cluster_ports
 from whiteboard import BoardStore, BoardStoreUnavailable, RedisBoardStore, SqliteBoardStore
-from whiteboard.redis_store import board_key, decode_wake, wake_channel
+from whiteboard.redis_store import board_key, wake_channel
 
 TS = 1_700_000_000_000
 
@@ -50,11 +50,20 @@ async def routers(cluster: RedisCluster) -> AsyncIterator[Routers]:
         await router_.close()
 
 
-def redis_store(router: ClusterRouter, **kwargs: Any) -> RedisBoardStore:
-    """The store as the composition root wires it."""
+def redis_store(router: ClusterRouter, replica_wait_ms: int = 100) -> RedisBoardStore:
+    """The store as the composition root wires it (one replica, as the default config)."""
     return RedisBoardStore(
-        router, unavailable=(ClusterUnavailable,), covered=lambda: router.covered, **kwargs
+        router,
+        unavailable=(ClusterUnavailable,),
+        replica_wait=ReplicaWait(1, replica_wait_ms),
+        covered=lambda: router.covered,
     )
+
+
+def unconfirmed(store: RedisBoardStore) -> int:
+    """The store's writes acknowledged before a replica confirmed them."""
+    assert isinstance(store.replica_wait, ReplicaWait)
+    return store.replica_wait.unconfirmed
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -285,8 +294,9 @@ async def test_concurrent_appends_from_two_nodes_get_consecutive_seqs_and_wake_w
             assert asyncio.get_running_loop().time() < deadline, "wake-ups missing"
             message = await pubsub.get_message(timeout=0.5)
             if message is not None and message["type"] in ("smessage", b"smessage"):
-                first, updates = decode_wake(message["data"])
-                woken.add((first, tuple(updates)))
+                wake = decode_wake(message["data"])
+                assert isinstance(wake, BoardWake)
+                woken.add((wake.first_seq, tuple(wake.updates)))
         assert woken == appended
     finally:
         await pubsub.aclose()
@@ -345,7 +355,7 @@ async def test_an_acknowledged_append_is_already_on_the_replica(
         seq = await store.append(room, "main", [update])
         expected.append((f"{seq}-0".encode(), update))
         assert await replica_log(cluster, room, "main") == expected  # no waiting after the ack
-    assert store.unreplicated_writes == 0
+    assert unconfirmed(store) == 0
 
 
 async def test_an_append_waits_for_the_replica_and_without_it_is_acknowledged_after_the_wait(
@@ -363,14 +373,16 @@ async def test_an_append_waits_for_the_replica_and_without_it_is_acknowledged_af
     os.kill(replica_pid, signal.SIGSTOP)
     try:
         started = time.monotonic()
-        with caplog.at_level(logging.WARNING, logger="whiteboard.redis_store"):
+        with caplog.at_level(logging.WARNING, logger="signaling.redis_log"):
             assert await store.append(room, "main", [late]) == 2
         waited = time.monotonic() - started
     finally:
         os.kill(replica_pid, signal.SIGCONT)
     assert waited >= 0.25
-    assert store.unreplicated_writes == 1
-    assert "before the replicas confirmed it (0 of 1)" in caplog.text
+    assert unconfirmed(store) == 1
+    assert f"board {room}/main: append acknowledged before a replica confirmed it (0 of 1)" in (
+        caplog.text
+    )
     deadline = time.monotonic() + 5
     while (await replica_log(cluster, room, "main"))[-1:] != [(b"2-0", late)]:
         assert time.monotonic() < deadline, "the replica never caught up"
@@ -394,10 +406,3 @@ async def test_an_unreachable_cluster_raises_board_store_unavailable() -> None:
     finally:
         await store.close()
         await router.close()
-
-
-def test_a_wake_payload_that_is_not_netstrings_is_refused() -> None:
-    assert decode_wake(b"1:7,3:abc,0:,") == (7, [b"abc", b""])
-    for bad in (b"", b"1:x,", b"1:7", b"1:7,4:abc,", b"-1:7,", b"1:7,3:abc"):
-        with pytest.raises(ValueError):
-            decode_wake(bad)

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from rooms import ChatMessageEvent, HandRaisedEvent, Role
 from signaling import AppendConflict, EventStore, SqliteEventStore
-from signaling.redis_bus import decode_wake
+from signaling.redis_log import RecordsWake, decode_wake
 from signaling.redis_store import CONFLICT_RECORDS, RedisEventStore, wake_channel
 from signaling.store import Snapshot
 from tests.redis_cluster import RedisCluster
@@ -90,7 +90,7 @@ async def test_a_redis_conflict_carries_the_records_the_caller_lacks(
             await store.append(room, [chat("late")], expected_last_id=1, ts=TS + 2)
         assert refused.value.records == tuple(appended[1:])
         assert refused.value.limit == CONFLICT_RECORDS
-        assert store.unreplicated_appends == 0
+        assert store.replica_wait.unconfirmed == 0
         with pytest.raises(AppendConflict) as ahead:  # a caller ahead of the log gets nothing
             await store.append(room, [chat("ahead")], expected_last_id=9, ts=TS + 3)
         assert ahead.value.records == ()
@@ -130,6 +130,7 @@ async def test_a_redis_append_wakes_the_rooms_sharded_channel(cluster: RedisClus
             assert asyncio.get_running_loop().time() < deadline, "no wake-up"
             message = await pubsub.get_message(timeout=0.5)
         wake = decode_wake(message["data"])
+        assert isinstance(wake, RecordsWake)
         assert [(r.id, r.event) for r in wake.records] == [(1, chat("a")), (2, chat("b"))]
     finally:
         await pubsub.aclose()

@@ -232,6 +232,10 @@ class RoomHub:
         except RoomError as exc:
             raise JoinRefused(exc, exc.close_code or CloseCode.FORBIDDEN) from exc
         async with self._lock:  # no batch commits between the greeting and the registering
+            if last_id is not None and last_id > self.state.last_id and self.store.shared:
+                # The client saw events this node has not read yet (on another node): read them,
+                # so it resumes rather than getting a room older than what it saw.
+                await self._catch_up()
             self._flush()  # members already here get what is pending before anyone new joins
             await self._greet(participant, outbox, last_id)
             member = Member(participant, outbox)

@@ -50,6 +50,8 @@ CONFLICT_RECORDS = 256
 #: ``CONFLICT_RECORDS``) and counts itself in the counter: that write makes the ``WAIT`` after
 #: the script cover the entries it returns, so the caller never delivers an entry that a
 #: failover could still take back (another node appended it and may still be waiting itself).
+#: An append whose nonce is already in the log (its pipeline sent again after a read timeout)
+#: answers as the commit it was, so a command is never appended twice.
 APPEND_SCRIPT = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local last_id = 0
@@ -59,6 +61,14 @@ if last_id ~= tonumber(ARGV[1]) then
   if last_id > tonumber(ARGV[1]) then
     newer = redis.call('XRANGE', KEYS[1], (tonumber(ARGV[1]) + 1) .. '-0', '+', 'COUNT',
       CONFLICT_RECORDS)
+    -- This very append, sent again (its reply was read late and the client resent the
+    -- pipeline): it committed, so answer as if now.
+    local fields = newer[1][2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'n' and fields[i + 1] == ARGV[3] then
+        return {1, tonumber(ARGV[1]) + (#ARGV - 3) / 2}
+      end
+    end
     -- A write after the newer entries: the caller's WAIT then returns once a replica holds them.
     redis.call('INCR', KEYS[2])
   end

@@ -299,6 +299,12 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         10_000,
         "store a room snapshot every this many events; trim the log behind it (0: never)",
     ),
+    Option(
+        "room_idle_s",
+        float,
+        30.0,
+        "unload a room from this node this long after its last member here left",
+    ),
     Option("heartbeat_ms", int, 15000, "application ping interval the web app uses"),
     Option("board_max_message_bytes", int, 16 * 1024 * 1024, "largest whiteboard message"),
     Option("board_max_bytes", int, 16 * 1024 * 1024, "largest whiteboard (bytes, compacted)"),
@@ -596,6 +602,8 @@ class ServeConfig:
             raise ConfigError("--max-connections-per-identity must be at least 1")
         if float(v["identity_rate_per_s"]) < 0 or float(v["identity_burst"]) < 0:
             raise ConfigError("--identity-rate-per-s and --identity-burst must be >= 0")
+        if float(v["room_idle_s"]) < 0:
+            raise ConfigError("--room-idle-s must be >= 0")
         if int(v["room_snapshot_every"]) < 0 or int(v["resume_max_events"]) < 0:
             raise ConfigError("--room-snapshot-every and --resume-max-events must be >= 0")
         if int(v["send_queue_bytes"]) < 1 or int(v["board_send_queue_bytes"]) < 1:
@@ -644,6 +652,7 @@ class ServeConfig:
             hub=hub,
             board_send_queue_frames=int(v["board_send_queue_frames"]),
             board_send_queue_bytes=int(v["board_send_queue_bytes"]),
+            room_idle_s=float(v["room_idle_s"]),
         )
         whiteboard = WhiteboardSettings(
             max_message_bytes=int(v["board_max_message_bytes"]),

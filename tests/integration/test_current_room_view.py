@@ -1,0 +1,151 @@
+"""A node answers from the room as the log has it, never from a view that fell behind.
+
+Once, with 2,000 students on two nodes, half of the students' upvotes were answered
+``no_such_question`` for a question that had been asked (issue 13). These tests reproduce, each
+with real nodes on the real Redis Cluster, what can leave one node's view of a room behind the
+log while its members send commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from clients import ClassroomClient
+from tests.redis_cluster import RedisCluster
+from tests.server import LiveclassServer
+
+NODE_ARGS = ("--presence-ttl-ms", "1500", "--no-media")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    cluster = RedisCluster(Path(tmp_path_factory.mktemp("redis-cluster"))).start()
+    yield cluster
+    cluster.stop()
+
+
+@dataclass
+class Pair:
+    """Two nodes on one cluster sharing one secret; ``clients`` are closed at the end."""
+
+    cluster: RedisCluster
+    directory: Path
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    nodes: list[LiveclassServer] = field(default_factory=list)
+    clients: list[ClassroomClient] = field(default_factory=list)
+
+    def start(self, *per_node: tuple[str, ...]) -> Pair:
+        for i, args in enumerate(per_node):
+            node = LiveclassServer(
+                self.directory / f"node{i + 1}",
+                [
+                    "--redis-cluster",
+                    self.cluster.seeds,
+                    "--node-id",
+                    f"node{i + 1}",
+                    *NODE_ARGS,
+                    *args,
+                ],
+                secret=self.secret,
+            )
+            node.data_dir.mkdir(parents=True)
+            self.nodes.append(node)
+            node.start()
+        return self
+
+    def client(self, node: int, identity: str, room: str, role: str = "student") -> ClassroomClient:
+        made = ClassroomClient(
+            self.nodes[node].ws_url,
+            self.nodes[node].token(identity, role, room),
+            room,
+            reconnect=False,
+        )
+        self.clients.append(made)
+        return made
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
+        for node in self.nodes:
+            node.stop()
+
+
+@pytest.fixture
+async def pairs() -> Iterator[list[Pair]]:  # type: ignore[misc]
+    made: list[Pair] = []
+    yield made
+    for pair in made:
+        await pair.stop()
+
+
+async def test_a_room_opened_again_while_its_old_copy_closes_still_hears_the_other_nodes(
+    cluster: RedisCluster, pairs: list[Pair], tmp_path: Path
+) -> None:
+    """Node 2 unloads an idle room while a snapshot save holds up the old hub's close, and a
+    join opens the room again meanwhile. The old hub's unsubscribe must not take the new hub's
+    subscription with it: the new hub would never hear node 1's events again and would answer
+    its members from a view that stopped (``no_such_question`` for a question asked since)."""
+    # Node 2: rooms unload 50 ms after their last member leaves; every append and snapshot
+    # waits 1.5 s for a second replica that does not exist, and every append saves a snapshot,
+    # so a save is in flight for 1.5 s after each command's ack.
+    slow = ("--redis-replicas", "2", "--redis-replica-wait-ms", "1500")
+    node2 = ("--room-idle-s", "0.05", "--room-snapshot-every", "1", *slow)
+    pair = Pair(cluster, tmp_path).start((), node2)
+    pairs.append(pair)
+    room = f"reopen-{secrets.token_hex(4)}"
+    teacher = pair.client(0, "teacher", room, "teacher")
+    await teacher.connect()
+    alice = pair.client(1, "alice", room)
+    await alice.connect()
+    await alice.chat("one")
+    await alice.chat("two")  # its ack comes as node 2 starts saving the snapshot after it
+    await alice.close()  # the room is idle on node 2: it unloads while the save runs
+    await asyncio.sleep(0.2)
+    bob = pair.client(1, "bob", room)
+    await bob.connect()  # opens the room on node 2 again
+    await asyncio.sleep(2.0)  # the old hub's close has ended by now (it waits 2 s at most)
+
+    asked = await teacher.ask("Does node 2 hear this?")
+    (question_id,) = [
+        e.data["question_id"] for e in teacher.session.events if e.id == asked["ids"][0]
+    ]
+    await bob.wait_for(lambda e: e.type == "question.asked", timeout=5)
+    ack = await bob.upvote(question_id)
+    assert ack["ids"], "bob's upvote changed nothing"
+
+
+async def test_a_room_is_not_unloaded_under_a_join_that_is_under_way(
+    cluster: RedisCluster, pairs: list[Pair], tmp_path: Path
+) -> None:
+    """Node 2's last member leaves while another's join waits for the room: the room must stay
+    loaded for that join, or the joiner lands in a hub that closed and hears nothing more."""
+    slow = ("--redis-replicas", "2", "--redis-replica-wait-ms", "1500")
+    pair = Pair(cluster, tmp_path).start((), ("--room-idle-s", "0.05", *slow))
+    pairs.append(pair)
+    room = f"joining-{secrets.token_hex(4)}"
+    teacher = pair.client(0, "teacher", room, "teacher")
+    await teacher.connect()
+    alice = pair.client(1, "alice", room)
+    await alice.connect()
+    chat = asyncio.create_task(alice.chat("holds the room for 1.5 s"))
+    await asyncio.sleep(0.3)
+    bob = pair.client(1, "bob", room)
+    joining = asyncio.create_task(bob.connect())  # waits for alice's chat, then appends 1.5 s
+    await asyncio.sleep(0.3)
+    await alice.close()  # node 2's last member leaves once its chat is done: the room is idle
+    await asyncio.gather(chat, return_exceptions=True)
+    await joining
+    await asyncio.sleep(0.5)
+
+    asked = await teacher.ask("Does bob hear this?")
+    (question_id,) = [
+        e.data["question_id"] for e in teacher.session.events if e.id == asked["ids"][0]
+    ]
+    await bob.wait_for(lambda e: e.type == "question.asked", timeout=5)
+    ack = await bob.upvote(question_id)
+    assert ack["ids"], "bob's upvote changed nothing"

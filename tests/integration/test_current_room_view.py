@@ -18,8 +18,8 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from clients import ClassroomClient, CommandFailed
-from rooms import Event, HandLoweredEvent, QuestionAskedEvent
+from clients import ClassroomClient, CommandFailed, Refused
+from rooms import Event, HandLoweredEvent, QuestionAskedEvent, RoomLockedEvent
 from signaling.redis_store import APPEND_SCRIPT, RedisEventStore, log_key
 from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
@@ -211,3 +211,46 @@ async def test_an_error_or_a_no_op_is_decided_on_the_log_not_on_a_view_that_is_b
     assert upvote["ids"]
     raised = await alice.raise_hand()
     assert raised["ids"], "alice's hand is down in the log, but raising it changed nothing"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="signaling/hub.py: a join is refused (and a resume greeted) on the node's view "
+    "without checking that the view is current",
+)
+async def test_a_join_is_refused_or_resumed_on_the_log_not_on_a_view_that_is_behind(
+    cluster: RedisCluster, pairs: list[Pair], tmp_path: Path
+) -> None:
+    """Node 2 has not yet read that the teacher unlocked the room: a join there must not be
+    refused with ``room_locked`` (a final close, the client does not come back). And a client
+    that saw an event node 2 has not read yet (its node died) resumes there, not a ``welcome``
+    with a room older than what it saw."""
+    pair = Pair(cluster, tmp_path).start((), ())
+    pairs.append(pair)
+    room = f"locked-{secrets.token_hex(4)}"
+    teacher = pair.client(0, "teacher", room, "teacher")
+    await teacher.connect()
+    alice = pair.client(1, "alice", room)
+    await alice.connect()
+    await teacher.lock_room()
+    await alice.wait_for(lambda e: e.type == "room.locked")
+
+    await append_unheard(cluster, room, [RoomLockedEvent(False, "teacher")])
+    bob = pair.client(1, "bob", room)
+    try:
+        await bob.connect()
+    except Refused as exc:
+        pytest.fail(f"a join to a room the log has unlocked was refused: {exc.code}")
+
+    asked = await append_unheard(cluster, room, [QuestionAskedEvent(1, "teacher", "t", "Q?")])
+    again = ClassroomClient(
+        pair.nodes[1].ws_url,
+        pair.nodes[1].token("alice", "student", room),
+        room,
+        reconnect=False,
+        resume_from=asked,  # alice saw the question on node 1, which died
+    )
+    pair.clients.append(again)
+    greeting = await again.connect()
+    assert greeting["t"] == "resumed", "a welcome older than what alice saw"
+    assert greeting["last_id"] == asked

@@ -383,9 +383,10 @@ class Student(Seat):
 
     async def run(self, until: float) -> None:
         while True:
-            await asyncio.sleep(self.rng.uniform(*self.think_s))
-            if time.monotonic() >= until:
+            pause = self.rng.uniform(*self.think_s)
+            if time.monotonic() + pause >= until:
                 return
+            await asyncio.sleep(pause)
             roll = self.rng.random()
             open_questions = sorted(q for q, answered in self.questions.items() if not answered)
             open_polls = sorted(p for p, (_, _, is_open) in self.polls.items() if is_open)

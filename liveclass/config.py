@@ -525,6 +525,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+#: The longest replica wait an append may have: its ``WAIT`` ends well within the read timeout
+#: of the router's commands (2 s, :class:`signaling.redis_cluster.ClusterRouter`); past that the
+#: pipeline is sent again, finds its own append and is reported failed although it committed.
+REPLICA_WAIT_MAX_MS = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterSettings:
     """Scale-out on a Redis Cluster (``--redis-cluster``)."""
@@ -556,6 +562,12 @@ class ClusterSettings:
             raise ConfigError("--presence-ttl-ms must be at least 300")
         if int(v["redis_replicas"]) < 0 or int(v["redis_replica_wait_ms"]) < 0:
             raise ConfigError("--redis-replicas and --redis-replica-wait-ms must be >= 0")
+        if int(v["redis_replica_wait_ms"]) > REPLICA_WAIT_MAX_MS:
+            raise ConfigError(
+                f"--redis-replica-wait-ms must be at most {REPLICA_WAIT_MAX_MS}: an append that "
+                "waits longer outlasts the 2 s Redis read timeout and is answered unavailable "
+                "although it committed"
+            )
         node_id = str(v["node_id"])
         if node_id and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", node_id):
             raise ConfigError("--node-id: letters, digits, '_', '.', '-' (at most 64)")

@@ -491,6 +491,9 @@ class Verdict:
     events: int = 0
     votes: int = 0
     answers: int = 0
+    #: Commands answered ``unavailable`` ("nothing was done", docs/protocol.md) that are in the
+    #: log all the same (their append committed and its reply was lost in the failover).
+    unavailable_done: int = 0
 
     def fail(self, message: str) -> None:
         if len(self.problems) < 40:
@@ -584,6 +587,8 @@ def check_commands(student: Student, records: Sequence[Record], v: Verdict) -> N
             v.fail(f"{who}: event {event_id} {record.event.type} answers no command sent")
             continue
         maybe.remove(owners[0])  # an unanswered attempt takes effect at most once
+        if any(o.code == "unavailable" for o in owners[0].outcomes):
+            v.unavailable_done += 1
 
 
 def _is_effect(record: Record, command: Sent, who: str) -> bool:

@@ -225,7 +225,8 @@ async def run_class(
     print(
         f"\n{deployment.size} nodes: joined in {joined_s:.1f}s, class {class_s:.1f}s, settled in "
         f"{settled_s:.1f}s; {verdict.events} events, {verdict.acked} acked commands, "
-        f"{verdict.unknown} unanswered attempts, {verdict.votes} votes, {verdict.answers} answers; "
+        f"{verdict.unknown} unanswered attempts ({verdict.unavailable_done} answered unavailable "
+        f"but in the log), {verdict.votes} votes, {verdict.answers} answers; "
         f"{sum(s.greetings - 1 for s in seats)} reconnects",
         file=sys.stderr,
     )

@@ -95,9 +95,9 @@ async def test_a_room_opened_again_while_its_old_copy_closes_still_hears_the_oth
     subscription with it: the new hub would never hear node 1's events again and would answer
     its members from a view that stopped (``no_such_question`` for a question asked since)."""
     # Node 2: rooms unload 50 ms after their last member leaves; every append and snapshot
-    # waits 1.5 s for a second replica that does not exist, and every append saves a snapshot,
-    # so a save is in flight for 1.5 s after each command's ack.
-    slow = ("--redis-replicas", "2", "--redis-replica-wait-ms", "1500")
+    # waits 1 s for a second replica that does not exist, and every append saves a snapshot,
+    # so a save is in flight for 1 s after each command's ack.
+    slow = ("--redis-replicas", "2", "--redis-replica-wait-ms", "1000")
     node2 = ("--room-idle-s", "0.05", "--room-snapshot-every", "1", *slow)
     pair = Pair(cluster, tmp_path).start((), node2)
     pairs.append(pair)
@@ -107,6 +107,7 @@ async def test_a_room_opened_again_while_its_old_copy_closes_still_hears_the_oth
     alice = pair.client(1, "alice", room)
     await alice.connect()
     await alice.chat("one")
+    await asyncio.sleep(1.2)  # the snapshot saved after it is stored
     await alice.chat("two")  # its ack comes as node 2 starts saving the snapshot after it
     await alice.close()  # the room is idle on node 2: it unloads while the save runs
     await asyncio.sleep(0.2)
@@ -128,7 +129,7 @@ async def test_a_room_is_not_unloaded_under_a_join_that_is_under_way(
 ) -> None:
     """Node 2's last member leaves while another's join waits for the room: the room must stay
     loaded for that join, or the joiner lands in a hub that closed and hears nothing more."""
-    slow = ("--redis-replicas", "2", "--redis-replica-wait-ms", "1500")
+    slow = ("--redis-replicas", "2", "--redis-replica-wait-ms", "1000")
     pair = Pair(cluster, tmp_path).start((), ("--room-idle-s", "0.05", *slow))
     pairs.append(pair)
     room = f"joining-{secrets.token_hex(4)}"
@@ -136,10 +137,10 @@ async def test_a_room_is_not_unloaded_under_a_join_that_is_under_way(
     await teacher.connect()
     alice = pair.client(1, "alice", room)
     await alice.connect()
-    chat = asyncio.create_task(alice.chat("holds the room for 1.5 s"))
+    chat = asyncio.create_task(alice.chat("holds the room for 1 s"))
     await asyncio.sleep(0.3)
     bob = pair.client(1, "bob", room)
-    joining = asyncio.create_task(bob.connect())  # waits for alice's chat, then appends 1.5 s
+    joining = asyncio.create_task(bob.connect())  # waits for alice's chat, then appends 1 s
     await asyncio.sleep(0.3)
     await alice.close()  # node 2's last member leaves once its chat is done: the room is idle
     await asyncio.gather(chat, return_exceptions=True)

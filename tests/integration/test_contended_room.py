@@ -264,6 +264,10 @@ async def test_a_contended_room_survives_a_killed_node(
     assert not verdict.problems, "\n".join(verdict.problems)
     moved = [s for s in seats if 1 in s.nodes_used]
     assert len(moved) >= 90 and all(len(s.nodes_used) >= 2 for s in moved), "clients did not move"
+    greetings = [[e[0] for e in s.timeline if e[0] != "event"] for s in moved]
+    assert all(g[0] == "welcome" and g[1:] and set(g[1:]) == {"resumed"} for g in greetings), (
+        "a moved client was not resumed on another node"
+    )
 
 
 async def test_a_contended_room_survives_a_killed_redis_master(

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import pytest
@@ -80,7 +81,7 @@ class Pair:
 
 
 @pytest.fixture
-async def pairs() -> Iterator[list[Pair]]:  # type: ignore[misc]
+async def pairs() -> AsyncIterator[list[Pair]]:
     made: list[Pair] = []
     yield made
     for pair in made:
@@ -164,7 +165,7 @@ async def append_unheard(cluster: RedisCluster, room: str, events: Sequence[Even
     try:
         records = await store.read(room, 0)
         last = records[-1].id if records else 0
-        args: list[object] = [last, int(time.time() * 1000), secrets.token_hex(8)]
+        args: list[Any] = [last, int(time.time() * 1000), secrets.token_hex(8)]
         for event in events:
             args += [event.type, msgpack.packb(event.to_data())]
         key = log_key(room)

@@ -309,6 +309,12 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         10_000,
         "store a room snapshot every this many events; trim the log behind it (0: never)",
     ),
+    Option(
+        "room_idle_s",
+        float,
+        30.0,
+        "unload a room from this node this long after its last member here left",
+    ),
     Option("heartbeat_ms", int, 15000, "application ping interval the web app uses"),
     Option("board_max_message_bytes", int, 16 * 1024 * 1024, "largest whiteboard message"),
     Option("board_max_bytes", int, 16 * 1024 * 1024, "largest whiteboard (bytes, compacted)"),
@@ -529,6 +535,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+#: The longest replica wait an append may have: its ``WAIT`` ends well within the read timeout
+#: of the router's commands (2 s, :class:`signaling.redis_cluster.ClusterRouter`); past that the
+#: pipeline is sent again, finds its own append and is reported failed although it committed.
+REPLICA_WAIT_MAX_MS = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterSettings:
     """Scale-out on a Redis Cluster (``--redis-cluster``)."""
@@ -560,6 +572,12 @@ class ClusterSettings:
             raise ConfigError("--presence-ttl-ms must be at least 300")
         if int(v["redis_replicas"]) < 0 or int(v["redis_replica_wait_ms"]) < 0:
             raise ConfigError("--redis-replicas and --redis-replica-wait-ms must be >= 0")
+        if int(v["redis_replica_wait_ms"]) > REPLICA_WAIT_MAX_MS:
+            raise ConfigError(
+                f"--redis-replica-wait-ms must be at most {REPLICA_WAIT_MAX_MS}: an append that "
+                "waits longer outlasts the 2 s Redis read timeout and is answered unavailable "
+                "although it committed"
+            )
         node_id = str(v["node_id"])
         if node_id and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", node_id):
             raise ConfigError("--node-id: letters, digits, '_', '.', '-' (at most 64)")
@@ -606,6 +624,8 @@ class ServeConfig:
             raise ConfigError("--max-connections-per-identity must be at least 1")
         if float(v["identity_rate_per_s"]) < 0 or float(v["identity_burst"]) < 0:
             raise ConfigError("--identity-rate-per-s and --identity-burst must be >= 0")
+        if float(v["room_idle_s"]) < 0:
+            raise ConfigError("--room-idle-s must be >= 0")
         if int(v["room_snapshot_every"]) < 0 or int(v["resume_max_events"]) < 0:
             raise ConfigError("--room-snapshot-every and --resume-max-events must be >= 0")
         if int(v["send_queue_bytes"]) < 1 or int(v["board_send_queue_bytes"]) < 1:
@@ -654,6 +674,7 @@ class ServeConfig:
             hub=hub,
             board_send_queue_frames=int(v["board_send_queue_frames"]),
             board_send_queue_bytes=int(v["board_send_queue_bytes"]),
+            room_idle_s=float(v["room_idle_s"]),
         )
         whiteboard = WhiteboardSettings(
             max_message_bytes=int(v["board_max_message_bytes"]),

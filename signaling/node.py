@@ -13,7 +13,7 @@ import functools
 import logging
 import random
 import weakref
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -174,6 +174,11 @@ class SignalingNode:
         self.draining = False
         self._hubs: dict[str, RoomHub] = {}
         self._opening: dict[str, asyncio.Future[RoomHub]] = {}
+        #: Hubs unloaded whose close (unsubscribing the room) has not ended: a room is opened
+        #: again only after, or the old hub's unsubscribe would take the new one's subscription.
+        self._closing: dict[str, asyncio.Task[None]] = {}
+        #: Joins under way per room (from opening the room to the member's registration).
+        self._joining: Counter[str] = Counter()
         self._idle_timers: dict[str, asyncio.TimerHandle] = {}
         self._members: dict[Member, None] = {}
         self._connections: set[ServerConnection] = set()
@@ -571,8 +576,7 @@ class SignalingNode:
                 # Jitter spreads the retries of a storm instead of bringing it back at once.
                 retry_ms = wait_ms + random.randrange(max(wait_ms, 50))
                 raise RateLimited("too many joins right now; join again", retry_after_ms=retry_ms)
-            hub = await self._hub(join.room)
-            member = await hub.join(participant, outbox, join.last_id)
+            hub, member = await self._enter(join.room, participant, outbox, join.last_id)
         except _Draining:
             await outbox.close(
                 CloseCode.SERVICE_RESTART,
@@ -593,6 +597,28 @@ class SignalingNode:
         self._members[member] = None
         self._hold_identity(hub, member)
         return hub, member
+
+    async def _enter(
+        self, room_id: str, participant: Participant, outbox: Outbox, last_id: int | None
+    ) -> tuple[RoomHub, Member]:
+        """Open the room and join it. The room stays loaded while the join is under way: a hub
+        unloaded meanwhile would take the member into a room it no longer hears.
+
+        Raises:
+            JoinRefused: the room refused the join.
+            StoreUnavailable: the store failed.
+        """
+        self._joining[room_id] += 1
+        hub: RoomHub | None = None
+        try:
+            hub = await self._hub(room_id)
+            return hub, await hub.join(participant, outbox, last_id)
+        finally:
+            self._joining[room_id] -= 1
+            if not self._joining[room_id]:
+                del self._joining[room_id]
+            if hub is not None and hub.idle and self._hubs.get(room_id) is hub:
+                self._idle(hub)  # a refused join leaves the room as idle as it found it
 
     def _join_timed_out(self, outbox: Outbox) -> None:
         error = TokenInvalid(f"no join within {self.settings.join_timeout_s:g} s of connecting")
@@ -666,6 +692,9 @@ class SignalingNode:
         future: asyncio.Future[RoomHub] = asyncio.get_running_loop().create_future()
         self._opening[room_id] = future
         try:
+            closing = self._closing.get(room_id)
+            if closing is not None:
+                await asyncio.wait([closing])
             hub = RoomHub(
                 room_id,
                 self.store,
@@ -694,13 +723,23 @@ class SignalingNode:
 
         def unload() -> None:
             self._idle_timers.pop(hub.room_id, None)
+            if hub.room_id in self._joining:
+                return  # the join's end arms the timer again if the room is still idle then
             if hub.idle and self._hubs.get(hub.room_id) is hub:
                 del self._hubs[hub.room_id]
                 self.metrics.rooms.set(len(self._hubs))
-                asyncio.get_running_loop().create_task(hub.close())
+                closing = asyncio.get_running_loop().create_task(hub.close())
+                self._closing[hub.room_id] = closing
+                closing.add_done_callback(lambda task: self._closed(hub.room_id, task))
 
         loop = asyncio.get_running_loop()
         self._idle_timers[hub.room_id] = loop.call_later(self.settings.room_idle_s, unload)
+
+    def _closed(self, room_id: str, task: asyncio.Task[None]) -> None:
+        if self._closing.get(room_id) is task:
+            del self._closing[room_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("room %s: closing failed: %s", room_id, task.exception())
 
 
 class _Draining(Exception):

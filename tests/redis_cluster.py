@@ -139,6 +139,32 @@ class RedisCluster:
                 raise RuntimeError(f"redis on {port} did not die")
             time.sleep(0.02)
 
+    def restart(self, port: int) -> None:
+        """Start a killed node again from its config, as a supervisor would; it rejoins the
+        cluster (a failed-over master comes back as a replica of the promoted one)."""
+        subprocess.run(
+            ["redis-server", str(self.directory / str(port) / "redis.conf")],
+            capture_output=True,
+            timeout=10,
+            check=True,
+        )
+        deadline = time.monotonic() + 10
+        while not _accepts(port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis on {port} did not come back")
+            time.sleep(0.02)
+
+    def wait_replica_of(self, port: int, master: int, timeout: float = 15.0) -> None:
+        """Wait until the node on ``port`` replicates ``master`` with its link up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.cli(port, "info", "replication")
+            if f"master_port:{master}" in info and "master_link_status:up" in info:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{port} does not replicate {master}: {info}")
+            time.sleep(0.05)
+
     def wait_master(self, port: int, timeout: float = 15.0) -> float:
         """Wait until the node on ``port`` is a master (a promoted replica); returns seconds."""
         start = time.monotonic()

@@ -76,3 +76,15 @@ def test_inconsistent_redis_access_is_a_config_error(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         serve_config(monkeypatch, tmp_path, *argv)
+
+
+def test_a_replica_wait_that_would_outlast_the_read_timeout_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A longer ``WAIT`` makes every append time out after it committed (answered unavailable,
+    its retry finding the log moved by itself)."""
+    cluster = ("--redis-cluster", "redis://h:1")
+    config = serve_config(monkeypatch, tmp_path, *cluster, "--redis-replica-wait-ms", "1000")
+    assert config.cluster is not None and config.cluster.replica_wait_ms == 1000
+    with pytest.raises(ConfigError, match="at most 1000"):
+        serve_config(monkeypatch, tmp_path, *cluster, "--redis-replica-wait-ms", "2500")

@@ -2,7 +2,7 @@
 // one room. Written from docs/protocol.md alone (MessagePack maps in binary frames on /ws; join ->
 // welcome; commands carry `ref` and are answered `ack{ref, ids}` or `error{ref, code, ...}`; room
 // changes arrive as `event{id, type, data}`; in large rooms students may receive upvotes as a
-// coalesced `tally` frame instead, see applyVote below).
+// coalesced `tally` frame instead: settle.mjs counts both).
 //
 //     node students.mjs <config.json>
 //
@@ -16,6 +16,7 @@ import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { Packr, Unpackr } from "msgpackr";
 import WebSocket from "ws";
+import { applyVote } from "./settle.mjs";
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" });
@@ -23,33 +24,6 @@ const now = () => Number(process.hrtime.bigint());
 const cfg = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const out = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// -- the settle detectors: what one client knows of the scenario's final state ----------------
-
-/** Apply one frame to a client's vote count of question `qid`. Two documented shapes:
- *  - `event` `question.upvoted` / `question.unvoted` with `data.question_id`: one vote, +1 / -1
- *    (every participant in small rooms, staff always, and a student's own votes in large rooms);
- *  - `tally{through, questions: [{question_id, votes}]}` (students in rooms above --large-room):
- *    the room's current count as of event `through`; vote events with ids up to `through` are
- *    included in it and were sent before it, those after it apply on top.
- *  Returns true when the count changed. */
-export function applyVote(v, frame, qid) {
-  if (frame.t === "tally") {
-    if (typeof frame.through === "number" && frame.through > v.through) v.through = frame.through;
-    for (const q of frame.questions || []) {
-      if (q.question_id === qid && q.votes !== v.votes) {
-        v.votes = q.votes;
-        return true;
-      }
-    }
-    return false;
-  }
-  const type = frame.type;
-  if (type !== "question.upvoted" && type !== "question.unvoted") return false;
-  if (frame.data?.question_id !== qid || frame.id <= v.through) return false;
-  v.votes += type === "question.upvoted" ? 1 : -1;
-  return true;
-}
 
 // -- one client --------------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ import json
 import math
 import secrets
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
@@ -58,6 +59,7 @@ from typing import Any
 from bench.cluster_deploy import CLUSTER, EMBEDDED, Deployment, deploy, redis_server_version
 from bench.common import (
     BENCH,
+    REPO,
     RESULTS,
     Child,
     busy_cpu_s,
@@ -572,7 +574,8 @@ def main() -> None:
     env["versions"]["redis-py"] = importlib.metadata.version("redis")
     env["versions"]["msgpackr"] = node_pkg_version("msgpackr", PEER)
     env["versions"]["ws (clients)"] = node_pkg_version("ws", PEER)
-    print(f"storm: liveclass at {env['git']}, {env['date']}, {env['nproc']} cores", flush=True)
+    env["server_code"] = server_code_commit()
+    print(f"storm: liveclass at {describe_commit(env)}, {env['date']}", flush=True)
     runs: list[dict[str, Any]] = []
     started = time.monotonic()
 
@@ -595,13 +598,28 @@ def main() -> None:
         }
         path = write(data, args.out)
         print()
-        print(f"liveclass at {env['git']} ({env['date']}; {env['cpu']}, {env['nproc']} cores)")
+        machine = f"{env['cpu']}, {env['nproc']} cores"
+        print(f"liveclass at {describe_commit(env)} ({env['date']}; {machine})")
         print()
         print(report(runs))
         print()
         for line in goal_lines:
             print(line)
         print(f"\nresults: {path} ({data['wall_s']} s)")
+
+
+def server_code_commit() -> str:
+    """The newest commit that changed anything but the benchmarks, the tests and the docs."""
+    cmd = ["git", "log", "-1", "--format=%h", "--", ".", ":!bench", ":!tests", ":!docs"]
+    try:
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=10)
+    except OSError:
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+def describe_commit(env: dict[str, Any]) -> str:
+    return f"{env['git']} (server code as of {env['server_code']})"
 
 
 def write(data: dict[str, Any], out: Path | None) -> Path:

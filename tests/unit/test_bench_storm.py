@@ -50,9 +50,10 @@ def test_settle_is_the_last_client_and_frames_are_the_students() -> None:
             "close_codes": {},
         },
     ]
-    s = settle_stats(settled, T0, 3.0)
+    s = settle_stats(settled, T0, 3.0, last_send_s=0.999)
     assert s["settled"] and (s["done"], s["clients"]) == (4, 4)
     assert s["settle_s"] == pytest.approx(1.2)
+    assert s["after_last_send_s"] == pytest.approx(0.201)
     assert s["frames_mean"] == 12 and s["frames_max"] == 13
 
 

@@ -47,6 +47,7 @@ import datetime as dt
 import importlib.metadata
 import json
 import math
+import os
 import secrets
 import shutil
 import subprocess
@@ -139,8 +140,10 @@ def settle_stats(
 def cpu_stats(
     cpu: dict[str, Any], commands: int, span_s: float, saturated_pct: float
 ) -> dict[str, Any]:
-    """CPU seconds over a scenario -> per command (ms) and % of a core over ``span_s``."""
+    """CPU seconds over a scenario -> per command (ms) and % of a core over ``span_s``;
+    ``machine_pct``: the whole machine's busy time, % of all its cores."""
     procs = cpu["client_procs_s"]
+    busy, cores = cpu.get("busy_s", math.nan), os.cpu_count() or 1
     per_proc = [100 * c / span_s for c in procs] if span_s > 0 else []
     return {
         **{k: round(v, 3) for k, v in cpu.items() if k != "client_procs_s"},
@@ -150,6 +153,7 @@ def cpu_stats(
         "client_proc_pct": [round(p, 1) for p in per_proc],
         "clients_pct": round(100 * sum(procs) / span_s, 1) if span_s > 0 else math.nan,
         "other_pct": round(100 * cpu["other_s"] / span_s, 1) if span_s > 0 else math.nan,
+        "machine_pct": round(100 * busy / (cores * span_s), 1) if span_s > 0 else math.nan,
         "harness_saturated": any(p > saturated_pct for p in per_proc),
     }
 
@@ -165,7 +169,7 @@ def report(runs: Sequence[dict[str, Any]]) -> str:
     for r in runs:
         head = [r["label"], r["n"], r["scenario"], r.get("rep", 1)]
         if "error" in r:
-            rows.append([*head, f"failed: {r['error']}"] + [""] * 12)
+            rows.append([*head, f"failed: {r['error']}"] + [""] * 13)
             continue
         a, s, c = r["acks"], r["settle"], r["cpu"]
         errors = ", ".join(f"{k} {v}" for k, v in sorted(a["errors"].items())) or "0"
@@ -184,6 +188,7 @@ def report(runs: Sequence[dict[str, Any]]) -> str:
                 c["redis_ms_per_cmd"] if r["label"] != EMBEDDED else "-",
                 " + ".join(f"{p:.0f}" for p in c["client_proc_pct"]),
                 c["other_pct"],
+                c.get("machine_pct", math.nan),
                 "SATURATED" if c["harness_saturated"] else "no",
             ]
         )
@@ -205,6 +210,7 @@ def report(runs: Sequence[dict[str, Any]]) -> str:
             "Redis CPU ms/cmd",
             "client procs CPU % of a core",
             "other procs CPU %",
+            "machine busy % (all cores)",
             "harness",
         ],
         rows,
@@ -355,6 +361,7 @@ class Meter:
             "client_procs_s": procs,
             "orchestrator_s": d["own"],
             "other_s": max(0.0, other),
+            "busy_s": d["busy"],
         }
 
 

@@ -631,7 +631,7 @@ def server_code_commit() -> str:
 
 
 def describe_commit(env: dict[str, Any]) -> str:
-    return f"{env['git']} (server code as of {env['server_code']})"
+    return f"{env['git'] or 'unknown commit'} (server code as of {env['server_code']})"
 
 
 def write(data: dict[str, Any], out: Path | None) -> Path:

@@ -287,6 +287,11 @@ def report(runs: list[dict[str, Any]]) -> str:
     )
 
 
+def ratio(a: dict[str, Any], b: dict[str, Any], key: str) -> str:
+    """``a[key] / b[key]`` as "1.23x" ("n/a" when b's is 0)."""
+    return f"{a[key] / b[key]:.2f}x" if b[key] else "n/a"
+
+
 def goals(runs: list[dict[str, Any]]) -> list[str]:
     by = {(r["server"], r["n"]): r for r in runs if "burst" in r}
     lines = []
@@ -296,13 +301,18 @@ def goals(runs: list[dict[str, Any]]) -> list[str]:
         if side != CLUSTER or ("embedded", n) not in by:
             continue
         e = by["embedded", n]
+        rb, eb = r["burst"], e["burst"]
         lines.append(
             f"N={n}: steady p99 {r['latency']['lat_ms']['p99']:.1f} ms on {r['label']} vs "
             f"{e['latency']['lat_ms']['p99']:.1f} ms embedded; deliveries/s "
-            f"{r['burst']['deliveries_per_s']:,.0f} vs {e['burst']['deliveries_per_s']:,.0f} "
-            f"({r['burst']['deliveries_per_s'] / e['burst']['deliveries_per_s']:.2f}x); lost "
+            f"{rb['deliveries_per_s']:,.0f} vs {eb['deliveries_per_s']:,.0f} "
+            f"({rb['deliveries_per_s'] / eb['deliveries_per_s']:.2f}x, goal >= 0.9x); node CPU "
+            f"{rb['nodes_cpu_us_per_delivery']:.2f} vs {eb['nodes_cpu_us_per_delivery']:.2f} "
+            f"µs/delivery ({ratio(rb, eb, 'nodes_cpu_us_per_delivery')}, goal <= 1.5x); "
+            f"teacher's burst acknowledged at {rb['accepted_msgs_per_s']:,.0f} vs "
+            f"{eb['accepted_msgs_per_s']:,.0f} lines/s (goal >= 1,000 on the cluster); lost "
             f"{r['latency']['expected'] - r['latency']['received']} + "
-            f"{r['burst']['expected'] - r['burst']['received']}"
+            f"{rb['expected'] - rb['received']}"
         )
     return lines
 

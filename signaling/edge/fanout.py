@@ -66,7 +66,16 @@ def plan_fanout(
             else:
                 yield member, shared, wire
         return
-    yield from _mixed(batch, recipients(Audience.ALL), covered)
+    if any(out.audience.kind == "all" for out in batch):
+        yield from _mixed(batch, recipients(Audience.ALL), covered)
+        return
+    # Nothing for everyone (poll answers, a large room's votes): only the staff and the members
+    # the events name get a write, so a flush costs what it sends, not the room's size.
+    named: dict[M, None] = dict.fromkeys(recipients(Audience.STAFF))
+    for identity in {out.audience.identity for out in batch if out.audience.kind == "staff_and"}:
+        if identity is not None:
+            named.update(dict.fromkeys(recipients(Audience.staff_and(identity))))
+    yield from _mixed(batch, list(named), covered)
 
 
 def _mixed(

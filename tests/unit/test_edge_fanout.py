@@ -97,3 +97,19 @@ def test_a_vote_storm_in_a_large_room_shares_one_write_among_students_not_named(
     assert result["s2"] == b"wireframe1wireframe3"
     plan = list(plan_fanout([*batch, answer(4, "s1")], recipients, {}))
     assert [m.participant.identity for m, _, _ in plan] == ["t1", "s1", "s2"]
+
+
+def test_a_flush_with_nothing_for_everyone_asks_only_for_the_members_it_names() -> None:
+    """A poll-answer burst in a room of thousands must not visit every member per flush."""
+    asked: list[Audience] = []
+
+    def counting(audience: Audience) -> Sequence[Member]:
+        asked.append(audience)
+        return recipients(audience)
+
+    plan = list(plan_fanout([answer(1, "s1"), answer(2, "s1")], counting, {}))
+    assert Audience.ALL not in asked
+    assert {m.participant.identity: wire for m, _, wire in plan} == {
+        "t1": b"wireframe1wireframe2",
+        "s1": b"wireframe1wireframe2",
+    }

@@ -15,7 +15,9 @@ Presence lives under the room's hash tag too:
 Each change is one script that updates the node's hash and publishes the delta on the wake
 channel. On each heartbeat a node also sweeps the room: a node whose time expired (it died
 without leaving) is removed and its members' departure published, so ghosts leave every roster
-within ``ttl`` plus one heartbeat.
+within ``ttl`` plus one heartbeat. The heartbeat also reads the id of the room's newest record:
+one past every wake-up the node heard means an append committed whose wake-up was never
+published (its node died between the two), and the hub reads the store.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from rooms import Participant, Record
 from .bus import RoomSubscriber
 from .redis_cluster import ClusterRouter, ClusterUnavailable, as_text
 from .redis_log import PresenceWake, RecordsWake, decode_wake, encode_presence
-from .redis_store import wake_channel
+from .redis_store import log_key, wake_channel
 from .redis_subscriber import ShardedSubscriber
 from .store import StoreUnavailable
 
@@ -78,8 +80,9 @@ local function drop(node)
 end
 """
 
-#: KEYS: nodes, wake, seqs. ARGV: node, ttl ms, members key prefix.
-#: Refreshes the node's time and removes expired nodes, publishing their members' departure.
+#: KEYS: nodes, wake, seqs, log. ARGV: node, ttl ms, members key prefix.
+#: Refreshes the node's time and removes expired nodes, publishing their members' departure;
+#: returns how many it removed and the id of the log's newest record (0: none).
 HEARTBEAT_SCRIPT = (
     _NOW
     + _DROP_NODE
@@ -91,7 +94,10 @@ for _, key in ipairs({KEYS[1], KEYS[3], ARGV[3] .. ARGV[1]}) do
 end
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
 for _, node in ipairs(dead) do drop(node) end
-return #dead
+local newest = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
+local last_id = 0
+if #newest > 0 then last_id = tonumber(string.match(newest[1][1], '^(%d+)-')) end
+return {#dead, last_id}
 """
 )
 
@@ -141,6 +147,8 @@ class _RoomChannel:
         self.room_id = room_id
         self.subscriber = subscriber
         self.seqs: dict[str, int] = {}
+        #: The newest record id a wake-up carried, or the heartbeat found in the log.
+        self.heard = 0
 
     def message(self, payload: bytes) -> None:
         try:
@@ -151,6 +159,7 @@ class _RoomChannel:
             return
         if isinstance(wake, RecordsWake):
             if wake.records:
+                self.heard = max(self.heard, wake.records[-1].id)
                 self.subscriber.deliver(wake.records)
         elif isinstance(wake, PresenceWake):
             if wake.node and wake.node != self.bus.node_id:
@@ -188,6 +197,14 @@ class _RoomChannel:
     def resubscribed(self) -> None:
         self.subscriber.missed()
         self.bus.reload_rosters(self.room_id)
+
+    def log_at(self, last_id: int) -> None:
+        """The heartbeat read the log's newest id: past every wake-up heard, the room's hub may
+        have missed records no wake-up announced (an appender died between its append and the
+        wake-up after it), so it reads the store."""
+        if last_id > self.heard:
+            self.heard = last_id
+            self.subscriber.missed()
 
 
 class RedisBus:
@@ -319,7 +336,8 @@ class RedisBus:
 
     async def _beat(self) -> None:
         """Every ``ttl / 3``: re-read the slot map (for readiness), refresh this node's presence
-        in its rooms and sweep dead nodes out of them."""
+        in its rooms and sweep dead nodes out of them, and hand each room's hub the log's newest
+        id, so a record no wake-up announced is read within one heartbeat."""
         interval = self.presence_ttl_ms / 3000
         while not self._closed:
             await asyncio.sleep(interval)
@@ -329,11 +347,16 @@ class RedisBus:
                 log.warning("%s", exc)
             for room_id in list(self._rooms):
                 keys = [nodes_key(room_id), wake_channel(room_id), seqs_key(room_id)]
+                keys.append(log_key(room_id))
                 args = [self.node_id, self.presence_ttl_ms, members_prefix(room_id)]
                 try:
-                    await self._eval(room_id, HEARTBEAT_SCRIPT, keys, args)
+                    _, last_id = await self._eval(room_id, HEARTBEAT_SCRIPT, keys, args)
                 except StoreUnavailable as exc:
                     log.debug("room %s: heartbeat: %s", room_id, exc)
+                    continue
+                channel = self._rooms.get(room_id)
+                if channel is not None:
+                    channel.log_at(int(last_id))
 
     def ready(self) -> bool:
         return not self._closed and self.subscriber.ready()

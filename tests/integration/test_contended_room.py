@@ -7,7 +7,7 @@ the middle.
 Clients connect to the nodes directly (spread round-robin) and, when their node dies, reconnect
 to the next one and resume from their last id. Afterwards every client's greetings and events,
 a fresh join on every node, and every command's answer are held against the room's log as the
-store keeps it, folded with ``rooms.evolve`` (see :mod:`tests.integration.room_workload`).
+store keeps it, folded with ``rooms.evolve`` (see :mod:`tests.integration.room_log_checks`).
 """
 
 from __future__ import annotations
@@ -25,16 +25,14 @@ import pytest
 
 from rooms import Participant, Record, Role, audience_of
 from signaling.redis_store import RedisEventStore
-from tests.integration.room_workload import (
-    Seat,
-    Student,
-    Teacher,
+from tests.integration.room_log_checks import (
     Verdict,
     check_commands,
     check_counts,
     check_timeline,
     fold_views,
 )
+from tests.integration.room_workload import Seat, Student, Teacher
 from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
 

@@ -248,3 +248,31 @@ async def test_a_join_is_refused_or_resumed_on_the_log_not_on_a_view_that_is_beh
     greeting = await again.connect()
     assert greeting["t"] == "resumed", "a welcome older than what alice saw"
     assert greeting["last_id"] == asked
+
+
+async def test_an_event_whose_wake_up_was_never_published_reaches_the_other_nodes(
+    cluster: RedisCluster, pairs: list[Pair], tmp_path: Path
+) -> None:
+    """Node 1 dies between its append and the wake-up after it (its pipeline waits 1 s for a
+    second replica; Redis drops the rest of a closed client's pipeline): the event is in the log
+    but no node was told. Node 2 must find it on its own, not only when a later event shows the
+    gap (in a quiet room that is never)."""
+    slow = ("--redis-replicas", "2", "--redis-replica-wait-ms", "1000")
+    pair = Pair(cluster, tmp_path).start(slow, ())
+    pairs.append(pair)
+    room = f"unannounced-{secrets.token_hex(4)}"
+    teacher = pair.client(0, "teacher", room, "teacher")
+    await teacher.connect()
+    bob = pair.client(1, "bob", room)
+    await bob.connect()
+    chat = asyncio.create_task(teacher.chat("the last words of node 1"))
+    await asyncio.sleep(0.3)  # node 1 has appended the line and waits for the replica
+    pair.nodes[0].kill()
+    await asyncio.gather(chat, return_exceptions=True)
+    store = RedisEventStore.connect(cluster.seeds)
+    try:
+        lines = [r for r in await store.read(room, 0) if r.event.type == "chat.message"]
+    finally:
+        await store.close()
+    assert len(lines) == 1, "the append did not commit before the kill"
+    await bob.wait_for(lambda e: e.type == "chat.message", timeout=5)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rooms import Participant, Record, audience_of, evolve, new_room, room_view
+from signaling.edge.tally import coalesced_audience
 from tests.integration.room_workload import Seat, Sent, Student, plain
 
 
@@ -58,12 +59,35 @@ def fold_views(
     return views
 
 
+def sees(record: Record, participant: Participant, *, tallies: bool) -> bool:
+    """Whether ``participant`` is sent ``record``: by its audience, and with ``tallies`` (a
+    large room) a student only its own votes (docs/protocol.md, "Vote tallies")."""
+    audience = audience_of(record.event)
+    if tallies:
+        audience = coalesced_audience(record.event, audience)
+    return audience.admits(participant)
+
+
+def final_votes(records: Sequence[Record], room_id: str) -> dict[int, int]:
+    """Votes per question the room keeps, as the folded log has them."""
+    state = new_room(room_id)
+    for record in records:
+        evolve(state, record)
+    return {q.question_id: q.votes for q in state.questions.values()}
+
+
 def check_timeline(
-    seat: Seat, records: Sequence[Record], views: dict[Any, Any], v: Verdict
+    seat: Seat,
+    records: Sequence[Record],
+    views: dict[Any, Any],
+    v: Verdict,
+    *,
+    tallies: bool = False,
 ) -> None:
     """``seat`` received a greeting whose view is the log's fold, then exactly the events of
-    the log it may see, in order, across every resume and fresh welcome."""
-    admitted = [r for r in records if audience_of(r.event).admits(seat.participant)]
+    the log it may see, in order, across every resume and fresh welcome; and it counts every
+    question's votes as the log does."""
+    admitted = [r for r in records if sees(r, seat.participant, tallies=tallies)]
     index = {r.id: i for i, r in enumerate(admitted)}
     who = seat.identity
     cursor: int | None = None  # position in ``admitted`` of the next expected event
@@ -76,6 +100,9 @@ def check_timeline(
         elif entry[0] == "resumed":
             if cursor is None:
                 v.fail(f"{who}: resumed before any welcome")
+        elif entry[0] == "tally":
+            if not tallies or seat.participant.is_staff:
+                v.fail(f"{who}: a tally where every vote is sent as an event")
         else:
             _, event_id, type_, data = entry
             if cursor is None:
@@ -92,6 +119,8 @@ def check_timeline(
             cursor += 1
     if cursor is None or cursor != len(admitted):
         v.fail(f"{who}: stopped at {cursor} of {len(admitted)} events it may see")
+    if records and seat.votes != final_votes(records, seat.room):
+        v.fail(f"{who}: counts votes {seat.votes}, the log {final_votes(records, seat.room)}")
 
 
 def check_commands(student: Student, records: Sequence[Record], v: Verdict) -> None:

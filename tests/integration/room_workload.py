@@ -77,7 +77,7 @@ class Seat:
     """One participant's connection to one of ``urls`` (starting at ``home``).
 
     ``timeline`` holds what arrived, in order: ``("welcome", last_id, room)``,
-    ``("resumed", last_id_sent)`` and ``("event", id, type, data)``.
+    ``("resumed", last_id_sent)``, ``("event", id, type, data)`` and ``("tally", through)``.
     """
 
     def __init__(
@@ -111,6 +111,9 @@ class Seat:
         #: What the participant knows of the room: question id -> answered; poll id -> its
         #: (option count, multiple, open).
         self.questions: dict[int, bool] = {}
+        #: Votes per question as this seat counts them: its greeting's, then its events and,
+        #: in a large room, ``tally`` frames.
+        self.votes: dict[int, int] = {}
         self.polls: dict[int, tuple[int, bool, bool]] = {}
 
     @property
@@ -219,9 +222,19 @@ class Seat:
             self.timeline.append(("event", event_id, msg["type"], msg["data"]))
             self.last_id = event_id
             self._learn(msg["type"], msg["data"])
+            self._count(msg["type"], msg["data"])
+        elif t == "tally":
+            # Students of a large room: others' votes as counts (docs/protocol.md, "Vote
+            # tallies"); every event up to ``through`` this seat may see came before it.
+            through = msg["through"]
+            self.timeline.append(("tally", through))
+            for row in msg["questions"]:
+                self.votes[row["question_id"]] = row["votes"]
+            self.last_id = max(self.last_id or 0, through)
         elif t == "welcome":
             self.timeline.append(("welcome", msg["last_id"], msg["room"]))
             self.last_id = msg["last_id"]
+            self.votes = {q["question_id"]: q["votes"] for q in msg["room"]["questions"]}
             self.questions = {q["question_id"]: q["answered"] for q in msg["room"]["questions"]}
             self.polls = {
                 p["poll_id"]: (len(p["options"]), p["multiple"], p["open"])
@@ -269,8 +282,27 @@ class Seat:
             count, multiple, _ = self.polls[data["poll_id"]]
             self.polls[data["poll_id"]] = (count, multiple, False)
 
+    def _count(self, type_: str, data: dict[str, Any]) -> None:
+        """Votes as this seat counts them from its events (a tally sets them)."""
+        question_id = data.get("question_id")
+        if not isinstance(question_id, int):
+            return
+        if type_ == "question.asked":
+            self.votes[question_id] = 0
+        elif type_ == "question.dismissed":
+            self.votes.pop(question_id, None)
+        elif type_ in ("question.upvoted", "question.unvoted") and question_id in self.votes:
+            self.votes[question_id] += 1 if type_ == "question.upvoted" else -1
+
     def _welcomed(self, room: dict[str, Any]) -> None:
         """A fresh snapshot (the first join, or a resume the log no longer reaches)."""
+
+    async def wait_for_votes(self, votes: dict[int, int], timeout: float) -> None:
+        """Wait until this seat counts ``votes`` (question id -> votes)."""
+        async with asyncio.timeout(timeout):
+            while self.votes != votes:
+                self._changed.clear()
+                await self._changed.wait()
 
     async def wait_connected(self, timeout: float = 20.0) -> None:
         async with asyncio.timeout(timeout):

@@ -8,6 +8,10 @@ Clients connect to the nodes directly (spread round-robin) and, when their node 
 to the next one and resume from their last id. Afterwards every client's greetings and events,
 a fresh join on every node, and every command's answer are held against the room's log as the
 store keeps it, folded with ``rooms.evolve`` (see :mod:`tests.integration.room_log_checks`).
+
+Every client must also count every question's votes as the log does. The room runs as a large
+room (students get others' votes as ``tally`` frames, so their event ids skip those votes by
+design) except in the 2-node run, where every vote is an event for everyone.
 """
 
 from __future__ import annotations
@@ -23,14 +27,16 @@ from pathlib import Path
 
 import pytest
 
-from rooms import Participant, Record, Role, audience_of
+from rooms import Participant, Record, Role
 from signaling.redis_store import RedisEventStore
 from tests.integration.room_log_checks import (
     Verdict,
     check_commands,
     check_counts,
     check_timeline,
+    final_votes,
     fold_views,
+    sees,
 )
 from tests.integration.room_workload import Seat, Student, Teacher
 from tests.redis_cluster import RedisCluster
@@ -43,6 +49,10 @@ THINK_S = (2.0, 4.0)
 #: How long everything may take to arrive once the class stopped, on a loaded 2-core machine.
 SETTLE_S = 45.0
 NODE_ARGS = ("--presence-ttl-ms", "1500", "--no-media")
+#: The room is large from its second participant on (students get others' votes as tallies,
+#: docs/protocol.md "Vote tallies"), or never (every vote is an event for everyone).
+TALLIES = ("--large-room", "1")
+EVENTS = ("--large-room", "100000")
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +77,23 @@ class Nodes:
     cluster: RedisCluster
     directory: Path
     size: int
+    tallies: bool = True
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     servers: list[LiveclassServer] = field(default_factory=list)
 
     def start(self) -> Nodes:
+        mode = TALLIES if self.tallies else EVENTS
         for i in range(self.size):
             server = LiveclassServer(
                 self.directory / f"node{i + 1}",
-                ["--redis-cluster", self.cluster.seeds, "--node-id", f"node{i + 1}", *NODE_ARGS],
+                [
+                    "--redis-cluster",
+                    self.cluster.seeds,
+                    "--node-id",
+                    f"node{i + 1}",
+                    *NODE_ARGS,
+                    *mode,
+                ],
                 secret=self.secret,
             )
             server.data_dir.mkdir(parents=True)
@@ -130,6 +149,7 @@ async def run_class(
     """Run the class and check it; returns what the checks found and every seat."""
     rng = random.Random(seed)
     urls = deployment.urls
+    tallies = deployment.tallies
     teacher = Teacher(
         "teacher",
         Role.TEACHER,
@@ -182,10 +202,13 @@ async def run_class(
         last = records[-1].id
         waits = []
         for seat in seats:
-            mine = [r.id for r in records if _admits(r, seat.participant)]
+            mine = [r.id for r in records if sees(r, seat.participant, tallies=tallies)]
             if mine:
                 waits.append(seat.wait_for_id(mine[-1], SETTLE_S))
         await asyncio.gather(*waits)
+        # And counts every vote as the log does (a tally comes within a presence interval).
+        votes = final_votes(records, room)
+        await asyncio.gather(*(seat.wait_for_votes(votes, SETTLE_S) for seat in seats))
         settled_s = time.monotonic() - until + CLASS_S - class_s
 
         # A fresh join on every live node (returning identities: they append nothing).
@@ -213,7 +236,7 @@ async def run_class(
     for seat in [*seats, *probes]:
         for problem in seat.violations:
             verdict.fail(f"{seat.identity}: {problem}")
-        check_timeline(seat, records, views, verdict)
+        check_timeline(seat, records, views, verdict, tallies=tallies)
     for probe in probes:
         if probe.timeline[0][:2] != ("welcome", last):
             verdict.fail(f"a fresh join on node {probe.at + 1} is at {probe.timeline[0][1]}")
@@ -231,15 +254,13 @@ async def run_class(
     return verdict, seats
 
 
-def _admits(record: Record, participant: Participant) -> bool:
-    return audience_of(record.event).admits(participant)
-
-
-@pytest.mark.parametrize("size", [2, 3])
+@pytest.mark.parametrize(
+    ("size", "tallies"), [(2, False), (3, True)], ids=["2-events", "3-tallies"]
+)
 async def test_a_contended_room_on_several_nodes_ends_in_one_state_counted_once(
-    cluster: RedisCluster, nodes: list[Nodes], tmp_path: Path, size: int
+    cluster: RedisCluster, nodes: list[Nodes], tmp_path: Path, size: int, tallies: bool
 ) -> None:
-    deployment = Nodes(cluster, tmp_path, size).start()
+    deployment = Nodes(cluster, tmp_path, size, tallies).start()
     nodes.append(deployment)
     room = f"contended-{size}-{secrets.token_hex(3)}"
     verdict, _ = await run_class(cluster, deployment, room, seed=size)
@@ -262,7 +283,7 @@ async def test_a_contended_room_survives_a_killed_node(
     assert not verdict.problems, "\n".join(verdict.problems)
     moved = [s for s in seats if 1 in s.nodes_used]
     assert len(moved) >= 90 and all(len(s.nodes_used) >= 2 for s in moved), "clients did not move"
-    greetings = [[e[0] for e in s.timeline if e[0] != "event"] for s in moved]
+    greetings = [[e[0] for e in s.timeline if e[0] in ("welcome", "resumed")] for s in moved]
     assert all(g[0] == "welcome" and g[1:] and set(g[1:]) == {"resumed"} for g in greetings), (
         "a moved client was not resumed on another node"
     )

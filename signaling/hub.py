@@ -134,6 +134,8 @@ class RoomHub:
     #: Large rooms: the votes students get as one ``tally`` per presence interval.
     _tally: VoteTally = field(default_factory=VoteTally, init=False)
     _gap_fill: asyncio.Task[None] | None = field(default=None, init=False)
+    #: A gap was reported while a fill ran: read once more when it ends.
+    _fill_again: bool = field(default=False, init=False)
     _follower: LogFollower = field(default_factory=LogFollower, init=False)
     # The write path: proposals waiting for the next batch, and the task appending batches.
     _queue: deque[_Queued] = field(default_factory=deque, init=False)
@@ -524,6 +526,8 @@ class RoomHub:
     def _fill_gap_soon(self) -> None:
         if self._gap_fill is None:
             self._gap_fill = asyncio.get_running_loop().create_task(self._fill_gap())
+        else:
+            self._fill_again = True  # the running fill may have read before this gap opened
 
     def presence(self, node: str, joined: Sequence[Participant], left: Sequence[str]) -> None:
         self._presence.remote_update(node, joined, left)
@@ -538,9 +542,15 @@ class RoomHub:
             self.missed()
 
     async def _fill_gap(self) -> None:
-        """Catch up from the store; a store failure leaves the gap for the next wake-up."""
+        """Catch up from the store (under the hub's lock: one catch-up, or reload, at a time);
+        a store failure is tried again after 0.25 s."""
         try:
-            await self._catch_up()
+            while True:
+                self._fill_again = False
+                async with self._lock:
+                    await self._catch_up()
+                if not self._fill_again:
+                    break
         except StoreUnavailable as exc:
             log.warning("room %s: gap fill failed: %s", self.room_id, exc)
             loop = asyncio.get_running_loop()

@@ -13,22 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from clients import ClassroomClient
 from signaling.redis_store import RedisEventStore
 from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    cluster = RedisCluster(Path(tmp_path_factory.mktemp("redis-cluster"))).start()
-    yield cluster
-    cluster.stop()
 
 
 async def test_a_chat_line_whose_append_reply_is_read_late_is_in_the_log_once(

@@ -55,21 +55,6 @@ TALLIES = ("--large-room", "1")
 EVENTS = ("--large-room", "100000")
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    cluster = RedisCluster(Path(tmp_path_factory.mktemp("redis-cluster"))).start()
-    yield cluster
-    cluster.stop()
-
-
-@pytest.fixture
-def own_cluster(tmp_path: Path) -> Iterator[RedisCluster]:
-    """A cluster of its own for the test that kills its master."""
-    cluster = RedisCluster(tmp_path / "redis-cluster").start()
-    yield cluster
-    cluster.stop()
-
-
 @dataclass
 class Nodes:
     """``size`` signaling nodes on one cluster, sharing one secret."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,6 @@ from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
 
 NODE_ARGS = ("--presence-ttl-ms", "1500", "--no-media")
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    cluster = RedisCluster(Path(tmp_path_factory.mktemp("redis-cluster"))).start()
-    yield cluster
-    cluster.stop()
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,13 +17,6 @@ from signaling.store import Snapshot
 from tests.redis_cluster import RedisCluster
 
 TS = 1_700_000_000_000
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    cluster = RedisCluster(Path(tmp_path_factory.mktemp("redis-cluster"))).start()
-    yield cluster
-    cluster.stop()
 
 
 @pytest.fixture(params=["sqlite", "redis"])

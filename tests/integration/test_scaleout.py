@@ -37,21 +37,6 @@ PRESENCE_TTL_MS = 1500
 GHOST_BOUND_S = PRESENCE_TTL_MS / 1000 * 4 / 3 + 0.25 + 1.0
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    cluster = RedisCluster(Path(tmp_path_factory.mktemp("redis-cluster"))).start()
-    yield cluster
-    cluster.stop()
-
-
-@pytest.fixture
-def own_cluster(tmp_path: Path) -> Iterator[RedisCluster]:
-    """A cluster of its own for a test that kills Redis nodes."""
-    cluster = RedisCluster(tmp_path / "redis-cluster").start()
-    yield cluster
-    cluster.stop()
-
-
 @dataclass
 class Deployment:
     """N signaling nodes sharing one secret and a cluster, behind one HAProxy."""

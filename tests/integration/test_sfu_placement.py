@@ -52,13 +52,6 @@ RESUME_BOUND_S = 8.0
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    cluster = RedisCluster(Path(tmp_path_factory.mktemp("redis-cluster"))).start()
-    yield cluster
-    cluster.stop()
-
-
-@pytest.fixture(scope="module")
 def secret() -> str:
     """The cluster's secret (kid ``test``): every node and every worker holds it."""
     return secrets.token_urlsafe(32)

@@ -372,11 +372,15 @@ class Receiver(ClassUser):
             if text.startswith(LECTURE + " "):
                 _, _, sent_ns = text.split(" ", 2)
                 ms = (time.time_ns() - int(sent_ns)) / 1e6
-                FANOUT.add(ms)
-                self.fire("fanout", "chat.message", ms, size, None)
                 LEDGER.line_received(self.room, int(event["id"]))
-                if client is not None and client.resume is not None:
+                resume = client.resume if client is not None else None
+                if resume is not None and int(event["id"]) <= resume.through:
+                    # A line replayed after a resume: late by the reconnection, not the fan-out.
                     self.replayed_lines.add(int(event["id"]))
+                    self.fire("fanout", "chat.message:replayed", ms, size, None)
+                else:
+                    FANOUT.add(ms)
+                    self.fire("fanout", "chat.message", ms, size, None)
         if client is not None:
             LEDGER.window(
                 f"{self.identity}#{self.window}",

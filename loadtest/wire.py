@@ -270,9 +270,12 @@ class Client:
 
     def _on_event(self, frame: Frame) -> None:
         event_id = int(frame["id"])
-        if event_id <= self.last_event_id or event_id <= self.last_id:
-            self._fail_order(f"event {event_id} after {max(self.last_event_id, self.last_id)}")
         resume = self.resume
+        if event_id <= self.last_event_id or event_id <= self.last_id:
+            why = f"event {event_id} after {max(self.last_event_id, self.last_id)}"
+            self._fail_order(why)
+            self._fail_resume(f"repeated or reordered: {why}")
+            return
         if resume is not None and not resume.done:
             if event_id <= resume.through:
                 resume.replayed += 1

@@ -36,6 +36,7 @@ from typing import Any
 import gevent
 from locust import User, constant, events, task
 from locust.env import Environment
+from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest import slo
@@ -57,6 +58,8 @@ RACE_CODES = frozenset(
     }
 )
 LECTURE = "lecture"
+#: Close codes after which a client stays closed (docs/protocol.md, "Close codes").
+STAY_CLOSED = frozenset({1000, 1002, 1007, 1009, 4401, 4403, 4409, 4410, 4423})
 GATE_EXIT_CODE = 3
 
 #: This process's measures (reset at each test start).
@@ -257,6 +260,8 @@ class ClassUser(User):
     abstract = True
     role = "student"
     wait_time = constant(0.1)
+    #: Whether resumes check the lecture lines replayed (receivers record them).
+    checks_lines = False
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
@@ -269,6 +274,7 @@ class ClassUser(User):
             self.room, self.identity, self.role, ttl_s=self.opts.token_ttl_s
         )
         self.client: Client | None = None
+        self.replayed_lines: set[int] = set()
         self.window = 0
         self.due: dict[str, float] = {}
         self.todo: list[tuple[float, str, dict[str, Any]]] = []
@@ -315,11 +321,68 @@ class ClassUser(User):
         try:
             self.connect()
         except ProtocolFailure:
-            self.stop()
+            raise StopUser from None
 
     def on_stop(self) -> None:
         if self.client is not None:
             self.client.close()
+
+    def keep_connected(self) -> bool:
+        """Before each action: after a close the server chose, report it as a failure and, unless
+        the protocol says to stay closed, reconnect and resume. False when the user is done."""
+        client = self.client
+        if client is None or not client.closed.is_set():
+            return client is not None
+        code = client.close_code
+        self.fire(
+            "connection",
+            f"closed {code}",
+            0.0,
+            0,
+            ProtocolFailure(f"the server closed the connection ({code})"),
+        )
+        if code in STAY_CLOSED:
+            self.client = None
+            return False
+        self.resume_from(client)
+        return self.client is not None
+
+    def churn(self) -> None:
+        """Drop the connection as a network would, and come back with the last event id."""
+        if self.client is not None:
+            self.client.abort()
+            gevent.sleep(random.uniform(0.1, 0.5))
+            self.resume_from(self.client)
+
+    def resume_from(self, old: Client) -> None:
+        """Join again after ``old``'s last event id and check the replay: nothing missed (the
+        announced count, and every lecture line this process saw sent in the gap), nothing
+        twice."""
+        after, window_start = old.last_id, old.window_start
+        self.replayed_lines = set()
+        try:
+            answer = self.connect(after)
+        except ProtocolFailure:
+            self.client = None
+            return
+        client = self.client
+        assert client is not None
+        if answer["t"] != "resumed":
+            return  # the log no longer reached back: a fresh view (a new delivery window)
+        client.window_start = window_start
+        if not client.wait_replay() or client.resume is None or not self.checks_lines:
+            return
+        through = client.resume.through
+        sent = {i for i in LEDGER.sent.get(self.room, ()) if after < i <= through}
+        missing = sent - self.replayed_lines
+        if missing:
+            self.fire(
+                "resume",
+                "lecture lines",
+                0.0,
+                0,
+                ProtocolFailure(f"lecture lines {sorted(missing)[:5]} missing after a resume"),
+            )
 
     def _frame(self, frame: Frame, size: int) -> None:
         if frame.get("t") == "event":
@@ -389,42 +452,7 @@ class Receiver(ClassUser):
                 client.last_event_id,
             )
 
-    def on_start(self) -> None:
-        self.replayed_lines: set[int] = set()
-        super().on_start()
-
-    def churn(self) -> None:
-        """Drop the connection, come back with the last event id, and check the replay."""
-        old = self.client
-        if old is None:
-            return
-        old.abort()
-        gevent.sleep(random.uniform(0.1, 0.5))
-        after, window_start = old.last_id, old.window_start
-        self.replayed_lines = set()
-        try:
-            answer = self.connect(after)
-        except ProtocolFailure:
-            self.stop()
-            return
-        client = self.client
-        assert client is not None
-        if answer["t"] != "resumed":
-            return  # the log no longer reached back: a fresh view (a new delivery window)
-        client.window_start = window_start
-        if not client.wait_replay() or client.resume is None:
-            return
-        through = client.resume.through
-        sent = {i for i in LEDGER.sent.get(self.room, ()) if after < i <= through}
-        missing = sent - self.replayed_lines
-        if missing:
-            self.fire(
-                "resume",
-                "lecture lines",
-                0.0,
-                0,
-                ProtocolFailure(f"lecture lines {sorted(missing)[:5]} missing after a resume"),
-            )
+    checks_lines = True
 
 
 class TeacherUser(ClassUser):
@@ -489,6 +517,8 @@ class TeacherUser(ClassUser):
 
     @task
     def act(self) -> None:
+        if not self.keep_connected():
+            raise StopUser
         now = time.monotonic()
         o = self.opts
         if self.every("lecture", o.lecture_every_s, now):
@@ -573,6 +603,8 @@ class StudentUser(Receiver):
 
     @task
     def act(self) -> None:
+        if not self.keep_connected():
+            raise StopUser
         now = time.monotonic()
         o = self.opts
         for item in [t for t in self.todo if t[0] <= now]:
@@ -614,5 +646,7 @@ class LurkerUser(Receiver):
 
     @task
     def act(self) -> None:
+        if not self.keep_connected():
+            raise StopUser
         if self.every("ping", self.heartbeat_s, time.monotonic()):
             self.send("ping")

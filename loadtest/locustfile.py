@@ -42,7 +42,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from loadtest import slo
 from loadtest.measures import DeliveryLedger, Histogram
 from loadtest.tokens import TokenMinter
-from loadtest.wire import Client, Frame, ProtocolFailure
+from loadtest.wire import Client, Frame, ProtocolFailure, source_address
 
 #: Refusals a lively class causes by itself (races between participants), reported under their own
 #: name and not as failures.
@@ -100,8 +100,8 @@ def _options(parser: Any) -> None:
     g.add_argument(
         "--source-addresses",
         default="",
-        help="bind each user to its own source address: 'A.B' spreads over 127.A.B.2-254 "
-        "(with HAProxy's balance source), or a comma list",
+        help="'loopback': each user binds its own 127.a.b.c (HAProxy's balance source spreads "
+        "them); or a comma list of addresses, taken round robin",
     )
     g.add_argument("--token-ttl-s", type=int, default=4 * 3600)
     g.add_argument("--summary-json", default="", help="write the run's summary here")
@@ -244,16 +244,6 @@ def _minter_for() -> TokenMinter:
     return _minter
 
 
-def _source_address(spec: str, n: int) -> str | None:
-    if not spec:
-        return None
-    parts = [p.strip() for p in spec.split(",") if p.strip()]
-    if len(parts) == 1 and parts[0].count(".") == 1:
-        a, b = parts[0].split(".")
-        return f"127.{a}.{b}.{2 + n % 253}"
-    return parts[n % len(parts)]
-
-
 class ClassUser(User):
     """What every participant does: mint a token, join its room, read every frame."""
 
@@ -308,7 +298,7 @@ class ClassUser(User):
             self.room,
             fire=self.fire,
             on_frame=self._frame,
-            source_address=_source_address(self.opts.source_addresses, self.n),
+            source_address=source_address(self.opts.source_addresses, self.n),
         )
         self.client = client
         answer = client.join(last_id)

@@ -59,6 +59,20 @@ class Resume:
     done: bool = False
 
 
+def source_address(spec: str, n: int) -> str | None:
+    """User ``n``'s source address: none (the kernel's), ``loopback`` (its own ``127.a.b.c``, from
+    127.1.1.1 on, every octet in 1-254, so HAProxy's ``balance source`` spreads the users; Linux
+    routes all of 127.0.0.0/8 to ``lo``), or the ``n``-th of a comma list (round robin)."""
+    if not spec:
+        return None
+    if spec == "loopback":
+        a, rest = divmod(n % (253 * 254 * 254), 254 * 254)
+        b, c = divmod(rest, 254)
+        return f"127.{a + 1}.{b + 1}.{c + 1}"
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    return parts[n % len(parts)]
+
+
 def _now_ms() -> float:
     return time.perf_counter() * 1000.0
 
@@ -120,6 +134,8 @@ class Client:
             timeout=self.connect_timeout_s,
             skip_utf8_validation=True,
             enable_multithread=True,
+            # A program sends no Origin (a browser's is checked against --allowed-origins).
+            suppress_origin=True,
         )
         ws.settimeout(None)
         return ws

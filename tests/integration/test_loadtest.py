@@ -10,12 +10,16 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import secrets
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.haproxy import HAProxy
+from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +43,14 @@ class Run:
         return int(self.row(kind, name)["Request Count"]) if (kind, name) in self.stats else 0
 
 
-def run_locust(server: LiveclassServer, tmp: Path, users: int, seconds: int, *args: str) -> Run:
+def run_locust(
+    server: LiveclassServer,
+    tmp: Path,
+    users: int,
+    seconds: int,
+    *args: str,
+    host: str | None = None,
+) -> Run:
     prefix = tmp / "run"
     summary = tmp / "summary.json"
     cmd = [
@@ -49,7 +60,7 @@ def run_locust(server: LiveclassServer, tmp: Path, users: int, seconds: int, *ar
         "-f",
         str(LOCUSTFILE),
         "--host",
-        server.http_url,
+        host or server.http_url,
         "--headless",
         "--only-summary",
         "-u",
@@ -159,3 +170,53 @@ def test_reconnect_churn_resumes_miss_nothing_and_repeat_nothing(
     assert run.count("join", "resumed") == int(resumes["Request Count"])
     assert run.count("fanout", "chat.message:replayed") > 0  # lines sent while away came back
     assert run.summary["delivery"]["ratio"] == 1.0, run.summary["delivery"]
+
+
+def _joins(node: LiveclassServer) -> float:
+    status, body, _ = node.get("/metrics")
+    assert status == 200
+    found = re.search(rb"^liveclass_joins_total ([0-9.e+]+)$", body, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_lecture_spread_over_two_nodes_behind_haproxy_on_the_redis_cluster(
+    tmp_path: Path,
+) -> None:
+    cluster = RedisCluster(tmp_path / "redis-cluster")
+    secret = secrets.token_urlsafe(32)
+    nodes: list[LiveclassServer] = []
+    balancer: HAProxy | None = None
+    try:
+        cluster.start()
+        for i in (1, 2):
+            node = LiveclassServer(
+                tmp_path / f"node{i}",
+                ["--redis-cluster", cluster.seeds, "--node-id", f"node{i}", "--no-media"],
+                secret=secret,
+            )
+            node.data_dir.mkdir()
+            nodes.append(node.start())
+        balancer = HAProxy(tmp_path / "haproxy", [("127.0.0.1", n.port) for n in nodes]).start()
+        run = run_locust(
+            nodes[0],
+            tmp_path,
+            100,
+            15,
+            "--source-addresses",
+            "loopback",
+            host=balancer.url,
+        )
+        assert run.code == 0, run.output
+        assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+        assert run.row("join", "welcome")["Request Count"] == "100"
+        assert run.summary["delivery"]["ratio"] == 1.0, run.summary["delivery"]
+        assert run.count("fanout", "chat.message") > 99 * 5
+        joins = [_joins(node) for node in nodes]
+        assert all(j >= 10 for j in joins), joins  # both nodes served users
+        assert sum(joins) == 100
+    finally:
+        if balancer is not None:
+            balancer.stop()
+        for node in nodes:
+            node.stop()
+        cluster.stop()

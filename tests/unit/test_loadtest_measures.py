@@ -7,7 +7,7 @@ from typing import Any
 
 from loadtest import slo
 from loadtest.measures import DeliveryLedger, Histogram
-from loadtest.wire import Client
+from loadtest.wire import Client, source_address
 
 
 def test_histogram_keeps_microseconds_below_a_millisecond() -> None:
@@ -125,3 +125,11 @@ def test_a_repeated_event_fails() -> None:
     failures = [(k, n) for k, n, e in fired if e is not None]
     assert failures == [("event", "order"), ("resume", "replay")]
     assert not client.wait_replay(0.1)
+
+
+def test_each_user_binds_its_own_loopback_source_address() -> None:
+    assert source_address("", 5) is None
+    assert source_address("loopback", 0) == "127.1.1.1"
+    assert source_address("loopback", 254) == "127.1.2.1"
+    assert len({source_address("loopback", n) for n in range(70_000)}) == 70_000
+    assert source_address("10.0.0.1, 10.0.0.2", 3) == "10.0.0.2"

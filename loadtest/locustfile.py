@@ -103,6 +103,9 @@ def _options(parser: Any) -> None:
         help="'loopback': each user binds its own 127.a.b.c (HAProxy's balance source spreads "
         "them); or a comma list of addresses, taken round robin",
     )
+    g.add_argument("--class-size", type=int, default=100, help="class_start.py: students")
+    g.add_argument("--class-start-s", type=float, default=10.0, help="class_start.py: join window")
+    g.add_argument("--class-hold-s", type=float, default=30.0, help="class_start.py: then")
     g.add_argument("--token-ttl-s", type=int, default=4 * 3600)
     g.add_argument("--summary-json", default="", help="write the run's summary here")
     g.add_argument("--slo-fanout-p95-ms", type=float, default=None)

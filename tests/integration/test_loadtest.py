@@ -50,6 +50,7 @@ def run_locust(
     seconds: int,
     *args: str,
     host: str | None = None,
+    locustfile: str = str(LOCUSTFILE),
 ) -> Run:
     prefix = tmp / "run"
     summary = tmp / "summary.json"
@@ -58,7 +59,7 @@ def run_locust(
         "-m",
         "locust",
         "-f",
-        str(LOCUSTFILE),
+        locustfile,
         "--host",
         host or server.http_url,
         "--headless",
@@ -170,6 +171,34 @@ def test_reconnect_churn_resumes_miss_nothing_and_repeat_nothing(
     assert run.count("join", "resumed") == int(resumes["Request Count"])
     assert run.count("fanout", "chat.message:replayed") > 0  # lines sent while away came back
     assert run.summary["delivery"]["ratio"] == 1.0, run.summary["delivery"]
+
+
+def test_class_start_brings_three_classes_in_within_their_window(
+    server: LiveclassServer, tmp_path: Path
+) -> None:
+    shape = f"{LOCUSTFILE},{ROOT / 'loadtest' / 'class_start.py'}"
+    run = run_locust(
+        server,
+        tmp_path,
+        1,  # replaced by the shape
+        30,
+        "--class-size",
+        "60",
+        "--class-start-s",
+        "3",
+        "--class-hold-s",
+        "3",
+        "--rooms",
+        "3",
+        locustfile=shape,
+    )
+    assert run.code == 0, run.output
+    assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+    assert run.row("join", "welcome")["Request Count"] == "63"  # 60 students, 3 teachers
+    delivery = run.summary["delivery"]
+    assert delivery["ratio"] == 1.0, delivery
+    rooms = {line.split(",")[0] for line in (tmp_path / "run_delivery.csv").read_text().split()[1:]}
+    assert rooms == {"lt-0", "lt-1", "lt-2"}  # every room lectured
 
 
 def _joins(node: LiveclassServer) -> float:

@@ -35,11 +35,13 @@ from typing import Any
 
 import gevent
 from locust import User, constant, events, task
+from locust import stats as locust_stats
 from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest import slo
+from loadtest.board import BoardClient, converged
 from loadtest.measures import DeliveryLedger, Histogram
 from loadtest.tokens import TokenMinter
 from loadtest.wire import Client, Frame, ProtocolFailure, source_address
@@ -65,6 +67,11 @@ GATE_EXIT_CODE = 3
 #: This process's measures (reset at each test start).
 LEDGER = DeliveryLedger()
 FANOUT = Histogram()
+#: room -> this process's board connections (kept open past the users' stop for the converge
+#: check).
+BOARDS: dict[str, list[BoardClient]] = {}
+#: room -> (boards equal, what) from the converge check at the test's stop.
+CONVERGED: dict[str, tuple[bool, str]] = {}
 #: Worker id -> its last report (on the master).
 WORKER_REPORTS: dict[str, dict[str, Any]] = {}
 RUN = uuid.uuid4().hex[:6]
@@ -91,6 +98,12 @@ def _options(parser: Any) -> None:
     g.add_argument("--ask-per-min", type=float, default=0.2, help="per student")
     g.add_argument("--upvote-per-min", type=float, default=2.0, help="per student")
     g.add_argument("--hand-per-min", type=float, default=0.5, help="per student")
+    g.add_argument(
+        "--board-strokes-per-min",
+        type=float,
+        default=0.0,
+        help="per student, on the class board 'main' (0: students open no board)",
+    )
     g.add_argument(
         "--churn-every-s",
         type=float,
@@ -134,10 +147,35 @@ def _reset(**_: Any) -> None:
     LEDGER.clear()
     FANOUT.counts.clear()
     WORKER_REPORTS.clear()
+    CONVERGED.clear()
+
+
+@events.test_stop.add_listener
+def _check_boards(environment: Environment, **_: Any) -> None:
+    """Every board client of a room holds the same records once nothing more arrives."""
+    for room, clients in sorted(BOARDS.items()):
+        start = time.perf_counter()
+        ok, what = converged(clients)
+        CONVERGED[room] = (ok, what)
+        environment.events.request.fire(
+            request_type="board",
+            name="converge",
+            response_time=(time.perf_counter() - start) * 1000,
+            response_length=len(clients),
+            exception=None if ok else ProtocolFailure(f"room {room}: boards differ: {what}"),
+            context={},
+        )
+        for client in clients:
+            client.close()
+    BOARDS.clear()
 
 
 def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
-    data["liveclass"] = {"delivery": LEDGER.snapshot(), "fanout": FANOUT.snapshot()}
+    data["liveclass"] = {
+        "delivery": LEDGER.snapshot(),
+        "fanout": FANOUT.snapshot(),
+        "boards": {room: list(v) for room, v in CONVERGED.items()},
+    }
 
 
 def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
@@ -166,7 +204,13 @@ def summarize(environment: Environment) -> dict[str, Any]:
     if isinstance(environment.runner, MasterRunner):
         reports = list(WORKER_REPORTS.values())
     else:
-        reports = [{"delivery": LEDGER.snapshot(), "fanout": FANOUT.snapshot()}]
+        reports = [
+            {
+                "delivery": LEDGER.snapshot(),
+                "fanout": FANOUT.snapshot(),
+                "boards": {room: list(v) for room, v in CONVERGED.items()},
+            }
+        ]
     delivery = DeliveryLedger.merge(r["delivery"] for r in reports)
     fanout = Histogram.merge(r["fanout"] for r in reports)
     joins = [e for e in environment.stats.entries.values() if e.method == "join"]
@@ -185,6 +229,7 @@ def summarize(environment: Environment) -> dict[str, Any]:
             "ratio": delivery.ratio,
             "incomplete": delivery.incomplete()[:100],
         },
+        "boards": [[room, *v] for r in reports for room, v in r.get("boards", {}).items()],
         "failures": environment.stats.total.num_failures,
         "_fanout_histogram": fanout,
         "_delivery": delivery,
@@ -233,6 +278,10 @@ def _gate(environment: Environment, **_: Any) -> None:
             out.write("latency_us,count\n")
             for bucket, count in sorted(fanout.counts.items()):
                 out.write(f"{bucket},{count}\n")
+    if getattr(opts, "csv_prefix", None):
+        # locust writes its CSV files every CSV_STATS_INTERVAL_SEC: let it write what the end of
+        # the run reported (the board check of test_stop) before it closes them.
+        gevent.sleep(locust_stats.CSV_STATS_INTERVAL_SEC + 0.2)
     if any(not v.ok for v in verdicts):
         environment.process_exit_code = GATE_EXIT_CODE
 
@@ -550,7 +599,17 @@ class StudentUser(Receiver):
         self.mine: set[int] = set()  # this student's unanswered questions
         self.hand_up = False
         self.chats = 0
+        self.board: BoardClient | None = None
         super().on_start()
+        if self.opts.board_strokes_per_min > 0:
+            base = self.ws_url.removesuffix("/ws")
+            board = BoardClient(base, self.token, self.room, "main", self.identity, self.fire)
+            try:
+                board.connect(source_address(self.opts.source_addresses, self.n))
+            except ProtocolFailure:
+                return
+            self.board = board
+            BOARDS.setdefault(self.room, []).append(board)
 
     def on_welcome(self, welcome: Frame) -> None:
         room = welcome["room"]
@@ -624,6 +683,9 @@ class StudentUser(Receiver):
         ):
             self.hand_up = True
             self.send("hand.raise")
+        rate = o.board_strokes_per_min
+        if self.board is not None and self.every("stroke", 60.0 / rate if rate > 0 else 0, now):
+            self.board.draw()
         if self.every("churn", o.churn_every_s, now):
             self.churn()
 

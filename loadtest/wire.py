@@ -73,6 +73,30 @@ def source_address(spec: str, n: int) -> str | None:
     return parts[n % len(parts)]
 
 
+def open_websocket(url: str, source_address: str | None, timeout_s: float) -> websocket.WebSocket:
+    """A blocking WebSocket to ``url`` from ``source_address`` (None: the kernel's choice)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    sock = socket.create_connection(
+        (host, port),
+        timeout=timeout_s,
+        source_address=(source_address, 0) if source_address else None,
+    )
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    ws = websocket.create_connection(
+        url,
+        socket=sock,
+        timeout=timeout_s,
+        skip_utf8_validation=True,
+        enable_multithread=True,
+        # A program sends no Origin (a browser's is checked against --allowed-origins).
+        suppress_origin=True,
+    )
+    ws.settimeout(None)
+    return ws
+
+
 def _now_ms() -> float:
     return time.perf_counter() * 1000.0
 
@@ -119,26 +143,7 @@ class Client:
     # ------------------------------------------------------------------ connection
 
     def _open(self) -> websocket.WebSocket:
-        parts = urllib.parse.urlsplit(self.url)
-        host = parts.hostname or "127.0.0.1"
-        port = parts.port or (443 if parts.scheme == "wss" else 80)
-        sock = socket.create_connection(
-            (host, port),
-            timeout=self.connect_timeout_s,
-            source_address=(self.source_address, 0) if self.source_address else None,
-        )
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        ws = websocket.create_connection(
-            self.url,
-            socket=sock,
-            timeout=self.connect_timeout_s,
-            skip_utf8_validation=True,
-            enable_multithread=True,
-            # A program sends no Origin (a browser's is checked against --allowed-origins).
-            suppress_origin=True,
-        )
-        ws.settimeout(None)
-        return ws
+        return open_websocket(self.url, self.source_address, self.connect_timeout_s)
 
     def join(self, last_id: int | None = None) -> Frame:
         """Connect and join (resume after ``last_id`` when given); returns the ``welcome`` or

@@ -201,6 +201,22 @@ def test_class_start_brings_three_classes_in_within_their_window(
     assert rooms == {"lt-0", "lt-1", "lt-2"}  # every room lectured
 
 
+def test_whiteboard_scribble_converges_on_every_board(
+    server: LiveclassServer, tmp_path: Path
+) -> None:
+    run = run_locust(
+        server, tmp_path, 30, 8, "--board-strokes-per-min", "60", "--lurker-percent", "0"
+    )
+    assert run.code == 0, run.output
+    assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+    assert run.row("join", "board")["Request Count"] == "29"  # every student opened the board
+    assert int(run.row("board", "stroke")["Request Count"]) > 29 * 28  # strokes reached others
+    converge = run.row("board", "converge")
+    assert (converge["Request Count"], converge["Failure Count"]) == ("1", "0")
+    ((room, equal, what),) = run.summary["boards"]
+    assert room == "lt-0" and equal, what
+
+
 def _joins(node: LiveclassServer) -> float:
     status, body, _ = node.get("/metrics")
     assert status == 200

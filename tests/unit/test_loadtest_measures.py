@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from loadtest import slo
+from loadtest.board import BoardClient, converged
 from loadtest.measures import DeliveryLedger, Histogram
 from loadtest.wire import Client, source_address
 
@@ -133,3 +134,16 @@ def test_each_user_binds_its_own_loopback_source_address() -> None:
     assert source_address("loopback", 254) == "127.1.2.1"
     assert len({source_address("loopback", n) for n in range(70_000)}) == 70_000
     assert source_address("10.0.0.1, 10.0.0.2", 3) == "10.0.0.2"
+
+
+def test_boards_that_differ_have_not_converged() -> None:
+    def board(identity: str) -> BoardClient:
+        client = BoardClient("ws://127.0.0.1:1", "t", "r", "main", identity, lambda *a: None)
+        client.last_message = 0.0
+        return client
+
+    a, b = board("a"), board("b")
+    a.records.append({"key": "a-1", "val": {"type": "stroke"}})
+    assert converged([a, b], quiet_s=0, timeout_s=0)[0] is False
+    b.doc.apply_update(a.doc.get_update())
+    assert converged([a, b], quiet_s=0, timeout_s=0) == (True, "2 boards of 1 records")

@@ -160,13 +160,15 @@ class BoardClient:
     def close(self) -> None:
         self._closing = True
         ws, self.ws = self.ws, None
+        if self._reader is not None and self._reader is not gevent.getcurrent():
+            self._reader.kill(block=False)
         if ws is not None:
             try:
-                ws.close(timeout=1)
+                ws.send_close()
             except (OSError, websocket.WebSocketException):
                 pass
-        if self._reader is not None:
-            self._reader.kill(block=False)
+            if ws.sock is not None:
+                ws.sock.close()
         self.closed.set()
 
 

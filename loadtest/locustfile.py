@@ -242,6 +242,11 @@ def _gate(environment: Environment, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner) or environment.parsed_options is None:
         return
     opts = environment.parsed_options
+    if getattr(opts, "csv_prefix", None):
+        # locust writes its CSV files every CSV_STATS_INTERVAL_SEC: let it write what the end of
+        # the run reported (the board check of test_stop) before it closes them. The summary is
+        # taken after, so that it and the CSV files hold the same samples.
+        gevent.sleep(locust_stats.CSV_STATS_INTERVAL_SEC + 0.2)
     summary = summarize(environment)
     fanout: Histogram = summary.pop("_fanout_histogram")
     delivery = summary.pop("_delivery")
@@ -278,10 +283,6 @@ def _gate(environment: Environment, **_: Any) -> None:
             out.write("latency_us,count\n")
             for bucket, count in sorted(fanout.counts.items()):
                 out.write(f"{bucket},{count}\n")
-    if getattr(opts, "csv_prefix", None):
-        # locust writes its CSV files every CSV_STATS_INTERVAL_SEC: let it write what the end of
-        # the run reported (the board check of test_stop) before it closes them.
-        gevent.sleep(locust_stats.CSV_STATS_INTERVAL_SEC + 0.2)
     if any(not v.ok for v in verdicts):
         environment.process_exit_code = GATE_EXIT_CODE
 

@@ -198,11 +198,12 @@ class Client:
         self.closed.set()
 
     def close(self) -> None:
-        """Close with 1000 (a tab closed) and stop reading."""
+        """Send a close frame (1000, a tab closed) and stop reading without waiting for the answer
+        (waiting would read the socket beside the reader greenlet)."""
         ws = self.ws
         if ws is not None:
             try:
-                ws.close(timeout=1)
+                ws.send_close()
             except (OSError, websocket.WebSocketException):
                 pass
         self.abort()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import time
 import uuid
@@ -119,6 +120,12 @@ def _options(parser: Any) -> None:
     g.add_argument("--class-size", type=int, default=100, help="class_start.py: students")
     g.add_argument("--class-start-s", type=float, default=10.0, help="class_start.py: join window")
     g.add_argument("--class-hold-s", type=float, default=30.0, help="class_start.py: then")
+    g.add_argument(
+        "--swarm-workers",
+        type=int,
+        default=0,
+        help="workers in a distributed run (0: --processes, else 1); numbers the teachers' rooms",
+    )
     g.add_argument("--token-ttl-s", type=int, default=4 * 3600)
     g.add_argument("--summary-json", default="", help="write the run's summary here")
     g.add_argument("--slo-fanout-p95-ms", type=float, default=None)
@@ -295,6 +302,16 @@ def _minter_for() -> TokenMinter:
     if _minter is None:
         _minter = TokenMinter.from_environment()
     return _minter
+
+
+def swarm_workers(opts: Any) -> int:
+    """How many worker processes share the rooms (1 in a single-process run)."""
+    if getattr(opts, "swarm_workers", 0) > 0:
+        return int(opts.swarm_workers)
+    processes = getattr(opts, "processes", None)
+    if processes == -1:
+        return os.cpu_count() or 1
+    return max(1, int(processes or 1))
 
 
 class ClassUser(User):
@@ -506,7 +523,11 @@ class TeacherUser(ClassUser):
     fixed_count = 1
 
     def _room(self) -> str:
-        return f"{self.opts.room_prefix}-{self.n_teacher}"
+        # Worker w of W takes rooms w, W + w, 2W + w ...: locust hands the fixed teachers to the
+        # workers in turn, so each room gets one teacher.
+        workers = swarm_workers(self.opts)
+        worker = max(0, getattr(self.environment.runner, "worker_index", 0))
+        return f"{self.opts.room_prefix}-{self.n_teacher * workers + worker % workers}"
 
     def __init__(self, environment: Environment) -> None:
         self.n_teacher = next(_teachers)

@@ -201,6 +201,21 @@ def test_class_start_brings_three_classes_in_within_their_window(
     assert rooms == {"lt-0", "lt-1", "lt-2"}  # every room lectured
 
 
+def test_a_distributed_run_gathers_every_workers_measures_on_the_master(
+    server: LiveclassServer, tmp_path: Path
+) -> None:
+    run = run_locust(server, tmp_path, 40, 8, "--processes", "2", "--rooms", "2")
+    assert run.code == 0, run.output
+    assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+    assert run.summary["joins"] == 40
+    delivery = run.summary["delivery"]
+    assert delivery["ratio"] == 1.0 and delivery["expected"] > 0, delivery
+    fanout = int(run.row("fanout", "chat.message")["Request Count"])
+    assert run.summary["fanout_ms"]["count"] == fanout
+    rooms = {line.split(",")[0] for line in (tmp_path / "run_delivery.csv").read_text().split()[1:]}
+    assert rooms == {"lt-0", "lt-1"}  # one teacher per room, one on each worker
+
+
 def test_whiteboard_scribble_converges_on_every_board(
     server: LiveclassServer, tmp_path: Path
 ) -> None:

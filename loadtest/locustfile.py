@@ -335,7 +335,6 @@ class ClassUser(User):
         )
         self.client: Client | None = None
         self.replayed_lines: set[int] = set()
-        self.window = 0
         self.due: dict[str, float] = {}
         self.todo: list[tuple[float, str, dict[str, Any]]] = []
 
@@ -361,7 +360,7 @@ class ClassUser(User):
             context={},
         )
 
-    def connect(self, last_id: int | None = None) -> Frame:
+    def connect(self, last_id: int | None = None, window_start: int | None = None) -> Frame:
         client = Client(
             self.ws_url,
             self.token,
@@ -371,9 +370,8 @@ class ClassUser(User):
             source_address=source_address(self.opts.source_addresses, self.n),
         )
         self.client = client
-        answer = client.join(last_id)
+        answer = client.join(last_id, window_start)
         if answer["t"] == "welcome":
-            self.window += 1
             self.on_welcome(answer)
         return answer
 
@@ -421,7 +419,7 @@ class ClassUser(User):
         after, window_start = old.last_id, old.window_start
         self.replayed_lines = set()
         try:
-            answer = self.connect(after)
+            answer = self.connect(after, window_start)
         except ProtocolFailure:
             self.client = None
             return
@@ -429,7 +427,6 @@ class ClassUser(User):
         assert client is not None
         if answer["t"] != "resumed":
             return  # the log no longer reached back: a fresh view (a new delivery window)
-        client.window_start = window_start
         if not client.wait_replay() or client.resume is None or not self.checks_lines:
             return
         through = client.resume.through
@@ -505,8 +502,10 @@ class Receiver(ClassUser):
                     FANOUT.add(ms)
                     self.fire("fanout", "chat.message", ms, size, None)
         if client is not None:
+            # A window is named by where it began: a resume continues it, a fresh welcome
+            # (whose last_id is newer) starts another.
             LEDGER.window(
-                f"{self.identity}#{self.window}",
+                f"{self.identity}@{client.window_start}",
                 self.room,
                 client.window_start,
                 client.last_event_id,

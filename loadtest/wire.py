@@ -126,7 +126,8 @@ class Client:
         self.welcome: Frame | None = None
         #: The newest event id received (the resume position; a ``tally.through`` may move it).
         self.last_id = 0
-        #: The ``last_id`` of the ``welcome`` that started the client's current view of the log.
+        #: The ``last_id`` of the ``welcome`` that started the client's current view of the log
+        #: (set by the reader as the welcome arrives, before any event that follows it).
         self.window_start = 0
         #: The newest event id actually received (``last_id`` without tallies).
         self.last_event_id = 0
@@ -145,9 +146,10 @@ class Client:
     def _open(self) -> websocket.WebSocket:
         return open_websocket(self.url, self.source_address, self.connect_timeout_s)
 
-    def join(self, last_id: int | None = None) -> Frame:
-        """Connect and join (resume after ``last_id`` when given); returns the ``welcome`` or
-        ``resumed``. Reports a ``join`` request named after the answer.
+    def join(self, last_id: int | None = None, window_start: int | None = None) -> Frame:
+        """Connect and join (resume after ``last_id`` when given, continuing the view of the log
+        that began at ``window_start``); returns the ``welcome`` or ``resumed``. Reports a
+        ``join`` request named after the answer.
 
         Raises:
             ProtocolFailure: refused, or no answer within :data:`JOIN_TIMEOUT_S`.
@@ -155,6 +157,7 @@ class Client:
         start = _now_ms()
         if last_id is not None:
             self.last_id = self.last_event_id = last_id
+            self.window_start = last_id if window_start is None else window_start
         try:
             self.ws = self._open()
             self._reader = gevent.spawn(self._read)

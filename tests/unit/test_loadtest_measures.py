@@ -147,3 +147,11 @@ def test_boards_that_differ_have_not_converged() -> None:
     assert converged([a, b], quiet_s=0, timeout_s=0)[0] is False
     b.doc.apply_update(a.doc.get_update())
     assert converged([a, b], quiet_s=0, timeout_s=0) == (True, "2 boards of 1 records")
+
+
+def test_a_welcome_starts_a_window_before_the_events_after_it() -> None:
+    client, _ = _client()
+    client._dispatch({"t": "welcome", "last_id": 40}, 0)
+    assert client.window_start == 40
+    client._dispatch(_event(41), 0)
+    assert (client.window_start, client.last_event_id) == (40, 41)

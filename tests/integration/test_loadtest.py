@@ -1,0 +1,282 @@
+"""The locust suite (loadtest/locustfile.py) against a real ``liveclass serve``: a lecture of 200
+users, the SLO gate both ways, and reconnect churn whose every resume is checked.
+
+Each test runs locust headless as a subprocess for a bounded time (``subprocess.run`` kills it at
+the timeout) and reads its CSV statistics and the summary JSON it writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.haproxy import HAProxy
+from tests.redis_cluster import RedisCluster
+from tests.server import LiveclassServer
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
+
+
+@dataclass
+class Run:
+    code: int
+    output: str
+    stats: dict[tuple[str, str], dict[str, str]]
+    summary: dict[str, Any]
+
+    def row(self, kind: str, name: str) -> dict[str, str]:
+        assert (kind, name) in self.stats, (
+            f"no {kind} {name} row: {sorted(self.stats)}\n{self.output}"
+        )
+        return self.stats[(kind, name)]
+
+    def count(self, kind: str, name: str) -> int:
+        return int(self.row(kind, name)["Request Count"]) if (kind, name) in self.stats else 0
+
+
+def run_locust(
+    server: LiveclassServer,
+    tmp: Path,
+    users: int,
+    seconds: int,
+    *args: str,
+    host: str | None = None,
+    locustfile: str = str(LOCUSTFILE),
+) -> Run:
+    prefix = tmp / "run"
+    summary = tmp / "summary.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        locustfile,
+        "--host",
+        host or server.http_url,
+        "--headless",
+        "--only-summary",
+        "-u",
+        str(users),
+        "-r",
+        str(min(users, 100)),
+        "-t",
+        f"{seconds}s",
+        "--csv",
+        str(prefix),
+        "--summary-json",
+        str(summary),
+        *args,
+    ]
+    env = {**os.environ, "LIVECLASS_SECRETS": f"test:{server.secret}"}
+    proc = subprocess.run(
+        cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 30
+    )
+    output = proc.stdout + proc.stderr
+    stats: dict[tuple[str, str], dict[str, str]] = {}
+    stats_path = Path(f"{prefix}_stats.csv")
+    if stats_path.exists():
+        with stats_path.open() as f:
+            for row in csv.DictReader(f):
+                stats[(row["Type"], row["Name"])] = row
+    loaded = json.loads(summary.read_text()) if summary.exists() else {}
+    return Run(proc.returncode, output, stats, loaded)
+
+
+def test_a_lecture_of_200_users_joins_all_and_delivers_every_line(
+    server: LiveclassServer, tmp_path: Path
+) -> None:
+    run = run_locust(server, tmp_path, 200, 25, "--rooms", "1", "--lurker-percent", "10")
+    assert run.code == 0, run.output
+    total = run.row("", "Aggregated")
+    assert total["Failure Count"] == "0", run.output
+    welcome = run.row("join", "welcome")
+    assert (welcome["Request Count"], welcome["Failure Count"]) == ("200", "0"), run.output
+    fanout = run.row("fanout", "chat.message")
+    assert int(fanout["Request Count"]) > 199 * 10  # at least ten lines to each receiver
+    assert float(fanout["50%"]) > 0 and float(fanout["95%"]) >= float(fanout["50%"])
+    delivery = run.summary["delivery"]
+    assert delivery["ratio"] == 1.0 and delivery["expected"] >= 199 * 10, delivery
+    assert run.summary["joins"] == 200 and run.summary["join_failures"] == 0
+    # the receivers' histogram keeps what locust's rounding drops
+    assert run.summary["fanout_ms"]["count"] == int(fanout["Request Count"])
+    assert run.count("ack", "chat.send") >= 10
+    assert "delivery" in run.output and "fan-out (ms)" in run.output
+
+
+def test_the_slo_gate_fails_an_impossible_target(server: LiveclassServer, tmp_path: Path) -> None:
+    run = run_locust(
+        server, tmp_path, 6, 4, "--lecture-every-s", "0.3", "--slo-fanout-p95-ms", "0.001"
+    )
+    assert run.code == 3, run.output
+    assert "FAIL  fan-out p95" in run.output, run.output
+    assert run.row("", "Aggregated")["Failure Count"] == "0"
+
+
+def test_the_slo_gate_passes_generous_targets(server: LiveclassServer, tmp_path: Path) -> None:
+    run = run_locust(
+        server,
+        tmp_path,
+        6,
+        4,
+        "--lecture-every-s",
+        "0.3",
+        "--slo-fanout-p95-ms",
+        "60000",
+        "--slo-ack-p99-ms",
+        "60000",
+        "--slo-join-failures",
+        "0",
+        "--slo-delivery-ratio",
+        "1",
+    )
+    assert run.code == 0, run.output
+    assert run.output.count("PASS  ") == 4, run.output
+    assert [v["ok"] for v in run.summary["slo"]] == [True] * 4
+
+
+def test_reconnect_churn_resumes_miss_nothing_and_repeat_nothing(
+    server: LiveclassServer, tmp_path: Path
+) -> None:
+    run = run_locust(
+        server,
+        tmp_path,
+        30,
+        12,
+        "--lurker-percent",
+        "0",
+        "--lecture-every-s",
+        "0.3",
+        "--churn-every-s",
+        "2",
+        "--chat-per-min",
+        "20",
+        "--upvote-per-min",
+        "20",
+        "--ask-per-min",
+        "6",
+    )
+    assert run.code == 0, run.output
+    assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+    resumes = run.row("resume", "replay")
+    assert int(resumes["Request Count"]) >= 29 * 2, run.output  # every student resumed, twice
+    assert run.count("join", "resumed") == int(resumes["Request Count"])
+    assert run.count("fanout", "chat.message:replayed") > 0  # lines sent while away came back
+    assert run.summary["delivery"]["ratio"] == 1.0, run.summary["delivery"]
+
+
+def test_class_start_brings_three_classes_in_within_their_window(
+    server: LiveclassServer, tmp_path: Path
+) -> None:
+    shape = f"{LOCUSTFILE},{ROOT / 'loadtest' / 'class_start.py'}"
+    run = run_locust(
+        server,
+        tmp_path,
+        1,  # replaced by the shape
+        30,
+        "--class-size",
+        "60",
+        "--class-start-s",
+        "3",
+        "--class-hold-s",
+        "3",
+        "--rooms",
+        "3",
+        locustfile=shape,
+    )
+    assert run.code == 0, run.output
+    assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+    assert run.row("join", "welcome")["Request Count"] == "63"  # 60 students, 3 teachers
+    delivery = run.summary["delivery"]
+    assert delivery["ratio"] == 1.0, delivery
+    rooms = {line.split(",")[0] for line in (tmp_path / "run_delivery.csv").read_text().split()[1:]}
+    assert rooms == {"lt-0", "lt-1", "lt-2"}  # every room lectured
+
+
+def test_a_distributed_run_gathers_every_workers_measures_on_the_master(
+    server: LiveclassServer, tmp_path: Path
+) -> None:
+    run = run_locust(server, tmp_path, 40, 8, "--processes", "2", "--rooms", "2")
+    assert run.code == 0, run.output
+    assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+    assert run.summary["joins"] == 40
+    delivery = run.summary["delivery"]
+    assert delivery["ratio"] == 1.0 and delivery["expected"] > 0, delivery
+    fanout = int(run.row("fanout", "chat.message")["Request Count"])
+    assert run.summary["fanout_ms"]["count"] == fanout
+    rooms = {line.split(",")[0] for line in (tmp_path / "run_delivery.csv").read_text().split()[1:]}
+    assert rooms == {"lt-0", "lt-1"}  # one teacher per room, one on each worker
+
+
+def test_whiteboard_scribble_converges_on_every_board(
+    server: LiveclassServer, tmp_path: Path
+) -> None:
+    run = run_locust(
+        server, tmp_path, 30, 8, "--board-strokes-per-min", "60", "--lurker-percent", "0"
+    )
+    assert run.code == 0, run.output
+    assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+    assert run.row("join", "board")["Request Count"] == "29"  # every student opened the board
+    assert int(run.row("board", "stroke")["Request Count"]) > 29 * 28  # strokes reached others
+    converge = run.row("board", "converge")
+    assert (converge["Request Count"], converge["Failure Count"]) == ("1", "0")
+    ((room, equal, what),) = run.summary["boards"]
+    assert room == "lt-0" and equal, what
+
+
+def _joins(node: LiveclassServer) -> float:
+    status, body, _ = node.get("/metrics")
+    assert status == 200
+    found = re.search(rb"^liveclass_joins_total ([0-9.e+]+)$", body, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_lecture_spread_over_two_nodes_behind_haproxy_on_the_redis_cluster(
+    tmp_path: Path,
+) -> None:
+    cluster = RedisCluster(tmp_path / "redis-cluster")
+    secret = secrets.token_urlsafe(32)
+    nodes: list[LiveclassServer] = []
+    balancer: HAProxy | None = None
+    try:
+        cluster.start()
+        for i in (1, 2):
+            node = LiveclassServer(
+                tmp_path / f"node{i}",
+                ["--redis-cluster", cluster.seeds, "--node-id", f"node{i}", "--no-media"],
+                secret=secret,
+            )
+            node.data_dir.mkdir()
+            nodes.append(node.start())
+        balancer = HAProxy(tmp_path / "haproxy", [("127.0.0.1", n.port) for n in nodes]).start()
+        run = run_locust(
+            nodes[0],
+            tmp_path,
+            100,
+            15,
+            "--source-addresses",
+            "loopback",
+            host=balancer.url,
+        )
+        assert run.code == 0, run.output
+        assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+        assert run.row("join", "welcome")["Request Count"] == "100"
+        assert run.summary["delivery"]["ratio"] == 1.0, run.summary["delivery"]
+        assert run.count("fanout", "chat.message") > 99 * 5
+        joins = [_joins(node) for node in nodes]
+        assert all(j >= 10 for j in joins), joins  # both nodes served users
+        assert sum(joins) == 100
+    finally:
+        if balancer is not None:
+            balancer.stop()
+        for node in nodes:
+            node.stop()
+        cluster.stop()

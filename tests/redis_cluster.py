@@ -186,3 +186,12 @@ class RedisCluster:
             node = next((n for n in self.nodes(port) if n.address[1] == port), None)
             if node is not None and node.master:
                 self.cli(port, "cluster", "setslot", str(slot), "node", target_id)
+
+
+def room_on(cluster: RedisCluster, port: int, prefix: str) -> str:
+    """A room name whose keys live on the master at ``port``."""
+    for i in range(10_000):
+        room = f"{prefix}-{i}"
+        if cluster.owner_of(f"room:{{{room}}}:log") == port:
+            return room
+    raise RuntimeError("no room name found")

@@ -39,7 +39,7 @@ from tests.integration.room_log_checks import (
     sees,
 )
 from tests.integration.room_workload import Seat, Student, Teacher
-from tests.redis_cluster import RedisCluster
+from tests.redis_cluster import RedisCluster, room_on
 from tests.server import LiveclassServer
 
 STUDENTS = 299  # and the teacher: 300 clients
@@ -104,15 +104,6 @@ def nodes() -> Iterator[list[Nodes]]:
     yield made
     for n in made:
         n.stop()
-
-
-def room_on(cluster: RedisCluster, port: int, prefix: str) -> str:
-    """A room name whose keys live on the master at ``port``."""
-    for i in range(10_000):
-        room = f"{prefix}-{i}"
-        if cluster.owner_of(f"room:{{{room}}}:log") == port:
-            return room
-    raise RuntimeError("no room name found")
 
 
 async def read_log(cluster: RedisCluster, room: str) -> list[Record]:

@@ -28,7 +28,7 @@ from clients import ClassroomClient, CommandFailed, ConnectionLost
 from tests.haproxy import HAProxy, source_address
 from tests.integration.classroom import close_all, public
 from tests.integration.yjs import YjsClient, YjsClients, wait_converged, wait_for, wait_synced
-from tests.redis_cluster import RedisCluster
+from tests.redis_cluster import RedisCluster, room_on
 from tests.server import LiveclassServer, free_port
 
 PRESENCE_TTL_MS = 1500
@@ -132,15 +132,6 @@ async def deploy(tmp_path: Path) -> AsyncIterator[list[Deployment]]:
     yield made
     for deployment in made:
         await deployment.stop()
-
-
-def room_on(cluster: RedisCluster, port: int, prefix: str) -> str:
-    """A room name whose keys live on the master at ``port``."""
-    for i in range(10_000):
-        room = f"{prefix}-{i}"
-        if cluster.owner_of(f"room:{{{room}}}:log") == port:
-            return room
-    raise RuntimeError("no room name found")
 
 
 def assert_exactly_once(clients: list[ClassroomClient], acked: set[int]) -> None:

@@ -80,8 +80,8 @@ class MediaResults:
             "video_tracks_missing": missing,
             "first_frame_ms": {f"p{q}": first.percentile(q / 100) for q in (50, 95, 100)},
             "video_fps": {
-                "min": fps[0] if fps else None,
-                "p50": fps[len(fps) // 2] if fps else None,
+                "min": round(fps[0], 2) if fps else None,
+                "p50": round(fps[len(fps) // 2], 2) if fps else None,
             },
             "bytes_received": sum(int(s.get("bytes_received", 0)) for s in self.subscribers),
             "bytes_sent": sum(int(p.get("bytes_sent", 0)) for p in self.publishers),

@@ -44,6 +44,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from loadtest import slo
 from loadtest.board import BoardClient, converged
 from loadtest.measures import DeliveryLedger, Histogram
+from loadtest.media import MediaBots
 from loadtest.tokens import TokenMinter
 from loadtest.wire import Client, Frame, ProtocolFailure, source_address
 
@@ -75,6 +76,8 @@ BOARDS: dict[str, list[BoardClient]] = {}
 CONVERGED: dict[str, tuple[bool, str]] = {}
 #: Worker id -> its last report (on the master).
 WORKER_REPORTS: dict[str, dict[str, Any]] = {}
+#: The media scenario's bot processes (on the master or the single process).
+MEDIA: MediaBots | None = None
 RUN = uuid.uuid4().hex[:6]
 _counter = itertools.count()
 _teachers = itertools.count()
@@ -132,6 +135,27 @@ def _options(parser: Any) -> None:
     g.add_argument("--slo-ack-p99-ms", type=float, default=None)
     g.add_argument("--slo-join-failures", type=int, default=None)
     g.add_argument("--slo-delivery-ratio", type=float, default=None)
+    g.add_argument(
+        "--slo-media-first-frame-ms",
+        type=float,
+        default=None,
+        help="the slowest subscriber's time to first video frame (every publisher's)",
+    )
+    m = parser.add_argument_group("liveclass media (aiortc bots beside the swarm)")
+    m.add_argument("--media-publishers", type=int, default=0, help="per room (0: no media)")
+    m.add_argument("--media-subscribers", type=int, default=0, help="per room")
+    m.add_argument("--media-width", type=int, default=320)
+    m.add_argument("--media-height", type=int, default=240)
+    m.add_argument("--media-fps", type=float, default=15.0)
+    m.add_argument(
+        "--media-no-audio", dest="media_audio", action="store_false", help="no microphone"
+    )
+    m.add_argument("--media-processes", type=int, default=1, help="bot processes")
+    m.add_argument(
+        "--media-ice-addresses",
+        default="",
+        help="bots gather ICE candidates only here (default: 127.0.0.1 for a loopback host)",
+    )
 
 
 @events.init.add_listener
@@ -150,11 +174,39 @@ def _init(environment: Environment, **_: Any) -> None:
 
 
 @events.test_start.add_listener
-def _reset(**_: Any) -> None:
+def _reset(environment: Environment, **_: Any) -> None:
     LEDGER.clear()
     FANOUT.counts.clear()
     WORKER_REPORTS.clear()
     CONVERGED.clear()
+    _start_media(environment)
+
+
+def _start_media(environment: Environment) -> None:
+    """The media scenario: the bot processes start on the master (or the single process)."""
+    global MEDIA
+    opts = environment.parsed_options
+    if opts is None or isinstance(environment.runner, WorkerRunner):
+        return
+    if opts.media_publishers <= 0 and opts.media_subscribers <= 0:
+        return
+    host = (environment.host or "http://127.0.0.1:8080").rstrip("/")
+    ws_url = host.replace("https://", "wss://").replace("http://", "ws://") + "/ws"
+    rooms = [f"{opts.room_prefix}-{i}" for i in range(max(1, opts.rooms))]
+    MEDIA = MediaBots(environment, ws_url, rooms)
+    MEDIA.start()
+
+
+@events.test_stop.add_listener
+def _stop_media(**_: Any) -> None:
+    if MEDIA is not None:
+        MEDIA.stop()
+
+
+@events.quitting.add_listener
+def _no_media_left(**_: Any) -> None:
+    if MEDIA is not None and MEDIA.procs:
+        MEDIA.stop()
 
 
 @events.test_stop.add_listener
@@ -238,6 +290,11 @@ def summarize(environment: Environment) -> dict[str, Any]:
         },
         "boards": [[room, *v] for r in reports for room, v in r.get("boards", {}).items()],
         "failures": environment.stats.total.num_failures,
+        "media": (
+            None
+            if MEDIA is None
+            else MEDIA.results.summary(environment.parsed_options.media_publishers)
+        ),
         "_fanout_histogram": fanout,
         "_delivery": delivery,
     }
@@ -258,13 +315,22 @@ def _gate(environment: Environment, **_: Any) -> None:
     fanout: Histogram = summary.pop("_fanout_histogram")
     delivery = summary.pop("_delivery")
     targets = slo.Targets(
-        opts.slo_fanout_p95_ms, opts.slo_ack_p99_ms, opts.slo_join_failures, opts.slo_delivery_ratio
+        opts.slo_fanout_p95_ms,
+        opts.slo_ack_p99_ms,
+        opts.slo_join_failures,
+        opts.slo_delivery_ratio,
+        opts.slo_media_first_frame_ms,
     )
+    media = summary["media"]
     measured = slo.Measured(
         summary["fanout_ms"]["p95"],
         summary["ack_p99_ms"],
         summary["join_failures"],
         summary["delivery"]["ratio"],
+        # the slowest first frame; none when any subscriber missed a publisher's video
+        None
+        if media is None or media["video_tracks_missing"] or not media["video_tracks_received"]
+        else media["first_frame_ms"]["p100"],
     )
     verdicts = slo.evaluate(targets, measured)
     summary["slo"] = [v.__dict__ for v in verdicts]
@@ -277,6 +343,16 @@ def _gate(environment: Environment, **_: Any) -> None:
         f"  ack p99 {summary['ack_p99_ms']} ms",
         f"  delivery {d['delivered']}/{d['expected']} = {d['ratio']} over {d['lines']} lines",
     ]
+    if media is not None:
+        ff, fps = media["first_frame_ms"], media["video_fps"]
+        lines += [
+            f"  media {media['subscribers']} subscribers, {media['publishers']} publishers; "
+            f"video tracks {media['video_tracks_received']} received, "
+            f"{media['video_tracks_missing']} missing",
+            f"  media first frame (ms) p50={ff['p50']} p95={ff['p95']} max={ff['p100']}; "
+            f"video fps min={fps['min']} p50={fps['p50']}; "
+            f"bytes received {media['bytes_received']}, decode errors {media['decode_errors']}",
+        ]
     lines += [v.line() for v in verdicts]
     print("\n".join(lines), flush=True)
     if opts.summary_json:

@@ -46,16 +46,33 @@ WIDTH, HEIGHT = 640, 480
 
 
 class PatternVideoTrack(VideoStreamTrack):
-    """640x480 at 30 fps: diagonal bars that move one pixel per frame (so every frame differs)."""
+    """640x480 at 30 fps (or the size and rate given): diagonal bars that move one pixel per
+    frame (so every frame differs)."""
 
-    def __init__(self, width: int = WIDTH, height: int = HEIGHT) -> None:
+    def __init__(self, width: int = WIDTH, height: int = HEIGHT, fps: float = 30.0) -> None:
         super().__init__()
         self.width, self.height = width, height
+        self.fps = fps
         self._n = 0
         self._chroma = bytes([128]) * (width // 2) * (height // 2)
+        self._epoch: float | None = None
+
+    async def _next_timestamp(self) -> tuple[int, fractions.Fraction]:
+        if self.fps == 30.0:
+            return await self.next_timestamp()
+        # aiortc's VideoStreamTrack paces at 30 fps; another rate is paced here (90 kHz clock).
+        now = time.monotonic()
+        if self._epoch is None:
+            self._epoch = now
+        due = self._epoch + self._n / self.fps
+        if due > now:
+            await asyncio.sleep(due - now)
+        return round(self._n * 90_000 / self.fps), fractions.Fraction(1, 90_000)
 
     async def recv(self) -> av.VideoFrame:
-        pts, time_base = await self.next_timestamp()
+        if self.readyState != "live":
+            raise MediaStreamError
+        pts, time_base = await self._next_timestamp()
         frame = av.VideoFrame(self.width, self.height, "yuv420p")
         shift = self._n
         self._n += 1
@@ -159,11 +176,16 @@ def ice_config(ice_servers: list[dict[str, Any]], relay_only: bool = False) -> R
 class Publisher:
     """Publishes a camera (VP8) and a microphone (Opus) through ``client``."""
 
-    def __init__(self, client: ClassroomClient, config: RTCConfiguration | None = None) -> None:
+    def __init__(
+        self,
+        client: ClassroomClient,
+        config: RTCConfiguration | None = None,
+        video: PatternVideoTrack | None = None,
+    ) -> None:
         self.client = client
         self.config = config
         self.pc = _pc(config)
-        self.video = PatternVideoTrack()
+        self.video = video or PatternVideoTrack()
         self.audio = ToneAudioTrack()
         self.screen = PatternVideoTrack(640, 360)
         #: ``media.reset`` frames received, and when each new publish was answered (monotonic s).

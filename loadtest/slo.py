@@ -16,6 +16,7 @@ class Targets:
     ack_p99_ms: float | None = None
     join_failures: int | None = None
     delivery_ratio: float | None = None
+    media_first_frame_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class Measured:
     ack_p99_ms: float | None
     join_failures: int
     delivery_ratio: float | None
+    #: The slowest subscriber's time to first video frame; None when one got none.
+    media_first_frame_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,16 @@ def evaluate(targets: Targets, measured: Measured) -> list[Verdict]:
                 f">= {targets.delivery_ratio:g}",
                 "no sample" if v is None else f"{v:.6f}",
                 v is not None and v >= targets.delivery_ratio,
+            )
+        )
+    if targets.media_first_frame_ms is not None:
+        v = measured.media_first_frame_ms
+        out.append(
+            Verdict(
+                "media 1st frame",
+                f"<= {targets.media_first_frame_ms:g} ms",
+                _fmt(v, " ms"),
+                v is not None and v <= targets.media_first_frame_ms,
             )
         )
     return out

@@ -33,6 +33,15 @@ class TokenMinter:
         values = {"secrets": spec, "signing_kid": os.environ.get("LIVECLASS_SIGNING_KID", "")}
         return cls(load_keyring(values, Path("."), create=False))
 
-    def token(self, room: str, identity: str, role: str, *, ttl_s: int) -> str:
-        grants = Grants(room, Role(role), can_publish=False, can_subscribe=False)
+    def token(
+        self,
+        room: str,
+        identity: str,
+        role: str,
+        *,
+        ttl_s: int,
+        can_publish: bool = False,
+        can_subscribe: bool = False,
+    ) -> str:
+        grants = Grants(room, Role(role), can_publish=can_publish, can_subscribe=can_subscribe)
         return mint(self.keyring, identity=identity, name=identity, grants=grants, ttl_s=ttl_s)

@@ -1,5 +1,6 @@
 """The locust suite (loadtest/locustfile.py) against a real ``liveclass serve``: a lecture of 200
-users, the SLO gate both ways, and reconnect churn whose every resume is checked.
+users, the SLO gate both ways, reconnect churn whose every resume is checked, and the media
+scenario (aiortc bots beside locust, their frames in the same report).
 
 Each test runs locust headless as a subprocess for a bounded time (``subprocess.run`` kills it at
 the timeout) and reads its CSV statistics and the summary JSON it writes.
@@ -14,6 +15,7 @@ import re
 import secrets
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -280,3 +282,45 @@ def test_a_lecture_spread_over_two_nodes_behind_haproxy_on_the_redis_cluster(
         for node in nodes:
             node.stop()
         cluster.stop()
+
+
+def test_media_two_publishers_and_ten_subscribers_report_frames_in_the_same_run(
+    make_server: Callable[..., LiveclassServer], tmp_path: Path
+) -> None:
+    # The SFU gathers ICE candidates on loopback only; the bots do too (a loopback --host).
+    sfu = make_server("--sfu-listen-ips", "127.0.0.1", "--rate-per-s", "200")
+    run = run_locust(
+        sfu,
+        tmp_path,
+        5,
+        20,
+        "--media-publishers",
+        "2",
+        "--media-subscribers",
+        "10",
+        "--media-no-audio",
+        "--slo-media-first-frame-ms",
+        "5000",
+    )
+    assert run.code == 0, run.output
+    assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+    assert run.row("join", "media bot")["Request Count"] == "12", run.output
+    assert run.row("join", "welcome")["Request Count"] == "5"  # the locust users, same run
+    first = run.row("media", "first frame")
+    assert first["Request Count"] == "20", run.output  # each subscriber, each publisher's video
+    assert 0 < float(first["Max Response Time"]) < 5000
+    video = run.row("media", "video")
+    assert video["Request Count"] == "20", run.output
+    assert 0 < float(video["Max Response Time"]) < 1000  # a frame at least every second
+    media = run.summary["media"]
+    assert (media["subscribers"], media["publishers"]) == (10, 2), media
+    assert (media["video_tracks_received"], media["video_tracks_missing"]) == (20, 0), media
+    for sub in media["per_subscriber"]:
+        videos = [t for t in sub["tracks"] if t["kind"] == "video"]
+        assert len(videos) == 2 and all(t["frames"] > 0 and t["fps"] > 0 for t in videos), sub
+        assert all(t["first_frame_ms"] is not None for t in videos), sub
+        assert sub["bytes_received"] > 0 and sub["decode_errors"] == 0, sub
+    assert media["video_fps"]["min"] > 5, media  # 15 fps sent
+    assert media["processes_reported"] == 1
+    assert [v["name"] for v in run.summary["slo"] if v["ok"]] == ["media 1st frame"]
+    assert "media first frame (ms)" in run.output

@@ -19,11 +19,12 @@ import logging
 import math
 import struct
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import av
 from aiortc import (
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCIceTransportPolicy,
@@ -157,9 +158,12 @@ class _Feed(MediaStreamTrack):
         return await self._source.recv()
 
 
-def _pc(config: RTCConfiguration | None) -> RTCPeerConnection:
+def _pc(config: RTCConfiguration | None, max_bundle: bool = False) -> RTCPeerConnection:
     # Explicit: aiortc's default configuration uses a public STUN server.
-    return RTCPeerConnection(config or RTCConfiguration(iceServers=[]))
+    config = config or RTCConfiguration(iceServers=[])
+    if max_bundle:
+        config = replace(config, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    return RTCPeerConnection(config)
 
 
 def ice_config(ice_servers: list[dict[str, Any]], relay_only: bool = False) -> RTCConfiguration:
@@ -293,7 +297,10 @@ class Subscriber:
     def __init__(self, client: ClassroomClient, config: RTCConfiguration | None = None) -> None:
         self.client = client
         self.config = config
-        self.pc = _pc(config)
+        # Max-bundle, as a browser answers: with aiortc's "balanced" policy, in an offer of
+        # video, audio, video, audio the second audio m-line stays on a transport the BUNDLE
+        # stops, and its packets go to the first audio's receiver (sfu/transport.py).
+        self.pc = _pc(config, max_bundle=True)
         self.received: dict[str, Received] = {}
         self.previous: list[dict[str, Received]] = []
         self.resets = 0
@@ -333,7 +340,7 @@ class Subscriber:
         async with self._lock:
             for task in tuple(self._consumers):
                 task.cancel()
-            old, self.pc = self.pc, _pc(self.config)
+            old, self.pc = self.pc, _pc(self.config, max_bundle=True)
             self.pc.on("track", self._on_track)
             self._mids = {}
             await old.close()

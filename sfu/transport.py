@@ -12,6 +12,13 @@ The SDP is RFC 8829 (JSEP) offer/answer; every ICE candidate is gathered before 
 is returned (aiortc does not trickle out), so the SDP carries them. The client's candidates are
 never used (:mod:`sfu.ice`: the SFU answers checks and starts none). Errors are
 :class:`MediaError` with a protocol error code.
+
+Every m-line of a connection is on one transport from the start (bundle policy ``max-bundle``).
+aiortc's default, ``balanced``, gives the first m-line of each kind a transport of its own and
+lets later m-lines of that kind share it, then on a BUNDLE answer (or offer) moves only that first
+one to the BUNDLE transport: a later m-line of the other kind stayed on a stopped transport and
+nothing was sent or received on it (a subscriber offered video, audio, video, audio never got the
+second audio; a publisher offering audio, video, video never got its second video in).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import logging
 from collections.abc import Callable, Mapping
 
 from aiortc import (
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
@@ -84,8 +92,11 @@ class _Transport:
     max_remote_addresses: int = MAX_REMOTE_ADDRESSES
 
     def __init__(self, ice_servers: list[RTCIceServer]) -> None:
-        # Always explicit: aiortc's default configuration uses a public STUN server.
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
+        # Always explicit: aiortc's default configuration uses a public STUN server. One
+        # transport for every m-line (see the module docstring).
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
         self.closed = False
         self._deadline: asyncio.TimerHandle | None = None
         self.pc.on("connectionstatechange", self._on_state)

@@ -298,7 +298,6 @@ def test_media_two_publishers_and_ten_subscribers_report_frames_in_the_same_run(
         "2",
         "--media-subscribers",
         "10",
-        "--media-no-audio",
         "--slo-media-first-frame-ms",
         "5000",
     )
@@ -312,6 +311,8 @@ def test_media_two_publishers_and_ten_subscribers_report_frames_in_the_same_run(
     video = run.row("media", "video")
     assert video["Request Count"] == "20", run.output
     assert 0 < float(video["Max Response Time"]) < 1000  # a frame at least every second
+    audio = run.row("media", "audio")
+    assert audio["Request Count"] == "20", run.output  # each subscriber, each publisher's audio
     media = run.summary["media"]
     assert (media["subscribers"], media["publishers"]) == (10, 2), media
     assert (media["video_tracks_received"], media["video_tracks_missing"]) == (20, 0), media
@@ -319,6 +320,8 @@ def test_media_two_publishers_and_ten_subscribers_report_frames_in_the_same_run(
         videos = [t for t in sub["tracks"] if t["kind"] == "video"]
         assert len(videos) == 2 and all(t["frames"] > 0 and t["fps"] > 0 for t in videos), sub
         assert all(t["first_frame_ms"] is not None for t in videos), sub
+        audios = [t for t in sub["tracks"] if t["kind"] == "audio"]
+        assert len(audios) == 2 and all(t["frames"] > 0 for t in audios), sub
         assert sub["bytes_received"] > 0 and sub["decode_errors"] == 0, sub
     assert media["video_fps"]["min"] > 5, media  # 15 fps sent
     assert media["processes_reported"] == 1

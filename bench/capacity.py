@@ -45,6 +45,7 @@ from bench.cluster_deploy import CLUSTER, EMBEDDED, SIDES, Deployment, deploy, r
 from bench.common import (
     REPO,
     Child,
+    busy_cpu_s,
     environment,
     finish,
     int_list,
@@ -117,11 +118,12 @@ def largest_held(steps: Sequence[dict[str, Any]]) -> int | None:
 def hold_window_cpu(
     samples: Sequence[tuple[float, dict[str, float]]], start: float, end: float
 ) -> tuple[dict[str, float], float]:
-    """CPU seconds of each process between the samples nearest ``start`` and ``end``.
+    """What each cumulative counter grew by between the samples nearest ``start`` and ``end``.
 
-    ``samples`` are (monotonic time, {process label: cumulative CPU seconds}) in time order.
-    Returns ({label: CPU seconds in the window}, the window's length); a label absent from the
-    first sample counts from 0 (a process started within the window).
+    ``samples`` are (monotonic time, {label: cumulative value}) in time order: CPU seconds per
+    process, or the nodes' /metrics counters. Returns ({label: growth in the window}, the
+    window's length in seconds); a label absent from the first sample counts from 0 (a process
+    started within the window).
     """
     if len(samples) < 2:
         return {}, 0.0
@@ -153,11 +155,16 @@ def step_row(step: dict[str, Any]) -> list[Any]:
         _num(s.get("ack_p99_ms")),
         _num((s.get("delivery") or {}).get("ratio"), 4),
         round(step.get("receipts_per_s", 0.0)),
-        round(step.get("frames_sent_per_s", 0.0)),
+        round(
+            step.get("hold_rates", {}).get(
+                "liveclass_frames_sent_total", step.get("frames_sent_per_s", 0.0)
+            )
+        ),
         " + ".join(f"{100 * v:.0f}%" for v in loc) or "n/a",
         " + ".join(f"{100 * v:.0f}%" for v in nodes) or "n/a",
         f"{100 * hold['redis']:.0f}%" if "redis" in hold else "-",
         f"{100 * hold['haproxy']:.0f}%" if "haproxy" in hold else "-",
+        f"{100 * step['other_share']:.0f}%" if "other_share" in step else "n/a",
         verdict,
     ]
 
@@ -176,11 +183,12 @@ HEADERS = [
     "ack p99 ms",
     "delivery",
     "receipts/s",
-    "frames sent/s",
+    "frames sent/s (hold)",
     "locust CPU",
     "node CPU",
     "Redis CPU",
     "HAProxy CPU",
+    "other procs CPU",
     "verdict",
 ]
 
@@ -194,7 +202,11 @@ def report(runs: Sequence[dict[str, Any]]) -> str:
         parts.append(
             f"{title}\n\n{md_table(HEADERS, rows)}\n\nlargest lecture held: "
             f"{best if best is not None else 'none'} users"
-            + (" (harness-bound: a locust process saturated a core)" if ladder["harness_bound"] else "")
+            + (
+                " (harness-bound: a locust process saturated a core)"
+                if ladder["harness_bound"]
+                else ""
+            )
             + f"; load {ladder['load_before']} before, {ladder['load_after']} after"
         )
     return "\n\n".join(parts) + "\n\nCPU: share of one core over the hold (after the ramp)."
@@ -233,7 +245,9 @@ class Balancer:
 
 
 @contextlib.asynccontextmanager
-async def side_up(side: str, nodes: int, tag: str) -> AsyncIterator[tuple[Deployment, Balancer | None]]:
+async def side_up(
+    side: str, nodes: int, tag: str
+) -> AsyncIterator[tuple[Deployment, Balancer | None]]:
     async with deploy(side, nodes, ["--no-media"], tag=tag) as dep:
         if side == EMBEDDED:
             yield dep, None
@@ -316,21 +330,30 @@ async def one_step(args: argparse.Namespace, side: str, users: int, index: int) 
                     cpu["redis"] = dep.redis_cpu_s()
                 if balancer is not None:
                     cpu["haproxy"] = pid_cpu_s(balancer.pid)
+                cpu["machine"] = busy_cpu_s()
                 return cpu
 
             usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.monotonic()
             child = await Child.spawn(
-                f"locust-{tag}", cmd, env=env, log=log_dir() / f"{tag}-locust.log", stdout_pipe=False
+                f"locust-{tag}",
+                cmd,
+                env=env,
+                log=log_dir() / f"{tag}-locust.log",
+                stdout_pipe=False,
             )
             samples: list[tuple[float, dict[str, float]]] = []
+            counts: list[tuple[float, dict[str, float]]] = []  # the nodes' /metrics counters
             try:
                 while child.proc.returncode is None:
                     samples.append((time.monotonic(), sample()))
+                    counts.append((time.monotonic(), await asyncio.to_thread(_frames, dep)))
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(child.proc.wait(), 1.0)
                     if time.monotonic() - t0 > run_s + args.grace_s:
-                        step["error"] = f"locust still running {args.grace_s:g} s after its run time"
+                        step["error"] = (
+                            f"locust still running {args.grace_s:g} s after its run time"
+                        )
                         break
             finally:
                 await child.stop(grace=10.0)
@@ -345,7 +368,9 @@ async def one_step(args: argparse.Namespace, side: str, users: int, index: int) 
             last = samples[-1][1] if samples else {}
             first = samples[0][1] if samples else {}
             step["cpu_s"] = {
-                k: round(v - first.get(k, 0.0), 2) for k, v in last.items() if not k.startswith("locust")
+                k: round(v - first.get(k, 0.0), 2)
+                for k, v in last.items()
+                if not k.startswith("locust") and k != "machine"
             }
             # the hold: from the end of the ramp (locust starts ~2 s after spawn) to the run's end
             hold_start = t0 + 2.0 + ramp + 2.0
@@ -353,12 +378,19 @@ async def one_step(args: argparse.Namespace, side: str, users: int, index: int) 
             used, window = hold_window_cpu(samples, hold_start, hold_end)
             step["hold_s"] = round(window, 1)
             step["hold_share"] = {k: round(share(v, window), 3) for k, v in used.items()}
+            # other people's work on a shared machine: all cores' busy time less ours
+            machine = step["hold_share"].pop("machine", 0.0)
+            step["other_share"] = round(max(0.0, machine - sum(step["hold_share"].values())), 3)
             step["harness_bound"] = any(
                 v >= HARNESS_SHARE for k, v in step["hold_share"].items() if k.startswith("locust")
             )
             step["frames"] = {k: frames1.get(k, 0.0) - frames0.get(k, 0.0) for k in frames1}
+            held, span = hold_window_cpu(counts, hold_start, hold_end)
+            step["hold_rates"] = {k: round(share(v, span), 1) for k, v in held.items()}
             if side == CLUSTER:
-                step["joins_per_node"] = [n.metrics().get("liveclass_joins_total", 0.0) for n in dep.nodes]
+                step["joins_per_node"] = [
+                    n.metrics().get("liveclass_joins_total", 0.0) for n in dep.nodes
+                ]
             step["load_after"] = [round(x, 2) for x in os.getloadavg()]
     except Exception as exc:
         step["error"] = repr(exc)
@@ -369,7 +401,9 @@ async def one_step(args: argparse.Namespace, side: str, users: int, index: int) 
     step["summary"] = summary
     count = (summary or {}).get("fanout_ms", {}).get("count", 0)
     step["receipts_per_s"] = count / run_s
-    step["frames_sent_per_s"] = step.get("frames", {}).get("liveclass_frames_sent_total", 0.0) / run_s
+    step["frames_sent_per_s"] = (
+        step.get("frames", {}).get("liveclass_frames_sent_total", 0.0) / run_s
+    )
     step["misses"] = misses(summary, users) + ([step["error"]] if "error" in step else [])
     step["held"] = not step["misses"]
     shutil.rmtree(out_dir, ignore_errors=True)

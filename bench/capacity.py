@@ -131,7 +131,11 @@ def hold_window_cpu(
     last = min(samples, key=lambda s: abs(s[0] - end))
     if last[0] <= first[0]:
         first, last = samples[0], samples[-1]
-    used = {label: cpu - first[1].get(label, 0.0) for label, cpu in last[1].items()}
+    inside = [s for s in samples if first[0] <= s[0] <= last[0]]
+    used: dict[str, float] = {}
+    for _, values in inside:  # a process gone before the window's end: its last value
+        for label, value in values.items():
+            used[label] = value - first[1].get(label, 0.0)
     return used, last[0] - first[0]
 
 
@@ -372,9 +376,9 @@ async def one_step(args: argparse.Namespace, side: str, users: int, index: int) 
                 for k, v in last.items()
                 if not k.startswith("locust") and k != "machine"
             }
-            # the hold: from the end of the ramp (locust starts ~2 s after spawn) to the run's end
+            # the hold: the end of the ramp (locust starts 1-2 s after spawn) to about the end
             hold_start = t0 + 2.0 + ramp + 2.0
-            hold_end = t0 + 2.0 + run_s
+            hold_end = t0 + run_s
             used, window = hold_window_cpu(samples, hold_start, hold_end)
             step["hold_s"] = round(window, 1)
             step["hold_share"] = {k: round(share(v, window), 3) for k, v in used.items()}

@@ -99,3 +99,13 @@ def test_a_row_shows_generator_and_server_cpu_and_the_verdict() -> None:
     assert len(row) == len(capacity.HEADERS)
     assert row[10] == "95% + 40%" and row[11] == "50% + 45%"
     assert row[12] == "-" and row[-2] == "n/a" and row[-1] == "held (harness-bound)"
+
+
+def test_a_process_gone_before_the_windows_end_keeps_its_last_value() -> None:
+    samples = [
+        (0.0, {"node1": 0.0, "locust2": 1.0}),
+        (1.0, {"node1": 0.5, "locust2": 1.9}),
+        (2.0, {"node1": 1.0}),  # the locust worker exited
+    ]
+    used, window = capacity.hold_window_cpu(samples, 0.0, 2.0)
+    assert window == 2.0 and used == {"node1": 1.0, "locust2": 0.9}

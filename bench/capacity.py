@@ -202,16 +202,16 @@ def report(runs: Sequence[dict[str, Any]]) -> str:
     for ladder in runs:
         title = f"### {ladder['side']} ({ladder['label']}), locust processes: {ladder['processes']}"
         rows = [step_row(s) for s in ladder["steps"]]
-        best = ladder.get("largest_held")
+        best = largest_held(ladder["steps"])
         parts.append(
             f"{title}\n\n{md_table(HEADERS, rows)}\n\nlargest lecture held: "
             f"{best if best is not None else 'none'} users"
             + (
                 " (harness-bound: a locust process saturated a core)"
-                if ladder["harness_bound"]
+                if ladder.get("harness_bound")
                 else ""
             )
-            + f"; load {ladder['load_before']} before, {ladder['load_after']} after"
+            + f"; load {ladder['load_before']} before, {ladder.get('load_after', 'n/a')} after"
         )
     return "\n\n".join(parts) + "\n\nCPU: share of one core over the hold (after the ramp)."
 

@@ -112,3 +112,10 @@ def test_a_process_gone_before_the_windows_end_keeps_its_last_value() -> None:
         "node1": 1.0,
         "locust2": 0.9,
     }
+
+
+def test_the_report_of_an_interrupted_ladder() -> None:
+    ladder = {"side": "embedded", "label": "embedded", "processes": 1, "steps": []}
+    ladder["load_before"] = [0.1, 0.2, 0.3]
+    text = capacity.report([ladder])
+    assert "largest lecture held: none users" in text and "n/a after" in text

@@ -45,6 +45,7 @@ from loadtest import slo
 from loadtest.board import BoardClient, converged
 from loadtest.measures import DeliveryLedger, Histogram
 from loadtest.media import MediaBots
+from loadtest.placement import teacher_room
 from loadtest.tokens import TokenMinter
 from loadtest.wire import Client, Frame, ProtocolFailure, source_address
 
@@ -598,11 +599,10 @@ class TeacherUser(ClassUser):
     fixed_count = 1
 
     def _room(self) -> str:
-        # Worker w of W takes rooms w, W + w, 2W + w ...: locust hands the fixed teachers to the
-        # workers in turn, so each room gets one teacher.
         workers = swarm_workers(self.opts)
         worker = max(0, getattr(self.environment.runner, "worker_index", 0))
-        return f"{self.opts.room_prefix}-{self.n_teacher * workers + worker % workers}"
+        index = teacher_room(self.n_teacher, worker, workers, self.opts.rooms)
+        return f"{self.opts.room_prefix}-{index}"
 
     def __init__(self, environment: Environment) -> None:
         self.n_teacher = next(_teachers)

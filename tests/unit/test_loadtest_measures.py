@@ -155,3 +155,11 @@ def test_a_welcome_starts_a_window_before_the_events_after_it() -> None:
     assert client.window_start == 40
     client._dispatch(_event(41), 0)
     assert (client.window_start, client.last_event_id) == (40, 41)
+
+
+def test_a_teacher_lectures_a_room_with_students_whatever_worker_it_is_on() -> None:
+    from loadtest.placement import teacher_room
+
+    assert [teacher_room(0, w, 2, 1) for w in (0, 1)] == [0, 0]  # one room, 2 workers
+    assert [teacher_room(k, w, 2, 4) for k in (0, 1) for w in (0, 1)] == [0, 1, 2, 3]
+    assert teacher_room(0, 0, 1, 0) == 0

@@ -5,6 +5,10 @@ turn delivered: one write per member. When every event is for everyone, every me
 same frames and the same pre-built wire bytes; otherwise each member gets the events its
 audience admits (:func:`rooms.audience_of`). A member greeted during the turn has the events up
 to its greeting in that greeting already (``covered``: member -> the last id it has).
+
+An event scoped to a breakout room (``Audience.room``) reaches the staff and the members whose
+place is that room when it is fanned out: the hub writes out a turn before any event that moves
+someone, so the places ``recipients`` knows are the places of the turn's events.
 """
 
 from __future__ import annotations
@@ -66,6 +70,9 @@ def plan_fanout(
             else:
                 yield member, shared, wire
         return
+    if any(out.audience.kind == "room" for out in batch):
+        yield from _by_recipient(batch, recipients, covered)
+        return
     if any(out.audience.kind == "all" for out in batch):
         yield from _mixed(batch, recipients(Audience.ALL), covered)
         return
@@ -76,6 +83,22 @@ def plan_fanout(
         if identity is not None:
             named.update(dict.fromkeys(recipients(Audience.staff_and(identity))))
     yield from _mixed(batch, list(named), covered)
+
+
+def _by_recipient(
+    batch: Sequence[Outgoing],
+    recipients: Callable[[Audience], Sequence[M]],
+    covered: Mapping[M, int],
+) -> Iterator[tuple[M, list[bytes], bytes]]:
+    """A batch with events scoped to a room: each member gets what each event's recipients
+    include it in, in order (the places are known to ``recipients``, not to the events)."""
+    mine: dict[M, list[Outgoing]] = {}
+    for out in batch:
+        for member in recipients(out.audience):
+            if not covered or covered.get(member, 0) < out.record.id:
+                mine.setdefault(member, []).append(out)
+    for member, outs in mine.items():
+        yield member, [o.frame for o in outs], b"".join(o.wire for o in outs)
 
 
 def _mixed(

@@ -153,8 +153,7 @@ def _check_bool(name: str, value: Any) -> bool:
 
 _SCALARS: dict[Any, _Check] = {str: _check_str, int: _check_int, bool: _check_bool}
 _MAX_ITEMS = 64
-#: Entries of a map field at most (a breakout assignment: identity -> room); a frame's size
-#: (``--max-frame-bytes``) bounds it first.
+#: Entries of a map field (a breakout assignment: identity -> room).
 _MAX_ENTRIES = 2000
 
 
@@ -183,25 +182,20 @@ def _checker_for(hint: Any) -> tuple[_Check, bool]:
         return check_tuple, False
     if origin is dict:
         key_hint, value_hint = typing.get_args(hint)
-        if key_hint is not str:
-            raise TypeError(f"unsupported map {hint!r}")
+        key_check, _ = _checker_for(key_hint)
         value_check, value_nullable = _checker_for(value_hint)
 
-        def check_map(name: str, value: Any) -> dict[str, Any]:
-            if not isinstance(value, dict):
+        def check_value(name: str, value: Any) -> Any:
+            if value is None and value_nullable:
+                return None
+            return value_check(name, value)
+
+        def check_map(name: str, value: Any) -> dict[Any, Any]:
+            if not isinstance(value, Mapping):
                 raise BadFieldType(f"{name} must be a map", field=name)
             if len(value) > _MAX_ENTRIES:
                 raise BadFieldType(f"{name} has more than {_MAX_ENTRIES} entries", field=name)
-            checked = {}
-            for key, item in value.items():
-                _check_str(name, key)
-                if item is None and value_nullable:
-                    checked[key] = None
-                elif item is None:
-                    raise BadFieldType(f"{name} values must not be nil", field=name)
-                else:
-                    checked[key] = value_check(name, item)
-            return checked
+            return {key_check(name, k): check_value(name, v) for k, v in value.items()}
 
         return check_map, False
     return _SCALARS[hint], False

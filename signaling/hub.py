@@ -716,7 +716,8 @@ class RoomHub:
             return
         replies, self._replies = self._replies, []
         covered, self._covered = self._covered, {}
-        for member, frames, wire in plan_fanout(batch, self._recipients, covered):
+        places = self.state.breakout_of
+        for member, frames, wire in plan_fanout(batch, self._recipients, covered, places):
             if len(frames) == 1:
                 member.outbox.put(frames[0], wire)
             else:

@@ -43,14 +43,23 @@ def plan_fanout(
     batch: Sequence[Outgoing],
     recipients: Callable[[Audience], Sequence[M]],
     covered: Mapping[M, int],
+    places: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[M, list[bytes], bytes]]:
     """The writes for ``batch``: ``(member, frames, wire)``, at most one per member.
 
     Args:
         recipients: the members an audience reaches (``Audience.ALL``: every member).
         covered: members greeted during the turn, with the last id their greeting covered.
+        places: identity -> the breakout room it is in (absent: the main room); only whether
+            anyone is in one is read here: ``recipients`` knows each member's place.
     """
     if not batch:
+        return
+    if not places:
+        # Nobody is in a breakout room: the main room's events are everyone's.
+        batch = [_unscoped(out) for out in batch]
+    elif any(out.audience.kind == "room" for out in batch):
+        yield from _by_recipient(batch, recipients, covered)
         return
     if len(batch) == 1:
         out = batch[0]
@@ -99,6 +108,13 @@ def _by_recipient(
                 mine.setdefault(member, []).append(out)
     for member, outs in mine.items():
         yield member, [o.frame for o in outs], b"".join(o.wire for o in outs)
+
+
+def _unscoped(out: Outgoing) -> Outgoing:
+    if out.audience.kind != "room":
+        return out
+    audience = Audience.ALL if out.audience.room is None else Audience.STAFF
+    return Outgoing(out.record, out.frame, out.wire, audience)
 
 
 def _mixed(

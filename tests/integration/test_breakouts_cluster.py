@@ -57,9 +57,7 @@ async def test_a_breakout_cycle_across_two_nodes_keeps_every_room_to_itself(
     assert sorted(members) == sorted(s.identity for s in students)
     assert sorted(Counter(members.values()).values()) == [6] * 5
     place = dict(members)
-    by_room = {
-        name: {node_of[s] for s in students if place[s.identity] == name} for name in ROOMS
-    }
+    by_room = {name: {node_of[s] for s in students if place[s.identity] == name} for name in ROOMS}
     assert any(len(nodes) == 2 for nodes in by_room.values()), "no breakout spans both nodes"
     for s in students:
         await s.wait_until(lambda s=s: bool(s.views()), 5)

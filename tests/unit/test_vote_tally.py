@@ -85,8 +85,8 @@ def test_in_a_large_room_a_vote_goes_to_the_staff_and_the_voter_only() -> None:
 
 def test_in_a_small_room_votes_go_to_everyone_and_no_tally_is_due() -> None:
     tally = VoteTally()
-    assert routed(tally, upvote(1, S0), large=False) == Audience.ALL
-    assert routed(tally, unvote(1, S0), large=False) == Audience.ALL
+    assert routed(tally, upvote(1, S0), large=False) == Audience.in_room(None)
+    assert routed(tally, unvote(1, S0), large=False) == Audience.in_room(None)
     assert not tally.pending
 
 

@@ -833,10 +833,9 @@ class RoomHub:
     def _expired(self, due: tuple[int, int], done: asyncio.Future[tuple[Record, ...]]) -> None:
         if done.cancelled() or done.exception() is None or self._closed:
             return
-        log.warning(
-            "room %s: closing breakouts at their end failed: %s", self.room_id, done.exception()
-        )
-        if self._expiry == due:
+        error = done.exception()
+        log.warning("room %s: closing breakouts at their end failed: %s", self.room_id, error)
+        if isinstance(error, StoreUnavailable) and self._expiry == due:
             self._expiry = None  # armed again below, from the state then
             asyncio.get_running_loop().call_later(_EXPIRY_RETRY_S, self._arm_expiry)
 

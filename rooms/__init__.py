@@ -6,11 +6,14 @@ A command from a participant is checked against the room's state by :func:`decid
 :class:`Record` s and folds each into the state with :func:`evolve`. So a room's state is the fold
 of its log. :func:`audience_of` says who receives an event and :func:`room_view` is the snapshot a
 participant receives; :func:`may_publish`, :func:`forwarded_sources` and :func:`router_id` tell
-the SFU who publishes what, and where. :mod:`rooms.bounds` keeps what participants can make a
+the SFU who publishes what, and where. Breakout rooms are places in the room's one log: chat,
+Q&A and hands carry their ``room`` (:meth:`Audience.in_room`), :func:`room_changes` says whose
+place an event changes, and :mod:`rooms.breakout_assign` assigns students automatically
+(docs/decisions/0017-breakout-rooms.md). :mod:`rooms.bounds` keeps what participants can make a
 room hold bounded. Standard library only: no asyncio, no sockets, no clock.
 """
 
-from rooms.audience import Audience, audience_of
+from rooms.audience import Audience, audience_of, room_changes
 from rooms.boards import (
     MAIN_BOARD,
     BoardAccess,
@@ -25,9 +28,17 @@ from rooms.commands import (
     BoardClear,
     BoardLock,
     BoardSnapshot,
+    BreakoutAssign,
+    BreakoutBroadcast,
+    BreakoutChoose,
     BreakoutClose,
+    BreakoutExpire,
+    BreakoutHelp,
+    BreakoutHelpDone,
     BreakoutMove,
     BreakoutOpen,
+    BreakoutShareBoards,
+    BreakoutTimer,
     ChatMute,
     ChatSend,
     Command,
@@ -58,6 +69,7 @@ from rooms.errors import (
     ERROR_CODES,
     AlreadyVoted,
     BadField,
+    BreakoutFull,
     BreakoutsOpen,
     ChatMuted,
     InvalidChoice,
@@ -81,9 +93,14 @@ from rooms.events import (
     BoardClearedEvent,
     BoardLockedEvent,
     BoardSnapshotSavedEvent,
+    BreakoutAssignedEvent,
+    BreakoutBoardsSharedEvent,
     BreakoutClosedEvent,
+    BreakoutHelpAskedEvent,
+    BreakoutHelpClearedEvent,
     BreakoutMovedEvent,
     BreakoutOpenedEvent,
+    BreakoutTimerSetEvent,
     ChatMessageEvent,
     ChatMutedEvent,
     Event,
@@ -138,12 +155,26 @@ __all__ = [
     "BoardLockedEvent",
     "BoardSnapshot",
     "BoardSnapshotSavedEvent",
+    "BreakoutAssign",
+    "BreakoutAssignedEvent",
+    "BreakoutBoardsSharedEvent",
+    "BreakoutBroadcast",
+    "BreakoutChoose",
     "BreakoutClose",
     "BreakoutClosedEvent",
+    "BreakoutExpire",
+    "BreakoutFull",
+    "BreakoutHelp",
+    "BreakoutHelpAskedEvent",
+    "BreakoutHelpClearedEvent",
+    "BreakoutHelpDone",
     "BreakoutMove",
     "BreakoutMovedEvent",
     "BreakoutOpen",
     "BreakoutOpenedEvent",
+    "BreakoutShareBoards",
+    "BreakoutTimer",
+    "BreakoutTimerSetEvent",
     "BreakoutsOpen",
     "ChatMessageEvent",
     "ChatMute",
@@ -234,6 +265,7 @@ __all__ = [
     "may_publish",
     "new_room",
     "ordered_questions",
+    "room_changes",
     "room_view",
     "router_id",
     "write_refusal",

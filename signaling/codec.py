@@ -32,9 +32,15 @@ MEDIA_TYPES: frozenset[str] = frozenset(
 #: Client -> server requests about a board that change nothing in the room (answered on ``/ws``).
 BOARD_REQUEST_TYPES: frozenset[str] = frozenset({"board.snapshot_link"})
 
+#: Client -> server requests about a staff member's saved breakout groups, which belong to no
+#: room's log (answered on ``/ws`` by the edge; :mod:`signaling.saved_groups`).
+GROUPS_REQUEST_TYPES: frozenset[str] = frozenset(
+    {"breakout.groups.save", "breakout.groups.list", "breakout.groups.delete"}
+)
+
 #: Every client -> server type the codec accepts.
 CLIENT_TYPES: frozenset[str] = (
-    SESSION_TYPES | frozenset(COMMANDS) | MEDIA_TYPES | BOARD_REQUEST_TYPES
+    SESSION_TYPES | frozenset(COMMANDS) | MEDIA_TYPES | BOARD_REQUEST_TYPES | GROUPS_REQUEST_TYPES
 )
 
 #: Every server -> client type the codec produces.
@@ -51,6 +57,7 @@ SERVER_TYPES: frozenset[str] = frozenset(
         "reconnect",
         "media.offer",
         "media.reset",
+        "view",
     }
 )
 
@@ -103,7 +110,19 @@ class SnapshotLinkRequest:
     snapshot_id: int
 
 
-ClientMessage = Join | Ping | CommandFrame | MediaFrame | SnapshotLinkRequest
+@dataclass(frozen=True, slots=True)
+class GroupsRequest:
+    """``breakout.groups.save`` / ``list`` / ``delete``: its ``type``, ``ref``, and the fields
+    as sent (``name``, ``rooms``, ``members``), checked by :mod:`signaling.saved_groups`."""
+
+    type: str
+    ref: int
+    name: Any = None
+    rooms: Any = None
+    members: Any = None
+
+
+ClientMessage = Join | Ping | CommandFrame | MediaFrame | SnapshotLinkRequest | GroupsRequest
 
 _Check = Callable[[str, Any], Any]
 
@@ -134,6 +153,8 @@ def _check_bool(name: str, value: Any) -> bool:
 
 _SCALARS: dict[Any, _Check] = {str: _check_str, int: _check_int, bool: _check_bool}
 _MAX_ITEMS = 64
+#: Entries of a map field (a breakout assignment: identity -> room).
+_MAX_ENTRIES = 2000
 
 
 def _checker_for(hint: Any) -> tuple[_Check, bool]:
@@ -149,7 +170,7 @@ def _checker_for(hint: Any) -> tuple[_Check, bool]:
         item_hint, ellipsis = typing.get_args(hint)
         if ellipsis is not Ellipsis:
             raise TypeError(f"unsupported tuple {hint!r}")
-        item_check = _SCALARS[item_hint]
+        item_check, _ = _checker_for(item_hint)
 
         def check_tuple(name: str, value: Any) -> tuple[Any, ...]:
             if not isinstance(value, list | tuple):
@@ -159,6 +180,24 @@ def _checker_for(hint: Any) -> tuple[_Check, bool]:
             return tuple(item_check(name, item) for item in value)
 
         return check_tuple, False
+    if origin is dict:
+        key_hint, value_hint = typing.get_args(hint)
+        key_check, _ = _checker_for(key_hint)
+        value_check, value_nullable = _checker_for(value_hint)
+
+        def check_value(name: str, value: Any) -> Any:
+            if value is None and value_nullable:
+                return None
+            return value_check(name, value)
+
+        def check_map(name: str, value: Any) -> dict[Any, Any]:
+            if not isinstance(value, Mapping):
+                raise BadFieldType(f"{name} must be a map", field=name)
+            if len(value) > _MAX_ENTRIES:
+                raise BadFieldType(f"{name} has more than {_MAX_ENTRIES} entries", field=name)
+            return {key_check(name, k): check_value(name, v) for k, v in value.items()}
+
+        return check_map, False
     return _SCALARS[hint], False
 
 
@@ -231,7 +270,7 @@ def decode(frame: bytes) -> ClientMessage:
 
     Returns:
         :class:`Join`, :class:`Ping`, :class:`CommandFrame`, :class:`MediaFrame` or
-        :class:`SnapshotLinkRequest`.
+        :class:`SnapshotLinkRequest` or :class:`GroupsRequest`.
 
     Raises:
         BadFrame, UnknownType, MissingField, BadFieldType: with ``field`` naming the field.
@@ -262,6 +301,15 @@ def decode(frame: bytes) -> ClientMessage:
         return SnapshotLinkRequest(
             ref, _check_str("board", msg["board"]), _check_int("snapshot_id", msg["snapshot_id"])
         )
+    if t in GROUPS_REQUEST_TYPES:
+        ref = _ref(msg)
+        required = {"breakout.groups.save": ("name", "rooms", "members")}.get(
+            t, ("name",) if t == "breakout.groups.delete" else ()
+        )
+        for name in required:
+            if name not in msg:
+                raise MissingField(f"{name} is required", field=name)
+        return GroupsRequest(t, ref, msg.get("name"), msg.get("rooms"), msg.get("members"))
     entry = _SCHEMAS.get(t)
     if entry is None:
         raise UnknownType(f"unknown message type {t!r}", field="t")
@@ -389,6 +437,17 @@ def encode_ack(ref: int, ids: Sequence[int]) -> bytes:
 def encode_snapshot_link(ref: int, url: str) -> bytes:
     """The ``ack`` of ``board.snapshot_link``: ``url`` is the download path on this server."""
     return pack({"t": "ack", "ref": ref, "ids": [], "url": url})
+
+
+def encode_groups(ref: int, groups: Sequence[Mapping[str, Any]]) -> bytes:
+    """The ``ack`` of ``breakout.groups.list``: ``groups`` are ``{name, rooms, members}``."""
+    return pack({"t": "ack", "ref": ref, "ids": [], "groups": list(groups)})
+
+
+def encode_view(last_id: int, room: Mapping[str, Any]) -> bytes:
+    """``view{last_id, room}``: the member's place changed; ``room`` replaces its RoomView, and
+    the events after ``last_id`` follow (docs/protocol.md, "Breakout rooms")."""
+    return pack({"t": "view", "last_id": last_id, "room": room})
 
 
 def encode_error(error: ClientError | Exception, ref: int | None = None) -> bytes:

@@ -8,7 +8,10 @@ Publishers send 320x240 video to keep the decoding in this process light. ICE st
 
 from __future__ import annotations
 
+import secrets
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,9 +30,11 @@ from tests.integration.media_peers import (  # noqa: F401
     until,
     watching,
 )
+from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
+from tests.sfu_worker import SfuWorker
 
-pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(180)]
 
 #: The issue's bound: after a move the subscriber receives its new room's media within this (s).
 MOVE_S = 1.0
@@ -63,11 +68,16 @@ class SameConnections:
         assert {ice_session(sdp) for sdp in offers} == {ice_session(offers[0])}
 
 
-async def test_a_subscriber_receives_only_its_breakout_room_and_a_move_switches_it_in_a_second(
-    sfu: LiveclassServer, peers: list[Any]
+async def subscriber_follows_its_moves(
+    teacher: ClassroomClient,
+    pa: ClassroomClient,
+    pb: ClassroomClient,
+    sub: ClassroomClient,
+    peers: list[Any],
 ) -> None:
-    teacher = await joined(sfu, peers, "teacher")
-    pa, pb, sub = [await joined(sfu, peers, name) for name in ("pa", "pb", "sub")]
+    """Breakouts A (``pa`` publishing, ``sub`` watching) and B (``pb`` publishing): ``sub``
+    receives A's media and none of B's, then B's within a second of each move, on its same
+    connections; then back to the main room and the rooms closed."""
     await teacher.open_breakouts(["A", "B"])
     for identity, room in (("pa", "A"), ("sub", "A"), ("pb", "B")):
         await teacher.move_to_breakout(identity, room)
@@ -110,3 +120,73 @@ async def test_a_subscriber_receives_only_its_breakout_room_and_a_move_switches_
     await flowing(watcher, ("pa", "camera"))
     await flowing(watcher, ("pb", "camera"))
     same.check()
+
+
+async def test_a_subscriber_receives_only_its_breakout_room_and_a_move_switches_it_in_a_second(
+    sfu: LiveclassServer, peers: list[Any]
+) -> None:
+    teacher = await joined(sfu, peers, "teacher")
+    pa, pb, sub = [await joined(sfu, peers, name) for name in ("pa", "pb", "sub")]
+    await subscriber_follows_its_moves(teacher, pa, pb, sub, peers)
+
+
+@pytest.fixture(scope="module")
+def secret() -> str:
+    """The cluster's secret (kid ``test``), held by every node and the workers."""
+    return secrets.token_urlsafe(32)
+
+
+@pytest.fixture(scope="module")
+def nodes(
+    cluster: RedisCluster, secret: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[LiveclassServer]]:
+    """Two signaling nodes on the Redis Cluster; media goes to the registered workers."""
+    directory = Path(tmp_path_factory.mktemp("nodes"))
+    started: list[LiveclassServer] = []
+    try:
+        for i in (1, 2):
+            args = ["--redis-cluster", cluster.seeds, "--node-id", f"node{i}"]
+            node = LiveclassServer(
+                directory / f"node{i}", [*args, "--rate-per-s", "200"], secret=secret
+            )
+            node.data_dir.mkdir(parents=True)
+            started.append(node)
+            node.start()
+        yield started
+    finally:
+        for node in started:
+            node.stop()
+
+
+@pytest.fixture
+def workers(cluster: RedisCluster, secret: str, tmp_path: Path) -> Iterator[list[SfuWorker]]:
+    """Two ``liveclass sfu`` worker processes registered on the cluster; stopped after the test."""
+    started: list[SfuWorker] = []
+    try:
+        for i in (1, 2):
+            worker = SfuWorker(
+                tmp_path / "workers", cluster.seeds, f"w{i}-{secrets.token_hex(3)}", secret=secret
+            )
+            started.append(worker)
+            worker.start()
+        yield started
+    finally:
+        for worker in started:
+            worker.stop()
+
+
+async def test_members_of_a_breakout_room_on_two_nodes_meet_on_the_rooms_worker(
+    nodes: list[LiveclassServer], workers: list[SfuWorker], peers: list[Any]
+) -> None:
+    one, two = nodes
+    room = f"br-{secrets.token_hex(3)}"
+    teacher = await joined(one, peers, "teacher", room)
+    pa = await joined(one, peers, "pa", room)
+    pb, sub = [await joined(two, peers, name, room) for name in ("pb", "sub")]
+    await subscriber_follows_its_moves(teacher, pa, pb, sub, peers)
+
+    # Every Router of the room (main and both breakouts) was on one worker: the room's.
+    (holder,) = [w for w in workers if w.metric("liveclass_sfu_producers") > 0]
+    assert holder.metric("liveclass_sfu_producers") == 2
+    assert holder.metric("liveclass_sfu_rpc_connections") == 2  # both nodes
+    assert all(w.metric("liveclass_sfu_routers") == 0 for w in workers if w is not holder)

@@ -77,7 +77,8 @@ async def subscriber_follows_its_moves(
 ) -> None:
     """Breakouts A (``pa`` publishing, ``sub`` watching) and B (``pb`` publishing): ``sub``
     receives A's media and none of B's, then B's within a second of each move, on its same
-    connections; then back to the main room and the rooms closed."""
+    connections; a staff mute holds inside a breakout room; then back to the main room and the
+    rooms closed."""
     await teacher.open_breakouts(["A", "B"])
     for identity, room in (("pa", "A"), ("sub", "A"), ("pb", "B")):
         await teacher.move_to_breakout(identity, room)
@@ -100,6 +101,12 @@ async def subscriber_follows_its_moves(
     assert watcher.identities() == {"pb"}
     await stopped(watcher, ("pa", "camera"))
     same.check()
+
+    # A staff mute reaches into a breakout room, and so does lifting it.
+    await teacher.mute_media("pb", "camera", True)
+    await stopped(watcher, ("pb", "camera"))
+    await teacher.mute_media("pb", "camera", False)
+    await flowing(watcher, ("pb", "camera"))
 
     # A publisher moves too: its producer follows it into B, on its own connection.
     since = time.monotonic()

@@ -164,6 +164,11 @@ async def test_breakout_boards_stay_apart_follow_moves_and_are_kept_after_closin
             drawn[board].append(f"teacher-{board}")
         for board, keys in drawn.items():
             assert await boards.contents(board) == sorted(keys), board
+        # What was relayed live to each student is their own board's, and nothing else.
+        for identity, room in STUDENTS.items():
+            live = boards.open[identity, board_of[room]]
+            expected = sorted(drawn[board_of[room]])
+            await live.wait_until(lambda live=live, e=expected: keys_of(live) == e, identity)
         # A student in a breakout room reads main and does not draw on it.
         main = await boards.synced("ann", "main")
         await draw_refused(main, "ann-on-main")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from clients import ClassroomClient
+from clients import ClassroomClient, CommandFailed
 from tests.integration.yboard import YClient, board_url
 from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
@@ -198,9 +198,12 @@ async def test_breakout_boards_stay_apart_follow_moves_and_are_kept_after_closin
         for board, keys in drawn.items():
             assert await boards.contents(board) == sorted(keys), board
         assert await boards.contents("main") == ["dan-main"]
-        # Staff read the gallery; nobody writes on it.
+        # Staff read the gallery; nobody writes on it, nor clears it.
         gallery = await boards.synced("teacher", red)
         await draw_refused(gallery, "teacher-late")
+        with pytest.raises(CommandFailed) as refused:
+            await teacher.request("board.clear", board=red)
+        assert refused.value.code == "not_allowed"
         # Students see it only while staff share it.
         assert await boards.refused("ann", red) == NOT_YOUR_BOARD
         await teacher.request("breakout.share_boards", shared=True)

@@ -16,6 +16,7 @@ acts in the room they are in (their breakout room, or the main room), staff in t
 open breakout room they name; a student reaches only the questions and hands of their place.
 """
 
+from rooms.boards import write_refusal
 from rooms.bounds import OPEN_QUESTIONS_PER_AUTHOR, poll_bytes, question_bytes
 from rooms.checks import (
     check_board,
@@ -222,6 +223,9 @@ def decide(state: RoomState, actor: Participant, command: Command) -> list[Event
         case BoardClear():
             require_staff(actor, "clear a whiteboard")
             check_board(state, command.board)
+            kept = write_refusal(state, actor, command.board)  # staff: a closed round's board
+            if kept is not None:
+                raise NotAllowed(kept)
             return [BoardClearedEvent(command.board, actor.identity)]
         case BoardSnapshot():
             require_staff(actor, "save a whiteboard snapshot")

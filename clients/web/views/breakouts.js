@@ -341,6 +341,8 @@ export function mountBreakouts(root, ctx) {
       head.append(el("button", { type: "button", class: "btn btn-small", testid: here ? "breakout-leave" : "breakout-visit",
         "data-room": room, text: here ? "Leave" : "Visit", title: here ? "Back to the main room" : `Join ${room} yourself`,
         onclick: () => run(commands.moveToBreakout(model.me.identity, here ? null : room)) }));
+      head.append(el("button", { type: "button", class: "btn btn-small", testid: "breakout-view-board", "data-room": room,
+        text: "Board", title: `Show ${room}'s whiteboard`, onclick: () => ctx.showBoard(model.boardOf(room)) }));
     }
     const node = el("li", { class: "breakout-column", testid: "breakout-column", "data-room": room ?? "",
       "aria-label": label }, head, list);

@@ -90,12 +90,17 @@ function onFrame(frame, { replay = false } = {}) {
       model.applyResumed(frame);
       media.connected({ iceServers: frame.ice_servers, me: model.me });
       break;
-    case "view":
+    case "view": {
       // My place changed (a breakout room opened, closed, or staff moved me): this room's view
-      // replaces the old one; chat, Q&A and the whiteboard follow on the next render.
+      // replaces the old one; chat, Q&A and the whiteboard follow on the next render. The event
+      // that moved me may have come first (then it said so) or not at all (the view covers it).
+      const before = model.place;
       model.applyView(frame);
+      const now = model.place;
+      if (now !== before) toasts.info(now ? `You are now in breakout room ${now}` : "You are back in the main room", "breakout");
       media.setMayPublish(model.mayPublish(model.me));
       break;
+    }
     case "media.offer":
       media.handleOffer(frame);
       return;

@@ -5,6 +5,10 @@ turn delivered: one write per member. When every event is for everyone, every me
 same frames and the same pre-built wire bytes; otherwise each member gets the events its
 audience admits (:func:`rooms.audience_of`). A member greeted during the turn has the events up
 to its greeting in that greeting already (``covered``: member -> the last id it has).
+
+An event scoped to a breakout room (``Audience.room``) reaches the staff and the members whose
+place is that room when it is fanned out: the hub writes out a turn before any event that moves
+someone, so the places ``recipients`` knows are the places of the turn's events.
 """
 
 from __future__ import annotations
@@ -39,14 +43,23 @@ def plan_fanout(
     batch: Sequence[Outgoing],
     recipients: Callable[[Audience], Sequence[M]],
     covered: Mapping[M, int],
+    places: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[M, list[bytes], bytes]]:
     """The writes for ``batch``: ``(member, frames, wire)``, at most one per member.
 
     Args:
         recipients: the members an audience reaches (``Audience.ALL``: every member).
         covered: members greeted during the turn, with the last id their greeting covered.
+        places: identity -> the breakout room it is in (absent: the main room); only whether
+            anyone is in one is read here: ``recipients`` knows each member's place.
     """
     if not batch:
+        return
+    if not places:
+        # Nobody is in a breakout room: the main room's events are everyone's.
+        batch = [_unscoped(out) for out in batch]
+    elif any(out.audience.kind == "room" for out in batch):
+        yield from _by_recipient(batch, recipients, covered)
         return
     if len(batch) == 1:
         out = batch[0]
@@ -66,6 +79,9 @@ def plan_fanout(
             else:
                 yield member, shared, wire
         return
+    if any(out.audience.kind == "room" for out in batch):
+        yield from _by_recipient(batch, recipients, covered)
+        return
     if any(out.audience.kind == "all" for out in batch):
         yield from _mixed(batch, recipients(Audience.ALL), covered)
         return
@@ -76,6 +92,29 @@ def plan_fanout(
         if identity is not None:
             named.update(dict.fromkeys(recipients(Audience.staff_and(identity))))
     yield from _mixed(batch, list(named), covered)
+
+
+def _by_recipient(
+    batch: Sequence[Outgoing],
+    recipients: Callable[[Audience], Sequence[M]],
+    covered: Mapping[M, int],
+) -> Iterator[tuple[M, list[bytes], bytes]]:
+    """A batch with events scoped to a room: each member gets what each event's recipients
+    include it in, in order (the places are known to ``recipients``, not to the events)."""
+    mine: dict[M, list[Outgoing]] = {}
+    for out in batch:
+        for member in recipients(out.audience):
+            if not covered or covered.get(member, 0) < out.record.id:
+                mine.setdefault(member, []).append(out)
+    for member, outs in mine.items():
+        yield member, [o.frame for o in outs], b"".join(o.wire for o in outs)
+
+
+def _unscoped(out: Outgoing) -> Outgoing:
+    if out.audience.kind != "room":
+        return out
+    audience = Audience.ALL if out.audience.room is None else Audience.STAFF
+    return Outgoing(out.record, out.frame, out.wire, audience)
 
 
 def _mixed(

@@ -193,12 +193,15 @@ export class RoomModel {
    * who I am, who is online and the people seen stay. Events after `last_id` follow.
    */
   applyView(frame) {
-    const { me, roster, online, people, epoch, clockOffsetMs } = this;
+    const { me, roster, online, people, epoch, clockOffsetMs, gallery } = this;
     const round = this.breakoutRound;
     this.reset();
     Object.assign(this, { me, roster, online, people, epoch, clockOffsetMs });
     this.breakoutRound = round;
     this.applyRoomView(frame.room);
+    // A student's view holds the last round's boards only once staff share them; keep the ones
+    // this page saw close, so that sharing them later (an event without the list) shows them.
+    if (!this.gallery.length) this.gallery = gallery;
     for (const h of this.hands) this.remember(h);
     for (const m of this.chat) this.remember({ identity: m.from, name: m.name, role: m.role });
   }

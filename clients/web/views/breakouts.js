@@ -551,6 +551,16 @@ export function mountBreakouts(root, ctx) {
     setup.hidden = !staff || isOpen;
     running.hidden = !staff || !isOpen;
     groupsSection.hidden = !staff;
+    // Only one board of chips exists at a time: the plan before opening, the rooms while open.
+    if (isOpen || !staff) {
+      setupSignature = "";
+      replaceChildren(setupBoard);
+    }
+    if (!isOpen || !staff) {
+      liveSignature = "";
+      replaceChildren(liveBoard);
+      picked.clear();
+    }
     if (staff && isOpen) renderRunning();
     else if (staff) renderSetup();
     if (!staff && isOpen) renderStudent();

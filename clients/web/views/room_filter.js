@@ -18,8 +18,7 @@ export function roomFilter(model, prefix) {
   // Reading one room's conversation makes it where the next message goes, while that room is open.
   filter.addEventListener("change", () => {
     shown = filter.value;
-    if (model.breakouts.includes(filter.value)) target.value = filter.value;
-    else if (filter.value === "") target.value = "";
+    target.value = model.breakouts.includes(filter.value) ? filter.value : "";
   });
 
   let filterSignature = "";

@@ -213,3 +213,55 @@ def test_staff_panel_runs_a_whole_breakout_cycle_with_two_students(
     expect(column(teacher, BLUE).locator('[data-identity="s-ben"]')).to_have_count(1)
     teacher.screenshot(e2e_artifacts, "breakouts-6-staff-closed")
     expect_no_errors(*everyone)
+
+
+def choice(tab: Tab, room: str) -> Locator:
+    return tab.page.locator(f'[data-testid=breakout-choose-room][data-room="{room}"]')
+
+
+def test_automatic_assignment_keeps_a_pair_apart_and_students_pick_under_a_cap(
+    open_tab: Callable[..., Tab], e2e_artifacts: Path
+) -> None:
+    teacher = open_tab("teacher", "t-rivera", "teacher", name="Ms Rivera")
+    ada = open_tab("ada", "s-ada", name="Ada")
+    ben = open_tab("ben", "s-ben", name="Ben")
+    everyone = (teacher, ada, ben)
+    for tab in everyone:
+        expect_board_live(tab)
+
+    # Automatic, balanced, Ada and Ben kept apart: one in each room; no timer, no countdown.
+    teacher.by("breakout-names").fill(f"{RED}, {BLUE}")
+    teacher.by("breakout-create").click()
+    expect(chip(teacher, "s-ben")).to_be_visible(timeout=WAIT_MS)
+    teacher.by("breakout-pair-a").select_option("s-ada")
+    teacher.by("breakout-pair-b").select_option("s-ben")
+    teacher.by("breakout-keep-apart").click()
+    expect(teacher.by("breakout-constraint")).to_have_attribute("data-kind", "apart")
+    teacher.by("breakout-auto").check()
+    teacher.by("breakout-open").click()
+    rooms = set()
+    for tab in (ada, ben):
+        expect(tab.by("my-room")).to_have_text(re.compile(r"^Breakout room: "), timeout=WAIT_MS)
+        rooms.add(tab.by("my-room").get_attribute("data-room"))
+        expect(tab.by("breakout-countdown")).to_be_hidden()
+    assert rooms == {RED, BLUE}, f"kept apart, one per room: {rooms}"
+    teacher.by("breakout-close").click()
+    for tab in (ada, ben):
+        expect(tab.by("my-room")).to_be_hidden(timeout=WAIT_MS)
+
+    # Students choose, at most one per room: Ada takes Red; Red is full for Ben.
+    teacher.by("breakout-names").fill(f"{RED}, {BLUE}")
+    teacher.by("breakout-self-select").check()
+    teacher.by("breakout-cap").fill("1")
+    teacher.by("breakout-open").click()
+    expect(choice(ada, RED)).to_have_text(f"{RED} (0/1)", timeout=WAIT_MS)
+    choice(ada, RED).click()
+    expect(ada.by("my-room")).to_have_text(f"Breakout room: {RED}", timeout=WAIT_MS)
+    expect(choice(ada, RED)).to_have_attribute("aria-pressed", "true")
+    expect(choice(ben, RED)).to_have_text(f"{RED} (1/1)", timeout=WAIT_MS)
+    expect(choice(ben, RED)).to_be_disabled()
+    ben.screenshot(e2e_artifacts, "breakouts-7-student-chooses")
+    choice(ben, BLUE).click()
+    expect(ben.by("my-room")).to_have_text(f"Breakout room: {BLUE}", timeout=WAIT_MS)
+    on_board(ben, "br2-2")
+    expect_no_errors(*everyone)

@@ -107,7 +107,7 @@ export function mountBreakouts(root, ctx) {
     } });
   const discard = el("button", { type: "button", class: "btn btn-small", testid: "breakout-discard", text: "Start over",
     onclick: () => { draftRooms = []; draft = new Map(); constraints = []; render(); } });
-  const auto = el("input", { type: "checkbox", testid: "breakout-auto", checked: true });
+  const auto = el("input", { type: "checkbox", testid: "breakout-auto" });
   const duration = el("input", { type: "number", testid: "breakout-duration", min: 1, max: 1440, placeholder: "no timer",
     "aria-label": "Duration in minutes" });
   const warnS = el("input", { type: "number", testid: "breakout-warn", min: 0, max: 3600, value: "60",

@@ -541,6 +541,7 @@ export function mountBreakouts(root, ctx) {
     const isOpen = model.breakouts.length > 0;
     root.hidden = !me || (!staff && !isOpen && !model.galleryVisible);
     root.dataset.open = String(isOpen);
+    root.dataset.viewer = staff ? "staff" : "student";
     if (root.hidden) return;
     if (staff && !groupsLoaded) refreshGroups();
 

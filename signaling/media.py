@@ -177,6 +177,8 @@ class MediaSession:
                 self.peer_id, router, self.participant.identity, self._offer
             )
             self._router = router
+        # A move folded while the worker answered found no Router to compare with: check now.
+        self._schedule_sync()
 
     def _on_record(self, record: Record) -> None:
         if record.event.type.startswith(_RULE_EVENTS):

@@ -17,7 +17,9 @@ Lifecycle hooks, called by the transport (``signaling.SignalingNode``) for each 
 A board with no connection is compacted and unloaded after ``board_idle_s``. The service follows
 each room with an open board through the room's feed: it carries out ``board.cleared`` and
 ``board.snapshot_saved`` and closes the connections a ``participant.removed`` (4403) or
-``session.ended`` (4409) ends, those of students moved off a board (4404), and on ``room.locked``
+``session.ended`` (4409) ends, after every ``breakout.*`` event those of students whose board is no
+longer open to them (4404: moved to another room, or the breakout boards' gallery no longer
+shared), and on ``room.locked``
 any of an identity the room never admitted (4423). Board locks and a student's room are read from
 the room's state on every write.
 """
@@ -34,9 +36,6 @@ from rooms import (
     BoardAccess,
     BoardClearedEvent,
     BoardSnapshotSavedEvent,
-    BreakoutClosedEvent,
-    BreakoutMovedEvent,
-    BreakoutOpenedEvent,
     CloseCode,
     Participant,
     ParticipantRemovedEvent,
@@ -61,6 +60,9 @@ log = logging.getLogger(__name__)
 
 
 BoardKey = tuple[str, str]
+
+#: The events after which a board may no longer be open to a participant it was open to.
+BREAKOUT_EVENTS = "breakout."
 
 
 @dataclass(eq=False)
@@ -351,7 +353,9 @@ class WhiteboardService:
                 self._close_peers(room_id, CloseCode.SESSION_ENDED, "session ended", None)
             case RoomLockedEvent(locked=True):
                 self._close_unadmitted(room_id)
-            case BreakoutOpenedEvent() | BreakoutMovedEvent() | BreakoutClosedEvent():
+            case _ if record.event.type.startswith(BREAKOUT_EVENTS):
+                # Any of them may change a student's room or what the gallery shows them
+                # (opened with members, assigned, moved, closed, boards shared or not).
                 self._close_moved(room_id)
 
     async def _carry_out(self, room_id: str, name: str) -> None:
@@ -385,8 +389,9 @@ class WhiteboardService:
 
     def _close_moved(self, room_id: str) -> None:
         """Close the connections of students whose board is no longer open to them (they were
-        moved to another room): 4404, and the client opens the board of the room it is in.
-        A student moved into a breakout room keeps ``main`` open, read-only."""
+        moved to another room, or staff stopped sharing the gallery of closed breakout rooms'
+        boards): 4404, and the client opens the board of the room it is in. A student moved
+        into a breakout room keeps ``main`` open, read-only."""
         for (rid, name), board in self._boards.items():
             if rid != room_id:
                 continue

@@ -8,124 +8,28 @@ Publishers send 320x240 video to keep the decoding in this process light. ICE st
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
+from aiortc import RTCSessionDescription
 
 from clients import ClassroomClient, CommandFailed
 from loadtest.media_bot import PatternVideoTrack, Publisher
-from tests.integration.media_peers import joined, loopback_ice, until  # noqa: F401
+from tests.integration.media_peers import (  # noqa: F401
+    flowing,
+    ice_session,
+    joined,
+    loopback_ice,
+    peers_fixture,
+    publishing,
+    stopped,
+    until,
+    watching,
+)
 from tests.server import LiveclassServer
 
 pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(150)]
-
-#: Frames a stopped stream may still deliver (in flight and in the jitter buffer) in a window.
-STRAGGLERS = 5
-
-
-class Watcher:
-    """Subscribes through ``client`` and decodes everything; ``frames`` counts decoded frames by
-    ``(identity, source)`` of the producer the m-line carries in the latest offer."""
-
-    def __init__(self, client: ClassroomClient) -> None:
-        self.client = client
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.producers: dict[str, dict[str, str]] = {}
-        self.frames: Counter[tuple[str, str]] = Counter()
-        self.offers: list[str] = []
-        self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self.pc.on("track", self._on_track)
-        client.media_offer_listeners.append(self._on_offer)
-
-    async def start(self) -> None:
-        await self.client.subscribe_media()
-
-    def identities(self) -> set[str]:
-        """Whose media the latest offer forwards."""
-        return {p["identity"] for p in self.producers.values()}
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _on_offer(self, msg: dict[str, Any]) -> None:
-        self._spawn(self._answer(msg))
-
-    async def _answer(self, msg: dict[str, Any]) -> None:
-        async with self._lock:
-            self.offers.append(msg["sdp"])
-            await self.pc.setRemoteDescription(RTCSessionDescription(msg["sdp"], "offer"))
-            await self.pc.setLocalDescription(await self.pc.createAnswer())
-            self.producers = msg["producers"]
-            await self.client.answer_media(msg["version"], self.pc.localDescription.sdp)
-
-    def _on_track(self, track: Any) -> None:
-        transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)
-        self._spawn(self._consume(track, transceiver))
-
-    async def _consume(self, track: Any, transceiver: Any) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                await track.recv()
-                producer = self.producers.get(str(transceiver.mid))
-                if producer is not None:
-                    self.frames[producer["identity"], producer["source"]] += 1
-
-    async def close(self) -> None:
-        for task in tuple(self._tasks):
-            task.cancel()
-        await self.pc.close()
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[list[Any]]:
-    """Clients, publishers and watchers made by a test; all closed after it."""
-    made: list[Any] = []
-    yield made
-    for peer in reversed(made):
-        with contextlib.suppress(Exception):
-            await peer.close()
-
-
-async def publishing(
-    client: ClassroomClient, peers: list[Any], microphone: bool = False
-) -> Publisher:
-    publisher = Publisher(client)
-    publisher.video = PatternVideoTrack(320, 240)
-    peers.append(publisher)
-    await publisher.start(camera=True, microphone=microphone)
-    return publisher
-
-
-async def watching(client: ClassroomClient, peers: list[Any]) -> Watcher:
-    watcher = Watcher(client)
-    peers.append(watcher)
-    await watcher.start()
-    return watcher
-
-
-async def flowing(watcher: Watcher, key: tuple[str, str], frames: int = 20) -> None:
-    """``frames`` more frames of ``key`` arrive at ``watcher`` (within 10 s)."""
-    start = watcher.frames[key]
-    await until(lambda: watcher.frames[key] >= start + frames, 10, f"{key} flowing")
-
-
-async def stopped(watcher: Watcher, key: tuple[str, str]) -> None:
-    """``key`` stops arriving at ``watcher``: after a settling second, a 1.5 s window brings at
-    most a few stragglers (a live 30 fps stream brings ~45)."""
-    await asyncio.sleep(1.0)
-    start = watcher.frames[key]
-    await asyncio.sleep(1.5)
-    assert watcher.frames[key] - start <= STRAGGLERS, f"{key} still forwarded"
 
 
 async def refused(client: ClassroomClient, type_: str, **fields: Any) -> str:
@@ -208,14 +112,6 @@ async def test_a_staff_mute_stops_forwarding_and_tells_the_participant(
     await stopped(watcher, ("student", "camera"))
     await teacher.mute_media(None, "camera", False)
     await flowing(watcher, ("student", "camera"))
-
-
-def ice_session(sdp: str) -> tuple[str, str]:
-    """The ICE username fragment and DTLS fingerprint of an SDP (new ones: a new connection)."""
-    ufrag = re.search(r"a=ice-ufrag:(\S+)", sdp)
-    fingerprint = re.search(r"a=fingerprint:(.+)", sdp)
-    assert ufrag is not None and fingerprint is not None
-    return ufrag.group(1), fingerprint.group(1).strip()
 
 
 async def test_breakout_rooms_are_isolated_and_staff_move_on_the_same_connection(

@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 
 from rooms import (
+    BreakoutAssign,
+    BreakoutClose,
     BreakoutMove,
     BreakoutOpen,
+    BreakoutShareBoards,
     Participant,
     Record,
     Role,
@@ -157,6 +160,31 @@ async def test_moves_close_a_students_board_that_is_no_longer_theirs(
     command(room, TEACHER, BreakoutMove("ada", "blue"))
     await asyncio.sleep(0)
     assert red.close_code == 4404 and main.close_code is None
+
+
+async def test_mass_moves_and_an_unshared_gallery_close_boards_no_longer_open(
+    service: WhiteboardService, room: FakeRoom
+) -> None:
+    bob = Participant("bob", "Bob", Role.STUDENT)
+    for who in (TEACHER, ADA, bob):
+        await room.admit(who)
+    command(room, TEACHER, BreakoutOpen(("Red team", "Blue team"), members={"ada": "Red team"}))
+    red = await connect(service, ADA, "br1-1")
+    command(room, TEACHER, BreakoutAssign(members={"ada": "Blue team", "bob": "Blue team"}))
+    await asyncio.sleep(0)
+    assert red.close_code == 4404
+    blue = await connect(service, ADA, "br1-2")
+    command(room, TEACHER, BreakoutClose())
+    await asyncio.sleep(0)
+    assert blue.close_code == 4404
+    with pytest.raises(AccessDenied):
+        await connect(service, ADA, "br1-2")  # the gallery, not shared
+    staff = await connect(service, TEACHER, "br1-2")
+    command(room, TEACHER, BreakoutShareBoards(True))
+    shared = await connect(service, ADA, "br1-2")
+    command(room, TEACHER, BreakoutShareBoards(False))
+    await asyncio.sleep(0)
+    assert shared.close_code == 4404 and staff.close_code is None
 
 
 async def test_staff_open_at_most_max_staff_boards_besides_the_rooms_boards(

@@ -132,7 +132,9 @@ function onFrame(frame, { replay = false } = {}) {
 
 // The breakout countdown runs on the server's clock; only it is redrawn each second.
 setInterval(() => {
-  if (model.breakoutEndsAt !== null) breakouts.tick();
+  if (model.breakoutEndsAt === null) return;
+  breakouts.tick();
+  header.tick();
 }, 1000);
 
 function onStatus(status) {

@@ -99,6 +99,7 @@ def test_staff_panel_runs_a_whole_breakout_cycle_with_two_students(
     expect(ben.by("my-room")).to_have_text(f"Breakout room: {BLUE}", timeout=WAIT_MS)
     for tab in everyone:
         expect_remaining(tab, 100, 120)
+        expect(tab.by("header-countdown")).to_have_text(re.compile(r"^[12]:\d\d left$"))
     expect(ada.by("breakout-my-room")).to_have_text(f"You are in breakout room {RED}")
 
     # -- save this set of groups for a later lesson ------------------------------------------------
@@ -140,6 +141,22 @@ def test_staff_panel_runs_a_whole_breakout_cycle_with_two_students(
     expect(chat_lines(teacher, "hello red")).to_have_count(0)
     expect(chat_lines(teacher, "hello blue")).to_have_count(1)
     teacher.by("chat-room-filter").select_option("*")
+
+    # Staff post into a chosen room; Q&A stays in its room too.
+    teacher.by("chat-room-target").select_option(RED)
+    teacher.by("chat-input").fill("tip for red")
+    teacher.by("chat-send").click()
+    expect(chat_lines(ada, "tip for red")).to_have_count(1, timeout=WAIT_MS)
+    expect(chat_lines(teacher, "tip for red")).to_have_attribute("data-room", RED)
+    teacher.by("chat-room-target").select_option("")
+    ben.by("qa-input").fill("blue question")
+    ben.by("qa-ask").click()
+    blue_question = teacher.by("qa-item").filter(has_text="blue question")
+    expect(blue_question).to_have_attribute("data-room", BLUE, timeout=WAIT_MS)
+    expect(blue_question.get_by_test_id("qa-room")).to_have_text(BLUE)
+    expect(ben.by("qa-item").filter(has_text="blue question")).to_have_count(1)
+    expect(chat_lines(ben, "tip for red")).to_have_count(0)
+    expect(ada.by("qa-item")).to_have_count(0)
     ada.screenshot(e2e_artifacts, "breakouts-2-student-in-red")
 
     # -- move Ada to Blue by drag-and-drop: her board and chat follow, on the same page -----------
@@ -180,6 +197,7 @@ def test_staff_panel_runs_a_whole_breakout_cycle_with_two_students(
     teacher.by("breakout-close").click()
     for tab in (ada, ben):
         expect(tab.by("my-room")).to_be_hidden(timeout=WAIT_MS)
+        expect(tab.by("header-countdown")).to_be_hidden()
         on_board(tab, "main")
         expect_record_count(tab, 0)
         expect(chat_lines(tab, "hello blue")).to_have_count(0, timeout=WAIT_MS)

@@ -158,6 +158,12 @@ def test_staff_panel_runs_a_whole_breakout_cycle_with_two_students(
     expect(chat_lines(ben, "tip for red")).to_have_count(0)
     expect(ada.by("qa-item")).to_have_count(0)
     ada.screenshot(e2e_artifacts, "breakouts-2-student-in-red")
+    # On a phone: the room, the countdown and the help button fit the width (no sideways scroll).
+    ada.page.set_viewport_size({"width": 390, "height": 844})
+    ada.page.evaluate("window.scrollTo(0, 0)")
+    expect(ada.by("breakout-help")).to_be_in_viewport(timeout=WAIT_MS)
+    assert ada.page.evaluate("document.documentElement.scrollWidth") <= 390
+    ada.screenshot(e2e_artifacts, "breakouts-2-student-phone")
 
     # -- move Ada to Blue by drag-and-drop: her board and chat follow, on the same page -----------
     chip(teacher, "s-ada").get_by_test_id("breakout-chip-name").drag_to(column(teacher, BLUE))

@@ -7,13 +7,12 @@
 
 import { el, reconcile, replaceChildren } from "../dom.js";
 import { formatDuration } from "../state.js";
+import { roomColumn } from "./breakout_columns.js";
 
 const MAX_ROOMS = 50;
 const MAX_NAME = 64;
 /** Control characters (C0, DEL, C1) are not allowed in a room name. */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-/** The drag payload's type: an identity being moved between rooms. */
-const DRAG_TYPE = "text/plain";
 
 /**
  * The breakout rooms to create from what staff typed: names separated by commas or new lines
@@ -329,60 +328,19 @@ export function mountBreakouts(root, ctx) {
 
   // -- drawing -----------------------------------------------------------------------------------------
 
-  /** One column per room (and the main room) holding the chips of the people in it; a drop target. */
+  /** One room's column of chips: the plan's (before opening) or the running round's. */
   function column(room, people, { label, running: live }) {
-    const list = el("ul", { class: "breakout-chips" });
-    for (const person of people) list.append(chip(person, room, live));
-    const head = el("div", { class: "breakout-column-head" },
-      el("strong", { class: "breakout-column-name", text: label }),
-      el("span", { class: "badge", testid: "breakout-column-count", text: String(people.filter((p) => p.role === "student").length) }));
+    const actions = [];
     if (live && room) {
       const here = model.place === room;
-      head.append(el("button", { type: "button", class: "btn btn-small", testid: here ? "breakout-leave" : "breakout-visit",
+      actions.push(el("button", { type: "button", class: "btn btn-small", testid: here ? "breakout-leave" : "breakout-visit",
         "data-room": room, text: here ? "Leave" : "Visit", title: here ? "Back to the main room" : `Join ${room} yourself`,
         onclick: () => run(commands.moveToBreakout(model.me.identity, here ? null : room)) }));
-      head.append(el("button", { type: "button", class: "btn btn-small", testid: "breakout-view-board", "data-room": room,
+      actions.push(el("button", { type: "button", class: "btn btn-small", testid: "breakout-view-board", "data-room": room,
         text: "Board", title: `Show ${room}'s whiteboard`, onclick: () => ctx.showBoard(model.boardOf(room)) }));
     }
-    const node = el("li", { class: "breakout-column", testid: "breakout-column", "data-room": room ?? "",
-      "aria-label": label }, head, list);
-    node.addEventListener("dragover", (ev) => {
-      if (!ev.dataTransfer?.types.includes(DRAG_TYPE)) return;
-      ev.preventDefault();
-      ev.dataTransfer.dropEffect = "move";
-      node.classList.add("is-target");
-    });
-    node.addEventListener("dragleave", () => node.classList.remove("is-target"));
-    node.addEventListener("drop", (ev) => {
-      ev.preventDefault();
-      node.classList.remove("is-target");
-      const identity = ev.dataTransfer.getData(DRAG_TYPE);
-      if (identity) moveTo(identity, room);
-    });
-    return node;
-  }
-
-  function chip(person, room, live) {
-    const options = [el("option", { value: "", text: "Main room" }),
-      ...(live ? model.breakouts : draftRooms).map((r) => el("option", { value: r, text: r }))];
-    const select = el("select", { class: "breakout-chip-room", testid: "breakout-chip-room", "aria-label": `Room of ${person.name}`,
-      onchange: () => moveTo(person.identity, select.value || null) }, options);
-    select.value = room ?? "";
-    const online = model.roster.has(person.identity);
-    const node = el("li", { class: `breakout-chip${online ? "" : " is-away"}`, testid: "breakout-chip", draggable: true,
-      "data-identity": person.identity, "data-room": room ?? "", title: online ? "Drag to another room" : "Not connected" },
-      live ? el("input", { type: "checkbox", testid: "breakout-chip-pick", checked: picked.has(person.identity),
-        "aria-label": `Tick ${person.name}`,
-        onchange: (ev) => { if (ev.target.checked) picked.add(person.identity); else picked.delete(person.identity); } }) : null,
-      el("span", { class: "drag-handle", "aria-hidden": "true", text: "⠿" }),
-      el("span", { class: "person-name", testid: "breakout-chip-name", text: person.name }),
-      person.role !== "student" ? el("span", { class: "badge", text: person.role }) : null,
-      select);
-    node.addEventListener("dragstart", (ev) => {
-      ev.dataTransfer.setData(DRAG_TYPE, person.identity);
-      ev.dataTransfer.effectAllowed = "move";
-    });
-    return node;
+    return roomColumn({ room, label, people, actions, rooms: live ? model.breakouts : draftRooms,
+      online: (identity) => model.roster.has(identity), picked: live ? picked : null, onMove: moveTo });
   }
 
   /** The columns' content changes rarely; redraw them only when what they show changed. */

@@ -189,6 +189,17 @@ def test_staff_panel_runs_a_whole_breakout_cycle_with_two_students(
     expect(help_item).to_have_count(0, timeout=WAIT_MS)
     expect(ben.by("breakout-help")).to_be_visible(timeout=WAIT_MS)
 
+    # -- the teacher visits Blue (shown in its roster, on its board) and leaves --------------------
+    teacher.page.locator(f'[data-testid=breakout-visit][data-room="{BLUE}"]').click()
+    expect(teacher.by("my-room")).to_have_text(f"Breakout room: {BLUE}", timeout=WAIT_MS)
+    on_board(teacher, "br1-2")
+    teacher_row = ben.page.locator('[data-testid=roster-item][data-identity="t-rivera"]')
+    expect(teacher_row).to_have_attribute("data-room", BLUE, timeout=WAIT_MS)
+    teacher.page.locator(f'[data-testid=breakout-leave][data-room="{BLUE}"]').click()
+    expect(teacher.by("my-room")).to_have_text("Main room", timeout=WAIT_MS)
+    expect(teacher_row).to_have_attribute("data-room", "", timeout=WAIT_MS)
+    on_board(teacher, "main")
+
     # -- shorten into the warning (60 s before the end, announced in a live region) ---------------
     teacher.by("breakout-timer-minutes").fill("2")
     teacher.by("breakout-shorten").click()
@@ -269,6 +280,13 @@ def test_automatic_assignment_keeps_a_pair_apart_and_students_pick_under_a_cap(
         rooms.add(tab.by("my-room").get_attribute("data-room"))
         expect(tab.by("breakout-countdown")).to_be_hidden()
     assert rooms == {RED, BLUE}, f"kept apart, one per room: {rooms}"
+    # A mass move is one command: both ticked, both back in the main room.
+    for identity in ("s-ada", "s-ben"):
+        chip(teacher, identity).get_by_test_id("breakout-chip-pick").check()
+    teacher.by("breakout-mass-room").select_option("")
+    teacher.by("breakout-mass-move").click()
+    for tab in (ada, ben):
+        expect(tab.by("my-room")).to_have_text("Main room", timeout=WAIT_MS)
     teacher.by("breakout-close").click()
     for tab in (ada, ben):
         expect(tab.by("my-room")).to_be_hidden(timeout=WAIT_MS)

@@ -231,9 +231,13 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     render();
   }
 
+  /** A closed round's board, kept read-only in the gallery. */
+  function inGallery() {
+    return model.gallery.some((g) => g.board === board) && !model.breakoutBoards.includes(board);
+  }
+
   function canWrite() {
-    if (!session || !model.me || session.status.state === "closed" || session.stopped) return false;
-    if (model.gallery.some((g) => g.board === board) && !model.breakoutBoards.includes(board)) return false; // kept, read-only
+    if (!session || !model.me || session.status.state === "closed" || session.stopped || inGallery()) return false;
     return model.isStaff || (!model.lockedBoards.has(board) && !inOtherRoom());
   }
 
@@ -593,6 +597,7 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     redoButton.disabled = !writable || !session?.canRedo;
 
     staffControls.hidden = !model.isStaff;
+    lockButton.disabled = clearButton.disabled = inGallery();
     lockButton.setAttribute("aria-pressed", String(locked));
     lockButton.textContent = locked ? "Unlock board" : "Lock board";
     lockButton.title = locked ? "Let students draw again" : "Stop students from drawing";

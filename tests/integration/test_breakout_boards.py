@@ -2,22 +2,32 @@
 (issue 16): each breakout room draws on a board of its own (``br<round>-<i>``), a drawing on one
 never appears on another, a moved student's board connection is closed (4404) and the new room's
 board opens, and after the rooms close every board is kept as it was: a read-only gallery for
-staff, and for students only while staff share it."""
+staff, and for students only while staff share it.
+
+Run embedded (one process, SQLite) and on two ``liveclass serve --redis-cluster`` nodes of a real
+Redis Cluster, where the members of one breakout room are on different nodes and every board is
+read through each node."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from clients import ClassroomClient
 from tests.integration.yboard import YClient, board_url
+from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
 from whiteboard.protocol import PermissionDenied
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(90)
+
+#: The room (board_url's default); a cluster module's other tests use rooms of their own.
+ROOM = "class"
 
 ROOMS = ["Red team", "Blue team", "Green"]
 STUDENTS = {"ann": "Red team", "ben": "Red team", "cat": "Blue team", "dan": "Green"}
@@ -25,18 +35,27 @@ STUDENTS = {"ann": "Red team", "ben": "Red team", "cat": "Blue team", "dan": "Gr
 NOT_YOUR_BOARD = 4404
 
 
+def node_of(servers: list[LiveclassServer], identity: str) -> LiveclassServer:
+    """The node ``identity`` connects to: the teacher to the first, the students in turn (so
+    each two-student breakout room spans both nodes of a cluster)."""
+    order = ["teacher", *STUDENTS]
+    return servers[order.index(identity) % len(servers)]
+
+
 class Boards:
     """The board connections a test opens, by (identity, board); all closed after it."""
 
-    def __init__(self, server: LiveclassServer) -> None:
-        self.server = server
+    def __init__(self, servers: list[LiveclassServer]) -> None:
+        self.servers = servers
         self.open: dict[tuple[str, str], YClient] = {}
 
-    def token(self, identity: str) -> str:
-        return self.server.token(identity, "teacher" if identity == "teacher" else "student")
+    def url(self, identity: str, board: str, server: LiveclassServer | None = None) -> str:
+        server = server or node_of(self.servers, identity)
+        role = "teacher" if identity == "teacher" else "student"
+        return board_url(server, server.token(identity, role), board=board)
 
     async def connect(self, identity: str, board: str) -> YClient:
-        client = await YClient.open(board_url(self.server, self.token(identity), board=board))
+        client = await YClient.open(self.url(identity, board))
         self.open[identity, board] = client
         return client
 
@@ -49,21 +68,53 @@ class Boards:
         return await (await self.connect(identity, board)).wait_closed()
 
     async def contents(self, board: str) -> list[str]:
-        """The keys drawn on ``board``, as a staff member joining now sees them."""
-        client = await self.synced("teacher", board)
-        try:
-            return keys_of(client)
-        finally:
-            await client.close()
+        """The keys drawn on ``board``, as a staff member joining now sees them through each
+        node (the same on every one)."""
+        seen = []
+        for server in self.servers:
+            client = await YClient.open(self.url("teacher", board, server))
+            try:
+                await client.sync()
+                seen.append(keys_of(client))
+            finally:
+                await client.close()
+        assert all(keys == seen[0] for keys in seen), f"{board}: the nodes disagree: {seen}"
+        return seen[0]
 
     async def close(self) -> None:
         for client in self.open.values():
             await client.close()
 
 
+@pytest.fixture(params=["embedded", "cluster"])
+def servers(
+    request: pytest.FixtureRequest,
+    make_server: Callable[..., LiveclassServer],
+    tmp_path: Path,
+) -> Iterator[list[LiveclassServer]]:
+    """One embedded server, or two nodes on the (module's) Redis Cluster sharing a secret."""
+    if request.param == "embedded":
+        yield [make_server()]
+        return
+    cluster: RedisCluster = request.getfixturevalue("cluster")
+    secret = secrets.token_urlsafe(32)
+    started: list[LiveclassServer] = []
+    try:
+        for i in (1, 2):
+            args = ["--redis-cluster", cluster.seeds, "--node-id", f"node{i}"]
+            node = LiveclassServer(tmp_path / f"node{i}", args, secret=secret)
+            node.data_dir.mkdir(parents=True)
+            started.append(node)
+            node.start()
+        yield started
+    finally:
+        for node in started:
+            node.stop()
+
+
 @pytest.fixture
-async def boards(server: LiveclassServer) -> AsyncIterator[Boards]:
-    made = Boards(server)
+async def boards(servers: list[LiveclassServer]) -> AsyncIterator[Boards]:
+    made = Boards(servers)
     yield made
     await made.close()
 
@@ -72,8 +123,11 @@ def keys_of(client: YClient) -> list[Any]:
     return sorted(record["key"] for record in client.contents())
 
 
-async def joined(server: LiveclassServer, identity: str, role: str = "student") -> ClassroomClient:
-    client = ClassroomClient(server.ws_url, server.token(identity, role), "class")
+async def joined(
+    servers: list[LiveclassServer], identity: str, role: str = "student"
+) -> ClassroomClient:
+    server = node_of(servers, identity)
+    client = ClassroomClient(server.ws_url, server.token(identity, role), ROOM)
     await client.connect()
     return client
 
@@ -85,10 +139,10 @@ async def draw_refused(client: YClient, key: str) -> None:
 
 
 async def test_breakout_boards_stay_apart_follow_moves_and_are_kept_after_closing(
-    server: LiveclassServer, boards: Boards
+    servers: list[LiveclassServer], boards: Boards
 ) -> None:
-    teacher = await joined(server, "teacher", "teacher")
-    students = {identity: await joined(server, identity) for identity in STUDENTS}
+    teacher = await joined(servers, "teacher", "teacher")
+    students = {identity: await joined(servers, identity) for identity in STUDENTS}
     try:
         await teacher.request("breakout.open", rooms=ROOMS, members=STUDENTS)
         opened = await teacher.wait_for(lambda e: e.type == "breakout.opened")
@@ -110,6 +164,11 @@ async def test_breakout_boards_stay_apart_follow_moves_and_are_kept_after_closin
             drawn[board].append(f"teacher-{board}")
         for board, keys in drawn.items():
             assert await boards.contents(board) == sorted(keys), board
+        # What was relayed live to each student is their own board's, and nothing else.
+        for identity, room in STUDENTS.items():
+            live = boards.open[identity, board_of[room]]
+            expected = sorted(drawn[board_of[room]])
+            await live.wait_until(lambda live=live, e=expected: keys_of(live) == e, identity)
         # A student in a breakout room reads main and does not draw on it.
         main = await boards.synced("ann", "main")
         await draw_refused(main, "ann-on-main")

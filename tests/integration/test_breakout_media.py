@@ -197,3 +197,45 @@ async def test_members_of_a_breakout_room_on_two_nodes_meet_on_the_rooms_worker(
     assert holder.metric("liveclass_sfu_producers") == 2
     assert holder.metric("liveclass_sfu_rpc_connections") == 2  # both nodes
     assert all(w.metric("liveclass_sfu_routers") == 0 for w in workers if w is not holder)
+
+
+async def test_opening_with_members_a_mass_move_and_closing_switch_media_on_the_same_connections(
+    sfu: LiveclassServer, peers: list[Any]
+) -> None:
+    teacher = await joined(sfu, peers, "teacher")
+    clients = {name: await joined(sfu, peers, name) for name in ("pa", "pb", "s1", "s2")}
+    # Display names: the media rooms' ids encode them (rooms.media.router_id).
+    a, b = "Team A/1", "Team B"
+    await teacher.request(
+        "breakout.open", rooms=[a, b], members={"pa": a, "s1": a, "pb": b, "s2": b}
+    )
+    await publishing(clients["pa"], peers)
+    await publishing(clients["pb"], peers)
+    s1 = await watching(clients["s1"], peers)
+    s2 = await watching(clients["s2"], peers)
+    await flowing(s1, ("pa", "camera"))
+    await flowing(s2, ("pb", "camera"))
+    assert (s1.seen, s2.seen) == ({"pa"}, {"pb"})
+    same = [SameConnections(clients["s1"], s1), SameConnections(clients["s2"], s2)]
+
+    # One command swaps the two subscribers: both receive their new room within a second.
+    since = time.monotonic()
+    await teacher.request("breakout.assign", members={"s1": b, "s2": a})
+    took = max(
+        await arrival_s(s1, ("pb", "camera"), since), await arrival_s(s2, ("pa", "camera"), since)
+    )
+    assert took < MOVE_S, f"the mass move took {took:.2f} s"
+    assert (s1.identities(), s2.identities()) == ({"pb"}, {"pa"})
+    await stopped(s1, ("pa", "camera"))
+    await stopped(s2, ("pb", "camera"))
+
+    # Closing: everyone in the main room, each subscriber receives both publishers.
+    since = time.monotonic()
+    await teacher.request("breakout.close")
+    took = max(
+        await arrival_s(s1, ("pa", "camera"), since), await arrival_s(s2, ("pb", "camera"), since)
+    )
+    assert took < MOVE_S, f"closing took {took:.2f} s to bring the main room's media"
+    assert s1.identities() == s2.identities() == {"pa", "pb"}
+    for check in same:
+        check.check()

@@ -7,6 +7,7 @@ import { MediaSession } from "./media.js";
 import { Connection } from "./protocol.js";
 import { RoomModel } from "./state.js";
 import { decodeTokenClaims, takeToken } from "./token.js";
+import { mountBreakouts } from "./views/breakouts.js";
 import { mountChat } from "./views/chat.js";
 import { mountReasonDialog } from "./views/dialog.js";
 import { mountHeader } from "./views/header.js";
@@ -49,8 +50,10 @@ const media = new MediaSession({
 });
 const header = mountHeader(document.querySelector("header"), { ...ctx, onLeave: () => connection?.leave() });
 const whiteboard = mountWhiteboard(document.getElementById("whiteboard-panel"), ctx);
+const breakouts = mountBreakouts(document.getElementById("breakout-panel"), { ...ctx, showBoard: (board) => whiteboard.show(board) });
 const views = [
   header,
+  breakouts,
   mountMedia(document.getElementById("media-panel"), { ...ctx, media }),
   whiteboard,
   mountRoster(document.getElementById("roster-panel"), ctx),
@@ -87,6 +90,17 @@ function onFrame(frame, { replay = false } = {}) {
       model.applyResumed(frame);
       media.connected({ iceServers: frame.ice_servers, me: model.me });
       break;
+    case "view": {
+      // My place changed (a breakout room opened, closed, or staff moved me): this room's view
+      // replaces the old one; chat, Q&A and the whiteboard follow on the next render. The event
+      // that moved me may have come first (then it said so) or not at all (the view covers it).
+      const before = model.place;
+      model.applyView(frame);
+      const now = model.place;
+      if (now !== before) toasts.info(now ? `You are now in breakout room ${now}` : "You are back in the main room", "breakout");
+      media.setMayPublish(model.mayPublish(model.me));
+      break;
+    }
     case "media.offer":
       media.handleOffer(frame);
       return;
@@ -115,6 +129,13 @@ function onFrame(frame, { replay = false } = {}) {
   }
   scheduleRender();
 }
+
+// The breakout countdown runs on the server's clock; only it is redrawn each second.
+setInterval(() => {
+  if (model.breakoutEndsAt === null) return;
+  breakouts.tick();
+  header.tick();
+}, 1000);
 
 function onStatus(status) {
   header.setStatus(status);

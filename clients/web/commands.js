@@ -6,12 +6,14 @@
 export function createCommands(conn) {
   const send = (type, fields, label) => conn.send(type, fields, label);
   return {
-    sendChat: (text, to) => send("chat.send", { text, to: to || null }, "Send message"),
+    /** `room`: staff post into an open breakout room (omitted: where they are). */
+    sendChat: (text, to, room = null) =>
+      send("chat.send", room ? { text, to: to || null, room } : { text, to: to || null }, "Send message"),
     raiseHand: () => send("hand.raise", {}, "Raise hand"),
     lowerHand: (identity = null) => send("hand.lower", { identity }, "Lower hand"),
     callNext: () => send("hand.call_next", {}, "Call on next"),
     lowerAllHands: () => send("hand.lower_all", {}, "Lower all hands"),
-    askQuestion: (text) => send("question.ask", { text }, "Ask question"),
+    askQuestion: (text, room = null) => send("question.ask", room ? { text, room } : { text }, "Ask question"),
     upvote: (questionId) => send("question.upvote", { question_id: questionId }, "Upvote"),
     unvote: (questionId) => send("question.unvote", { question_id: questionId }, "Remove upvote"),
     markAnswered: (questionId) => send("question.answer", { question_id: questionId }, "Mark answered"),
@@ -38,9 +40,38 @@ export function createCommands(conn) {
     permitMedia: (identity, allowed) =>
       send("media.permit", { identity, allowed }, allowed ? "Allow to publish" : "Revoke publishing"),
     spotlight: (identity) => send("media.spotlight", { identity }, identity === null ? "Clear spotlight" : "Spotlight"),
-    openBreakouts: (rooms) => send("breakout.open", { rooms }, "Open breakout rooms"),
+    /**
+     * Open breakout rooms (docs/protocol.md, "Breakout rooms"). `options`: `members` ({identity:
+     * room}), `auto` ({apart, together}: assign everyone else), `duration_s`, `warn_s`,
+     * `self_select`, `cap`; unset ones are sent as nil.
+     */
+    openBreakouts: (rooms, options = {}) =>
+      send("breakout.open", {
+        rooms,
+        members: options.members ?? null,
+        auto: options.auto ?? null,
+        duration_s: options.duration_s ?? null,
+        warn_s: options.warn_s ?? null,
+        self_select: options.self_select ?? null,
+        cap: options.cap ?? null,
+      }, "Open breakout rooms"),
+    /** Move several participants at once: `{identity: room | null}` (null: the main room). */
+    assignBreakouts: (members) => send("breakout.assign", { members }, "Move to breakout rooms"),
+    /** Assign every student in the main room to the open rooms, balanced at random. */
+    autoAssignBreakouts: (auto) => send("breakout.assign", { auto }, "Assign automatically"),
     moveToBreakout: (identity, room) => send("breakout.move", { identity, room }, "Move to breakout room"),
+    chooseBreakout: (room) => send("breakout.choose", { room }, "Choose a room"),
+    setBreakoutTimer: (remainingS) => send("breakout.timer", { remaining_s: remainingS },
+      remainingS == null ? "Remove the timer" : "Set the timer"),
+    broadcastToBreakouts: (text) => send("breakout.broadcast", { text }, "Broadcast"),
+    askForHelp: () => send("breakout.help", {}, "Ask for help"),
+    helpDone: (identity) => send("breakout.help_done", { identity }, "Clear help request"),
     closeBreakouts: () => send("breakout.close", {}, "Close breakout rooms"),
+    shareBreakoutBoards: (shared) => send("breakout.share_boards", { shared }, shared ? "Share boards" : "Stop sharing boards"),
+    /** Saved groups (kept per teacher across sessions): `list` resolves with `[{name, rooms, members}]`. */
+    saveGroups: (name, rooms, members) => send("breakout.groups.save", { name, rooms, members }, "Save groups"),
+    listGroups: () => conn.request("breakout.groups.list", {}, "List saved groups").then((ack) => ack.groups ?? []),
+    deleteGroups: (name) => send("breakout.groups.delete", { name }, "Delete saved groups"),
     endSession: (reason) => send("session.end", { reason }, "End session"),
   };
 }

@@ -238,6 +238,11 @@ export class Connection {
         if (!seen) this.onFrame(frame, { replay });
         return;
       }
+      case "view":
+        // My place changed (docs/protocol.md, "Breakout rooms"): the snapshot replaces the
+        // room's state as of `last_id`, as a welcome's does; the events after it follow.
+        this.lastId = frame.last_id;
+        break;
       case "tally":
         // Every event up to `through` that this participant may see came before the tally
         // (docs/protocol.md, "Vote tallies"); a resume's tally follows its missed events.

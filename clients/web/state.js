@@ -27,10 +27,21 @@ export function compareQuestions(a, b) {
   );
 }
 
+/** `ms` as "m:ss" (or "h:mm:ss" from an hour), for the breakout countdown. */
+export function formatDuration(ms) {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = String(total % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+}
+
 export class RoomModel {
   constructor() {
     /** Bumped by every welcome: ids from a new snapshot may name other things (a wiped server). */
     this.epoch = 0;
+    /** Our clock behind the server's, in ms (welcome's `server_time_ms` minus Date.now()). */
+    this.clockOffsetMs = 0;
     this.reset();
   }
 
@@ -81,10 +92,85 @@ export class RoomModel {
     this.breakouts = [];
     /** @type {Map<string, string>} identity -> its breakout room (absent: the main room) */
     this.breakoutOf = new Map();
+    this.resetBreakouts();
+    /** @type {{round: number, room: string, board: string}[]} the latest closed round's boards */
+    this.gallery = [];
+    /** Whether staff shared the gallery with students. */
+    this.galleryShared = false;
+  }
+
+  /** The open round's fields (docs/protocol.md, "Breakout rooms"); nothing open after this. */
+  resetBreakouts() {
+    this.breakouts = [];
+    this.breakoutOf = new Map();
+    /** The latest round opened (0: never); its rooms while `breakouts` is not empty. */
+    this.breakoutRound = this.breakoutRound ?? 0;
+    /** @type {string[]} the open rooms' boards, in the order of `breakouts` (`br<round>-<i>`) */
+    this.breakoutBoards = [];
+    /** @type {number|null} when the open rooms close (server clock, epoch ms), or null: no timer */
+    this.breakoutEndsAt = null;
+    /** Seconds before `breakoutEndsAt` that the page warns everyone. */
+    this.breakoutWarnS = 60;
+    this.breakoutSelfSelect = false;
+    /** @type {number|null} the self-select cap per room */
+    this.breakoutCap = null;
+    /** @type {{identity: string, room: string}[]} the help queue, oldest first (a student holds only their own) */
+    this.breakoutHelp = [];
   }
 
   get isStaff() {
     return isStaffRole(this.me?.role);
+  }
+
+  /** Where I am: my breakout room's name, or null for the main room. */
+  get place() {
+    return this.me ? this.breakoutOf.get(this.me.identity) ?? null : null;
+  }
+
+  /** The board of an open breakout room (`br<round>-<i>`), or `main` for null. */
+  boardOf(room) {
+    if (room == null) return "main";
+    const i = this.breakouts.indexOf(room);
+    return i >= 0 ? this.breakoutBoards[i] ?? room : "main";
+  }
+
+  /** The server's clock now (epoch ms), from the offset measured at the last welcome/resume. */
+  serverNow(now = Date.now()) {
+    return now + this.clockOffsetMs;
+  }
+
+  /** Milliseconds until the breakout rooms close (never below 0), or null without a timer. */
+  breakoutRemainingMs(now = Date.now()) {
+    if (this.breakoutEndsAt === null || !this.breakouts.length) return null;
+    return Math.max(0, this.breakoutEndsAt - this.serverNow(now));
+  }
+
+  /** Whether the countdown is inside its warning (`warn_s` before the end). */
+  breakoutWarning(now = Date.now()) {
+    const left = this.breakoutRemainingMs(now);
+    return left !== null && left <= this.breakoutWarnS * 1000;
+  }
+
+  /** Students in each open room and in the main room: `Map<room|null, identity[]>` of the people known. */
+  breakoutCounts() {
+    const counts = new Map(this.breakouts.map((r) => [r, 0]));
+    for (const [identity, room] of this.breakoutOf) {
+      if (counts.has(room) && this.roleOf(identity) === "student") counts.set(room, counts.get(room) + 1);
+    }
+    return counts;
+  }
+
+  /** The conversations' room labels seen in chat and Q&A, for the staff's room filter. */
+  knownRooms() {
+    const rooms = new Set(this.breakouts);
+    for (const m of this.chat) if (m.room) rooms.add(m.room);
+    for (const q of this.questions.values()) if (q.room) rooms.add(q.room);
+    return [...rooms];
+  }
+
+  /** Whether I may see this board in the gallery (staff always; students once it is shared). */
+  get galleryVisible() {
+    return this.gallery.length > 0 && (this.isStaff || this.galleryShared);
   }
 
   // -- session frames -----------------------------------------------------------------------------
@@ -93,16 +179,48 @@ export class RoomModel {
   applyWelcome(frame) {
     this.reset();
     this.epoch += 1;
-    const room = frame.room;
+    this.measureClock(frame);
     this.me = frame.you;
+    this.applyRoomView(frame.room);
+    this.remember(frame.you);
+    for (const h of this.hands) this.remember(h);
+    for (const m of this.chat) this.remember({ identity: m.from, name: m.name, role: m.role });
+    this.applyRoster(frame.roster, frame.online);
+  }
+
+  /**
+   * A `view`: my place changed (docs/protocol.md, "Breakout rooms"); the RoomView is replaced,
+   * who I am, who is online and the people seen stay. Events after `last_id` follow.
+   */
+  applyView(frame) {
+    const { me, roster, online, people, epoch, clockOffsetMs, gallery } = this;
+    const round = this.breakoutRound;
+    this.reset();
+    Object.assign(this, { me, roster, online, people, epoch, clockOffsetMs });
+    this.breakoutRound = round;
+    this.applyRoomView(frame.room);
+    // A student's view holds the last round's boards only once staff share them; keep the ones
+    // this page saw close, so that sharing them later (an event without the list) shows them.
+    if (!this.gallery.length) this.gallery = gallery;
+    for (const h of this.hands) this.remember(h);
+    for (const m of this.chat) this.remember({ identity: m.from, name: m.name, role: m.role });
+  }
+
+  /** The server's clock minus ours, from a frame's `server_time_ms` (welcome, resumed). */
+  measureClock(frame) {
+    if (typeof frame.server_time_ms === "number") this.clockOffsetMs = frame.server_time_ms - Date.now();
+  }
+
+  /** Replace the log state with a RoomView (welcome, view). */
+  applyRoomView(room) {
     this.roomId = room.room_id;
     this.locked = Boolean(room.locked);
     this.ended = room.ended ?? null;
     this.chatMutedAll = Boolean(room.chat_muted_all);
     this.chatMuted = new Set(room.chat_muted ?? []);
-    this.hands = (room.hands ?? []).map(({ identity, name }) => ({ identity, name }));
-    this.chat = (room.chat ?? []).map((m) => ({ ...m, thread: m.thread ?? null }));
-    for (const q of room.questions ?? []) this.questions.set(q.question_id, { ...q });
+    this.hands = (room.hands ?? []).map(({ identity, name, room: place }) => ({ identity, name, room: place ?? null }));
+    this.chat = (room.chat ?? []).map((m) => ({ ...m, thread: m.thread ?? null, room: m.room ?? null, broadcast: Boolean(m.broadcast) }));
+    for (const q of room.questions ?? []) this.questions.set(q.question_id, { ...q, room: q.room ?? null });
     for (const p of room.polls ?? []) this.polls.set(p.poll_id, pollFromSnapshot(p));
     this.lockedBoards = new Set(room.locked_boards ?? []);
     const media = room.media ?? {};
@@ -111,16 +229,23 @@ export class RoomModel {
     this.mediaMutedAll = new Set(media.muted_all ?? []);
     this.mediaPermitted = new Set(media.permitted ?? []);
     this.spotlight = media.spotlight ?? null;
-    this.breakouts = [...(room.breakouts?.rooms ?? [])];
-    this.breakoutOf = new Map(Object.entries(room.breakouts?.members ?? {}));
-    this.remember(frame.you);
-    for (const h of this.hands) this.remember(h);
-    for (const m of this.chat) this.remember({ identity: m.from, name: m.name, role: m.role });
-    this.applyRoster(frame.roster, frame.online);
+    const b = room.breakouts ?? {};
+    this.breakouts = [...(b.rooms ?? [])];
+    this.breakoutOf = new Map(Object.entries(b.members ?? {}));
+    this.breakoutRound = b.round ?? (this.breakouts.length ? 1 : 0);
+    this.breakoutBoards = [...(b.boards ?? this.breakouts)];
+    this.breakoutEndsAt = b.ends_at ?? null;
+    this.breakoutWarnS = b.warn_s ?? 60;
+    this.breakoutSelfSelect = Boolean(b.self_select);
+    this.breakoutCap = b.cap ?? null;
+    this.breakoutHelp = (b.help ?? []).map(({ identity, room: r }) => ({ identity, room: r }));
+    this.gallery = (b.gallery ?? []).map(({ round, room: r, board }) => ({ round, room: r, board }));
+    this.galleryShared = Boolean(b.gallery_shared);
   }
 
   /** A `resumed`: the log state stays (the missed events follow); presence is replaced. */
   applyResumed(frame) {
+    this.measureClock(frame);
     this.me = frame.you;
     this.remember(frame.you);
     this.applyRoster(frame.roster, frame.online);
@@ -318,13 +443,14 @@ const EVENT_HANDLERS = {
   },
 
   "chat.message"(m, d, ev) {
-    m.chat.push({ id: ev.id, ts: ev.ts, from: d.from, name: d.name, role: d.role, text: d.text, thread: d.thread ?? null });
+    m.chat.push({ id: ev.id, ts: ev.ts, from: d.from, name: d.name, role: d.role, text: d.text, thread: d.thread ?? null,
+      room: d.room ?? null, broadcast: Boolean(d.broadcast) });
     if (m.chat.length > CHAT_KEEP) m.chat.splice(0, m.chat.length - CHAT_KEEP);
     m.remember({ identity: d.from, name: d.name, role: d.role });
   },
 
   "hand.raised"(m, d) {
-    if (!m.handPosition(d.identity)) m.hands.push({ identity: d.identity, name: d.name });
+    if (!m.handPosition(d.identity)) m.hands.push({ identity: d.identity, name: d.name, room: d.room ?? null });
     m.remember(d);
   },
 
@@ -350,6 +476,7 @@ const EVENT_HANDLERS = {
       author: d.author,
       name: d.name,
       text: d.text,
+      room: d.room ?? null,
       ts: ev.ts,
       votes: 0,
       voted: false,
@@ -435,6 +562,7 @@ const EVENT_HANDLERS = {
     m.hands = m.hands.filter((h) => h.identity !== d.identity);
     m.mediaPermitted.delete(d.identity);
     m.breakoutOf.delete(d.identity);
+    m.breakoutHelp = m.breakoutHelp.filter((h) => h.identity !== d.identity);
     if (m.spotlight === d.identity) m.spotlight = null;
     if (d.identity === m.me?.identity) {
       m.removedReason = d.reason ?? "";
@@ -514,25 +642,75 @@ const EVENT_HANDLERS = {
     m.spotlight = d.identity ?? null;
   },
 
-  "breakout.opened"(m, d) {
+  "breakout.opened"(m, d, ev) {
+    m.resetBreakouts();
+    m.breakoutRound = d.round ?? m.breakoutRound + 1;
     m.breakouts = [...d.rooms];
-    m.breakoutOf = new Map();
-    return { kind: "info", code: "breakout", text: `Breakout rooms are open: ${d.rooms.join(", ")}` };
+    m.breakoutBoards = [...(d.boards ?? d.rooms)];
+    for (const [identity, room] of Object.entries(d.members ?? {})) {
+      if (room != null && m.breakouts.includes(room)) m.breakoutOf.set(identity, room);
+    }
+    m.breakoutEndsAt = d.duration_s ? ev.ts + d.duration_s * 1000 : null;
+    m.breakoutWarnS = d.warn_s ?? 60;
+    m.breakoutSelfSelect = Boolean(d.self_select);
+    m.breakoutCap = d.cap ?? null;
+    m.galleryShared = false;
+    const mine = m.place;
+    const where = mine ? ` You are in ${mine}.` : m.breakoutSelfSelect && !m.isStaff ? " Pick a room." : "";
+    return { kind: "info", code: "breakout", text: `Breakout rooms are open: ${d.rooms.join(", ")}.${where}` };
+  },
+
+  "breakout.assigned"(m, d) {
+    let notice;
+    for (const [identity, room] of Object.entries(d.members ?? {})) {
+      const moved = EVENT_HANDLERS["breakout.moved"](m, { identity, room, by: d.by });
+      if (moved) notice = moved;
+    }
+    return notice;
   },
 
   "breakout.moved"(m, d) {
     if (d.room == null) m.breakoutOf.delete(d.identity);
     else if (m.breakouts.includes(d.room)) m.breakoutOf.set(d.identity, d.room);
+    m.breakoutHelp = m.breakoutHelp.filter((h) => h.identity !== d.identity);
     if (d.identity === m.me?.identity) {
       return { kind: "info", code: "breakout", text: d.room == null ? "You are back in the main room" : `You are now in breakout room ${d.room}` };
     }
   },
 
-  "breakout.closed"(m) {
-    const wasAway = m.breakoutOf.has(m.me?.identity);
-    m.breakouts = [];
-    m.breakoutOf = new Map();
-    return { kind: "info", code: "breakout", text: wasAway ? "Breakout rooms closed: you are back in the main room" : "Breakout rooms closed" };
+  "breakout.timer_set"(m, d, ev) {
+    const before = m.breakoutEndsAt;
+    m.breakoutEndsAt = d.remaining_s == null ? null : ev.ts + d.remaining_s * 1000;
+    if (d.by === m.me?.identity) return;
+    if (m.breakoutEndsAt === null) return { kind: "info", code: "breakout", text: "The breakout timer was removed" };
+    const longer = before === null || m.breakoutEndsAt > before;
+    return { kind: "info", code: "breakout", text: `Breakout rooms ${longer ? "extended" : "shortened"}: ${formatDuration(d.remaining_s * 1000)} left` };
+  },
+
+  "breakout.help_asked"(m, d) {
+    if (!m.breakoutHelp.some((h) => h.identity === d.identity)) m.breakoutHelp.push({ identity: d.identity, room: d.room });
+    if (m.isStaff && d.identity !== m.me?.identity) {
+      return { kind: "info", code: "breakout-help", text: `${m.nameOf(d.identity)} asks for help in ${d.room}` };
+    }
+  },
+
+  "breakout.help_cleared"(m, d) {
+    m.breakoutHelp = m.breakoutHelp.filter((h) => h.identity !== d.identity);
+  },
+
+  "breakout.closed"(m, d) {
+    const wasAway = m.place !== null;
+    const round = d.round ?? m.breakoutRound;
+    if (m.breakouts.length) m.gallery = m.breakouts.map((room, i) => ({ round, room, board: m.breakoutBoards[i] ?? room }));
+    m.galleryShared = false;
+    m.resetBreakouts();
+    const why = d.reason === "timer" ? "Time is up: breakout rooms closed" : "Breakout rooms closed";
+    return { kind: "info", code: "breakout", text: wasAway ? `${why}: you are back in the main room` : why };
+  },
+
+  "breakout.boards_shared"(m, d) {
+    m.galleryShared = Boolean(d.shared);
+    if (!m.isStaff && d.shared) return { kind: "info", code: "breakout", text: "The staff shared the breakout rooms' boards" };
   },
 
   "session.ended"(m, d) {

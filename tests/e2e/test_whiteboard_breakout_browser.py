@@ -1,6 +1,6 @@
 """A student's whiteboard follows the room they are in, in real Chromium: moved into a breakout
-room, the page opens that room's board and draws there; back in the main room it shows ``main``
-again (docs/whiteboard.md, docs/decisions/0008-board-scope.md)."""
+room, the page opens that room's board (``br<round>-<i>``) and draws there; back in the main room
+it shows ``main`` again (docs/whiteboard.md, docs/decisions/0008-board-scope.md)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_a_students_board_follows_their_breakout_room(open_tab: Callable[..., Ta
     teacher, student = open_class(open_tab)
     command(teacher, "breakout.open", "{rooms: ['red']}")
     command(teacher, "breakout.move", "{identity: 's-ada', room: 'red'}")
-    on_board(student, "red")
+    on_board(student, "br1-1")
     choose(student, "rect")
     drag(student, [(200, 200), (400, 350)])
     expect_record_count(student, 1)
@@ -47,6 +47,6 @@ def test_a_students_board_follows_their_breakout_room(open_tab: Callable[..., Ta
     on_board(student, "main")
     expect_record_count(student, 0)
     command(teacher, "breakout.move", "{identity: 's-ada', room: 'red'}")
-    on_board(student, "red")
+    on_board(student, "br1-1")
     expect_record_count(student, 1)  # her rectangle, from the server
     expect_no_errors(teacher, student)

@@ -1,7 +1,11 @@
 // Chat: the room-wide conversation and the private threads between a student and the staff, in one
-// log with private messages labelled; the "to" selector picks where the next message goes.
+// log with private messages labelled; the "to" selector picks where the next message goes. While
+// breakout rooms run, a student sees the conversation of the room they are in (the server sends
+// only that); staff see every room's, each message labelled with its room, with a room filter,
+// and may post into any open room.
 
 import { el, reconcile, replaceChildren } from "../dom.js";
+import { roomFilter } from "./room_filter.js";
 
 const MAX_CHARS = 2000;
 
@@ -22,10 +26,15 @@ export function mountChat(root, { model, commands, run }) {
   const input = el("textarea", { testid: "chat-input", rows: 2, maxLength: MAX_CHARS, placeholder: "Write a message…",
     "aria-label": "Message" });
   const send = el("button", { type: "submit", class: "btn btn-primary", testid: "chat-send", text: "Send" });
-  const form = el("form", { class: "chat-form" }, el("div", { class: "chat-form-row" }, el("label", { class: "inline-label" }, "To ", to)),
+  const rooms = roomFilter(model, "chat");
+  const where = el("span", { class: "badge", testid: "chat-where", hidden: true });
+  const form = el("form", { class: "chat-form" },
+    el("div", { class: "chat-form-row" }, el("label", { class: "inline-label" }, "To ", to), rooms.target),
     input, el("div", { class: "form-actions" }, send));
 
-  root.append(el("h2", {}, "Chat"), el("div", { class: "chat-scroll" }, empty, log), mutedNotice, form);
+  root.append(el("div", { class: "panel-head" }, el("h2", {}, "Chat"), where, rooms.filter),
+    el("div", { class: "chat-scroll" }, empty, log), mutedNotice, form);
+  rooms.filter.addEventListener("change", () => render());
   const scroller = root.querySelector(".chat-scroll");
 
   form.addEventListener("submit", (ev) => {
@@ -33,7 +42,8 @@ export function mountChat(root, { model, commands, run }) {
     const text = input.value.trim();
     if (!text) return;
     const sent = input.value;
-    run(commands.sendChat(text, to.value || null)).then((ok) => {
+    const recipient = to.value || null;
+    run(commands.sendChat(text, recipient, recipient ? null : rooms.targetRoom())).then((ok) => {
       if (ok && input.value === sent) input.value = "";
     });
   });
@@ -57,9 +67,12 @@ export function mountChat(root, { model, commands, run }) {
   function createMessage(message) {
     const mine = message.from === model.me?.identity;
     return el("li", { class: `chat-message${message.thread ? " is-private" : ""}${mine ? " is-mine" : ""}`,
-      testid: "chat-message", "data-id": message.id, "data-from": message.from, "data-thread": message.thread ?? "" },
+      testid: "chat-message", "data-id": message.id, "data-from": message.from, "data-thread": message.thread ?? "",
+      "data-room": message.room ?? "", "data-broadcast": String(Boolean(message.broadcast)) },
       el("div", { class: "chat-meta" },
         el("span", { class: "chat-name", text: message.name }),
+        message.broadcast ? el("span", { class: "badge badge-ok", testid: "chat-broadcast", text: "to every room" }) : null,
+        model.isStaff && message.room ? el("span", { class: "badge badge-room", testid: "chat-room", text: message.room }) : null,
         message.role !== "student" ? el("span", { class: "badge", text: message.role }) : null,
         privateLabel(message),
         el("time", { class: "chat-time", dateTime: new Date(message.ts).toISOString(), text: clock(message.ts) }),
@@ -88,14 +101,18 @@ export function mountChat(root, { model, commands, run }) {
   function render() {
     const nearBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
     const before = log.lastElementChild;
-    reconcile(log, model.chat, (m) => `${model.epoch}:${m.id}`, createMessage, () => {});
-    empty.hidden = model.chat.length > 0;
-    const newest = model.chat[model.chat.length - 1];
+    rooms.render();
+    const shown = model.chat.filter((m) => m.thread || m.broadcast || rooms.shows(m.room));
+    reconcile(log, shown, (m) => `${model.epoch}:${m.id}`, createMessage, () => {});
+    empty.hidden = shown.length > 0;
+    const newest = shown[shown.length - 1];
     if (log.lastElementChild !== before && (nearBottom || newest?.from === model.me?.identity)) {
       scroller.scrollTop = scroller.scrollHeight;
     }
 
     renderRecipients();
+    where.hidden = !model.breakouts.length || model.isStaff;
+    where.textContent = model.place ? `Room: ${model.place}` : "Main room";
     const me = model.me;
     const muted = me ? model.isChatMuted(me.identity, me.role) : false;
     mutedNotice.hidden = !muted;

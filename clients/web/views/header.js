@@ -3,6 +3,7 @@
 // is over for you.
 
 import { el } from "../dom.js";
+import { formatDuration } from "../state.js";
 
 /**
  * What the connection state reads as: `data-state` for tests and styling, and the words shown.
@@ -72,6 +73,9 @@ export function mountHeader(root, { model, onLeave, commands, run }) {
     "aria-pressed": "false",
     onclick: () => run(commands.setMediaMode(model.mediaMode === "lecture" ? "discussion" : "lecture")) });
   const myRoom = el("span", { class: "badge", testid: "my-room", hidden: true });
+  // The breakout countdown stays in sight wherever one scrolls (the breakout panel has the controls).
+  const countdown = el("span", { class: "badge breakout-countdown", testid: "header-countdown", hidden: true,
+    title: "Time left in breakout rooms" });
   const leave = el("button", { type: "button", class: "btn btn-small", testid: "leave", text: "Leave", onclick: onLeave });
   const banner = el("div", { class: "banner", testid: "banner", hidden: true, role: "alert" });
 
@@ -83,6 +87,7 @@ export function mountHeader(root, { model, onLeave, commands, run }) {
       mutedAll,
       lecture,
       myRoom,
+      countdown,
     ),
     el("div", { class: "header-side" },
       el("span", { class: "header-me" }, meName, " ", meRole),
@@ -120,6 +125,7 @@ export function mountHeader(root, { model, onLeave, commands, run }) {
     myRoom.hidden = !model.me || !model.breakouts.length;
     myRoom.dataset.room = room ?? "";
     myRoom.textContent = room ? `Breakout room: ${room}` : "Main room";
+    tick();
     leave.hidden = view.final;
     banner.hidden = !view.final;
     banner.dataset.state = view.state;
@@ -128,8 +134,17 @@ export function mountHeader(root, { model, onLeave, commands, run }) {
     document.body.dataset.joined = String(Boolean(model.me));
   }
 
+  function tick() {
+    const left = model.breakoutRemainingMs();
+    countdown.hidden = left === null;
+    if (left === null) return;
+    countdown.textContent = `${formatDuration(left)} left`;
+    countdown.dataset.warning = String(model.breakoutWarning());
+  }
+
   return {
     render,
+    tick,
     /** @param {import("../protocol.js").ConnectionStatus} next */
     setStatus(next) {
       status = next;

@@ -1,7 +1,9 @@
 // Q&A: ask a question, upvote others', and (staff) answer, dismiss or pin. The list keeps the
-// protocol's order, re-sorted as votes and states change.
+// protocol's order, re-sorted as votes and states change. A student in a breakout room sees that
+// room's questions; staff see every room's, labelled, with a room filter, and may ask into a room.
 
 import { el, reconcile, replaceChildren } from "../dom.js";
+import { roomFilter } from "./room_filter.js";
 
 const MAX_CHARS = 500;
 
@@ -15,11 +17,13 @@ export function mountQA(root, { model, commands, run }) {
     "aria-label": "Question" });
   const counter = el("span", { class: "muted-text counter", text: `0/${MAX_CHARS}` });
   const ask = el("button", { type: "submit", class: "btn btn-primary", testid: "qa-ask", text: "Ask" });
-  const form = el("form", { class: "qa-form" }, input, el("div", { class: "form-actions" }, counter, ask));
+  const rooms = roomFilter(model, "qa");
+  const form = el("form", { class: "qa-form" }, input, el("div", { class: "form-actions" }, counter, rooms.target, ask));
   const list = el("ol", { class: "qa-list", testid: "qa-list" });
   const empty = el("p", { class: "muted-text empty", text: "No questions yet." });
 
-  root.append(el("h2", {}, "Questions"), form, empty, list);
+  root.append(el("div", { class: "panel-head" }, el("h2", {}, "Questions"), rooms.filter), form, empty, list);
+  rooms.filter.addEventListener("change", () => render());
 
   input.addEventListener("input", () => {
     counter.textContent = `${input.value.length}/${MAX_CHARS}`;
@@ -29,7 +33,7 @@ export function mountQA(root, { model, commands, run }) {
     const text = input.value.trim();
     if (!text) return;
     const sent = input.value;
-    run(commands.askQuestion(text)).then((ok) => {
+    run(commands.askQuestion(text, rooms.targetRoom())).then((ok) => {
       if (ok && input.value === sent) {
         input.value = "";
         counter.textContent = `0/${MAX_CHARS}`;
@@ -46,7 +50,8 @@ export function mountQA(root, { model, commands, run }) {
     node.dataset.answered = String(q.answered);
     node.dataset.pinned = String(q.pinned);
     node.dataset.voted = String(q.voted);
-    const signature = JSON.stringify([q.votes, q.voted, q.answered, q.pinned, staff]);
+    node.dataset.room = q.room ?? "";
+    const signature = JSON.stringify([q.votes, q.voted, q.answered, q.pinned, staff, q.room]);
     if (node.signature === signature) return;
     node.signature = signature;
 
@@ -70,13 +75,15 @@ export function mountQA(root, { model, commands, run }) {
         el("p", { class: "qa-text", testid: "qa-text", text: q.text }),
         el("div", { class: "qa-meta" },
           el("span", { class: "muted-text", text: q.name }),
+          staff && q.room ? el("span", { class: "badge badge-room", testid: "qa-room", text: q.room }) : null,
           q.pinned ? el("span", { class: "badge", text: "pinned" }) : null,
           q.answered ? el("span", { class: "badge badge-ok", text: "answered" }) : null),
         staffActions));
   }
 
   function render() {
-    const questions = model.sortedQuestions();
+    rooms.render();
+    const questions = model.sortedQuestions().filter((q) => rooms.shows(q.room));
     reconcile(list, questions, (q) => `${model.epoch}:${q.question_id}`, createItem, updateItem);
     empty.hidden = questions.length > 0;
   }

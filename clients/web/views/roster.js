@@ -1,31 +1,9 @@
 // Who is here and who wants to speak: the online roster with raised hands marked, the hand queue
 // in order, the student's raise/lower button, and the staff's moderation controls (chat, media,
-// removal, breakout rooms).
+// removal, the breakout room menu on each row; the breakout panel is views/breakouts.js).
 
 import { el, reconcile, replaceChildren } from "../dom.js";
 import { moderationButtons, moderationSignature } from "./moderation.js";
-
-/** Breakout room names are board names (docs/whiteboard.md): 1-64 of A-Za-z0-9_-. */
-const BREAKOUT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-
-/**
- * The breakout rooms to open from what staff typed: names separated by commas or spaces, or, when
- * none, `count` rooms named room-1, room-2, ...
- * @returns {{rooms: string[], error: string}}
- */
-export function breakoutNames(text, count) {
-  const names = text.split(/[\s,]+/).filter(Boolean);
-  if (!names.length) {
-    const n = Math.trunc(Number(count));
-    if (!(n >= 1 && n <= 50)) return { rooms: [], error: "Open 1 to 50 rooms" };
-    return { rooms: Array.from({ length: n }, (_, i) => `room-${i + 1}`), error: "" };
-  }
-  const bad = names.find((name) => !BREAKOUT_NAME.test(name));
-  if (bad) return { rooms: [], error: `"${bad}": use letters, digits, '_' or '-'` };
-  if (new Set(names).size !== names.length) return { rooms: [], error: "Room names must differ" };
-  if (names.length > 50) return { rooms: [], error: "Open 1 to 50 rooms" };
-  return { rooms: names, error: "" };
-}
 
 /**
  * @param {HTMLElement} root  the roster panel
@@ -59,27 +37,6 @@ export function mountRoster(root, ctx) {
   const queueControls = el("div", { class: "controls" }, callNext, lowerAll);
   const roomControls = el("div", { class: "controls room-controls" }, muteAll, lockRoom, endSession);
 
-  // Staff: breakout rooms.
-  const breakoutCount = el("input", { type: "number", class: "breakout-count", testid: "breakout-count", min: 1, max: 50,
-    value: "2", "aria-label": "How many rooms" });
-  const breakoutNamesInput = el("input", { type: "text", testid: "breakout-names", placeholder: "or names: red, blue, green",
-    "aria-label": "Room names" });
-  const breakoutOpen = el("button", { type: "button", class: "btn", testid: "breakout-open", text: "Open breakout rooms",
-    onclick: () => {
-      const { rooms, error } = breakoutNames(breakoutNamesInput.value, breakoutCount.value);
-      if (error) {
-        ctx.toasts?.error("bad_field", error, "Open breakout rooms");
-        return;
-      }
-      run(commands.openBreakouts(rooms)).then((ok) => {
-        if (ok) breakoutNamesInput.value = "";
-      });
-    } });
-  const breakoutClose = el("button", { type: "button", class: "btn", testid: "breakout-close", text: "Close breakout rooms",
-    onclick: () => run(commands.closeBreakouts()) });
-  const breakoutOpenForm = el("div", { class: "controls breakout-form" }, breakoutCount, breakoutNamesInput, breakoutOpen);
-  const breakoutStatus = el("p", { class: "muted-text", testid: "breakout-status" });
-
   const queue = el("ol", { class: "hand-queue", testid: "hand-queue" });
   const queueEmpty = el("p", { class: "muted-text", text: "No hands raised." });
   const list = el("ul", { class: "roster", testid: "roster" });
@@ -91,8 +48,6 @@ export function mountRoster(root, ctx) {
     el("section", { class: "subsection" }, el("h3", {}, "Raised hands"), queueControls, queue, queueEmpty),
     el("section", { class: "subsection" }, onlineHeading, list),
     el("section", { class: "subsection staff-only" }, el("h3", {}, "Room"), roomControls),
-    el("section", { class: "subsection staff-only", testid: "breakout-panel" },
-      el("h3", {}, "Breakout rooms"), breakoutStatus, breakoutOpenForm, breakoutClose),
   );
 
   async function remove(person) {
@@ -116,7 +71,8 @@ export function mountRoster(root, ctx) {
     const isMe = person.identity === model.me?.identity;
     const room = model.breakoutOf.get(person.identity) ?? null;
     const mediaMuted = model.mediaMutedSources(person.identity);
-    const signature = JSON.stringify([person.name, person.role, position, muted, model.chatMuted.has(person.identity), isMe,
+    const asksHelp = model.breakoutHelp.some((h) => h.identity === person.identity);
+    const signature = JSON.stringify([asksHelp, person.name, person.role, position, muted, model.chatMuted.has(person.identity), isMe,
       model.me?.role, moderationSignature(model, person.identity), model.breakouts, room, mediaMuted]);
     if (node.signature === signature) return; // nothing to redraw
     node.signature = signature;
@@ -151,6 +107,7 @@ export function mountRoster(root, ctx) {
         model.spotlight === person.identity ? el("span", { class: "badge badge-ok", text: "spotlight" }) : null,
         mediaMuted.length ? el("span", { class: "badge badge-warn", testid: "roster-media-muted", text: `${mediaMuted.join(", ")} off` }) : null,
         model.breakouts.length ? el("span", { class: "badge", testid: "roster-room", text: room ?? "main room" }) : null,
+        asksHelp ? el("span", { class: "badge badge-warn", testid: "roster-help", text: "asks for help" }) : null,
       ),
       actions.length ? el("span", { class: "item-actions" }, actions) : null,
     );
@@ -169,14 +126,16 @@ export function mountRoster(root, ctx) {
   }
 
   function updateQueueItem(node, hand) {
-    const signature = JSON.stringify([hand.name, model.isStaff]);
+    const signature = JSON.stringify([hand.name, model.isStaff, hand.room]);
     if (node.signature === signature) return;
     node.signature = signature;
     const actions = model.isStaff
       ? el("button", { type: "button", class: "btn btn-small", testid: "hand-queue-lower", text: "Lower",
           onclick: () => run(commands.lowerHand(hand.identity)) })
       : null;
-    replaceChildren(node, el("span", { class: "person-name", text: hand.name }), actions);
+    node.dataset.room = hand.room ?? "";
+    const room = model.isStaff && hand.room ? el("span", { class: "badge badge-room", text: hand.room }) : null;
+    replaceChildren(node, el("span", { class: "person-name", text: hand.name }), room, actions);
   }
 
   function render() {
@@ -196,13 +155,6 @@ export function mountRoster(root, ctx) {
     muteAll.setAttribute("aria-pressed", String(model.chatMutedAll));
     lockRoom.textContent = model.locked ? "Unlock room" : "Lock room";
     lockRoom.setAttribute("aria-pressed", String(model.locked));
-
-    const open = model.breakouts.length > 0;
-    breakoutOpenForm.hidden = open;
-    breakoutClose.hidden = !open;
-    breakoutStatus.textContent = open
-      ? `Open: ${model.breakouts.join(", ")}. Move people with the room menu on their row.`
-      : "No breakout rooms open.";
 
     reconcile(queue, model.hands, (h) => h.identity,
       (h) => el("li", { class: "hand-queue-item", testid: "hand-queue-item", "data-identity": h.identity }),

@@ -3,7 +3,7 @@
 // own edits, the others' cursors, PNG export, and for staff the lock, clear and snapshot controls
 // that ride the classroom protocol. Students cannot draw while the board is locked.
 
-import { el, reconcile } from "../dom.js";
+import { el, reconcile, replaceChildren } from "../dom.js";
 import { startGesture } from "../whiteboard/gestures.js";
 import {
   BOARD_HEIGHT, BOARD_WIDTH, clampToBoard, drawOrder, newRecordId, nextZ, round, textSizeForWidth,
@@ -82,6 +82,8 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
   const status = el("span", { class: "wb-status", testid: "wb-status", role: "status", "data-state": "connecting",
     "data-locked": "false", "data-resets": "0", text: STATUS_TEXT.connecting });
   const lockedBadge = el("span", { class: "badge badge-warn", testid: "wb-locked", hidden: true });
+  const boardSelect = el("select", { class: "wb-board", testid: "wb-board", "aria-label": "Board", hidden: true,
+    onchange: () => show(boardSelect.value) });
 
   const canvas = el("canvas", { class: "wb-canvas", testid: "whiteboard-canvas", "data-records": "0",
     "aria-label": "Whiteboard", role: "img" });
@@ -94,7 +96,7 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
   const snapshots = el("ul", { class: "wb-snapshots", testid: "wb-snapshots", hidden: true });
 
   root.append(
-    el("div", { class: "wb-head" }, el("h2", {}, "Whiteboard"), status, lockedBadge),
+    el("div", { class: "wb-head" }, el("h2", {}, "Whiteboard"), boardSelect, status, lockedBadge),
     el("div", { class: "wb-toolbar", role: "toolbar", "aria-label": "Whiteboard tools" },
       el("div", { class: "wb-group" }, ...toolButtons.values()),
       el("div", { class: "wb-group" }, ...colorButtons),
@@ -116,6 +118,9 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
   let link = { serverUrl: "", token: "", room: "", identity: "", name: "" };
   /** The board shown: a student's follows the room they are in (`main` or their breakout room's). */
   let board = firstBoard;
+  /** @type {string|null} a board picked by hand, else null: the board of the room one is in */
+  let picked = null;
+  let lastPlaceBoard = firstBoard;
   let tool = "pen";
   let style = { color: COLORS[0][0], width: WIDTHS[1] };
   /** @type {import("../whiteboard/gestures.js").Gesture | null} */
@@ -164,12 +169,24 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
   }
 
   /**
-   * A student draws on the board of the room they are in: when staff move them, the page closes the
-   * old board (the server closes it with 4404 anyway) and opens the new room's (docs/whiteboard.md).
+   * The board follows the room this participant is in (docs/whiteboard.md): when staff move them
+   * (or a staff member visits a room), the page closes the old board (the server closes a
+   * student's with 4404 anyway) and opens the new room's. A board picked by hand (staff: any open
+   * room's; everyone: the gallery's when shown) stays until the place changes or it may no longer
+   * be opened.
    */
   function followRoom() {
-    if (!session || session.stopped || !model.me || model.isStaff) return;
-    const wanted = model.breakoutOf.get(model.me.identity) ?? MAIN_BOARD;
+    if (!session || session.stopped || !model.me) return;
+    const placeBoard = model.boardOf(model.place);
+    if (placeBoard !== lastPlaceBoard) {
+      lastPlaceBoard = placeBoard;
+      picked = null;
+    }
+    if (picked !== null && !boardChoices().some((c) => c.board === picked)) picked = null;
+    switchTo(picked ?? placeBoard);
+  }
+
+  function switchTo(wanted) {
     if (wanted === board) return;
     cancelGesture();
     closeTextInput(false);
@@ -180,6 +197,32 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     open();
   }
 
+  /**
+   * The boards this page may show: the room one is in; `main` (read-only for a student in a breakout
+   * room); staff: every open room's; the last round's boards once staff show them (read-only).
+   * @returns {{board: string, label: string}[]}
+   */
+  function boardChoices() {
+    const choices = [{ board: MAIN_BOARD, label: "Main room" }];
+    const place = model.place;
+    model.breakouts.forEach((room, i) => {
+      if (model.isStaff || room === place) choices.push({ board: model.breakoutBoards[i] ?? room, label: room });
+    });
+    if (model.galleryVisible) {
+      for (const g of model.gallery) choices.push({ board: g.board, label: `${g.room} (round ${g.round}, read-only)` });
+    }
+    return choices;
+  }
+
+  /** Show a board this page may open (the breakout gallery's "View board"). */
+  function show(wanted) {
+    if (!boardChoices().some((c) => c.board === wanted)) return;
+    picked = wanted === model.boardOf(model.place) ? null : wanted;
+    if (session && !session.stopped) switchTo(wanted);
+    render();
+    root.scrollIntoView?.({ block: "start" });
+  }
+
   /** Close the board's connection for good (the class is over for this page). */
   function stop() {
     if (!session || session.stopped) return;
@@ -188,16 +231,20 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     render();
   }
 
+  /** A closed round's board, kept read-only in the gallery. */
+  function inGallery() {
+    return model.gallery.some((g) => g.board === board) && !model.breakoutBoards.includes(board);
+  }
+
   function canWrite() {
-    return Boolean(session && model.me && session.status.state !== "closed" && !session.stopped &&
-      (model.isStaff || (!model.lockedBoards.has(board) && !inOtherRoom())));
+    if (!session || !model.me || session.status.state === "closed" || session.stopped || inGallery()) return false;
+    return model.isStaff || (!model.lockedBoards.has(board) && !inOtherRoom());
   }
 
   /** A student writes only the board of the room they are in (docs/whiteboard.md): `main` is
    * read-only for them while they are in a breakout room. */
   function inOtherRoom() {
-    const room = model.me ? model.breakoutOf.get(model.me.identity) ?? MAIN_BOARD : MAIN_BOARD;
-    return room !== board;
+    return model.boardOf(model.place) !== board;
   }
 
   // -- tools ------------------------------------------------------------------------------------------
@@ -536,6 +583,8 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     lockedBadge.hidden = !locked;
     lockedBadge.textContent = model.isStaff ? "Locked for students" : "Locked: only staff can draw";
     stage.dataset.readonly = String(!writable);
+    stage.dataset.board = board;
+    renderBoardChoices();
     stage.dataset.tool = tool;
 
     for (const [name, button] of toolButtons) {
@@ -548,6 +597,7 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     redoButton.disabled = !writable || !session?.canRedo;
 
     staffControls.hidden = !model.isStaff;
+    lockButton.disabled = clearButton.disabled = inGallery();
     lockButton.setAttribute("aria-pressed", String(locked));
     lockButton.textContent = locked ? "Unlock board" : "Lock board";
     lockButton.title = locked ? "Let students draw again" : "Stop students from drawing";
@@ -561,6 +611,18 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
           onclick: () => downloadSnapshot(s.id) }),
         el("span", { class: "muted-text", text: ` by ${model.nameOf(s.by)} at ${new Date(s.ts).toLocaleTimeString()}` })),
       () => {});
+  }
+
+  let choicesSignature = "";
+  function renderBoardChoices() {
+    const choices = boardChoices();
+    boardSelect.hidden = choices.length < 2;
+    const signature = JSON.stringify(choices);
+    if (signature !== choicesSignature) {
+      choicesSignature = signature;
+      replaceChildren(boardSelect, choices.map((c) => el("option", { value: c.board, text: c.label })));
+    }
+    boardSelect.value = board;
   }
 
   // A handle for debugging and end-to-end tests; the page itself never reads it. The getters follow
@@ -578,5 +640,5 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     list() { return session ? drawOrder(session.values()) : []; },
   };
 
-  return { render, connect, stop, handle };
+  return { render, connect, stop, show, handle };
 }

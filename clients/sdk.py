@@ -1,8 +1,8 @@
 """The liveclass Python client SDK: one participant's connection to ``/ws``, over asyncio.
 
 It speaks only the public protocol (docs/protocol.md): join, commands with refs answered by
-``ack``/``error``, ordered ``event`` frames, ``presence``, vote ``tally`` frames, heartbeats, and
-resume. With
+``ack``/``error``, ordered ``event`` frames, ``presence``, vote ``tally`` frames, ``view`` frames
+(the participant's place changed: a breakout room or the main room), heartbeats, and resume. With
 ``reconnect=True`` it reconnects by itself after a drop, a ``reconnect`` frame, or close codes
 1012/4008, with exponential backoff and full jitter, presenting its last event id so it receives
 exactly what it missed.
@@ -12,6 +12,16 @@ Example::
     async with ClassroomClient(url, token, room) as c:
         await c.ask("What is a monad?")
         event = await c.wait_for(lambda e: e.type == "question.answered")
+
+Breakout rooms (staff)::
+
+    await teacher.open_breakouts(["Red", "Blue"], auto=True, duration_s=600)
+    await teacher.move_to_breakout("alice", "Blue")
+    await teacher.set_breakout_timer(120)       # two minutes from now
+    await teacher.close_breakouts()
+
+and on a student's side ``c.session.place`` ("Red", or None for the main room),
+``c.breakout_remaining_ms()`` and :meth:`ClassroomClient.wait_for_place`.
 """
 
 from __future__ import annotations
@@ -20,8 +30,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +41,8 @@ import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.protocol import State
+
+from .breakouts import Breakouts, auto_assignment
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +123,45 @@ class Session:
     #: The ``iceServers`` of the last ``welcome``/``resumed`` (TURN credentials for media).
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    #: The breakout rooms: from the welcome's ``room.breakouts``, moved by the ``breakout.*``
+    #: events received and replaced by each ``view`` frame.
+    breakouts: Breakouts = field(default_factory=Breakouts)
+    #: ``view`` frames received (each replaced ``room`` and moved ``last_id``).
+    views: int = 0
+    #: The server's clock minus this host's (ms): from ``server_time_ms`` of the last
+    #: ``welcome``/``resumed`` (one-way delay included), refined by each ``ping`` (half its
+    #: round trip).
+    server_offset_ms: float = 0.0
+
+    @property
+    def identity(self) -> str:
+        return str(self.you.get("identity", ""))
+
+    @property
+    def staff(self) -> bool:
+        return self.you.get("role") in ("teacher", "assistant")
+
+    @property
+    def place(self) -> str | None:
+        """The breakout room this participant is in, or None for the main room."""
+        return self.breakouts.place_of(self.identity)
+
+    def server_now_ms(self) -> float:
+        """The server's time now (epoch ms), from this host's clock and the measured offset."""
+        return time.time() * 1000.0 + self.server_offset_ms
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """The fields that have a value: an optional field left out reads as nil at the server."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _replace_view(s: Session, room: dict[str, Any]) -> None:
+    """Take ``room`` (a ``welcome``'s or ``view``'s RoomView) as the session's snapshot."""
+    s.room = room
+    s.votes = {q["question_id"]: q["votes"] for q in room.get("questions", [])}
+    s.voted = {q["question_id"] for q in room.get("questions", []) if q["voted"]}
+    s.breakouts = Breakouts.from_view(room.get("breakouts"))
 
 
 def _count_votes(s: Session, event: Event) -> None:
@@ -181,6 +233,9 @@ class ClassroomClient:
         #: Called with each ``media.reset`` frame: the SFU worker holding this connection's
         #: media was lost; close the peer connections and publish / subscribe again.
         self.media_reset_listeners: list[Callable[[dict[str, Any]], None]] = []
+        #: Called with each ``view`` frame (after the session took it): this participant's place
+        #: changed, so switch chat, Q&A and the whiteboard (``session.breakouts.board_of``).
+        self.view_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._greeted: asyncio.Future[dict[str, Any]] | None = None
         self._stopping = False
         self._reconnecting = False
@@ -326,6 +381,7 @@ class ClassroomClient:
             s.events.append(event)
             s.last_id = msg["id"]
             _count_votes(s, event)
+            s.breakouts.apply(event.type, event.data, event.ts, me=s.identity, staff=s.staff)
         elif t == "tally":
             s.tally_frames += 1
             for entry in msg["questions"]:
@@ -337,19 +393,26 @@ class ClassroomClient:
             s.roster = {p["identity"]: p for p in msg["roster"]}
             s.online = msg["online"]
             s.ice_servers = list(msg.get("ice_servers", []))
+            if msg.get("server_time_ms") is not None:
+                s.server_offset_ms = msg["server_time_ms"] - time.time() * 1000.0
             if t == "welcome":
                 s.last_id = msg["last_id"]
             elif not (s.welcomes or s.resumes) and self._resume_from is not None:
                 s.last_id = self._resume_from  # the missed events follow and advance it
             if t == "welcome":
-                s.room = msg["room"]
-                s.votes = {q["question_id"]: q["votes"] for q in s.room.get("questions", [])}
-                s.voted = {q["question_id"] for q in s.room.get("questions", []) if q["voted"]}
+                _replace_view(s, msg["room"])
                 s.welcomes += 1
             else:
                 s.resumes += 1
             if self._greeted is not None and not self._greeted.done():
                 self._greeted.set_result(msg)
+        elif t == "view":
+            # The place changed: the view replaces the snapshot; events above last_id follow.
+            s.last_id = msg["last_id"]
+            _replace_view(s, msg["room"])
+            s.views += 1
+            for view_listener in tuple(self.view_listeners):
+                view_listener(msg)
         elif t == "presence":
             s.presence_frames += 1
             for p in msg["joined"]:
@@ -416,7 +479,15 @@ class ClassroomClient:
         await self._ws.send(frame)
 
     async def ping(self) -> dict[str, Any]:
-        return await self.request("ping")
+        """Send the application ``ping``; returns the ``pong``. Also measures the server's clock
+        (``session.server_offset_ms``) from its ``server_time_ms`` at half the round trip."""
+        sent = time.time() * 1000.0
+        pong = await self.request("ping")
+        if pong.get("server_time_ms") is not None:
+            self.session.server_offset_ms = (
+                pong["server_time_ms"] - (sent + time.time() * 1000.0) / 2
+            )
+        return pong
 
     # -- media signaling (docs/protocol.md, "Media") ----------------------------------------------
 
@@ -445,8 +516,18 @@ class ClassroomClient:
         """Answer subscribe offer ``version``."""
         await self.request("media.answer", version=version, sdp=sdp)
 
-    async def chat(self, text: str, to: str | None = None) -> dict[str, Any]:
-        return await self.request("chat.send", text=text, to=to)
+    async def chat(
+        self, text: str, to: str | None = None, room: str | None = None
+    ) -> dict[str, Any]:
+        """Send a chat line: room-wide (``to`` None) or into a private thread with student
+        ``to``. It goes to the sender's place (its breakout room or the main room); staff may
+        name another open breakout ``room`` to post into.
+
+        Raises:
+            CommandFailed: ``chat_muted``, ``bad_field``; ``not_allowed`` (a student naming a
+                room), ``no_such_breakout`` (``room`` is not open).
+        """
+        return await self.request("chat.send", text=text, to=to, **_given(room=room))
 
     async def raise_hand(self) -> dict[str, Any]:
         return await self.request("hand.raise")
@@ -460,8 +541,14 @@ class ClassroomClient:
     async def lower_all_hands(self) -> dict[str, Any]:
         return await self.request("hand.lower_all")
 
-    async def ask(self, text: str) -> dict[str, Any]:
-        return await self.request("question.ask", text=text)
+    async def ask(self, text: str, room: str | None = None) -> dict[str, Any]:
+        """Ask a question in the asker's place; staff may name another open breakout ``room``.
+
+        Raises:
+            CommandFailed: ``bad_field``, ``limit_reached``; ``not_allowed`` (a student naming a
+                room), ``no_such_breakout``.
+        """
+        return await self.request("question.ask", text=text, **_given(room=room))
 
     async def upvote(self, question_id: int) -> dict[str, Any]:
         return await self.request("question.upvote", question_id=question_id)
@@ -548,15 +635,184 @@ class ClassroomClient:
     async def spotlight(self, identity: str | None) -> dict[str, Any]:
         return await self.request("media.spotlight", identity=identity)
 
-    async def open_breakouts(self, rooms: Sequence[str]) -> dict[str, Any]:
-        return await self.request("breakout.open", rooms=list(rooms))
+    # -- breakout rooms (docs/protocol.md, "Breakout rooms") ----------------------------------
+    #
+    # Staff only unless said. Each returns the ``ack`` (``ids``: the events appended; ``[]`` when
+    # nothing changed). ``CommandFailed.code`` names what went wrong: ``not_allowed`` (a student,
+    # or a move only the teacher may make), ``bad_field`` (``field`` names it), ``no_such_breakout``
+    # (not open, or none open), ``no_such_participant``, ``breakouts_open``, ``breakout_full``.
+
+    async def open_breakouts(
+        self,
+        rooms: Sequence[str] | None = None,
+        *,
+        members: Mapping[str, str] | None = None,
+        auto: bool = False,
+        apart: Sequence[Sequence[str]] = (),
+        together: Sequence[Sequence[str]] = (),
+        duration_s: int | None = None,
+        warn_s: int | None = None,
+        self_select: bool | None = None,
+        cap: int | None = None,
+        groups: str | None = None,
+    ) -> dict[str, Any]:
+        """Open breakout ``rooms`` (1-50 distinct names of 1-64 characters, no control
+        characters), answered by ``breakout.opened{round, rooms, boards, members, duration_s,
+        warn_s, self_select, cap, by}``.
+
+        Args:
+            members: the initial assignment, identity -> room.
+            auto, apart, together: assign every other student balanced at random, keeping each
+                pair of ``apart`` in different rooms and each group of ``together`` in one
+                (``apart`` or ``together`` imply ``auto``).
+            duration_s: a timer, 1-86400 s (None: none); the rooms close when it runs out.
+            warn_s: clients warn this long before the close (0-3600, default 60).
+            self_select: students choose their room (:meth:`choose_breakout`); ``cap``: at most
+                that many students per room (1-1000).
+            groups: the name of a saved group set (:meth:`save_breakout_groups`): its rooms and
+                members (those still in the room), instead of ``rooms`` and ``members``.
+
+        Raises:
+            CommandFailed: ``breakouts_open``; ``bad_field`` (``rooms``, ``duration_s``,
+                ``warn_s``, ``cap``, ``groups``: an unknown set); ``no_such_participant``;
+                ``no_such_breakout`` (``members`` naming a room not in ``rooms``).
+        """
+        if rooms is None and groups is None:
+            raise ValueError("name the rooms or a saved group set")
+        fields = _given(
+            rooms=None if rooms is None else list(rooms),
+            members=None if members is None else dict(members),
+            auto=auto_assignment(apart, together) if auto or apart or together else None,
+            duration_s=duration_s,
+            warn_s=warn_s,
+            self_select=self_select,
+            cap=cap,
+            groups=groups,
+        )
+        return await self.request("breakout.open", **fields)
+
+    async def assign_breakouts(
+        self,
+        members: Mapping[str, str | None] | None = None,
+        *,
+        auto: bool = False,
+        apart: Sequence[Sequence[str]] = (),
+        together: Sequence[Sequence[str]] = (),
+    ) -> dict[str, Any]:
+        """Move many at once: ``members`` maps identity -> open room (None: the main room); or
+        ``auto`` assigns the students in the main room balanced at random (with ``apart`` and
+        ``together`` as in :meth:`open_breakouts`). One ``breakout.assigned{members, by}``
+        holding only the changes.
+
+        Raises:
+            CommandFailed: ``no_such_breakout``, ``no_such_participant``, ``not_allowed``.
+        """
+        if members is None and not (auto or apart or together):
+            raise ValueError("give members or auto")
+        fields = _given(
+            members=None if members is None else dict(members),
+            auto=auto_assignment(apart, together) if auto or apart or together else None,
+        )
+        return await self.request("breakout.assign", **fields)
 
     async def move_to_breakout(self, identity: str, room: str | None) -> dict[str, Any]:
-        """Move ``identity`` to breakout ``room`` (None: back to the main room)."""
+        """Move ``identity`` to breakout ``room`` (None: back to the main room):
+        ``breakout.moved{identity, room, by}``. Only the teacher moves other staff, nobody moves
+        the teacher but the teacher.
+
+        Raises:
+            CommandFailed: ``not_allowed``, ``no_such_participant``, ``no_such_breakout``.
+        """
         return await self.request("breakout.move", identity=identity, room=room)
 
+    async def visit_breakout(self, room: str | None) -> dict[str, Any]:
+        """Staff visit breakout ``room`` (shown in its roster); None: back to the main room."""
+        return await self.move_to_breakout(self.session.identity, room)
+
+    async def choose_breakout(self, room: str | None) -> dict[str, Any]:
+        """A **student** picks its room while self-select is on (None: the main room).
+
+        Raises:
+            CommandFailed: ``not_allowed`` (self-select off, or staff), ``no_such_breakout``,
+                ``breakout_full`` (the room holds ``cap`` students).
+        """
+        return await self.request("breakout.choose", room=room)
+
+    async def set_breakout_timer(self, remaining_s: int | None) -> dict[str, Any]:
+        """Extend or shorten the timer: the rooms close ``remaining_s`` (1-86400) from now on the
+        server's clock (None: no timer). ``breakout.timer_set{remaining_s, by}``.
+
+        Raises:
+            CommandFailed: ``bad_field`` (``remaining_s``), ``no_such_breakout`` (none open).
+        """
+        return await self.request("breakout.timer", remaining_s=remaining_s)
+
+    async def broadcast(self, text: str) -> dict[str, Any]:
+        """A chat line to every room at once: ``chat.message{..., room: nil, broadcast: true}``.
+
+        Raises:
+            CommandFailed: ``bad_field`` (``text``), ``no_such_breakout`` (none open).
+        """
+        return await self.request("breakout.broadcast", text=text)
+
+    async def ask_for_help(self) -> dict[str, Any]:
+        """A **student** in a breakout room asks staff for help:
+        ``breakout.help_asked{identity, room}`` (``ids: []`` when already queued).
+
+        Raises:
+            CommandFailed: ``not_allowed`` (in the main room).
+        """
+        return await self.request("breakout.help")
+
+    async def clear_help(self, identity: str | None = None) -> dict[str, Any]:
+        """Staff mark ``identity``'s help request done; a student withdraws its own (None: this
+        participant). ``breakout.help_cleared{identity, by}``."""
+        return await self.request("breakout.help_done", identity=identity or self.session.identity)
+
     async def close_breakouts(self) -> dict[str, Any]:
+        """Close the breakout rooms: everyone back in the main room,
+        ``breakout.closed{round, by, reason: "staff"}``; their boards go to the gallery."""
         return await self.request("breakout.close")
+
+    async def share_breakout_boards(self, shared: bool = True) -> dict[str, Any]:
+        """Show (or hide) the last round's boards to students: ``breakout.boards_shared``.
+
+        Raises:
+            CommandFailed: ``no_such_breakout`` (the gallery is empty).
+        """
+        return await self.request("breakout.share_boards", shared=shared)
+
+    async def save_breakout_groups(
+        self, name: str, rooms: Sequence[str], members: Mapping[str, str]
+    ) -> None:
+        """Save a group set under ``name`` (1-64 characters) in this staff member's library,
+        which outlives the session (at most 50 sets, each 50 rooms and 2,000 members). Saving
+        under an existing name replaces it.
+
+        Raises:
+            CommandFailed: ``not_allowed``, ``bad_field``, ``limit_reached``.
+        """
+        await self.request(
+            "breakout.groups.save", name=name, rooms=list(rooms), members=dict(members)
+        )
+
+    async def list_breakout_groups(self) -> list[dict[str, Any]]:
+        """This staff member's saved group sets: ``[{name, rooms, members}]``."""
+        ack = await self.request("breakout.groups.list")
+        return list(ack.get("groups") or [])
+
+    async def delete_breakout_groups(self, name: str) -> None:
+        """Delete the saved group set ``name``.
+
+        Raises:
+            CommandFailed: ``bad_field`` (``name``: no such set).
+        """
+        await self.request("breakout.groups.delete", name=name)
+
+    def breakout_remaining_ms(self) -> float | None:
+        """Milliseconds until the breakout rooms close by their timer (server time), None
+        without a timer."""
+        return self.session.breakouts.remaining_ms(self.session.server_now_ms())
 
     async def end_session(self, reason: str = "") -> dict[str, Any]:
         return await self.request("session.end", reason=reason)
@@ -580,6 +836,14 @@ class ClassroomClient:
                         if predicate(event):
                             return event
                     await self._changed.wait()
+
+    async def wait_for_place(self, room: str | None, timeout: float = 10.0) -> None:
+        """Wait until this participant is in breakout ``room`` (None: the main room).
+
+        Raises:
+            TimeoutError: it was not within ``timeout`` seconds.
+        """
+        await self.wait_until(lambda: self.session.place == room, timeout)
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
         """Wait until ``condition()`` holds (checked after every frame).

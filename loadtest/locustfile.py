@@ -258,6 +258,22 @@ def _ack_p99(environment: Environment) -> float | None:
     return float(combined.get_response_time_percentile(0.99))
 
 
+#: ``join`` rows that are not ``/ws`` joins: their connections are counted apart.
+OTHER_CONNECTIONS = ("board", "media bot")
+
+
+def _connections(environment: Environment) -> dict[str, tuple[int, int]]:
+    """(ok, failed) per kind of connection, from locust's ``join`` rows: ``ws`` (``/ws`` joins:
+    ``welcome``, ``resumed``, ``refused``, ``timeout``), ``board`` and ``media bot``."""
+    counts = {kind: [0, 0] for kind in ("ws", *OTHER_CONNECTIONS)}
+    for e in environment.stats.entries.values():
+        if e.method == "join":
+            kind = e.name if e.name in OTHER_CONNECTIONS else "ws"
+            counts[kind][0] += e.num_requests - e.num_failures
+            counts[kind][1] += e.num_failures
+    return {kind: (ok, failed) for kind, (ok, failed) in counts.items()}
+
+
 def summarize(environment: Environment) -> dict[str, Any]:
     """The run's measures (this process's, or the master's from every worker's reports)."""
     if isinstance(environment.runner, MasterRunner):
@@ -272,15 +288,16 @@ def summarize(environment: Environment) -> dict[str, Any]:
         ]
     delivery = DeliveryLedger.merge(r["delivery"] for r in reports)
     fanout = Histogram.merge(r["fanout"] for r in reports)
-    joins = [e for e in environment.stats.entries.values() if e.method == "join"]
+    connections = _connections(environment)
     return {
         "fanout_ms": {
             "count": fanout.total,
             **{f"p{q}": fanout.percentile(q / 100) for q in (50, 90, 95, 99, 100)},
         },
         "ack_p99_ms": _ack_p99(environment),
-        "joins": sum(e.num_requests - e.num_failures for e in joins),
-        "join_failures": sum(e.num_failures for e in joins),
+        "joins": connections["ws"][0],
+        "join_failures": sum(failed for _, failed in connections.values()),
+        "connections": {kind: list(counts) for kind, counts in connections.items()},
         "delivery": {
             "lines": len(delivery.lines),
             "delivered": delivery.delivered,
@@ -336,9 +353,11 @@ def _gate(environment: Environment, **_: Any) -> None:
     summary["slo"] = [v.__dict__ for v in verdicts]
     f = summary["fanout_ms"]
     d = summary["delivery"]
+    connections = summary["connections"]
     lines = [
         "liveclass load test summary",
-        f"  joins {summary['joins']} ok, {summary['join_failures']} failed",
+        "  joins {} ok, {} failed; board connections {} ok, {} failed; media bots {} ok, {} "
+        "failed".format(*(n for kind in ("ws", *OTHER_CONNECTIONS) for n in connections[kind])),
         "  fan-out (ms) n={count} p50={p50} p95={p95} p99={p99} max={p100}".format(**f),
         f"  ack p99 {summary['ack_p99_ms']} ms",
         f"  delivery {d['delivered']}/{d['expected']} = {d['ratio']} over {d['lines']} lines",
@@ -715,6 +734,10 @@ class StudentUser(Receiver):
             for p in room.get("polls", [])
             if p["open"] and not p["mine"]
         }
+        # Polls already open when the view was taken get their answer too, as a live one would.
+        now = time.monotonic()
+        for pid in self.polls:
+            self.todo.append((now + random.uniform(0.5, 4.0), "poll", {"id": pid}))
         self.questions = {
             int(q["question_id"])
             for q in room.get("questions", [])

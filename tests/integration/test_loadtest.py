@@ -8,6 +8,7 @@ the timeout) and reads its CSV statistics and the summary JSON it writes.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clients import ClassroomClient
 from tests.haproxy import HAProxy
 from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
@@ -232,6 +234,29 @@ def test_whiteboard_scribble_converges_on_every_board(
     assert (converge["Request Count"], converge["Failure Count"]) == ("1", "0")
     ((room, equal, what),) = run.summary["boards"]
     assert room == "lt-0" and equal, what
+    # board connections are counted apart from the /ws joins
+    assert run.summary["joins"] == 30, run.summary
+    assert run.summary["connections"]["board"] == [29, 0], run.summary
+    assert "board connections 29 ok, 0 failed" in run.output
+
+
+def test_students_answer_a_poll_that_was_open_before_they_joined(
+    server: LiveclassServer, tmp_path: Path
+) -> None:
+    async def open_poll() -> int:
+        token = server.token("early-teacher", "teacher", room="lt-0")
+        async with ClassroomClient(server.ws_url, token, "lt-0", reconnect=False) as teacher:
+            ack = await teacher.open_poll("Ready?", ["yes", "no"])
+            return int(ack["ids"][0])
+
+    asyncio.run(open_poll())
+    run = run_locust(
+        server, tmp_path, 6, 6, "--poll-every-s", "0", "--lurker-percent", "0", "--rooms", "1"
+    )
+    assert run.code == 0, run.output
+    assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+    assert run.count("ack", "poll.open") == 0  # the swarm's teacher opened none
+    assert run.count("ack", "poll.answer") == 5, run.output  # every student answered it
 
 
 def _joins(node: LiveclassServer) -> float:

@@ -32,7 +32,7 @@ import logging
 import random
 import time
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +42,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.protocol import State
 
-from .breakouts import Breakouts, auto_assignment
+from .breakout_commands import BreakoutCommands, given
+from .breakouts import Breakouts
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +152,6 @@ class Session:
         return time.time() * 1000.0 + self.server_offset_ms
 
 
-def _given(**fields: Any) -> dict[str, Any]:
-    """The fields that have a value: an optional field left out reads as nil at the server."""
-    return {k: v for k, v in fields.items() if v is not None}
-
-
 def _replace_view(s: Session, room: dict[str, Any]) -> None:
     """Take ``room`` (a ``welcome``'s or ``view``'s RoomView) as the session's snapshot."""
     s.room = room
@@ -183,7 +179,7 @@ def _count_votes(s: Session, event: Event) -> None:
             s.voted.discard(question)
 
 
-class ClassroomClient:
+class ClassroomClient(BreakoutCommands):
     """One participant's connection.
 
     Args:
@@ -527,7 +523,7 @@ class ClassroomClient:
             CommandFailed: ``chat_muted``, ``bad_field``; ``not_allowed`` (a student naming a
                 room), ``no_such_breakout`` (``room`` is not open).
         """
-        return await self.request("chat.send", text=text, to=to, **_given(room=room))
+        return await self.request("chat.send", text=text, to=to, **given(room=room))
 
     async def raise_hand(self) -> dict[str, Any]:
         return await self.request("hand.raise")
@@ -548,7 +544,7 @@ class ClassroomClient:
             CommandFailed: ``bad_field``, ``limit_reached``; ``not_allowed`` (a student naming a
                 room), ``no_such_breakout``.
         """
-        return await self.request("question.ask", text=text, **_given(room=room))
+        return await self.request("question.ask", text=text, **given(room=room))
 
     async def upvote(self, question_id: int) -> dict[str, Any]:
         return await self.request("question.upvote", question_id=question_id)
@@ -634,185 +630,6 @@ class ClassroomClient:
 
     async def spotlight(self, identity: str | None) -> dict[str, Any]:
         return await self.request("media.spotlight", identity=identity)
-
-    # -- breakout rooms (docs/protocol.md, "Breakout rooms") ----------------------------------
-    #
-    # Staff only unless said. Each returns the ``ack`` (``ids``: the events appended; ``[]`` when
-    # nothing changed). ``CommandFailed.code`` names what went wrong: ``not_allowed`` (a student,
-    # or a move only the teacher may make), ``bad_field`` (``field`` names it), ``no_such_breakout``
-    # (not open, or none open), ``no_such_participant``, ``breakouts_open``, ``breakout_full``.
-
-    async def open_breakouts(
-        self,
-        rooms: Sequence[str] | None = None,
-        *,
-        members: Mapping[str, str] | None = None,
-        auto: bool = False,
-        apart: Sequence[Sequence[str]] = (),
-        together: Sequence[Sequence[str]] = (),
-        duration_s: int | None = None,
-        warn_s: int | None = None,
-        self_select: bool | None = None,
-        cap: int | None = None,
-        groups: str | None = None,
-    ) -> dict[str, Any]:
-        """Open breakout ``rooms`` (1-50 distinct names of 1-64 characters, no control
-        characters), answered by ``breakout.opened{round, rooms, boards, members, duration_s,
-        warn_s, self_select, cap, by}``.
-
-        Args:
-            members: the initial assignment, identity -> room.
-            auto, apart, together: assign every other student balanced at random, keeping each
-                pair of ``apart`` in different rooms and each group of ``together`` in one
-                (``apart`` or ``together`` imply ``auto``).
-            duration_s: a timer, 1-86400 s (None: none); the rooms close when it runs out.
-            warn_s: clients warn this long before the close (0-3600, default 60).
-            self_select: students choose their room (:meth:`choose_breakout`); ``cap``: at most
-                that many students per room (1-1000).
-            groups: the name of a saved group set (:meth:`save_breakout_groups`): its rooms and
-                members (those still in the room), instead of ``rooms`` and ``members``.
-
-        Raises:
-            CommandFailed: ``breakouts_open``; ``bad_field`` (``rooms``, ``duration_s``,
-                ``warn_s``, ``cap``, ``groups``: an unknown set); ``no_such_participant``;
-                ``no_such_breakout`` (``members`` naming a room not in ``rooms``).
-        """
-        if rooms is None and groups is None:
-            raise ValueError("name the rooms or a saved group set")
-        fields = _given(
-            rooms=None if rooms is None else list(rooms),
-            members=None if members is None else dict(members),
-            auto=auto_assignment(apart, together) if auto or apart or together else None,
-            duration_s=duration_s,
-            warn_s=warn_s,
-            self_select=self_select,
-            cap=cap,
-            groups=groups,
-        )
-        return await self.request("breakout.open", **fields)
-
-    async def assign_breakouts(
-        self,
-        members: Mapping[str, str | None] | None = None,
-        *,
-        auto: bool = False,
-        apart: Sequence[Sequence[str]] = (),
-        together: Sequence[Sequence[str]] = (),
-    ) -> dict[str, Any]:
-        """Move many at once: ``members`` maps identity -> open room (None: the main room); or
-        ``auto`` assigns the students in the main room balanced at random (with ``apart`` and
-        ``together`` as in :meth:`open_breakouts`). One ``breakout.assigned{members, by}``
-        holding only the changes.
-
-        Raises:
-            CommandFailed: ``no_such_breakout``, ``no_such_participant``, ``not_allowed``.
-        """
-        if members is None and not (auto or apart or together):
-            raise ValueError("give members or auto")
-        fields = _given(
-            members=None if members is None else dict(members),
-            auto=auto_assignment(apart, together) if auto or apart or together else None,
-        )
-        return await self.request("breakout.assign", **fields)
-
-    async def move_to_breakout(self, identity: str, room: str | None) -> dict[str, Any]:
-        """Move ``identity`` to breakout ``room`` (None: back to the main room):
-        ``breakout.moved{identity, room, by}``. Only the teacher moves other staff, nobody moves
-        the teacher but the teacher.
-
-        Raises:
-            CommandFailed: ``not_allowed``, ``no_such_participant``, ``no_such_breakout``.
-        """
-        return await self.request("breakout.move", identity=identity, room=room)
-
-    async def visit_breakout(self, room: str | None) -> dict[str, Any]:
-        """Staff visit breakout ``room`` (shown in its roster); None: back to the main room."""
-        return await self.move_to_breakout(self.session.identity, room)
-
-    async def choose_breakout(self, room: str | None) -> dict[str, Any]:
-        """A **student** picks its room while self-select is on (None: the main room).
-
-        Raises:
-            CommandFailed: ``not_allowed`` (self-select off, or staff), ``no_such_breakout``,
-                ``breakout_full`` (the room holds ``cap`` students).
-        """
-        return await self.request("breakout.choose", room=room)
-
-    async def set_breakout_timer(self, remaining_s: int | None) -> dict[str, Any]:
-        """Extend or shorten the timer: the rooms close ``remaining_s`` (1-86400) from now on the
-        server's clock (None: no timer). ``breakout.timer_set{remaining_s, by}``.
-
-        Raises:
-            CommandFailed: ``bad_field`` (``remaining_s``), ``no_such_breakout`` (none open).
-        """
-        return await self.request("breakout.timer", remaining_s=remaining_s)
-
-    async def broadcast(self, text: str) -> dict[str, Any]:
-        """A chat line to every room at once: ``chat.message{..., room: nil, broadcast: true}``.
-
-        Raises:
-            CommandFailed: ``bad_field`` (``text``), ``no_such_breakout`` (none open).
-        """
-        return await self.request("breakout.broadcast", text=text)
-
-    async def ask_for_help(self) -> dict[str, Any]:
-        """A **student** in a breakout room asks staff for help:
-        ``breakout.help_asked{identity, room}`` (``ids: []`` when already queued).
-
-        Raises:
-            CommandFailed: ``not_allowed`` (in the main room).
-        """
-        return await self.request("breakout.help")
-
-    async def clear_help(self, identity: str | None = None) -> dict[str, Any]:
-        """Staff mark ``identity``'s help request done; a student withdraws its own (None: this
-        participant). ``breakout.help_cleared{identity, by}``."""
-        return await self.request("breakout.help_done", identity=identity or self.session.identity)
-
-    async def close_breakouts(self) -> dict[str, Any]:
-        """Close the breakout rooms: everyone back in the main room,
-        ``breakout.closed{round, by, reason: "staff"}``; their boards go to the gallery."""
-        return await self.request("breakout.close")
-
-    async def share_breakout_boards(self, shared: bool = True) -> dict[str, Any]:
-        """Show (or hide) the last round's boards to students: ``breakout.boards_shared``.
-
-        Raises:
-            CommandFailed: ``no_such_breakout`` (the gallery is empty).
-        """
-        return await self.request("breakout.share_boards", shared=shared)
-
-    async def save_breakout_groups(
-        self, name: str, rooms: Sequence[str], members: Mapping[str, str]
-    ) -> None:
-        """Save a group set under ``name`` (1-64 characters) in this staff member's library,
-        which outlives the session (at most 50 sets, each 50 rooms and 2,000 members). Saving
-        under an existing name replaces it.
-
-        Raises:
-            CommandFailed: ``not_allowed``, ``bad_field``, ``limit_reached``.
-        """
-        await self.request(
-            "breakout.groups.save", name=name, rooms=list(rooms), members=dict(members)
-        )
-
-    async def list_breakout_groups(self) -> list[dict[str, Any]]:
-        """This staff member's saved group sets: ``[{name, rooms, members}]``."""
-        ack = await self.request("breakout.groups.list")
-        return list(ack.get("groups") or [])
-
-    async def delete_breakout_groups(self, name: str) -> None:
-        """Delete the saved group set ``name``.
-
-        Raises:
-            CommandFailed: ``bad_field`` (``name``: no such set).
-        """
-        await self.request("breakout.groups.delete", name=name)
-
-    def breakout_remaining_ms(self) -> float | None:
-        """Milliseconds until the breakout rooms close by their timer (server time), None
-        without a timer."""
-        return self.session.breakouts.remaining_ms(self.session.server_now_ms())
 
     async def end_session(self, reason: str = "") -> dict[str, Any]:
         return await self.request("session.end", reason=reason)

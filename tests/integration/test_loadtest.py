@@ -259,6 +259,47 @@ def test_students_answer_a_poll_that_was_open_before_they_joined(
     assert run.count("ack", "poll.answer") == 5, run.output  # every student answered it
 
 
+def test_breakout_churn_keeps_every_line_in_its_room_and_delivers_every_lecture_line(
+    server: LiveclassServer, tmp_path: Path
+) -> None:
+    # Rounds of 3 breakout rooms open every few seconds (odd ones closed by their timer, even
+    # ones by the teacher), each with two moves and a broadcast, while students chat, drop and
+    # resume. A line of another room reaching a student is a failure (breakout / isolation).
+    run = run_locust(
+        server,
+        tmp_path,
+        25,
+        22,
+        "--lecture-every-s",
+        "0.5",
+        "--chat-per-min",
+        "30",
+        "--breakout-every-s",
+        "2",
+        "--breakout-rooms",
+        "3",
+        "--breakout-duration-s",
+        "5",
+        "--churn-every-s",
+        "5",
+    )
+    assert run.code == 0, run.output
+    assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+    assert run.count("breakout", "isolation") == 0, run.output
+    assert run.count("ack", "breakout.open") >= 3, run.output
+    assert run.count("ack", "breakout.close") >= 1  # an untimed round, closed by the teacher
+    timer = run.row("breakout", "timer close")  # a timed round, closed by the server
+    assert int(timer["Request Count"]) >= 1 and float(timer["Max Response Time"]) < 2000
+    assert run.count("ack", "breakout.move") >= 2 and run.count("ack", "breakout.assign") >= 2
+    assert run.count("ack", "breakout.timer") >= 1
+    assert run.count("breakout", "chat.message") > 0  # students' lines inside their rooms
+    assert run.count("fanout", "breakout.broadcast") >= 24 * 2  # every receiver, each round
+    assert run.count("fanout", "chat.message") > 0  # the lecture went on in the main room
+    assert run.count("resume", "replay") > 0  # churn resumed some students
+    delivery = run.summary["delivery"]
+    assert delivery["ratio"] == 1.0 and delivery["expected"] > 0, delivery
+
+
 def _joins(node: LiveclassServer) -> float:
     status, body, _ = node.get("/metrics")
     assert status == 200

@@ -9,6 +9,7 @@ from typing import Any
 
 from loadtest.breakouts import Place, Round, scope_of
 from loadtest.measures import DeliveryLedger
+from loadtest.wire import Client
 
 
 def ev(event_id: int, kind: str, **data: Any) -> dict[str, Any]:
@@ -143,3 +144,17 @@ def test_an_untimed_round_is_closed_by_the_teacher() -> None:
     assert r.due(6.0, random.Random(1)) == [{"t": "breakout.close"}]
     assert r.due(7.0, random.Random(1)) == []
     assert not r.overdue(100.0, 10.0)
+
+
+def test_a_view_frame_moves_the_clients_resume_position() -> None:
+    fired: list[tuple[str, str, BaseException | None]] = []
+    client = Client(
+        "ws://127.0.0.1:1/ws", "t", "r", fire=lambda k, n, ms, ln, e: fired.append((k, n, e))
+    )
+    client._dispatch({"t": "welcome", "last_id": 10, "room": {}}, 0)
+    client._dispatch({"t": "view", "last_id": 14, "room": {}}, 0)
+    assert (client.last_id, client.last_event_id, client.window_start) == (14, 10, 10)
+    client._dispatch(ev(13, "chat.message"), 0)  # an event the view already held
+    client._dispatch(ev(15, "chat.message"), 0)
+    assert [(k, n) for k, n, e in fired if e is not None] == [("event", "order")]
+    assert client.last_id == 15

@@ -32,9 +32,15 @@ MEDIA_TYPES: frozenset[str] = frozenset(
 #: Client -> server requests about a board that change nothing in the room (answered on ``/ws``).
 BOARD_REQUEST_TYPES: frozenset[str] = frozenset({"board.snapshot_link"})
 
+#: Client -> server requests about a staff member's saved breakout groups, which belong to no
+#: room's log (answered on ``/ws`` by the edge; :mod:`signaling.saved_groups`).
+GROUPS_REQUEST_TYPES: frozenset[str] = frozenset(
+    {"breakout.groups.save", "breakout.groups.list", "breakout.groups.delete"}
+)
+
 #: Every client -> server type the codec accepts.
 CLIENT_TYPES: frozenset[str] = (
-    SESSION_TYPES | frozenset(COMMANDS) | MEDIA_TYPES | BOARD_REQUEST_TYPES
+    SESSION_TYPES | frozenset(COMMANDS) | MEDIA_TYPES | BOARD_REQUEST_TYPES | GROUPS_REQUEST_TYPES
 )
 
 #: Every server -> client type the codec produces.
@@ -51,6 +57,7 @@ SERVER_TYPES: frozenset[str] = frozenset(
         "reconnect",
         "media.offer",
         "media.reset",
+        "view",
     }
 )
 
@@ -103,7 +110,19 @@ class SnapshotLinkRequest:
     snapshot_id: int
 
 
-ClientMessage = Join | Ping | CommandFrame | MediaFrame | SnapshotLinkRequest
+@dataclass(frozen=True, slots=True)
+class GroupsRequest:
+    """``breakout.groups.save`` / ``list`` / ``delete``: its ``type``, ``ref``, and the fields
+    as sent (``name``, ``rooms``, ``members``), checked by :mod:`signaling.saved_groups`."""
+
+    type: str
+    ref: int
+    name: Any = None
+    rooms: Any = None
+    members: Any = None
+
+
+ClientMessage = Join | Ping | CommandFrame | MediaFrame | SnapshotLinkRequest | GroupsRequest
 
 _Check = Callable[[str, Any], Any]
 
@@ -231,7 +250,7 @@ def decode(frame: bytes) -> ClientMessage:
 
     Returns:
         :class:`Join`, :class:`Ping`, :class:`CommandFrame`, :class:`MediaFrame` or
-        :class:`SnapshotLinkRequest`.
+        :class:`SnapshotLinkRequest` or :class:`GroupsRequest`.
 
     Raises:
         BadFrame, UnknownType, MissingField, BadFieldType: with ``field`` naming the field.
@@ -262,6 +281,15 @@ def decode(frame: bytes) -> ClientMessage:
         return SnapshotLinkRequest(
             ref, _check_str("board", msg["board"]), _check_int("snapshot_id", msg["snapshot_id"])
         )
+    if t in GROUPS_REQUEST_TYPES:
+        ref = _ref(msg)
+        required = {"breakout.groups.save": ("name", "rooms", "members")}.get(
+            t, ("name",) if t == "breakout.groups.delete" else ()
+        )
+        for name in required:
+            if name not in msg:
+                raise MissingField(f"{name} is required", field=name)
+        return GroupsRequest(t, ref, msg.get("name"), msg.get("rooms"), msg.get("members"))
     entry = _SCHEMAS.get(t)
     if entry is None:
         raise UnknownType(f"unknown message type {t!r}", field="t")
@@ -389,6 +417,17 @@ def encode_ack(ref: int, ids: Sequence[int]) -> bytes:
 def encode_snapshot_link(ref: int, url: str) -> bytes:
     """The ``ack`` of ``board.snapshot_link``: ``url`` is the download path on this server."""
     return pack({"t": "ack", "ref": ref, "ids": [], "url": url})
+
+
+def encode_groups(ref: int, groups: Sequence[Mapping[str, Any]]) -> bytes:
+    """The ``ack`` of ``breakout.groups.list``: ``groups`` are ``{name, rooms, members}``."""
+    return pack({"t": "ack", "ref": ref, "ids": [], "groups": list(groups)})
+
+
+def encode_view(last_id: int, room: Mapping[str, Any]) -> bytes:
+    """``view{last_id, room}``: the member's place changed; ``room`` replaces its RoomView, and
+    the events after ``last_id`` follow (docs/protocol.md, "Breakout rooms")."""
+    return pack({"t": "view", "last_id": last_id, "room": room})
 
 
 def encode_error(error: ClientError | Exception, ref: int | None = None) -> bytes:

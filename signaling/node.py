@@ -26,11 +26,13 @@ from websockets.http11 import Request, Response
 
 from rooms import CloseCode, Leave, NotAllowed, Participant, Record, is_board_name
 
+from . import saved_groups
 from .auth import Keyring, verify
 from .boards import BoardEndpoint, OpenRoom
 from .bus import Bus
 from .codec import (
     CommandFrame,
+    GroupsRequest,
     Join,
     MediaFrame,
     Ping,
@@ -445,6 +447,9 @@ class SignalingNode:
                         )
                     elif isinstance(message, SnapshotLinkRequest):
                         hub.reply(outbox, self._snapshot_link(hub, member, message))
+                    elif isinstance(message, GroupsRequest):
+                        answer = await saved_groups.answer(self.store, member.participant, message)
+                        hub.reply(outbox, answer)
                     elif isinstance(message, MediaFrame):
                         if media is None:
                             media = MediaSession(self.media, hub, member.participant, outbox.put)
@@ -540,7 +545,7 @@ class SignalingNode:
 
     def _read(
         self, frame: str | bytes, bucket: TokenBucket
-    ) -> Join | Ping | CommandFrame | MediaFrame | SnapshotLinkRequest:
+    ) -> Join | Ping | CommandFrame | MediaFrame | SnapshotLinkRequest | GroupsRequest:
         """Check one frame against the limits and decode it; raises ClientError."""
         wait_ms = bucket.take()
         if wait_ms:

@@ -9,7 +9,10 @@ Keys share the room's hash tag, so they live in one slot on one master:
 - ``room:{<id>}:snapshot``: a hash, ``id`` (the last record folded into it) and ``data`` (the
   room's state, :class:`signaling.store.Snapshot`); the log is trimmed only behind it, in the
   same script that stores it;
-- ``room:{<id>}:conflicts``: a counter of appends refused because another node appended first.
+- ``room:{<id>}:conflicts``: a counter of appends refused because another node appended first;
+- ``groups:{<identity>}``: a hash of one staff member's saved breakout group sets, name -> the
+  set's msgpack (:mod:`signaling.saved_groups`); it belongs to no room (it outlives them), has no
+  expiry, and holds at most ``max_sets`` fields (checked in the script that writes it).
 
 An append is one Lua script: it checks the stream's last id against the caller's (compare-and-
 append, so two nodes deciding on one room's state cannot both append) and XADDs the events.
@@ -115,6 +118,22 @@ local through = stored - tonumber(ARGV[3])
 if through > 0 then redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-0', through + 1)) end
 return stored
 """
+
+
+#: KEYS: the owner's groups hash. ARGV: name, data, max sets. Replaces or adds the field unless
+#: the hash holds ``max sets`` other fields already; 1 when stored.
+SAVE_GROUPS_SCRIPT = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0
+    and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+def groups_key(owner: str) -> str:
+    return f"groups:{{{owner}}}"
 
 
 def log_key(room_id: str) -> str:
@@ -233,9 +252,37 @@ class RedisEventStore:
         self.replica_wait.confirm(replies, 1, f"room {room_id}: snapshot {snapshot.last_id}")
         return int(replies[0])
 
+    async def save_groups(self, owner: str, name: str, data: bytes, *, max_sets: int) -> bool:
+        key = groups_key(owner)
+
+        def build(pipe: Any) -> None:
+            pipe.eval(SAVE_GROUPS_SCRIPT, 1, key, name, data, max_sets)
+            self.replica_wait.queue(pipe)
+
+        replies = await self._run_key(key, build, "groups save")
+        if replies[0]:
+            self.replica_wait.confirm(replies, 1, f"groups of {owner!r}: save")
+        return bool(replies[0])
+
+    async def groups(self, owner: str) -> dict[str, bytes]:
+        key = groups_key(owner)
+        replies = await self._run_key(key, lambda pipe: pipe.hgetall(key), "groups read")
+        return {
+            (k.decode() if isinstance(k, bytes) else str(k)): bytes(v)
+            for k, v in replies[0].items()
+        }
+
+    async def delete_groups(self, owner: str, name: str) -> bool:
+        key = groups_key(owner)
+        replies = await self._run_key(key, lambda pipe: pipe.hdel(key, name), "groups delete")
+        return bool(replies[0])
+
     async def _run(self, room_id: str, build: Any, what: str) -> list[Any]:
+        return await self._run_key(log_key(room_id), build, what)
+
+    async def _run_key(self, key: str, build: Any, what: str) -> list[Any]:
         try:
-            return await self.router.run(log_key(room_id), build)
+            return await self.router.run(key, build)
         except (ClusterUnavailable, RedisError) as exc:
             raise StoreUnavailable(f"redis {what} failed: {exc}") from exc
 

@@ -39,6 +39,12 @@ CREATE TABLE IF NOT EXISTS snapshots (
     last_id INTEGER NOT NULL,
     data BLOB NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS breakout_groups (
+    owner TEXT NOT NULL,
+    name TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (owner, name)
+) WITHOUT ROWID;
 """
 
 
@@ -135,6 +141,36 @@ class SqliteEventStore:
                 "DELETE FROM events WHERE room_id = ? AND id <= ?", (room_id, stored - keep)
             )
         return int(stored)
+
+    async def save_groups(self, owner: str, name: str, data: bytes, *, max_sets: int) -> bool:
+        with self._transaction("groups save"):
+            (others,) = self._db.execute(
+                "SELECT COUNT(*) FROM breakout_groups WHERE owner = ? AND name != ?", (owner, name)
+            ).fetchone()
+            if others >= max_sets:
+                return False
+            self._db.execute(
+                "INSERT INTO breakout_groups VALUES (?, ?, ?) ON CONFLICT (owner, name) "
+                "DO UPDATE SET data = excluded.data",
+                (owner, name, data),
+            )
+        return True
+
+    async def groups(self, owner: str) -> dict[str, bytes]:
+        try:
+            rows = self._db.execute(
+                "SELECT name, data FROM breakout_groups WHERE owner = ? ORDER BY name", (owner,)
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite read failed: {exc}") from exc
+        return {str(name): bytes(data) for name, data in rows}
+
+    async def delete_groups(self, owner: str, name: str) -> bool:
+        with self._transaction("groups delete"):
+            cur = self._db.execute(
+                "DELETE FROM breakout_groups WHERE owner = ? AND name = ?", (owner, name)
+            )
+        return cur.rowcount > 0
 
     @contextlib.contextmanager
     def _transaction(self, what: str) -> Iterator[None]:

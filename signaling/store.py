@@ -4,6 +4,9 @@ Adapters: :class:`signaling.sqlite_store.SqliteEventStore` (embedded default) an
 :class:`signaling.redis_store.RedisEventStore` (``--redis-cluster``). The rest of the server sees
 only this interface.
 
+The store also keeps each staff member's saved breakout groups (:mod:`signaling.saved_groups`),
+which belong to no room: they outlive it.
+
 A log is trimmed only behind a stored :class:`Snapshot` of the room's state
 (:func:`rooms.snapshot.state_to_data`), so loading a room is its snapshot plus the records after it.
 """
@@ -109,6 +112,33 @@ class EventStore(Protocol):
         Raises:
             ValueError: ``keep`` < 1.
             StoreUnavailable: the store failed; the log was not trimmed.
+        """
+        ...
+
+    async def save_groups(self, owner: str, name: str, data: bytes, *, max_sets: int) -> bool:
+        """Keep the saved breakout group set ``name`` of ``owner`` (a staff identity) as
+        ``data`` (:class:`signaling.saved_groups.GroupSet` bytes), replacing one of that name.
+
+        Returns False, storing nothing, when ``owner`` keeps ``max_sets`` other sets already.
+
+        Raises:
+            StoreUnavailable: the store failed; nothing was stored.
+        """
+        ...
+
+    async def groups(self, owner: str) -> dict[str, bytes]:
+        """Every saved group set of ``owner``: name -> data.
+
+        Raises:
+            StoreUnavailable: the store failed.
+        """
+        ...
+
+    async def delete_groups(self, owner: str, name: str) -> bool:
+        """Forget ``owner``'s set ``name``; False when there was none.
+
+        Raises:
+            StoreUnavailable: the store failed.
         """
         ...
 

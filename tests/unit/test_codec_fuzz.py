@@ -31,7 +31,17 @@ from rooms import (
     room_view,
 )
 from signaling import CLIENT_TYPES, ClientError
-from signaling.codec import MEDIA_TYPES, CommandFrame, Join, MediaFrame, Ping, decode, peek_ref
+from signaling.codec import (
+    GROUPS_REQUEST_TYPES,
+    MEDIA_TYPES,
+    CommandFrame,
+    GroupsRequest,
+    Join,
+    MediaFrame,
+    Ping,
+    decode,
+    peek_ref,
+)
 from tests.unit.test_rooms_fold import ASSISTANT, OTHER, STUDENT, TEACHER, classroom
 
 FUZZ = settings(
@@ -48,6 +58,7 @@ IDENTITIES = [p.identity for p in ACTORS] + ["staff", "", "nobody"]
 FIELD_NAMES = sorted(
     {f.name for cls in COMMANDS.values() for f in dataclasses.fields(cls)}
     | {"token", "room", "last_id", "sdp", "sources", "version", "transport", "candidate", "sdp_mid"}
+    | {"name", "rooms", "members"}
 )
 INT64 = (-(2**63), 2**63 - 1)
 
@@ -181,6 +192,13 @@ def assert_valid_message(message: Any, raw: dict[str, Any]) -> None:
             assert set(message.sources.values()) <= {"camera", "microphone", "screen"}
         if message.type == "media.answer":
             assert type(message.version) is int and message.version >= 1
+        return
+    if isinstance(message, GroupsRequest):
+        # Its fields are checked when it is answered (signaling.saved_groups.check_group_set).
+        assert message.type == raw["t"] and message.type in GROUPS_REQUEST_TYPES
+        assert (message.name, message.rooms, message.members) == tuple(
+            raw.get(name) for name in ("name", "rooms", "members")
+        )
         return
     assert isinstance(message, CommandFrame)
     command = message.command

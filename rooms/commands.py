@@ -24,11 +24,14 @@ class ChatSend(Command):
     """Send ``text`` (1-2000 chars) to the room (``to`` None) or to a private thread.
 
     A student's ``to`` is None or ``"staff"``; staff's ``to`` is None or a student's identity.
+    A room-wide message goes to the sender's place; staff may name an open breakout ``room``
+    (or the main room: ``room`` None is their own place).
     """
 
     type: ClassVar[str] = "chat.send"
     text: str
     to: str | None = None
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +65,12 @@ class HandLowerAll(Command):
 
 @dataclass(frozen=True, slots=True)
 class QuestionAsk(Command):
-    """Ask a question (``text`` 1-500 chars) in the Q&A."""
+    """Ask a question (``text`` 1-500 chars) in the Q&A of one's place; staff may name an open
+    breakout ``room``."""
 
     type: ClassVar[str] = "question.ask"
     text: str
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,15 +242,46 @@ class MediaSpotlight(Command):
     identity: str | None = None
 
 
+Assignment = dict[str, str]
+"""identity -> breakout room name."""
+
+AutoAssign = dict[str, tuple[tuple[str, ...], ...]]
+"""``{apart: [[identity, identity], ...], together: [[identity, ...], ...]}``: the constraints of
+an automatic assignment (:mod:`rooms.breakout_assign`); both keys optional."""
+
+
 @dataclass(frozen=True, slots=True)
 class BreakoutOpen(Command):
-    """Staff open breakout ``rooms``: 1-50 distinct names of 1-64 ``A-Za-z0-9_-``.
+    """Staff open breakout ``rooms`` (1-50 distinct names of 1-64 characters, no control
+    characters, not blank).
 
-    Everyone stays in the main room until moved.
+    ``members`` assigns identities to rooms; ``auto`` then assigns every other student, balanced
+    at random, keeping its ``apart`` pairs in different rooms and ``together`` groups in one.
+    ``duration_s`` (1-86400) starts a countdown, ``warn_s`` (0-3600, default 60) is the warning
+    before it ends; with ``self_select`` students pick their room, at most ``cap`` (1-1000) per
+    room. ``groups`` names a saved group set: the edge replaces it with its rooms and members
+    before :func:`rooms.decide` sees the command.
     """
 
     type: ClassVar[str] = "breakout.open"
-    rooms: tuple[str, ...]
+    rooms: tuple[str, ...] = ()
+    members: Assignment | None = None
+    auto: AutoAssign | None = None
+    duration_s: int | None = None
+    warn_s: int | None = None
+    self_select: bool | None = None
+    cap: int | None = None
+    groups: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutAssign(Command):
+    """Staff move many participants at once: ``members`` (identity -> room, None: the main
+    room), or ``auto`` (assign the students now in the main room, as in :class:`BreakoutOpen`)."""
+
+    type: ClassVar[str] = "breakout.assign"
+    members: dict[str, str | None] | None = None
+    auto: AutoAssign | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,10 +294,70 @@ class BreakoutMove(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class BreakoutChoose(Command):
+    """A student picks their breakout ``room`` (or the main room, None) while self-select is on."""
+
+    type: ClassVar[str] = "breakout.choose"
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutTimer(Command):
+    """Staff set the breakouts to close in ``remaining_s`` (1-86400) seconds, or remove the timer
+    (None)."""
+
+    type: ClassVar[str] = "breakout.timer"
+    remaining_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutBroadcast(Command):
+    """Staff send ``text`` (chat text rules) to the main room and every breakout room at once."""
+
+    type: ClassVar[str] = "breakout.broadcast"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutHelp(Command):
+    """A student in a breakout room asks the staff for help."""
+
+    type: ClassVar[str] = "breakout.help"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutHelpDone(Command):
+    """Staff take ``identity``'s help request off the queue; a student withdraws their own
+    (``identity`` None or their own)."""
+
+    type: ClassVar[str] = "breakout.help_done"
+    identity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutShareBoards(Command):
+    """Staff share the last closed round's boards with students (``shared``), or stop."""
+
+    type: ClassVar[str] = "breakout.share_boards"
+    shared: bool
+
+
+@dataclass(frozen=True, slots=True)
 class BreakoutClose(Command):
     """Staff close every breakout room; everyone is back in the main room."""
 
     type: ClassVar[str] = "breakout.close"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutExpire(Command):
+    """Internal (not a wire command; signaling proposes it): close breakout round ``round``
+    because its timer, set to end at ``ends_at`` (epoch ms), ran out. It changes nothing unless
+    that round is open and still ends at ``ends_at``, so nodes racing to propose it are safe."""
+
+    type: ClassVar[str] = "breakout.expire"
+    round: int
+    ends_at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +375,7 @@ class Leave(Command):
     type: ClassVar[str] = "leave"
 
 
+#: The wire commands by type (:class:`BreakoutExpire` is internal and not here).
 COMMANDS: dict[str, type[Command]] = {
     cls.type: cls
     for cls in (
@@ -307,7 +404,14 @@ COMMANDS: dict[str, type[Command]] = {
         MediaPermit,
         MediaSpotlight,
         BreakoutOpen,
+        BreakoutAssign,
         BreakoutMove,
+        BreakoutChoose,
+        BreakoutTimer,
+        BreakoutBroadcast,
+        BreakoutHelp,
+        BreakoutHelpDone,
+        BreakoutShareBoards,
         BreakoutClose,
         SessionEnd,
         Leave,

@@ -23,9 +23,17 @@ from rooms.commands import (
     BoardClear,
     BoardLock,
     BoardSnapshot,
+    BreakoutAssign,
+    BreakoutBroadcast,
+    BreakoutChoose,
     BreakoutClose,
+    BreakoutExpire,
+    BreakoutHelp,
+    BreakoutHelpDone,
     BreakoutMove,
     BreakoutOpen,
+    BreakoutShareBoards,
+    BreakoutTimer,
     ChatMute,
     ChatSend,
     Command,
@@ -224,6 +232,17 @@ def decide(state: RoomState, actor: Participant, command: Command) -> list[Event
             return _session_end(actor, command)
         case Leave():
             return _leave(state, actor)
+        case (
+            BreakoutAssign()
+            | BreakoutChoose()
+            | BreakoutTimer()
+            | BreakoutBroadcast()
+            | BreakoutHelp()
+            | BreakoutHelpDone()
+            | BreakoutShareBoards()
+            | BreakoutExpire()
+        ):
+            raise NotAllowed(f"{command.type} is not available yet")
     raise TypeError(f"not a room command: {command!r}")
 
 

@@ -108,6 +108,12 @@ class NoSuchBreakout(RoomError):
     code = "no_such_breakout"
 
 
+class BreakoutFull(RoomError):
+    """``breakout.choose`` of a room that already holds ``cap`` students (self-select)."""
+
+    code = "breakout_full"
+
+
 class BadField(RoomError):
     """A field's value is out of range (text empty or too long, too few options, ...)."""
 
@@ -156,6 +162,7 @@ ERROR_CLASSES: tuple[type[RoomError], ...] = (
     NoRaisedHands,
     BreakoutsOpen,
     NoSuchBreakout,
+    BreakoutFull,
     BadField,
     LimitReached,
     RoomLocked,

@@ -5,13 +5,16 @@ An event's fields are exactly its wire ``data`` fields, in the protocol's order,
 are tuples here; roles are :class:`Role`. :meth:`Event.to_data` gives the msgpack-ready ``data``
 map and :func:`event_from_data` reads one back. A :class:`Record` is one entry of the room's log.
 
+The events scoped to a place (chat, Q&A, hands) carry ``room``: the breakout room's name, or
+None for the main room; entries written before breakout rooms had no ``room`` and read as None.
+
 Event classes end in ``Event`` because several wire names are also error names (``poll_closed``,
 ``room_locked``, ``session_ended``, ...).
 """
 
 import types
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Self, Union, get_args, get_origin, get_type_hints
 
 from rooms.roles import Role
@@ -54,7 +57,7 @@ class Event:
         for f in fields(cls):
             key = cls.wire_names.get(f.name, f.name)
             if key not in data:
-                if f.default is MISSING:
+                if f.default is MISSING and f.default_factory is MISSING:
                     raise MalformedEvent(f"{cls.type}: missing {key!r}")
                 continue
             values[f.name] = _from_wire(hints[f.name], data[key], f"{cls.type}.{key}")
@@ -66,6 +69,8 @@ def _to_wire(value: object) -> object:
         return value.value
     if isinstance(value, tuple):
         return [_to_wire(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _to_wire(item) for key, item in value.items()}
     return value
 
 
@@ -92,6 +97,14 @@ def _from_wire(hint: Any, value: object, where: str) -> Any:
             raise MalformedEvent(f"{where}: expected a list, got {type(value).__name__}")
         item_hint = get_args(hint)[0]
         return tuple(_from_wire(item_hint, item, where) for item in value)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise MalformedEvent(f"{where}: expected a map, got {type(value).__name__}")
+        key_hint, value_hint = get_args(hint)
+        return {
+            _from_wire(key_hint, key, where): _from_wire(value_hint, item, where)
+            for key, item in value.items()
+        }
     if hint is Role:
         if isinstance(value, str) and value in _ROLE_VALUES:
             return Role(value)
@@ -116,7 +129,12 @@ class ParticipantJoinedEvent(Event):
 
 @dataclass(frozen=True, slots=True)
 class ChatMessageEvent(Event):
-    """A chat message; ``thread`` None is room-wide, else it names the private thread's student."""
+    """A chat message; ``thread`` None is room-wide, else it names the private thread's student.
+
+    A room-wide message belongs to ``room``: the breakout room it was written in, or the main
+    room (None). A ``broadcast`` (staff to every room at once) has ``room`` None and reaches
+    everyone. Private threads have ``room`` None wherever their student is.
+    """
 
     type: ClassVar[str] = "chat.message"
     wire_names: ClassVar[Mapping[str, str]] = {"sender": "from"}
@@ -125,6 +143,8 @@ class ChatMessageEvent(Event):
     role: Role
     text: str
     thread: str | None
+    room: str | None = None
+    broadcast: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +154,7 @@ class HandRaisedEvent(Event):
     type: ClassVar[str] = "hand.raised"
     identity: str
     name: str
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +164,7 @@ class HandLoweredEvent(Event):
     type: ClassVar[str] = "hand.lowered"
     identity: str
     by: str
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +175,7 @@ class HandCalledEvent(Event):
     identity: str
     name: str
     by: str
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +195,7 @@ class QuestionAskedEvent(Event):
     author: str
     name: str
     text: str
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +205,7 @@ class QuestionUpvotedEvent(Event):
     type: ClassVar[str] = "question.upvoted"
     question_id: int
     identity: str
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +215,7 @@ class QuestionUnvotedEvent(Event):
     type: ClassVar[str] = "question.unvoted"
     question_id: int
     identity: str
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +225,7 @@ class QuestionAnsweredEvent(Event):
     type: ClassVar[str] = "question.answered"
     question_id: int
     by: str
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +235,7 @@ class QuestionDismissedEvent(Event):
     type: ClassVar[str] = "question.dismissed"
     question_id: int
     by: str
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +246,7 @@ class QuestionPinnedEvent(Event):
     question_id: int
     pinned: bool
     by: str
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,16 +382,43 @@ class MediaSpotlightedEvent(Event):
 
 @dataclass(frozen=True, slots=True)
 class BreakoutOpenedEvent(Event):
-    """Staff ``by`` opened breakout ``rooms``; everyone is still in the main room."""
+    """Staff ``by`` opened breakout round ``round`` (1, 2, ... per room): ``rooms`` (names, in
+    order) with their whiteboards ``boards`` (``br<round>-<i>``, same order).
+
+    ``members`` is the whole initial assignment (identity -> room; whoever is absent stays in
+    the main room), automatic assignment included, so replaying the log gives the same rooms.
+    ``duration_s`` (None: no timer) counts from the record's ``ts``; ``warn_s`` is how long
+    before the end clients warn; with ``self_select`` students pick their room (``cap``: at most
+    that many students per room, None: no cap). A log entry older than rounds has ``round`` 0;
+    the fold numbers it.
+    """
 
     type: ClassVar[str] = "breakout.opened"
     rooms: tuple[str, ...]
+    by: str
+    round: int = 0
+    boards: tuple[str, ...] = ()
+    members: dict[str, str] = field(default_factory=dict)
+    duration_s: int | None = None
+    warn_s: int = 60
+    self_select: bool = False
+    cap: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutAssignedEvent(Event):
+    """Staff ``by`` moved several participants at once: ``members`` maps each identity that
+    changes place to its breakout room, or to the main room (None)."""
+
+    type: ClassVar[str] = "breakout.assigned"
+    members: dict[str, str | None]
     by: str
 
 
 @dataclass(frozen=True, slots=True)
 class BreakoutMovedEvent(Event):
-    """Staff ``by`` moved ``identity`` to breakout ``room``, or to the main room (None)."""
+    """``by`` moved ``identity`` to breakout ``room``, or to the main room (None); ``by`` is
+    ``identity`` when a student chose their room (self-select) or staff visit a room."""
 
     type: ClassVar[str] = "breakout.moved"
     identity: str
@@ -371,11 +427,52 @@ class BreakoutMovedEvent(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class BreakoutTimerSetEvent(Event):
+    """Staff ``by`` set the breakouts to close ``remaining_s`` seconds after this record's
+    ``ts``, or removed the timer (None)."""
+
+    type: ClassVar[str] = "breakout.timer_set"
+    remaining_s: int | None
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutHelpAskedEvent(Event):
+    """Student ``identity`` in breakout ``room`` asked the staff for help (the help queue)."""
+
+    type: ClassVar[str] = "breakout.help_asked"
+    identity: str
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutHelpClearedEvent(Event):
+    """``by`` (staff, or the student themself) took ``identity``'s help request off the queue."""
+
+    type: ClassVar[str] = "breakout.help_cleared"
+    identity: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class BreakoutBoardsSharedEvent(Event):
+    """Staff ``by`` shared (``shared``) the last round's boards with students, or stopped."""
+
+    type: ClassVar[str] = "breakout.boards_shared"
+    shared: bool
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class BreakoutClosedEvent(Event):
-    """Staff ``by`` closed the breakout rooms; everyone is back in the main room."""
+    """Breakout round ``round`` closed: everyone is back in the main room. ``reason`` is
+    ``"staff"`` (closed by ``by``) or ``"timer"`` (``by`` None: the countdown reached zero).
+    A log entry older than rounds has ``round`` 0 (the open round)."""
 
     type: ClassVar[str] = "breakout.closed"
-    by: str
+    by: str | None
+    round: int = 0
+    reason: str = "staff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,7 +513,12 @@ EVENTS: dict[str, type[Event]] = {
         MediaPermittedEvent,
         MediaSpotlightedEvent,
         BreakoutOpenedEvent,
+        BreakoutAssignedEvent,
         BreakoutMovedEvent,
+        BreakoutTimerSetEvent,
+        BreakoutHelpAskedEvent,
+        BreakoutHelpClearedEvent,
+        BreakoutBoardsSharedEvent,
         BreakoutClosedEvent,
         SessionEndedEvent,
     )

@@ -9,7 +9,9 @@ its ``last_id``: the same state as the full fold (the tests check it record by r
 The data is msgpack-ready (maps, lists, strings, integers, booleans, None) and versioned
 (``"v"``); a version this code does not read raises :class:`SnapshotError`.
 
-Version 2 added the media rules and breakout rooms (``media_mode`` ... ``breakout_of``). Version 1
+Version 2 added the media rules and breakout rooms (``media_mode`` ... ``breakout_of``); version 3
+breakout rounds, timers, self-select, the help queue, breakout chat and the gallery, and each
+question's ``room`` (a tenth item of its row). Version 1
 snapshots are still read: the code that wrote them had no such events, so those fields are a new
 room's. A node that reads only version 1 refuses a version 2 snapshot rather than dropping what it
 cannot hold.
@@ -28,8 +30,8 @@ from rooms.participant import Participant
 from rooms.roles import Role
 from rooms.state import CHAT_HISTORY, Poll, Question, RoomState
 
-SNAPSHOT_VERSION = 2
-READABLE_VERSIONS: frozenset[int] = frozenset({1, SNAPSHOT_VERSION})
+SNAPSHOT_VERSION = 3
+READABLE_VERSIONS: frozenset[int] = frozenset({1, 2, SNAPSHOT_VERSION})
 """The snapshot versions :func:`state_from_data` reads (:func:`state_to_data` writes the newest)."""
 
 _NEW_IN_VERSION_2: dict[str, Any] = {
@@ -42,6 +44,23 @@ _NEW_IN_VERSION_2: dict[str, Any] = {
     "breakout_of": {},
 }
 """The version 2 keys with the values of a room that never used them (version 1 has none)."""
+
+_NEW_IN_VERSION_3: dict[str, Any] = {
+    "breakout_round": 0,
+    "breakout_boards": None,
+    "breakout_ends_at": None,
+    "breakout_warn_s": 60,
+    "breakout_self_select": False,
+    "breakout_cap": None,
+    "breakout_help": [],
+    "breakout_chat": None,
+    "breakout_archive": {},
+    "gallery": [],
+    "gallery_shared": False,
+}
+"""The version 3 keys (breakout rooms as rooms) with the values an older snapshot stands for:
+``breakout_boards`` and ``breakout_chat`` None are derived from the open rooms (boards named
+after their room, empty conversations)."""
 
 
 class SnapshotError(ValueError):
@@ -67,6 +86,7 @@ def state_to_data(state: RoomState) -> dict[str, Any]:
             [
                 *(q.question_id, q.author, q.name, q.text, q.ts, sorted(q.voters)),
                 *(q.answered, False, q.pinned),  # "dismissed": such questions are gone
+                q.room,
             ]
             for q in state.questions.values()
         ],
@@ -90,6 +110,19 @@ def state_to_data(state: RoomState) -> dict[str, Any]:
         "spotlight": state.spotlight,
         "breakouts": list(state.breakouts),
         "breakout_of": dict(state.breakout_of),
+        "breakout_round": state.breakout_round,
+        "breakout_boards": list(state.breakout_boards),
+        "breakout_ends_at": state.breakout_ends_at,
+        "breakout_warn_s": state.breakout_warn_s,
+        "breakout_self_select": state.breakout_self_select,
+        "breakout_cap": state.breakout_cap,
+        "breakout_help": [list(entry) for entry in state.breakout_help],
+        "breakout_chat": {room: _records_to_data(rs) for room, rs in state.breakout_chat.items()},
+        "breakout_archive": {
+            room: _records_to_data(rs) for room, rs in state.breakout_archive.items()
+        },
+        "gallery": [list(entry) for entry in state.gallery],
+        "gallery_shared": state.gallery_shared,
     }
 
 
@@ -111,7 +144,12 @@ def state_from_data(data: Any) -> RoomState:
         )
     if version == 1:
         data = {**data, **_NEW_IN_VERSION_2}
+    if version in (1, 2):
+        data = {**data, **_NEW_IN_VERSION_3}
     try:
+        breakouts = tuple(str(name) for name in data["breakouts"])
+        boards = data["breakout_boards"]
+        chats = data["breakout_chat"]
         ended = data["ended"]
         state = RoomState(
             room_id=str(data["room_id"]),
@@ -139,8 +177,25 @@ def state_from_data(data: Any) -> RoomState:
             media_muted_all=set(data["media_muted_all"]),
             media_permitted=set(data["media_permitted"]),
             spotlight=None if data["spotlight"] is None else str(data["spotlight"]),
-            breakouts=tuple(data["breakouts"]),
+            breakout_round=int(data["breakout_round"]),
+            breakouts=breakouts,
+            breakout_boards=breakouts if boards is None else tuple(str(b) for b in boards),
             breakout_of={str(k): str(v) for k, v in data["breakout_of"].items()},
+            breakout_ends_at=_optional_int(data["breakout_ends_at"]),
+            breakout_warn_s=int(data["breakout_warn_s"]),
+            breakout_self_select=bool(data["breakout_self_select"]),
+            breakout_cap=_optional_int(data["breakout_cap"]),
+            breakout_help=[(str(who), str(room)) for who, room in data["breakout_help"]],
+            breakout_chat=(
+                {room: _records_from_data(()) for room in breakouts}
+                if chats is None
+                else {str(room): _records_from_data(rs) for room, rs in chats.items()}
+            ),
+            breakout_archive={
+                str(room): _records_from_data(rs) for room, rs in data["breakout_archive"].items()
+            },
+            gallery=tuple((int(r), str(room), str(board)) for r, room, board in data["gallery"]),
+            gallery_shared=bool(data["gallery_shared"]),
             last_id=int(data["last_id"]),
         )
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
@@ -157,9 +212,16 @@ def _records_from_data(items: Iterable[Any]) -> deque[Record]:
     return deque(records, maxlen=CHAT_HISTORY)
 
 
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 def _question(item: list[Any]) -> Question:
-    question_id, author, name, text, ts, voters, answered, _dismissed, pinned = item
-    return Question(int(question_id), author, name, text, int(ts), set(voters), answered, pinned)
+    question_id, author, name, text, ts, voters, answered, _dismissed, pinned = item[:9]
+    room = item[9] if len(item) > 9 else None
+    return Question(
+        int(question_id), author, name, text, int(ts), set(voters), answered, pinned, room
+    )
 
 
 def _poll(item: list[Any]) -> Poll:

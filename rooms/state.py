@@ -23,9 +23,14 @@ from rooms.events import (
     BoardClearedEvent,
     BoardLockedEvent,
     BoardSnapshotSavedEvent,
+    BreakoutAssignedEvent,
+    BreakoutBoardsSharedEvent,
     BreakoutClosedEvent,
+    BreakoutHelpAskedEvent,
+    BreakoutHelpClearedEvent,
     BreakoutMovedEvent,
     BreakoutOpenedEvent,
+    BreakoutTimerSetEvent,
     ChatMessageEvent,
     ChatMutedEvent,
     HandCalledEvent,
@@ -70,6 +75,7 @@ class Question:
     voters: set[str] = field(default_factory=set)
     answered: bool = False
     pinned: bool = False
+    room: str | None = None
 
     @property
     def votes(self) -> int:
@@ -142,8 +148,18 @@ class RoomState:
       source)`` pairs staff muted; ``media_muted_all``: sources muted for every student;
       ``media_permitted``: students staff let publish whatever the mode and their grant;
       ``spotlight``: the identity in the spotlight, if any. :mod:`rooms.media` reads these.
-    - ``breakouts``: the open breakout rooms, in opening order; ``breakout_of``: identity ->
-      its breakout room (absent: the main room).
+    - Breakout rooms: ``breakout_round`` numbers the openings (0: never opened);
+      ``breakouts``: the open breakout rooms, in opening order, ``breakout_boards`` their
+      whiteboards (same order); ``breakout_of``: identity -> its breakout room (absent: the
+      main room), its *place*; ``breakout_ends_at``: when the round closes (epoch ms, None: no
+      timer), ``breakout_warn_s``: the warning before it; ``breakout_self_select`` and
+      ``breakout_cap``: students pick their room, at most ``cap`` per room;
+      ``breakout_help``: the help queue, ``(identity, room)`` oldest first; ``breakout_chat``:
+      the last ``CHAT_HISTORY`` room-wide messages of each open breakout room (the main room's
+      are ``chat``); ``breakout_archive``: those of the latest closed round (staff read them);
+      ``gallery``: ``(round, room, board)`` of the latest closed round, ``gallery_shared``:
+      students may read those boards. A hand belongs to its owner's place: a change of place
+      lowers it, and takes the owner off the help queue.
     - ``last_id``: the id of the last record folded (0 for a new room).
     """
 
@@ -169,14 +185,36 @@ class RoomState:
     media_muted_all: set[str] = field(default_factory=set)
     media_permitted: set[str] = field(default_factory=set)
     spotlight: str | None = None
+    breakout_round: int = 0
     breakouts: tuple[str, ...] = ()
+    breakout_boards: tuple[str, ...] = ()
     breakout_of: dict[str, str] = field(default_factory=dict)
+    breakout_ends_at: int | None = None
+    breakout_warn_s: int = 60
+    breakout_self_select: bool = False
+    breakout_cap: int | None = None
+    breakout_help: list[tuple[str, str]] = field(default_factory=list)
+    breakout_chat: dict[str, deque[Record]] = field(default_factory=dict)
+    breakout_archive: dict[str, deque[Record]] = field(default_factory=dict)
+    gallery: tuple[tuple[int, str, str], ...] = ()
+    gallery_shared: bool = False
     last_id: int = 0
 
     def display_name(self, identity: str) -> str:
         """The name ``identity`` last joined with, or the identity itself if it never joined."""
         participant = self.participants.get(identity)
         return participant.name if participant is not None else identity
+
+    def place_of(self, identity: str) -> str | None:
+        """The breakout room ``identity`` is in, or None for the main room."""
+        return self.breakout_of.get(identity)
+
+    def board_of(self, room: str) -> str | None:
+        """The whiteboard of open breakout ``room``, or None when it is not open."""
+        try:
+            return self.breakout_boards[self.breakouts.index(room)]
+        except (ValueError, IndexError):
+            return None
 
     def student_media_mutes(self, source: str) -> set[tuple[str, str]]:
         """The ``media_muted`` pairs of ``source`` held by students: what unmuting ``source``
@@ -223,15 +261,28 @@ def copy_state(state: RoomState) -> RoomState:
         media_muted_all=set(state.media_muted_all),
         media_permitted=set(state.media_permitted),
         spotlight=state.spotlight,
+        breakout_round=state.breakout_round,
         breakouts=state.breakouts,
+        breakout_boards=state.breakout_boards,
         breakout_of=dict(state.breakout_of),
+        breakout_ends_at=state.breakout_ends_at,
+        breakout_warn_s=state.breakout_warn_s,
+        breakout_self_select=state.breakout_self_select,
+        breakout_cap=state.breakout_cap,
+        breakout_help=list(state.breakout_help),
+        breakout_chat={k: deque(v, maxlen=CHAT_HISTORY) for k, v in state.breakout_chat.items()},
+        breakout_archive={
+            k: deque(v, maxlen=CHAT_HISTORY) for k, v in state.breakout_archive.items()
+        },
+        gallery=state.gallery,
+        gallery_shared=state.gallery_shared,
         last_id=state.last_id,
     )
 
 
 def _copy_question(q: Question) -> Question:
     return Question(
-        q.question_id, q.author, q.name, q.text, q.ts, set(q.voters), q.answered, q.pinned
+        q.question_id, q.author, q.name, q.text, q.ts, set(q.voters), q.answered, q.pinned, q.room
     )
 
 
@@ -265,10 +316,16 @@ def evolve(state: RoomState, record: Record) -> None:
                     if identity == event.identity
                 }
         case ChatMessageEvent():
-            if event.thread is None:
-                state.chat.append(record)
-            else:
+            if event.thread is not None:
                 state.threads.setdefault(event.thread, _chat_history()).append(record)
+            elif event.broadcast:
+                state.chat.append(record)
+                for conversation in state.breakout_chat.values():
+                    conversation.append(record)
+            elif event.room is None:
+                state.chat.append(record)
+            elif event.room in state.breakout_chat:
+                state.breakout_chat[event.room].append(record)
         case HandRaisedEvent():
             if event.identity not in state.hands:
                 state.hands.append(event.identity)
@@ -277,7 +334,9 @@ def evolve(state: RoomState, record: Record) -> None:
         case HandsClearedEvent():
             state.hands.clear()
         case QuestionAskedEvent():
-            asked = Question(event.question_id, event.author, event.name, event.text, record.ts)
+            asked = Question(
+                event.question_id, event.author, event.name, event.text, record.ts, room=event.room
+            )
             for question_id in questions_to_drop(state, asked.size, only_answered=False) or ():
                 del state.questions[question_id]
             state.questions[event.question_id] = asked
@@ -327,6 +386,7 @@ def evolve(state: RoomState, record: Record) -> None:
             if state.spotlight == event.identity:
                 state.spotlight = None
             state.breakout_of.pop(event.identity, None)
+            _clear_help(state, event.identity)
         case RoomLockedEvent():
             state.locked = event.locked
         case BoardLockedEvent():
@@ -350,16 +410,25 @@ def evolve(state: RoomState, record: Record) -> None:
         case MediaSpotlightedEvent():
             state.spotlight = event.identity
         case BreakoutOpenedEvent():
-            state.breakouts = event.rooms
-            state.breakout_of.clear()
+            _fold_breakout_opened(state, event, record.ts)
+        case BreakoutAssignedEvent():
+            for identity, room in event.members.items():
+                _move(state, identity, room)
         case BreakoutMovedEvent():
-            if event.room is None:
-                state.breakout_of.pop(event.identity, None)
-            elif event.room in state.breakouts:
-                state.breakout_of[event.identity] = event.room
+            _move(state, event.identity, event.room)
+        case BreakoutTimerSetEvent():
+            if state.breakouts:
+                state.breakout_ends_at = _ends_at(record.ts, event.remaining_s)
+        case BreakoutHelpAskedEvent():
+            if event.identity not in (identity for identity, _ in state.breakout_help):
+                state.breakout_help.append((event.identity, event.room))
+        case BreakoutHelpClearedEvent():
+            _clear_help(state, event.identity)
+        case BreakoutBoardsSharedEvent():
+            state.gallery_shared = event.shared
         case BreakoutClosedEvent():
-            state.breakouts = ()
-            state.breakout_of.clear()
+            if state.breakouts and event.round in (0, state.breakout_round):
+                _fold_breakout_closed(state)
         case SessionEndedEvent():
             state.ended = (event.reason, event.by)
     state.last_id = record.id
@@ -377,6 +446,65 @@ def polls_to_drop(state: RoomState, size: int, *, only_closed: bool) -> list[int
     (:func:`rooms.bounds.make_room`; None: closed ones cannot make room)."""
     kept = (Kept(p.poll_id, p.size, not p.open) for p in state.polls.values())
     return make_room(kept, size, POLLS_MAX, POLLS_BYTES_MAX, only_done=only_closed)
+
+
+def _ends_at(ts: int, seconds: int | None) -> int | None:
+    return None if seconds is None else ts + seconds * 1000
+
+
+def _fold_breakout_opened(state: RoomState, event: BreakoutOpenedEvent, ts: int) -> None:
+    state.breakout_round = event.round or state.breakout_round + 1
+    state.breakouts = event.rooms
+    # A log entry older than rounds named each room's board after the room.
+    state.breakout_boards = event.boards or event.rooms
+    state.breakout_ends_at = _ends_at(ts, event.duration_s)
+    state.breakout_warn_s = event.warn_s
+    state.breakout_self_select = event.self_select
+    state.breakout_cap = event.cap
+    state.breakout_help.clear()
+    state.breakout_chat = {room: _chat_history() for room in event.rooms}
+    state.gallery_shared = False
+    state.breakout_of.clear()
+    for identity, room in event.members.items():
+        _move(state, identity, room)
+
+
+def _fold_breakout_closed(state: RoomState) -> None:
+    for identity in state.breakout_of:
+        _lower_hand(state, identity)
+    state.gallery = tuple(
+        (state.breakout_round, room, board)
+        for room, board in zip(state.breakouts, state.breakout_boards, strict=False)
+    )
+    state.breakout_archive = state.breakout_chat
+    state.breakout_chat = {}
+    state.breakouts = ()
+    state.breakout_boards = ()
+    state.breakout_of.clear()
+    state.breakout_ends_at = None
+    state.breakout_self_select = False
+    state.breakout_cap = None
+    state.breakout_help.clear()
+
+
+def _move(state: RoomState, identity: str, room: str | None) -> None:
+    """Put ``identity`` in ``room`` (None: the main room); a change of place lowers their hand
+    and takes them off the help queue. A room that is not open, or a removed identity, is
+    ignored."""
+    if identity in state.removed or (room is not None and room not in state.breakouts):
+        return
+    if state.breakout_of.get(identity) == room:
+        return
+    if room is None:
+        del state.breakout_of[identity]
+    else:
+        state.breakout_of[identity] = room
+    _lower_hand(state, identity)
+    _clear_help(state, identity)
+
+
+def _clear_help(state: RoomState, identity: str) -> None:
+    state.breakout_help[:] = [entry for entry in state.breakout_help if entry[0] != identity]
 
 
 def _lower_hand(state: RoomState, identity: str) -> None:

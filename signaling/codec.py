@@ -153,6 +153,8 @@ def _check_bool(name: str, value: Any) -> bool:
 
 _SCALARS: dict[Any, _Check] = {str: _check_str, int: _check_int, bool: _check_bool}
 _MAX_ITEMS = 64
+#: Entries of a map field (a breakout assignment: identity -> room).
+_MAX_ENTRIES = 2000
 
 
 def _checker_for(hint: Any) -> tuple[_Check, bool]:
@@ -168,7 +170,7 @@ def _checker_for(hint: Any) -> tuple[_Check, bool]:
         item_hint, ellipsis = typing.get_args(hint)
         if ellipsis is not Ellipsis:
             raise TypeError(f"unsupported tuple {hint!r}")
-        item_check = _SCALARS[item_hint]
+        item_check, _ = _checker_for(item_hint)
 
         def check_tuple(name: str, value: Any) -> tuple[Any, ...]:
             if not isinstance(value, list | tuple):
@@ -178,6 +180,24 @@ def _checker_for(hint: Any) -> tuple[_Check, bool]:
             return tuple(item_check(name, item) for item in value)
 
         return check_tuple, False
+    if origin is dict:
+        key_hint, value_hint = typing.get_args(hint)
+        key_check, _ = _checker_for(key_hint)
+        value_check, value_nullable = _checker_for(value_hint)
+
+        def check_value(name: str, value: Any) -> Any:
+            if value is None and value_nullable:
+                return None
+            return value_check(name, value)
+
+        def check_map(name: str, value: Any) -> dict[Any, Any]:
+            if not isinstance(value, Mapping):
+                raise BadFieldType(f"{name} must be a map", field=name)
+            if len(value) > _MAX_ENTRIES:
+                raise BadFieldType(f"{name} has more than {_MAX_ENTRIES} entries", field=name)
+            return {key_check(name, k): check_value(name, v) for k, v in value.items()}
+
+        return check_map, False
     return _SCALARS[hint], False
 
 

@@ -333,7 +333,9 @@ class RoomHub:
         return [
             f
             for r, f in pairs
-            if resume_audience(r.event, audience_of(r.event), large=large).admits(participant)
+            if resume_audience(r.event, audience_of(r.event), large=large).admits(
+                participant, place=self.state.place_of(participant.identity)
+            )
         ]
 
     def _register(self, member: Member) -> None:
@@ -660,7 +662,8 @@ class RoomHub:
             return
         replies, self._replies = self._replies, []
         covered, self._covered = self._covered, {}
-        for member, frames, wire in plan_fanout(batch, self._recipients, covered):
+        places = self.state.breakout_of
+        for member, frames, wire in plan_fanout(batch, self._recipients, covered, places):
             if len(frames) == 1:
                 member.outbox.put(frames[0], wire)
             else:

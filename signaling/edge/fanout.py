@@ -39,14 +39,32 @@ def plan_fanout(
     batch: Sequence[Outgoing],
     recipients: Callable[[Audience], Sequence[M]],
     covered: Mapping[M, int],
+    places: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[M, list[bytes], bytes]]:
     """The writes for ``batch``: ``(member, frames, wire)``, at most one per member.
 
     Args:
         recipients: the members an audience reaches (``Audience.ALL``: every member).
         covered: members greeted during the turn, with the last id their greeting covered.
+        places: identity -> the breakout room it is in (absent: the main room), for the
+            events scoped to a room (:meth:`rooms.Audience.in_room`).
     """
     if not batch:
+        return
+    if not places:
+        # Nobody is in a breakout room: the main room's events are everyone's.
+        batch = [_unscoped(out) for out in batch]
+    elif any(out.audience.kind == "room" for out in batch):
+        for member in recipients(Audience.ALL):
+            p = member.participant
+            scoped = [
+                o
+                for o in batch
+                if o.record.id > covered.get(member, 0)
+                and o.audience.admits(p, place=places.get(p.identity))
+            ]
+            if scoped:
+                yield member, [o.frame for o in scoped], b"".join(o.wire for o in scoped)
         return
     if len(batch) == 1:
         out = batch[0]
@@ -76,6 +94,13 @@ def plan_fanout(
         if identity is not None:
             named.update(dict.fromkeys(recipients(Audience.staff_and(identity))))
     yield from _mixed(batch, list(named), covered)
+
+
+def _unscoped(out: Outgoing) -> Outgoing:
+    if out.audience.kind != "room":
+        return out
+    audience = Audience.ALL if out.audience.room is None else Audience.STAFF
+    return Outgoing(out.record, out.frame, out.wire, audience)
 
 
 def _mixed(

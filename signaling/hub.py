@@ -15,6 +15,7 @@ Each event is encoded once and the same bytes go to every member allowed to see 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -26,12 +27,14 @@ import msgpack
 
 from rooms import (
     Audience,
+    BreakoutExpire,
     CloseCode,
     Command,
     Participant,
     ParticipantRemoved,
     ParticipantRemovedEvent,
     Record,
+    Role,
     RoomError,
     RoomState,
     SessionEnded,
@@ -39,12 +42,13 @@ from rooms import (
     audience_of,
     evolve,
     new_room,
+    room_changes,
     room_view,
 )
 from rooms.snapshot import SnapshotError, state_from_data, state_to_data
 
 from .bus import Bus
-from .codec import encode_ack, encode_error, encode_event, encode_reconnect, pack
+from .codec import encode_ack, encode_error, encode_event, encode_reconnect, encode_view, pack
 from .edge.batch import Plan, Proposal, batch_size, conflict_backoff_s, plan_batch
 from .edge.fanout import Outgoing, plan_fanout
 from .edge.greeting import Greeting, choose_greeting
@@ -59,6 +63,13 @@ from .store import AppendConflict, EventStore, Snapshot, StoreUnavailable
 log = logging.getLogger(__name__)
 
 _MAX_LOAD_ATTEMPTS = 5
+#: A breakout timer whose proposal failed (the store) proposes again after this long.
+_EXPIRY_RETRY_S = 1.0
+
+#: The actor of the breakout timer's proposals. Its identity is empty, which no access token
+#: carries (signaling.auth), and ``BreakoutExpire`` is no wire command, so no client can send
+#: what it sends.
+BREAKOUT_TIMER = Participant("", "breakout timer", Role.TEACHER)
 
 
 def now_ms() -> int:
@@ -96,6 +107,8 @@ class Member:
     participant: Participant
     outbox: Outbox
     closing: bool = False
+    #: The breakout room the participant is in (None: the main room), as the hub fanned out.
+    place: str | None = None
 
 
 class JoinRefused(Exception):
@@ -122,6 +135,11 @@ class RoomHub:
     members: dict[Member, None] = field(default_factory=dict, init=False)
     _by_identity: dict[str, set[Member]] = field(default_factory=dict, init=False)
     _staff: dict[Member, None] = field(default_factory=dict, init=False)
+    #: Students by place (None: the main room): who an event scoped to a room reaches.
+    _by_place: dict[str | None, dict[Member, None]] = field(default_factory=dict, init=False)
+    #: The breakout timer: (round, ends_at) it is armed for, and its handle.
+    _expiry: tuple[int, int] | None = field(default=None, init=False)
+    _expiry_timer: asyncio.TimerHandle | None = field(default=None, init=False)
     _everyone_cache: tuple[Member, ...] | None = field(default=None, init=False)
     # Write coalescing: what this loop turn delivered, flushed once at its end.
     _batch: list[Outgoing] = field(default_factory=list, init=False)
@@ -169,6 +187,7 @@ class RoomHub:
             await self.bus.unsubscribe(self.room_id)
             raise
         self._snapshot_due(())
+        self._arm_expiry()  # past its end already: proposed at once
         if self._follower.finish_loading():
             # Something was delivered while the log was read: read on from where the load ended.
             self.missed()
@@ -205,6 +224,8 @@ class RoomHub:
         await self.bus.unsubscribe(self.room_id)
         if self._presence_timer is not None:
             self._presence_timer.cancel()
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
 
     def watch(self, listener: Callable[[Record], None]) -> None:
         """Call ``listener(record)`` for each record folded from now on; keeps the hub loaded."""
@@ -287,7 +308,12 @@ class RoomHub:
             greeting = choose_greeting(
                 last_id, state.last_id, self._recent_start(), limit, first_id
             )
-        if greeting is Greeting.WELCOME or last_id is None:
+        missed: list[bytes] | None = None
+        if greeting is not Greeting.WELCOME and last_id is not None:
+            # None when an event in the range changed this participant's place: its RoomView
+            # is of another place now, so it gets a fresh one.
+            missed = await self._missed_frames(participant, last_id)
+        if missed is None:
             welcome = {
                 "t": "welcome",
                 **base,
@@ -297,7 +323,6 @@ class RoomHub:
             }
             outbox.put(pack(welcome))
             return
-        missed = await self._missed_frames(participant, last_id)
         self.metrics.resumes.inc()
         outbox.put(
             pack(
@@ -319,8 +344,9 @@ class RoomHub:
     def _recent_start(self) -> int:
         return self._recent[0][0].id if self._recent else self.state.last_id + 1
 
-    async def _missed_frames(self, participant: Participant, last_id: int) -> list[bytes]:
-        """Frames of the events after ``last_id`` up to the current state this viewer may see."""
+    async def _missed_frames(self, participant: Participant, last_id: int) -> list[bytes] | None:
+        """Frames of the events after ``last_id`` up to the current state this viewer may see;
+        None when one of them changed the viewer's place (then it resumes with a welcome)."""
         if last_id + 1 >= self._recent_start():
             pairs = [(r, f) for r, f in self._recent if r.id > last_id]
         else:
@@ -329,12 +355,18 @@ class RoomHub:
             # Records another node delivered while the store was read are in the ring already.
             pairs = [(r, encode_event(r)) for r in records]
             pairs += [(r, f) for r, f in self._recent if r.id > top]
+        identity = participant.identity
+        for r, _ in pairs:
+            changes = room_changes(r.event)
+            if changes is None or identity in changes:
+                return None
+        place = self.state.breakout_of.get(identity)  # no missed event changed it
         large = not self._presence.students_see_everyone()
         return [
             f
             for r, f in pairs
             if resume_audience(r.event, audience_of(r.event), large=large).admits(
-                participant, place=self.state.place_of(participant.identity)
+                participant, place=place
             )
         ]
 
@@ -343,8 +375,11 @@ class RoomHub:
         self.members[member] = None
         self._everyone_cache = None
         self._by_identity.setdefault(p.identity, set()).add(member)
+        member.place = self.state.breakout_of.get(p.identity)
         if p.is_staff:
             self._staff[member] = None
+        else:
+            self._by_place.setdefault(member.place, {})[member] = None
         self._presence.connect(p)
         self._schedule_presence()
         self.metrics.joins.inc()
@@ -355,6 +390,7 @@ class RoomHub:
             self._everyone_cache = None
             p = member.participant
             self._staff.pop(member, None)
+            self._unplace(member)
             peers = self._by_identity.get(p.identity)
             if peers is not None:
                 peers.discard(member)
@@ -454,14 +490,20 @@ class RoomHub:
             self.metrics.append_seconds.observe(time.perf_counter() - started)
             self.metrics.batch_commands.observe(len(batch))
             self.metrics.events_appended.inc(len(records))
-            if plan.state is not None and self.state.last_id == plan.base_last_id:
+            if (
+                plan.state is not None
+                and self.state.last_id == plan.base_last_id
+                and not any(_moves(r) for r in records)
+            ):
                 self.state = plan.state  # the plan's copy is folded through these records
                 large = not self._presence.students_see_everyone()
                 for record in records:
                     self._announce(record, large)
                 if self._tally.pending:
                     self._schedule_presence()
+                self._arm_expiry()
             else:
+                # One record at a time, so each is fanned out to the places it was made in.
                 self._deliver(records)
             self._answer(batch, plan)
             await self.bus.publish(self.room_id, records)
@@ -587,6 +629,7 @@ class RoomHub:
             await self._load()
         finally:
             self._follower.finish_loading()  # the caller reads on from the new state
+        self._arm_expiry()
         frame = encode_reconnect("slow_consumer", 0)
         for member in list(self.members):
             if not member.closing:
@@ -637,10 +680,21 @@ class RoomHub:
         for record in records:
             if record.id != self.state.last_id + 1:
                 continue
+            changes = room_changes(record.event)
+            if changes is not None and not changes:
+                evolve(self.state, record)
+                self._announce(record, large)
+                continue
+            # It moves someone: what came before goes out to the places before it, then the
+            # event, then each moved member's view of its new place.
+            self._flush()
             evolve(self.state, record)
             self._announce(record, large)
+            self._flush()
+            self._move_members(record, changes)
         if self._tally.pending:
             self._schedule_presence()
+        self._arm_expiry()
 
     def _announce(self, record: Record, large: bool) -> None:
         """Queue a folded record, encoded once, for the end of this turn; in a large room a vote
@@ -680,11 +734,41 @@ class RoomHub:
                 everyone = self._everyone_cache = tuple(self.members)
             return everyone
         recipients = list(self._staff)
+        if audience.kind == "room":
+            recipients.extend(self._by_place.get(audience.room, ()))
+            return recipients
         if audience.kind == "staff_and" and audience.identity is not None:
             recipients.extend(
                 m for m in self._by_identity.get(audience.identity, ()) if m not in self._staff
             )
         return recipients
+
+    def _unplace(self, member: Member) -> None:
+        placed = self._by_place.get(member.place)
+        if placed is not None:
+            placed.pop(member, None)
+            if not placed:
+                del self._by_place[member.place]
+
+    def _move_members(self, record: Record, changes: frozenset[str] | None) -> None:
+        """After ``record`` (folded and written out) changed places: re-index every local member
+        whose place it changed and send it a ``view`` of the room from its new place, covering
+        the events through ``record.id`` (docs/protocol.md, "Changes of place")."""
+        if changes is None:
+            moved = list(self.members)
+        else:
+            moved = [m for i in changes for m in self._by_identity.get(i, ())]
+        for member in moved:
+            place = self.state.breakout_of.get(member.participant.identity)
+            if place == member.place or member.closing:
+                continue
+            if not member.participant.is_staff:
+                self._unplace(member)
+                self._by_place.setdefault(place, {})[member] = None
+            member.place = place
+            view = room_view(self.state, member.participant)
+            member.outbox.put(encode_view(record.id, view))
+            self.metrics.views.inc()
 
     def _after(self, record: Record) -> None:
         """Close the connections an event ends: a removed participant's, or all at session end."""
@@ -705,6 +789,45 @@ class RoomHub:
                 asyncio.get_running_loop().create_task(
                     member.outbox.close(code, error.code, final_frame=frame)
                 )
+
+    # -- the breakout timer ----------------------------------------------------------------------
+
+    def _arm_expiry(self) -> None:
+        """Keep one timer armed at the open round's ``breakout_ends_at`` (server clock), moved
+        when the end moves. Every node with the room loaded arms one; the first proposal to
+        commit closes the round and the others decide nothing (:class:`rooms.BreakoutExpire`)."""
+        state = self.state
+        ends_at = state.breakout_ends_at
+        due = None if ends_at is None or self._closed else (state.breakout_round, ends_at)
+        if due == self._expiry:
+            return
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+            self._expiry_timer = None
+        self._expiry = due
+        if due is not None:
+            delay_s = max(0.0, (due[1] - now_ms()) / 1000)
+            loop = asyncio.get_running_loop()
+            self._expiry_timer = loop.call_later(delay_s, self._expire, due)
+
+    def _expire(self, due: tuple[int, int]) -> None:
+        """The timer fired: propose closing the round; a store failure tries again in 1 s."""
+        self._expiry_timer = None
+        if self._closed or self._expiry != due:
+            return
+        round_, ends_at = due
+        done = self._propose(Proposal(BREAKOUT_TIMER, BreakoutExpire(round_, ends_at)))
+        done.add_done_callback(functools.partial(self._expired, due))
+
+    def _expired(self, due: tuple[int, int], done: asyncio.Future[tuple[Record, ...]]) -> None:
+        if done.cancelled() or done.exception() is None or self._closed:
+            return
+        log.warning(
+            "room %s: closing breakouts at their end failed: %s", self.room_id, done.exception()
+        )
+        if self._expiry == due:
+            self._expiry = None  # armed again below, from the state then
+            asyncio.get_running_loop().call_later(_EXPIRY_RETRY_S, self._arm_expiry)
 
     # -- presence ------------------------------------------------------------------------------
 
@@ -754,6 +877,12 @@ class RoomHub:
         for member in self.members:
             if not member.participant.is_staff:
                 member.outbox.put(frame, wire)
+
+
+def _moves(record: Record) -> bool:
+    """Whether ``record`` may change someone's place."""
+    changes = room_changes(record.event)
+    return changes is None or bool(changes)
 
 
 def _thaw(room_id: str, snapshot: Snapshot) -> RoomState:

@@ -56,6 +56,11 @@ class Metrics:
         self.resumes = Counter(
             "liveclass_resumes_total", "Reconnects answered with the missed events", registry=r
         )
+        self.views = Counter(
+            "liveclass_views_total",
+            "view frames sent: a participant's place changed (breakout rooms)",
+            registry=r,
+        )
         self.snapshots_saved = Counter(
             "liveclass_room_snapshots_saved_total",
             "Room state snapshots stored (the log is trimmed behind each)",

@@ -9,6 +9,7 @@ room go on (docs/protocol.md, "Error codes").
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import random
@@ -24,7 +25,16 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from rooms import CloseCode, Leave, NotAllowed, Participant, Record, is_board_name
+from rooms import (
+    BreakoutOpen,
+    CloseCode,
+    Command,
+    Leave,
+    NotAllowed,
+    Participant,
+    Record,
+    is_board_name,
+)
 
 from . import saved_groups
 from .auth import Keyring, verify
@@ -351,6 +361,26 @@ class SignalingNode:
             request.ref, snapshot_path(hub.room_id, request.board, request.snapshot_id, token)
         )
 
+    async def _with_groups(self, hub: RoomHub, member: Member, command: Command) -> Command:
+        """``breakout.open{groups}`` of a staff member with the saved set's rooms and members in
+        place of the name (identities not participants of this room left out); any other command
+        as it is. A student's goes on unchanged: the room refuses it (``not_allowed``).
+
+        Raises:
+            BadFieldType: no saved set of that name (field ``groups``).
+            StoreUnavailable: the store failed.
+        """
+        if not isinstance(command, BreakoutOpen) or command.groups is None:
+            return command
+        participant = member.participant
+        if not participant.is_staff:
+            return command
+        group = await saved_groups.find(self.store, participant.identity, command.groups)
+        state = hub.state
+        present = {i: p for i, p in state.participants.items() if i not in state.removed}
+        rooms, members = saved_groups.expand(group, present)
+        return dataclasses.replace(command, rooms=rooms, members=members, groups=None)
+
     async def drain(self) -> None:
         """Stop taking joins, tell every client to reconnect (1012), close the store."""
         self.draining = True
@@ -455,7 +485,8 @@ class SignalingNode:
                             media = MediaSession(self.media, hub, member.participant, outbox.put)
                         hub.reply(outbox, await self._media(media, message))
                     else:
-                        done = hub.submit(member, message.ref, message.command)
+                        command = await self._with_groups(hub, member, message.command)
+                        done = hub.submit(member, message.ref, command)
                         done.add_done_callback(
                             functools.partial(_if_unavailable, outbox, message.ref)
                         )

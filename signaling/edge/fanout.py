@@ -5,6 +5,10 @@ turn delivered: one write per member. When every event is for everyone, every me
 same frames and the same pre-built wire bytes; otherwise each member gets the events its
 audience admits (:func:`rooms.audience_of`). A member greeted during the turn has the events up
 to its greeting in that greeting already (``covered``: member -> the last id it has).
+
+An event scoped to a breakout room (``Audience.room``) reaches the staff and the members whose
+place is that room when it is fanned out: the hub writes out a turn before any event that moves
+someone, so the places ``recipients`` knows are the places of the turn's events.
 """
 
 from __future__ import annotations
@@ -46,8 +50,8 @@ def plan_fanout(
     Args:
         recipients: the members an audience reaches (``Audience.ALL``: every member).
         covered: members greeted during the turn, with the last id their greeting covered.
-        places: identity -> the breakout room it is in (absent: the main room), for the
-            events scoped to a room (:meth:`rooms.Audience.in_room`).
+        places: identity -> the breakout room it is in (absent: the main room); only whether
+            anyone is in one is read here: ``recipients`` knows each member's place.
     """
     if not batch:
         return
@@ -55,16 +59,7 @@ def plan_fanout(
         # Nobody is in a breakout room: the main room's events are everyone's.
         batch = [_unscoped(out) for out in batch]
     elif any(out.audience.kind == "room" for out in batch):
-        for member in recipients(Audience.ALL):
-            p = member.participant
-            scoped = [
-                o
-                for o in batch
-                if o.record.id > covered.get(member, 0)
-                and o.audience.admits(p, place=places.get(p.identity))
-            ]
-            if scoped:
-                yield member, [o.frame for o in scoped], b"".join(o.wire for o in scoped)
+        yield from _by_recipient(batch, recipients, covered)
         return
     if len(batch) == 1:
         out = batch[0]
@@ -84,6 +79,9 @@ def plan_fanout(
             else:
                 yield member, shared, wire
         return
+    if any(out.audience.kind == "room" for out in batch):
+        yield from _by_recipient(batch, recipients, covered)
+        return
     if any(out.audience.kind == "all" for out in batch):
         yield from _mixed(batch, recipients(Audience.ALL), covered)
         return
@@ -94,6 +92,22 @@ def plan_fanout(
         if identity is not None:
             named.update(dict.fromkeys(recipients(Audience.staff_and(identity))))
     yield from _mixed(batch, list(named), covered)
+
+
+def _by_recipient(
+    batch: Sequence[Outgoing],
+    recipients: Callable[[Audience], Sequence[M]],
+    covered: Mapping[M, int],
+) -> Iterator[tuple[M, list[bytes], bytes]]:
+    """A batch with events scoped to a room: each member gets what each event's recipients
+    include it in, in order (the places are known to ``recipients``, not to the events)."""
+    mine: dict[M, list[Outgoing]] = {}
+    for out in batch:
+        for member in recipients(out.audience):
+            if not covered or covered.get(member, 0) < out.record.id:
+                mine.setdefault(member, []).append(out)
+    for member, outs in mine.items():
+        yield member, [o.frame for o in outs], b"".join(o.wire for o in outs)
 
 
 def _unscoped(out: Outgoing) -> Outgoing:

@@ -7,8 +7,13 @@ Every rule is from docs/protocol.md, "Commands and the events they cause".
 
 Checks run in this order: the session has not ended, the actor was not removed, the actor's role
 may send the command, the targets exist, the values are in range, the room's bounds
-(:mod:`rooms.bounds`) leave room. The media and breakout-room rules are in
-:mod:`rooms.decide_media`, the checks they share in :mod:`rooms.checks`.
+(:mod:`rooms.bounds`) leave room. The media rules are in :mod:`rooms.decide_media`,
+the breakout-room rules in :mod:`rooms.decide_breakout`, the checks they share in
+:mod:`rooms.checks`.
+
+Chat, questions and hands are scoped to a place (docs/protocol.md, "Breakout rooms"): a student
+acts in the room they are in (their breakout room, or the main room), staff in theirs or in the
+open breakout room they name; a student reaches only the questions and hands of their place.
 """
 
 from rooms.bounds import OPEN_QUESTIONS_PER_AUTHOR, poll_bytes, question_bytes
@@ -59,9 +64,21 @@ from rooms.commands import (
     RoomLock,
     SessionEnd,
 )
-from rooms.decide_media import (
+from rooms.decide_breakout import (
+    breakout_assign,
+    breakout_broadcast,
+    breakout_choose,
+    breakout_close,
+    breakout_expire,
+    breakout_help,
+    breakout_help_done,
     breakout_move,
     breakout_open,
+    breakout_share_boards,
+    breakout_timer,
+    scoped_room,
+)
+from rooms.decide_media import (
     media_mode,
     media_mute,
     media_permit,
@@ -88,7 +105,6 @@ from rooms.events import (
     BoardClearedEvent,
     BoardLockedEvent,
     BoardSnapshotSavedEvent,
-    BreakoutClosedEvent,
     ChatMessageEvent,
     ChatMutedEvent,
     Event,
@@ -158,8 +174,8 @@ def decide(state: RoomState, actor: Participant, command: Command) -> list[Event
         RoomError: the command breaks a rule: ``NotAllowed``, ``ChatMuted``, ``BadField``
             (with ``field``), ``NoSuchParticipant``, ``NoSuchQuestion``, ``QuestionClosed``,
             ``AlreadyVoted``, ``NotVoted``, ``NoSuchPoll``, ``PollClosed``, ``InvalidChoice``,
-            ``NoRaisedHands``, ``BreakoutsOpen``, ``NoSuchBreakout``, ``LimitReached`` (a bound
-            of :mod:`rooms.bounds`).
+            ``NoRaisedHands``, ``BreakoutsOpen``, ``NoSuchBreakout``, ``BreakoutFull``,
+            ``LimitReached`` (a bound of :mod:`rooms.bounds`).
         TypeError: ``command`` is not one of the classes in ``COMMANDS``.
     """
     if state.ended is not None:
@@ -221,28 +237,30 @@ def decide(state: RoomState, actor: Participant, command: Command) -> list[Event
             return media_spotlight(state, actor, command)
         case BreakoutOpen():
             return breakout_open(state, actor, command)
+        case BreakoutAssign():
+            return breakout_assign(state, actor, command)
         case BreakoutMove():
             return breakout_move(state, actor, command)
+        case BreakoutChoose():
+            return breakout_choose(state, actor, command)
+        case BreakoutTimer():
+            return breakout_timer(state, actor, command)
+        case BreakoutBroadcast():
+            return breakout_broadcast(state, actor, command)
+        case BreakoutHelp():
+            return breakout_help(state, actor, command)
+        case BreakoutHelpDone():
+            return breakout_help_done(state, actor, command)
+        case BreakoutShareBoards():
+            return breakout_share_boards(state, actor, command)
         case BreakoutClose():
-            require_staff(actor, "close breakout rooms")
-            if not state.breakouts:
-                return []
-            return [BreakoutClosedEvent(actor.identity)]
+            return breakout_close(state, actor, command)
+        case BreakoutExpire():
+            return breakout_expire(state, command)
         case SessionEnd():
             return _session_end(actor, command)
         case Leave():
             return _leave(state, actor)
-        case (
-            BreakoutAssign()
-            | BreakoutChoose()
-            | BreakoutTimer()
-            | BreakoutBroadcast()
-            | BreakoutHelp()
-            | BreakoutHelpDone()
-            | BreakoutShareBoards()
-            | BreakoutExpire()
-        ):
-            raise NotAllowed(f"{command.type} is not available yet")
     raise TypeError(f"not a room command: {command!r}")
 
 
@@ -250,6 +268,8 @@ def decide(state: RoomState, actor: Participant, command: Command) -> list[Event
 
 
 def _chat_send(state: RoomState, actor: Participant, command: ChatSend) -> list[Event]:
+    if command.to is not None and command.room is not None:
+        raise BadField("a private message has no room", "room")
     if actor.is_staff:
         thread = command.to
         if thread is not None:
@@ -262,8 +282,9 @@ def _chat_send(state: RoomState, actor: Participant, command: ChatSend) -> list[
         thread = None if command.to is None else actor.identity
         if state.chat_muted_all or actor.identity in state.chat_muted:
             raise ChatMuted("your chat is muted")
+    room = None if thread is not None else scoped_room(state, actor, command.room)
     check_text(command.text, "text", CHAT_TEXT_MAX)
-    return [ChatMessageEvent(actor.identity, actor.name, actor.role, command.text, thread)]
+    return [ChatMessageEvent(actor.identity, actor.name, actor.role, command.text, thread, room)]
 
 
 def _chat_mute(state: RoomState, actor: Participant, command: ChatMute) -> list[Event]:
@@ -291,7 +312,7 @@ def _hand_raise(state: RoomState, actor: Participant) -> list[Event]:
         raise NotAllowed("only students raise hands")
     if actor.identity in state.hands:
         return []
-    return [HandRaisedEvent(actor.identity, actor.name)]
+    return [HandRaisedEvent(actor.identity, actor.name, state.place_of(actor.identity))]
 
 
 def _hand_lower(state: RoomState, actor: Participant, command: HandLower) -> list[Event]:
@@ -300,15 +321,16 @@ def _hand_lower(state: RoomState, actor: Participant, command: HandLower) -> lis
         raise NotAllowed("a student lowers only their own hand", "identity")
     if identity not in state.hands:
         return []
-    return [HandLoweredEvent(identity, actor.identity)]
+    return [HandLoweredEvent(identity, actor.identity, state.place_of(identity))]
 
 
 def _hand_call_next(state: RoomState, actor: Participant) -> list[Event]:
     require_staff(actor, "call on raised hands")
-    if not state.hands:
-        raise NoRaisedHands("no hand is raised")
-    first = state.hands[0]
-    return [HandCalledEvent(first, state.display_name(first), actor.identity)]
+    place = state.place_of(actor.identity)
+    first = next((who for who in state.hands if state.place_of(who) == place), None)
+    if first is None:
+        raise NoRaisedHands("no hand is raised in this room")
+    return [HandCalledEvent(first, state.display_name(first), actor.identity, place)]
 
 
 def _hand_lower_all(state: RoomState, actor: Participant) -> list[Event]:
@@ -321,13 +343,14 @@ def _hand_lower_all(state: RoomState, actor: Participant) -> list[Event]:
 def _leave(state: RoomState, actor: Participant) -> list[Event]:
     if actor.identity not in state.hands:
         return []
-    return [HandLoweredEvent(actor.identity, actor.identity)]
+    return [HandLoweredEvent(actor.identity, actor.identity, state.place_of(actor.identity))]
 
 
 # Questions
 
 
 def _question_ask(state: RoomState, actor: Participant, command: QuestionAsk) -> list[Event]:
+    room = scoped_room(state, actor, command.room)
     check_text(command.text, "text", QUESTION_TEXT_MAX)
     open_ = sum(
         1 for q in state.questions.values() if q.author == actor.identity and not q.answered
@@ -340,21 +363,21 @@ def _question_ask(state: RoomState, actor: Participant, command: QuestionAsk) ->
     if questions_to_drop(state, size, only_answered=True) is None:
         raise LimitReached("the Q&A is full; staff answer or dismiss questions to make room")
     question_id = state.question_count + 1
-    return [QuestionAskedEvent(question_id, actor.identity, actor.name, command.text)]
+    return [QuestionAskedEvent(question_id, actor.identity, actor.name, command.text, room)]
 
 
 def _question_upvote(state: RoomState, actor: Participant, command: QuestionUpvote) -> list[Event]:
-    question = _votable_question(state, command.question_id)
+    question = _votable_question(state, actor, command.question_id)
     if actor.identity in question.voters:
         raise AlreadyVoted("you already upvoted this question", "question_id")
-    return [QuestionUpvotedEvent(question.question_id, actor.identity)]
+    return [QuestionUpvotedEvent(question.question_id, actor.identity, question.room)]
 
 
 def _question_unvote(state: RoomState, actor: Participant, command: QuestionUnvote) -> list[Event]:
-    question = _votable_question(state, command.question_id)
+    question = _votable_question(state, actor, command.question_id)
     if actor.identity not in question.voters:
         raise NotVoted("you did not upvote this question", "question_id")
-    return [QuestionUnvotedEvent(question.question_id, actor.identity)]
+    return [QuestionUnvotedEvent(question.question_id, actor.identity, question.room)]
 
 
 def _question_answer(state: RoomState, actor: Participant, command: QuestionAnswer) -> list[Event]:
@@ -362,7 +385,7 @@ def _question_answer(state: RoomState, actor: Participant, command: QuestionAnsw
     question = _question(state, command.question_id)
     if question.answered:
         return []
-    return [QuestionAnsweredEvent(question.question_id, actor.identity)]
+    return [QuestionAnsweredEvent(question.question_id, actor.identity, question.room)]
 
 
 def _question_dismiss(
@@ -370,7 +393,7 @@ def _question_dismiss(
 ) -> list[Event]:
     require_staff(actor, "dismiss questions")
     question = _question(state, command.question_id)
-    return [QuestionDismissedEvent(question.question_id, actor.identity)]
+    return [QuestionDismissedEvent(question.question_id, actor.identity, question.room)]
 
 
 def _question_pin(state: RoomState, actor: Participant, command: QuestionPin) -> list[Event]:
@@ -378,7 +401,9 @@ def _question_pin(state: RoomState, actor: Participant, command: QuestionPin) ->
     question = _question(state, command.question_id)
     if question.pinned == command.pinned:
         return []
-    return [QuestionPinnedEvent(question.question_id, command.pinned, actor.identity)]
+    return [
+        QuestionPinnedEvent(question.question_id, command.pinned, actor.identity, question.room)
+    ]
 
 
 def _question(state: RoomState, question_id: int) -> Question:
@@ -388,8 +413,12 @@ def _question(state: RoomState, question_id: int) -> Question:
     return question
 
 
-def _votable_question(state: RoomState, question_id: int) -> Question:
+def _votable_question(state: RoomState, actor: Participant, question_id: int) -> Question:
     question = _question(state, question_id)
+    if not actor.is_staff and question.room != state.place_of(actor.identity):
+        # The same answer for a question of another room as for none, so that ids cannot be
+        # probed across rooms.
+        raise NoSuchQuestion(f"no question {question_id} in your room", "question_id")
     if question.answered:
         raise QuestionClosed("the question is answered", "question_id")
     return question

@@ -54,7 +54,7 @@ from .edge.fanout import Outgoing, plan_fanout
 from .edge.greeting import Greeting, choose_greeting
 from .edge.ordering import LogFollower, Step, continuation
 from .edge.snapshots import snapshot_due
-from .edge.tally import VoteTally, resume_audience, resume_tally
+from .edge.tally import VoteTally, resume_audience, resume_tally, tally_for_place
 from .metrics import Metrics
 from .outbox import Outbox, wire_frame
 from .presence import Presence, presence_frames
@@ -338,6 +338,9 @@ class RoomHub:
         for frame in missed:
             outbox.put(frame)
         tally = None if participant.is_staff else resume_tally(self.state)
+        if tally is not None:
+            place = self.state.breakout_of.get(participant.identity)
+            tally = tally_for_place(tally, self.state, place)
         if tally is not None:
             outbox.put(pack(tally))
 
@@ -872,10 +875,14 @@ class RoomHub:
         tally = self._tally.take(self.state)
         if tally is None:
             return
-        frame = pack(tally)
-        wire = wire_frame(frame)
-        for member in self.members:
-            if not member.participant.is_staff:
+        # One frame per place: a student is told the counts of its place's questions only.
+        for place, members in self._by_place.items():
+            mine = tally_for_place(tally, self.state, place)
+            if mine is None:
+                continue
+            frame = pack(mine)
+            wire = wire_frame(frame)
+            for member in members:
                 member.outbox.put(frame, wire)
 
 

@@ -112,3 +112,22 @@ class VoteTally:
         if not votes:
             return None
         return tally_message(state.last_id, votes)
+
+
+def tally_for_place(
+    tally: dict[str, Any], state: RoomState, place: str | None
+) -> dict[str, Any] | None:
+    """The part of ``tally`` a student in ``place`` (a breakout room, None: the main room) may
+    see: the counts of its place's questions only, so no question of another breakout room
+    reaches it, not even as an id (None when none is left)."""
+    questions = state.questions
+    entries = [
+        e
+        for e in tally["questions"]
+        if e["question_id"] in questions and questions[e["question_id"]].room == place
+    ]
+    if not entries:
+        return None
+    if len(entries) == len(tally["questions"]):
+        return tally
+    return {**tally, "questions": entries}

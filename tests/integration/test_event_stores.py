@@ -166,3 +166,20 @@ async def test_an_older_snapshot_never_replaces_a_newer_one(
 async def test_keep_below_one_is_refused(store: EventStore, request: pytest.FixtureRequest) -> None:
     with pytest.raises(ValueError, match="keep"):
         await store.save_snapshot(f"keep-{request.node.name}", Snapshot(1, b"x"), keep=0)
+
+
+async def test_saved_groups_are_kept_per_owner_replaced_by_name_and_bounded(
+    store: EventStore, request: pytest.FixtureRequest
+) -> None:
+    owner = f"teacher-{request.node.name}"
+    assert await store.groups(owner) == {}
+    assert await store.save_groups(owner, "week 1", b"one", max_sets=2)
+    assert await store.save_groups(owner, "week 2", b"two", max_sets=2)
+    # A third set is refused; replacing one of the two is not.
+    assert not await store.save_groups(owner, "week 3", b"three", max_sets=2)
+    assert await store.save_groups(owner, "week 1", b"one again", max_sets=2)
+    assert await store.groups(owner) == {"week 1": b"one again", "week 2": b"two"}
+    assert await store.groups(f"other-{owner}") == {}
+    assert await store.delete_groups(owner, "week 2")
+    assert not await store.delete_groups(owner, "week 2")
+    assert await store.groups(owner) == {"week 1": b"one again"}

@@ -4,6 +4,11 @@ import pytest
 
 from rooms import (
     Audience,
+    BreakoutAssignedEvent,
+    BreakoutClosedEvent,
+    BreakoutHelpAskedEvent,
+    BreakoutMovedEvent,
+    BreakoutOpenedEvent,
     ChatMessageEvent,
     Event,
     Participant,
@@ -11,11 +16,30 @@ from rooms import (
     PollAnsweredEvent,
     Role,
     audience_of,
+    room_changes,
 )
 from tests.unit.test_rooms_fold import ASSISTANT, OTHER, STUDENT, TEACHER
 from tests.unit.test_rooms_wire import ONE_OF_EACH_EVENT
 
-PRIVATE = {"participant.joined", "poll.answered", "board.snapshot_saved"}
+PRIVATE = {
+    "participant.joined",
+    "poll.answered",
+    "board.snapshot_saved",
+    "breakout.help_asked",
+    "breakout.help_cleared",
+}
+SCOPED = {
+    "chat.message",
+    "question.asked",
+    "question.upvoted",
+    "question.unvoted",
+    "question.answered",
+    "question.dismissed",
+    "question.pinned",
+    "hand.raised",
+    "hand.lowered",
+    "hand.called",
+}
 
 
 def test_all_admits_everyone() -> None:
@@ -38,8 +62,42 @@ def test_participant_joined_goes_to_the_staff() -> None:
     assert audience_of(ParticipantJoinedEvent("s1", "Sam", Role.STUDENT)) == Audience.STAFF
 
 
-def test_room_chat_goes_to_everyone() -> None:
-    assert audience_of(ChatMessageEvent("s1", "Sam", Role.STUDENT, "hi", None)) == Audience.ALL
+def test_main_room_chat_goes_to_the_staff_and_the_main_room_only() -> None:
+    audience = audience_of(ChatMessageEvent("s1", "Sam", Role.STUDENT, "hi", None))
+    assert audience == Audience.in_room(None)
+    assert audience.admits(STUDENT) and audience.admits(TEACHER, place="red")
+    assert not audience.admits(OTHER, place="red")
+
+
+def test_breakout_chat_goes_to_the_staff_and_that_breakout_only() -> None:
+    audience = audience_of(ChatMessageEvent("s1", "Sam", Role.STUDENT, "hi", None, room="red"))
+    assert audience.admits(STUDENT, place="red") and audience.admits(ASSISTANT)
+    assert not audience.admits(OTHER, place="blue")
+    assert not audience.admits(OTHER)
+
+
+def test_a_broadcast_goes_to_everyone_wherever_they_are() -> None:
+    event = ChatMessageEvent("t1", "Tess", Role.TEACHER, "2 minutes", None, broadcast=True)
+    assert audience_of(event) == Audience.ALL
+
+
+@pytest.mark.parametrize(
+    "event",
+    [e for e in ONE_OF_EACH_EVENT if e.type in SCOPED and getattr(e, "thread", None) is None],
+    ids=lambda e: e.type,
+)
+def test_questions_and_hands_go_to_the_staff_and_their_room(event: Event) -> None:
+    audience = audience_of(event)
+    assert audience.kind == "room"
+    room = event.room
+    assert audience.admits(STUDENT, place=room) and audience.admits(TEACHER, place="elsewhere")
+    assert not audience.admits(STUDENT, place="elsewhere")
+
+
+def test_help_requests_go_to_the_staff_and_their_student() -> None:
+    audience = audience_of(BreakoutHelpAskedEvent("s1", "red"))
+    assert audience == Audience.staff_and("s1")
+    assert not audience.admits(OTHER, place="red")
 
 
 @pytest.mark.parametrize("sender", [STUDENT, TEACHER])
@@ -60,8 +118,16 @@ def test_poll_answer_goes_to_the_staff_and_the_student_who_answered() -> None:
 
 @pytest.mark.parametrize(
     "event",
-    [e for e in ONE_OF_EACH_EVENT if e.type not in PRIVATE and e.type != "chat.message"],
+    [e for e in ONE_OF_EACH_EVENT if e.type not in PRIVATE | SCOPED],
     ids=lambda e: e.type,
 )
 def test_every_other_event_goes_to_everyone(event: Event) -> None:
     assert audience_of(event) == Audience.ALL
+
+
+def test_room_changes_names_whose_place_an_event_changes() -> None:
+    assert room_changes(BreakoutMovedEvent("s1", "red", "t1")) == {"s1"}
+    assert room_changes(BreakoutAssignedEvent({"s1": "red", "s2": None}, "t1")) == {"s1", "s2"}
+    assert room_changes(BreakoutOpenedEvent(("red",), "t1")) is None
+    assert room_changes(BreakoutClosedEvent("t1", 1)) is None
+    assert room_changes(ChatMessageEvent("s1", "Sam", Role.STUDENT, "hi", None)) == frozenset()

@@ -15,6 +15,7 @@ from rooms import (
     BreakoutClose,
     BreakoutMove,
     BreakoutOpen,
+    BreakoutShareBoards,
     audience_of,
     board_access,
     is_board_name,
@@ -22,7 +23,7 @@ from rooms import (
     room_view,
     write_refusal,
 )
-from rooms.boards import REFUSED_LOCKED, REFUSED_NOT_YOUR_ROOM
+from rooms.boards import REFUSED_CLOSED, REFUSED_LOCKED, REFUSED_NOT_YOUR_ROOM
 from tests.unit.test_rooms_fold import ASSISTANT, STUDENT, TEACHER, classroom
 
 
@@ -77,28 +78,57 @@ def test_students_write_the_board_of_the_room_they_are_in_and_read_main() -> Non
     room = classroom(TEACHER, STUDENT)
     state = room.state
     assert board_access(state, STUDENT, "main") is BoardAccess.WRITE
-    assert board_access(state, STUDENT, "red") is BoardAccess.NONE
+    assert board_access(state, STUDENT, "br1-1") is BoardAccess.NONE
     assert board_access(state, STUDENT, "anything") is BoardAccess.NONE
-    room.do(TEACHER, BreakoutOpen(("red", "blue")))
-    room.do(TEACHER, BreakoutMove(STUDENT.identity, "red"))
-    assert board_access(state, STUDENT, "red") is BoardAccess.WRITE
+    room.do(TEACHER, BreakoutOpen(("Red team", "blue")))
+    room.do(TEACHER, BreakoutMove(STUDENT.identity, "Red team"))
+    assert board_access(state, STUDENT, "br1-1") is BoardAccess.WRITE
     assert board_access(state, STUDENT, "main") is BoardAccess.READ
-    assert board_access(state, STUDENT, "blue") is BoardAccess.NONE
+    assert board_access(state, STUDENT, "br1-2") is BoardAccess.NONE
     assert write_refusal(state, STUDENT, "main") == REFUSED_NOT_YOUR_ROOM
-    assert write_refusal(state, STUDENT, "red") is None
-    room.do(TEACHER, BoardLock("red", True))
-    assert write_refusal(state, STUDENT, "red") == REFUSED_LOCKED
+    assert write_refusal(state, STUDENT, "br1-1") is None
+    room.do(TEACHER, BoardLock("br1-1", True))
+    assert write_refusal(state, STUDENT, "br1-1") == REFUSED_LOCKED
     room.do(TEACHER, BreakoutClose())
-    assert board_access(state, STUDENT, "red") is BoardAccess.NONE
+    assert board_access(state, STUDENT, "br1-1") is BoardAccess.NONE
     assert board_access(state, STUDENT, "main") is BoardAccess.WRITE
 
 
 def test_staff_write_every_board_and_only_main_and_breakouts_are_room_boards() -> None:
     room = classroom(TEACHER, ASSISTANT)
     room.do(TEACHER, BoardLock("main", True))
-    for board in ("main", "notes", "red"):
+    for board in ("main", "notes", "br1-1"):
         assert board_access(room.state, ASSISTANT, board) is BoardAccess.WRITE
         assert write_refusal(room.state, ASSISTANT, board) is None
-    assert is_room_board(room.state, "main") and not is_room_board(room.state, "red")
+    assert is_room_board(room.state, "main") and not is_room_board(room.state, "br1-1")
     room.do(TEACHER, BreakoutOpen(("red",)))
-    assert is_room_board(room.state, "red") and not is_room_board(room.state, "notes")
+    assert is_room_board(room.state, "br1-1") and not is_room_board(room.state, "notes")
+    assert not is_room_board(room.state, "red")
+
+
+def test_the_last_rounds_boards_are_a_read_only_gallery_students_see_when_shared() -> None:
+    room = classroom(TEACHER, ASSISTANT, STUDENT)
+    room.do(TEACHER, BreakoutOpen(("red", "blue")))
+    room.do(TEACHER, BreakoutMove(STUDENT.identity, "red"))
+    room.do(TEACHER, BreakoutClose())
+    state = room.state
+    assert state.gallery == ((1, "red", "br1-1"), (1, "blue", "br1-2"))
+    assert is_room_board(state, "br1-1") and is_room_board(state, "br1-2")
+    assert board_access(state, ASSISTANT, "br1-1") is BoardAccess.READ
+    assert write_refusal(state, ASSISTANT, "br1-1") == REFUSED_CLOSED
+    assert board_access(state, STUDENT, "br1-1") is BoardAccess.NONE
+    assert room_view(state, STUDENT)["breakouts"]["gallery"] == []
+    room.do(TEACHER, BreakoutShareBoards(True))
+    assert board_access(state, STUDENT, "br1-2") is BoardAccess.READ
+    assert write_refusal(state, STUDENT, "br1-1") == REFUSED_CLOSED
+    assert room_view(state, STUDENT)["breakouts"]["gallery"] == [
+        {"round": 1, "room": "red", "board": "br1-1"},
+        {"round": 1, "room": "blue", "board": "br1-2"},
+    ]
+    # The next round has new boards; the gallery keeps the last closed round's until it closes.
+    room.do(TEACHER, BreakoutOpen(("green",)))
+    assert not state.gallery_shared and state.breakout_boards == ("br2-1",)
+    assert board_access(state, STUDENT, "br1-1") is BoardAccess.NONE
+    room.do(TEACHER, BreakoutClose())
+    assert state.gallery == ((2, "green", "br2-1"),)
+    assert not is_room_board(state, "br1-1")

@@ -34,7 +34,7 @@ def in_breakouts(*rooms: str) -> Classroom:
 def test_opening_breakout_rooms_keeps_everyone_in_the_main_room() -> None:
     room = classroom()
     assert room.do(ASSISTANT, BreakoutOpen(("red", "blue", "green"))) == [
-        BreakoutOpenedEvent(("red", "blue", "green"), "a1")
+        BreakoutOpenedEvent(("red", "blue", "green"), "a1", 1, ("br1-1", "br1-2", "br1-3"))
     ]
     assert room.state.breakouts == ("red", "blue", "green")
     assert room.state.breakout_of == {}
@@ -48,11 +48,12 @@ def test_opening_breakout_rooms_keeps_everyone_in_the_main_room() -> None:
         ("red", "red"),
         ("red", ""),
         ("a" * 65,),
-        ("red room",),
-        ("red/blue",),
-        ("é",),
+        ("   ",),
+        ("red\x00",),
+        ("red\nblue",),
+        ("red\u202e",),
     ],
-    ids=["none", "51", "twice", "empty", "65-chars", "blank", "slash", "not-ascii"],
+    ids=["none", "51", "twice", "empty", "65-chars", "blank", "nul", "newline", "bidi-control"],
 )
 def test_bad_breakout_room_lists_are_bad_field(rooms: tuple[str, ...]) -> None:
     with pytest.raises(BadField) as refused:
@@ -62,8 +63,16 @@ def test_bad_breakout_room_lists_are_bad_field(rooms: tuple[str, ...]) -> None:
 
 def test_fifty_rooms_of_64_characters_may_open() -> None:
     rooms = tuple(f"{n:02d}".ljust(64, "x") for n in range(50))
-    assert classroom().do(TEACHER, BreakoutOpen(rooms)) == [BreakoutOpenedEvent(rooms, "t1")]
+    (opened,) = classroom().do(TEACHER, BreakoutOpen(rooms))
+    assert isinstance(opened, BreakoutOpenedEvent) and opened.rooms == rooms
+    assert opened.boards == tuple(f"br1-{n}" for n in range(1, 51))
     assert len(classroom().do(TEACHER, BreakoutOpen(("A-z_9",)))) == 1
+
+
+def test_display_names_are_room_names() -> None:
+    rooms = ("Red team", "équipe bleue", "a/b", "🙂")
+    (opened,) = classroom().do(TEACHER, BreakoutOpen(rooms))
+    assert isinstance(opened, BreakoutOpenedEvent) and opened.rooms == rooms
 
 
 def test_opening_while_rooms_are_open_is_breakouts_open() -> None:
@@ -160,7 +169,7 @@ def test_closing_brings_everyone_back_to_the_main_room() -> None:
     room = in_breakouts()
     room.do(TEACHER, BreakoutMove("s1", "red"))
     room.do(TEACHER, BreakoutMove("a1", "blue"))
-    assert room.do(ASSISTANT, BreakoutClose()) == [BreakoutClosedEvent("a1")]
+    assert room.do(ASSISTANT, BreakoutClose()) == [BreakoutClosedEvent("a1", 1, "staff")]
     assert room.state.breakouts == () and room.state.breakout_of == {}
     assert room.do(TEACHER, BreakoutClose()) == []
     assert classroom().do(TEACHER, BreakoutClose()) == []
@@ -171,7 +180,7 @@ def test_rooms_open_again_after_closing_with_everyone_in_the_main_room() -> None
     room.do(TEACHER, BreakoutMove("s1", "red"))
     room.do(TEACHER, BreakoutClose())
     assert room.do(TEACHER, BreakoutOpen(("red", "green"))) == [
-        BreakoutOpenedEvent(("red", "green"), "t1")
+        BreakoutOpenedEvent(("red", "green"), "t1", 2, ("br2-1", "br2-2"))
     ]
     assert room.state.breakout_of == {}
     with pytest.raises(NoSuchBreakout):
@@ -198,7 +207,7 @@ def test_the_view_lists_open_rooms_in_order_and_who_is_in_them() -> None:
     room.do(TEACHER, BreakoutMove("s2", "amber"))
     room.do(TEACHER, BreakoutMove("s1", "red"))
     for viewer in (STUDENT, TEACHER):
-        assert room_view(room.state, viewer)["breakouts"] == {
-            "rooms": ["red", "blue", "amber"],
-            "members": {"s1": "red", "s2": "amber"},
-        }
+        entry = room_view(room.state, viewer)["breakouts"]
+        assert entry["rooms"] == ["red", "blue", "amber"]
+        assert entry["boards"] == ["br1-1", "br1-2", "br1-3"]
+        assert entry["members"] == {"s1": "red", "s2": "amber"}

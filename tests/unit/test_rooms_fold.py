@@ -11,9 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rooms import (
+    BreakoutAssign,
+    BreakoutBroadcast,
+    BreakoutChoose,
     BreakoutClose,
+    BreakoutExpire,
+    BreakoutHelp,
+    BreakoutHelpDone,
     BreakoutMove,
     BreakoutOpen,
+    BreakoutShareBoards,
+    BreakoutTimer,
     ChatMessageEvent,
     ChatMute,
     ChatSend,
@@ -241,12 +249,37 @@ MEDIA_COMMANDS: st.SearchStrategy[Command] = st.one_of(
     st.builds(MediaPermit, IDENTITIES, st.booleans()),
     st.builds(MediaSpotlight, st.one_of(st.none(), IDENTITIES)),
 )
+PLACES = st.one_of(st.none(), BREAKOUT_NAMES)
 BREAKOUT_COMMANDS: st.SearchStrategy[Command] = st.one_of(
     st.builds(
-        BreakoutOpen, st.lists(BREAKOUT_NAMES, min_size=1, max_size=2, unique=True).map(tuple)
+        BreakoutOpen,
+        st.lists(BREAKOUT_NAMES, min_size=1, max_size=2, unique=True).map(tuple),
+        st.one_of(st.none(), st.dictionaries(IDENTITIES, BREAKOUT_NAMES, max_size=2)),
+        st.one_of(st.none(), st.just({}), st.just({"apart": (("s1", "s2"),)})),
+        st.one_of(st.none(), st.integers(min_value=0, max_value=90_000)),
+        st.one_of(st.none(), st.integers(min_value=0, max_value=70)),
+        st.one_of(st.none(), st.booleans()),
+        st.one_of(st.none(), st.integers(min_value=0, max_value=2)),
     ),
-    st.builds(BreakoutMove, IDENTITIES, st.one_of(st.none(), BREAKOUT_NAMES)),
+    st.builds(
+        BreakoutAssign,
+        st.one_of(st.none(), st.dictionaries(IDENTITIES, PLACES, max_size=3)),
+        st.one_of(st.none(), st.just({})),
+    ),
+    st.builds(BreakoutMove, IDENTITIES, PLACES),
+    st.builds(BreakoutChoose, PLACES),
+    st.builds(BreakoutTimer, st.one_of(st.none(), st.integers(min_value=0, max_value=90_000))),
+    st.builds(BreakoutBroadcast, st.sampled_from(["all back in 2", ""])),
+    st.just(BreakoutHelp()),
+    st.builds(BreakoutHelpDone, st.one_of(st.none(), IDENTITIES)),
+    st.builds(BreakoutShareBoards, st.booleans()),
+    st.builds(BreakoutExpire, st.integers(min_value=0, max_value=3), st.just(START_MS)),
     st.just(BreakoutClose()),
+    st.builds(ChatSend, st.just("in here"), st.none(), PLACES),
+    st.builds(QuestionAsk, st.just("q?"), PLACES),
+    st.builds(QuestionUpvote, SMALL_ID),
+    st.just(HandRaise()),
+    st.just(HandCallNext()),
 )
 ALL_COMMANDS: st.SearchStrategy[Command] = st.sampled_from(
     [COMMANDS_STRATEGY, MEDIA_COMMANDS, BREAKOUT_COMMANDS]
@@ -297,6 +330,13 @@ def test_any_command_sequence_folds_to_the_same_state(
     assert not (state.media_permitted | set(state.breakout_of)) & state.removed
     assert state.spotlight is None or state.spotlight not in state.removed
     assert set(state.breakout_of.values()) <= set(state.breakouts)
+    assert len(state.breakout_boards) == len(state.breakouts)
+    assert set(state.breakout_chat) == set(state.breakouts)
+    assert all(state.breakout_of.get(who) == room for who, room in state.breakout_help)
+    assert all(
+        len(c) <= 200 for c in [*state.breakout_chat.values(), *state.breakout_archive.values()]
+    )
+    assert (state.breakout_ends_at is None) or bool(state.breakouts)
     assert all(state.participants[i].role is not Role.TEACHER for i, _ in state.media_muted)
 
 
@@ -346,6 +386,8 @@ def test_copy_state_copies_every_field() -> None:
         "room_id", "locked", "ended", "participants", "removed", "chat_muted_all",
         "chat_muted", "hands", "chat", "threads", "questions", "polls", "question_count",
         "poll_count", "locked_boards", "board_cleared", "board_snapshots", "media_mode",
-        "media_muted", "media_muted_all", "media_permitted", "spotlight", "breakouts",
-        "breakout_of", "last_id",
+        "media_muted", "media_muted_all", "media_permitted", "spotlight", "breakout_round",
+        "breakouts", "breakout_boards", "breakout_of", "breakout_ends_at", "breakout_warn_s",
+        "breakout_self_select", "breakout_cap", "breakout_help", "breakout_chat",
+        "breakout_archive", "gallery", "gallery_shared", "last_id",
     ]  # fmt: skip

@@ -111,6 +111,20 @@ def test_media_rules_and_breakout_rooms_survive_a_snapshot() -> None:
     assert restored.media_muted == {("s1", "camera")}
 
 
+VERSION_3_KEYS = (
+    "breakout_round",
+    "breakout_boards",
+    "breakout_ends_at",
+    "breakout_warn_s",
+    "breakout_self_select",
+    "breakout_cap",
+    "breakout_help",
+    "breakout_chat",
+    "breakout_archive",
+    "gallery",
+    "gallery_shared",
+)
+
 VERSION_2_KEYS = (
     "media_mode",
     "media_muted",
@@ -128,13 +142,26 @@ def test_a_version_1_snapshot_is_read_as_a_room_without_media_rules_or_breakouts
     room.do(TEACHER, PollOpen("pick", ("a", "b"), False))
     version_1 = {k: v for k, v in state_to_data(room.state).items() if k not in VERSION_2_KEYS}
     version_1["v"] = 1
+    version_1 = {k: v for k, v in version_1.items() if k not in VERSION_3_KEYS}
     restored = state_from_data(through_msgpack(version_1))
     assert restored == room.state
-    assert SNAPSHOT_VERSION == 2
+    assert SNAPSHOT_VERSION == 3
 
 
-@pytest.mark.parametrize("key", VERSION_2_KEYS)
-def test_a_version_2_snapshot_without_a_version_2_key_is_damaged(key: str) -> None:
+def test_a_version_2_snapshot_with_open_rooms_reads_their_boards_as_named_after_them() -> None:
+    room = classroom()
+    room.do(TEACHER, BreakoutOpen(("red", "blue")))
+    room.do(TEACHER, BreakoutMove("s1", "blue"))
+    version_2 = {k: v for k, v in state_to_data(room.state).items() if k not in VERSION_3_KEYS}
+    version_2["v"] = 2
+    restored = state_from_data(through_msgpack(version_2))
+    assert restored.breakouts == ("red", "blue") and restored.breakout_of == {"s1": "blue"}
+    assert restored.breakout_boards == ("red", "blue")
+    assert set(restored.breakout_chat) == {"red", "blue"}
+
+
+@pytest.mark.parametrize("key", VERSION_2_KEYS + VERSION_3_KEYS)
+def test_a_snapshot_without_a_key_of_its_version_is_damaged(key: str) -> None:
     data = state_to_data(classroom().state)
     del data[key]
     with pytest.raises(SnapshotError):

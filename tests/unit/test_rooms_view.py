@@ -67,7 +67,19 @@ def test_view_of_a_new_room() -> None:
             "permitted": [],
             "spotlight": None,
         },
-        "breakouts": {"rooms": [], "members": {}},
+        "breakouts": {
+            "round": 0,
+            "rooms": [],
+            "boards": [],
+            "members": {},
+            "ends_at": None,
+            "warn_s": 60,
+            "self_select": False,
+            "cap": None,
+            "help": [],
+            "gallery": [],
+            "gallery_shared": False,
+        },
     }
 
 
@@ -85,7 +97,10 @@ def test_view_shows_lock_mutes_hands_and_end() -> None:
     assert view["ended"] == {"reason": "done", "by": "t1"}
     assert view["chat_muted_all"] is True
     assert view["chat_muted"] == ["s1", "s2"]
-    assert view["hands"] == [{"identity": "s2", "name": "Sue"}, {"identity": "s1", "name": "Sam"}]
+    assert view["hands"] == [
+        {"identity": "s2", "name": "Sue", "room": None},
+        {"identity": "s1", "name": "Sam", "room": None},
+    ]
 
 
 def test_chat_entry_is_the_protocol_chat_message() -> None:
@@ -98,6 +113,8 @@ def test_chat_entry_is_the_protocol_chat_message() -> None:
         "role": "student",
         "text": "hi",
         "thread": "s1",
+        "room": None,
+        "broadcast": False,
     }
 
 
@@ -180,6 +197,7 @@ def test_question_entry_says_whether_the_viewer_voted() -> None:
         "voted": True,
         "answered": False,
         "pinned": False,
+        "room": None,
     }
     assert for_sam["voted"] is False and for_sam["votes"] == 1
 

@@ -15,9 +15,15 @@ from rooms import (
     BoardClearedEvent,
     BoardLockedEvent,
     BoardSnapshotSavedEvent,
+    BreakoutAssignedEvent,
+    BreakoutBoardsSharedEvent,
     BreakoutClosedEvent,
+    BreakoutExpire,
+    BreakoutHelpAskedEvent,
+    BreakoutHelpClearedEvent,
     BreakoutMovedEvent,
     BreakoutOpenedEvent,
+    BreakoutTimerSetEvent,
     ChatMessageEvent,
     ChatMutedEvent,
     ChatSend,
@@ -88,9 +94,19 @@ ONE_OF_EACH_EVENT: list[Event] = [
     MediaSpotlightedEvent("s1", "t1"),
     MediaSpotlightedEvent(None, "t1"),
     BreakoutOpenedEvent(("red", "blue"), "t1"),
+    BreakoutOpenedEvent(
+        ("Red team", "blue"), "t1", 2, ("br2-1", "br2-2"), {"s1": "blue"}, 600, 30, True, 5
+    ),
+    BreakoutAssignedEvent({"s1": "red", "s2": None}, "t1"),
     BreakoutMovedEvent("s1", "red", "a1"),
     BreakoutMovedEvent("s1", None, "a1"),
+    BreakoutTimerSetEvent(300, "t1"),
+    BreakoutTimerSetEvent(None, "a1"),
+    BreakoutHelpAskedEvent("s1", "red"),
+    BreakoutHelpClearedEvent("s1", "a1"),
+    BreakoutBoardsSharedEvent(True, "t1"),
     BreakoutClosedEvent("t1"),
+    BreakoutClosedEvent(None, 2, "timer"),
     SessionEndedEvent("done", "t1"),
 ]
 
@@ -117,7 +133,7 @@ def test_participant_to_wire_is_the_protocol_participant_map() -> None:
 def test_every_error_class_has_a_distinct_code_documented_in_the_protocol() -> None:
     classes = [c for c in vars(rooms).values() if isinstance(c, type) and issubclass(c, RoomError)]
     codes = [c.code for c in classes if c is not RoomError]
-    assert len(codes) == len(set(codes)) == 18
+    assert len(codes) == len(set(codes)) == 19
     assert set(codes) == ERROR_CODES
     documented = PROTOCOL.read_text()
     for code in ERROR_CODES:
@@ -138,9 +154,11 @@ def test_room_error_carries_message_and_field() -> None:
 def test_command_registry_holds_every_command_class_by_wire_type() -> None:
     classes = {c for c in vars(rooms).values() if isinstance(c, type) and issubclass(c, Command)}
     classes.discard(Command)
+    classes.discard(BreakoutExpire)  # internal: signaling proposes it, no client sends it
     assert set(COMMANDS.values()) == classes
     assert all(COMMANDS[cls.type] is cls for cls in classes)
-    assert len(COMMANDS) == 29
+    assert len(COMMANDS) == 36
+    assert BreakoutExpire.type not in COMMANDS
 
 
 def test_every_documented_client_command_has_a_class() -> None:
@@ -151,12 +169,24 @@ def test_every_documented_client_command_has_a_class() -> None:
 
 
 def test_command_fields_use_only_codec_types() -> None:
-    allowed = {str, int, bool, str | None, int | None, tuple[str, ...], tuple[int, ...]}
+    allowed = {
+        str,
+        int,
+        bool,
+        str | None,
+        int | None,
+        bool | None,
+        tuple[str, ...],
+        tuple[int, ...],
+        dict[str, str] | None,
+        dict[str, str | None] | None,
+        dict[str, tuple[tuple[str, ...], ...]] | None,
+    }
     for cls in COMMANDS.values():
         hints = typing.get_type_hints(cls)
         for field in dataclasses.fields(cls):
             assert hints[field.name] in allowed, (cls.type, field.name)
-            if hints[field.name] in (str | None, int | None):
+            if type(None) in typing.get_args(hints[field.name]):
                 assert field.default is None, (cls.type, field.name)
 
 
@@ -169,7 +199,7 @@ def test_commands_are_immutable() -> None:
 def test_event_registry_holds_every_documented_event_type() -> None:
     documented = PROTOCOL.read_text()
     assert {type(e) for e in ONE_OF_EACH_EVENT} == set(EVENTS.values())
-    assert len(EVENTS) == 29
+    assert len(EVENTS) == 34
     for wire_type in EVENTS:
         assert f"`{wire_type}`" in documented
 
@@ -184,6 +214,8 @@ def test_event_data_is_msgpack_ready(event: Event) -> None:
     def plain(value: object) -> bool:
         if isinstance(value, list):
             return all(plain(v) for v in value)
+        if isinstance(value, dict):
+            return all(type(k) is str and plain(v) for k, v in value.items())
         return value is None or type(value) in (str, int, bool)
 
     data = event.to_data()
@@ -194,17 +226,17 @@ def test_event_data_is_msgpack_ready(event: Event) -> None:
 def test_event_data_keys_are_the_protocol_fields() -> None:
     expected = {
         "participant.joined": ["identity", "name", "role"],
-        "chat.message": ["from", "name", "role", "text", "thread"],
-        "hand.raised": ["identity", "name"],
-        "hand.lowered": ["identity", "by"],
-        "hand.called": ["identity", "name", "by"],
+        "chat.message": ["from", "name", "role", "text", "thread", "room", "broadcast"],
+        "hand.raised": ["identity", "name", "room"],
+        "hand.lowered": ["identity", "by", "room"],
+        "hand.called": ["identity", "name", "by", "room"],
         "hands.cleared": ["by"],
-        "question.asked": ["question_id", "author", "name", "text"],
-        "question.upvoted": ["question_id", "identity"],
-        "question.unvoted": ["question_id", "identity"],
-        "question.answered": ["question_id", "by"],
-        "question.dismissed": ["question_id", "by"],
-        "question.pinned": ["question_id", "pinned", "by"],
+        "question.asked": ["question_id", "author", "name", "text", "room"],
+        "question.upvoted": ["question_id", "identity", "room"],
+        "question.unvoted": ["question_id", "identity", "room"],
+        "question.answered": ["question_id", "by", "room"],
+        "question.dismissed": ["question_id", "by", "room"],
+        "question.pinned": ["question_id", "pinned", "by", "room"],
         "poll.opened": ["poll_id", "question", "options", "multiple", "by"],
         "poll.answered": ["poll_id", "identity", "choices"],
         "poll.closed": ["poll_id", "tally", "voters", "by"],
@@ -218,9 +250,17 @@ def test_event_data_keys_are_the_protocol_fields() -> None:
         "media.muted": ["identity", "source", "muted", "by"],
         "media.permitted": ["identity", "allowed", "by"],
         "media.spotlighted": ["identity", "by"],
-        "breakout.opened": ["rooms", "by"],
+        "breakout.opened": [
+            *("rooms", "by", "round", "boards", "members"),
+            *("duration_s", "warn_s", "self_select", "cap"),
+        ],
+        "breakout.assigned": ["members", "by"],
         "breakout.moved": ["identity", "room", "by"],
-        "breakout.closed": ["by"],
+        "breakout.timer_set": ["remaining_s", "by"],
+        "breakout.help_asked": ["identity", "room"],
+        "breakout.help_cleared": ["identity", "by"],
+        "breakout.boards_shared": ["shared", "by"],
+        "breakout.closed": ["by", "round", "reason"],
         "session.ended": ["reason", "by"],
     }
     for event in ONE_OF_EACH_EVENT:
@@ -261,3 +301,20 @@ def test_event_from_data_ignores_unknown_keys() -> None:
 def test_malformed_event_data_is_refused(type_: str, data: dict[str, object]) -> None:
     with pytest.raises(MalformedEvent):
         event_from_data(type_, data)
+
+
+def test_old_log_entries_without_room_read_as_the_main_room() -> None:
+    """Entries written before breakout rooms were rooms carry no ``room``/``round`` fields."""
+    chat = event_from_data(
+        "chat.message", {"from": "s1", "name": "S", "role": "student", "text": "hi", "thread": None}
+    )
+    assert isinstance(chat, ChatMessageEvent) and chat.room is None and not chat.broadcast
+    opened = event_from_data("breakout.opened", {"rooms": ["red"], "by": "t1"})
+    assert isinstance(opened, BreakoutOpenedEvent) and opened.round == 0 and opened.members == {}
+
+
+def test_a_map_field_of_the_wrong_shape_is_malformed() -> None:
+    with pytest.raises(MalformedEvent):
+        event_from_data("breakout.assigned", {"members": ["s1"], "by": "t1"})
+    with pytest.raises(MalformedEvent):
+        event_from_data("breakout.assigned", {"members": {"s1": 3}, "by": "t1"})

@@ -15,6 +15,7 @@ from rooms import (
     ChatMessageEvent,
     Event,
     Participant,
+    Question,
     QuestionAskedEvent,
     QuestionDismissedEvent,
     QuestionUnvotedEvent,
@@ -31,6 +32,7 @@ from signaling.edge.tally import (
     coalesced_audience,
     resume_audience,
     resume_tally,
+    tally_for_place,
     tally_message,
 )
 
@@ -83,10 +85,10 @@ def test_in_a_large_room_a_vote_goes_to_the_staff_and_the_voter_only() -> None:
     assert tally.pending
 
 
-def test_in_a_small_room_votes_go_to_everyone_and_no_tally_is_due() -> None:
+def test_in_a_small_room_votes_go_to_everyone_in_their_room_and_no_tally_is_due() -> None:
     tally = VoteTally()
-    assert routed(tally, upvote(1, S0), large=False) == Audience.ALL
-    assert routed(tally, unvote(1, S0), large=False) == Audience.ALL
+    assert routed(tally, upvote(1, S0), large=False) == Audience.in_room(None)
+    assert routed(tally, unvote(1, S0), large=False) == Audience.in_room(None)
     assert not tally.pending
 
 
@@ -291,3 +293,13 @@ def test_students_applying_events_and_tallies_in_order_end_with_the_rooms_counts
             q for q, question in room.state.questions.items() if view.me.identity in question.voters
         }
         assert view.voted == mine
+
+
+def test_a_tally_for_a_place_holds_only_that_places_questions() -> None:
+    state = new_room("r")
+    state.questions[1] = Question(1, "s0", "S", "main?", 0)
+    state.questions[2] = Question(2, "s1", "S", "red?", 0, room="Red")
+    both = tally_message(9, [(1, 3), (2, 4)])
+    assert tally_for_place(both, state, None) == tally_message(9, [(1, 3)])
+    assert tally_for_place(both, state, "Red") == tally_message(9, [(2, 4)])
+    assert tally_for_place(both, state, "Blue") is None

@@ -150,9 +150,9 @@ async def test_moves_close_a_students_board_that_is_no_longer_theirs(
     await room.admit(ADA)
     command(room, TEACHER, BreakoutOpen(("red", "blue")))
     command(room, TEACHER, BreakoutMove("ada", "red"))
-    red, main = await connect(service, ADA, "red"), await connect(service, ADA, "main")
+    red, main = await connect(service, ADA, "br1-1"), await connect(service, ADA, "main")
     with pytest.raises(AccessDenied) as refused:
-        await connect(service, ADA, "blue")
+        await connect(service, ADA, "br1-2")
     assert refused.value.close_code == 4404
     command(room, TEACHER, BreakoutMove("ada", "blue"))
     await asyncio.sleep(0)

@@ -111,12 +111,18 @@ async def test_a_breakout_cycle_across_two_nodes_keeps_every_room_to_itself(
         asked_here = [e for e in s.events_of("breakout.help_asked")]
         assert all(e.data["identity"] == s.identity for e in asked_here)
 
+    # And each student did hear its room-mates (the lines were said before anyone moved).
+    first_place = dict(members)
+    for s in students:
+        heard = {e.data["text"] for e in s.events_of("chat.message")}
+        mates = [o for o in students if first_place[o.identity] == first_place[s.identity]]
+        assert {f"{o.identity} in {first_place[o.identity]}" for o in mates} <= heard
+
     # Every breakout's chat and questions are intact in a staff view taken afterwards.
     staff = recording(d, "assistant", room, "assistant")
     await d.connect(staff)
     view = staff.session.room
     said = {(m["room"], m["text"]) for m in view["chat"]}
-    first_place = dict(members)
     for s in students:
         assert (first_place[s.identity], f"{s.identity} in {first_place[s.identity]}") in said
     for mover in movers:

@@ -61,8 +61,14 @@ class Breakouts:
     closed_round: list[tuple[int, str, str]] = field(default_factory=list)
 
     @classmethod
-    def from_view(cls, view: Mapping[str, Any] | None) -> Breakouts:
-        """The breakout rooms of a ``RoomView.breakouts`` map (None or absent keys: defaults)."""
+    def from_view(
+        cls, view: Mapping[str, Any] | None, before: Breakouts | None = None
+    ) -> Breakouts:
+        """The breakout rooms of a ``RoomView.breakouts`` map (None or absent keys: defaults).
+
+        ``before``: what the client knew until this view; a student's view shows no gallery
+        until staff share it, so the boards of the round that closed are taken from there.
+        """
         view = view or {}
         gallery = [
             (int(g["round"]), str(g["room"]), str(g["board"])) for g in view.get("gallery") or []
@@ -79,7 +85,7 @@ class Breakouts:
             help=[(str(h["identity"]), str(h["room"])) for h in view.get("help") or []],
             gallery=gallery,
             gallery_shared=bool(view.get("gallery_shared", False)),
-            closed_round=list(gallery),
+            closed_round=list(gallery) or ([] if before is None else list(before.closed_round)),
         )
 
     @property

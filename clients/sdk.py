@@ -157,7 +157,7 @@ def _replace_view(s: Session, room: dict[str, Any]) -> None:
     s.room = room
     s.votes = {q["question_id"]: q["votes"] for q in room.get("questions", [])}
     s.voted = {q["question_id"] for q in room.get("questions", []) if q["voted"]}
-    s.breakouts = Breakouts.from_view(room.get("breakouts"))
+    s.breakouts = Breakouts.from_view(room.get("breakouts"), before=s.breakouts)
 
 
 def _count_votes(s: Session, event: Event) -> None:

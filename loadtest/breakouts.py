@@ -77,7 +77,7 @@ class Place:
     def view(self, room_view: Mapping[str, Any], last_id: int) -> None:
         """A ``view`` frame: the place is the view's from ``last_id`` on."""
         before = self.room
-        self.breakouts = Breakouts.from_view(room_view.get("breakouts"))
+        self.breakouts = Breakouts.from_view(room_view.get("breakouts"), before=self.breakouts)
         self._moved(before, last_id)
 
     def event(self, event: Frame) -> str | None:

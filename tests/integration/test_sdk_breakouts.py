@@ -46,9 +46,10 @@ async def test_a_whole_round_through_the_sdk_helpers(server: LiveclassServer) ->
             b = c.session.breakouts
             assert b.rooms == ["Red team", "Blue"] and b.round == 1 and b.warn_s == 30
             assert b.boards == ["br1-1", "br1-2"]
-            assert b.ends_at is not None and before + 600_000 <= b.ends_at
+            assert b.ends_at is not None and int(before) + 600_000 - 5 <= b.ends_at
+            # the clock offset is measured to within the one-way delay of a frame on loopback
             remaining = c.breakout_remaining_ms()
-            assert remaining is not None and 590_000 < remaining <= 600_000, remaining
+            assert remaining is not None and 590_000 < remaining <= 600_050, remaining
         assert ann.session.breakouts.board_of(ann.session.place) == "br1-1"
         moved_students = [c for c in students if c.session.views > 0]
         assert moved_students, "no student was sent a view frame for its move"
@@ -58,9 +59,9 @@ async def test_a_whole_round_through_the_sdk_helpers(server: LiveclassServer) ->
         # the timer: shortened, on the server's clock
         await teacher.ping()
         await teacher.set_breakout_timer(120)
-        await ann.wait_until(lambda: (ann.breakout_remaining_ms() or 1e9) <= 120_000)
+        await ann.wait_until(lambda: (ann.breakout_remaining_ms() or 1e9) <= 120_050)
         remaining = ann.breakout_remaining_ms()
-        assert remaining is not None and 110_000 < remaining <= 120_000
+        assert remaining is not None and 110_000 < remaining <= 120_050
 
         # a move: the student's place, view and last_id follow
         target = "Blue" if ann.session.place == "Red team" else "Red team"
@@ -126,7 +127,7 @@ async def test_students_choose_their_room_up_to_the_cap(server: LiveclassServer)
     try:
         with pytest.raises(CommandFailed) as refused:
             await ann.choose_breakout("Red")
-        assert refused.value.code == "no_such_breakout"
+        assert refused.value.code == "not_allowed"  # none open, so self-select is off
         await teacher.open_breakouts(["Red", "Blue"], self_select=True, cap=1)
         await ann.wait_until(lambda: ann.session.breakouts.self_select, timeout=5)
         assert ann.session.breakouts.cap == 1

@@ -236,3 +236,16 @@ async def test_the_countdown_runs_on_the_servers_clock(skew_ms: float) -> None:
     assert abs(c.session.server_offset_ms - skew_ms) < 1_000
     remaining = c.breakout_remaining_ms()
     assert remaining is not None and 89_000 < remaining <= 90_000
+
+
+def test_a_student_shown_the_main_room_after_the_close_still_gets_the_gallery_when_shared() -> None:
+    b = Breakouts()
+    b.apply("breakout.opened", opened(), T0, me="alice", staff=False)
+    b.apply(
+        "breakout.closed", {"round": 2, "by": "t", "reason": "staff"}, T0, me="alice", staff=False
+    )
+    # the view that follows the close shows a student no gallery until staff share it
+    b = Breakouts.from_view({"round": 2, "rooms": [], "gallery": []}, before=b)
+    assert b.gallery == [] and not b.open
+    b.apply("breakout.boards_shared", {"shared": True, "by": "t"}, T0, me="alice", staff=False)
+    assert b.gallery == [(2, "Red team", "br2-1"), (2, "Blue", "br2-2")]

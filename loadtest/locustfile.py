@@ -532,6 +532,9 @@ class ClassUser(User):
         announced count, and every lecture line this process saw sent in the gap), nothing
         twice."""
         after, window_start = old.last_id, old.window_start
+        # where it was as of ``after``: a resume (not a welcome) means no move in the gap, and a
+        # live move right after the replay must not change which lines the gap owed it
+        in_main_room = self.place.room is None
         self.replayed_lines = set()
         try:
             answer = self.connect(after, window_start)
@@ -545,10 +548,10 @@ class ClassUser(User):
         if not client.wait_replay() or client.resume is None or not self.checks_lines:
             return
         through = client.resume.through
-        # a resume (not a welcome) means the place did not change in the gap: in a breakout room
-        # the lecture lines of the gap were not this receiver's, the broadcasts were
+        # in a breakout room the lecture lines of the gap were not this receiver's; broadcasts
+        # were, wherever it was
         lines = set(LEDGER.sent_everywhere.get(self.room, ()))
-        if self.place.room is None:
+        if in_main_room:
             lines |= LEDGER.sent.get(self.room, set())
         sent = {i for i in lines if after < i <= through}
         missing = sent - self.replayed_lines

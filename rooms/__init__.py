@@ -6,7 +6,10 @@ A command from a participant is checked against the room's state by :func:`decid
 :class:`Record` s and folds each into the state with :func:`evolve`. So a room's state is the fold
 of its log. :func:`audience_of` says who receives an event and :func:`room_view` is the snapshot a
 participant receives; :func:`may_publish`, :func:`forwarded_sources` and :func:`router_id` tell
-the SFU who publishes what, and where. :mod:`rooms.bounds` keeps what participants can make a
+the SFU who publishes what, and where. Breakout rooms are places in the room's one log: chat,
+Q&A and hands carry their ``room`` (:meth:`Audience.in_room`), :func:`room_changes` says whose
+place an event changes, and :mod:`rooms.breakout_assign` assigns students automatically
+(docs/decisions/0017-breakout-rooms.md). :mod:`rooms.bounds` keeps what participants can make a
 room hold bounded. Standard library only: no asyncio, no sockets, no clock.
 """
 

@@ -59,9 +59,10 @@ def forwarded_sources(state: RoomState, participant: Participant) -> frozenset[s
 def router_id(state: RoomState, identity: str) -> str:
     """The id of the media room ``identity`` is in: ``"<room_id>"`` for the main room, else
     ``"<room_id>/<breakout room>"``, each part percent-encoded (RFC 3986 section 2.1) so that no
-    room id and breakout room name give another's id. Room ids and breakout names are of
-    ``A-Za-z0-9_-`` (:func:`rooms.room_ids.is_room_id`), which the encoding leaves as they are, so
-    the text before the first ``/`` is the room id."""
+    room id and breakout room name give another's id. Room ids are of ``A-Za-z0-9_-``
+    (:func:`rooms.room_ids.is_room_id`), which the encoding leaves as they are, so the text before
+    the first ``/`` is the room id; a breakout room's display name ("Red team", "a/b") is encoded
+    whole."""
     room = quote(state.room_id, safe="")
     breakout = state.breakout_of.get(identity)
     return room if breakout is None else f"{room}/{quote(breakout, safe='')}"

@@ -117,7 +117,7 @@ async def test_breakout_rooms_open_fill_and_close(server: LiveclassServer) -> No
             "bad_field",
             "rooms",
         )
-        assert await refused(teacher, "breakout.open", rooms=["red room"]) == ("bad_field", "rooms")
+        assert await refused(teacher, "breakout.open", rooms=["   "]) == ("bad_field", "rooms")
         assert await refused(teacher, "breakout.open", rooms="red") == ("bad_field", "rooms")
         assert await refused(teacher, "breakout.move", identity="alice", room="red") == (
             "no_such_breakout",
@@ -150,10 +150,10 @@ async def test_breakout_rooms_open_fill_and_close(server: LiveclassServer) -> No
         carol = client(server, "carol")
         newcomers.append(carol)
         await carol.connect()
-        assert carol.session.room["breakouts"] == {
-            "rooms": ["red", "blue"],
-            "members": {"a": "blue", "alice": "red", "bob": "blue"},
-        }
+        breakouts = carol.session.room["breakouts"]
+        assert breakouts["rooms"] == ["red", "blue"]
+        assert breakouts["boards"] == ["br1-1", "br1-2"]
+        assert breakouts["members"] == {"a": "blue", "alice": "red", "bob": "blue"}
 
         await teacher.request("breakout.move", identity="bob")  # back to the main room
         last = (await assistant.request("breakout.close"))["ids"][0]
@@ -165,11 +165,13 @@ async def test_breakout_rooms_open_fill_and_close(server: LiveclassServer) -> No
                 "breakout.closed",
             ]
         closed = [e for e in carol.session.events if e.type == "breakout.closed"]
-        assert closed and closed[0].data == {"by": "a"}
+        assert closed and closed[0].data == {"by": "a", "round": 1, "reason": "staff"}
 
         dave = client(server, "dave")
         newcomers.append(dave)
         await dave.connect()
-        assert dave.session.room["breakouts"] == {"rooms": [], "members": {}}
+        breakouts = dave.session.room["breakouts"]
+        assert (breakouts["rooms"], breakouts["members"], breakouts["round"]) == ([], {}, 1)
+        assert [g["board"] for g in breakouts["gallery"]] == []  # shown to students when shared
     finally:
         await close_all([*everyone, *newcomers])

@@ -174,17 +174,18 @@ async def test_students_open_only_main_and_their_breakout_rooms_board(
     await ada.connect()
     opened: list[YClient] = []
     try:
-        # No board by a new name, and no breakout room's board while none is open.
-        for name in ("scratch", "red"):
+        # No board by a new name, and no breakout room's board while none is open (a breakout
+        # room's board is br<round>-<i>, not its name).
+        for name in ("scratch", "br1-1"):
             refused = await board_of(server, "ada", name)
             assert await refused.wait_closed() == 4404, name
         await teacher.open_breakouts(["red", "blue"])
         await teacher.move_to_breakout("ada", "red")
         await asyncio.sleep(0.2)
-        blue = await board_of(server, "ada", "blue")
+        blue = await board_of(server, "ada", "br1-2")
         assert await blue.wait_closed() == 4404  # another breakout room's board
 
-        red = await board_of(server, "ada", "red")
+        red = await board_of(server, "ada", "br1-1")
         main = await board_of(server, "ada", "main")
         opened += [red, main]
         await red.sync()
@@ -192,7 +193,7 @@ async def test_students_open_only_main_and_their_breakout_rooms_board(
         await red.draw("r1", type="rect")
         await main.draw("m1", type="rect")  # main is read-only while ada is in a breakout room
         await main.wait_until(lambda: main.count(PermissionDenied) == 1, "permission denied")
-        assert await fresh_contents(server, server.token("t", "teacher"), "red") == [
+        assert await fresh_contents(server, server.token("t", "teacher"), "br1-1") == [
             {"key": "r1", "val": {"type": "rect"}}
         ]
         assert await fresh_contents(server, server.token("t", "teacher"), "main") == []

@@ -326,7 +326,12 @@ def raise_sites(paths: list[Path], codes: dict[str, str]) -> dict[str, set[str]]
 ROOM_CODES = {cls.__name__: cls.code for cls in ROOM_ERROR_CLASSES}
 DECIDE = ROOT / "rooms" / "decide.py"
 #: decide.py and the modules whose rules it calls (a command's raise sites may be in either).
-DECIDE_MODULES = [DECIDE, ROOT / "rooms" / "decide_media.py", ROOT / "rooms" / "checks.py"]
+DECIDE_MODULES = [
+    DECIDE,
+    ROOT / "rooms" / "decide_media.py",
+    ROOT / "rooms" / "decide_breakout.py",
+    ROOT / "rooms" / "checks.py",
+]
 
 
 def decide_raises() -> dict[str, set[str]]:
@@ -351,6 +356,8 @@ def decide_raises() -> dict[str, set[str]]:
     raises = {}
     for case in match.cases:
         assert isinstance(case.pattern, ast.MatchClass) and isinstance(case.pattern.cls, ast.Name)
+        if case.pattern.cls.id == rooms.BreakoutExpire.__name__:
+            continue  # internal: signaling proposes it, no client sends it
         raises[type_of[case.pattern.cls.id]] = before_match | codes_of(case.body)
     raises["join"] = sites["admit"]
     return raises

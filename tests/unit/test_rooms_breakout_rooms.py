@@ -49,6 +49,7 @@ from rooms import (
     RoomError,
     audience_of,
     room_view,
+    router_id,
 )
 from rooms.state import CHAT_HISTORY
 from tests.unit.test_rooms_fold import START_MS, Classroom
@@ -543,3 +544,11 @@ def test_every_bad_breakout_command_changes_nothing() -> None:
             room.do(TEACHER, command)
     assert room.state.breakout_of == {"s1": "red"} and room.state.last_id == room.log[-1].id
     assert room.log[-1].ts >= START_MS
+
+
+def test_a_display_name_with_a_slash_is_one_media_room_of_its_own() -> None:
+    room = class_of()
+    room.do(TEACHER, BreakoutOpen(("a/b", "a"), members={"s1": "a/b", "s2": "a"}))
+    assert router_id(room.state, "s1") == "room-1/a%2Fb"
+    assert router_id(room.state, "s2") == "room-1/a"
+    assert router_id(room.state, "s3") == "room-1"

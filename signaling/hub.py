@@ -10,6 +10,14 @@ compare-and-append: one store round trip, one replica wait, one wake-up. Each se
 answer only after the batch committed (invariant 1), and every member sees one order (invariant
 2). When another node appended first, the hub folds what it appended and decides the batch again.
 Each event is encoded once and the same bytes go to every member allowed to see it (invariant 4).
+
+Breakout rooms make each member's *place* part of who sees what: an event scoped to a room
+(``Audience.in_room``) reaches the staff and the members whose place it is, found through an index
+of members by place. An event that moves someone (:func:`rooms.room_changes`) is folded on its
+own: what the turn delivered before it is written out to the places before it, then the event,
+then each moved member gets a ``view`` of its new place covering everything up to that event, and
+later events go to the new places. A resume across such an event is answered with ``welcome``.
+While a round has an end, the hub keeps a timer at it that proposes ``BreakoutExpire``.
 """
 
 from __future__ import annotations
@@ -825,10 +833,9 @@ class RoomHub:
     def _expired(self, due: tuple[int, int], done: asyncio.Future[tuple[Record, ...]]) -> None:
         if done.cancelled() or done.exception() is None or self._closed:
             return
-        log.warning(
-            "room %s: closing breakouts at their end failed: %s", self.room_id, done.exception()
-        )
-        if self._expiry == due:
+        error = done.exception()
+        log.warning("room %s: closing breakouts at their end failed: %s", self.room_id, error)
+        if isinstance(error, StoreUnavailable) and self._expiry == due:
             self._expiry = None  # armed again below, from the state then
             asyncio.get_running_loop().call_later(_EXPIRY_RETRY_S, self._arm_expiry)
 

@@ -234,3 +234,21 @@ async def test_bad_breakout_input_gets_its_error_and_changes_nothing(
     assert teacher.session.room is not None
     # The room goes on: bob picks the other room.
     await bob.request("breakout.choose", room=BLUE)
+
+
+async def test_a_room_loaded_after_its_breakouts_ended_closes_them_at_once(
+    make_server: Callable[..., LiveclassServer], made: list[RecordingClient]
+) -> None:
+    server = make_server("--room-idle-s", "0.2")
+    new = make_client(server, made)
+    teacher, alice = new("t", "teacher", reconnect=False), new("alice", reconnect=False)
+    await connect_all([teacher, alice])
+    await teacher.request("breakout.open", rooms=[RED], members={"alice": RED}, duration_s=1)
+    await close_all([teacher, alice])
+    await asyncio.sleep(1.5)  # the room was unloaded (idle) before its breakouts ended
+    back = new("alice")
+    await back.connect()
+    # Closed when the join loaded the room: in its welcome already, or in a view just after.
+    await back.wait_until(lambda: back.session.room["breakouts"]["rooms"] == [], 3)
+    assert back.session.room["breakouts"]["members"] == {}
+    assert back.session.room["breakouts"]["round"] == 1

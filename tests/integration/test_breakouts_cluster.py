@@ -130,3 +130,26 @@ async def test_a_breakout_cycle_across_two_nodes_keeps_every_room_to_itself(
         assert (target, f"{mover.identity} now in {target}") in said
     questions = {(q["room"], q["text"]) for q in view["questions"]}
     assert questions >= {(name, f"question of {name}") for name in ROOMS}
+
+
+async def test_both_nodes_race_to_close_at_zero_and_the_breakouts_close_once(
+    cluster: RedisCluster, deploy: list[Deployment], tmp_path: Path
+) -> None:
+    d = Deployment(cluster, tmp_path, 2).start()
+    deploy.append(d)
+    room = f"timer-{secrets.token_hex(4)}"
+    teacher = recording(d, "teacher", room, "teacher")
+    students = [recording(d, f"s{i}", room) for i in range(6)]
+    node_of = {c: await d.connect(c) for c in [teacher, *students]}
+    assert len(set(node_of.values())) == 2, "HAProxy sent every client to one node"
+    await teacher.request("breakout.open", rooms=ROOMS[:2], auto={}, duration_s=1, warn_s=0)
+    closed = await teacher.wait_for(lambda e: e.type == "breakout.closed", timeout=5)
+    assert (closed.data["reason"], closed.data["by"]) == ("timer", None)
+    await asyncio.sleep(0.5)  # the node that lost the race appended nothing
+    last = (await teacher.chat("after"))["ids"][-1]
+    assert last == closed.id + 1
+    await settle(students, last)
+    for s in students:
+        assert [e.id for e in s.events_of("breakout.closed")] == [closed.id]
+        assert s.views()[-1]["last_id"] == closed.id
+        assert s.views()[-1]["room"]["breakouts"]["members"] == {}

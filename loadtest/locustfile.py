@@ -63,9 +63,6 @@ RACE_CODES = frozenset(
     }
 )
 LECTURE = "lecture"
-#: Refusals a move causes by itself while breakout rooms run: a student upvotes a question of the
-#: room it was in as staff move it (``<command>:not_allowed``, not a failure).
-BREAKOUT_RACES = frozenset({"question.upvote", "question.unvote"})
 #: Close codes after which a client stays closed (docs/protocol.md, "Close codes").
 STAY_CLOSED = frozenset({1000, 1002, 1007, 1009, 4401, 4403, 4409, 4410, 4423})
 GATE_EXIT_CODE = 3
@@ -463,8 +460,7 @@ class ClassUser(User):
     def fire(self, kind: str, name: str, ms: float, length: int, exc: BaseException | None) -> None:
         if kind == "ack" and exc is not None:
             code = str(exc).rpartition(": ")[2]
-            moving = self.opts.breakout_every_s > 0 and name in BREAKOUT_RACES
-            if code in RACE_CODES or (moving and code == "not_allowed"):
+            if code in RACE_CODES:
                 name, exc = f"{name}:{code}", None
         self.environment.events.request.fire(
             request_type=kind,

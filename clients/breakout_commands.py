@@ -155,8 +155,12 @@ class BreakoutCommands:
 
     async def clear_help(self, identity: str | None = None) -> dict[str, Any]:
         """Staff mark ``identity``'s help request done; a student withdraws its own (None: this
-        participant). ``breakout.help_cleared{identity, by}``."""
-        return await self.request("breakout.help_done", identity=identity or self.session.identity)
+        participant). ``breakout.help_cleared{identity, by}``.
+
+        Raises:
+            CommandFailed: ``not_allowed`` (a student naming another's request).
+        """
+        return await self.request("breakout.help_done", identity=identity)
 
     async def close_breakouts(self) -> dict[str, Any]:
         """Close the breakout rooms: everyone back in the main room,

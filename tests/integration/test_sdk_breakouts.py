@@ -72,6 +72,14 @@ async def test_a_whole_round_through_the_sdk_helpers(server: LiveclassServer) ->
         assert ann.session.last_id >= ack["ids"][0]
         assert ann.session.room["breakouts"]["members"]["ann"] == target
 
+        # a mass move: one event, each student's place follows
+        ack = await teacher.assign_breakouts({"ben": None, "dan": target})
+        await ben.wait_for_place(None, timeout=5)
+        await dan.wait_for_place(target, timeout=5)
+        assert len(ack["ids"]) == 1
+        await teacher.assign_breakouts({"ben": places["ben"]})
+        await ben.wait_for_place(places["ben"], timeout=5)
+
         # chat stays in its room; a broadcast reaches every room
         await ann.chat(f"ann in {target}")
         await teacher.broadcast("two minutes left")
@@ -98,10 +106,15 @@ async def test_a_whole_round_through_the_sdk_helpers(server: LiveclassServer) ->
         await ben.wait_until(lambda: ben.session.breakouts.help == [("ben", ben.session.place)])
         await teacher.clear_help("ben")
         await ben.wait_until(lambda: ben.session.breakouts.help == [], timeout=5)
+        await ben.ask_for_help()
+        await teacher.wait_until(lambda: len(teacher.session.breakouts.help) == 1, timeout=5)
+        await ben.clear_help()  # withdrawn by the student
+        await teacher.wait_until(lambda: teacher.session.breakouts.help == [], timeout=5)
 
         # a visit: staff show in the room's roster of members
         await teacher.visit_breakout("Blue")
         await teacher.wait_for_place("Blue", timeout=5)
+        await ann.wait_until(lambda: ann.session.breakouts.members.get("t") == "Blue", timeout=5)
         await teacher.visit_breakout(None)
         await teacher.wait_for_place(None, timeout=5)
 

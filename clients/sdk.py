@@ -547,6 +547,12 @@ class ClassroomClient(BreakoutCommands):
         return await self.request("question.ask", text=text, **given(room=room))
 
     async def upvote(self, question_id: int) -> dict[str, Any]:
+        """Upvote a question of this participant's place.
+
+        Raises:
+            CommandFailed: ``no_such_question`` (also a question of another breakout room, for
+                a student), ``already_voted``, ``question_closed``.
+        """
         return await self.request("question.upvote", question_id=question_id)
 
     async def unvote(self, question_id: int) -> dict[str, Any]:

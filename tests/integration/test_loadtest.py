@@ -350,6 +350,63 @@ def test_a_lecture_spread_over_two_nodes_behind_haproxy_on_the_redis_cluster(
         cluster.stop()
 
 
+def test_breakout_churn_across_two_nodes_behind_haproxy_on_the_redis_cluster(
+    tmp_path: Path,
+) -> None:
+    # Members of one breakout room on different nodes: each node's hub fans a room's lines out
+    # to its own members of that room only, and either node's timer closes a timed round.
+    cluster = RedisCluster(tmp_path / "redis-cluster")
+    secret = secrets.token_urlsafe(32)
+    nodes: list[LiveclassServer] = []
+    balancer: HAProxy | None = None
+    try:
+        cluster.start()
+        for i in (1, 2):
+            node = LiveclassServer(
+                tmp_path / f"node{i}",
+                ["--redis-cluster", cluster.seeds, "--node-id", f"node{i}", "--no-media"],
+                secret=secret,
+            )
+            node.data_dir.mkdir()
+            nodes.append(node.start())
+        balancer = HAProxy(tmp_path / "haproxy", [("127.0.0.1", n.port) for n in nodes]).start()
+        run = run_locust(
+            nodes[0],
+            tmp_path,
+            40,
+            18,
+            "--source-addresses",
+            "loopback",
+            "--lecture-every-s",
+            "0.5",
+            "--chat-per-min",
+            "20",
+            "--breakout-every-s",
+            "2",
+            "--breakout-rooms",
+            "4",
+            "--breakout-duration-s",
+            "4",
+            host=balancer.url,
+        )
+        assert run.code == 0, run.output
+        assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+        assert run.count("breakout", "isolation") == 0, run.output
+        assert run.count("ack", "breakout.open") >= 2, run.output
+        assert run.count("breakout", "timer close") >= 1, run.output
+        assert run.count("breakout", "chat.message") > 0
+        assert run.count("fanout", "breakout.broadcast") >= 39
+        assert run.summary["delivery"]["ratio"] == 1.0, run.summary["delivery"]
+        joins = [_joins(node) for node in nodes]
+        assert all(j >= 5 for j in joins), joins  # both nodes served members of the rooms
+    finally:
+        if balancer is not None:
+            balancer.stop()
+        for node in nodes:
+            node.stop()
+        cluster.stop()
+
+
 def test_media_two_publishers_and_ten_subscribers_report_frames_in_the_same_run(
     make_server: Callable[..., LiveclassServer], tmp_path: Path
 ) -> None:

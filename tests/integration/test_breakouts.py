@@ -212,6 +212,9 @@ async def test_bad_breakout_input_gets_its_error_and_changes_nothing(
     opened = await teacher.request("breakout.open", rooms=[RED, BLUE])
     before = opened["ids"][-1]
     assert await refused(alice, "breakout.choose", room=RED) == ("not_allowed", "room")
+    assert (await refused(alice, "breakout.help_done", identity="bob"))[0] == "not_allowed"
+    assert (await refused(alice, "breakout.move", identity="alice", room=RED))[0] == "not_allowed"
+    assert (await refused(alice, "chat.send", text="hi", room=RED))[0] == "not_allowed"
     for remaining in (-1, 86_401):
         assert await refused(teacher, "breakout.timer", remaining_s=remaining) == (
             "bad_field",

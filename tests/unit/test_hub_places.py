@@ -15,9 +15,12 @@ import msgpack
 
 from rooms import (
     BreakoutClosedEvent,
+    BreakoutMove,
     BreakoutMovedEvent,
+    BreakoutOpen,
     BreakoutOpenedEvent,
     ChatMessageEvent,
+    ChatSend,
     Event,
     Participant,
     Role,
@@ -150,6 +153,54 @@ def test_a_batch_that_moves_students_reaches_each_one_in_the_place_of_each_event
         ]
         assert outboxes["carol"].seen() == [("event", closed - 1), ("event", closed)]
         assert outboxes["t"].seen() == [("event", closed - 1), ("event", closed)]
+        await hub.close()
+        await store.close()
+
+    asyncio.run(run())
+
+
+def test_a_committed_batch_that_moves_a_student_is_fanned_out_event_by_event(
+    tmp_path: Path,
+) -> None:
+    """Commands decided together in one batch (the plan's state is past all of them): each
+    event still reaches the places it was made in."""
+
+    async def run() -> None:
+        store = SqliteEventStore(tmp_path / "events.sqlite3")
+        hub = RoomHub("class", store, LocalBus(), HubSettings(), Metrics())
+        await hub.open()
+        outboxes = {p.identity: RecordedOutbox() for p in (TEACHER, ALICE, BOB, CAROL)}
+        members = {}
+        for p in (TEACHER, ALICE, BOB, CAROL):
+            members[p.identity] = await hub.join(p, outboxes[p.identity], None)  # type: ignore[arg-type]
+        await asyncio.sleep(0.01)
+        opened = hub.submit(
+            members["t"], 1, BreakoutOpen((RED, BLUE), members={"alice": RED, "bob": BLUE})
+        )
+        await opened
+        for outbox in outboxes.values():
+            outbox.frames.clear()
+        s = hub.state.last_id
+        done = [  # one batch: submitted in one turn
+            hub.submit(members["alice"], 2, ChatSend("red line")),
+            hub.submit(members["t"], 3, BreakoutMove("alice", BLUE)),
+            hub.submit(members["alice"], 4, ChatSend("blue line")),
+            hub.submit(members["carol"], 5, ChatSend("main line")),
+        ]
+        await asyncio.gather(*done)
+        await asyncio.sleep(0.01)
+        assert hub.state.last_id == s + 4
+        acks = [("ack", f["ref"]) for f in outboxes["alice"].frames if f["t"] == "ack"]
+        assert acks == [("ack", 2), ("ack", 4)]
+        assert outboxes["alice"].seen() == [
+            ("event", s + 1),
+            ("event", s + 2),
+            ("view", s + 2),
+            ("event", s + 3),
+        ]
+        assert outboxes["bob"].seen() == [("event", s + 2), ("event", s + 3)]
+        assert outboxes["carol"].seen() == [("event", s + 2), ("event", s + 4)]
+        assert outboxes["t"].seen() == [("event", s + i) for i in range(1, 5)]
         await hub.close()
         await store.close()
 

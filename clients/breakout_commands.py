@@ -62,9 +62,11 @@ class BreakoutCommands:
                 members (those still in the room), instead of ``rooms`` and ``members``.
 
         Raises:
-            CommandFailed: ``breakouts_open``; ``bad_field`` (``rooms``, ``duration_s``,
-                ``warn_s``, ``cap``, ``groups``: an unknown set); ``no_such_participant``;
-                ``no_such_breakout`` (``members`` naming a room not in ``rooms``).
+            CommandFailed: ``not_allowed`` (a student; a non-teacher placing other staff);
+                ``breakouts_open``; ``bad_field`` (``rooms``, ``duration_s``, ``warn_s``,
+                ``cap``, ``auto``: no balanced assignment keeps the constraints, ``groups``: an
+                unknown set); ``no_such_participant``; ``no_such_breakout`` (``members`` naming
+                a room not in ``rooms``).
         """
         if rooms is None and groups is None:
             raise ValueError("name the rooms or a saved group set")
@@ -94,7 +96,8 @@ class BreakoutCommands:
         holding only the changes.
 
         Raises:
-            CommandFailed: ``no_such_breakout``, ``no_such_participant``, ``not_allowed``.
+            CommandFailed: ``no_such_breakout`` (none open, or a room not open),
+                ``no_such_participant``, ``not_allowed``, ``bad_field`` (``auto``).
         """
         if members is None and not (auto or apart or together):
             raise ValueError("give members or auto")
@@ -132,7 +135,8 @@ class BreakoutCommands:
         server's clock (None: no timer). ``breakout.timer_set{remaining_s, by}``.
 
         Raises:
-            CommandFailed: ``bad_field`` (``remaining_s``), ``no_such_breakout`` (none open).
+            CommandFailed: ``not_allowed``, ``bad_field`` (``remaining_s``),
+                ``no_such_breakout`` (none open).
         """
         return await self.request("breakout.timer", remaining_s=remaining_s)
 
@@ -190,7 +194,11 @@ class BreakoutCommands:
         )
 
     async def list_breakout_groups(self) -> list[dict[str, Any]]:
-        """This staff member's saved group sets: ``[{name, rooms, members}]``."""
+        """This staff member's saved group sets: ``[{name, rooms, members}]``, by name.
+
+        Raises:
+            CommandFailed: ``not_allowed`` (a student).
+        """
         ack = await self.request("breakout.groups.list")
         return list(ack.get("groups") or [])
 

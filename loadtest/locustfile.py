@@ -826,10 +826,14 @@ class StudentUser(Receiver):
         self.hand_up = False
         self.chats = 0
         self.board: BoardClient | None = None
+        #: The board of this student's breakout room while it is in one (with boards on).
+        self.breakout_board: BoardClient | None = None
+        self.board_refused: str | None = None
         super().on_start()
         if self.opts.board_strokes_per_min > 0:
             base = self.ws_url.removesuffix("/ws")
             board = BoardClient(base, self.token, self.room, "main", self.identity, self.fire)
+            board.denials_expected = self.opts.breakout_every_s > 0
             try:
                 board.connect(source_address(self.opts.source_addresses, self.n))
             except ProtocolFailure:
@@ -839,6 +843,39 @@ class StudentUser(Receiver):
 
     def on_view(self, view: Frame) -> None:
         self.on_welcome(view)
+
+    def follow_board(self) -> None:
+        """Keep a connection to the board of this student's breakout room (``br<round>-<i>``),
+        as the web app does: closed when it leaves the room, opened when it enters one. The
+        server closes a board the student may no longer open with 4404 (expected here)."""
+        room = self.place.room
+        want = None if room is None else self.place.breakouts.board_of(room)
+        want = None if want == "main" else want
+        current = self.breakout_board
+        if current is not None and (current.board != want or current.closed.is_set()):
+            current.close()
+            self.breakout_board = current = None
+        if want is None or current is not None or want == self.board_refused:
+            return
+        base = self.ws_url.removesuffix("/ws")
+        board = BoardClient(
+            base,
+            self.token,
+            self.room,
+            want,
+            self.identity,
+            self.fire,
+            expected_closes=frozenset({4404}),
+        )
+        try:
+            board.connect(source_address(self.opts.source_addresses, self.n))
+        except ProtocolFailure:
+            return
+        if board.closed.is_set():
+            self.board_refused = want  # moved on meanwhile: not again until the next room
+            return
+        self.breakout_board = board
+        BOARDS.setdefault(f"{self.room}/{want}", []).append(board)
 
     def on_welcome(self, welcome: Frame) -> None:
         """Take the state of a ``welcome``'s (or a ``view``'s) room: its polls, the questions of
@@ -920,9 +957,13 @@ class StudentUser(Receiver):
             self.hand_up = True
             self.send("hand.raise")
         rate = o.board_strokes_per_min
+        if self.board is not None:
+            self.follow_board()
         if self.board is not None and self.every("stroke", 60.0 / rate if rate > 0 else 0, now):
-            if self.place.room is None:  # in a breakout room 'main' is read-only
-                self.board.draw()
+            # in a breakout room 'main' is read-only: draw on the room's board
+            board = self.board if self.place.room is None else self.breakout_board
+            if board is not None:
+                board.draw()
         if self.every("churn", o.churn_every_s, now):
             self.churn()
 

@@ -350,6 +350,37 @@ def test_a_lecture_spread_over_two_nodes_behind_haproxy_on_the_redis_cluster(
         cluster.stop()
 
 
+def test_each_student_draws_on_its_breakout_rooms_board_and_every_board_converges(
+    server: LiveclassServer, tmp_path: Path
+) -> None:
+    run = run_locust(
+        server,
+        tmp_path,
+        20,
+        16,
+        "--lurker-percent",
+        "0",
+        "--board-strokes-per-min",
+        "60",
+        "--breakout-every-s",
+        "2",
+        "--breakout-rooms",
+        "2",
+        "--breakout-duration-s",
+        "4",
+    )
+    assert run.code == 0, run.output
+    assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+    # the 19 students' 'main' boards, and a breakout room's board for each student each round
+    assert int(run.row("join", "board")["Request Count"]) > 19 * 2, run.output
+    assert run.count("board", "closed 4404:expected") > 0  # left behind when a round closed
+    converge = run.row("board", "converge")
+    assert int(converge["Request Count"]) >= 3 and converge["Failure Count"] == "0"
+    boards = {room for room, _, _ in run.summary["boards"]}
+    assert "lt-0" in boards and any(b.startswith("lt-0/br") for b in boards), boards
+    assert int(run.row("board", "stroke")["Request Count"]) > 0
+
+
 def test_breakout_churn_across_two_nodes_behind_haproxy_on_the_redis_cluster(
     tmp_path: Path,
 ) -> None:

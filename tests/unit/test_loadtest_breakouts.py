@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from loadtest.board import BoardClient, converged
 from loadtest.breakouts import Place, Round, scope_of
 from loadtest.measures import DeliveryLedger
 from loadtest.wire import Client
@@ -158,3 +159,16 @@ def test_a_view_frame_moves_the_clients_resume_position() -> None:
     client._dispatch(ev(15, "chat.message"), 0)
     assert [(k, n) for k, n, e in fired if e is not None] == [("event", "order")]
     assert client.last_id == 15
+
+
+def test_a_board_whose_write_was_refused_is_left_out_of_the_converge_check() -> None:
+    def board(identity: str) -> BoardClient:
+        client = BoardClient("ws://127.0.0.1:1", "t", "r", "main", identity, lambda *a: None)
+        client.last_message = 0.0
+        return client
+
+    a, b, moved = board("a"), board("b"), board("moved")
+    moved.records.append({"key": "moved-1", "val": {"type": "stroke"}})  # refused by the server
+    assert converged([a, b, moved], quiet_s=0, timeout_s=0)[0] is False
+    moved.denied = 1
+    assert converged([a, b, moved], quiet_s=0, timeout_s=0) == (True, "2 boards of 0 records")

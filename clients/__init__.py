@@ -1,5 +1,6 @@
 """liveclass clients: the browser app (``clients/web/``) and the Python asyncio SDK."""
 
+from .breakouts import Breakouts
 from .sdk import (
     ClassroomClient,
     ClientError,
@@ -11,6 +12,7 @@ from .sdk import (
 )
 
 __all__ = [
+    "Breakouts",
     "ClassroomClient",
     "ClientError",
     "CommandFailed",

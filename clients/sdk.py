@@ -1,8 +1,8 @@
 """The liveclass Python client SDK: one participant's connection to ``/ws``, over asyncio.
 
 It speaks only the public protocol (docs/protocol.md): join, commands with refs answered by
-``ack``/``error``, ordered ``event`` frames, ``presence``, vote ``tally`` frames, heartbeats, and
-resume. With
+``ack``/``error``, ordered ``event`` frames, ``presence``, vote ``tally`` frames, ``view`` frames
+(the participant's place changed: a breakout room or the main room), heartbeats, and resume. With
 ``reconnect=True`` it reconnects by itself after a drop, a ``reconnect`` frame, or close codes
 1012/4008, with exponential backoff and full jitter, presenting its last event id so it receives
 exactly what it missed.
@@ -12,6 +12,16 @@ Example::
     async with ClassroomClient(url, token, room) as c:
         await c.ask("What is a monad?")
         event = await c.wait_for(lambda e: e.type == "question.answered")
+
+Breakout rooms (staff)::
+
+    await teacher.open_breakouts(["Red", "Blue"], auto=True, duration_s=600)
+    await teacher.move_to_breakout("alice", "Blue")
+    await teacher.set_breakout_timer(120)       # two minutes from now
+    await teacher.close_breakouts()
+
+and on a student's side ``c.session.place`` ("Red", or None for the main room),
+``c.breakout_remaining_ms()`` and :meth:`ClassroomClient.wait_for_place`.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +41,9 @@ import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.protocol import State
+
+from .breakout_commands import BreakoutCommands, given
+from .breakouts import Breakouts
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +124,40 @@ class Session:
     #: The ``iceServers`` of the last ``welcome``/``resumed`` (TURN credentials for media).
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    #: The breakout rooms: from the welcome's ``room.breakouts``, moved by the ``breakout.*``
+    #: events received and replaced by each ``view`` frame.
+    breakouts: Breakouts = field(default_factory=Breakouts)
+    #: ``view`` frames received (each replaced ``room`` and moved ``last_id``).
+    views: int = 0
+    #: The server's clock minus this host's (ms): from ``server_time_ms`` of the last
+    #: ``welcome``/``resumed`` (one-way delay included), refined by each ``ping`` (half its
+    #: round trip).
+    server_offset_ms: float = 0.0
+
+    @property
+    def identity(self) -> str:
+        return str(self.you.get("identity", ""))
+
+    @property
+    def staff(self) -> bool:
+        return self.you.get("role") in ("teacher", "assistant")
+
+    @property
+    def place(self) -> str | None:
+        """The breakout room this participant is in, or None for the main room."""
+        return self.breakouts.place_of(self.identity)
+
+    def server_now_ms(self) -> float:
+        """The server's time now (epoch ms), from this host's clock and the measured offset."""
+        return time.time() * 1000.0 + self.server_offset_ms
+
+
+def _replace_view(s: Session, room: dict[str, Any]) -> None:
+    """Take ``room`` (a ``welcome``'s or ``view``'s RoomView) as the session's snapshot."""
+    s.room = room
+    s.votes = {q["question_id"]: q["votes"] for q in room.get("questions", [])}
+    s.voted = {q["question_id"] for q in room.get("questions", []) if q["voted"]}
+    s.breakouts = Breakouts.from_view(room.get("breakouts"), before=s.breakouts)
 
 
 def _count_votes(s: Session, event: Event) -> None:
@@ -131,7 +179,7 @@ def _count_votes(s: Session, event: Event) -> None:
             s.voted.discard(question)
 
 
-class ClassroomClient:
+class ClassroomClient(BreakoutCommands):
     """One participant's connection.
 
     Args:
@@ -181,6 +229,9 @@ class ClassroomClient:
         #: Called with each ``media.reset`` frame: the SFU worker holding this connection's
         #: media was lost; close the peer connections and publish / subscribe again.
         self.media_reset_listeners: list[Callable[[dict[str, Any]], None]] = []
+        #: Called with each ``view`` frame (after the session took it): this participant's place
+        #: changed, so switch chat, Q&A and the whiteboard (``session.breakouts.board_of``).
+        self.view_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._greeted: asyncio.Future[dict[str, Any]] | None = None
         self._stopping = False
         self._reconnecting = False
@@ -326,6 +377,7 @@ class ClassroomClient:
             s.events.append(event)
             s.last_id = msg["id"]
             _count_votes(s, event)
+            s.breakouts.apply(event.type, event.data, event.ts, me=s.identity, staff=s.staff)
         elif t == "tally":
             s.tally_frames += 1
             for entry in msg["questions"]:
@@ -337,19 +389,26 @@ class ClassroomClient:
             s.roster = {p["identity"]: p for p in msg["roster"]}
             s.online = msg["online"]
             s.ice_servers = list(msg.get("ice_servers", []))
+            if msg.get("server_time_ms") is not None:
+                s.server_offset_ms = msg["server_time_ms"] - time.time() * 1000.0
             if t == "welcome":
                 s.last_id = msg["last_id"]
             elif not (s.welcomes or s.resumes) and self._resume_from is not None:
                 s.last_id = self._resume_from  # the missed events follow and advance it
             if t == "welcome":
-                s.room = msg["room"]
-                s.votes = {q["question_id"]: q["votes"] for q in s.room.get("questions", [])}
-                s.voted = {q["question_id"] for q in s.room.get("questions", []) if q["voted"]}
+                _replace_view(s, msg["room"])
                 s.welcomes += 1
             else:
                 s.resumes += 1
             if self._greeted is not None and not self._greeted.done():
                 self._greeted.set_result(msg)
+        elif t == "view":
+            # The place changed: the view replaces the snapshot; events above last_id follow.
+            s.last_id = msg["last_id"]
+            _replace_view(s, msg["room"])
+            s.views += 1
+            for view_listener in tuple(self.view_listeners):
+                view_listener(msg)
         elif t == "presence":
             s.presence_frames += 1
             for p in msg["joined"]:
@@ -416,7 +475,15 @@ class ClassroomClient:
         await self._ws.send(frame)
 
     async def ping(self) -> dict[str, Any]:
-        return await self.request("ping")
+        """Send the application ``ping``; returns the ``pong``. Also measures the server's clock
+        (``session.server_offset_ms``) from its ``server_time_ms`` at half the round trip."""
+        sent = time.time() * 1000.0
+        pong = await self.request("ping")
+        if pong.get("server_time_ms") is not None:
+            self.session.server_offset_ms = (
+                pong["server_time_ms"] - (sent + time.time() * 1000.0) / 2
+            )
+        return pong
 
     # -- media signaling (docs/protocol.md, "Media") ----------------------------------------------
 
@@ -445,8 +512,18 @@ class ClassroomClient:
         """Answer subscribe offer ``version``."""
         await self.request("media.answer", version=version, sdp=sdp)
 
-    async def chat(self, text: str, to: str | None = None) -> dict[str, Any]:
-        return await self.request("chat.send", text=text, to=to)
+    async def chat(
+        self, text: str, to: str | None = None, room: str | None = None
+    ) -> dict[str, Any]:
+        """Send a chat line: room-wide (``to`` None) or into a private thread with student
+        ``to``. It goes to the sender's place (its breakout room or the main room); staff may
+        name another open breakout ``room`` to post into.
+
+        Raises:
+            CommandFailed: ``chat_muted``, ``bad_field``; ``not_allowed`` (a student naming a
+                room), ``no_such_breakout`` (``room`` is not open).
+        """
+        return await self.request("chat.send", text=text, to=to, **given(room=room))
 
     async def raise_hand(self) -> dict[str, Any]:
         return await self.request("hand.raise")
@@ -460,10 +537,22 @@ class ClassroomClient:
     async def lower_all_hands(self) -> dict[str, Any]:
         return await self.request("hand.lower_all")
 
-    async def ask(self, text: str) -> dict[str, Any]:
-        return await self.request("question.ask", text=text)
+    async def ask(self, text: str, room: str | None = None) -> dict[str, Any]:
+        """Ask a question in the asker's place; staff may name another open breakout ``room``.
+
+        Raises:
+            CommandFailed: ``bad_field``, ``limit_reached``; ``not_allowed`` (a student naming a
+                room), ``no_such_breakout``.
+        """
+        return await self.request("question.ask", text=text, **given(room=room))
 
     async def upvote(self, question_id: int) -> dict[str, Any]:
+        """Upvote a question of this participant's place.
+
+        Raises:
+            CommandFailed: ``no_such_question`` (also a question of another breakout room, for
+                a student), ``already_voted``, ``question_closed``.
+        """
         return await self.request("question.upvote", question_id=question_id)
 
     async def unvote(self, question_id: int) -> dict[str, Any]:
@@ -548,16 +637,6 @@ class ClassroomClient:
     async def spotlight(self, identity: str | None) -> dict[str, Any]:
         return await self.request("media.spotlight", identity=identity)
 
-    async def open_breakouts(self, rooms: Sequence[str]) -> dict[str, Any]:
-        return await self.request("breakout.open", rooms=list(rooms))
-
-    async def move_to_breakout(self, identity: str, room: str | None) -> dict[str, Any]:
-        """Move ``identity`` to breakout ``room`` (None: back to the main room)."""
-        return await self.request("breakout.move", identity=identity, room=room)
-
-    async def close_breakouts(self) -> dict[str, Any]:
-        return await self.request("breakout.close")
-
     async def end_session(self, reason: str = "") -> dict[str, Any]:
         return await self.request("session.end", reason=reason)
 
@@ -580,6 +659,14 @@ class ClassroomClient:
                         if predicate(event):
                             return event
                     await self._changed.wait()
+
+    async def wait_for_place(self, room: str | None, timeout: float = 10.0) -> None:
+        """Wait until this participant is in breakout ``room`` (None: the main room).
+
+        Raises:
+            TimeoutError: it was not within ``timeout`` seconds.
+        """
+        await self.wait_until(lambda: self.session.place == room, timeout)
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
         """Wait until ``condition()`` holds (checked after every frame).

@@ -43,6 +43,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest import slo
 from loadtest.board import BoardClient, converged
+from loadtest.breakouts import BROADCAST, Place, Round
 from loadtest.measures import DeliveryLedger, Histogram
 from loadtest.media import MediaBots
 from loadtest.placement import teacher_room
@@ -108,6 +109,19 @@ def _options(parser: Any) -> None:
         type=float,
         default=0.0,
         help="per student, on the class board 'main' (0: students open no board)",
+    )
+    g.add_argument(
+        "--breakout-every-s",
+        type=float,
+        default=0.0,
+        help="the teacher opens breakout rooms about this often (0: never)",
+    )
+    g.add_argument("--breakout-rooms", type=int, default=3, help="breakout rooms per round")
+    g.add_argument(
+        "--breakout-duration-s",
+        type=float,
+        default=10.0,
+        help="a round's length: odd rounds close by their timer, even ones by the teacher",
     )
     g.add_argument(
         "--churn-every-s",
@@ -259,6 +273,22 @@ def _ack_p99(environment: Environment) -> float | None:
     return float(combined.get_response_time_percentile(0.99))
 
 
+#: ``join`` rows that are not ``/ws`` joins: their connections are counted apart.
+OTHER_CONNECTIONS = ("board", "media bot")
+
+
+def _connections(environment: Environment) -> dict[str, tuple[int, int]]:
+    """(ok, failed) per kind of connection, from locust's ``join`` rows: ``ws`` (``/ws`` joins:
+    ``welcome``, ``resumed``, ``refused``, ``timeout``), ``board`` and ``media bot``."""
+    counts = {kind: [0, 0] for kind in ("ws", *OTHER_CONNECTIONS)}
+    for e in environment.stats.entries.values():
+        if e.method == "join":
+            kind = e.name if e.name in OTHER_CONNECTIONS else "ws"
+            counts[kind][0] += e.num_requests - e.num_failures
+            counts[kind][1] += e.num_failures
+    return {kind: (ok, failed) for kind, (ok, failed) in counts.items()}
+
+
 def summarize(environment: Environment) -> dict[str, Any]:
     """The run's measures (this process's, or the master's from every worker's reports)."""
     if isinstance(environment.runner, MasterRunner):
@@ -273,15 +303,16 @@ def summarize(environment: Environment) -> dict[str, Any]:
         ]
     delivery = DeliveryLedger.merge(r["delivery"] for r in reports)
     fanout = Histogram.merge(r["fanout"] for r in reports)
-    joins = [e for e in environment.stats.entries.values() if e.method == "join"]
+    connections = _connections(environment)
     return {
         "fanout_ms": {
             "count": fanout.total,
             **{f"p{q}": fanout.percentile(q / 100) for q in (50, 90, 95, 99, 100)},
         },
         "ack_p99_ms": _ack_p99(environment),
-        "joins": sum(e.num_requests - e.num_failures for e in joins),
-        "join_failures": sum(e.num_failures for e in joins),
+        "joins": connections["ws"][0],
+        "join_failures": sum(failed for _, failed in connections.values()),
+        "connections": {kind: list(counts) for kind, counts in connections.items()},
         "delivery": {
             "lines": len(delivery.lines),
             "delivered": delivery.delivered,
@@ -337,9 +368,11 @@ def _gate(environment: Environment, **_: Any) -> None:
     summary["slo"] = [v.__dict__ for v in verdicts]
     f = summary["fanout_ms"]
     d = summary["delivery"]
+    connections = summary["connections"]
     lines = [
         "liveclass load test summary",
-        f"  joins {summary['joins']} ok, {summary['join_failures']} failed",
+        "  joins {} ok, {} failed; board connections {} ok, {} failed; media bots {} ok, {} "
+        "failed".format(*(n for kind in ("ws", *OTHER_CONNECTIONS) for n in connections[kind])),
         "  fan-out (ms) n={count} p50={p50} p95={p95} p99={p99} max={p100}".format(**f),
         f"  ack p99 {summary['ack_p99_ms']} ms",
         f"  delivery {d['delivered']}/{d['expected']} = {d['ratio']} over {d['lines']} lines",
@@ -411,6 +444,8 @@ class ClassUser(User):
             self.room, self.identity, self.role, ttl_s=self.opts.token_ttl_s
         )
         self.client: Client | None = None
+        #: Where this participant is (breakout room or main room), in the order of its frames.
+        self.place = Place(self.identity, staff=self.role != "student")
         self.replayed_lines: set[int] = set()
         self.due: dict[str, float] = {}
         self.todo: list[tuple[float, str, dict[str, Any]]] = []
@@ -494,6 +529,9 @@ class ClassUser(User):
         announced count, and every lecture line this process saw sent in the gap), nothing
         twice."""
         after, window_start = old.last_id, old.window_start
+        # where it was as of ``after``: a resume (not a welcome) means no move in the gap, and a
+        # live move right after the replay must not change which lines the gap owed it
+        in_main_room = self.place.room is None
         self.replayed_lines = set()
         try:
             answer = self.connect(after, window_start)
@@ -507,7 +545,12 @@ class ClassUser(User):
         if not client.wait_replay() or client.resume is None or not self.checks_lines:
             return
         through = client.resume.through
-        sent = {i for i in LEDGER.sent.get(self.room, ()) if after < i <= through}
+        # in a breakout room the lecture lines of the gap were not this receiver's; broadcasts
+        # were, wherever it was
+        lines = set(LEDGER.sent_everywhere.get(self.room, ()))
+        if in_main_room:
+            lines |= LEDGER.sent.get(self.room, set())
+        sent = {i for i in lines if after < i <= through}
         missing = sent - self.replayed_lines
         if missing:
             self.fire(
@@ -519,13 +562,26 @@ class ClassUser(User):
             )
 
     def _frame(self, frame: Frame, size: int) -> None:
-        if frame.get("t") == "event":
+        kind = frame.get("t")
+        if kind == "event":
+            wrong = self.place.event(frame)
+            if wrong is not None:
+                self.fire("breakout", "isolation", 0.0, size, ProtocolFailure(wrong))
             self.on_event(frame, size)
-        elif frame.get("t") == "ack":
+        elif kind == "ack":
             self.on_ack(frame)
+        elif kind == "welcome":
+            # here, in the reader, before any event after it (connect() returns later)
+            self.place.start(frame["room"], int(frame["last_id"]))
+        elif kind == "view":
+            self.place.view(frame["room"], int(frame["last_id"]))
+            self.on_view(frame)
 
     def on_welcome(self, welcome: Frame) -> None:
         pass
+
+    def on_view(self, view: Frame) -> None:
+        """The place changed (``view{last_id, room}``): take the new room's state."""
 
     def on_event(self, event: Frame, size: int) -> None:
         pass
@@ -564,9 +620,9 @@ class Receiver(ClassUser):
     def on_event(self, event: Frame, size: int) -> None:
         client = self.client
         data = event.get("data") or {}
-        if event.get("type") == "chat.message" and data.get("role") == "teacher":
+        if event.get("type") == "chat.message":
             text = str(data.get("text", ""))
-            if text.startswith(LECTURE + " "):
+            if data.get("role") == "teacher" and text.startswith((LECTURE + " ", BROADCAST + " ")):
                 _, _, sent_ns = text.split(" ", 2)
                 ms = (time.time_ns() - int(sent_ns)) / 1e6
                 LEDGER.line_received(self.room, int(event["id"]))
@@ -575,17 +631,26 @@ class Receiver(ClassUser):
                     # A line replayed after a resume: late by the reconnection, not the fan-out.
                     self.replayed_lines.add(int(event["id"]))
                     self.fire("fanout", "chat.message:replayed", ms, size, None)
+                elif data.get("broadcast"):
+                    self.fire("fanout", "breakout.broadcast", ms, size, None)
                 else:
                     FANOUT.add(ms)
                     self.fire("fanout", "chat.message", ms, size, None)
+            elif self.place.room is not None and data.get("room") == self.place.room:
+                # a student's line in this receiver's breakout room
+                sent_ns = text.rpartition(" ")[2]
+                ms = (time.time_ns() - int(sent_ns)) / 1e6 if sent_ns.isdigit() else 0.0
+                self.fire("breakout", "chat.message", ms, size, None)
         if client is not None:
             # A window is named by where it began: a resume continues it, a fresh welcome
             # (whose last_id is newer) starts another.
+            self.place.seen(client.last_event_id)
             LEDGER.window(
                 f"{self.identity}@{client.window_start}",
                 self.room,
                 client.window_start,
                 client.last_event_id,
+                self.place.spans(),
             )
 
     checks_lines = True
@@ -613,6 +678,10 @@ class TeacherUser(ClassUser):
         self.hands: list[str] = []
         self.poll: tuple[int, float] | None = None  # (poll id, opened at)
         self.poll_ref: int | None = None
+        self.round: Round | None = None
+        self.rounds = 0
+        self.broadcast_refs: set[int] = set()
+        self.rng = random.Random()
 
     def on_welcome(self, welcome: Frame) -> None:
         room = welcome["room"]
@@ -629,6 +698,10 @@ class TeacherUser(ClassUser):
             self.lecture_refs.discard(ref)
             for event_id in ack.get("ids") or []:
                 LEDGER.line_sent(self.room, int(event_id))
+        elif ref in self.broadcast_refs:
+            self.broadcast_refs.discard(ref)
+            for event_id in ack.get("ids") or []:
+                LEDGER.line_sent(self.room, int(event_id), everywhere=True)
 
     def on_event(self, event: Frame, size: int) -> None:
         kind, data = event.get("type"), event.get("data") or {}
@@ -647,6 +720,60 @@ class TeacherUser(ClassUser):
             self.hands.clear()
         elif kind == "poll.opened" and data.get("by") == self.identity:
             self.poll = (int(data["poll_id"]), time.monotonic())
+        elif (
+            kind == "breakout.opened" and self.round is not None and data.get("by") == self.identity
+        ):
+            self.round.opened_at = time.monotonic()
+        elif kind == "breakout.closed" and self.round is not None:
+            self.round_closed(event, data)
+
+    def round_closed(self, event: Frame, data: Frame) -> None:
+        """Report the round's length and, for a timer's close, how late after ``ends_at`` the
+        server closed it (both times the server's)."""
+        r = self.round
+        assert r is not None
+        r.closed = True
+        if r.opened_at is not None:
+            ms = (time.monotonic() - r.opened_at) * 1000
+            self.fire("breakout", "round", ms, len(r.rooms), None)
+        ends_at = self.place.closed_ends_at
+        if data.get("reason") == "timer" and ends_at is not None:
+            self.fire("breakout", "timer close", float(int(event["ts"]) - ends_at), 0, None)
+        elif r.timed and not r.close_sent:
+            why = f"round {r.number} closed ({data.get('reason')}) without its timer"
+            self.fire("breakout", "timer close", 0.0, 0, ProtocolFailure(why))
+
+    def run_breakouts(self, now: float) -> None:
+        """Open a round every ``--breakout-every-s``; send what the open round has due."""
+        o = self.opts
+        r = self.round
+        if r is None or r.closed:
+            if self.every("breakout", o.breakout_every_s, now):
+                self.rounds += 1
+                rooms = [f"Room {k + 1}" for k in range(max(1, o.breakout_rooms))]
+                r = self.round = Round(self.rounds, rooms, o.breakout_duration_s, now)
+                command = {k: v for k, v in r.open_command().items() if v is not None}
+                self.send(command.pop("t"), **command)
+            return
+        if r.opened_at is None:
+            if now - r.sent_at > 15:  # refused (reported as its ack): try again later
+                self.round = None
+            return
+        r.members = dict(self.place.breakouts.members)
+        for command in r.due(now, self.rng):
+            kind = command.pop("t")
+            if kind == "breakout.broadcast":
+                command["text"] += f" {time.time_ns()}"
+                ref = self.send(kind, **command)
+                if ref is not None:
+                    self.broadcast_refs.add(ref)
+            else:
+                self.send(kind, **command)
+        if r.overdue(now, grace_s=10.0) and not r.close_sent:
+            why = f"round {r.number} still open 10 s after its timer"
+            self.fire("breakout", "timer close", 0.0, 0, ProtocolFailure(why))
+            r.close_sent = True
+            self.send("breakout.close")
 
     def lecture(self) -> None:
         self.seq += 1
@@ -683,6 +810,8 @@ class TeacherUser(ClassUser):
         if self.hands and self.every("call", o.call_every_s, now):
             self.send("hand.call_next")
             self.hands.pop(0)
+        if o.breakout_every_s > 0:
+            self.run_breakouts(now)
 
 
 class StudentUser(Receiver):
@@ -697,10 +826,14 @@ class StudentUser(Receiver):
         self.hand_up = False
         self.chats = 0
         self.board: BoardClient | None = None
+        #: The board of this student's breakout room while it is in one (with boards on).
+        self.breakout_board: BoardClient | None = None
+        self.board_refused: str | None = None
         super().on_start()
         if self.opts.board_strokes_per_min > 0:
             base = self.ws_url.removesuffix("/ws")
             board = BoardClient(base, self.token, self.room, "main", self.identity, self.fire)
+            board.denials_expected = self.opts.breakout_every_s > 0
             try:
                 board.connect(source_address(self.opts.source_addresses, self.n))
             except ProtocolFailure:
@@ -708,13 +841,55 @@ class StudentUser(Receiver):
             self.board = board
             BOARDS.setdefault(self.room, []).append(board)
 
+    def on_view(self, view: Frame) -> None:
+        self.on_welcome(view)
+
+    def follow_board(self) -> None:
+        """Keep a connection to the board of this student's breakout room (``br<round>-<i>``),
+        as the web app does: closed when it leaves the room, opened when it enters one. The
+        server closes a board the student may no longer open with 4404 (expected here)."""
+        room = self.place.room
+        want = None if room is None else self.place.breakouts.board_of(room)
+        want = None if want == "main" else want
+        current = self.breakout_board
+        if current is not None and (current.board != want or current.closed.is_set()):
+            current.close()
+            self.breakout_board = current = None
+        if want is None or current is not None or want == self.board_refused:
+            return
+        base = self.ws_url.removesuffix("/ws")
+        board = BoardClient(
+            base,
+            self.token,
+            self.room,
+            want,
+            self.identity,
+            self.fire,
+            expected_closes=frozenset({4404}),
+        )
+        try:
+            board.connect(source_address(self.opts.source_addresses, self.n))
+        except ProtocolFailure:
+            return
+        if board.closed.is_set():
+            self.board_refused = want  # moved on meanwhile: not again until the next room
+            return
+        self.breakout_board = board
+        BOARDS.setdefault(f"{self.room}/{want}", []).append(board)
+
     def on_welcome(self, welcome: Frame) -> None:
+        """Take the state of a ``welcome``'s (or a ``view``'s) room: its polls, the questions of
+        this student's place, its hand."""
         room = welcome["room"]
         self.polls = {
             int(p["poll_id"]): len(p["options"])
             for p in room.get("polls", [])
             if p["open"] and not p["mine"]
         }
+        # Polls already open when the view was taken get their answer too, as a live one would.
+        now = time.monotonic()
+        for pid in self.polls:
+            self.todo.append((now + random.uniform(0.5, 4.0), "poll", {"id": pid}))
         self.questions = {
             int(q["question_id"])
             for q in room.get("questions", [])
@@ -764,7 +939,8 @@ class StudentUser(Receiver):
                 self.send("poll.answer", poll_id=pid, choices=[random.randrange(self.polls[pid])])
         if self.every("chat", 60.0 / o.chat_per_min if o.chat_per_min > 0 else 0, now):
             self.chats += 1
-            self.send("chat.send", text=f"{self.identity} says {self.chats}", to=None)
+            text = f"{self.identity} says {self.chats} {time.time_ns()}"
+            self.send("chat.send", text=text, to=None)
         if len(self.mine) < 4 and self.every(
             "ask", 60.0 / o.ask_per_min if o.ask_per_min > 0 else 0, now
         ):
@@ -781,8 +957,13 @@ class StudentUser(Receiver):
             self.hand_up = True
             self.send("hand.raise")
         rate = o.board_strokes_per_min
+        if self.board is not None:
+            self.follow_board()
         if self.board is not None and self.every("stroke", 60.0 / rate if rate > 0 else 0, now):
-            self.board.draw()
+            # in a breakout room 'main' is read-only: draw on the room's board
+            board = self.board if self.place.room is None else self.breakout_board
+            if board is not None:
+                board.draw()
         if self.every("churn", o.churn_every_s, now):
             self.churn()
 

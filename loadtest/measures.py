@@ -7,7 +7,10 @@
   each, and each receiver's window of the room's log (the ids after its ``welcome.last_id`` up to
   the newest event it received). A line is *expected* by every receiver whose window covers its
   id, so delivered / expected is 1.0 exactly when no receiver missed a line it should have had,
-  wherever the sender and the receivers ran.
+  wherever the sender and the receivers ran. Breakout rooms: a lecture line is a main-room line,
+  so a window also lists the spans of ids while its receiver was in a breakout room (``away``),
+  and a line inside one is not expected of it; a broadcast (``everywhere``) is expected of every
+  window that covers it, wherever its receiver was.
 
 Both turn into JSON-friendly dicts (:meth:`snapshot`) that a worker sends to the master with
 locust's ``report_to_master`` event, and merge back (:meth:`merge`).
@@ -105,33 +108,47 @@ class DeliveryLedger:
 
     #: room -> event ids of the lecture lines sent (from the teacher's ack).
     sent: dict[str, set[int]] = field(default_factory=dict)
+    #: room -> event ids of the lines sent to every breakout room and the main room at once.
+    sent_everywhere: dict[str, set[int]] = field(default_factory=dict)
     #: (room, event id) -> receipts.
     received: dict[tuple[str, int], int] = field(default_factory=dict)
-    #: receiver key -> [room, first id not included, last id included] per window; a receiver
-    #: that resumed keeps its window, one that got a fresh ``welcome`` starts another.
-    windows: dict[str, list[int | str]] = field(default_factory=dict)
+    #: receiver key -> [room, first id not included, last id included, away] per window, where
+    #: away lists [first id not included, last id included] spans spent in a breakout room; a
+    #: receiver that resumed keeps its window, one that got a fresh ``welcome`` starts another.
+    windows: dict[str, list[Any]] = field(default_factory=dict)
 
-    def line_sent(self, room: str, event_id: int) -> None:
-        self.sent.setdefault(room, set()).add(event_id)
+    def line_sent(self, room: str, event_id: int, *, everywhere: bool = False) -> None:
+        """A line was acknowledged: a main-room line, or one for every room (``everywhere``)."""
+        (self.sent_everywhere if everywhere else self.sent).setdefault(room, set()).add(event_id)
 
     def line_received(self, room: str, event_id: int) -> None:
         key = (room, event_id)
         self.received[key] = self.received.get(key, 0) + 1
 
-    def window(self, key: str, room: str, after: int, through: int) -> None:
-        """Receiver window ``key`` has seen the room's log after ``after`` through ``through``
+    def window(
+        self,
+        key: str,
+        room: str,
+        after: int,
+        through: int,
+        away: Iterable[tuple[int, int]] = (),
+    ) -> None:
+        """Receiver window ``key`` has seen the room's log after ``after`` through ``through``,
+        in a breakout room (not the main room) for the ids of each ``away`` span (after, through]
         (replacing what ``key`` held: a receiver that starts over with a fresh ``welcome`` uses a
         new key)."""
-        self.windows[key] = [room, after, through]
+        self.windows[key] = [room, after, through, [[a, b] for a, b in away if b > a]]
 
     def clear(self) -> None:
         self.sent.clear()
+        self.sent_everywhere.clear()
         self.received.clear()
         self.windows.clear()
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "sent": {room: sorted(ids) for room, ids in self.sent.items()},
+            "sent_everywhere": {room: sorted(ids) for room, ids in self.sent_everywhere.items()},
             "received": [[room, i, n] for (room, i), n in self.received.items()],
             "windows": [[key, *w] for key, w in self.windows.items()],
         }
@@ -139,25 +156,56 @@ class DeliveryLedger:
     @staticmethod
     def merge(snapshots: Iterable[Mapping[str, Any]]) -> Delivery:
         sent: dict[str, set[int]] = {}
+        everywhere: dict[str, set[int]] = {}
         received: dict[tuple[str, int], int] = {}
-        windows: dict[str, list[tuple[int, int]]] = {}
+        windows: dict[str, _Spans] = {}
+        away: dict[str, _Spans] = {}
         for snap in snapshots:
             for room, ids in snap.get("sent", {}).items():
                 sent.setdefault(room, set()).update(int(i) for i in ids)
+            for room, ids in snap.get("sent_everywhere", {}).items():
+                everywhere.setdefault(room, set()).update(int(i) for i in ids)
             for room, i, n in snap.get("received", []):
                 received[(room, int(i))] = received.get((room, int(i)), 0) + int(n)
-            for _key, room, after, through in snap.get("windows", []):
+            for _key, room, after, through, *rest in snap.get("windows", []):
                 if int(through) > int(after):
-                    windows.setdefault(room, []).append((int(after), int(through)))
+                    windows.setdefault(room, _Spans()).add(int(after), int(through))
+                for a, b in rest[0] if rest else ():
+                    # only the part of a span inside its window counts
+                    a, b = max(int(a), int(after)), min(int(b), int(through))
+                    if b > a:
+                        away.setdefault(room, _Spans()).add(a, b)
         lines: dict[tuple[str, int], tuple[int, int]] = {}
         for room, ids in sent.items():
-            spans = windows.get(room, [])
-            starts = sorted(a for a, _ in spans)
-            ends = sorted(t for _, t in spans)
+            there, gone = windows.get(room, _Spans()), away.get(room, _Spans())
             for i in ids:
-                # windows with after < i (started before the line) minus those with through < i
-                # (ended before it): the windows covering i.
-                expected = bisect.bisect_left(starts, i) - bisect.bisect_left(ends, i)
+                expected = there.covering(i) - gone.covering(i)
                 lines[(room, i)] = (received.get((room, i), 0), expected)
+        for room, ids in everywhere.items():
+            there = windows.get(room, _Spans())
+            for i in ids:
+                lines[(room, i)] = (received.get((room, i), 0), there.covering(i))
         # A line whose ack the teacher did not get (the run stopped in between) is left out.
         return Delivery(lines)
+
+
+@dataclass
+class _Spans:
+    """Spans (after, through] of event ids; :meth:`covering` counts those holding an id."""
+
+    starts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+    _sorted: bool = True
+
+    def add(self, after: int, through: int) -> None:
+        self.starts.append(after)
+        self.ends.append(through)
+        self._sorted = False
+
+    def covering(self, i: int) -> int:
+        if not self._sorted:
+            self.starts.sort()
+            self.ends.sort()
+            self._sorted = True
+        # spans with after < i (begun before i) minus those with through < i (ended before it)
+        return bisect.bisect_left(self.starts, i) - bisect.bisect_left(self.ends, i)

@@ -11,6 +11,9 @@ What is measured is handed to ``fire`` (``request_type, name, response_time_ms, 
 exception``), the shape of locust's ``request`` event, so this module does not import locust. One
 greenlet per connection reads frames and calls ``on_frame`` for each; the user's greenlet sends.
 
+A ``view`` frame (the participant's place changed: docs/protocol.md) moves ``last_id`` to its own
+``last_id``, as a ``welcome`` would, without starting a new window of the log.
+
 Resume checks (what the reconnect churn asks of the server): after ``resumed{last_id, missed}``
 exactly ``missed`` events with ids above the client's ``last_id`` and at most ``resumed.last_id``
 must follow before any newer one, and no event id may ever come twice or go backwards.
@@ -263,6 +266,9 @@ class Client:
         elif kind == "tally":
             through = int(frame.get("through") or 0)
             self.last_id = max(self.last_id, through)
+        elif kind == "view":
+            # the place changed: the view holds the room up to its last_id, newer events follow
+            self.last_id = max(self.last_id, int(frame.get("last_id") or 0))
         if self.on_frame is not None:
             self.on_frame(frame, size)
 

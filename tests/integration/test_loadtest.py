@@ -8,6 +8,7 @@ the timeout) and reads its CSV statistics and the summary JSON it writes.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clients import ClassroomClient
 from tests.haproxy import HAProxy
 from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
@@ -232,6 +234,70 @@ def test_whiteboard_scribble_converges_on_every_board(
     assert (converge["Request Count"], converge["Failure Count"]) == ("1", "0")
     ((room, equal, what),) = run.summary["boards"]
     assert room == "lt-0" and equal, what
+    # board connections are counted apart from the /ws joins
+    assert run.summary["joins"] == 30, run.summary
+    assert run.summary["connections"]["board"] == [29, 0], run.summary
+    assert "board connections 29 ok, 0 failed" in run.output
+
+
+def test_students_answer_a_poll_that_was_open_before_they_joined(
+    server: LiveclassServer, tmp_path: Path
+) -> None:
+    async def open_poll() -> int:
+        token = server.token("early-teacher", "teacher", room="lt-0")
+        async with ClassroomClient(server.ws_url, token, "lt-0", reconnect=False) as teacher:
+            ack = await teacher.open_poll("Ready?", ["yes", "no"])
+            return int(ack["ids"][0])
+
+    asyncio.run(open_poll())
+    run = run_locust(
+        server, tmp_path, 6, 6, "--poll-every-s", "0", "--lurker-percent", "0", "--rooms", "1"
+    )
+    assert run.code == 0, run.output
+    assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+    assert run.count("ack", "poll.open") == 0  # the swarm's teacher opened none
+    assert run.count("ack", "poll.answer") == 5, run.output  # every student answered it
+
+
+def test_breakout_churn_keeps_every_line_in_its_room_and_delivers_every_lecture_line(
+    server: LiveclassServer, tmp_path: Path
+) -> None:
+    # Rounds of 3 breakout rooms open every few seconds (odd ones closed by their timer, even
+    # ones by the teacher), each with two moves and a broadcast, while students chat, drop and
+    # resume. A line of another room reaching a student is a failure (breakout / isolation).
+    run = run_locust(
+        server,
+        tmp_path,
+        25,
+        22,
+        "--lecture-every-s",
+        "0.5",
+        "--chat-per-min",
+        "30",
+        "--breakout-every-s",
+        "2",
+        "--breakout-rooms",
+        "3",
+        "--breakout-duration-s",
+        "5",
+        "--churn-every-s",
+        "5",
+    )
+    assert run.code == 0, run.output
+    assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+    assert run.count("breakout", "isolation") == 0, run.output
+    assert run.count("ack", "breakout.open") >= 3, run.output
+    assert run.count("ack", "breakout.close") >= 1  # an untimed round, closed by the teacher
+    timer = run.row("breakout", "timer close")  # a timed round, closed by the server
+    assert int(timer["Request Count"]) >= 1 and float(timer["Max Response Time"]) < 2000
+    assert run.count("ack", "breakout.move") >= 2 and run.count("ack", "breakout.assign") >= 2
+    assert run.count("ack", "breakout.timer") >= 1
+    assert run.count("breakout", "chat.message") > 0  # students' lines inside their rooms
+    assert run.count("fanout", "breakout.broadcast") >= 24 * 2  # every receiver, each round
+    assert run.count("fanout", "chat.message") > 0  # the lecture went on in the main room
+    assert run.count("resume", "replay") > 0  # churn resumed some students
+    delivery = run.summary["delivery"]
+    assert delivery["ratio"] == 1.0 and delivery["expected"] > 0, delivery
 
 
 def _joins(node: LiveclassServer) -> float:
@@ -276,6 +342,94 @@ def test_a_lecture_spread_over_two_nodes_behind_haproxy_on_the_redis_cluster(
         joins = [_joins(node) for node in nodes]
         assert all(j >= 10 for j in joins), joins  # both nodes served users
         assert sum(joins) == 100
+    finally:
+        if balancer is not None:
+            balancer.stop()
+        for node in nodes:
+            node.stop()
+        cluster.stop()
+
+
+def test_each_student_draws_on_its_breakout_rooms_board_and_every_board_converges(
+    server: LiveclassServer, tmp_path: Path
+) -> None:
+    run = run_locust(
+        server,
+        tmp_path,
+        20,
+        16,
+        "--lurker-percent",
+        "0",
+        "--board-strokes-per-min",
+        "60",
+        "--breakout-every-s",
+        "2",
+        "--breakout-rooms",
+        "2",
+        "--breakout-duration-s",
+        "4",
+    )
+    assert run.code == 0, run.output
+    assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+    # the 19 students' 'main' boards, and a breakout room's board for each student each round
+    assert int(run.row("join", "board")["Request Count"]) > 19 * 2, run.output
+    assert run.count("board", "closed 4404:expected") > 0  # left behind when a round closed
+    converge = run.row("board", "converge")
+    assert int(converge["Request Count"]) >= 3 and converge["Failure Count"] == "0"
+    boards = {room for room, _, _ in run.summary["boards"]}
+    assert "lt-0" in boards and any(b.startswith("lt-0/br") for b in boards), boards
+    assert int(run.row("board", "stroke")["Request Count"]) > 0
+
+
+def test_breakout_churn_across_two_nodes_behind_haproxy_on_the_redis_cluster(
+    tmp_path: Path,
+) -> None:
+    # Members of one breakout room on different nodes: each node's hub fans a room's lines out
+    # to its own members of that room only, and either node's timer closes a timed round.
+    cluster = RedisCluster(tmp_path / "redis-cluster")
+    secret = secrets.token_urlsafe(32)
+    nodes: list[LiveclassServer] = []
+    balancer: HAProxy | None = None
+    try:
+        cluster.start()
+        for i in (1, 2):
+            node = LiveclassServer(
+                tmp_path / f"node{i}",
+                ["--redis-cluster", cluster.seeds, "--node-id", f"node{i}", "--no-media"],
+                secret=secret,
+            )
+            node.data_dir.mkdir()
+            nodes.append(node.start())
+        balancer = HAProxy(tmp_path / "haproxy", [("127.0.0.1", n.port) for n in nodes]).start()
+        run = run_locust(
+            nodes[0],
+            tmp_path,
+            40,
+            18,
+            "--source-addresses",
+            "loopback",
+            "--lecture-every-s",
+            "0.5",
+            "--chat-per-min",
+            "20",
+            "--breakout-every-s",
+            "2",
+            "--breakout-rooms",
+            "4",
+            "--breakout-duration-s",
+            "4",
+            host=balancer.url,
+        )
+        assert run.code == 0, run.output
+        assert run.row("", "Aggregated")["Failure Count"] == "0", run.output
+        assert run.count("breakout", "isolation") == 0, run.output
+        assert run.count("ack", "breakout.open") >= 2, run.output
+        assert run.count("breakout", "timer close") >= 1, run.output
+        assert run.count("breakout", "chat.message") > 0
+        assert run.count("fanout", "breakout.broadcast") >= 39
+        assert run.summary["delivery"]["ratio"] == 1.0, run.summary["delivery"]
+        joins = [_joins(node) for node in nodes]
+        assert all(j >= 5 for j in joins), joins  # both nodes served members of the rooms
     finally:
         if balancer is not None:
             balancer.stop()

@@ -15,16 +15,18 @@ import pytest
 from aiortc import RTCSessionDescription
 
 from loadtest.media_bot import PatternVideoTrack, Publisher
-from tests.integration.media_peers import joined, loopback_ice, until  # noqa: F401
-from tests.integration.test_media import metric
-from tests.integration.test_media_rules import (  # noqa: F401
+from tests.integration.media_peers import (  # noqa: F401
     STRAGGLERS,
     flowing,
-    peers,
-    refused,
+    joined,
+    loopback_ice,
+    peers_fixture,
     stopped,
+    until,
     watching,
 )
+from tests.integration.test_media import metric
+from tests.integration.test_media_rules import refused
 from tests.server import LiveclassServer
 
 pytestmark = [pytest.mark.usefixtures("loopback_ice"), pytest.mark.timeout(120)]
@@ -44,7 +46,7 @@ def producers_of(watcher: Any, identity: str) -> dict[str, str]:
 
 async def test_unpublish_removes_the_producer_for_everyone_and_republish_brings_it_back(
     sfu: LiveclassServer,
-    peers: list[Any],  # noqa: F811 (the fixture imported above)
+    peers: list[Any],
 ) -> None:
     teacher = await joined(sfu, peers, "teacher")
     watcher = await watching(await joined(sfu, peers, "watcher"), peers)
@@ -90,7 +92,7 @@ async def test_unpublish_removes_the_producer_for_everyone_and_republish_brings_
 
 async def test_unpublish_refuses_what_it_cannot_do_and_a_source_keeps_its_m_line(
     sfu: LiveclassServer,
-    peers: list[Any],  # noqa: F811 (the fixture imported above)
+    peers: list[Any],
 ) -> None:
     teacher = await joined(sfu, peers, "teacher")
     assert await refused(teacher, "media.unpublish", source="camera") == "no_transport"
@@ -117,7 +119,7 @@ async def test_unpublish_refuses_what_it_cannot_do_and_a_source_keeps_its_m_line
 
 async def test_a_camera_muted_by_staff_cannot_come_back_labelled_screen(
     sfu: LiveclassServer,
-    peers: list[Any],  # noqa: F811 (the fixture imported above)
+    peers: list[Any],
 ) -> None:
     teacher = await joined(sfu, peers, "teacher")
     student = await joined(sfu, peers, "student")

@@ -15,6 +15,7 @@ import { mountMedia, tilesOf } from "./views/media.js";
 import { mountPolls } from "./views/polls.js";
 import { mountQA } from "./views/qa.js";
 import { mountRoster } from "./views/roster.js";
+import { mountShortcuts } from "./views/shortcuts.js";
 import { mountToasts } from "./views/toasts.js";
 import { mountWhiteboard } from "./views/whiteboard.js";
 
@@ -60,6 +61,7 @@ const views = [
   mountChat(document.getElementById("chat-panel"), ctx),
   mountQA(document.getElementById("qa-panel"), ctx),
   mountPolls(document.getElementById("polls-panel"), ctx),
+  mountShortcuts(document),
 ];
 
 // Frames arrive in bursts (a resume replays many events); draw once per burst.

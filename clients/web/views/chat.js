@@ -45,6 +45,9 @@ export function mountChat(root, { model, commands, run }) {
     const recipient = to.value || null;
     run(commands.sendChat(text, recipient, recipient ? null : rooms.targetRoom())).then((ok) => {
       if (ok && input.value === sent) input.value = "";
+      // A private message is a one-off: the next one goes to everyone again unless picked anew,
+      // so a reply meant for one student never lands in the room by habit, nor the reverse.
+      if (ok && recipient && to.value === recipient) to.value = "";
     });
   });
   input.addEventListener("keydown", (ev) => {

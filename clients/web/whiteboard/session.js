@@ -53,7 +53,14 @@ export class BoardSession {
     this.board = board;
     this.#token = token;
     this.callbacks = { onRecords, onPeers, onStatus, onHistory, onRefused };
-    this.WebSocket = WebSocket;
+    // y-websocket answers a sync message with a bare send(); when the server closes the board right
+    // after it (a student moved to another room: 4404), that send would hit a closing socket and
+    // log an error. What a closing socket would have sent is moot, so it is dropped.
+    this.WebSocket = class extends WebSocket {
+      send(data) {
+        if (this.readyState === 1) super.send(data);
+      }
+    };
     /** @type {{user: BoardUser, cursor: {x: number, y: number} | null, tool: string}} */
     this.local = { user, cursor: null, tool: "pen" };
     /** How many times a refused write made the session start over with a fresh document. */

@@ -16,6 +16,8 @@ import { mountPolls } from "./views/polls.js";
 import { mountQA } from "./views/qa.js";
 import { mountRoster } from "./views/roster.js";
 import { mountShortcuts } from "./views/shortcuts.js";
+import { mountStage } from "./views/stage.js";
+import { mountTabs } from "./views/tabs.js";
 import { mountToasts } from "./views/toasts.js";
 import { mountWhiteboard } from "./views/whiteboard.js";
 
@@ -51,16 +53,50 @@ const media = new MediaSession({
 });
 const header = mountHeader(document.querySelector("header"), { ...ctx, onLeave: () => connection?.leave() });
 const whiteboard = mountWhiteboard(document.getElementById("whiteboard-panel"), ctx);
-const breakouts = mountBreakouts(document.getElementById("breakout-panel"), { ...ctx, showBoard: (board) => whiteboard.show(board) });
+const breakoutPanel = document.getElementById("breakout-panel");
+const breakouts = mountBreakouts(breakoutPanel, { ...ctx, showBoard: (board) => whiteboard.show(board) });
+const stage = mountStage(document.getElementById("stage"), {
+  model, media, bar: document.getElementById("stage-bar"), body: document.getElementById("stage-body"),
+});
+const panel = (id) => document.getElementById(id);
+const me = () => model.me?.identity;
+const tabs = mountTabs(document.getElementById("panel-tabs"), {
+  model,
+  // Staff start on People (the hands), students on Chat.
+  initial: (staff) => (staff ? "people" : "chat"),
+  tabs: [
+    { key: "people", label: "People", panel: panel("roster-panel"),
+      news: () => (model.isStaff ? model.hands.filter((h) => h.identity !== me()).map((h) => h.identity) : []) },
+    { key: "chat", label: "Chat", panel: panel("chat-panel"),
+      news: () => model.chat.filter((m) => m.from !== me()).map((m) => String(m.id)) },
+    { key: "qa", label: "Questions", panel: panel("qa-panel"),
+      news: () => [...model.questions.values()].filter((q) => q.author !== me()).map((q) => String(q.question_id)) },
+    { key: "polls", label: "Polls", panel: panel("polls-panel"),
+      news: () => (model.isStaff ? [] : [...model.polls.keys()].map(String)) },
+    // Staff plan and run breakout rooms in a tab; a student's breakout bar sits on the stage.
+    { key: "breakouts", label: "Rooms", panel: breakoutPanel, available: () => model.isStaff,
+      news: () => model.breakoutHelp.map((h) => h.identity) },
+  ],
+});
+/** The staff's breakout panel is a tab beside the others; a student's is a bar above the stage. */
+const breakoutPlace = {
+  render() {
+    const home = model.isStaff ? panel("side-body") : panel("stage-body");
+    if (breakoutPanel.parentElement !== home) home.prepend(breakoutPanel);
+  },
+};
 const views = [
   header,
+  breakoutPlace,
   breakouts,
   mountMedia(document.getElementById("media-panel"), { ...ctx, media }),
   whiteboard,
-  mountRoster(document.getElementById("roster-panel"), ctx),
+  mountRoster(document.getElementById("roster-panel"), { ...ctx, handSlot: document.getElementById("stage-bar") }),
   mountChat(document.getElementById("chat-panel"), ctx),
   mountQA(document.getElementById("qa-panel"), ctx),
   mountPolls(document.getElementById("polls-panel"), ctx),
+  tabs,
+  stage,
   mountShortcuts(document),
 ];
 
@@ -193,6 +229,7 @@ function start() {
     connection,
     whiteboard: whiteboard.handle,
     media,
+    tabs,
     /** The video tiles as drawn, in order: `{identity, source, local, spotlight, muted}`. */
     tiles: () => tilesOf(media, model).map(({ identity, source, local, spotlight }) =>
       ({ identity, source, local, spotlight, muted: model.mediaMutedSources(identity) })),

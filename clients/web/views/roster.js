@@ -8,10 +8,13 @@ import { moderationButtons, moderationSignature } from "./moderation.js";
 /**
  * @param {HTMLElement} root  the roster panel
  * @param {{model: import("../state.js").RoomModel, commands: ReturnType<import("../commands.js").createCommands>,
- *          run: (p: Promise<unknown>) => Promise<unknown>, askReason: (title: string, confirm: string) => Promise<string|null>}} ctx
+ *          run: (p: Promise<unknown>) => Promise<unknown>, askReason: (title: string, confirm: string) => Promise<string|null>,
+ *          handSlot?: HTMLElement}} ctx
+ *   handSlot: where the student's raise/lower hand button goes (always in view: the stage's bar);
+ *   without it, at the top of the panel.
  */
 export function mountRoster(root, ctx) {
-  const { model, commands, run, askReason } = ctx;
+  const { model, commands, run, askReason, handSlot } = ctx;
   // Student: one button that reads as the next step.
   const raise = el("button", { type: "button", class: "btn btn-primary", testid: "hand-raise", text: "Raise hand",
     onclick: () => run(commands.raiseHand()) });
@@ -42,9 +45,9 @@ export function mountRoster(root, ctx) {
   const list = el("ul", { class: "roster", testid: "roster" });
   const onlineHeading = el("h3", {});
 
+  (handSlot ?? root).append(studentControls);
   root.append(
     el("h2", {}, "People"),
-    studentControls,
     el("section", { class: "subsection" }, el("h3", {}, "Raised hands"), queueControls, queue, queueEmpty),
     el("section", { class: "subsection" }, onlineHeading, list),
     el("section", { class: "subsection staff-only" }, el("h3", {}, "Room"), roomControls),

@@ -12,6 +12,7 @@ import { mountChat } from "./views/chat.js";
 import { mountReasonDialog } from "./views/dialog.js";
 import { mountHeader } from "./views/header.js";
 import { mountMedia, tilesOf } from "./views/media.js";
+import { mountNotifications } from "./views/notifications.js";
 import { mountPolls } from "./views/polls.js";
 import { mountQA } from "./views/qa.js";
 import { mountRoster } from "./views/roster.js";
@@ -69,7 +70,7 @@ const tabs = mountTabs(document.getElementById("panel-tabs"), {
       news: () => (model.isStaff ? model.hands.filter((h) => h.identity !== me()).map((h) => h.identity) : []) },
     { key: "chat", label: "Chat", panel: panel("chat-panel"),
       news: () => model.chat.filter((m) => m.from !== me()).map((m) => String(m.id)) },
-    { key: "qa", label: "Questions", panel: panel("qa-panel"),
+    { key: "qa", label: "Q&A", panel: panel("qa-panel"),
       news: () => [...model.questions.values()].filter((q) => q.author !== me()).map((q) => String(q.question_id)) },
     { key: "polls", label: "Polls", panel: panel("polls-panel"),
       news: () => (model.isStaff ? [] : [...model.polls.keys()].map(String)) },
@@ -77,6 +78,9 @@ const tabs = mountTabs(document.getElementById("panel-tabs"), {
     { key: "breakouts", label: "Rooms", panel: breakoutPanel, available: () => model.isStaff,
       news: () => model.breakoutHelp.map((h) => h.identity) },
   ],
+});
+const notifications = mountNotifications({
+  model, toasts, tabs, slot: document.querySelector(".header-side") ?? document.querySelector("header"), storage: window.localStorage,
 });
 /** The staff's breakout panel is a tab beside the others; a student's is a bar above the stage. */
 const breakoutPlace = {
@@ -148,6 +152,7 @@ function onFrame(frame, { replay = false } = {}) {
       break;
     case "event": {
       const notice = model.applyEvent(frame);
+      notifications.onEvent(frame, replay);
       if (notice && !replay && (notice.kind === "called" || notice.kind === "info")) toasts.info(notice.text, notice.code ?? notice.kind);
       // Lecture mode or a permission changed: tracks held back are offered once allowed.
       media.setMayPublish(model.mayPublish(model.me));
@@ -230,6 +235,7 @@ function start() {
     whiteboard: whiteboard.handle,
     media,
     tabs,
+    notifications,
     /** The video tiles as drawn, in order: `{identity, source, local, spotlight, muted}`. */
     tiles: () => tilesOf(media, model).map(({ identity, source, local, spotlight }) =>
       ({ identity, source, local, spotlight, muted: model.mediaMutedSources(identity) })),

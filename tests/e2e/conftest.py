@@ -48,7 +48,7 @@ class Tab:
         return self.page.get_by_test_id(testid)
 
     def show_panel(self, key: str) -> None:
-        """Open a side panel's tab: ``people``, ``chat``, ``qa``, ``polls`` or (staff) ``breakouts``."""
+        """Open the tab of a side panel: people, chat, qa, polls or (staff) breakouts."""
         self.by(f"tab-{key}").click()
 
     def screenshot(self, directory: Path, name: str) -> Path:

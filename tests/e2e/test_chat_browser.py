@@ -33,6 +33,7 @@ def test_to_returns_to_everyone_after_a_private_message(
     ada = open_tab("student A", "s-ada", name="Ada")
     for tab in (teacher, ada):
         expect(tab.by("conn-state")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        tab.show_panel("chat")
 
     # Ada writes privately to the staff; afterwards "To" reads Everyone again.
     ada.by("chat-to").select_option("staff")

@@ -30,8 +30,18 @@ def on_screen(tab: Tab, locator: Locator) -> None:
     box = locator.bounding_box()
     size = tab.page.viewport_size
     assert box is not None and size is not None, f"{tab.label}: {locator} is not drawn"
-    assert box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 1, (tab.label, locator, box, size)
-    assert box["x"] >= 0 and box["x"] + box["width"] <= size["width"] + 1, (tab.label, locator, box, size)
+    assert box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 1, (
+        tab.label,
+        locator,
+        box,
+        size,
+    )
+    assert box["x"] >= 0 and box["x"] + box["width"] <= size["width"] + 1, (
+        tab.label,
+        locator,
+        box,
+        size,
+    )
 
 
 def page_does_not_scroll(tab: Tab) -> None:

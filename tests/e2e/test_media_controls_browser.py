@@ -290,6 +290,7 @@ def test_breakout_rooms_separate_media_until_closed(
     )
     expect(ada.by("breakout-panel")).to_be_hidden()
 
+    teacher.show_panel("breakouts")
     teacher.by("breakout-names").fill("red, blue")
     teacher.by("breakout-open").click()
     for tab in (teacher, ada):
@@ -297,6 +298,7 @@ def test_breakout_rooms_separate_media_until_closed(
     expect(toast(ada, "breakout").filter(has_text="open: red, blue")).to_have_count(1)
 
     # Ada goes to "red": she is told, and the two no longer see each other.
+    teacher.show_panel("people")
     roster_row(teacher, "s-ada").get_by_test_id("roster-breakout").select_option("red")
     expect(ada.by("my-room")).to_have_text("Breakout room: red", timeout=WAIT_MS)
     expect(roster_row(teacher, "s-ada").get_by_test_id("roster-room")).to_have_text("red")
@@ -306,6 +308,7 @@ def test_breakout_rooms_separate_media_until_closed(
     ada.screenshot(e2e_artifacts, "media-controls-student-breakout")
 
     # Closing the rooms brings everyone back: each decodes the other again.
+    teacher.show_panel("breakouts")
     teacher.by("breakout-close").click()
     for tab in (teacher, ada):
         expect(tab.by("my-room")).to_be_hidden(timeout=WAIT_MS)

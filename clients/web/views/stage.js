@@ -1,7 +1,7 @@
 // The stage: the video grid, or the whiteboard with the video as a strip above it; a fullscreen
 // button. A spotlight or a screen share that starts takes the stage (drawn large); each viewer may
-// switch back. In the video view the tiles are sized to fill the stage: the grid's column count is
-// the one that gives the largest 4:3 tiles that all fit, and a spotlight or screen share takes a
+// switch back. In the video view the tiles are sized to fill the stage: the column count is the one
+// that gives the largest 4:3 tiles that all fit (--tile-w), and a spotlight or screen share takes a
 // full row above the others, never camera-sized.
 
 import { el } from "../dom.js";
@@ -77,8 +77,7 @@ export function mountStage(stage, { model, media, bar, body }) {
     // A spotlight or screen share gets the room the small tiles leave, at least 60 % of it.
     const largeHeight = large.length ? Math.floor((small ? height * 0.7 : height) / large.length) - GAP_PX : 0;
     const rest = large.length ? height - (largeHeight + GAP_PX) * large.length : height;
-    const { cols, tileWidth } = small ? fitGrid(small, width, Math.max(rest, MIN_TILE_PX)) : { cols: 1, tileWidth: width };
-    tiles.style.setProperty("--cols", String(cols));
+    const { tileWidth } = small ? fitGrid(small, width, Math.max(rest, MIN_TILE_PX)) : { tileWidth: width };
     tiles.style.setProperty("--tile-w", `${tileWidth}px`);
     tiles.style.setProperty("--large-h", `${Math.max(largeHeight, MIN_TILE_PX)}px`);
   }

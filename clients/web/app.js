@@ -43,7 +43,11 @@ const commands = createCommands({
   send: (type, fields, label) => (connection ? connection.send(type, fields, label) : notConnected(label)),
   request: (type, fields, label) => (connection ? connection.request(type, fields, label) : notConnected(label)),
 });
-const ctx = { model, commands, run, toasts, askReason: mountReasonDialog(document.body) };
+// Whether the connection is live, and who wants to hear when it is live again (chat's queue).
+const liveListeners = [];
+let live = false;
+const link = { live: () => live, onLive: (listener) => liveListeners.push(listener) };
+const ctx = { model, commands, run, toasts, link, askReason: mountReasonDialog(document.body) };
 const media = new MediaSession({
   request: (type, fields, label) =>
     connection
@@ -182,6 +186,9 @@ setInterval(() => {
 
 function onStatus(status) {
   header.setStatus(status);
+  const wasLive = live;
+  live = status.state === "live";
+  if (live && !wasLive) for (const listener of liveListeners) listener();
   // Once the class is over for this page (ended, removed, left, refused), so are its whiteboard
   // and its media; a dropped socket takes the media connections with it (the SFU closes them).
   if (status.state === "closed") {

@@ -89,7 +89,6 @@ export function mountStage(stage, { model, media, bar, body }) {
     const now = tiles.filter((t) => t.spotlight || t.source === "screen").map((t) => t.key).join(" ");
     if (now && now !== featured) show("video");
     featured = now;
-    if (!stage.dataset.stage || !showVideo.getAttribute("aria-pressed")) show(stage.dataset.stage || "board");
     showVideo.setAttribute("aria-pressed", String(stage.dataset.stage === "video"));
     showBoard.setAttribute("aria-pressed", String(stage.dataset.stage === "board"));
     // The tiles are drawn by the media view in the same render pass: size them once it is done.

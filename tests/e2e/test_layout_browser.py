@@ -92,5 +92,14 @@ def test_people_chat_and_questions_reachable_without_scrolling_on_laptop_and_pho
                 assert stage["x"] + stage["width"] <= side["x"] + 1, (stage, side)  # side by side
             tab.show_panel("chat")
             tab.screenshot(e2e_artifacts, f"layout-{who}-{size_name}")
+    # The tabs follow the ARIA tabs pattern: arrow keys move between them.
+    ada.by("tab-people").click()
+    ada.page.keyboard.press("ArrowRight")
+    expect(ada.by("tab-chat")).to_have_attribute("aria-selected", "true")
+    expect(ada.by("tab-chat")).to_be_focused()
+    ada.page.keyboard.press("End")
+    expect(ada.by("tab-polls")).to_have_attribute("aria-selected", "true")
+    expect(ada.by("polls-panel")).to_be_visible()
+    expect(ada.by("chat-panel")).to_be_hidden()
     for tab in (teacher, ada):
         assert tab.errors == [], f"{tab.label} page logged errors: {tab.errors}"

@@ -12,10 +12,13 @@ import { mountChat } from "./views/chat.js";
 import { mountReasonDialog } from "./views/dialog.js";
 import { mountHeader } from "./views/header.js";
 import { mountMedia, tilesOf } from "./views/media.js";
+import { mountNotifications } from "./views/notifications.js";
 import { mountPolls } from "./views/polls.js";
 import { mountQA } from "./views/qa.js";
 import { mountRoster } from "./views/roster.js";
 import { mountShortcuts } from "./views/shortcuts.js";
+import { mountStage } from "./views/stage.js";
+import { mountTabs } from "./views/tabs.js";
 import { mountToasts } from "./views/toasts.js";
 import { mountWhiteboard } from "./views/whiteboard.js";
 
@@ -40,7 +43,11 @@ const commands = createCommands({
   send: (type, fields, label) => (connection ? connection.send(type, fields, label) : notConnected(label)),
   request: (type, fields, label) => (connection ? connection.request(type, fields, label) : notConnected(label)),
 });
-const ctx = { model, commands, run, toasts, askReason: mountReasonDialog(document.body) };
+// Whether the connection is live, and who wants to hear when it is live again (chat's queue).
+const liveListeners = [];
+let live = false;
+const link = { live: () => live, onLive: (listener) => liveListeners.push(listener) };
+const ctx = { model, commands, run, toasts, link, askReason: mountReasonDialog(document.body) };
 const media = new MediaSession({
   request: (type, fields, label) =>
     connection
@@ -51,16 +58,53 @@ const media = new MediaSession({
 });
 const header = mountHeader(document.querySelector("header"), { ...ctx, onLeave: () => connection?.leave() });
 const whiteboard = mountWhiteboard(document.getElementById("whiteboard-panel"), ctx);
-const breakouts = mountBreakouts(document.getElementById("breakout-panel"), { ...ctx, showBoard: (board) => whiteboard.show(board) });
+const breakoutPanel = document.getElementById("breakout-panel");
+const breakouts = mountBreakouts(breakoutPanel, { ...ctx, showBoard: (board) => whiteboard.show(board) });
+const stage = mountStage(document.getElementById("stage"), {
+  model, media, bar: document.getElementById("stage-bar"), body: document.getElementById("stage-body"),
+});
+const panel = (id) => document.getElementById(id);
+const me = () => model.me?.identity;
+const tabs = mountTabs(document.getElementById("panel-tabs"), {
+  model,
+  // Staff start on People (the hands), students on Chat.
+  initial: (staff) => (staff ? "people" : "chat"),
+  tabs: [
+    { key: "people", label: "People", panel: panel("roster-panel"),
+      news: () => (model.isStaff ? model.hands.filter((h) => h.identity !== me()).map((h) => h.identity) : []) },
+    { key: "chat", label: "Chat", panel: panel("chat-panel"),
+      news: () => model.chat.filter((m) => m.from !== me()).map((m) => String(m.id)) },
+    { key: "qa", label: "Q&A", panel: panel("qa-panel"),
+      news: () => [...model.questions.values()].filter((q) => q.author !== me()).map((q) => String(q.question_id)) },
+    { key: "polls", label: "Polls", panel: panel("polls-panel"),
+      news: () => (model.isStaff ? [] : [...model.polls.keys()].map(String)) },
+    // Staff plan and run breakout rooms in a tab; a student's breakout bar sits on the stage.
+    { key: "breakouts", label: "Rooms", panel: breakoutPanel, available: () => model.isStaff,
+      news: () => model.breakoutHelp.map((h) => h.identity) },
+  ],
+});
+const notifications = mountNotifications({
+  model, toasts, tabs, slot: document.querySelector(".header-side") ?? document.querySelector("header"), storage: window.localStorage,
+});
+/** The staff's breakout panel is a tab beside the others; a student's is a bar above the stage. */
+const breakoutPlace = {
+  render() {
+    const home = model.isStaff ? panel("side-body") : panel("stage-body");
+    if (breakoutPanel.parentElement !== home) home.prepend(breakoutPanel);
+  },
+};
 const views = [
   header,
+  breakoutPlace,
   breakouts,
   mountMedia(document.getElementById("media-panel"), { ...ctx, media }),
   whiteboard,
-  mountRoster(document.getElementById("roster-panel"), ctx),
+  mountRoster(document.getElementById("roster-panel"), { ...ctx, handSlot: document.getElementById("stage-bar") }),
   mountChat(document.getElementById("chat-panel"), ctx),
   mountQA(document.getElementById("qa-panel"), ctx),
   mountPolls(document.getElementById("polls-panel"), ctx),
+  tabs,
+  stage,
   mountShortcuts(document),
 ];
 
@@ -112,6 +156,7 @@ function onFrame(frame, { replay = false } = {}) {
       break;
     case "event": {
       const notice = model.applyEvent(frame);
+      notifications.onEvent(frame, replay);
       if (notice && !replay && (notice.kind === "called" || notice.kind === "info")) toasts.info(notice.text, notice.code ?? notice.kind);
       // Lecture mode or a permission changed: tracks held back are offered once allowed.
       media.setMayPublish(model.mayPublish(model.me));
@@ -141,6 +186,9 @@ setInterval(() => {
 
 function onStatus(status) {
   header.setStatus(status);
+  const wasLive = live;
+  live = status.state === "live";
+  if (live && !wasLive) for (const listener of liveListeners) listener();
   // Once the class is over for this page (ended, removed, left, refused), so are its whiteboard
   // and its media; a dropped socket takes the media connections with it (the SFU closes them).
   if (status.state === "closed") {
@@ -193,6 +241,8 @@ function start() {
     connection,
     whiteboard: whiteboard.handle,
     media,
+    tabs,
+    notifications,
     /** The video tiles as drawn, in order: `{identity, source, local, spotlight, muted}`. */
     tiles: () => tilesOf(media, model).map(({ identity, source, local, spotlight }) =>
       ({ identity, source, local, spotlight, muted: model.mediaMutedSources(identity) })),

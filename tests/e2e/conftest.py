@@ -47,6 +47,10 @@ class Tab:
     def by(self, testid: str) -> Locator:
         return self.page.get_by_test_id(testid)
 
+    def show_panel(self, key: str) -> None:
+        """Open the tab of a side panel: people, chat, qa, polls or (staff) breakouts."""
+        self.by(f"tab-{key}").click()
+
     def screenshot(self, directory: Path, name: str) -> Path:
         path = directory / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)

@@ -80,6 +80,7 @@ def test_staff_panel_runs_a_whole_breakout_cycle_with_two_students(
     for tab in everyone:
         expect_board_live(tab)
     expect(ada.by("breakout-panel")).to_be_hidden()
+    teacher.show_panel("breakouts")  # staff plan and run the rooms in their own tab
 
     # -- create two named rooms; Ada by drag-and-drop, Ben with the keyboard's room menu ----------
     teacher.by("breakout-names").fill(f"{RED}, {BLUE}")
@@ -137,6 +138,7 @@ def test_staff_panel_runs_a_whole_breakout_cycle_with_two_students(
     expect(chat_lines(teacher, "hello blue")).to_have_count(1, timeout=WAIT_MS)
     expect(chat_lines(ben, "hello red")).to_have_count(0)
     expect(chat_lines(ada, "hello blue")).to_have_count(0)
+    teacher.show_panel("chat")
     teacher.by("chat-room-filter").select_option(BLUE)
     expect(chat_lines(teacher, "hello red")).to_have_count(0)
     expect(chat_lines(teacher, "hello blue")).to_have_count(1)
@@ -149,6 +151,8 @@ def test_staff_panel_runs_a_whole_breakout_cycle_with_two_students(
     expect(chat_lines(ada, "tip for red")).to_have_count(1, timeout=WAIT_MS)
     expect(chat_lines(teacher, "tip for red")).to_have_attribute("data-room", RED)
     teacher.by("chat-room-target").select_option("")
+    ben.show_panel("qa")
+    teacher.show_panel("qa")
     ben.by("qa-input").fill("blue question")
     ben.by("qa-ask").click()
     blue_question = teacher.by("qa-item").filter(has_text="blue question")
@@ -166,6 +170,7 @@ def test_staff_panel_runs_a_whole_breakout_cycle_with_two_students(
     ada.screenshot(e2e_artifacts, "breakouts-2-student-phone")
 
     # -- move Ada to Blue by drag-and-drop: her board and chat follow, on the same page -----------
+    teacher.show_panel("breakouts")
     chip(teacher, "s-ada").get_by_test_id("breakout-chip-name").drag_to(column(teacher, BLUE))
     expect(ada.by("my-room")).to_have_text(f"Breakout room: {BLUE}", timeout=WAIT_MS)
     on_board(ada, "br1-2")
@@ -263,6 +268,7 @@ def test_automatic_assignment_keeps_a_pair_apart_and_students_pick_under_a_cap(
     everyone = (teacher, ada, ben)
     for tab in everyone:
         expect_board_live(tab)
+    teacher.show_panel("breakouts")
 
     # Automatic, balanced, Ada and Ben kept apart: one in each room; no timer, no countdown.
     teacher.by("breakout-names").fill(f"{RED}, {BLUE}")

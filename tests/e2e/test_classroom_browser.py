@@ -72,6 +72,8 @@ def test_teacher_and_two_students_run_qa_and_a_poll(
     expect(ben.by("me-name")).to_have_text("Ben", timeout=WAIT_MS)
 
     # Ada asks; Ben sees the question and upvotes it; everyone sees one vote.
+    for tab in everyone:
+        tab.show_panel("qa")
     ada.by("qa-input").fill(QUESTION)
     ada.by("qa-ask").click()
     expect(ada.by("qa-input")).to_have_value("", timeout=WAIT_MS)  # cleared on ack
@@ -98,6 +100,8 @@ def test_teacher_and_two_students_run_qa_and_a_poll(
 
     # The teacher opens a three-option poll; students see the ballot, not the tally.
     # The composer is staff-only.
+    for tab in everyone:
+        tab.show_panel("polls")
     expect(ada.by("poll-question-input")).to_be_hidden(timeout=WAIT_MS)
     teacher.by("poll-question-input").fill(POLL_QUESTION)
     teacher.by("poll-add-option").click()
@@ -193,6 +197,7 @@ def test_student_page_reconnects_and_resumes_by_itself(
     ada = open_tab("student A", "s-ada", name="Ada", before_load=network.install)
     for tab in (teacher, ada):
         expect_live(tab, online=2)
+    teacher.show_panel("chat")
     teacher.by("chat-input").fill("Welcome, everyone")
     teacher.by("chat-input").press("Enter")
     expect(ada.by("chat-text")).to_have_text(["Welcome, everyone"], timeout=WAIT_MS)

@@ -48,6 +48,7 @@ def test_badges_and_times_read_at_4_5_to_1(open_tab: Callable[..., Tab]) -> None
     ada = open_tab("student A", "s-ada", name="Ada")
     for tab in (teacher, ada):
         expect(tab.by("conn-state")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    teacher.show_panel("chat")
     teacher.by("chat-input").fill("Welcome, everyone")
     teacher.by("chat-input").press("Enter")
     expect(ada.by("chat-message")).to_have_count(1, timeout=WAIT_MS)

@@ -73,6 +73,7 @@ def test_the_page_shows_counts_from_tallies_in_a_large_room(
         command(teacher, 1, t="question.ask", text="Is merge sort stable?")
         question = 1  # question ids are numbered from 1 per room
         expect(page.by("qa-item")).to_have_count(1, timeout=WAIT_MS)
+        page.show_panel("qa")
 
         voters = [stack.enter_context(joined(server, f"s{i}")) for i in range(VOTERS)]
         expect(page.by("online-count")).to_have_text(f"{VOTERS + 2} online", timeout=WAIT_MS)

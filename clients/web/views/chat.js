@@ -8,6 +8,8 @@ import { el, reconcile, replaceChildren } from "../dom.js";
 import { roomFilter } from "./room_filter.js";
 
 const MAX_CHARS = 2000;
+/** Messages written while reconnecting wait at most this many; beyond, the input keeps the text. */
+const MAX_QUEUED = 20;
 
 function clock(ts) {
   return new Date(ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -16,11 +18,15 @@ function clock(ts) {
 /**
  * @param {HTMLElement} root  the chat panel
  * @param {{model: import("../state.js").RoomModel, commands: ReturnType<import("../commands.js").createCommands>,
- *          run: (p: Promise<unknown>) => Promise<unknown>}} ctx
+ *          run: (p: Promise<unknown>) => Promise<unknown>, toasts: ReturnType<import("./toasts.js").mountToasts>,
+ *          link: {live: () => boolean, onLive: (listener: () => void) => void}}} ctx
+ *   link: whether the connection is live now, and a call each time it becomes live again. While it
+ *   is not, messages queue (shown as waiting) and go out in order once it is.
  */
-export function mountChat(root, { model, commands, run }) {
+export function mountChat(root, { model, commands, run, toasts, link }) {
   const log = el("ol", { class: "chat-log", testid: "chat-log", role: "log", "aria-live": "polite" });
   const empty = el("p", { class: "muted-text empty", text: "No messages yet." });
+  const queuedLog = el("ol", { class: "chat-log chat-queued-log", testid: "chat-queued-log" });
   const mutedNotice = el("p", { class: "notice", testid: "chat-muted", hidden: true });
   const to = el("select", { testid: "chat-to", "aria-label": "Send to" });
   const input = el("textarea", { testid: "chat-input", rows: 2, maxLength: MAX_CHARS, placeholder: "Write a message…",
@@ -33,7 +39,7 @@ export function mountChat(root, { model, commands, run }) {
     input, el("div", { class: "form-actions" }, send));
 
   root.append(el("div", { class: "panel-head" }, el("h2", {}, "Chat"), where, rooms.filter),
-    el("div", { class: "chat-scroll" }, empty, log), mutedNotice, form);
+    el("div", { class: "chat-scroll" }, empty, log, queuedLog), mutedNotice, form);
   rooms.filter.addEventListener("change", () => render());
   const scroller = root.querySelector(".chat-scroll");
 
@@ -43,6 +49,17 @@ export function mountChat(root, { model, commands, run }) {
     if (!text) return;
     const sent = input.value;
     const recipient = to.value || null;
+    if (!link.live()) {
+      if (queued.length >= MAX_QUEUED) {
+        toasts.info(`Reconnecting: ${MAX_QUEUED} messages are already waiting to be sent.`, "chat-queue-full");
+        return;
+      }
+      queued.push({ text, recipient, room: recipient ? null : rooms.targetRoom(), key: ++queuedKeys });
+      input.value = "";
+      if (recipient) to.value = "";
+      drawQueued();
+      return;
+    }
     run(commands.sendChat(text, recipient, recipient ? null : rooms.targetRoom())).then((ok) => {
       if (ok && input.value === sent) input.value = "";
       // A private message is a one-off: the next one goes to everyone again unless picked anew,
@@ -56,6 +73,44 @@ export function mountChat(root, { model, commands, run }) {
       form.requestSubmit();
     }
   });
+
+  // Written while the connection was down: sent in order once it is live again. A message that
+  // was never sent (`not_connected`: the link dropped again) waits for the next time; any other
+  // refusal is shown, as for a message sent live.
+  const queued = [];
+  let queuedKeys = 0;
+  let flushing = false;
+  link.onLive(() => flush());
+
+  async function flush() {
+    if (flushing) return;
+    flushing = true;
+    try {
+      while (queued.length && link.live()) {
+        const next = queued[0];
+        const failed = await commands.sendChat(next.text, next.recipient, next.room).then(() => null, (err) => err);
+        if (failed?.code === "not_connected") break;
+        queued.shift();
+        if (failed) toasts.error(failed.code ?? "error", failed.message, failed.label);
+        drawQueued();
+      }
+    } finally {
+      flushing = false;
+    }
+  }
+
+  function drawQueued() {
+    reconcile(queuedLog, queued, (m) => m.key,
+      (m) => el("li", { class: `chat-message is-mine is-queued${m.recipient ? " is-private" : ""}`, testid: "chat-queued" },
+        el("div", { class: "chat-meta" },
+          el("span", { class: "chat-name", text: model.me?.name ?? "" }),
+          m.recipient ? el("span", { class: "chat-private", text: "private" }) : null,
+          el("span", { class: "chat-time", text: "waiting to send…" })),
+        el("p", { class: "chat-text", text: m.text })),
+      () => {});
+    empty.hidden = model.chat.length > 0 || queued.length > 0;
+    scroller.scrollTop = scroller.scrollHeight;
+  }
 
   /** Private messages read "private · <student>" for staff; clicking the label replies there. */
   function privateLabel(message) {
@@ -107,7 +162,7 @@ export function mountChat(root, { model, commands, run }) {
     rooms.render();
     const shown = model.chat.filter((m) => m.thread || m.broadcast || rooms.shows(m.room));
     reconcile(log, shown, (m) => `${model.epoch}:${m.id}`, createMessage, () => {});
-    empty.hidden = shown.length > 0;
+    empty.hidden = shown.length > 0 || queued.length > 0;
     const newest = shown[shown.length - 1];
     if (log.lastElementChild !== before && (nearBottom || newest?.from === model.me?.identity)) {
       scroller.scrollTop = scroller.scrollHeight;

@@ -111,7 +111,11 @@ export function mountHeader(root, { model, onLeave, commands, run }) {
     meName.textContent = model.me?.name ?? "";
     meRole.textContent = model.me?.role ?? "";
     meRole.hidden = !model.me;
-    onlineCount.textContent = `${model.online} online`;
+    // Presence is not replayed while the socket is down: the count is the last one known.
+    const stale = status.state !== "live";
+    onlineCount.textContent = stale ? `${model.online} online (last known)` : `${model.online} online`;
+    onlineCount.dataset.stale = String(stale);
+    onlineCount.title = stale ? "Not updated while reconnecting" : "";
     onlineCount.hidden = !model.me;
     locked.hidden = !model.locked;
     mutedAll.hidden = !model.chatMutedAll;

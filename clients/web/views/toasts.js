@@ -6,7 +6,8 @@ const SHOW_MS = { error: 8000, info: 5000 };
 
 /**
  * @param {HTMLElement} root   the toast container
- * @returns {{error: (code: string, message: string, label?: string) => void, info: (text: string) => void}}
+ * @returns {{error: (code: string, message: string, label?: string) => void,
+ *   info: (text: string, code?: string, action?: {label: string, onClick: () => void}) => void}}
  */
 export function mountToasts(root) {
   function show(kind, code, parts) {
@@ -18,7 +19,7 @@ export function mountToasts(root) {
     );
     root.append(toast);
     setTimeout(() => toast.remove(), SHOW_MS[kind] ?? SHOW_MS.info);
-    while (root.children.length > 5) root.firstElementChild.remove();
+    while (root.children.length > 3) root.firstElementChild.remove();
   }
 
   return {
@@ -29,8 +30,12 @@ export function mountToasts(root) {
         el("span", { class: "toast-message", text: message || "" }),
       ]);
     },
-    info(text, code = "info") {
-      show("info", code, [el("span", { class: "toast-message", text })]);
+    info(text, code = "info", action = undefined) {
+      show("info", code, [
+        el("span", { class: "toast-message", text }),
+        action ? el("button", { type: "button", class: "btn btn-small toast-action", testid: "toast-action", text: action.label,
+          onclick: (ev) => { action.onClick(); ev.currentTarget.closest(".toast")?.remove(); } }) : null,
+      ]);
     },
   };
 }

@@ -9,8 +9,9 @@ participant receives; :func:`may_publish`, :func:`forwarded_sources` and :func:`
 the SFU who publishes what, and where. Breakout rooms are places in the room's one log: chat,
 Q&A and hands carry their ``room`` (:meth:`Audience.in_room`), :func:`room_changes` says whose
 place an event changes, and :mod:`rooms.breakout_assign` assigns students automatically
-(docs/decisions/0017-breakout-rooms.md). :mod:`rooms.bounds` keeps what participants can make a
-room hold bounded. Standard library only: no asyncio, no sockets, no clock.
+(docs/decisions/0017-breakout-rooms.md). :data:`STAGE_VIEWS` are what staff may put on every
+page's stage (docs/decisions/0019-stage-is-the-staffs.md). :mod:`rooms.bounds` keeps what
+participants can make a room hold bounded. Standard library only: no asyncio, no sockets, no clock.
 """
 
 from rooms.audience import Audience, audience_of, room_changes
@@ -63,6 +64,7 @@ from rooms.commands import (
     QuestionUpvote,
     RoomLock,
     SessionEnd,
+    StageSet,
 )
 from rooms.decide import admit, decide
 from rooms.errors import (
@@ -127,6 +129,7 @@ from rooms.events import (
     Record,
     RoomLockedEvent,
     SessionEndedEvent,
+    StageChangedEvent,
     UnknownEvent,
     event_from_data,
 )
@@ -134,6 +137,7 @@ from rooms.media import MODES, SOURCES, forwarded_sources, may_publish, router_i
 from rooms.participant import Participant
 from rooms.roles import Role, is_staff
 from rooms.room_ids import is_room_id
+from rooms.stage import STAGE_VIEWS
 from rooms.state import CHAT_HISTORY, Poll, Question, RoomState, copy_state, evolve, new_room
 from rooms.view import chat_entry, ordered_questions, room_view
 
@@ -145,6 +149,7 @@ __all__ = [
     "MAIN_BOARD",
     "MODES",
     "SOURCES",
+    "STAGE_VIEWS",
     "AlreadyVoted",
     "Audience",
     "BadField",
@@ -248,6 +253,8 @@ __all__ = [
     "SessionEnd",
     "SessionEnded",
     "SessionEndedEvent",
+    "StageChangedEvent",
+    "StageSet",
     "UnknownEvent",
     "admit",
     "audience_of",

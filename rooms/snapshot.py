@@ -11,7 +11,7 @@ The data is msgpack-ready (maps, lists, strings, integers, booleans, None) and v
 
 Version 2 added the media rules and breakout rooms (``media_mode`` ... ``breakout_of``); version 3
 breakout rounds, timers, self-select, the help queue, breakout chat and the gallery, and each
-question's ``room`` (a tenth item of its row). Version 1
+question's ``room`` (a tenth item of its row); version 4 the ``stage``. Version 1
 snapshots are still read: the code that wrote them had no such events, so those fields are a new
 room's. A node that reads only version 1 refuses a version 2 snapshot rather than dropping what it
 cannot hold.
@@ -28,10 +28,11 @@ from typing import Any
 from rooms.events import Record, event_from_data
 from rooms.participant import Participant
 from rooms.roles import Role
+from rooms.stage import DEFAULT_STAGE
 from rooms.state import CHAT_HISTORY, Poll, Question, RoomState
 
-SNAPSHOT_VERSION = 3
-READABLE_VERSIONS: frozenset[int] = frozenset({1, 2, SNAPSHOT_VERSION})
+SNAPSHOT_VERSION = 4
+READABLE_VERSIONS: frozenset[int] = frozenset({1, 2, 3, SNAPSHOT_VERSION})
 """The snapshot versions :func:`state_from_data` reads (:func:`state_to_data` writes the newest)."""
 
 _NEW_IN_VERSION_2: dict[str, Any] = {
@@ -61,6 +62,9 @@ _NEW_IN_VERSION_3: dict[str, Any] = {
 """The version 3 keys (breakout rooms as rooms) with the values an older snapshot stands for:
 ``breakout_boards`` and ``breakout_chat`` None are derived from the open rooms (boards named
 after their room, empty conversations)."""
+
+_NEW_IN_VERSION_4: dict[str, Any] = {"stage": DEFAULT_STAGE}
+"""The version 4 key with the value of a room whose staff never chose a stage."""
 
 
 class SnapshotError(ValueError):
@@ -108,6 +112,7 @@ def state_to_data(state: RoomState) -> dict[str, Any]:
         "media_muted_all": sorted(state.media_muted_all),
         "media_permitted": sorted(state.media_permitted),
         "spotlight": state.spotlight,
+        "stage": state.stage,
         "breakouts": list(state.breakouts),
         "breakout_of": dict(state.breakout_of),
         "breakout_round": state.breakout_round,
@@ -146,6 +151,8 @@ def state_from_data(data: Any) -> RoomState:
         data = {**data, **_NEW_IN_VERSION_2}
     if version in (1, 2):
         data = {**data, **_NEW_IN_VERSION_3}
+    if version in (1, 2, 3):
+        data = {**data, **_NEW_IN_VERSION_4}
     try:
         breakouts = tuple(str(name) for name in data["breakouts"])
         boards = data["breakout_boards"]
@@ -177,6 +184,7 @@ def state_from_data(data: Any) -> RoomState:
             media_muted_all=set(data["media_muted_all"]),
             media_permitted=set(data["media_permitted"]),
             spotlight=None if data["spotlight"] is None else str(data["spotlight"]),
+            stage=str(data["stage"]),
             breakout_round=int(data["breakout_round"]),
             breakouts=breakouts,
             breakout_boards=breakouts if boards is None else tuple(str(b) for b in boards),

@@ -37,6 +37,7 @@ ROOM_VIEW_KEYS = [
     "polls",
     "locked_boards",
     "media",
+    "stage",
     "breakouts",
 ]
 
@@ -67,6 +68,7 @@ def test_view_of_a_new_room() -> None:
             "permitted": [],
             "spotlight": None,
         },
+        "stage": "video",
         "breakouts": {
             "round": 0,
             "rooms": [],

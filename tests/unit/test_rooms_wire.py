@@ -56,6 +56,7 @@ from rooms import (
     RoomError,
     RoomLockedEvent,
     SessionEndedEvent,
+    StageChangedEvent,
     UnknownEvent,
     event_from_data,
     is_staff,
@@ -93,6 +94,7 @@ ONE_OF_EACH_EVENT: list[Event] = [
     MediaPermittedEvent("s1", True, "a1"),
     MediaSpotlightedEvent("s1", "t1"),
     MediaSpotlightedEvent(None, "t1"),
+    StageChangedEvent("board", "t1"),
     BreakoutOpenedEvent(("red", "blue"), "t1"),
     BreakoutOpenedEvent(
         ("Red team", "blue"), "t1", 2, ("br2-1", "br2-2"), {"s1": "blue"}, 600, 30, True, 5
@@ -157,7 +159,7 @@ def test_command_registry_holds_every_command_class_by_wire_type() -> None:
     classes.discard(BreakoutExpire)  # internal: signaling proposes it, no client sends it
     assert set(COMMANDS.values()) == classes
     assert all(COMMANDS[cls.type] is cls for cls in classes)
-    assert len(COMMANDS) == 36
+    assert len(COMMANDS) == 37
     assert BreakoutExpire.type not in COMMANDS
 
 
@@ -199,7 +201,7 @@ def test_commands_are_immutable() -> None:
 def test_event_registry_holds_every_documented_event_type() -> None:
     documented = PROTOCOL.read_text()
     assert {type(e) for e in ONE_OF_EACH_EVENT} == set(EVENTS.values())
-    assert len(EVENTS) == 34
+    assert len(EVENTS) == 35
     for wire_type in EVENTS:
         assert f"`{wire_type}`" in documented
 
@@ -250,6 +252,7 @@ def test_event_data_keys_are_the_protocol_fields() -> None:
         "media.muted": ["identity", "source", "muted", "by"],
         "media.permitted": ["identity", "allowed", "by"],
         "media.spotlighted": ["identity", "by"],
+        "stage.changed": ["view", "by"],
         "breakout.opened": [
             *("rooms", "by", "round", "boards", "members"),
             *("duration_s", "warn_s", "self_select", "cap"),

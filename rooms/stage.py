@@ -4,5 +4,5 @@ room (docs/protocol.md, "The stage"; docs/decisions/0019-stage-is-the-staffs.md)
 STAGE_VIEWS = ("video", "board")
 """The views staff may put on the stage: the video grid, or the whiteboard."""
 
-DEFAULT_STAGE = "video"
-"""The stage of a room whose staff never chose one."""
+DEFAULT_STAGE = "board"
+"""The stage of a room whose staff never chose one: the whiteboard, as the page always opened."""

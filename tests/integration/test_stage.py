@@ -25,7 +25,7 @@ def stages_seen(c: ClassroomClient) -> list[tuple[str, str]]:
     return [(e.data["view"], e.data["by"]) for e in c.session.events if e.type == "stage.changed"]
 
 
-async def test_staff_put_the_board_on_everyones_stage_and_students_may_not(
+async def test_staff_choose_everyones_stage_and_students_may_not(
     server: LiveclassServer,
 ) -> None:
     teacher, assistant = client(server, "t", "teacher"), client(server, "a", "assistant")
@@ -34,30 +34,30 @@ async def test_staff_put_the_board_on_everyones_stage_and_students_may_not(
     await connect_all(everyone)
     late: list[ClassroomClient] = []
     try:
-        assert alice.session.room["stage"] == "video"
-        assert await refused(alice, "board") == ("not_allowed", None)
+        assert alice.session.room["stage"] == "board"
+        assert await refused(alice, "video") == ("not_allowed", None)
         assert await refused(teacher, "poster") == ("bad_field", "view")
-        assert (await teacher.request("stage.set", view="video"))["ids"] == []
+        assert (await teacher.request("stage.set", view="board"))["ids"] == []
 
         await bob.drop()  # bob is away while the stage changes, and resumes
-        last = (await assistant.request("stage.set", view="board"))["ids"][0]
+        last = (await assistant.request("stage.set", view="video"))["ids"][0]
         await wait_all(everyone, last)
         assert bob.session.resumes == 1
         for c in everyone:
-            assert stages_seen(c) == [("board", "a")]
+            assert stages_seen(c) == [("video", "a")]
 
         carol = client(server, "carol")
         late.append(carol)
         await carol.connect()
-        assert carol.session.room["stage"] == "board"
+        assert carol.session.room["stage"] == "video"
 
-        last = (await teacher.request("stage.set", view="video"))["ids"][0]
+        last = (await teacher.request("stage.set", view="board"))["ids"][0]
         await wait_all(everyone, last)
-        assert stages_seen(alice) == [("board", "a"), ("video", "t")]
+        assert stages_seen(alice) == [("video", "a"), ("board", "t")]
         dave = client(server, "dave")
         late.append(dave)
         await dave.connect()
-        assert dave.session.room["stage"] == "video"
+        assert dave.session.room["stage"] == "board"
     finally:
         await close_all([*everyone, *late])
 
@@ -69,7 +69,7 @@ async def test_the_stage_survives_a_restart_from_the_rooms_snapshot(
     teacher = client(server, "t", "teacher")
     await teacher.connect()
     try:
-        await teacher.request("stage.set", view="board")
+        await teacher.request("stage.set", view="video")
         for i in range(6):  # past a snapshot, so the restart reads the stage from it
             await teacher.chat(f"line {i}")
         server.kill()
@@ -77,7 +77,7 @@ async def test_the_stage_survives_a_restart_from_the_rooms_snapshot(
         await teacher.wait_until(lambda: teacher.session.resumes >= 1, 15)
         viewer = client(server, "viewer", reconnect=False)
         await viewer.connect()
-        assert viewer.session.room["stage"] == "board"
+        assert viewer.session.room["stage"] == "video"
         await viewer.close()
     finally:
         await teacher.close()

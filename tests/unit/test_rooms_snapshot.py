@@ -165,20 +165,20 @@ def test_a_version_2_snapshot_with_open_rooms_reads_their_boards_as_named_after_
 
 def test_the_stage_survives_a_snapshot() -> None:
     room = classroom()
-    room.do(TEACHER, StageSet("board"))
+    room.do(TEACHER, StageSet("video"))
     restored = state_from_data(through_msgpack(state_to_data(room.state)))
     assert restored == room.state
-    assert restored.stage == "board"
+    assert restored.stage == "video"
 
 
-def test_a_version_3_snapshot_is_read_with_the_video_on_the_stage() -> None:
+def test_a_version_3_snapshot_is_read_with_the_whiteboard_on_the_stage() -> None:
     room = classroom()
     room.do(TEACHER, MediaSpotlight("s2"))
     version_3 = {k: v for k, v in state_to_data(room.state).items() if k not in VERSION_4_KEYS}
     version_3["v"] = 3
     restored = state_from_data(through_msgpack(version_3))
     assert restored == room.state
-    assert restored.stage == "video"
+    assert restored.stage == "board"
     assert SNAPSHOT_VERSION == 4
 
 

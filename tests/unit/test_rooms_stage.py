@@ -16,33 +16,33 @@ from rooms import (
 from tests.unit.test_rooms_fold import ASSISTANT, STUDENT, TEACHER, classroom
 
 
-def test_the_video_is_on_the_stage_until_staff_choose() -> None:
+def test_the_whiteboard_is_on_the_stage_until_staff_choose() -> None:
     room = classroom()
-    assert room.state.stage == "video"
-    assert room_view(room.state, STUDENT)["stage"] == "video"
+    assert room.state.stage == "board"
+    assert room_view(room.state, STUDENT)["stage"] == "board"
     assert STAGE_VIEWS == ("video", "board")
 
 
-def test_staff_put_the_whiteboard_on_the_stage_and_back() -> None:
+def test_staff_put_the_video_on_the_stage_and_the_whiteboard_back() -> None:
     room = classroom()
-    assert room.do(ASSISTANT, StageSet("board")) == [StageChangedEvent("board", "a1")]
-    assert room.state.stage == "board"
-    assert room.do(TEACHER, StageSet("video")) == [StageChangedEvent("video", "t1")]
+    assert room.do(ASSISTANT, StageSet("video")) == [StageChangedEvent("video", "a1")]
     assert room.state.stage == "video"
+    assert room.do(TEACHER, StageSet("board")) == [StageChangedEvent("board", "t1")]
+    assert room.state.stage == "board"
 
 
 def test_choosing_what_is_on_the_stage_already_changes_nothing() -> None:
     room = classroom()
-    assert room.do(TEACHER, StageSet("video")) == []
-    room.do(TEACHER, StageSet("board"))
-    assert room.do(ASSISTANT, StageSet("board")) == []
+    assert room.do(TEACHER, StageSet("board")) == []
+    room.do(TEACHER, StageSet("video"))
+    assert room.do(ASSISTANT, StageSet("video")) == []
 
 
 def test_a_student_may_not_choose_the_stage() -> None:
     room = classroom()
     with pytest.raises(NotAllowed):
-        room.do(STUDENT, StageSet("board"))
-    assert room.state.stage == "video"
+        room.do(STUDENT, StageSet("video"))
+    assert room.state.stage == "board"
 
 
 @pytest.mark.parametrize("view", ["", "Board", "screen", "whiteboard"])
@@ -57,6 +57,6 @@ def test_every_viewer_sees_the_stage_in_the_room_view_breakout_rooms_included() 
     room = classroom()
     room.do(TEACHER, BreakoutOpen(("red", "blue")))
     room.do(TEACHER, BreakoutMove("s1", "red"))
-    room.do(TEACHER, StageSet("board"))
+    room.do(TEACHER, StageSet("video"))
     for viewer in (TEACHER, ASSISTANT, STUDENT):
-        assert room_view(room.state, viewer)["stage"] == "board"
+        assert room_view(room.state, viewer)["stage"] == "video"

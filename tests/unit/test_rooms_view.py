@@ -68,7 +68,7 @@ def test_view_of_a_new_room() -> None:
             "permitted": [],
             "spotlight": None,
         },
-        "stage": "video",
+        "stage": "board",
         "breakouts": {
             "round": 0,
             "rooms": [],

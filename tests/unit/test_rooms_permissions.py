@@ -56,7 +56,7 @@ STAFF_COMMANDS: list[Command] = [
     MediaMute("microphone", True),
     MediaPermit("s2", True),
     MediaSpotlight("s2"),
-    StageSet("board"),
+    StageSet("video"),
     BreakoutMove("s2", "red"),
     BreakoutClose(),
 ]

@@ -56,7 +56,7 @@ def test_the_teachers_stage_choice_takes_the_students_stage_and_survives_a_reloa
     ada.by("stage-show-board").click()
     expect(ada.by("stage")).to_have_attribute("data-stage", "board")
     expect(ada.by("stage-follow")).to_be_visible()
-    ada.page.wait_for_timeout(500)  # long enough for a stage.set to reach the teacher, were one sent
+    ada.page.wait_for_timeout(500)  # time for a stage.set to reach the teacher, were one sent
     expect(teacher.by("stage")).to_have_attribute("data-stage", "video")
     ada.by("stage-follow").click()
     expect(ada.by("stage")).to_have_attribute("data-stage", "video")

@@ -51,7 +51,7 @@ async def test_staff_choose_everyones_stage_and_students_may_not(
         await carol.connect()
         assert carol.session.room["stage"] == "video"
 
-        last = (await teacher.request("stage.set", view="board"))["ids"][0]
+        last = (await teacher.set_stage("board"))["ids"][0]
         await wait_all(everyone, last)
         assert stages_seen(alice) == [("video", "a"), ("board", "t")]
         dave = client(server, "dave")

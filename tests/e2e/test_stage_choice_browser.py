@@ -3,19 +3,25 @@
 A teacher's Video / Whiteboard switch puts that view on a student's stage within a second; the
 student may look at the other view on their own page (the teacher's stays as it is) and a "Back
 to the class view" button or the next staff choice brings them back; a reload shows the staff's
-choice, not the student's last look.
+choice, not the student's last look. The choice is the main room's: a student in a breakout room
+is not moved by it, and follows it again once back.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
+from clients import ClassroomClient
 from tests.e2e.conftest import Tab
+from tests.server import LiveclassServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -82,4 +88,58 @@ def test_the_teachers_stage_choice_takes_the_students_stage_and_survives_a_reloa
     teacher.page.reload()
     live(teacher)
     expect(teacher.by("stage")).to_have_attribute("data-stage", "board")
+    assert teacher.errors == [] and ada.errors == [], (teacher.errors, ada.errors)
+
+
+def as_assistant(server: LiveclassServer, type_: str, **fields: Any) -> None:
+    """Send one room command as an assistant over the SDK (in a thread: Playwright's sync API owns
+    this one's event loop)."""
+
+    async def send() -> None:
+        assistant = ClassroomClient(
+            server.ws_url, server.token("a-lee", "assistant"), "class", reconnect=False
+        )
+        await assistant.connect()
+        try:
+            await assistant.request(type_, **fields)
+        finally:
+            await assistant.close()
+
+    failure: list[BaseException] = []
+    thread = threading.Thread(
+        target=lambda: _capture(failure, lambda: asyncio.run(send())), daemon=True
+    )
+    thread.start()
+    thread.join(15)
+    assert not thread.is_alive(), f"{type_} did not finish"
+    assert not failure, failure
+
+
+def _capture(failure: list[BaseException], run: Callable[[], None]) -> None:
+    try:
+        run()
+    except BaseException as error:  # handed to the test's thread
+        failure.append(error)
+
+
+def test_a_student_in_a_breakout_room_keeps_their_stage_and_follows_again_back_in_the_main_room(
+    open_tab: Callable[..., Tab], server: LiveclassServer
+) -> None:
+    teacher = open_tab("teacher", "t-rivera", "teacher", name="Ms Rivera")
+    ada = open_tab("student", "s-ada", name="Ada")
+    for tab in (teacher, ada):
+        live(tab)
+    staff_choose(teacher, ada, "video")
+
+    as_assistant(server, "breakout.open", rooms=["Red"], members={"s-ada": "Red"})
+    expect(ada.by("my-room")).to_have_text("Breakout room: Red", timeout=WAIT_MS)
+    teacher.by("stage-show-board").click()  # the main room's stage
+    expect(teacher.by("stage")).to_have_attribute("data-stage", "board")
+    ada.page.wait_for_timeout(1_000)
+    expect(ada.by("stage")).to_have_attribute("data-stage", "video")
+    expect(ada.by("stage-follow")).to_be_hidden()
+
+    as_assistant(server, "breakout.close")
+    expect(ada.by("my-room")).to_be_hidden(timeout=WAIT_MS)
+    expect(ada.by("stage")).to_have_attribute("data-stage", "board", timeout=WAIT_MS)
     assert teacher.errors == [] and ada.errors == [], (teacher.errors, ada.errors)

@@ -81,11 +81,12 @@ export function rateQuality({ rttMs, lossPct, fps }) {
 /**
  * What went wrong, for a toast: a protocol error (CommandError: `code` is a string) or a browser
  * one (DOMException: `name`, e.g. NotAllowedError when the camera is refused).
- * @returns {{code: string, message: string, label: string}}
+ * The page words it from `code` (../messages.js); `command` is the command that failed, if one did.
+ * @returns {{code: string, message: string, label: string, command: string}}
  */
 function describeError(err, label) {
-  const code = typeof err?.code === "string" ? err.code : err?.name ?? "media_error";
-  return { code, message: err?.message ?? String(err), label: err?.label || label };
+  const code = typeof err?.code === "string" ? err.code : err?.name ?? "error";
+  return { code, message: err?.message ?? String(err), label: err?.label || label, command: err?.command ?? "" };
 }
 
 /**
@@ -99,7 +100,7 @@ export class MediaSession {
    * @param {(type: string, fields: object, label: string) => Promise<object>} options.request
    *   sends a command and resolves with its whole `ack` (Connection.request)
    * @param {() => void} options.onChange   something the view shows changed
-   * @param {(err: {code: string, message: string, label: string}) => void} options.onError
+   * @param {(err: {code: string, message: string, label: string, command: string}) => void} options.onError
    * @param {MediaDevices} [options.mediaDevices]
    * @param {typeof RTCPeerConnection} [options.RTCPeerConnection]
    */
@@ -287,7 +288,7 @@ export class MediaSession {
     }
     if (this.starting.has(source)) return;
     if (!this.canPublish) {
-      this.onError({ code: "not_allowed", message: "you may not publish media in this room", label: LABELS[source] });
+      this.onError({ code: "no_publish_grant", message: "you may not publish media in this room", label: LABELS[source], command: "" });
       return;
     }
     this.starting.add(source);

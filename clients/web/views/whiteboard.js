@@ -341,7 +341,7 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     try {
       url = await commands.snapshotLink(board, snapshotId);
     } catch (err) {
-      toasts.error(err.code ?? "error", err.message, err.label);
+      toasts.error(err.code ?? "error", err.message, err.label, err.command);
       return;
     }
     const a = el("a", { href: url, download: `whiteboard-${board}-${snapshotId}.yjs`, hidden: true });

@@ -11,6 +11,11 @@
 // unpublishes it (`media.unpublish`): the SFU removes it for everyone at once. Starting it again
 // reuses its m-line: a new offer on the same connection names it in `sources`.
 //
+// A connection that has not connected CONNECT_TIMEOUT_MS after its SDP exchange (the SFU announced
+// an address this browser cannot reach, a firewall drops UDP), or that failed, is a media problem:
+// `problem` says so and `onError` reports it once, until a connection connects or `retry()`.
+// Without it the page would say "No media yet" forever while it tries again in the background.
+//
 // When the SFU worker holding the room's media is lost, the server sends `media.reset`: both
 // connections are replaced and the same local tracks published again. Staff mutes and lecture
 // mode are carried out by the SFU (it stops forwarding); this page only draws them.
@@ -20,6 +25,9 @@
 
 /** How long an SDP waits for this page's ICE gathering before it goes with what it has. */
 const GATHER_TIMEOUT_MS = 3000;
+/** How long a peer connection may take to connect after its SDP exchange before the page says
+ * media cannot connect (ICE and DTLS on a working path take well under 2 s, with TURN a few). */
+export const CONNECT_TIMEOUT_MS = 8000;
 /** How often the connection-quality indicator samples getStats(). */
 export const QUALITY_INTERVAL_MS = 2000;
 
@@ -126,6 +134,10 @@ export class MediaSession {
     this.mayPublish = true;
     /** How many `media.reset` frames were carried out. */
     this.resets = 0;
+    /** @type {{code: string, label: string} | null} why media cannot connect now, if it cannot */
+    this.problem = null;
+    /** @type {Map<RTCPeerConnection, any>} the connect deadline of each connection not yet connected */
+    this.connectTimers = new Map();
 
     /** @type {Record<string, MediaStreamTrack|null>} this page's tracks, kept across reconnects */
     this.local = { camera: null, microphone: null, screen: null };
@@ -225,10 +237,19 @@ export class MediaSession {
     }
     clearInterval(this.qualityTimer);
     this.qualityTimer = null;
+    this.problem = null;
     this.onChange();
   }
 
+  /** Try media again now, on new connections (the "Retry media" button). */
+  retry() {
+    this.problem = null;
+    if (this.live) this.restart();
+    else this.onChange();
+  }
+
   closePublish() {
+    this.forgetDeadline(this.publishPc);
     this.publishPc?.close();
     this.publishPc = null;
     this.senders = new Map();
@@ -236,6 +257,7 @@ export class MediaSession {
   }
 
   closeSubscribe() {
+    this.forgetDeadline(this.subscribePc);
     this.subscribePc?.close();
     this.subscribePc = null;
     this.remote = new Map();
@@ -253,10 +275,44 @@ export class MediaSession {
   newPeerConnection(bundlePolicy, onFailed) {
     const pc = new this.RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy });
     pc.addEventListener("connectionstatechange", () => {
-      if (pc.connectionState === "failed") onFailed(pc);
+      if (pc.connectionState === "connected") {
+        this.forgetDeadline(pc);
+        this.problem = null;
+      } else if (pc.connectionState === "failed") {
+        this.forgetDeadline(pc);
+        this.cannotConnect("Connect video and sound");
+        onFailed(pc);
+      }
       this.onChange();
     });
     return pc;
+  }
+
+  /**
+   * The SDP exchange of `pc` is done: it must connect within CONNECT_TIMEOUT_MS, or media cannot
+   * connect (reported once; the page keeps trying).
+   * @param {RTCPeerConnection} pc
+   */
+  expectConnected(pc) {
+    if (pc.connectionState === "connected" || this.connectTimers.has(pc)) return;
+    this.connectTimers.set(pc, setTimeout(() => {
+      this.connectTimers.delete(pc);
+      const current = pc === this.publishPc || pc === this.subscribePc;
+      if (current && pc.connectionState !== "connected") this.cannotConnect("Connect video and sound");
+    }, CONNECT_TIMEOUT_MS));
+  }
+
+  forgetDeadline(pc) {
+    if (!pc || !this.connectTimers.has(pc)) return;
+    clearTimeout(this.connectTimers.get(pc));
+    this.connectTimers.delete(pc);
+  }
+
+  cannotConnect(label) {
+    if (this.problem) return;
+    this.problem = { code: "media_failed", label };
+    this.onError({ code: "media_failed", message: "no media connection connected", label, command: "" });
+    this.onChange();
   }
 
   // -- publishing ---------------------------------------------------------------------------------
@@ -403,6 +459,7 @@ export class MediaSession {
       const ack = await this.request("media.publish", { sdp: pc.localDescription.sdp, sources }, label);
       if (pc !== this.publishPc) return;
       await pc.setRemoteDescription({ type: "answer", sdp: ack.sdp });
+      this.expectConnected(pc);
     } catch (err) {
       if (pc !== this.publishPc) return; // replaced meanwhile; the new one offers everything
       for (const source of republishing) this.unpublished.add(source); // still unpublished there
@@ -490,7 +547,9 @@ export class MediaSession {
     this.remote = remote;
     this.onChange();
     await this.request("media.answer", { version, sdp: pc.localDescription.sdp }, "Receive video");
-    if (pc === this.subscribePc) this.offerVersion = version;
+    if (pc !== this.subscribePc) return;
+    this.offerVersion = version;
+    this.expectConnected(pc);
   }
 
   // -- connection quality -------------------------------------------------------------------------

@@ -23,6 +23,8 @@
 // No DOM here: the tiles and buttons are views/media.js. RTCPeerConnection and mediaDevices are
 // injectable.
 
+import { openChosen, preferredDevices } from "./devices.js";
+
 /** How long an SDP waits for this page's ICE gathering before it goes with what it has. */
 const GATHER_TIMEOUT_MS = 3000;
 /** How long a peer connection may take to connect after its SDP exchange before the page says
@@ -110,6 +112,8 @@ export class MediaSession {
    * @param {() => void} options.onChange   something the view shows changed
    * @param {(err: {code: string, message: string, label: string, command: string}) => void} options.onError
    * @param {MediaDevices} [options.mediaDevices]
+   * @param {(source: string) => string | null} [options.preferredDevice]   the deviceId chosen
+   *   for "camera" or "microphone" (the device check), or null for the browser's default
    * @param {typeof RTCPeerConnection} [options.RTCPeerConnection]
    */
   constructor({
@@ -117,8 +121,10 @@ export class MediaSession {
     onChange,
     onError,
     mediaDevices = globalThis.navigator?.mediaDevices,
+    preferredDevice = preferredDevices(),
     RTCPeerConnection = globalThis.RTCPeerConnection,
   }) {
+    this.preferredDevice = preferredDevice;
     this.request = request;
     this.onChange = onChange;
     this.onError = onError;
@@ -402,7 +408,11 @@ export class MediaSession {
       const stream = await this.mediaDevices.getDisplayMedia({ video: true, audio: false });
       return stream.getVideoTracks()[0];
     }
-    const stream = await this.mediaDevices.getUserMedia(source === "camera" ? { video: CAMERA } : { audio: true });
+    // The device picked in the device check, or the default when it is gone.
+    const chosen = this.preferredDevice(source);
+    const stream = source === "camera"
+      ? await openChosen(this.mediaDevices, { video: CAMERA }, { video: chosen })
+      : await openChosen(this.mediaDevices, { audio: true }, { audio: chosen });
     return source === "camera" ? stream.getVideoTracks()[0] : stream.getAudioTracks()[0];
   }
 

@@ -7,6 +7,7 @@
 
 import { el, reconcile, replaceChildren } from "../dom.js";
 import { explain } from "../messages.js";
+import { mountDeviceDialog } from "./device_check.js";
 import { moderationButtons, moderationSignature } from "./moderation.js";
 
 const QUALITY_TEXT = { unknown: "No media yet", good: "Good", fair: "Fair", poor: "Poor" };
@@ -129,6 +130,9 @@ export function mountMedia(root, ctx) {
   }));
   const quality = el("span", { class: "media-quality", testid: "media-quality", role: "status", "data-level": "unknown",
     title: "Connection quality: round-trip time, packet loss, frames per second received" });
+  const openDeviceCheck = mountDeviceDialog(document.body);
+  const checkDevices = el("button", { type: "button", class: "btn btn-small", testid: "media-check-devices",
+    text: "Check camera and microphone", onclick: () => openDeviceCheck() });
   const enableSound = el("button", { type: "button", class: "btn btn-small btn-primary", testid: "media-enable-sound",
     text: "Enable sound", hidden: true, onclick: () => playAll() });
   const muteAllMics = el("button", { type: "button", class: "btn btn-small toggle", testid: "media-mute-all-microphones",
@@ -152,7 +156,7 @@ export function mountMedia(root, ctx) {
       quality,
       empty,
       staffControls,
-      el("div", { class: "controls media-controls" }, ...toggles.map((t) => t.button), enableSound)),
+      el("div", { class: "controls media-controls" }, ...toggles.map((t) => t.button), checkDevices, enableSound)),
     problem,
     notice,
     tiles,

@@ -30,6 +30,7 @@ export const MESSAGES = Object.freeze({
   participant_removed: { text: "You were removed from this class.", todo: "Talk to your teacher if you think this is a mistake." },
   connection_replaced: { text: "You opened the class in another tab or device.", todo: "Use that one, or reload this page to continue here." },
   room_locked: { text: "The class is locked: nobody new can join now.", todo: "Ask your teacher to unlock it, then reload this page." },
+  join_denied: { text: "The staff did not let you into this class.", todo: "Talk to your teacher if you think this is a mistake." },
   session_ended: { text: "The class has ended.", todo: "You can close this page." },
   not_allowed: { text: "Your role in this class does not allow that.", todo: "Ask your teacher if you need it." },
   chat_muted: { text: "The teacher has turned off chat for you.", todo: "You can still raise your hand." },

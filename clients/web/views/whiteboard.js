@@ -36,6 +36,11 @@ const WIDTHS = [2, 4, 8, 16];
 /** Cursor colours for people, picked by a hash of their identity. */
 const PEOPLE_COLORS = ["#d35400", "#16a085", "#8e44ad", "#2980b9", "#c0392b", "#27ae60", "#b7950b", "#7f8c8d"];
 const CLEAR_CONFIRM_MS = 4000;
+/** A cursor that has not moved for this long fades and drops its name, so it covers nothing. */
+export const CURSOR_IDLE_MS = 3000;
+/** Past these shares of the board a cursor's name goes to its left (or above it), never cut off. */
+const CURSOR_FLIP_X = 0.8;
+const CURSOR_FLIP_Y = 0.9;
 
 const STATUS_TEXT = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", closed: "Disconnected" };
 
@@ -536,8 +541,17 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
 
   new ResizeObserver(() => scheduleDraw()).observe(stage);
 
+  /** clientId -> {x, y, at}: where each cursor last moved, and when (performance.now()). */
+  const cursorMoves = new Map();
+
   function renderCursors() {
     const peers = session ? session.peers().filter((p) => p.cursor) : [];
+    const now = performance.now();
+    for (const p of peers) {
+      const last = cursorMoves.get(p.clientId);
+      if (!last || last.x !== p.cursor.x || last.y !== p.cursor.y) cursorMoves.set(p.clientId, { x: p.cursor.x, y: p.cursor.y, at: now });
+    }
+    for (const id of cursorMoves.keys()) if (!peers.some((p) => p.clientId === id)) cursorMoves.delete(id);
     reconcile(cursors, peers, (p) => p.clientId,
       (p) => el("div", { class: "wb-cursor", testid: "wb-cursor", "data-client": p.clientId },
         el("span", { class: "wb-cursor-dot" }),
@@ -549,8 +563,22 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
         node.style.top = `${(p.cursor.y / BOARD_HEIGHT) * 100}%`;
         node.style.setProperty("--cursor", /^#[0-9a-fA-F]{6}$/.test(p.user.color ?? "") ? p.user.color : "#7f8c8d");
         node.lastElementChild.textContent = p.user.name;
+        node.dataset.flipX = String(p.cursor.x / BOARD_WIDTH > CURSOR_FLIP_X);
+        node.dataset.flipY = String(p.cursor.y / BOARD_HEIGHT > CURSOR_FLIP_Y);
+        markIdle(node, now);
       });
   }
+
+  function markIdle(node, now) {
+    const moved = cursorMoves.get(Number(node.dataset.client))?.at ?? now;
+    node.dataset.idle = String(now - moved >= CURSOR_IDLE_MS);
+  }
+
+  // Standing still is no awareness change: look twice a second.
+  setInterval(() => {
+    const now = performance.now();
+    for (const node of cursors.children) markIdle(node, now);
+  }, 500);
 
   // -- the panel --------------------------------------------------------------------------------------
 

@@ -68,6 +68,7 @@ export const MESSAGES = Object.freeze({
     todo: "Try another network (or turn off a VPN or firewall), then press Retry media.",
   },
   check_form: { text: "Check what you entered.", todo: "Correct it and try again." },
+  snapshot_unavailable: { text: "That snapshot could not be loaded: it is not stored yet, or the link expired.", todo: "Try again in a moment." },
   export_failed: { text: "The picture of the whiteboard could not be made.", todo: "Try again." },
   error: { text: "Something went wrong.", todo: "Try again; if it keeps happening, reload the page." },
 

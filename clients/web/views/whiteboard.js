@@ -10,6 +10,7 @@ import {
 } from "../whiteboard/records.js";
 import { PAPER, TEXT_FONT, drawRecords, drawSelection, exportPng, textMeasurer } from "../whiteboard/render.js";
 import { BoardSession } from "../whiteboard/session.js";
+import { fetchSnapshot, restoreWrite } from "../whiteboard/snapshots.js";
 
 export const MAIN_BOARD = "main";
 
@@ -82,7 +83,10 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     text: "Clear", onclick: () => clearBoard() });
   const snapshotButton = el("button", { type: "button", class: "btn btn-small", testid: "wb-snapshot", text: "Save snapshot",
     onclick: () => run(commands.snapshotBoard(board)) });
-  const staffControls = el("div", { class: "wb-group wb-staff", hidden: true }, lockButton, clearButton, snapshotButton);
+  // Clear saves a snapshot first and can be undone by the one who cleared (see clearBoard).
+  const undoClearButton = el("button", { type: "button", class: "btn btn-small", testid: "wb-undo-clear", text: "Undo clear",
+    hidden: true, title: "Put back what the board held before Clear", onclick: () => undoClear() });
+  const staffControls = el("div", { class: "wb-group wb-staff", hidden: true }, lockButton, clearButton, undoClearButton, snapshotButton);
 
   const status = el("span", { class: "wb-status", testid: "wb-status", role: "status", "data-state": "connecting",
     "data-locked": "false", "data-resets": "0", text: STATUS_TEXT.connecting });
@@ -99,6 +103,17 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
   const stage = el("div", { class: "wb-stage", testid: "wb-stage", "data-tool": "pen", "data-readonly": "true", tabIndex: 0 },
     canvas, overlay, cursors, textInput);
   const snapshots = el("ul", { class: "wb-snapshots", testid: "wb-snapshots", hidden: true });
+  // A saved snapshot, looked at before it is restored.
+  const previewCanvas = el("canvas", { class: "wb-snapshot-preview", testid: "wb-snapshot-preview", width: 800, height: 450,
+    "data-records": "0", role: "img", "aria-label": "The saved snapshot" });
+  const previewTitle = el("h2", { class: "dialog-title", id: "wb-snapshot-title" });
+  const restoreButton = el("button", { type: "button", class: "btn btn-primary", testid: "wb-snapshot-restore",
+    text: "Restore this snapshot", title: "Replace the board with this snapshot (Undo takes it back)", onclick: () => restoreShown() });
+  const previewDialog = el("dialog", { class: "dialog dialog-wide", testid: "wb-snapshot-dialog", "aria-labelledby": "wb-snapshot-title" },
+    el("form", { method: "dialog" }, previewTitle, previewCanvas,
+      el("div", { class: "dialog-actions" },
+        el("button", { type: "submit", class: "btn", testid: "wb-snapshot-close", text: "Close" }), restoreButton)));
+  document.body.append(previewDialog);
 
   root.append(
     el("div", { class: "wb-head" }, el("h2", {}, "Whiteboard"), boardSelect, status, lockedBadge),
@@ -134,6 +149,10 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
   /** @type {{x: number, y: number} | null} where the open text input writes */
   let textAt = null;
   let lastClear = undefined;
+  /** @type {{board: string, records: object[]} | null} what this page cleared, to put back */
+  let undoable = null;
+  /** @type {{board: string, id: number, records: object[]} | null} the snapshot in the dialog */
+  let shown = null;
   let clearArmTimer = null;
   let frame = null;
   let ordered = [];
@@ -331,7 +350,57 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
       return;
     }
     disarmClear();
-    run(commands.clearBoard(board));
+    // Kept twice: here for "Undo clear" while this page lives, and as a saved snapshot (listed,
+    // restorable after a reload or by other staff).
+    const target = board;
+    const before = session ? drawOrder(session.values()) : [];
+    run(commands.snapshotBoard(target))
+      .then(() => run(commands.clearBoard(target)))
+      .then((ok) => {
+        if (ok && before.length) undoable = { board: target, records: before };
+        render();
+      });
+  }
+
+  function undoClear() {
+    if (!session || !undoable || undoable.board !== board) return;
+    session.write(restoreWrite(drawOrder(session.values()), undoable.records));
+    session.endGesture();
+    undoable = null;
+    render();
+  }
+
+  /** Show a saved snapshot in the dialog, read through a short-lived link for it. */
+  async function viewSnapshot(snapshotId) {
+    let records;
+    try {
+      records = await fetchSnapshot(await commands.snapshotLink(board, snapshotId));
+    } catch (err) {
+      toasts.error(err.code ?? "error", err.message, "View snapshot", err.command);
+      return;
+    }
+    shown = { board, id: snapshotId, records };
+    previewTitle.textContent = `Snapshot #${snapshotId}`;
+    const k = previewCanvas.width / BOARD_WIDTH;
+    const c = previewCanvas.getContext("2d");
+    c.setTransform(1, 0, 0, 1, 0, 0);
+    c.fillStyle = PAPER;
+    c.fillRect(0, 0, previewCanvas.width, previewCanvas.height);
+    c.setTransform(k, 0, 0, k, 0, 0);
+    drawRecords(c, records);
+    previewCanvas.dataset.records = String(records.length);
+    restoreButton.disabled = !canWrite();
+    previewDialog.showModal();
+  }
+
+  /** Replace the board with the snapshot in the dialog, as one edit of this page (Undo takes it back). */
+  function restoreShown() {
+    if (!session || !shown || shown.board !== board) return;
+    session.write(restoreWrite(drawOrder(session.values()), shown.records));
+    session.endGesture();
+    shown = null;
+    previewDialog.close();
+    render();
   }
 
   function disarmClear() {
@@ -594,7 +663,8 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
       session.setUser({ name: model.me.name, identity: model.me.identity, color: colorFor(model.me.identity) });
     }
 
-    // A clear also empties everyone's undo history: nothing cleared comes back by undo.
+    // A clear also empties everyone's undo history: nothing cleared comes back by Undo (Undo clear
+    // and the snapshot saved before the clear do that).
     const cleared = model.boardClears.get(board);
     if (cleared !== undefined && cleared !== lastClear) {
       lastClear = cleared;
@@ -626,6 +696,7 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
 
     staffControls.hidden = !model.isStaff;
     lockButton.disabled = clearButton.disabled = inGallery();
+    undoClearButton.hidden = !(undoable && undoable.board === board && canWrite());
     lockButton.setAttribute("aria-pressed", String(locked));
     lockButton.textContent = locked ? "Unlock board" : "Lock board";
     lockButton.title = locked ? "Let students draw again" : "Stop students from drawing";
@@ -633,11 +704,13 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     const saved = model.isStaff ? model.boardSnapshots.filter((s) => s.board === board) : [];
     snapshots.hidden = saved.length === 0;
     reconcile(snapshots, saved, (s) => `${model.epoch}:${s.id}`,
-      (s) => el("li", {},
+      (s) => el("li", { testid: "wb-snapshot-item", "data-event-id": s.id },
         el("button", { type: "button", class: "btn-link", testid: "wb-snapshot-link", "data-event-id": s.id,
           title: "Download this snapshot (one Yjs update)", text: `Snapshot #${s.id}`,
           onclick: () => downloadSnapshot(s.id) }),
-        el("span", { class: "muted-text", text: ` by ${model.nameOf(s.by)} at ${new Date(s.ts).toLocaleTimeString()}` })),
+        el("span", { class: "muted-text", text: ` by ${model.nameOf(s.by)} at ${new Date(s.ts).toLocaleTimeString()} ` }),
+        el("button", { type: "button", class: "btn btn-small", testid: "wb-snapshot-view", text: "View and restore",
+          onclick: () => viewSnapshot(s.id) })),
       () => {});
   }
 

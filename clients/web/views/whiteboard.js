@@ -10,7 +10,8 @@ import {
 } from "../whiteboard/records.js";
 import { PAPER, TEXT_FONT, drawRecords, drawSelection, exportPng, textMeasurer } from "../whiteboard/render.js";
 import { BoardSession } from "../whiteboard/session.js";
-import { fetchSnapshot, restoreWrite } from "../whiteboard/snapshots.js";
+import { restoreWrite } from "../whiteboard/snapshots.js";
+import { mountBoardSnapshots } from "./board_snapshots.js";
 
 export const MAIN_BOARD = "main";
 
@@ -102,18 +103,16 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     "aria-label": "Text on the whiteboard" });
   const stage = el("div", { class: "wb-stage", testid: "wb-stage", "data-tool": "pen", "data-readonly": "true", tabIndex: 0 },
     canvas, overlay, cursors, textInput);
-  const snapshots = el("ul", { class: "wb-snapshots", testid: "wb-snapshots", hidden: true });
-  // A saved snapshot, looked at before it is restored.
-  const previewCanvas = el("canvas", { class: "wb-snapshot-preview", testid: "wb-snapshot-preview", width: 800, height: 450,
-    "data-records": "0", role: "img", "aria-label": "The saved snapshot" });
-  const previewTitle = el("h2", { class: "dialog-title", id: "wb-snapshot-title" });
-  const restoreButton = el("button", { type: "button", class: "btn btn-primary", testid: "wb-snapshot-restore",
-    text: "Restore this snapshot", title: "Replace the board with this snapshot (Undo takes it back)", onclick: () => restoreShown() });
-  const previewDialog = el("dialog", { class: "dialog dialog-wide", testid: "wb-snapshot-dialog", "aria-labelledby": "wb-snapshot-title" },
-    el("form", { method: "dialog" }, previewTitle, previewCanvas,
-      el("div", { class: "dialog-actions" },
-        el("button", { type: "submit", class: "btn", testid: "wb-snapshot-close", text: "Close" }), restoreButton)));
-  document.body.append(previewDialog);
+  const snapshots = mountBoardSnapshots({ model, commands, toasts }, {
+    board: () => board,
+    canWrite: () => canWrite(),
+    records: () => (session ? drawOrder(session.values()) : []),
+    write: (change) => {
+      session?.write(change);
+      session?.endGesture();
+      render();
+    },
+  });
 
   root.append(
     el("div", { class: "wb-head" }, el("h2", {}, "Whiteboard"), boardSelect, status, lockedBadge),
@@ -124,7 +123,7 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
       el("div", { class: "wb-group" }, undoButton, redoButton, exportButton),
       staffControls),
     stage,
-    snapshots,
+    snapshots.node,
   );
 
   const ctx2d = canvas.getContext("2d");
@@ -151,8 +150,7 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
   let lastClear = undefined;
   /** @type {{board: string, records: object[]} | null} what this page cleared, to put back */
   let undoable = null;
-  /** @type {{board: string, id: number, records: object[]} | null} the snapshot in the dialog */
-  let shown = null;
+
   let clearArmTimer = null;
   let frame = null;
   let ordered = [];
@@ -370,58 +368,10 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     render();
   }
 
-  /** Show a saved snapshot in the dialog, read through a short-lived link for it. */
-  async function viewSnapshot(snapshotId) {
-    let records;
-    try {
-      records = await fetchSnapshot(await commands.snapshotLink(board, snapshotId));
-    } catch (err) {
-      toasts.error(err.code ?? "error", err.message, "View snapshot", err.command);
-      return;
-    }
-    shown = { board, id: snapshotId, records };
-    previewTitle.textContent = `Snapshot #${snapshotId}`;
-    const k = previewCanvas.width / BOARD_WIDTH;
-    const c = previewCanvas.getContext("2d");
-    c.setTransform(1, 0, 0, 1, 0, 0);
-    c.fillStyle = PAPER;
-    c.fillRect(0, 0, previewCanvas.width, previewCanvas.height);
-    c.setTransform(k, 0, 0, k, 0, 0);
-    drawRecords(c, records);
-    previewCanvas.dataset.records = String(records.length);
-    restoreButton.disabled = !canWrite();
-    previewDialog.showModal();
-  }
-
-  /** Replace the board with the snapshot in the dialog, as one edit of this page (Undo takes it back). */
-  function restoreShown() {
-    if (!session || !shown || shown.board !== board) return;
-    session.write(restoreWrite(drawOrder(session.values()), shown.records));
-    session.endGesture();
-    shown = null;
-    previewDialog.close();
-    render();
-  }
-
   function disarmClear() {
     clearTimeout(clearArmTimer);
     clearButton.dataset.armed = "false";
     clearButton.textContent = "Clear";
-  }
-
-  /** Download a saved snapshot through a short-lived link for it (never the access token). */
-  async function downloadSnapshot(snapshotId) {
-    let url;
-    try {
-      url = await commands.snapshotLink(board, snapshotId);
-    } catch (err) {
-      toasts.error(err.code ?? "error", err.message, err.label, err.command);
-      return;
-    }
-    const a = el("a", { href: url, download: `whiteboard-${board}-${snapshotId}.yjs`, hidden: true });
-    document.body.append(a);
-    a.click();
-    a.remove();
   }
 
   async function exportBoard() {
@@ -701,17 +651,7 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     lockButton.textContent = locked ? "Unlock board" : "Lock board";
     lockButton.title = locked ? "Let students draw again" : "Stop students from drawing";
 
-    const saved = model.isStaff ? model.boardSnapshots.filter((s) => s.board === board) : [];
-    snapshots.hidden = saved.length === 0;
-    reconcile(snapshots, saved, (s) => `${model.epoch}:${s.id}`,
-      (s) => el("li", { testid: "wb-snapshot-item", "data-event-id": s.id },
-        el("button", { type: "button", class: "btn-link", testid: "wb-snapshot-link", "data-event-id": s.id,
-          title: "Download this snapshot (one Yjs update)", text: `Snapshot #${s.id}`,
-          onclick: () => downloadSnapshot(s.id) }),
-        el("span", { class: "muted-text", text: ` by ${model.nameOf(s.by)} at ${new Date(s.ts).toLocaleTimeString()} ` }),
-        el("button", { type: "button", class: "btn btn-small", testid: "wb-snapshot-view", text: "View and restore",
-          onclick: () => viewSnapshot(s.id) })),
-      () => {});
+    snapshots.render();
   }
 
   let choicesSignature = "";

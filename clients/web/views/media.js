@@ -69,7 +69,8 @@ export function tilesOf(media, model) {
 /**
  * Why a tile shows no picture although it has a video track, or "" when it shows one: the staff
  * muted the camera, lecture mode holds the person back (the SFU forwards none of it), or no frame
- * came for STALL_MS. A tile never shows a frozen last frame: it shows the name and this reason.
+ * came for STALL_MS from a camera (a shared screen that does not change may send none). A tile
+ * never shows a frozen last frame: it shows the name and this reason.
  * @param {{name: string, source: string, local: boolean}} tile
  * @param {{muted: string[], blocked: boolean, stalled: boolean}} state
  * @returns {{why: ""|"muted"|"lecture"|"stalled", text: string}}
@@ -81,7 +82,7 @@ export function pausedReason(tile, { muted, blocked, stalled }) {
     return { why: "muted", text: `The staff turned off ${tile.name}'s ${video}.` };
   }
   if (blocked) return { why: "lecture", text: `Lecture mode: only the staff share video, so ${tile.name}'s ${video} is paused.` };
-  if (stalled) return { why: "stalled", text: `No picture is coming from ${tile.name}: their ${video} stopped or their connection dropped.` };
+  if (stalled) return { why: "stalled", text: `No picture is coming from ${tile.name}: their camera stopped or their connection dropped.` };
   return { why: "", text: "" };
 }
 
@@ -252,7 +253,10 @@ export function mountMedia(root, ctx) {
   /** The picture, or the name and why there is none (never a frozen frame). */
   function showPicture(node) {
     const { tile, muted, blocked } = node.tileState;
-    const stalled = Boolean(tile.video) && !tile.local && performance.now() - (node.lastFrameAt ?? 0) > STALL_MS;
+    // A camera sends frames all the time; a shared screen that does not change may send none. A
+    // hidden tab presents no frames, so it cannot tell.
+    const stalled = Boolean(tile.video) && !tile.local && tile.source === "camera" && !document.hidden &&
+      performance.now() - (node.lastFrameAt ?? 0) > STALL_MS;
     const paused = tile.video ? pausedReason(tile, { muted, blocked, stalled }) : { why: "", text: "" };
     const { video, avatar, why } = node.parts;
     // A paused picture is covered, not hidden: a hidden <video> presents no frames, so it could

@@ -11,6 +11,7 @@ import { mountBreakouts } from "./views/breakouts.js";
 import { mountChat } from "./views/chat.js";
 import { mountReasonDialog } from "./views/dialog.js";
 import { mountHeader } from "./views/header.js";
+import { mountLeaveDialog } from "./views/leave.js";
 import { mountMedia, tilesOf } from "./views/media.js";
 import { mountNotifications } from "./views/notifications.js";
 import { mountPolls } from "./views/polls.js";
@@ -31,7 +32,7 @@ function run(promise) {
   return promise.then(
     () => true,
     (err) => {
-      toasts.error(err.code ?? "error", err.message, err.label);
+      toasts.error(err.code ?? "error", err.message, err.label, err.command);
       return false;
     },
   );
@@ -54,9 +55,14 @@ const media = new MediaSession({
       ? connection.request(type, fields, label)
       : Promise.reject(Object.assign(new Error("not connected"), { code: "not_connected", label })),
   onChange: () => scheduleRender(),
-  onError: (err) => toasts.error(err.code ?? "error", err.message, err.label),
+  onError: (err) => toasts.error(err.code ?? "error", err.message, err.label, err.command),
 });
-const header = mountHeader(document.querySelector("header"), { ...ctx, onLeave: () => connection?.leave() });
+const confirmLeave = mountLeaveDialog(document.body);
+const header = mountHeader(document.querySelector("header"), {
+  ...ctx,
+  onLeave: () => confirmLeave().then((leave) => leave && connection?.leave()),
+  onRejoin: () => window.location.reload(),
+});
 const whiteboard = mountWhiteboard(document.getElementById("whiteboard-panel"), ctx);
 const breakoutPanel = document.getElementById("breakout-panel");
 const breakouts = mountBreakouts(breakoutPanel, { ...ctx, showBoard: (board) => whiteboard.show(board) });

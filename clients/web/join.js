@@ -3,6 +3,7 @@
 
 import { byTestId } from "./dom.js";
 import { fetchJson } from "./dev-api.js";
+import { mountDeviceCheck } from "./views/device_check.js";
 
 const form = document.getElementById("join");
 const error = byTestId("join-error");
@@ -27,9 +28,19 @@ form.addEventListener("submit", async (ev) => {
   try {
     const params = new URLSearchParams({ invite, name: byTestId("join-name").value.trim() });
     const answer = await fetchJson(`/dev/api/student-token?${params}`);
+    deviceCheck.stop(); // release the devices: the classroom opens the chosen ones
     window.location.href = answer.link;
   } catch (err) {
     showError(err.message);
     submit.disabled = false;
   }
+});
+
+// Before entering: see yourself, hear yourself, pick the devices (kept for the classroom page).
+const deviceCheck = mountDeviceCheck();
+const checkDevices = byTestId("join-check-devices");
+checkDevices.addEventListener("click", () => {
+  checkDevices.hidden = true;
+  checkDevices.after(deviceCheck.node);
+  deviceCheck.start();
 });

@@ -39,14 +39,19 @@ export function reconnectDelay(attempt, hintMs = 0, random = Math.random) {
  * `code` is a protocol error code, or `not_connected`, `disconnected`, `timeout` (client side).
  */
 export class CommandError extends Error {
-  /** @param {{code: string, message: string, field?: string|null, retry_after_ms?: number|null}} frame */
-  constructor(frame, label = "") {
+  /**
+   * @param {{code: string, message: string, field?: string|null, retry_after_ms?: number|null}} frame
+   * @param {string} label     what the user tried ("Send message")
+   * @param {string} command   the command type that failed ("chat.send"), to word the error
+   */
+  constructor(frame, label = "", command = "") {
     super(frame.message || frame.code);
     this.name = "CommandError";
     this.code = frame.code;
     this.field = frame.field ?? null;
     this.retryAfterMs = frame.retry_after_ms ?? null;
     this.label = label;
+    this.command = command;
   }
 }
 
@@ -144,13 +149,13 @@ export class Connection {
   request(type, fields = {}, label = type) {
     if (!this.joined) {
       const state = this.finished ? "the session is over" : "not connected; try again in a moment";
-      return Promise.reject(new CommandError({ code: "not_connected", message: state }, label));
+      return Promise.reject(new CommandError({ code: "not_connected", message: state }, label, type));
     }
     const ref = this.nextRef++;
     return new Promise((resolve, reject) => {
       const timer = this.env.setTimeout(() => {
         if (this.pending.delete(ref)) {
-          reject(new CommandError({ code: "timeout", message: "the server did not answer" }, label));
+          reject(new CommandError({ code: "timeout", message: "the server did not answer" }, label, type));
         }
       }, COMMAND_TIMEOUT_MS);
       this.pending.set(ref, { type, label, resolve, reject, timer });
@@ -260,8 +265,7 @@ export class Connection {
           return;
         }
         if (frame.ref != null && this.pending.has(frame.ref)) {
-          const label = this.pending.get(frame.ref).label;
-          this.settle(frame.ref, (p) => p.reject(new CommandError(frame, label)));
+          this.settle(frame.ref, (p) => p.reject(new CommandError(frame, p.label, p.type)));
           return; // the caller reports it against the action
         }
         break;
@@ -342,7 +346,7 @@ export class Connection {
     this.heartbeatMs = 0;
     for (const [ref, entry] of this.pending) {
       this.env.clearTimeout(entry.timer);
-      entry.reject(new CommandError({ code: "disconnected", message: "connection lost before the server answered" }, entry.label));
+      entry.reject(new CommandError({ code: "disconnected", message: "connection lost before the server answered" }, entry.label, entry.type));
       this.pending.delete(ref);
     }
   }

@@ -125,11 +125,11 @@ def test_a_paused_tile_shows_the_name_and_why_never_a_frozen_frame(
     expect(ada_tile.locator(".media-avatar")).to_be_hidden()
 
     # The staff turn Ada's camera off.
-    row = teacher.page.locator('[data-testid=roster-item][data-identity="s-ada"]')
+    row = teacher.roster_actions("s-ada")
     row.get_by_test_id("roster-mute-camera").click()
     expect(ada_tile).to_have_attribute("data-paused", "muted", timeout=WAIT_MS)
     expect(why).to_have_text("The staff turned off Ada's camera.")
-    row.get_by_test_id("roster-mute-camera").click()
+    teacher.roster_actions("s-ada").get_by_test_id("roster-mute-camera").click()
     expect(ada_tile).to_have_attribute("data-paused", "", timeout=WAIT_MS)
 
     # Ada's page stops sending frames without unpublishing (a sender that stopped): the tile

@@ -33,8 +33,7 @@ def test_a_refused_command_reads_as_a_sentence_with_what_to_do(
     teacher = open_tab("teacher", "t-rivera", "teacher", name="Ms Rivera")
     ada = open_tab("student", "s-ada", name="Ada")
     live(teacher, ada)
-    row = teacher.page.locator("[data-testid=roster-item][data-identity=s-ada]")
-    row.get_by_test_id("roster-mute").click()
+    teacher.roster_actions("s-ada").get_by_test_id("roster-mute").click()
     expect(ada.by("chat-muted")).to_be_visible(timeout=WAIT_MS)
 
     ada.by("chat-input").fill("Can I say something?")
@@ -86,6 +85,7 @@ def test_call_on_next_and_open_poll_are_disabled_with_a_reason_until_they_can_wo
     expect(call_next).to_be_disabled(timeout=WAIT_MS)
     expect(teacher.page.locator("[data-testid=toast].toast-error")).to_have_count(0)
 
+    teacher.show_panel("polls")
     open_poll = teacher.by("poll-open")
     reason = teacher.by("poll-open-reason")
     expect(open_poll).to_be_disabled()

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Vendor the browser app's third-party JavaScript into clients/web/vendor/: @msgpack/msgpack (a UMD
-# bundle) and the Yjs stack as plain ES modules (yjs, lib0, y-protocols, y-websocket, y-utility),
-# loaded through the import map in clients/web/index.html. No bundler: files are copied as published.
+# Vendor the browser app's third-party JavaScript into clients/web/vendor/: @msgpack/msgpack (its
+# published minified UMD bundle) and the Yjs stack (yjs, lib0, y-protocols, y-websocket, y-utility)
+# as minified ES modules, one per bare specifier the app imports plus the chunks they share, made
+# by the pinned esbuild and loaded through the import map in clients/web/index.html. The app itself
+# has no build step; this script runs only when a pinned version changes.
 #
 # Usage:
 #   scripts/vendor-js.sh            fetch the pinned versions, verify them against vendor/SHA256SUMS, install them
 #   scripts/vendor-js.sh --update   fetch, install, and rewrite vendor/SHA256SUMS (after bumping a version)
 #   scripts/vendor-js.sh --check    verify the files already in vendor/ and index.html's import map (no network)
 #
-# Needs npm (only to download the package tarballs; nothing is built), python3 and sha256sum.
+# Needs npm (to download the package tarballs and the pinned esbuild), python3 and sha256sum.
 set -euo pipefail
 
 # The pinned packages: <npm name> <version>. lib0 is the one version that satisfies every range the
@@ -27,9 +29,10 @@ MSGPACK_FILES=(
   "package/dist.umd/msgpack.min.js.map msgpack.min.js.map"
   "package/LICENSE LICENSE.msgpack"
 )
-# The bare specifiers the app's modules import. Everything they import in turn is found by following
-# the import statements, so only the modules the page can load are vendored (into vendor/<package>/),
-# and every bare specifier met on the way gets an import map entry (vendor/importmap.json).
+# The bare specifiers the app's modules import: each becomes one minified ES module
+# (vendor/esm/<specifier with / as ->.js) holding only what it exports; code two of them share
+# (yjs, lib0) is split into vendor/esm/chunk-<hash>.js files, so every module exists once on the
+# page (Yjs must not be loaded twice) and the page fetches a handful of files instead of ~50.
 ESM_ENTRIES=(
   "yjs"
   "y-websocket"
@@ -39,9 +42,8 @@ ESM_ENTRIES=(
   "lib0/encoding"
   "lib0/decoding"
 )
-# package.json "exports" conditions a browser loading ES modules matches, as a bundler targeting the
-# browser would.
-CONDITIONS="browser,import,module,default"
+# The bundler and minifier, pinned: same version, same input, same bytes (SHA256SUMS holds them).
+ESBUILD_VERSION="0.28.2"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 vendor_dir="$repo_root/clients/web/vendor"
@@ -88,114 +90,55 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir "$work/tgz" "$work/pkgs" "$work/out"
+mkdir -p "$work/tgz" "$work/node_modules" "$work/out" "$work/entries" "$work/tools"
 
 for entry in "${PACKAGES[@]}"; do
   read -r name version <<<"$entry"
   echo "fetching $name@$version"
   tarball="$(cd "$work/tgz" && npm pack --silent "$name@$version" | tail -n 1)"
-  mkdir -p "$work/pkgs/$name"
-  tar -xzf "$work/tgz/$tarball" -C "$work/pkgs/$name" --strip-components=1
+  mkdir -p "$work/node_modules/$name"
+  tar -xzf "$work/tgz/$tarball" -C "$work/node_modules/$name" --strip-components=1
 done
+echo "fetching esbuild@$ESBUILD_VERSION"
+npm install --silent --no-save --no-audit --no-fund --prefix "$work/tools" "esbuild@$ESBUILD_VERSION" >/dev/null
+esbuild="$work/tools/node_modules/.bin/esbuild"
+[[ "$("$esbuild" --version)" == "$ESBUILD_VERSION" ]] || { echo "error: esbuild is not $ESBUILD_VERSION" >&2; exit 1; }
 
 for entry in "${MSGPACK_FILES[@]}"; do
   read -r src dest <<<"$entry"
   src="${src#package/}"
-  if [[ ! -f "$work/pkgs/@msgpack/msgpack/$src" ]]; then
+  if [[ ! -f "$work/node_modules/@msgpack/msgpack/$src" ]]; then
     echo "error: $src is not in @msgpack/msgpack; the package layout changed" >&2
     exit 1
   fi
-  cp "$work/pkgs/@msgpack/msgpack/$src" "$work/out/$dest"
+  cp "$work/node_modules/@msgpack/msgpack/$src" "$work/out/$dest"
 done
 
-# Follow the imports from ESM_ENTRIES through the unpacked packages; copy what is reached.
-python3 - "$work/pkgs" "$work/out" "$CONDITIONS" "${ESM_ENTRIES[@]}" <<'PY'
-import json, pathlib, posixpath, re, shutil, sys
+# One entry module per bare specifier: it re-exports the package module, which esbuild resolves
+# with the package's "exports" under the browser conditions (browser, import, module, default).
+for spec in "${ESM_ENTRIES[@]}"; do
+  printf 'export * from "%s";\n' "$spec" >"$work/entries/${spec//\//-}.js"
+done
+(cd "$work" && "$esbuild" entries/*.js --bundle --splitting --format=esm --platform=browser \
+  --target=es2020 --minify --legal-comments=none --charset=utf8 --log-level=warning \
+  --chunk-names='chunk-[hash]' --outdir=out/esm)
 
-pkgs, out, conditions, entries = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3].split(","), sys.argv[4:]
-# Static imports and re-exports (`import x from "s"`, `import "s"`, `export * from "s"`); the
-# vendored packages use no dynamic import() of modules.
-IMPORT = re.compile(r"""(?:^|[;\n}])\s*(?:import|export)\s*(?:[\w*{}\s,$]+?\s*from\s*)?["']([^"']+)["']""")
+python3 - "$work/node_modules" "$work/out" "${ESM_ENTRIES[@]}" <<'PY'
+import json, pathlib, sys
 
-
-def manifest(name):
-    return json.loads((pkgs / name / "package.json").read_text())
-
-
-def pick(target):
-    """A package.json exports target narrowed by the browser conditions, in key order."""
-    while isinstance(target, (dict, list)):
-        if isinstance(target, list):
-            target = next((t for t in map(pick, target) if t), None)
-            continue
-        for key, value in target.items():
-            if key in conditions:
-                target = value
-                break
-        else:
-            return None
-    return target
-
-
-def resolve(spec):
-    parts = spec.split("/")
-    name = "/".join(parts[:2]) if spec.startswith("@") else parts[0]
-    sub = "." + spec[len(name):]
-    if not (pkgs / name).is_dir():
-        sys.exit(f"error: {spec!r} is imported but {name} is not a pinned package; add it to PACKAGES")
-    pj = manifest(name)
-    exports = pj.get("exports")
-    if exports is not None:
-        if isinstance(exports, str) or not any(key.startswith(".") for key in exports):
-            exports = {".": exports}  # the sugar for a package with only a main entry
-        target = pick(exports.get(sub))
-    elif sub == ".":
-        target = pj.get("module") or pj.get("main")
-    else:
-        target = sub
-    if not target:
-        sys.exit(f"error: {spec!r} has no browser ES module export in {name}")
-    return name, posixpath.normpath(target)
-
-
-files = set()
-importmap = {}
-queue = []
-for spec in entries:
-    queue.append(("bare", spec))
-while queue:
-    kind, ref = queue.pop()
-    if kind == "bare":
-        name, path = resolve(ref)
-        importmap[ref] = f"/static/vendor/{name}/{path}"
-    else:
-        name, path = ref
-    if (name, path) in files:
-        continue
-    source = pkgs / name / path
-    if not source.is_file():
-        sys.exit(f"error: {name}/{path} is imported but not in the package")
-    files.add((name, path))
-    for spec in IMPORT.findall(source.read_text()):
-        if spec.startswith("."):
-            queue.append(("file", (name, posixpath.normpath(posixpath.join(posixpath.dirname(path), spec)))))
-        else:
-            queue.append(("bare", spec))
-
-for name, path in sorted(files):
-    dest = out / name / path
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(pkgs / name / path, dest)
-    mapped = re.search(r"//# sourceMappingURL=(\S+)\s*$", (pkgs / name / path).read_text())
-    if mapped and (pkgs / name / posixpath.dirname(path) / mapped.group(1)).is_file():
-        shutil.copyfile(pkgs / name / posixpath.dirname(path) / mapped.group(1), dest.parent / mapped.group(1))
-for name in sorted({name for name, _ in files}):
+pkgs, out, entries = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3:]
+names = sorted({"/".join(spec.split("/")[:2]) if spec.startswith("@") else spec.split("/")[0]
+                for spec in entries})
+# Each package's licence and the version vendored, beside the bundle its code is in.
+for name in names:
     licenses = [p for p in (pkgs / name).iterdir() if p.name.upper().startswith(("LICENSE", "LICENCE"))]
     if not licenses:
         sys.exit(f"error: {name} ships no LICENSE file")
+    (out / name).mkdir(parents=True, exist_ok=True)
     for p in licenses:
-        shutil.copyfile(p, out / name / p.name)
-    (out / name / "VERSION").write_text(manifest(name)["version"] + "\n")
+        (out / name / p.name).write_bytes(p.read_bytes())
+    (out / name / "VERSION").write_text(json.loads((pkgs / name / "package.json").read_text())["version"] + "\n")
+importmap = {spec: f"/static/vendor/esm/{spec.replace('/', '-')}.js" for spec in entries}
 (out / "importmap.json").write_text(json.dumps({"imports": dict(sorted(importmap.items()))}, indent=2) + "\n")
 PY
 
@@ -224,6 +167,7 @@ for entry in "${PACKAGES[@]}"; do
   read -r name _ <<<"$entry"
   [[ "$name" == "@msgpack/msgpack" ]] || rm -rf "${vendor_dir:?}/$name"
 done
+rm -rf "${vendor_dir:?}/esm"
 cp -R "$work/out/." "$vendor_dir/"
 cp "$work/SHA256SUMS" "$sums"
 echo "installed into ${vendor_dir#"$repo_root"/}:"

@@ -123,7 +123,8 @@ class HttpRoutes:
         self.ready = ready
         self.registry = registry
         self.site = StaticSite(settings.web_root)
-        hashes = [h for page in self.site.page_texts() for h in inline_script_hashes(page)]
+        pages = self.site.page_texts()
+        hashes = sorted({h for page in pages for h in inline_script_hashes(page)})
         self.security_headers = {
             **_SECURITY_HEADERS,
             "Content-Security-Policy": content_security_policy(hashes),

@@ -49,6 +49,12 @@ _COMPRESSIBLE = ("text/", "application/json", "image/svg+xml")
 _IMPORT_MAP = re.compile(r'(<script type="importmap">)(.*?)(</script>)', re.S)
 _STATIC_ATTR = re.compile(r'\b(src|href)="/static/([^"?#]+)"')
 _HEAD_END = "</head>"
+_MODULE_SCRIPT = re.compile(r'<script type="module" src="/static/([^"?#]+)"')
+# Static imports and re-exports (``import x from "s"``, ``import "s"``, ``export * from "s"``),
+# minified or not; the app and the vendored modules use no dynamic ``import()`` of modules.
+_IMPORT = re.compile(
+    r"""(?:^|[;\n}])\s*(?:import|export)\s*(?:[\w*{}\s,$]+?\s*from\s*)?["']([^"']+)["']"""
+)
 _ENCODING = re.compile(r"^\s*([a-z0-9*-]+)\s*(?:;\s*q\s*=\s*([0-9.]+))?\s*$", re.I)
 
 
@@ -193,10 +199,49 @@ class StaticSite:
         )
         if 'type="module"' not in html:
             return html
+        entries = [self._hashed.get(m, m) for m in _MODULE_SCRIPT.findall(html)]
         text = json.dumps(self.import_map, separators=(",", ":"), sort_keys=True)
         if _IMPORT_MAP.search(html):
-            return _IMPORT_MAP.sub(lambda m: f"{m.group(1)}\n{text}\n{m.group(3)}", html, count=1)
-        return html.replace(_HEAD_END, f'<script type="importmap">\n{text}\n</script>\n{_HEAD_END}')
+            html = _IMPORT_MAP.sub(lambda m: f"{m.group(1)}\n{text}\n{m.group(3)}", html, count=1)
+        else:
+            html = html.replace(
+                _HEAD_END, f'<script type="importmap">\n{text}\n</script>\n{_HEAD_END}'
+            )
+        # Every module the page will import, asked for at once (HTML Standard, "modulepreload")
+        # instead of one level of the import graph per round trip; after the import map, which
+        # must come before any module fetch.
+        preload = [
+            f'<link rel="modulepreload" href="{self._urls[relative]}">'
+            for relative in self.imports_of(entries)
+            if relative not in entries
+        ]
+        return html.replace(_HEAD_END, "".join(f"{link}\n" for link in preload) + _HEAD_END)
+
+    def imports_of(self, entries: list[str]) -> list[str]:
+        """The modules ``entries`` (paths under the web root) import, directly or not, in the
+        order first met; specifiers that name no file here are left to the browser."""
+        bare = self.import_map["imports"]
+        seen: dict[str, None] = {}
+        queue = list(entries)
+        while queue:
+            relative = queue.pop(0)
+            asset = self._files.get(relative)
+            if relative in seen or asset is None:
+                continue
+            seen[relative] = None
+            for spec in _IMPORT.findall(asset.body.decode("utf-8", "replace")):
+                if spec.startswith((".", "/")):
+                    base = STATIC_PREFIX + posixpath.dirname(relative) + "/"
+                    url = posixpath.normpath(posixpath.join(base, spec))
+                else:
+                    url = self._plain_url(bare.get(spec, ""))
+                if url.startswith(STATIC_PREFIX):
+                    queue.append(url.removeprefix(STATIC_PREFIX))
+        return list(seen)
+
+    def _plain_url(self, hashed_url: str) -> str:
+        original = self._hashed.get(hashed_url.removeprefix(STATIC_PREFIX))
+        return STATIC_PREFIX + original if original else hashed_url
 
 
 def _answer(asset: Asset, request_headers: Headers, cache_control: str) -> Response:

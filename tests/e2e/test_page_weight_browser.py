@@ -1,5 +1,5 @@
 """The classroom page is light on the wire and a returning visit asks the server for nothing but
-the page itself; on a throttled 3G-like link a student is Live within 5 s.
+the page itself (tests/e2e/test_throttled_3g_browser.py times a throttled cold load).
 
 Bytes are counted by Chromium itself (CDP ``Network.loadingFinished.encodedDataLength``: headers
 and the body as sent, compressed or not); revalidations are the ``304`` answers and the requests
@@ -25,15 +25,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 WAIT_MS = 15_000
 COLD_LOAD_MAX_BYTES = 350_000
-# Chromium's DevTools network emulation of a slow 3G-like link: 400 kbit/s each way, 400 ms
-# added to every request (CDP Network.emulateNetworkConditions).
-THROTTLED_3G = {
-    "offline": False,
-    "latency": 400,
-    "downloadThroughput": 400_000 / 8,
-    "uploadThroughput": 400_000 / 8,
-}
-LIVE_ON_3G_S = 5.0
 
 
 @dataclass
@@ -79,11 +70,11 @@ def watch_network(context: BrowserContext, page: Page, conditions: Any = None) -
     return log
 
 
-def _student_url(server: LiveclassServer, identity: str) -> str:
+def student_url(server: LiveclassServer, identity: str) -> str:
     return f"{server.http_url}/#token={server.token(identity, 'student', name=identity)}"
 
 
-def _open_live(context: BrowserContext, url: str, conditions: Any = None) -> tuple[WireLog, float]:
+def open_live(context: BrowserContext, url: str, conditions: Any = None) -> tuple[WireLog, float]:
     page = context.new_page()
     log = watch_network(context, page, conditions)
     started = time.monotonic()
@@ -102,14 +93,14 @@ def test_a_cold_load_is_under_350_kb_and_a_returning_visit_revalidates_nothing(
 ) -> None:
     context = browser.new_context(viewport=VIEWPORT, locale="en-US")
     try:
-        cold, _ = _open_live(context, _student_url(server, "s-ada"))
+        cold, _ = open_live(context, student_url(server, "s-ada"))
         heaviest = sorted(cold.bytes_by_url.items(), key=lambda kv: -kv[1])[:5]
         assert cold.total_bytes < COLD_LOAD_MAX_BYTES, (
             f"cold load {cold.total_bytes} bytes on the wire; heaviest {heaviest}"
         )
         assert any(".js" in url for url in cold.bytes_by_url), cold.bytes_by_url  # modules counted
 
-        again, _ = _open_live(context, _student_url(server, "s-ada"))
+        again, _ = open_live(context, student_url(server, "s-ada"))
         asked = [(url, status) for url, status, kind in again.from_network if kind != "Document"]
         assert asked == [], f"a returning visit fetched or revalidated {asked}"
         documents = [hit for hit in again.from_network if hit[2] == "Document"]

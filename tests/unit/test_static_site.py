@@ -109,3 +109,13 @@ def test_the_page_is_revalidated_and_answers_304_to_its_etag(site: StaticSite) -
     )
     assert again is not None and again.status_code == 304 and again.body == b""
     assert site.page("missing.html", Headers()) is None
+
+
+def test_the_page_preloads_every_module_its_entry_imports_after_the_import_map(
+    site: StaticSite,
+) -> None:
+    html = site.page_texts()[0]
+    assert site.imports_of(["app.js"]) == ["app.js", "views/chat.js", "vendor/yjs.mjs"]
+    preloads = re.findall(r'<link rel="modulepreload" href="([^"]+)">', html)
+    assert preloads == [site.url("views/chat.js"), site.url("vendor/yjs.mjs")]
+    assert html.index('type="importmap"') < html.index("modulepreload")

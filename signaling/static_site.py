@@ -20,7 +20,7 @@ section 8.4.1.3) and sent so to a client whose ``Accept-Encoding`` takes gzip.
 
 Everything is read once: memory is the web root's size (under 2 MB) plus its compressed copy; an
 edit under ``clients/web`` shows after a restart. See docs/operations.md, "The web app's files",
-and docs/decisions/0018-hashed-static-urls.md.
+and docs/decisions/0030-hashed-static-urls.md.
 """
 
 from __future__ import annotations

@@ -42,6 +42,10 @@ ESM_ENTRIES=(
   "lib0/encoding"
   "lib0/decoding"
 )
+# Test-only: axe-core, the accessibility engine tests/e2e/test_accessibility_browser.py runs inside
+# Chromium (its published axe.min.js; never served by the app), into tests/e2e/vendor/axe-core/.
+TEST_PACKAGE="axe-core 4.14.1"
+TEST_FILES=("axe.min.js" "LICENSE" "LICENSE-3RD-PARTY.txt")
 # The bundler and minifier, pinned: same version, same input, same bytes (SHA256SUMS holds them).
 ESBUILD_VERSION="0.28.2"
 
@@ -49,6 +53,8 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 vendor_dir="$repo_root/clients/web/vendor"
 sums="$vendor_dir/SHA256SUMS"
 index_html="$repo_root/clients/web/index.html"
+test_vendor_dir="$repo_root/tests/e2e/vendor"
+test_sums="$test_vendor_dir/SHA256SUMS"
 
 mode="install"
 case "${1:-}" in
@@ -84,6 +90,7 @@ PY
 
 if [[ "$mode" == "check" ]]; then
   check_vendor_dir
+  (cd "$test_vendor_dir" && sha256sum --check --strict --quiet SHA256SUMS)
   echo "vendor/ matches SHA256SUMS; index.html's import map matches vendor/importmap.json"
   exit 0
 fi
@@ -99,6 +106,13 @@ for entry in "${PACKAGES[@]}"; do
   mkdir -p "$work/node_modules/$name"
   tar -xzf "$work/tgz/$tarball" -C "$work/node_modules/$name" --strip-components=1
 done
+read -r test_name test_version <<<"$TEST_PACKAGE"
+echo "fetching $test_name@$test_version"
+tarball="$(cd "$work/tgz" && npm pack --silent "$test_name@$test_version" | tail -n 1)"
+mkdir -p "$work/test-pkg" "$work/test-out/$test_name"
+tar -xzf "$work/tgz/$tarball" -C "$work/test-pkg" --strip-components=1
+for file in "${TEST_FILES[@]}"; do cp "$work/test-pkg/$file" "$work/test-out/$test_name/$file"; done
+echo "$test_version" >"$work/test-out/$test_name/VERSION"
 echo "fetching esbuild@$ESBUILD_VERSION"
 npm install --silent --no-save --no-audit --no-fund --prefix "$work/tools" "esbuild@$ESBUILD_VERSION" >/dev/null
 esbuild="$work/tools/node_modules/.bin/esbuild"
@@ -144,7 +158,11 @@ PY
 
 if [[ "$mode" == "update" ]]; then
   (cd "$work/out" && find . -type f | LC_ALL=C sort | sed 's|^\./||' | xargs sha256sum --) >"$work/SHA256SUMS"
+  (cd "$work/test-out" && find . -type f | LC_ALL=C sort | sed 's|^\./||' | xargs sha256sum --) >"$work/TEST_SHA256SUMS"
 else
+  cp "$test_sums" "$work/TEST_SHA256SUMS"
+  (cd "$work/test-out" && sha256sum --check --strict --quiet "$work/TEST_SHA256SUMS") ||
+    { echo "error: $test_name does not match $test_sums" >&2; exit 1; }
   if [[ ! -f "$sums" ]]; then
     echo "error: $sums is missing; run with --update to record the sums" >&2
     exit 1
@@ -170,8 +188,13 @@ done
 rm -rf "${vendor_dir:?}/esm"
 cp -R "$work/out/." "$vendor_dir/"
 cp "$work/SHA256SUMS" "$sums"
+rm -rf "${test_vendor_dir:?}/$test_name"
+mkdir -p "$test_vendor_dir"
+cp -R "$work/test-out/." "$test_vendor_dir/"
+cp "$work/TEST_SHA256SUMS" "$test_sums"
 echo "installed into ${vendor_dir#"$repo_root"/}:"
 for entry in "${PACKAGES[@]}"; do echo "  $entry"; done
+echo "installed into ${test_vendor_dir#"$repo_root"/}: $TEST_PACKAGE"
 if ! check_vendor_dir; then
   echo "now paste clients/web/vendor/importmap.json into the <script type=\"importmap\"> of clients/web/index.html" >&2
   exit 1

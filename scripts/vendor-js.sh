@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Vendor the browser app's third-party JavaScript into clients/web/vendor/: @msgpack/msgpack (its
 # published minified UMD bundle) and the Yjs stack (yjs, lib0, y-protocols, y-websocket, y-utility)
-# as minified ES modules, one per bare specifier the app imports plus the chunks they share, made
-# by the pinned esbuild and loaded through the import map in clients/web/index.html. The app itself
+# as one minified ES module, made by the pinned esbuild and loaded through the import map in clients/web/index.html. The app itself
 # has no build step; this script runs only when a pinned version changes.
 #
 # Usage:
@@ -29,19 +28,18 @@ MSGPACK_FILES=(
   "package/dist.umd/msgpack.min.js.map msgpack.min.js.map"
   "package/LICENSE LICENSE.msgpack"
 )
-# The bare specifiers the app's modules import: each becomes one minified ES module
-# (vendor/esm/<specifier with / as ->.js) holding only what it exports; code two of them share
-# (yjs, lib0) is split into vendor/esm/chunk-<hash>.js files, so every module exists once on the
-# page (Yjs must not be loaded twice) and the page fetches a handful of files instead of ~50.
+# The bare specifiers the app's modules import. One minified ES module, vendor/yjs-stack.js,
+# re-exports all of them (`export * from` each: their export names do not clash), and the import map
+# maps each specifier to it: Yjs exists once on the page (it must not be loaded twice), and the page
+# fetches one file for the whole stack instead of ~50 (each request costs a round trip).
 ESM_ENTRIES=(
   "yjs"
   "y-websocket"
-  "y-protocols/awareness"
   "y-protocols/auth"
   "y-utility/y-keyvalue"
-  "lib0/encoding"
-  "lib0/decoding"
 )
+# Bundled in through those (their licences are vendored too).
+ESM_PACKAGES=("yjs" "lib0" "y-protocols" "y-websocket" "y-utility")
 # Test-only: axe-core, the accessibility engine tests/e2e/test_accessibility_browser.py runs inside
 # Chromium (its published axe.min.js; never served by the app), into tests/e2e/vendor/axe-core/.
 TEST_PACKAGE="axe-core 4.14.1"
@@ -128,21 +126,35 @@ for entry in "${MSGPACK_FILES[@]}"; do
   cp "$work/node_modules/@msgpack/msgpack/$src" "$work/out/$dest"
 done
 
-# One entry module per bare specifier: it re-exports the package module, which esbuild resolves
-# with the package's "exports" under the browser conditions (browser, import, module, default).
+# The entry re-exports each package module, which esbuild resolves with the package's "exports"
+# under the browser conditions (browser, import, module, default). A name two of them export would
+# be dropped from the union silently; esbuild's metafile lists what the bundle exports, and the
+# check below wants every name each package module exports.
 for spec in "${ESM_ENTRIES[@]}"; do
-  printf 'export * from "%s";\n' "$spec" >"$work/entries/${spec//\//-}.js"
+  printf 'export * from "%s";\n' "$spec" >>"$work/entries/yjs-stack.js"
 done
-(cd "$work" && "$esbuild" entries/*.js --bundle --splitting --format=esm --platform=browser \
+(cd "$work" && "$esbuild" entries/yjs-stack.js --bundle --format=esm --platform=browser \
   --target=es2020 --minify --legal-comments=none --charset=utf8 --log-level=warning \
-  --chunk-names='chunk-[hash]' --outdir=out/esm)
+  --metafile=meta.json --outfile=out/yjs-stack.js)
+for spec in "${ESM_ENTRIES[@]}"; do
+  printf 'export * from "%s";\n' "$spec" >"$work/entries/one.js"
+  (cd "$work" && "$esbuild" entries/one.js --bundle --format=esm --platform=browser \
+    --log-level=error --metafile="meta-${spec//\//-}.json" --outfile=one-out.js)
+done
 
-python3 - "$work/node_modules" "$work/out" "${ESM_ENTRIES[@]}" <<'PY'
+python3 - "$work" "$work/out" "${ESM_PACKAGES[@]}" -- "${ESM_ENTRIES[@]}" <<'PY'
 import json, pathlib, sys
 
-pkgs, out, entries = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3:]
-names = sorted({"/".join(spec.split("/")[:2]) if spec.startswith("@") else spec.split("/")[0]
-                for spec in entries})
+work, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+split = sys.argv.index("--")
+names, entries = sys.argv[3:split], sys.argv[split + 1:]
+pkgs = work / "node_modules"
+exported = set(json.loads((work / "meta.json").read_text())["outputs"]["out/yjs-stack.js"]["exports"])
+for spec in entries:
+    meta = json.loads((work / f"meta-{spec.replace('/', '-')}.json").read_text())
+    own = set(meta["outputs"]["one-out.js"]["exports"])
+    if own - exported:
+        sys.exit(f"error: {spec} exports {sorted(own - exported)}, which another entry exports too")
 # Each package's licence and the version vendored, beside the bundle its code is in.
 for name in names:
     licenses = [p for p in (pkgs / name).iterdir() if p.name.upper().startswith(("LICENSE", "LICENCE"))]
@@ -152,7 +164,7 @@ for name in names:
     for p in licenses:
         (out / name / p.name).write_bytes(p.read_bytes())
     (out / name / "VERSION").write_text(json.loads((pkgs / name / "package.json").read_text())["version"] + "\n")
-importmap = {spec: f"/static/vendor/esm/{spec.replace('/', '-')}.js" for spec in entries}
+importmap = {spec: "/static/vendor/yjs-stack.js" for spec in entries}
 (out / "importmap.json").write_text(json.dumps({"imports": dict(sorted(importmap.items()))}, indent=2) + "\n")
 PY
 
@@ -185,7 +197,7 @@ for entry in "${PACKAGES[@]}"; do
   read -r name _ <<<"$entry"
   [[ "$name" == "@msgpack/msgpack" ]] || rm -rf "${vendor_dir:?}/$name"
 done
-rm -rf "${vendor_dir:?}/esm"
+rm -rf "${vendor_dir:?}/esm" "${vendor_dir:?}/yjs-stack.js"
 cp -R "$work/out/." "$vendor_dir/"
 cp "$work/SHA256SUMS" "$sums"
 rm -rf "${test_vendor_dir:?}/$test_name"

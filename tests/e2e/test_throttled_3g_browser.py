@@ -3,7 +3,7 @@ every request) a student opening the class link is Live within 5 s.
 
 What makes it: the page asks for every module at once (``modulepreload``, rendered by
 signaling/static_site.py) instead of one import level per round trip, the files are gzip-encoded,
-and the vendored Yjs stack is a handful of minified modules instead of ~50 files.
+and the vendored Yjs stack is one minified module instead of ~50 files.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ LIVE_WITHIN_S = 5.0
 
 @pytest.mark.xfail(
     strict=True,
-    reason="Live after about 6 s (was 11.5 s): 26 unminified app modules (76 KB gzip) and 38 "
-    "requests over HTTP/1.1 still cost more than 5 s at 400 kbit/s and 400 ms per request",
+    reason="Live after about 5.4 s (was 11.5 s): the page's 26 modules, served as written "
+    "(76 KB gzip), make 30 requests over HTTP/1.1 at 400 ms each, six at a time",
 )
 def test_a_student_on_a_throttled_3g_link_is_live_within_5_s(
     browser: Browser, server: LiveclassServer

@@ -1,1 +1,0 @@
-import{a as o,b as r,c as e}from"./chunk-NAYZSL6O.js";import"./chunk-WE6XUXLF.js";import"./chunk-YQTTNPJW.js";import"./chunk-OXVWWSE2.js";export{o as messagePermissionDenied,e as readAuthMessage,r as writePermissionDenied};

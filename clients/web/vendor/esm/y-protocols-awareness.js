@@ -1,1 +1,0 @@
-import{a as o,b as r,c as e,d as f,e as m,f as p}from"./chunk-U4A7Q723.js";import"./chunk-WE6XUXLF.js";import"./chunk-YQTTNPJW.js";import"./chunk-OXVWWSE2.js";export{r as Awareness,p as applyAwarenessUpdate,f as encodeAwarenessUpdate,m as modifyAwarenessUpdate,o as outdatedTimeout,e as removeAwarenessStates};

@@ -16,7 +16,8 @@ immutable`` (RFC 8246): a returning browser takes every module from its cache wi
 page is served ``no-cache`` with an ETag: it is revalidated on every visit (a 304 when nothing
 changed) and is the one place a new release shows up. Plain ``/static/`` URLs still work, with an
 ETag and ``no-cache``. Text bodies of 256 bytes or more are also held gzip-compressed (RFC 9110
-section 8.4.1.3) and sent so to a client whose ``Accept-Encoding`` takes gzip.
+section 8.4.1.3) and sent so to a client whose ``Accept-Encoding`` takes gzip. The app's own
+modules are sent without their comments and indentation (:mod:`signaling.js_comments`).
 
 Everything is read once: memory is the web root's size (under 2 MB) plus its compressed copy; an
 edit under ``clients/web`` shows after a restart. See docs/operations.md, "The web app's files",
@@ -39,6 +40,8 @@ from typing import Any
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
+from .js_comments import strip_comments
+
 STATIC_PREFIX = "/static/"
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
@@ -49,6 +52,7 @@ _COMPRESSIBLE = ("text/", "application/json", "image/svg+xml")
 _IMPORT_MAP = re.compile(r'(<script type="importmap">)(.*?)(</script>)', re.S)
 _STATIC_ATTR = re.compile(r'\b(src|href)="/static/([^"?#]+)"')
 _HEAD_END = "</head>"
+_VENDOR = "vendor/"
 _MODULE_SCRIPT = re.compile(r'<script type="module" src="/static/([^"?#]+)"')
 # Static imports and re-exports (``import x from "s"``, ``import "s"``, ``export * from "s"``),
 # minified or not; the app and the vendored modules use no dynamic ``import()`` of modules.
@@ -103,6 +107,17 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return verdict.get("*", False)
 
 
+def _served_bytes(relative: str, body: bytes) -> bytes:
+    """The app's own modules without comments and indentation (:mod:`signaling.js_comments`);
+    vendored files exactly as vendored (their sums must hold), everything else as it is."""
+    if not relative.endswith(_MODULE_SUFFIXES) or relative.startswith(_VENDOR):
+        return body
+    try:
+        return strip_comments(body.decode("utf-8")).encode("utf-8")
+    except (UnicodeDecodeError, ValueError):
+        return body  # not a module this scanner reads: the browser will say what is wrong
+
+
 def _content_type(path: Path) -> str:
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     if path.suffix in _MODULE_SUFFIXES:
@@ -139,7 +154,7 @@ class StaticSite:
             relative = path.relative_to(self.root).as_posix()
             if path.suffix == ".html":
                 continue
-            body = path.read_bytes()
+            body = _served_bytes(relative, path.read_bytes())
             self._files[relative] = _asset(body, _content_type(path))
             hashed = hashed_name(relative, body)
             self._hashed[hashed] = relative

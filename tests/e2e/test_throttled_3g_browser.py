@@ -3,7 +3,8 @@ every request) a student opening the class link is Live within 5 s.
 
 What makes it: the page asks for every module at once (``modulepreload``, rendered by
 signaling/static_site.py) instead of one import level per round trip, the files are gzip-encoded,
-and the vendored Yjs stack is one minified module instead of ~50 files.
+the app's modules are sent without comments (signaling/js_comments.py), and the vendored Yjs stack
+is one minified module instead of ~50 files.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ THROTTLED_3G = {
 LIVE_WITHIN_S = 5.0
 
 
+# Not strict: Live lands at 4.8-5.2 s on a loaded 2-core machine (11.5 s before issue 15's
+# changes), so the test passes or fails by the machine's load. What is left is the page's own 26
+# modules: 30 requests over HTTP/1.1, six at a time, 400 ms each. When the page needs fewer
+# requests, drop this mark.
 @pytest.mark.xfail(
-    strict=True,
-    reason="Live after about 5.4 s (was 11.5 s): the page's 26 modules, served as written "
-    "(76 KB gzip), make 30 requests over HTTP/1.1 at 400 ms each, six at a time",
+    strict=False,
+    reason="Live after 4.8-5.2 s: the page's 26 modules cost five rounds of 400 ms on HTTP/1.1",
 )
 def test_a_student_on_a_throttled_3g_link_is_live_within_5_s(
     browser: Browser, server: LiveclassServer

@@ -34,6 +34,7 @@ class WireLog:
     bytes_by_url: dict[str, int] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     from_network: list[tuple[str, int, str]] = field(default_factory=list)
+    cached: set[str] = field(default_factory=set)
 
     @property
     def total_bytes(self) -> int:
@@ -51,11 +52,18 @@ def watch_network(context: BrowserContext, page: Page, conditions: Any = None) -
     def sent(event: dict[str, Any]) -> None:
         log.urls[event["requestId"]] = event["request"]["url"]
 
+    def from_cache(event: dict[str, Any]) -> None:
+        log.cached.add(event["requestId"])
+
     def received(event: dict[str, Any]) -> None:
         response = event["response"]
         if not response["url"].startswith("http"):
             return
-        cached = response.get("fromDiskCache") or response.get("fromPrefetchCache")
+        cached = (
+            event["requestId"] in log.cached
+            or response.get("fromDiskCache")
+            or response.get("fromPrefetchCache")
+        )
         if not cached:
             log.from_network.append((response["url"], response["status"], event["type"]))
 
@@ -65,6 +73,7 @@ def watch_network(context: BrowserContext, page: Page, conditions: Any = None) -
             log.bytes_by_url[url] = int(event["encodedDataLength"])
 
     cdp.on("Network.requestWillBeSent", sent)
+    cdp.on("Network.requestServedFromCache", from_cache)
     cdp.on("Network.responseReceived", received)
     cdp.on("Network.loadingFinished", finished)
     return log

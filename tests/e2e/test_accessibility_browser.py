@@ -5,7 +5,8 @@ axe-core is vendored and pinned (tests/e2e/vendor/axe-core/, written by scripts/
 its sums) and runs inside Chromium: no Node.js at run time. It is evaluated through the DevTools
 protocol, which the page's Content-Security-Policy does not govern, so the page runs under its real
 policy. The room holds a chat message, a raised hand, a question and an open poll, so that
-badges, times and the staff's hand queue are on screen.
+badges, times and the staff's hand queue are on screen; where the side panels are tabs, each
+panel is checked shown.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 WAIT_MS = 10_000
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 SIZES = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+# Where the page shows its side panels as tabs, each is checked shown.
+PANELS = ("people", "chat", "qa", "polls")
 RUN_CONTRAST = """async () => {
   const result = await axe.run(document, {
     runOnly: { type: "rule", values: ["color-contrast"] },
@@ -45,6 +48,12 @@ def _contrast(tab: Tab) -> dict[str, Any]:
     return result
 
 
+def _show(tab: Tab, panel: str) -> None:
+    """Bring a side panel on screen where the page shows panels as tabs (``tab-<panel>``)."""
+    if tab.by(f"tab-{panel}").count():
+        tab.by(f"tab-{panel}").click()
+
+
 def test_all_text_on_both_views_passes_axe_color_contrast_at_both_sizes(
     open_tab: Callable[..., Tab],
 ) -> None:
@@ -52,11 +61,14 @@ def test_all_text_on_both_views_passes_axe_color_contrast_at_both_sizes(
     ada = open_tab("student", "s-ada", name="Ada")
     for tab in (teacher, ada):
         expect(tab.by("conn-state")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    _show(ada, "chat")
     ada.by("chat-input").fill("Good morning")
     ada.by("chat-input").press("Enter")
     ada.by("hand-raise").click()
+    _show(ada, "qa")
     ada.by("qa-input").fill("Is merge sort stable?")
     ada.by("qa-ask").click()
+    _show(teacher, "polls")
     teacher.by("poll-question-input").fill("Fastest on sorted input?")
     options = teacher.by("poll-option-input")
     for i, text in enumerate(["insertion sort", "quick sort"]):
@@ -72,9 +84,11 @@ def test_all_text_on_both_views_passes_axe_color_contrast_at_both_sizes(
     for size, viewport in SIZES.items():
         for tab in (teacher, ada):
             tab.page.set_viewport_size(viewport)
-            result = _contrast(tab)
-            assert result["version"] == (AXE.parent / "VERSION").read_text().strip()
-            assert result["passes"] > 20, result  # the rule looked at the page's text
-            if result["violations"]:
-                failures[f"{tab.label} at {size}"] = result["violations"]
+            for panel in PANELS:
+                _show(tab, panel)
+                result = _contrast(tab)
+                assert result["version"] == (AXE.parent / "VERSION").read_text().strip()
+                assert result["passes"] > 20, result  # the rule looked at the page's text
+                if result["violations"]:
+                    failures[f"{tab.label}, {panel}, {size}"] = result["violations"]
     assert failures == {}, f"text below WCAG AA contrast: {failures}"

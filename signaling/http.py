@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import mimetypes
 import re
 import secrets
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from rooms import Role
 
 from .auth import Grants, Keyring, decode_claims, mint
 from .errors import ClientError
+from .static_site import STATIC_PREFIX, StaticSite
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -122,8 +122,9 @@ class HttpRoutes:
         self.keyring = keyring
         self.ready = ready
         self.registry = registry
-        self._root = settings.web_root.resolve()
-        hashes = [h for page in sorted(self._root.glob("*.html")) for h in _page_hashes(page)]
+        self.site = StaticSite(settings.web_root)
+        pages = self.site.page_texts()
+        hashes = sorted({h for page in pages for h in inline_script_hashes(page)})
         self.security_headers = {
             **_SECURITY_HEADERS,
             "Content-Security-Policy": content_security_policy(hashes),
@@ -151,49 +152,27 @@ class HttpRoutes:
         if path == "/metrics":
             return respond(HTTPStatus.OK, generate_latest(self.registry), CONTENT_TYPE_LATEST)
         if path == "/":
-            return self._file("index.html")
-        if path.startswith("/static/"):
-            validator = request.headers.get("If-None-Match", "")
-            return self._file(path.removeprefix("/static/"), validator)
+            return self._page("index.html", request.headers)
+        if path.startswith(STATIC_PREFIX):
+            found = self.site.file(path.removeprefix(STATIC_PREFIX), request.headers)
+            return found or text(HTTPStatus.NOT_FOUND, "not found\n")
         if path == "/dev" or path.startswith("/dev/"):
             if not self.settings.dev:
                 return text(HTTPStatus.NOT_FOUND, "not found (the dev pages need --dev)\n")
-            return self._dev(path, parse_qs(url.query))
+            return self._dev(path, parse_qs(url.query), request.headers)
         return text(HTTPStatus.NOT_FOUND, "not found\n")
 
-    def _file(self, relative: str, if_none_match: str | None = None) -> Response:
-        """A file of the web app. With ``if_none_match`` (a ``/static/`` request) it carries an
-        ETag and ``Cache-Control: no-cache``: a returning browser revalidates and gets 304 instead
-        of the app and its vendored modules again."""
-        target = (self._root / relative).resolve()
-        if not target.is_relative_to(self._root) or not target.is_file():
-            return text(HTTPStatus.NOT_FOUND, "not found\n")
-        body = target.read_bytes()
-        content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        if target.suffix in (".js", ".mjs"):
-            content_type = "text/javascript"
-        if content_type.startswith("text/"):
-            content_type += "; charset=utf-8"
-        response = respond(HTTPStatus.OK, body, content_type)
-        if if_none_match is None:
-            return response
-        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-        if etag in if_none_match:
-            headers = Headers({**_SECURITY_HEADERS, "ETag": etag})
-            headers["Cache-Control"] = "no-cache"
-            return Response(HTTPStatus.NOT_MODIFIED.value, "Not Modified", headers, b"")
-        response.headers["ETag"] = etag
-        del response.headers["Cache-Control"]
-        response.headers["Cache-Control"] = "no-cache"
-        return response
+    def _page(self, name: str, headers: Headers) -> Response:
+        """A page of the web app (:mod:`signaling.static_site`: revalidated, its files hashed)."""
+        return self.site.page(name, headers) or text(HTTPStatus.NOT_FOUND, "not found\n")
 
     # -- dev pages: create a room, hand out links --------------------------------------------------
 
-    def _dev(self, path: str, query: dict[str, list[str]]) -> Response:
+    def _dev(self, path: str, query: dict[str, list[str]], headers: Headers) -> Response:
         if path == "/dev":
-            return self._file("dev.html")
+            return self._page("dev.html", headers)
         if path == "/dev/join":
-            return self._file("join.html")
+            return self._page("join.html", headers)
         if path == "/dev/api/new-room":
             return self._new_room(_arg(query, "teacher_name") or "Teacher")
         if path == "/dev/api/student-token":
@@ -254,13 +233,6 @@ class HttpRoutes:
         )
         base = self.settings.public_url.rstrip("/")
         return as_json(HTTPStatus.OK, {"token": token, "link": f"{base}/#token={token}"})
-
-
-def _page_hashes(page: Path) -> list[str]:
-    try:
-        return inline_script_hashes(page.read_text())
-    except (OSError, UnicodeDecodeError):
-        return []
 
 
 def _arg(query: dict[str, list[str]], name: str) -> str:

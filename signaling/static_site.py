@@ -17,7 +17,7 @@ page is served ``no-cache`` with an ETag: it is revalidated on every visit (a 30
 changed) and is the one place a new release shows up. Plain ``/static/`` URLs still work, with an
 ETag and ``no-cache``. Text bodies of 256 bytes or more are also held gzip-compressed (RFC 9110
 section 8.4.1.3) and sent so to a client whose ``Accept-Encoding`` takes gzip. The app's own
-modules are sent without their comments and indentation (:mod:`signaling.js_comments`).
+modules are sent minified by rjsmin (comments and blanks removed; names and code unchanged).
 
 Everything is read once: memory is the web root's size (under 2 MB) plus its compressed copy; an
 edit under ``clients/web`` shows after a restart. See docs/operations.md, "The web app's files",
@@ -37,10 +37,9 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+import rjsmin
 from websockets.datastructures import Headers
 from websockets.http11 import Response
-
-from .js_comments import strip_comments
 
 STATIC_PREFIX = "/static/"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -108,14 +107,15 @@ def accepts_gzip(accept_encoding: str) -> bool:
 
 
 def _served_bytes(relative: str, body: bytes) -> bytes:
-    """The app's own modules without comments and indentation (:mod:`signaling.js_comments`);
-    vendored files exactly as vendored (their sums must hold), everything else as it is."""
+    """The app's own modules minified by rjsmin (comments and blanks go; strings, template
+    literals, regular expressions and names stay); vendored files exactly as vendored (their sums
+    must hold), everything else as it is."""
     if not relative.endswith(_MODULE_SUFFIXES) or relative.startswith(_VENDOR):
         return body
     try:
-        return strip_comments(body.decode("utf-8")).encode("utf-8")
-    except (UnicodeDecodeError, ValueError):
-        return body  # not a module this scanner reads: the browser will say what is wrong
+        return str(rjsmin.jsmin(body.decode("utf-8"))).encode("utf-8")
+    except UnicodeDecodeError:
+        return body  # not UTF-8: sent as it is, and the browser will say what is wrong
 
 
 def _content_type(path: Path) -> str:

@@ -119,3 +119,42 @@ def test_the_page_preloads_every_module_its_entry_imports_after_the_import_map(
     preloads = re.findall(r'<link rel="modulepreload" href="([^"]+)">', html)
     assert preloads == [site.url("views/chat.js"), site.url("vendor/yjs.mjs")]
     assert html.index('type="importmap"') < html.index("modulepreload")
+
+
+WEB = Path(__file__).resolve().parents[2] / "clients" / "web"
+
+
+def test_the_apps_modules_are_sent_minified_with_their_literals_as_written(tmp_path: Path) -> None:
+    source = (
+        "/** Doc. */\nexport function f(a) {\n    return a; // why\n}\n"
+        'const url = "http://example.org/*x*/";\n'
+        "const t = `a // b ${x}`;\n"
+        "const re = /[/]*\\/\\/(?:x)/g;\n"
+    )
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "m.js").write_text(source)
+    (tmp_path / "vendor" / "v.js").write_text(source)
+    site = StaticSite(tmp_path)
+    sent = site.file("m.js", Headers()).body.decode()  # type: ignore[union-attr]
+    assert "// why" not in sent and "Doc." not in sent and "\n    " not in sent
+    for literal in ('"http://example.org/*x*/"', "`a // b ${x}`", "/[/]*\\/\\/(?:x)/g"):
+        assert literal in sent
+    vendored = site.file("vendor/v.js", Headers())
+    assert vendored is not None and vendored.body.decode() == source  # its sums must hold
+
+
+def test_every_module_of_the_app_keeps_its_imports_when_sent() -> None:
+    site = StaticSite(WEB)
+    modules = [p.relative_to(WEB).as_posix() for p in WEB.rglob("*.js")]
+    modules = [m for m in modules if not m.startswith("vendor/")]
+    assert len(modules) > 20
+    for relative in modules:
+        source = (WEB / relative).read_text()
+        response = site.file(relative, Headers())
+        assert response is not None
+        sent = response.body.decode()
+        assert len(sent) < len(source), relative
+        # The page's module graph (modulepreload) is read from the sent text.
+        wanted = re.findall(r"""^import .*?["']([^"']+)["'];?$""", source, re.M)
+        for specifier in wanted:
+            assert f'"{specifier}"' in sent or f"'{specifier}'" in sent, (relative, specifier)

@@ -64,7 +64,7 @@ from rooms.commands import (
     RoomLock,
     SessionEnd,
 )
-from rooms.decide import admit, decide
+from rooms.decide import CLASS_NAME_MAX, admit, decide
 from rooms.errors import (
     ERROR_CODES,
     AlreadyVoted,
@@ -126,6 +126,7 @@ from rooms.events import (
     QuestionUpvotedEvent,
     Record,
     RoomLockedEvent,
+    RoomNamedEvent,
     SessionEndedEvent,
     UnknownEvent,
     event_from_data,
@@ -139,6 +140,7 @@ from rooms.view import chat_entry, ordered_questions, room_view
 
 __all__ = [
     "CHAT_HISTORY",
+    "CLASS_NAME_MAX",
     "COMMANDS",
     "ERROR_CODES",
     "EVENTS",
@@ -244,6 +246,7 @@ __all__ = [
     "RoomLock",
     "RoomLocked",
     "RoomLockedEvent",
+    "RoomNamedEvent",
     "RoomState",
     "SessionEnd",
     "SessionEnded",

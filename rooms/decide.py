@@ -125,6 +125,7 @@ from rooms.events import (
     QuestionUnvotedEvent,
     QuestionUpvotedEvent,
     RoomLockedEvent,
+    RoomNamedEvent,
     SessionEndedEvent,
 )
 from rooms.participant import Participant
@@ -137,15 +138,19 @@ POLL_QUESTION_MAX = 300
 POLL_OPTION_MAX = 100
 POLL_OPTIONS_MIN = 2
 POLL_OPTIONS_MAX = 10
+CLASS_NAME_MAX = 100
+"""Characters in a class's display name at most (the access token's ``class_name`` claim)."""
 STAFF_THREAD = "staff"
 """A student's ``chat.send`` ``to`` that opens their private thread with the staff."""
 
 
-def admit(state: RoomState, participant: Participant) -> list[Event]:
+def admit(state: RoomState, participant: Participant, class_name: str | None = None) -> list[Event]:
     """Check a join and return the events it causes.
 
     Returns ``[ParticipantJoinedEvent]`` the first time an identity joins, or when it comes back
-    with another name or role; else ``[]``.
+    with another name or role; else ``[]``. When staff join with ``class_name`` (their token's
+    claim) and the room has no name yet, a ``RoomNamedEvent`` follows: the first name is kept
+    (docs/decisions/0018-class-name-waiting-room.md); a student's ``class_name`` names nothing.
 
     Raises:
         SessionEnded: the session was ended.
@@ -159,9 +164,14 @@ def admit(state: RoomState, participant: Participant) -> list[Event]:
     known = state.participants.get(participant.identity)
     if known is None and state.locked and not participant.is_staff:
         raise RoomLocked("the room is locked")
-    if known is not None and (known.name, known.role) == (participant.name, participant.role):
-        return []
-    return [ParticipantJoinedEvent(participant.identity, participant.name, participant.role)]
+    events: list[Event] = []
+    if known is None or (known.name, known.role) != (participant.name, participant.role):
+        events.append(
+            ParticipantJoinedEvent(participant.identity, participant.name, participant.role)
+        )
+    if class_name and state.class_name is None and participant.is_staff:
+        events.append(RoomNamedEvent(class_name, participant.identity))
+    return events
 
 
 def decide(state: RoomState, actor: Participant, command: Command) -> list[Event]:

@@ -304,6 +304,16 @@ class ParticipantRemovedEvent(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class RoomNamedEvent(Event):
+    """The class got its display name ``class_name``, from the access token of staff ``by``
+    (docs/decisions/0018-class-name-waiting-room.md). Recorded once per room."""
+
+    type: ClassVar[str] = "room.named"
+    class_name: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class RoomLockedEvent(Event):
     """Staff ``by`` locked (``locked`` True) or unlocked the room."""
 
@@ -505,6 +515,7 @@ EVENTS: dict[str, type[Event]] = {
         ChatMutedEvent,
         ParticipantRemovedEvent,
         RoomLockedEvent,
+        RoomNamedEvent,
         BoardLockedEvent,
         BoardClearedEvent,
         BoardSnapshotSavedEvent,

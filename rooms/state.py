@@ -54,6 +54,7 @@ from rooms.events import (
     QuestionUpvotedEvent,
     Record,
     RoomLockedEvent,
+    RoomNamedEvent,
     SessionEndedEvent,
 )
 from rooms.participant import Participant
@@ -129,6 +130,7 @@ def _chat_history() -> deque[Record]:
 class RoomState:
     """Everything the room's rules and snapshots need, folded from the room's log.
 
+    - ``class_name``: the class's display name (``room.named``), None until staff name it.
     - ``participants``: everyone who ever joined, by identity (latest name and role).
     - ``removed``: identities removed for the rest of the session.
     - ``ended``: ``(reason, by)`` once the session ended.
@@ -164,6 +166,7 @@ class RoomState:
     """
 
     room_id: str
+    class_name: str | None = None
     locked: bool = False
     ended: tuple[str, str] | None = None
     participants: dict[str, Participant] = field(default_factory=dict)
@@ -240,6 +243,7 @@ def copy_state(state: RoomState) -> RoomState:
     """
     return RoomState(
         room_id=state.room_id,
+        class_name=state.class_name,
         locked=state.locked,
         ended=state.ended,
         participants=dict(state.participants),
@@ -389,6 +393,8 @@ def evolve(state: RoomState, record: Record) -> None:
             _clear_help(state, event.identity)
         case RoomLockedEvent():
             state.locked = event.locked
+        case RoomNamedEvent():
+            state.class_name = event.class_name
         case BoardLockedEvent():
             if event.locked:
                 state.locked_boards.add(event.board)

@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from rooms import Role
+from rooms import CLASS_NAME_MAX, Role
 
 from .auth import Grants, Keyring, decode_claims, mint
 from .errors import ClientError
@@ -195,22 +195,27 @@ class HttpRoutes:
         if path == "/dev/join":
             return self._file("join.html")
         if path == "/dev/api/new-room":
-            return self._new_room(_arg(query, "teacher_name") or "Teacher")
+            teacher_name = _arg(query, "teacher_name") or "Teacher"
+            return self._new_room(teacher_name, _arg(query, "class_name"))
         if path == "/dev/api/student-token":
             return self._student_token(_arg(query, "invite"), _arg(query, "name"))
         return text(HTTPStatus.NOT_FOUND, "not found\n")
 
-    def _new_room(self, teacher_name: str) -> Response:
+    def _new_room(self, teacher_name: str, class_name: str) -> Response:
         name = teacher_name.strip()[:_NAME_MAX] or "Teacher"
-        room = (
-            f"{_ROOM_SLUG.sub('-', name.lower()).strip('-')[:20] or 'class'}-{secrets.token_hex(3)}"
-        )
+        titled = class_name.strip()[:CLASS_NAME_MAX]
+        # The class's name goes in every token of the room: the teacher's names the room
+        # (room.named); the invite's and the students' let their pages show it before joining.
+        named = {"class_name": titled} if titled else {}
+        slug = _ROOM_SLUG.sub("-", (titled or name).lower()).strip("-")[:20] or "class"
+        room = f"{slug}-{secrets.token_hex(3)}"
         teacher = mint(
             self.keyring,
             identity=f"t-{secrets.token_hex(4)}",
             name=name,
             grants=Grants(room, Role.TEACHER),
             ttl_s=self.settings.teacher_ttl_s,
+            extra=named,
         )
         invite = mint(
             self.keyring,
@@ -218,7 +223,7 @@ class HttpRoutes:
             name="invite",
             grants=Grants(room, Role.STUDENT),
             ttl_s=self.settings.student_ttl_s,
-            extra={"invite": True},
+            extra={"invite": True, **named},
         )
         base = self.settings.public_url.rstrip("/")
         return as_json(
@@ -251,6 +256,7 @@ class HttpRoutes:
             name=name,
             grants=Grants(str(grants.get("room")), Role.STUDENT),
             ttl_s=self.settings.student_ttl_s,
+            extra=_class_name_claim(claims),
         )
         base = self.settings.public_url.rstrip("/")
         return as_json(HTTPStatus.OK, {"token": token, "link": f"{base}/#token={token}"})
@@ -261,6 +267,14 @@ def _page_hashes(page: Path) -> list[str]:
         return inline_script_hashes(page.read_text())
     except (OSError, UnicodeDecodeError):
         return []
+
+
+def _class_name_claim(claims: dict[str, Any]) -> dict[str, Any]:
+    """The invite's ``class_name`` claim for the student token it is traded for (if valid)."""
+    value = claims.get("class_name")
+    if isinstance(value, str) and 0 < len(value) <= CLASS_NAME_MAX:
+        return {"class_name": value}
+    return {}
 
 
 def _arg(query: dict[str, list[str]], name: str) -> str:

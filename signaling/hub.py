@@ -251,15 +251,22 @@ class RoomHub:
 
     # -- joining and leaving -------------------------------------------------------------------
 
-    async def join(self, participant: Participant, outbox: Outbox, last_id: int | None) -> Member:
-        """Admit a connection: append its first-join event, send welcome or resume, register it.
+    async def join(
+        self,
+        participant: Participant,
+        outbox: Outbox,
+        last_id: int | None,
+        class_name: str | None = None,
+    ) -> Member:
+        """Admit a connection: append its first-join event (and, for staff whose token names the
+        class, ``room.named``), send welcome or resume, register it.
 
         Raises:
             JoinRefused: removed, room locked, session ended.
             StoreUnavailable: the store failed; nothing was appended.
         """
         try:
-            await self._propose(Proposal(participant, None))
+            await self._propose(Proposal(participant, None, class_name))
         except RoomError as exc:
             raise JoinRefused(exc, exc.close_code or CloseCode.FORBIDDEN) from exc
         async with self._lock:  # no batch commits between the greeting and the registering

@@ -37,7 +37,7 @@ from rooms import (
 )
 
 from . import saved_groups
-from .auth import Keyring, verify
+from .auth import Access, Keyring, verify, verify_access
 from .boards import BoardEndpoint, OpenRoom
 from .bus import Bus
 from .codec import (
@@ -606,13 +606,13 @@ class SignalingNode:
         try:
             if self.draining:
                 raise _Draining()
-            participant = self._authenticate(join, address)
+            access = self._authenticate(join, address)
             wait_ms = self._join_bucket.take()
             if wait_ms:
                 # Jitter spreads the retries of a storm instead of bringing it back at once.
                 retry_ms = wait_ms + random.randrange(max(wait_ms, 50))
                 raise RateLimited("too many joins right now; join again", retry_after_ms=retry_ms)
-            hub, member = await self._enter(join.room, participant, outbox, join.last_id)
+            hub, member = await self._enter(join.room, access, outbox, join.last_id)
         except _Draining:
             await outbox.close(
                 CloseCode.SERVICE_RESTART,
@@ -635,7 +635,7 @@ class SignalingNode:
         return hub, member
 
     async def _enter(
-        self, room_id: str, participant: Participant, outbox: Outbox, last_id: int | None
+        self, room_id: str, access: Access, outbox: Outbox, last_id: int | None
     ) -> tuple[RoomHub, Member]:
         """Open the room and join it. The room stays loaded while the join is under way: a hub
         unloaded meanwhile would take the member into a room it no longer hears.
@@ -648,7 +648,7 @@ class SignalingNode:
         hub: RoomHub | None = None
         try:
             hub = await self._hub(room_id)
-            return hub, await hub.join(participant, outbox, last_id)
+            return hub, await hub.join(access.participant, outbox, last_id, access.class_name)
         finally:
             self._joining[room_id] -= 1
             if not self._joining[room_id]:
@@ -694,16 +694,17 @@ class SignalingNode:
                 oldest.close(CloseCode.CONNECTION_REPLACED, "connection_replaced", final_frame=None)
             )
 
-    def _authenticate(self, join: Join, address: str) -> Participant:
-        """The join's verified participant. Only a verified token spends the node's join budget;
-        a failure spends the source address's failed-join budget instead, and past that budget it
-        is answered ``rate_limited`` (the connection stays open) rather than with its token error.
+    def _authenticate(self, join: Join, address: str) -> Access:
+        """The join's verified participant and class name. Only a verified token spends the
+        node's join budget; a failure spends the source address's failed-join budget instead,
+        and past that budget it is answered ``rate_limited`` (the connection stays open) rather
+        than with its token error.
 
         Raises:
             ClientError: the token error (``token_*``), or ``rate_limited``.
         """
         try:
-            return verify(self.keyring, join.token, join.room)
+            return verify_access(self.keyring, join.token, join.room)
         except ClientError:
             wait_ms = self._auth_failures.take(address)
             if wait_ms:

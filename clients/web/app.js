@@ -168,6 +168,8 @@ function start() {
     return;
   }
   model.roomId = claims.grants.room;
+  // Shown before the welcome arrives; the room's recorded name (RoomView class_name) wins after.
+  if (typeof claims.class_name === "string") model.className = claims.class_name;
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
   connection = new Connection({
     url: `${scheme}//${window.location.host}/ws`,

@@ -3,6 +3,7 @@
 
 import { byTestId } from "./dom.js";
 import { fetchJson } from "./dev-api.js";
+import { decodeTokenClaims } from "./token.js";
 
 const form = document.getElementById("join");
 const error = byTestId("join-error");
@@ -14,6 +15,17 @@ function showError(message) {
 }
 
 if (!invite) showError("This invite link is incomplete: it has no invite token.");
+
+// The class's name travels in the invite (claim `class_name`); unverified, it is only shown.
+try {
+  const className = invite ? decodeTokenClaims(invite).class_name : null;
+  if (typeof className === "string" && className) {
+    byTestId("join-class-name").textContent = className;
+    document.title = `Join ${className} · liveclass`;
+  }
+} catch {
+  // a damaged invite is reported when the form is sent
+}
 
 form.addEventListener("submit", async (ev) => {
   ev.preventDefault();

@@ -49,6 +49,8 @@ export class RoomModel {
     /** @type {{identity: string, name: string, role: string, can_publish: boolean, can_subscribe: boolean} | null} */
     this.me = null;
     this.roomId = "";
+    /** The class's display name (RoomView `class_name`, `room.named`); "" until it has one. */
+    this.className = "";
     this.locked = false;
     /** @type {{reason: string, by: string} | null} */
     this.ended = null;
@@ -214,6 +216,7 @@ export class RoomModel {
   /** Replace the log state with a RoomView (welcome, view). */
   applyRoomView(room) {
     this.roomId = room.room_id;
+    this.className = room.class_name ?? "";
     this.locked = Boolean(room.locked);
     this.ended = room.ended ?? null;
     this.chatMutedAll = Boolean(room.chat_muted_all);
@@ -569,6 +572,10 @@ const EVENT_HANDLERS = {
       return { kind: "removed", text: d.reason ? `You were removed: ${d.reason}` : "You were removed from the class" };
     }
     return { kind: "info", text: `${m.nameOf(d.identity)} was removed` };
+  },
+
+  "room.named"(m, d) {
+    m.className = d.class_name ?? "";
   },
 
   "room.locked"(m, d) {

@@ -27,6 +27,7 @@ from tests.unit.test_rooms_fold import ASSISTANT, OTHER, STUDENT, TEACHER, class
 
 ROOM_VIEW_KEYS = [
     "room_id",
+    "class_name",
     "locked",
     "ended",
     "chat_muted_all",
@@ -51,6 +52,7 @@ def test_view_of_a_new_room() -> None:
     assert list(view) == ROOM_VIEW_KEYS
     assert view == {
         "room_id": "room-1",
+        "class_name": None,
         "locked": False,
         "ended": None,
         "chat_muted_all": False,

@@ -55,6 +55,7 @@ from rooms import (
     Role,
     RoomError,
     RoomLockedEvent,
+    RoomNamedEvent,
     SessionEndedEvent,
     UnknownEvent,
     event_from_data,
@@ -84,6 +85,7 @@ ONE_OF_EACH_EVENT: list[Event] = [
     ChatMutedEvent("s1", False, "a1"),
     ParticipantRemovedEvent("s2", "spam", "t1"),
     RoomLockedEvent(True, "t1"),
+    RoomNamedEvent("Algebra 2", "t1"),
     BoardLockedEvent("main", True, "t1"),
     BoardClearedEvent("main", "t1"),
     BoardSnapshotSavedEvent("main", "t1"),
@@ -199,7 +201,7 @@ def test_commands_are_immutable() -> None:
 def test_event_registry_holds_every_documented_event_type() -> None:
     documented = PROTOCOL.read_text()
     assert {type(e) for e in ONE_OF_EACH_EVENT} == set(EVENTS.values())
-    assert len(EVENTS) == 34
+    assert len(EVENTS) == 35
     for wire_type in EVENTS:
         assert f"`{wire_type}`" in documented
 
@@ -243,6 +245,7 @@ def test_event_data_keys_are_the_protocol_fields() -> None:
         "chat.muted": ["identity", "muted", "by"],
         "participant.removed": ["identity", "reason", "by"],
         "room.locked": ["locked", "by"],
+        "room.named": ["class_name", "by"],
         "board.locked": ["board", "locked", "by"],
         "board.cleared": ["board", "by"],
         "board.snapshot_saved": ["board", "by"],

@@ -60,6 +60,7 @@ export function describeStatus(status, model, now) {
  *   commands: ReturnType<import("../commands.js").createCommands>, run: (p: Promise<unknown>) => Promise<unknown>}} ctx
  */
 export function mountHeader(root, { model, onLeave, commands, run }) {
+  const className = el("span", { class: "class-name", testid: "class-name", hidden: true });
   const roomId = el("span", { class: "room-id", testid: "room-id" });
   const meName = el("span", { class: "me-name", testid: "me-name" });
   const meRole = el("span", { class: "badge", testid: "me-role" });
@@ -82,6 +83,7 @@ export function mountHeader(root, { model, onLeave, commands, run }) {
   root.append(
     el("div", { class: "header-main" },
       el("h1", { class: "brand" }, "liveclass"),
+      className,
       el("span", { class: "header-room" }, "Room ", roomId),
       locked,
       mutedAll,
@@ -108,6 +110,9 @@ export function mountHeader(root, { model, onLeave, commands, run }) {
     connState.dataset.state = view.state;
     connState.textContent = view.text;
     roomId.textContent = model.roomId || "…";
+    className.textContent = model.className;
+    className.hidden = !model.className;
+    document.title = model.className ? `${model.className} · liveclass` : "liveclass";
     meName.textContent = model.me?.name ?? "";
     meRole.textContent = model.me?.role ?? "";
     meRole.hidden = !model.me;

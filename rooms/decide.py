@@ -64,6 +64,11 @@ from rooms.commands import (
     QuestionUpvote,
     RoomLock,
     SessionEnd,
+    WaitingAdmit,
+    WaitingDeny,
+    WaitingKnock,
+    WaitingLeave,
+    WaitingRoom,
 )
 from rooms.decide_breakout import (
     breakout_assign,
@@ -85,12 +90,22 @@ from rooms.decide_media import (
     media_permit,
     media_spotlight,
 )
+from rooms.decide_waiting import (
+    must_wait,
+    waiting_admit,
+    waiting_deny,
+    waiting_knock,
+    waiting_leave,
+    waiting_room,
+)
 from rooms.errors import (
     AlreadyVoted,
     BadField,
     ChatMuted,
     InvalidChoice,
+    JoinDenied,
     LimitReached,
+    MustWait,
     NoRaisedHands,
     NoSuchPoll,
     NoSuchQuestion,
@@ -155,13 +170,20 @@ def admit(state: RoomState, participant: Participant, class_name: str | None = N
     Raises:
         SessionEnded: the session was ended.
         ParticipantRemoved: the identity was removed from this session.
+        JoinDenied: staff turned the identity away from the waiting room.
+        MustWait: the waiting room is on and this student never joined (nor was admitted):
+            they wait (:func:`rooms.decide_waiting.must_wait`); it is a ``RoomLocked``.
         RoomLocked: the room is locked and this identity never joined it (staff always may).
     """
     if state.ended is not None:
         raise SessionEnded("the session has ended")
     if participant.identity in state.removed:
         raise ParticipantRemoved("you were removed from this session")
+    if participant.identity in state.denied:
+        raise JoinDenied("the teacher did not let you in to this class")
     known = state.participants.get(participant.identity)
+    if must_wait(state, participant):
+        raise MustWait("the teacher lets you in from the waiting room")
     if known is None and state.locked and not participant.is_staff:
         raise RoomLocked("the room is locked")
     events: list[Event] = []
@@ -228,6 +250,16 @@ def decide(state: RoomState, actor: Participant, command: Command) -> list[Event
             return _participant_remove(state, actor, command)
         case RoomLock():
             return _room_lock(state, actor, command)
+        case WaitingRoom():
+            return waiting_room(state, actor, command)
+        case WaitingAdmit():
+            return waiting_admit(state, actor, command)
+        case WaitingDeny():
+            return waiting_deny(state, actor, command)
+        case WaitingKnock():
+            return waiting_knock(state, actor)
+        case WaitingLeave():
+            return waiting_leave(state, actor)
         case BoardLock():
             return _board_lock(state, actor, command)
         case BoardClear():

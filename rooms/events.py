@@ -304,6 +304,51 @@ class ParticipantRemovedEvent(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class WaitingRoomSetEvent(Event):
+    """Staff ``by`` turned the waiting room on (``enabled``) or off."""
+
+    type: ClassVar[str] = "room.waiting_room_set"
+    enabled: bool
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantWaitingEvent(Event):
+    """Student ``identity`` (display name ``name``) entered the waiting room."""
+
+    type: ClassVar[str] = "participant.waiting"
+    identity: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantWaitingLeftEvent(Event):
+    """Waiting student ``identity`` went away (their last waiting connection closed)."""
+
+    type: ClassVar[str] = "participant.waiting_left"
+    identity: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantAdmittedEvent(Event):
+    """Staff ``by`` admitted waiting student ``identity`` (``name``): they may enter."""
+
+    type: ClassVar[str] = "participant.admitted"
+    identity: str
+    name: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantDeniedEvent(Event):
+    """Staff ``by`` turned waiting student ``identity`` away for the rest of the session."""
+
+    type: ClassVar[str] = "participant.denied"
+    identity: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class RoomNamedEvent(Event):
     """The class got its display name ``class_name``, from the access token of staff ``by``
     (docs/decisions/0018-class-name-waiting-room.md). Recorded once per room."""
@@ -516,6 +561,11 @@ EVENTS: dict[str, type[Event]] = {
         ParticipantRemovedEvent,
         RoomLockedEvent,
         RoomNamedEvent,
+        WaitingRoomSetEvent,
+        ParticipantWaitingEvent,
+        ParticipantWaitingLeftEvent,
+        ParticipantAdmittedEvent,
+        ParticipantDeniedEvent,
         BoardLockedEvent,
         BoardClearedEvent,
         BoardSnapshotSavedEvent,

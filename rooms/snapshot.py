@@ -12,7 +12,7 @@ The data is msgpack-ready (maps, lists, strings, integers, booleans, None) and v
 Version 2 added the media rules and breakout rooms (``media_mode`` ... ``breakout_of``); version 3
 breakout rounds, timers, self-select, the help queue, breakout chat and the gallery, and each
 question's ``room`` (a tenth item of its row); version 4 the class's display name
-(``class_name``). Version 1
+(``class_name``) and the waiting room (``waiting_room``, ``waiting``, ``denied``). Version 1
 snapshots are still read: the code that wrote them had no such events, so those fields are a new
 room's. A node that reads only version 1 refuses a version 2 snapshot rather than dropping what it
 cannot hold.
@@ -64,8 +64,13 @@ _NEW_IN_VERSION_3: dict[str, Any] = {
 after their room, empty conversations)."""
 
 
-_NEW_IN_VERSION_4: dict[str, Any] = {"class_name": None}
-"""The version 4 key with the value of a room that was never named."""
+_NEW_IN_VERSION_4: dict[str, Any] = {
+    "class_name": None,
+    "waiting_room": False,
+    "waiting": [],
+    "denied": [],
+}
+"""The version 4 keys with the values of a room that was never named and had no waiting room."""
 
 
 class SnapshotError(ValueError):
@@ -78,6 +83,9 @@ def state_to_data(state: RoomState) -> dict[str, Any]:
         "v": SNAPSHOT_VERSION,
         "room_id": state.room_id,
         "class_name": state.class_name,
+        "waiting_room": state.waiting_room,
+        "waiting": [[identity, name] for identity, name in state.waiting.items()],
+        "denied": sorted(state.denied),
         "last_id": state.last_id,
         "locked": state.locked,
         "ended": list(state.ended) if state.ended is not None else None,
@@ -162,6 +170,9 @@ def state_from_data(data: Any) -> RoomState:
         state = RoomState(
             room_id=str(data["room_id"]),
             class_name=_optional_str(data["class_name"]),
+            waiting_room=bool(data["waiting_room"]),
+            waiting={str(identity): str(name) for identity, name in data["waiting"]},
+            denied={str(identity) for identity in data["denied"]},
             locked=bool(data["locked"]),
             ended=(str(ended[0]), str(ended[1])) if ended is not None else None,
             participants={

@@ -92,6 +92,7 @@ from .snapshot_links import (
     verify_snapshot_token,
 )
 from .store import EventStore, StoreUnavailable
+from .waiting import Waiter
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,8 @@ class SignalingNode:
         self.media = media
         self.ice_servers = ice_servers or (lambda participant: [])
         self._board_outboxes: set[Outbox] = set()
+        #: Connections waiting in a room's waiting room (told to reconnect on drain).
+        self._waiting_outboxes: set[Outbox] = set()
         self.metrics = metrics or Metrics()
         self.routes = HttpRoutes(http, keyring, self.ready, self.metrics.registry)
         self.draining = False
@@ -387,9 +390,10 @@ class SignalingNode:
         if self._server is not None:
             self._server.close(close_connections=False)
         frame = encode_reconnect("shutdown", 1000)
+        outboxes = [m.outbox for m in self._members] + list(self._waiting_outboxes)
         closing = [
-            m.outbox.close(CloseCode.SERVICE_RESTART, "server restarting", final_frame=frame)
-            for m in list(self._members)
+            o.close(CloseCode.SERVICE_RESTART, "server restarting", final_frame=frame)
+            for o in outboxes
         ]
         if closing:
             await asyncio.wait(
@@ -439,6 +443,7 @@ class SignalingNode:
         identity_bucket: TokenBucket | None = None
         member: Member | None = None
         hub: RoomHub | None = None
+        waiter: Waiter | None = None
         media: MediaSession | None = None
         in_flight: deque[asyncio.Future[tuple[Record, ...]]] = deque()
         join_deadline = asyncio.get_running_loop().call_later(
@@ -449,16 +454,26 @@ class SignalingNode:
                 self.metrics.frames_received.inc()
                 if outbox.closed:
                     break
+                if member is None and waiter is not None and waiter.entered is not None:
+                    member = waiter.entered  # admitted from the waiting room: joined now
+                    self._waiting_outboxes.discard(outbox)
+                    identity_bucket = self._identity_buckets.acquire(
+                        _identity_key(member_room(hub), member.participant)
+                    )
                 try:
                     message = self._read(frame, bucket)
                     if isinstance(message, Join):
-                        if member is not None:
+                        if member is not None or waiter is not None:
                             raise AlreadyJoined("this connection has joined already")
                         joined = await self._join(message, outbox, address)
                         if joined is None:
                             return
-                        hub, member = joined
+                        hub, entry = joined
                         join_deadline.cancel()
+                        if isinstance(entry, Waiter):
+                            waiter = entry
+                            continue
+                        member = entry
                         identity_bucket = self._identity_buckets.acquire(
                             _identity_key(hub.room_id, member.participant)
                         )
@@ -468,6 +483,13 @@ class SignalingNode:
                             outbox.put(pong)
                         else:
                             hub.reply(outbox, pong)  # after the events already delivered
+                    elif waiter is not None and member is None:
+                        if not isinstance(message, CommandFrame):
+                            raise NotJoined("you are in the waiting room: staff let you in")
+                        if isinstance(message.command, Leave):
+                            await outbox.close(CloseCode.NORMAL_CLOSURE, "left", final_frame=None)
+                            return
+                        raise NotJoined("you are in the waiting room: staff let you in")
                     elif member is None or hub is None:
                         raise NotJoined("send join first")
                     elif identity_bucket is not None and (wait_ms := identity_bucket.take()):
@@ -516,6 +538,12 @@ class SignalingNode:
             join_deadline.cancel()
             self._connections.discard(ws)
             self.metrics.connections.dec()
+            if waiter is not None and hub is not None:
+                self._waiting_outboxes.discard(outbox)
+                if member is None and waiter.entered is not None:
+                    member = waiter.entered
+                elif member is None:
+                    hub.unwait(waiter)
             if member is not None and hub is not None:
                 self._members.pop(member, None)
                 hub.remove(member)
@@ -600,9 +628,9 @@ class SignalingNode:
 
     async def _join(
         self, join: Join, outbox: Outbox, address: str
-    ) -> tuple[RoomHub, Member] | None:
-        """Verify the token, then admit the connection within the node's join budget; None when
-        refused (and closed)."""
+    ) -> tuple[RoomHub, Member | Waiter] | None:
+        """Verify the token, then admit the connection within the node's join budget (or let it
+        wait in the room's waiting room); None when refused (and closed)."""
         try:
             if self.draining:
                 raise _Draining()
@@ -630,13 +658,21 @@ class SignalingNode:
             self.metrics.join_rejections.labels(exc.error.code).inc()
             await outbox.close(exc.close_code, exc.error.code, final_frame=encode_error(exc.error))
             return None
+        if isinstance(member, Waiter):
+            member.on_enter = functools.partial(self._entered, hub)
+            self._waiting_outboxes.add(outbox)
+            return hub, member
+        self._entered(hub, member)
+        return hub, member
+
+    def _entered(self, hub: RoomHub, member: Member) -> None:
+        """A connection joined ``hub`` (at once, or admitted from its waiting room)."""
         self._members[member] = None
         self._hold_identity(hub, member)
-        return hub, member
 
     async def _enter(
         self, room_id: str, access: Access, outbox: Outbox, last_id: int | None
-    ) -> tuple[RoomHub, Member]:
+    ) -> tuple[RoomHub, Member | Waiter]:
         """Open the room and join it. The room stays loaded while the join is under way: a hub
         unloaded meanwhile would take the member into a room it no longer hears.
 
@@ -797,6 +833,12 @@ def _if_unavailable(outbox: Outbox, ref: int, done: asyncio.Future[tuple[Record,
                 Unavailable("the store is unavailable; retry", retry_after_ms=retry_ms), ref
             )
         )
+
+
+def member_room(hub: RoomHub | None) -> str:
+    """The room of a connection that has a hub (joined, or waiting to)."""
+    assert hub is not None
+    return hub.room_id
 
 
 def _identity_key(room_id: str, participant: Participant) -> tuple[str, str]:

@@ -17,6 +17,7 @@ import { mountQA } from "./views/qa.js";
 import { mountRoster } from "./views/roster.js";
 import { mountShortcuts } from "./views/shortcuts.js";
 import { mountToasts } from "./views/toasts.js";
+import { mountWaiting } from "./views/waiting.js";
 import { mountWhiteboard } from "./views/whiteboard.js";
 
 const model = new RoomModel();
@@ -51,6 +52,9 @@ const media = new MediaSession({
 });
 const header = mountHeader(document.querySelector("header"), { ...ctx, onLeave: () => connection?.leave() });
 const whiteboard = mountWhiteboard(document.getElementById("whiteboard-panel"), ctx);
+const waiting = mountWaiting(document.getElementById("roster-panel"), document.querySelector("header"), ctx);
+/** The join waited in the waiting room: its whiteboard was refused then and opens on the welcome. */
+let waited = false;
 const breakouts = mountBreakouts(document.getElementById("breakout-panel"), { ...ctx, showBoard: (board) => whiteboard.show(board) });
 const views = [
   header,
@@ -62,6 +66,7 @@ const views = [
   mountQA(document.getElementById("qa-panel"), ctx),
   mountPolls(document.getElementById("polls-panel"), ctx),
   mountShortcuts(document),
+  waiting,
 ];
 
 // Frames arrive in bursts (a resume replays many events); draw once per burst.
@@ -83,8 +88,15 @@ function scheduleRender() {
 
 function onFrame(frame, { replay = false } = {}) {
   switch (frame.t) {
+    case "waiting":
+      waited = true;
+      break;
     case "welcome":
       model.applyWelcome(frame);
+      if (waited) {
+        waited = false;
+        whiteboard.reopen();
+      }
       media.setMayPublish(model.mayPublish(model.me));
       media.connected({ iceServers: frame.ice_servers, me: model.me });
       break;
@@ -141,6 +153,7 @@ setInterval(() => {
 
 function onStatus(status) {
   header.setStatus(status);
+  waiting.setStatus(status);
   // Once the class is over for this page (ended, removed, left, refused), so are its whiteboard
   // and its media; a dropped socket takes the media connections with it (the SFU closes them).
   if (status.state === "closed") {

@@ -20,6 +20,8 @@ export function describeStatus(status, model, now) {
         : { state: "connecting", text: "Connecting…", final: false };
     case "live":
       return { state: "live", text: "Live", final: false };
+    case "waiting":
+      return { state: "waiting", text: "Waiting to be let in", final: false };
     case "reconnecting": {
       const seconds = Math.max(0, Math.ceil((status.retryAt - now) / 1000));
       return { state: "reconnecting", text: `Reconnecting in ${seconds}s`, final: false };
@@ -37,6 +39,8 @@ export function describeStatus(status, model, now) {
         }
         case "left":
           return { state: "left", text: "You left the class", final: true };
+        case "denied":
+          return { state: "removed", text: "The teacher did not let you in to this class", final: true };
         case "locked":
           return { state: "error", text: message || "The room is locked", final: true };
         case "replaced":

@@ -326,8 +326,10 @@ def _chat_send(state: RoomState, actor: Participant, command: ChatSend) -> list[
         if command.to not in (None, STAFF_THREAD):
             raise NotAllowed(f"a student writes to everyone or to {STAFF_THREAD!r}", "to")
         thread = None if command.to is None else actor.identity
-        if state.chat_muted_all or actor.identity in state.chat_muted:
-            raise ChatMuted("your chat is muted")
+        # A chat mute silences the room, never a student's line to the staff (docs/protocol.md).
+        muted = state.chat_muted_all or actor.identity in state.chat_muted
+        if muted and thread is None:
+            raise ChatMuted("your chat is muted; you can still write to the staff privately")
     room = None if thread is not None else scoped_room(state, actor, command.room)
     check_text(command.text, "text", CHAT_TEXT_MAX)
     return [ChatMessageEvent(actor.identity, actor.name, actor.role, command.text, thread, room)]

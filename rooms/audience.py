@@ -22,6 +22,7 @@ from rooms.events import (
     HandCalledEvent,
     HandLoweredEvent,
     HandRaisedEvent,
+    InviteRevokedEvent,
     ParticipantAdmittedEvent,
     ParticipantDeniedEvent,
     ParticipantJoinedEvent,
@@ -84,9 +85,9 @@ Audience.STAFF = Audience("staff")
 def audience_of(event: Event) -> Audience:
     """The audience of ``event``.
 
-    ``participant.joined``, ``board.snapshot_saved`` and the waiting room's
-    ``participant.waiting``, ``participant.waiting_left`` and ``participant.denied`` go to the
-    staff; ``participant.admitted`` to the staff and the student admitted; a private
+    ``participant.joined``, ``board.snapshot_saved``, ``invite.revoked`` and the waiting
+    room's ``participant.waiting``, ``participant.waiting_left`` and ``participant.denied`` go
+    to the staff; ``participant.admitted`` to the staff and the student admitted; a private
     ``chat.message`` to the staff and the thread's student; ``poll.answered``,
     ``breakout.help_asked`` and ``breakout.help_cleared`` to the staff and the student they
     name; a room-wide ``chat.message`` (not a broadcast) and the Q&A and hand events to the
@@ -100,6 +101,7 @@ def audience_of(event: Event) -> Audience:
             | ParticipantWaitingEvent()
             | ParticipantWaitingLeftEvent()
             | ParticipantDeniedEvent()
+            | InviteRevokedEvent()
         ):
             return Audience.STAFF
         case ParticipantAdmittedEvent(identity=identity):

@@ -201,6 +201,14 @@ class WaitingDeny(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class InviteRevoke(Command):
+    """Staff revoke invite link ``invite_id`` (1-64 characters): it admits no new identity."""
+
+    type: ClassVar[str] = "invite.revoke"
+    invite_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class WaitingKnock(Command):
     """Internal (signaling proposes it for a join that must wait): the actor enters the waiting
     room. It changes nothing when the actor waits already or may enter now."""
@@ -441,6 +449,7 @@ COMMANDS: dict[str, type[Command]] = {
         WaitingRoom,
         WaitingAdmit,
         WaitingDeny,
+        InviteRevoke,
         BoardLock,
         BoardClear,
         BoardSnapshot,

@@ -17,7 +17,12 @@ open breakout room they name; a student reaches only the questions and hands of 
 """
 
 from rooms.boards import write_refusal
-from rooms.bounds import OPEN_QUESTIONS_PER_AUTHOR, poll_bytes, question_bytes
+from rooms.bounds import (
+    OPEN_QUESTIONS_PER_AUTHOR,
+    REVOKED_INVITES_MAX,
+    poll_bytes,
+    question_bytes,
+)
 from rooms.checks import (
     check_board,
     check_reason,
@@ -47,6 +52,7 @@ from rooms.commands import (
     HandLower,
     HandLowerAll,
     HandRaise,
+    InviteRevoke,
     Leave,
     MediaMode,
     MediaMute,
@@ -103,6 +109,7 @@ from rooms.errors import (
     BadField,
     ChatMuted,
     InvalidChoice,
+    InviteRevoked,
     JoinDenied,
     LimitReached,
     MustWait,
@@ -128,6 +135,7 @@ from rooms.events import (
     HandLoweredEvent,
     HandRaisedEvent,
     HandsClearedEvent,
+    InviteRevokedEvent,
     ParticipantJoinedEvent,
     ParticipantRemovedEvent,
     PollAnsweredEvent,
@@ -153,6 +161,8 @@ POLL_QUESTION_MAX = 300
 POLL_OPTION_MAX = 100
 POLL_OPTIONS_MIN = 2
 POLL_OPTIONS_MAX = 10
+INVITE_ID_MAX = 64
+"""Characters in an invite link's id (``invite.revoke``)."""
 CLASS_NAME_MAX = 100
 """Characters in a class's display name at most (the access token's ``class_name`` claim)."""
 STAFF_THREAD = "staff"
@@ -171,6 +181,8 @@ def admit(state: RoomState, participant: Participant, class_name: str | None = N
         SessionEnded: the session was ended.
         ParticipantRemoved: the identity was removed from this session.
         JoinDenied: staff turned the identity away from the waiting room.
+        InviteRevoked: the identity never joined and its token came from an invite link staff
+            revoked (``Participant.invite``).
         MustWait: the waiting room is on and this student never joined (nor was admitted):
             they wait (:func:`rooms.decide_waiting.must_wait`); it is a ``RoomLocked``.
         RoomLocked: the room is locked and this identity never joined it (staff always may).
@@ -182,6 +194,8 @@ def admit(state: RoomState, participant: Participant, class_name: str | None = N
     if participant.identity in state.denied:
         raise JoinDenied("the teacher did not let you in to this class")
     known = state.participants.get(participant.identity)
+    if known is None and participant.invite in state.revoked_invites:
+        raise InviteRevoked("this invite link was closed; ask the teacher for a new one")
     if must_wait(state, participant):
         raise MustWait("the teacher lets you in from the waiting room")
     if known is None and state.locked and not participant.is_staff:
@@ -256,6 +270,8 @@ def decide(state: RoomState, actor: Participant, command: Command) -> list[Event
             return waiting_admit(state, actor, command)
         case WaitingDeny():
             return waiting_deny(state, actor, command)
+        case InviteRevoke():
+            return _invite_revoke(state, actor, command)
         case WaitingKnock():
             return waiting_knock(state, actor)
         case WaitingLeave():
@@ -557,6 +573,19 @@ def _room_lock(state: RoomState, actor: Participant, command: RoomLock) -> list[
 
 
 # Whiteboards
+
+
+def _invite_revoke(state: RoomState, actor: Participant, command: InviteRevoke) -> list[Event]:
+    require_staff(actor, "revoke an invite link")
+    if not 0 < len(command.invite_id) <= INVITE_ID_MAX:
+        raise BadField(f"invite_id is 1-{INVITE_ID_MAX} characters", "invite_id")
+    if command.invite_id in state.revoked_invites:
+        return []
+    if len(state.revoked_invites) >= REVOKED_INVITES_MAX:
+        raise LimitReached(
+            f"a room revokes at most {REVOKED_INVITES_MAX} invite links", "invite_id"
+        )
+    return [InviteRevokedEvent(command.invite_id, actor.identity)]
 
 
 def _board_lock(state: RoomState, actor: Participant, command: BoardLock) -> list[Event]:

@@ -147,6 +147,13 @@ class JoinDenied(RoomError):
     close_code = CloseCode.FORBIDDEN
 
 
+class InviteRevoked(RoomError):
+    """Staff revoked the invite link this token came from, and the identity never joined."""
+
+    code = "invite_revoked"
+    close_code = CloseCode.FORBIDDEN
+
+
 class SessionEnded(RoomError):
     """The session was ended; every join and command is refused."""
 
@@ -181,6 +188,7 @@ ERROR_CLASSES: tuple[type[RoomError], ...] = (
     RoomLocked,
     MustWait,
     JoinDenied,
+    InviteRevoked,
     SessionEnded,
     ParticipantRemoved,
 )

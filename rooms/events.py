@@ -349,6 +349,15 @@ class ParticipantDeniedEvent(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class InviteRevokedEvent(Event):
+    """Staff ``by`` revoked invite link ``invite_id``: it admits no new identity."""
+
+    type: ClassVar[str] = "invite.revoked"
+    invite_id: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class RoomNamedEvent(Event):
     """The class got its display name ``class_name``, from the access token of staff ``by``
     (docs/decisions/0018-class-name-waiting-room.md). Recorded once per room."""
@@ -566,6 +575,7 @@ EVENTS: dict[str, type[Event]] = {
         ParticipantWaitingLeftEvent,
         ParticipantAdmittedEvent,
         ParticipantDeniedEvent,
+        InviteRevokedEvent,
         BoardLockedEvent,
         BoardClearedEvent,
         BoardSnapshotSavedEvent,

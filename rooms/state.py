@@ -37,6 +37,7 @@ from rooms.events import (
     HandLoweredEvent,
     HandRaisedEvent,
     HandsClearedEvent,
+    InviteRevokedEvent,
     MediaModeChangedEvent,
     MediaMutedEvent,
     MediaPermittedEvent,
@@ -139,6 +140,7 @@ class RoomState:
     - ``waiting_room``: students who never joined wait to be admitted; ``waiting``: who waits,
       identity -> display name, first come first; ``denied``: identities staff turned away for
       the rest of the session. An admitted student becomes a participant (``participants``).
+    - ``revoked_invites``: invite links staff revoked; they admit no new identity.
     - ``participants``: everyone who ever joined, by identity (latest name and role).
     - ``removed``: identities removed for the rest of the session.
     - ``ended``: ``(reason, by)`` once the session ended.
@@ -179,6 +181,7 @@ class RoomState:
     waiting_room: bool = False
     waiting: dict[str, str] = field(default_factory=dict)
     denied: set[str] = field(default_factory=set)
+    revoked_invites: set[str] = field(default_factory=set)
     ended: tuple[str, str] | None = None
     participants: dict[str, Participant] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
@@ -259,6 +262,7 @@ def copy_state(state: RoomState) -> RoomState:
         waiting_room=state.waiting_room,
         waiting=dict(state.waiting),
         denied=set(state.denied),
+        revoked_invites=set(state.revoked_invites),
         ended=state.ended,
         participants=dict(state.participants),
         removed=set(state.removed),
@@ -422,6 +426,8 @@ def evolve(state: RoomState, record: Record) -> None:
                 state.participants[event.identity] = Participant(
                     event.identity, event.name, Role.STUDENT
                 )
+        case InviteRevokedEvent():
+            state.revoked_invites.add(event.invite_id)
         case ParticipantDeniedEvent():
             state.waiting.pop(event.identity, None)
             state.denied.add(event.identity)

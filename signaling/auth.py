@@ -173,7 +173,8 @@ def verify_access(keyring: Keyring, token: str, room: str) -> Access:
     Every claim of docs/protocol.md ("Access tokens") must be present with its type: ``iat``,
     ``nbf`` and ``exp`` integers; ``sub`` and ``name`` non-empty strings; ``grants`` with
     ``room`` (a room id), ``role``, ``can_publish`` and ``can_subscribe`` (booleans). The
-    optional ``class_name`` is a string of 1-100 characters when present.
+    optional ``class_name`` is a string of 1-100 characters when present, the optional
+    ``invite_id`` (the invite link a dev student token was traded for) a string.
 
     Raises:
         TokenInvalid, TokenExpired: as :func:`decode_claims`, or a claim missing or mistyped.
@@ -209,7 +210,11 @@ def verify_access(keyring: Keyring, token: str, room: str) -> Access:
         raise TokenInvalid(f"token claim 'class_name' must be 1-{CLASS_NAME_MAX} characters")
     if granted_room != room:
         raise TokenWrongRoom("token is for another room")
-    return Access(Participant(identity, name, role, can_publish, can_subscribe), class_name)
+    invite = claims.get("invite_id")
+    if invite is not None and not isinstance(invite, str):
+        raise TokenInvalid("token claim 'invite_id' must be a string")
+    participant = Participant(identity, name, role, can_publish, can_subscribe, invite)
+    return Access(participant, class_name)
 
 
 def mint_worker_token(

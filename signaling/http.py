@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from websockets.datastructures import Headers
@@ -199,6 +199,8 @@ class HttpRoutes:
             return self._new_room(teacher_name, _arg(query, "class_name"))
         if path == "/dev/api/student-token":
             return self._student_token(_arg(query, "invite"), _arg(query, "name"))
+        if path == "/dev/api/personal-invite":
+            return self._personal_invite(_arg(query, "teacher"), _arg(query, "name"))
         return text(HTTPStatus.NOT_FOUND, "not found\n")
 
     def _new_room(self, teacher_name: str, class_name: str) -> Response:
@@ -207,6 +209,10 @@ class HttpRoutes:
         # The class's name goes in every token of the room: the teacher's names the room
         # (room.named); the invite's and the students' let their pages show it before joining.
         named = {"class_name": titled} if titled else {}
+        # The class link's id: student tokens traded for it carry it, so staff can revoke the
+        # link (invite.revoke) and no new identity comes in through it; the teacher's token
+        # carries it so their page can.
+        link_id = secrets.token_hex(6)
         slug = _ROOM_SLUG.sub("-", (titled or name).lower()).strip("-")[:20] or "class"
         room = f"{slug}-{secrets.token_hex(3)}"
         teacher = mint(
@@ -215,7 +221,7 @@ class HttpRoutes:
             name=name,
             grants=Grants(room, Role.TEACHER),
             ttl_s=self.settings.teacher_ttl_s,
-            extra=named,
+            extra={**named, "invite_id": link_id},
         )
         invite = mint(
             self.keyring,
@@ -223,7 +229,7 @@ class HttpRoutes:
             name="invite",
             grants=Grants(room, Role.STUDENT),
             ttl_s=self.settings.student_ttl_s,
-            extra={"invite": True, **named},
+            extra={"invite": True, "invite_id": link_id, **named},
         )
         base = self.settings.public_url.rstrip("/")
         return as_json(
@@ -236,6 +242,8 @@ class HttpRoutes:
         )
 
     def _student_token(self, invite: str, name: str) -> Response:
+        """Trade an invite for a student token. A personal invite (``invite_sub``) always gives
+        the same identity, whatever name is typed: a removed student stays removed."""
         name = name.strip()[:_NAME_MAX]
         if not name:
             return as_json(
@@ -250,16 +258,61 @@ class HttpRoutes:
             return as_json(
                 HTTPStatus.FORBIDDEN, {"error": "token_invalid", "message": "not an invite"}
             )
+        personal = claims.get("invite_sub")
+        identity = personal if isinstance(personal, str) else f"s-{secrets.token_hex(4)}"
+        extra = _class_name_claim(claims)
+        if isinstance(claims.get("invite_id"), str):
+            extra["invite_id"] = claims["invite_id"]
         token = mint(
             self.keyring,
-            identity=f"s-{secrets.token_hex(4)}",
+            identity=identity,
             name=name,
             grants=Grants(str(grants.get("room")), Role.STUDENT),
             ttl_s=self.settings.student_ttl_s,
-            extra=_class_name_claim(claims),
+            extra=extra,
         )
         base = self.settings.public_url.rstrip("/")
         return as_json(HTTPStatus.OK, {"token": token, "link": f"{base}/#token={token}"})
+
+    def _personal_invite(self, teacher: str, name: str) -> Response:
+        """A join link for one student, asked for with a staff token of the room: whoever opens
+        it is always the same identity, so removing them keeps them out."""
+        name = name.strip()[:_NAME_MAX]
+        if not name:
+            return as_json(
+                HTTPStatus.BAD_REQUEST, {"error": "bad_field", "message": "a name is required"}
+            )
+        try:
+            claims = decode_claims(self.keyring, teacher)
+        except ClientError as exc:
+            return as_json(HTTPStatus.FORBIDDEN, {"error": exc.code, "message": exc.message})
+        grants = claims.get("grants")
+        if (
+            claims.get("invite")
+            or not isinstance(grants, dict)
+            or grants.get("role") not in (Role.TEACHER.value, Role.ASSISTANT.value)
+        ):
+            return as_json(
+                HTTPStatus.FORBIDDEN, {"error": "not_allowed", "message": "staff hand out links"}
+            )
+        room = str(grants.get("room"))
+        invite = mint(
+            self.keyring,
+            identity="invite",
+            name=name,
+            grants=Grants(room, Role.STUDENT),
+            ttl_s=self.settings.student_ttl_s,
+            extra={
+                "invite": True,
+                "invite_sub": f"s-{secrets.token_hex(4)}",
+                **_class_name_claim(claims),
+            },
+        )
+        base = self.settings.public_url.rstrip("/")
+        return as_json(
+            HTTPStatus.OK,
+            {"name": name, "link": f"{base}/dev/join?invite={invite}&name={quote(name)}"},
+        )
 
 
 def _page_hashes(page: Path) -> list[str]:

@@ -7,7 +7,10 @@ import { decodeTokenClaims } from "./token.js";
 
 const form = document.getElementById("join");
 const error = byTestId("join-error");
-const invite = new URLSearchParams(window.location.search).get("invite");
+const params = new URLSearchParams(window.location.search);
+const invite = params.get("invite");
+// A personal link names its student; the name can still be changed (the identity cannot).
+if (params.get("name")) byTestId("join-name").value = params.get("name");
 
 function showError(message) {
   error.textContent = message;

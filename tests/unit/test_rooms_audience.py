@@ -35,6 +35,7 @@ PRIVATE = {
     "participant.waiting_left",
     "participant.admitted",
     "participant.denied",
+    "invite.revoked",
 }
 SCOPED = {
     "chat.message",

@@ -33,6 +33,7 @@ from rooms import (
     HandLoweredEvent,
     HandRaisedEvent,
     HandsClearedEvent,
+    InviteRevokedEvent,
     Leave,
     MalformedEvent,
     MediaModeChangedEvent,
@@ -96,6 +97,7 @@ ONE_OF_EACH_EVENT: list[Event] = [
     ParticipantWaitingLeftEvent("s9"),
     ParticipantAdmittedEvent("s9", "Neo", "t1"),
     ParticipantDeniedEvent("s9", "t1"),
+    InviteRevokedEvent("link-1", "t1"),
     BoardLockedEvent("main", True, "t1"),
     BoardClearedEvent("main", "t1"),
     BoardSnapshotSavedEvent("main", "t1"),
@@ -146,7 +148,7 @@ def test_every_error_class_has_a_distinct_code_documented_in_the_protocol() -> N
     classes = [c for c in vars(rooms).values() if isinstance(c, type) and issubclass(c, RoomError)]
     # MustWait is a RoomLocked where someone cannot wait (a whiteboard): it shares its code.
     codes = [c.code for c in classes if c not in (RoomError, rooms.MustWait)]
-    assert len(codes) == len(set(codes)) == 20
+    assert len(codes) == len(set(codes)) == 21
     assert set(codes) == ERROR_CODES
     documented = PROTOCOL.read_text()
     for code in ERROR_CODES:
@@ -171,7 +173,7 @@ def test_command_registry_holds_every_command_class_by_wire_type() -> None:
     classes -= {rooms.WaitingKnock, rooms.WaitingLeave}  # internal, as BreakoutExpire
     assert set(COMMANDS.values()) == classes
     assert all(COMMANDS[cls.type] is cls for cls in classes)
-    assert len(COMMANDS) == 39
+    assert len(COMMANDS) == 40
     assert BreakoutExpire.type not in COMMANDS
 
 
@@ -213,7 +215,7 @@ def test_commands_are_immutable() -> None:
 def test_event_registry_holds_every_documented_event_type() -> None:
     documented = PROTOCOL.read_text()
     assert {type(e) for e in ONE_OF_EACH_EVENT} == set(EVENTS.values())
-    assert len(EVENTS) == 40
+    assert len(EVENTS) == 41
     for wire_type in EVENTS:
         assert f"`{wire_type}`" in documented
 
@@ -263,6 +265,7 @@ def test_event_data_keys_are_the_protocol_fields() -> None:
         "participant.waiting_left": ["identity"],
         "participant.admitted": ["identity", "name", "by"],
         "participant.denied": ["identity", "by"],
+        "invite.revoked": ["invite_id", "by"],
         "board.locked": ["board", "locked", "by"],
         "board.cleared": ["board", "by"],
         "board.snapshot_saved": ["board", "by"],

@@ -183,6 +183,8 @@ function start() {
   model.roomId = claims.grants.room;
   // Shown before the welcome arrives; the room's recorded name (RoomView class_name) wins after.
   if (typeof claims.class_name === "string") model.className = claims.class_name;
+  // Staff's tokens from the dev pages name the class link, which they may revoke.
+  if (typeof claims.invite_id === "string") model.inviteId = claims.invite_id;
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
   connection = new Connection({
     url: `${scheme}//${window.location.host}/ws`,

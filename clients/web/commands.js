@@ -32,6 +32,7 @@ export function createCommands(conn) {
     /** `identity` null: admit everyone waiting. */
     admitWaiting: (identity) => send("waiting.admit", { identity }, "Let in"),
     denyWaiting: (identity) => send("waiting.deny", { identity }, "Turn away"),
+    revokeInvite: (inviteId) => send("invite.revoke", { invite_id: inviteId }, "Close the class link"),
     lockBoard: (board, locked) => send("board.lock", { board, locked }, locked ? "Lock whiteboard" : "Unlock whiteboard"),
     clearBoard: (board) => send("board.clear", { board }, "Clear whiteboard"),
     snapshotBoard: (board) => send("board.snapshot", { board }, "Save whiteboard snapshot"),

@@ -52,6 +52,9 @@ export class RoomModel {
     /** The class's display name (RoomView `class_name`, `room.named`); "" until it has one. */
     this.className = "";
     this.locked = false;
+    /** The class link this page's token names (staff, dev pages), and whether it was revoked. */
+    this.inviteId = this.inviteId ?? null;
+    this.inviteRevoked = this.inviteRevoked ?? false;
     /** The waiting room is on; `waiting`: who waits, first come first (staff only). */
     this.waitingRoom = false;
     /** @type {{identity: string, name: string}[]} */
@@ -595,6 +598,10 @@ const EVENT_HANDLERS = {
 
   "participant.admitted"(m, d) {
     m.waiting = m.waiting.filter((w) => w.identity !== d.identity);
+  },
+
+  "invite.revoked"(m, d) {
+    if (d.invite_id === m.inviteId) m.inviteRevoked = true;
   },
 
   "participant.denied"(m, d) {

@@ -16,9 +16,12 @@ export function mountWaiting(panel, header, { model, commands, run }) {
   const count = el("span", { class: "badge badge-warn", testid: "waiting-count", role: "status", hidden: true });
   const admitAll = el("button", { type: "button", class: "btn btn-small", testid: "waiting-admit-all", text: "Let everyone in",
     hidden: true, onclick: () => run(commands.admitWaiting(null)) });
+  const revoke = el("button", { type: "button", class: "btn btn-small", testid: "invite-revoke", text: "Close the class link",
+    title: "Nobody new can join through the shared class link; those already in can come back",
+    hidden: true, onclick: () => run(commands.revokeInvite(model.inviteId)) });
   const list = el("ul", { class: "waiting-list", testid: "waiting-list", "aria-label": "Waiting to join" });
   const staffBox = el("div", { class: "waiting-room", testid: "waiting-room", hidden: true },
-    el("div", { class: "form-actions" }, toggle, count, admitAll), list);
+    el("div", { class: "form-actions" }, toggle, count, admitAll, revoke), list);
   panel.prepend(staffBox);
 
   const notice = el("div", { class: "banner", testid: "waiting-screen", role: "status", hidden: true });
@@ -38,6 +41,9 @@ export function mountWaiting(panel, header, { model, commands, run }) {
       count.hidden = n === 0;
       count.textContent = `${n} waiting`;
       admitAll.hidden = n < 2;
+      revoke.hidden = !model.inviteId;
+      revoke.disabled = model.inviteRevoked;
+      revoke.textContent = model.inviteRevoked ? "Class link closed" : "Close the class link";
       replaceChildren(list, model.waiting.map(({ identity, name }) =>
         el("li", { class: "waiting-entry", testid: "waiting-entry", "data-identity": identity },
           el("span", { class: "waiting-name", text: name }),

@@ -147,6 +147,7 @@ from rooms.events import (
     WaitingRoomSetEvent,
     event_from_data,
 )
+from rooms.export import CSV_TABLES, ClassExport
 from rooms.media import MODES, SOURCES, forwarded_sources, may_publish, router_id
 from rooms.participant import Participant
 from rooms.roles import Role, is_staff
@@ -158,6 +159,7 @@ __all__ = [
     "CHAT_HISTORY",
     "CLASS_NAME_MAX",
     "COMMANDS",
+    "CSV_TABLES",
     "ERROR_CODES",
     "EVENTS",
     "MAIN_BOARD",
@@ -199,6 +201,7 @@ __all__ = [
     "ChatMuted",
     "ChatMutedEvent",
     "ChatSend",
+    "ClassExport",
     "CloseCode",
     "Command",
     "Event",

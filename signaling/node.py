@@ -9,8 +9,11 @@ room go on (docs/protocol.md, "Error codes").
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
 import functools
+import io
+import json
 import logging
 import random
 import weakref
@@ -26,7 +29,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from rooms import (
+    CSV_TABLES,
     BreakoutOpen,
+    ClassExport,
     CloseCode,
     Command,
     Leave,
@@ -78,6 +83,7 @@ from .ratelimit import AddressBuckets, SharedBuckets, TokenBucket
 from .request_target import (
     BadTarget,
     BoardTarget,
+    ExportTarget,
     HttpTarget,
     SnapshotTarget,
     Target,
@@ -95,6 +101,9 @@ from .store import EventStore, StoreUnavailable
 from .waiting import Waiter
 
 log = logging.getLogger(__name__)
+
+#: Records read per store round trip while exporting a class.
+_EXPORT_PAGE = 1000
 
 #: Close reasons are at most 123 bytes (RFC 6455 section 5.5.1).
 _REASON_MAX = 120
@@ -276,6 +285,8 @@ class SignalingNode:
             return text(HTTPStatus.NOT_FOUND, "not found\n")
         if isinstance(target, SnapshotTarget):
             return await self._snapshot_download(target)
+        if isinstance(target, ExportTarget):
+            return await self._class_export(target, request)
         if not self.settings.origins.allows(request.headers.get_all("Origin")):
             return text(HTTPStatus.FORBIDDEN, "origin not allowed (--allowed-origins)\n")
         self._targets[connection] = target
@@ -322,6 +333,60 @@ class SignalingNode:
             f'attachment; filename="{room}-{board}-{snapshot}.yjs"'
         )
         return response
+
+    async def _class_export(self, target: ExportTarget, request: Request) -> Response:
+        """``GET /rooms/<room>/export.json`` (or ``.csv?table=chat|questions|polls|attendance``)
+        with a staff access token in ``Authorization: Bearer``: the class from the room's log
+        (docs/protocol.md, "Class export"). The log is read in pages and folded into a bounded
+        :class:`rooms.export.ClassExport`, so memory follows the export, not the log."""
+        room = target.room
+        table = parse_qs(target.query).get("table", ["chat"])[0]
+        if target.format == "csv" and table not in CSV_TABLES:
+            return text(HTTPStatus.NOT_FOUND, f"no such table; one of {', '.join(CSV_TABLES)}\n")
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return text(
+                HTTPStatus.UNAUTHORIZED, "an access token (Authorization: Bearer) is needed\n"
+            )
+        try:
+            participant = verify_access(self.keyring, token.strip(), room).participant
+        except ClientError as exc:
+            return text(HTTPStatus.FORBIDDEN, f"{exc.code}: {exc.message}\n")
+        if not participant.is_staff:
+            return text(HTTPStatus.FORBIDDEN, "not_allowed: only the staff export the class\n")
+        try:
+            hub = await self._hub(room)
+        except StoreUnavailable:
+            return text(HTTPStatus.SERVICE_UNAVAILABLE, "the room store is unavailable\n")
+        try:
+            if participant.identity in hub.state.removed:
+                return text(HTTPStatus.FORBIDDEN, "participant_removed: you were removed\n")
+            export = ClassExport(room)
+            through, after = hub.state.last_id, 0
+            while after < through:
+                records = await self.store.read(room, after, min(_EXPORT_PAGE, through - after))
+                if not records:
+                    break
+                for record in records:
+                    export.add(record)
+                after = records[-1].id
+            export.class_name = export.class_name or hub.state.class_name
+        except StoreUnavailable:
+            return text(HTTPStatus.SERVICE_UNAVAILABLE, "the room store is unavailable\n")
+        finally:
+            if hub.idle:
+                self._idle(hub)
+        if target.format == "json":
+            body = json.dumps(export.to_data(), ensure_ascii=False).encode()
+            response = respond(HTTPStatus.OK, body, "application/json")
+            filename = f"{room}-class.json"
+        else:
+            out = io.StringIO()
+            csv.writer(out).writerows(export.rows(table))
+            response = respond(HTTPStatus.OK, out.getvalue().encode(), "text/csv; charset=utf-8")
+            filename = f"{room}-{table}.csv"
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response  # Cache-Control: no-store, as every answer but the static files
 
     async def _snapshot_refusal(self, room: str, identity: str) -> Response | None:
         """Why ``identity`` may not download ``room``'s snapshots now, as the room's state says

@@ -16,6 +16,7 @@ import { mountPolls } from "./views/polls.js";
 import { mountQA } from "./views/qa.js";
 import { mountRoster } from "./views/roster.js";
 import { mountShortcuts } from "./views/shortcuts.js";
+import { mountExport } from "./views/export.js";
 import { mountToasts } from "./views/toasts.js";
 import { mountWaiting } from "./views/waiting.js";
 import { mountWhiteboard } from "./views/whiteboard.js";
@@ -181,6 +182,9 @@ function start() {
     return;
   }
   model.roomId = claims.grants.room;
+  // Staff download the class from here, during it and on the end screen (even after a reload).
+  const staff = claims.grants.role === "teacher" || claims.grants.role === "assistant";
+  mountExport(document.querySelector("header"), { token, room: claims.grants.room, staff, toasts });
   // Shown before the welcome arrives; the room's recorded name (RoomView class_name) wins after.
   if (typeof claims.class_name === "string") model.className = claims.class_name;
   // Staff's tokens from the dev pages name the class link, which they may revoke.

@@ -26,6 +26,7 @@ from rooms.events import (
     ParticipantAdmittedEvent,
     ParticipantDeniedEvent,
     ParticipantJoinedEvent,
+    ParticipantLeftEvent,
     ParticipantRemovedEvent,
     ParticipantWaitingEvent,
     ParticipantWaitingLeftEvent,
@@ -85,7 +86,8 @@ Audience.STAFF = Audience("staff")
 def audience_of(event: Event) -> Audience:
     """The audience of ``event``.
 
-    ``participant.joined``, ``board.snapshot_saved``, ``invite.revoked`` and the waiting
+    ``participant.joined``, ``participant.left``, ``board.snapshot_saved``, ``invite.revoked``
+    and the waiting
     room's ``participant.waiting``, ``participant.waiting_left`` and ``participant.denied`` go
     to the staff; ``participant.admitted`` to the staff and the student admitted; a private
     ``chat.message`` to the staff and the thread's student; ``poll.answered``,
@@ -102,6 +104,7 @@ def audience_of(event: Event) -> Audience:
             | ParticipantWaitingLeftEvent()
             | ParticipantDeniedEvent()
             | InviteRevokedEvent()
+            | ParticipantLeftEvent()
         ):
             return Audience.STAFF
         case ParticipantAdmittedEvent(identity=identity):

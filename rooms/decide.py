@@ -137,6 +137,7 @@ from rooms.events import (
     HandsClearedEvent,
     InviteRevokedEvent,
     ParticipantJoinedEvent,
+    ParticipantLeftEvent,
     ParticipantRemovedEvent,
     PollAnsweredEvent,
     PollClosedEvent,
@@ -173,9 +174,10 @@ def admit(state: RoomState, participant: Participant, class_name: str | None = N
     """Check a join and return the events it causes.
 
     Returns ``[ParticipantJoinedEvent]`` the first time an identity joins, or when it comes back
-    with another name or role; else ``[]``. When staff join with ``class_name`` (their token's
-    claim) and the room has no name yet, a ``RoomNamedEvent`` follows: the first name is kept
-    (docs/decisions/0018-class-name-waiting-room.md); a student's ``class_name`` names nothing.
+    with another name or role, or after it left (``leave``); else ``[]``. When staff join with
+    ``class_name`` (their token's claim) and the room has no name yet, a ``RoomNamedEvent``
+    follows: the first name is kept (docs/decisions/0018-class-name-waiting-room.md); a
+    student's ``class_name`` names nothing.
 
     Raises:
         SessionEnded: the session was ended.
@@ -201,7 +203,11 @@ def admit(state: RoomState, participant: Participant, class_name: str | None = N
     if known is None and state.locked and not participant.is_staff:
         raise RoomLocked("the room is locked")
     events: list[Event] = []
-    if known is None or (known.name, known.role) != (participant.name, participant.role):
+    if (
+        known is None
+        or (known.name, known.role) != (participant.name, participant.role)
+        or participant.identity in state.left
+    ):
         events.append(
             ParticipantJoinedEvent(participant.identity, participant.name, participant.role)
         )
@@ -405,9 +411,13 @@ def _hand_lower_all(state: RoomState, actor: Participant) -> list[Event]:
 
 
 def _leave(state: RoomState, actor: Participant) -> list[Event]:
-    if actor.identity not in state.hands:
-        return []
-    return [HandLoweredEvent(actor.identity, actor.identity, state.place_of(actor.identity))]
+    events: list[Event] = []
+    if actor.identity in state.hands:
+        place = state.place_of(actor.identity)
+        events.append(HandLoweredEvent(actor.identity, actor.identity, place))
+    if actor.identity not in state.left:
+        events.append(ParticipantLeftEvent(actor.identity))  # attendance: when they left
+    return events
 
 
 # Questions

@@ -349,6 +349,15 @@ class ParticipantDeniedEvent(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ParticipantLeftEvent(Event):
+    """``identity`` left the class (the ``leave`` command: the Leave button, not a dropped
+    connection); a later join of theirs records ``participant.joined`` again."""
+
+    type: ClassVar[str] = "participant.left"
+    identity: str
+
+
+@dataclass(frozen=True, slots=True)
 class InviteRevokedEvent(Event):
     """Staff ``by`` revoked invite link ``invite_id``: it admits no new identity."""
 
@@ -576,6 +585,7 @@ EVENTS: dict[str, type[Event]] = {
         ParticipantAdmittedEvent,
         ParticipantDeniedEvent,
         InviteRevokedEvent,
+        ParticipantLeftEvent,
         BoardLockedEvent,
         BoardClearedEvent,
         BoardSnapshotSavedEvent,

@@ -21,6 +21,7 @@ from rooms.events import (
     HandRaisedEvent,
     ParticipantAdmittedEvent,
     ParticipantJoinedEvent,
+    ParticipantLeftEvent,
     ParticipantRemovedEvent,
     PollAnsweredEvent,
     PollClosedEvent,
@@ -53,7 +54,10 @@ CSV_TABLES: dict[str, tuple[str, ...]] = {
         *("votes", "answered", "pinned", "dismissed"),
     ),
     "polls": ("poll_id", "ts", "question", "multiple", "open", "voters", "option", "votes"),
-    "attendance": ("identity", "name", "role", "joined_at", "last_seen_at", "removed_at"),
+    "attendance": (
+        *("identity", "name", "role", "joined_at", "last_seen_at"),
+        *("left_at", "removed_at"),
+    ),
 }
 
 
@@ -160,7 +164,11 @@ class ClassExport:
                 role = event.role.value if isinstance(event, ParticipantJoinedEvent) else "student"
                 person = self._person(event.identity, event.name, ts)
                 if person is not None:
-                    person.update(name=event.name, role=role)
+                    person.update(name=event.name, role=role, left_at=None)
+            case ParticipantLeftEvent():
+                person = self.people.get(event.identity)
+                if person is not None:
+                    person["left_at"] = ts
             case ParticipantRemovedEvent():
                 person = self.people.get(event.identity)
                 if person is not None:
@@ -180,6 +188,7 @@ class ClassExport:
                 "role": "student",
                 "joined_at": ts,
                 "last_seen_at": ts,
+                "left_at": None,
                 "removed_at": None,
             }
         return person
@@ -192,6 +201,8 @@ class ClassExport:
                 who = event.sender
             case (
                 HandRaisedEvent()
+                | ParticipantJoinedEvent()
+                | ParticipantLeftEvent()
                 | QuestionUpvotedEvent()
                 | QuestionUnvotedEvent()
                 | PollAnsweredEvent()

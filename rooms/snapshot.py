@@ -12,10 +12,10 @@ The data is msgpack-ready (maps, lists, strings, integers, booleans, None) and v
 Version 2 added the media rules and breakout rooms (``media_mode`` ... ``breakout_of``); version 3
 breakout rounds, timers, self-select, the help queue, breakout chat and the gallery, and each
 question's ``room`` (a tenth item of its row); version 4 the class's display name
-(``class_name``), the waiting room (``waiting_room``, ``waiting``, ``denied``) and the revoked
-invite links (``revoked_invites``). Older snapshots are still read: the code that wrote them
-had no such events, so those fields are a new room's. A node that reads only version 1
-refuses a version 2 snapshot rather than dropping what it cannot hold.
+(``class_name``), the waiting room (``waiting_room``, ``waiting``, ``denied``), the revoked
+invite links (``revoked_invites``) and who left (``left``). Older snapshots are still read: the
+code that wrote them had no such events, so those fields are a new room's. A node that reads
+only version 1 refuses a version 2 snapshot rather than dropping what it cannot hold.
 
 A question row still carries its ``dismissed`` flag (always false since dismissed questions leave
 the state, :mod:`rooms.bounds`), so a node of either age reads the other's snapshots; a dismissed
@@ -70,6 +70,7 @@ _NEW_IN_VERSION_4: dict[str, Any] = {
     "waiting": [],
     "denied": [],
     "revoked_invites": [],
+    "left": [],
 }
 """The version 4 keys with the values of a room that was never named and had no waiting room."""
 
@@ -88,6 +89,7 @@ def state_to_data(state: RoomState) -> dict[str, Any]:
         "waiting": [[identity, name] for identity, name in state.waiting.items()],
         "denied": sorted(state.denied),
         "revoked_invites": sorted(state.revoked_invites),
+        "left": sorted(state.left),
         "last_id": state.last_id,
         "locked": state.locked,
         "ended": list(state.ended) if state.ended is not None else None,
@@ -176,6 +178,7 @@ def state_from_data(data: Any) -> RoomState:
             waiting={str(identity): str(name) for identity, name in data["waiting"]},
             denied={str(identity) for identity in data["denied"]},
             revoked_invites={str(invite) for invite in data["revoked_invites"]},
+            left={str(identity) for identity in data["left"]},
             locked=bool(data["locked"]),
             ended=(str(ended[0]), str(ended[1])) if ended is not None else None,
             participants={

@@ -45,6 +45,7 @@ from rooms.events import (
     ParticipantAdmittedEvent,
     ParticipantDeniedEvent,
     ParticipantJoinedEvent,
+    ParticipantLeftEvent,
     ParticipantRemovedEvent,
     ParticipantWaitingEvent,
     ParticipantWaitingLeftEvent,
@@ -141,6 +142,7 @@ class RoomState:
       identity -> display name, first come first; ``denied``: identities staff turned away for
       the rest of the session. An admitted student becomes a participant (``participants``).
     - ``revoked_invites``: invite links staff revoked; they admit no new identity.
+    - ``left``: identities whose last word was ``leave``; their next join is recorded again.
     - ``participants``: everyone who ever joined, by identity (latest name and role).
     - ``removed``: identities removed for the rest of the session.
     - ``ended``: ``(reason, by)`` once the session ended.
@@ -182,6 +184,7 @@ class RoomState:
     waiting: dict[str, str] = field(default_factory=dict)
     denied: set[str] = field(default_factory=set)
     revoked_invites: set[str] = field(default_factory=set)
+    left: set[str] = field(default_factory=set)
     ended: tuple[str, str] | None = None
     participants: dict[str, Participant] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
@@ -263,6 +266,7 @@ def copy_state(state: RoomState) -> RoomState:
         waiting=dict(state.waiting),
         denied=set(state.denied),
         revoked_invites=set(state.revoked_invites),
+        left=set(state.left),
         ended=state.ended,
         participants=dict(state.participants),
         removed=set(state.removed),
@@ -326,6 +330,7 @@ def evolve(state: RoomState, record: Record) -> None:
         case ParticipantJoinedEvent():
             state.participants[event.identity] = Participant(event.identity, event.name, event.role)
             state.waiting.pop(event.identity, None)  # entered once the waiting room was off
+            state.left.discard(event.identity)
             if is_staff(event.role):
                 # Staff never have a hand up, are never chat-muted and publish by their grant.
                 _lower_hand(state, event.identity)
@@ -426,6 +431,8 @@ def evolve(state: RoomState, record: Record) -> None:
                 state.participants[event.identity] = Participant(
                     event.identity, event.name, Role.STUDENT
                 )
+        case ParticipantLeftEvent():
+            state.left.add(event.identity)
         case InviteRevokedEvent():
             state.revoked_invites.add(event.invite_id)
         case ParticipantDeniedEvent():

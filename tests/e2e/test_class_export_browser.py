@@ -69,5 +69,5 @@ def test_the_end_screen_survives_a_reload_and_the_export_downloads(
     with teacher.page.expect_download(timeout=WAIT_MS) as downloaded:
         teacher.by("export-attendance").click()
     csv_text = Path(downloaded.value.path()).read_text()
-    assert csv_text.startswith("identity,name,role,joined_at,last_seen_at,removed_at")
+    assert csv_text.startswith("identity,name,role,joined_at,last_seen_at,left_at,removed_at")
     teacher.screenshot(e2e_artifacts, "end-screen-teacher-export")

@@ -30,7 +30,8 @@ async def test_staff_export_the_class_as_json_and_csv_after_it_ended(
 ) -> None:
     teacher = client(server, "t1", "teacher")
     ada, bob = client(server, "ada"), client(server, "bob", reconnect=False)
-    await connect_all([teacher, ada, bob])
+    cleo = client(server, "cleo", reconnect=False)
+    await connect_all([teacher, ada, bob, cleo])
     try:
         await ada.chat("Good morning")
         await ada.chat("Can I hand in late?", to="staff")
@@ -46,9 +47,10 @@ async def test_staff_export_the_class_as_json_and_csv_after_it_ended(
         await bob.answer_poll(poll_id, [1])
         await teacher.close_poll(poll_id)
         await teacher.remove("bob", "left early")
+        await cleo.leave()  # the Leave button: her leaving time is in the log
         await teacher.end_session("see you")
     finally:
-        await close_all([teacher, ada, bob])
+        await close_all([teacher, ada, bob, cleo])
 
     staff_token = server.token("t1", "teacher")
     status, body, disposition = fetch(server, "/rooms/class/export.json", staff_token)
@@ -68,8 +70,10 @@ async def test_staff_export_the_class_as_json_and_csv_after_it_ended(
     (poll,) = export["polls"]
     assert poll["tally"] == [0, 2] and poll["voters"] == 2 and poll["open"] is False
     people = {p["identity"]: p for p in export["attendance"]}
-    assert set(people) == {"t1", "ada", "bob"}
+    assert set(people) == {"t1", "ada", "bob", "cleo"}
     assert people["bob"]["removed_at"] is not None and people["ada"]["removed_at"] is None
+    assert people["cleo"]["left_at"] is not None and people["ada"]["left_at"] is None
+    assert people["cleo"]["joined_at"] <= people["cleo"]["left_at"]
     assert people["ada"]["joined_at"] <= people["ada"]["last_seen_at"]
 
     status, body, disposition = fetch(server, "/rooms/class/export.csv?table=polls", staff_token)
@@ -78,7 +82,8 @@ async def test_staff_export_the_class_as_json_and_csv_after_it_ended(
     assert rows[0][:3] == ["poll_id", "ts", "question"]
     assert [(r[6], r[7]) for r in rows[1:]] == [("tea", "0"), ("coffee", "2")]
     status, body, _ = fetch(server, "/rooms/class/export.csv?table=attendance", staff_token)
-    assert status == 200 and len(list(csv.reader(io.StringIO(body.decode())))) == 4
+    rows = list(csv.reader(io.StringIO(body.decode())))
+    assert status == 200 and len(rows) == 5 and "left_at" in rows[0]
     status, body, _ = fetch(server, "/rooms/class/export.csv", staff_token)
     assert status == 200 and body.decode().count("\n") == 4, "chat is the default table"
 

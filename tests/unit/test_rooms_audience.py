@@ -36,6 +36,7 @@ PRIVATE = {
     "participant.admitted",
     "participant.denied",
     "invite.revoked",
+    "participant.left",
 }
 SCOPED = {
     "chat.message",

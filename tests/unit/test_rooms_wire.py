@@ -45,6 +45,7 @@ from rooms import (
     ParticipantAdmittedEvent,
     ParticipantDeniedEvent,
     ParticipantJoinedEvent,
+    ParticipantLeftEvent,
     ParticipantRemovedEvent,
     ParticipantWaitingEvent,
     ParticipantWaitingLeftEvent,
@@ -98,6 +99,7 @@ ONE_OF_EACH_EVENT: list[Event] = [
     ParticipantAdmittedEvent("s9", "Neo", "t1"),
     ParticipantDeniedEvent("s9", "t1"),
     InviteRevokedEvent("link-1", "t1"),
+    ParticipantLeftEvent("s1"),
     BoardLockedEvent("main", True, "t1"),
     BoardClearedEvent("main", "t1"),
     BoardSnapshotSavedEvent("main", "t1"),
@@ -215,7 +217,7 @@ def test_commands_are_immutable() -> None:
 def test_event_registry_holds_every_documented_event_type() -> None:
     documented = PROTOCOL.read_text()
     assert {type(e) for e in ONE_OF_EACH_EVENT} == set(EVENTS.values())
-    assert len(EVENTS) == 41
+    assert len(EVENTS) == 42
     for wire_type in EVENTS:
         assert f"`{wire_type}`" in documented
 
@@ -266,6 +268,7 @@ def test_event_data_keys_are_the_protocol_fields() -> None:
         "participant.admitted": ["identity", "name", "by"],
         "participant.denied": ["identity", "by"],
         "invite.revoked": ["invite_id", "by"],
+        "participant.left": ["identity"],
         "board.locked": ["board", "locked", "by"],
         "board.cleared": ["board", "by"],
         "board.snapshot_saved": ["board", "by"],

@@ -215,6 +215,9 @@ class SignalingNode:
         #: node, oldest first, at most ``max_connections_per_identity`` of each.
         self._ws_held = ConnectionCap[Member](settings.max_connections_per_identity)
         self._boards_held = ConnectionCap[Outbox](settings.max_connections_per_identity)
+        #: Waiting-room connections, counted apart under the same cap: a student cannot make the
+        #: node hold more waiting connections than joined ones.
+        self._waiting_held = ConnectionCap[Outbox](settings.max_connections_per_identity)
         self._used_links = UsedLinks()
         self._auth_failures = AddressBuckets(
             settings.auth_failure_rate_per_s,
@@ -521,10 +524,10 @@ class SignalingNode:
                     break
                 if member is None and waiter is not None and waiter.entered is not None:
                     member = waiter.entered  # admitted from the waiting room: joined now
+                    key = _identity_key(member_room(hub), member.participant)
                     self._waiting_outboxes.discard(outbox)
-                    identity_bucket = self._identity_buckets.acquire(
-                        _identity_key(member_room(hub), member.participant)
-                    )
+                    self._waiting_held.release(key, outbox)
+                    identity_bucket = self._identity_buckets.acquire(key)
                 try:
                     message = self._read(frame, bucket)
                     if isinstance(message, Join):
@@ -605,8 +608,11 @@ class SignalingNode:
             self.metrics.connections.dec()
             if waiter is not None and hub is not None:
                 self._waiting_outboxes.discard(outbox)
+                self._waiting_held.release(_identity_key(hub.room_id, waiter.participant), outbox)
                 if member is None and waiter.entered is not None:
-                    member = waiter.entered
+                    member = waiter.entered  # admitted, closed before it sent a frame
+                    # Held as the read loop would have, so the release below balances.
+                    self._identity_buckets.acquire(_identity_key(hub.room_id, member.participant))
                 elif member is None:
                     hub.unwait(waiter)
             if member is not None and hub is not None:
@@ -726,6 +732,14 @@ class SignalingNode:
         if isinstance(member, Waiter):
             member.on_enter = functools.partial(self._entered, hub)
             self._waiting_outboxes.add(outbox)
+            key = _identity_key(hub.room_id, member.participant)
+            for oldest in self._waiting_held.hold(key, outbox):
+                error = ConnectionReplaced("this identity waits on a newer connection")
+                asyncio.get_running_loop().create_task(
+                    oldest.close(
+                        CloseCode.CONNECTION_REPLACED, error.code, final_frame=encode_error(error)
+                    )
+                )
             return hub, member
         self._entered(hub, member)
         return hub, member

@@ -135,3 +135,28 @@ async def test_a_student_waiting_on_one_node_is_admitted_by_staff_on_another(
         await close_all(clients)
         for made in nodes:
             made.stop()
+
+
+async def test_one_identity_holds_no_more_waiting_connections_than_joined_ones(
+    server: LiveclassServer,
+) -> None:
+    teacher = ClassroomClient(server.ws_url, server.token("t1", "teacher"), "class")
+    await connect_all([teacher])
+    await teacher.set_waiting_room(True)
+    tabs = [
+        ClassroomClient(server.ws_url, server.token("s9", name="Neo"), "class", reconnect=False)
+        for _ in range(9)  # --max-connections-per-identity is 8
+    ]
+    try:
+        for tab in tabs:
+            assert (await tab.connect())["t"] == "waiting"
+        await tabs[0].wait_until(lambda: tabs[0].closed_with is not None, WAIT_S)
+        assert tabs[0].closed_with == (4410, "connection_replaced")
+        assert all(tab.closed_with is None for tab in tabs[1:])
+        waiting = [e for e in teacher.session.events if e.type == "participant.waiting"]
+        assert len(waiting) == 1, "one identity waits once, however many tabs"
+        await teacher.admit_waiting("s9")
+        for tab in tabs[1:]:
+            await tab.wait_until(lambda tab=tab: tab.session.welcomes == 1, WAIT_S)
+    finally:
+        await close_all([teacher, *tabs])

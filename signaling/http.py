@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from rooms import Role
+from rooms import CLASS_NAME_MAX, Role
 
 from .auth import Grants, Keyring, decode_claims, mint
 from .errors import ClientError
@@ -174,22 +174,33 @@ class HttpRoutes:
         if path == "/dev/join":
             return self._page("join.html", headers)
         if path == "/dev/api/new-room":
-            return self._new_room(_arg(query, "teacher_name") or "Teacher")
+            teacher_name = _arg(query, "teacher_name") or "Teacher"
+            return self._new_room(teacher_name, _arg(query, "class_name"))
         if path == "/dev/api/student-token":
             return self._student_token(_arg(query, "invite"), _arg(query, "name"))
+        if path == "/dev/api/personal-invite":
+            return self._personal_invite(_arg(query, "teacher"), _arg(query, "name"))
         return text(HTTPStatus.NOT_FOUND, "not found\n")
 
-    def _new_room(self, teacher_name: str) -> Response:
+    def _new_room(self, teacher_name: str, class_name: str) -> Response:
         name = teacher_name.strip()[:_NAME_MAX] or "Teacher"
-        room = (
-            f"{_ROOM_SLUG.sub('-', name.lower()).strip('-')[:20] or 'class'}-{secrets.token_hex(3)}"
-        )
+        titled = class_name.strip()[:CLASS_NAME_MAX]
+        # The class's name goes in every token of the room: the teacher's names the room
+        # (room.named); the invite's and the students' let their pages show it before joining.
+        named = {"class_name": titled} if titled else {}
+        # The class link's id: student tokens traded for it carry it, so staff can revoke the
+        # link (invite.revoke) and no new identity comes in through it; the teacher's token
+        # carries it so their page can.
+        link_id = secrets.token_hex(6)
+        slug = _ROOM_SLUG.sub("-", (titled or name).lower()).strip("-")[:20] or "class"
+        room = f"{slug}-{secrets.token_hex(3)}"
         teacher = mint(
             self.keyring,
             identity=f"t-{secrets.token_hex(4)}",
             name=name,
             grants=Grants(room, Role.TEACHER),
             ttl_s=self.settings.teacher_ttl_s,
+            extra={**named, "invite_id": link_id},
         )
         invite = mint(
             self.keyring,
@@ -197,7 +208,7 @@ class HttpRoutes:
             name="invite",
             grants=Grants(room, Role.STUDENT),
             ttl_s=self.settings.student_ttl_s,
-            extra={"invite": True},
+            extra={"invite": True, "invite_id": link_id, **named},
         )
         base = self.settings.public_url.rstrip("/")
         return as_json(
@@ -210,6 +221,8 @@ class HttpRoutes:
         )
 
     def _student_token(self, invite: str, name: str) -> Response:
+        """Trade an invite for a student token. A personal invite (``invite_sub``) always gives
+        the same identity, whatever name is typed: a removed student stays removed."""
         name = name.strip()[:_NAME_MAX]
         if not name:
             return as_json(
@@ -224,16 +237,69 @@ class HttpRoutes:
             return as_json(
                 HTTPStatus.FORBIDDEN, {"error": "token_invalid", "message": "not an invite"}
             )
+        personal = claims.get("invite_sub")
+        identity = personal if isinstance(personal, str) else f"s-{secrets.token_hex(4)}"
+        extra = _class_name_claim(claims)
+        if isinstance(claims.get("invite_id"), str):
+            extra["invite_id"] = claims["invite_id"]
         token = mint(
             self.keyring,
-            identity=f"s-{secrets.token_hex(4)}",
+            identity=identity,
             name=name,
             grants=Grants(str(grants.get("room")), Role.STUDENT),
             ttl_s=self.settings.student_ttl_s,
+            extra=extra,
         )
         base = self.settings.public_url.rstrip("/")
         return as_json(HTTPStatus.OK, {"token": token, "link": f"{base}/#token={token}"})
 
+    def _personal_invite(self, teacher: str, name: str) -> Response:
+        """A join link for one student, asked for with a staff token of the room: whoever opens
+        it is always the same identity, so removing them keeps them out."""
+        name = name.strip()[:_NAME_MAX]
+        if not name:
+            return as_json(
+                HTTPStatus.BAD_REQUEST, {"error": "bad_field", "message": "a name is required"}
+            )
+        try:
+            claims = decode_claims(self.keyring, teacher)
+        except ClientError as exc:
+            return as_json(HTTPStatus.FORBIDDEN, {"error": exc.code, "message": exc.message})
+        grants = claims.get("grants")
+        if (
+            claims.get("invite")
+            or not isinstance(grants, dict)
+            or grants.get("role") not in (Role.TEACHER.value, Role.ASSISTANT.value)
+        ):
+            return as_json(
+                HTTPStatus.FORBIDDEN, {"error": "not_allowed", "message": "staff hand out links"}
+            )
+        room = str(grants.get("room"))
+        invite = mint(
+            self.keyring,
+            identity="invite",
+            name=name,
+            grants=Grants(room, Role.STUDENT),
+            ttl_s=self.settings.student_ttl_s,
+            extra={
+                "invite": True,
+                "invite_sub": f"s-{secrets.token_hex(4)}",
+                **_class_name_claim(claims),
+            },
+        )
+        base = self.settings.public_url.rstrip("/")
+        return as_json(
+            HTTPStatus.OK,
+            {"name": name, "link": f"{base}/dev/join?invite={invite}&name={quote(name)}"},
+        )
+
+
+def _class_name_claim(claims: dict[str, Any]) -> dict[str, Any]:
+    """The invite's ``class_name`` claim for the student token it is traded for (if valid)."""
+    value = claims.get("class_name")
+    if isinstance(value, str) and 0 < len(value) <= CLASS_NAME_MAX:
+        return {"class_name": value}
+    return {}
 
 def _arg(query: dict[str, list[str]], name: str) -> str:
     values = query.get(name)

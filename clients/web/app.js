@@ -20,7 +20,9 @@ import { mountRoster } from "./views/roster.js";
 import { mountShortcuts } from "./views/shortcuts.js";
 import { mountStage } from "./views/stage.js";
 import { mountTabs } from "./views/tabs.js";
+import { mountExport } from "./views/export.js";
 import { mountToasts } from "./views/toasts.js";
+import { mountWaiting } from "./views/waiting.js";
 import { mountWhiteboard } from "./views/whiteboard.js";
 
 const model = new RoomModel();
@@ -99,6 +101,9 @@ const breakoutPlace = {
     if (breakoutPanel.parentElement !== home) home.prepend(breakoutPanel);
   },
 };
+const waiting = mountWaiting(document.getElementById("roster-panel"), document.querySelector("header"), ctx);
+/** The join waited in the waiting room: its whiteboard was refused then and opens on the welcome. */
+let waited = false;
 const views = [
   header,
   breakoutPlace,
@@ -112,6 +117,7 @@ const views = [
   tabs,
   stage,
   mountShortcuts(document),
+  waiting,
 ];
 
 // Frames arrive in bursts (a resume replays many events); draw once per burst.
@@ -133,8 +139,15 @@ function scheduleRender() {
 
 function onFrame(frame, { replay = false } = {}) {
   switch (frame.t) {
+    case "waiting":
+      waited = true;
+      break;
     case "welcome":
       model.applyWelcome(frame);
+      if (waited) {
+        waited = false;
+        whiteboard.reopen();
+      }
       media.setMayPublish(model.mayPublish(model.me));
       media.connected({ iceServers: frame.ice_servers, me: model.me });
       break;
@@ -195,6 +208,7 @@ function onStatus(status) {
   const wasLive = live;
   live = status.state === "live";
   if (live && !wasLive) for (const listener of liveListeners) listener();
+  waiting.setStatus(status);
   // Once the class is over for this page (ended, removed, left, refused), so are its whiteboard
   // and its media; a dropped socket takes the media connections with it (the SFU closes them).
   if (status.state === "closed") {
@@ -222,6 +236,13 @@ function start() {
     return;
   }
   model.roomId = claims.grants.room;
+  // Staff download the class from here, during it and on the end screen (even after a reload).
+  const staff = claims.grants.role === "teacher" || claims.grants.role === "assistant";
+  mountExport(document.querySelector("header"), { token, room: claims.grants.room, staff, toasts });
+  // Shown before the welcome arrives; the room's recorded name (RoomView class_name) wins after.
+  if (typeof claims.class_name === "string") model.className = claims.class_name;
+  // Staff's tokens from the dev pages name the class link, which they may revoke.
+  if (typeof claims.invite_id === "string") model.inviteId = claims.invite_id;
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
   connection = new Connection({
     url: `${scheme}//${window.location.host}/ws`,

@@ -4,10 +4,14 @@
 import { byTestId } from "./dom.js";
 import { fetchJson } from "./dev-api.js";
 import { mountDeviceCheck } from "./views/device_check.js";
+import { decodeTokenClaims } from "./token.js";
 
 const form = document.getElementById("join");
 const error = byTestId("join-error");
-const invite = new URLSearchParams(window.location.search).get("invite");
+const params = new URLSearchParams(window.location.search);
+const invite = params.get("invite");
+// A personal link names its student; the name can still be changed (the identity cannot).
+if (params.get("name")) byTestId("join-name").value = params.get("name");
 
 function showError(message) {
   error.textContent = message;
@@ -15,6 +19,17 @@ function showError(message) {
 }
 
 if (!invite) showError("This invite link is incomplete: it has no invite token.");
+
+// The class's name travels in the invite (claim `class_name`); unverified, it is only shown.
+try {
+  const className = invite ? decodeTokenClaims(invite).class_name : null;
+  if (typeof className === "string" && className) {
+    byTestId("join-class-name").textContent = className;
+    document.title = `Join ${className} · liveclass`;
+  }
+} catch {
+  // a damaged invite is reported when the form is sent
+}
 
 form.addEventListener("submit", async (ev) => {
   ev.preventDefault();

@@ -59,6 +59,7 @@ export class CommandError extends Error {
  * @typedef {(
  *   {state: "connecting", attempt: number} |
  *   {state: "live"} |
+ *   {state: "waiting", position: number} |
  *   {state: "reconnecting", retryAt: number, attempt: number} |
  *   {state: "closed", code: number, kind: "left"|"ended"|"removed"|"unauthorized"|"locked"|"replaced"|"closed",
  *    error: {code: string, message: string} | null}
@@ -272,6 +273,16 @@ export class Connection {
       case "reconnect":
         this.retryHintMs = frame.retry_after_ms ?? 0;
         return; // the server closes next (1012 or 4008)
+      case "waiting":
+        // The join waits for staff to admit it (docs/protocol.md, "Waiting room"): the socket
+        // stays open and the welcome arrives on it; keep it alive meanwhile.
+        this.attempt = 0;
+        this.clearTimer("join");
+        this.heartbeatMs = frame.heartbeat_ms > 0 ? frame.heartbeat_ms : 20_000;
+        this.schedulePing();
+        this.feedWatchdog();
+        this.onStatus({ state: "waiting", position: frame.position ?? 0 });
+        break;
       default:
         break;
     }
@@ -382,7 +393,7 @@ export class Connection {
     const kind =
       code === 1000 ? (this.leaving ? "left" : "closed")
       : code === 4401 ? "unauthorized"
-      : code === 4403 ? (error?.code === "token_wrong_room" ? "unauthorized" : "removed")
+      : code === 4403 ? (error?.code === "token_wrong_room" ? "unauthorized" : error?.code === "join_denied" ? "denied" : "removed")
       : code === 4409 ? "ended"
       : code === 4410 ? "replaced"
       : code === 4423 ? "locked"

@@ -24,6 +24,7 @@ from rooms import (
     QuestionUpvote,
     RoomError,
     SessionEnd,
+    admit,
     evolve,
     new_room,
 )
@@ -145,7 +146,18 @@ def test_a_version_1_snapshot_is_read_as_a_room_without_media_rules_or_breakouts
     version_1 = {k: v for k, v in version_1.items() if k not in VERSION_3_KEYS}
     restored = state_from_data(through_msgpack(version_1))
     assert restored == room.state
-    assert SNAPSHOT_VERSION == 3
+    assert SNAPSHOT_VERSION == 4
+
+
+def test_a_version_3_snapshot_is_read_as_a_room_without_a_class_name() -> None:
+    room = classroom()
+    room.append(admit(room.state, TEACHER, "Algebra 2"))
+    assert room.state.class_name == "Algebra 2"
+    data = state_to_data(room.state)
+    assert state_from_data(through_msgpack(data)).class_name == "Algebra 2"
+    del data["class_name"]
+    data["v"] = 3
+    assert state_from_data(through_msgpack(data)).class_name is None
 
 
 def test_a_version_2_snapshot_with_open_rooms_reads_their_boards_as_named_after_them() -> None:
@@ -160,7 +172,7 @@ def test_a_version_2_snapshot_with_open_rooms_reads_their_boards_as_named_after_
     assert set(restored.breakout_chat) == {"red", "blue"}
 
 
-@pytest.mark.parametrize("key", VERSION_2_KEYS + VERSION_3_KEYS)
+@pytest.mark.parametrize("key", (*VERSION_2_KEYS, *VERSION_3_KEYS, "class_name"))
 def test_a_snapshot_without_a_key_of_its_version_is_damaged(key: str) -> None:
     data = state_to_data(classroom().state)
     del data[key]

@@ -22,6 +22,8 @@ export function describeStatus(status, model, now) {
         : { state: "connecting", text: "Connecting…", final: false };
     case "live":
       return { state: "live", text: "Live", final: false };
+    case "waiting":
+      return { state: "waiting", text: "Waiting to be let in", final: false };
     case "reconnecting": {
       const seconds = Math.max(0, Math.ceil((status.retryAt - now) / 1000));
       return { state: "reconnecting", text: `Reconnecting in ${seconds}s`, final: false };
@@ -40,6 +42,8 @@ export function describeStatus(status, model, now) {
         }
         case "left":
           return { state: "left", text: "You left the class", final: true };
+        case "denied":
+          return { state: "removed", text: "The teacher did not let you in to this class", final: true };
         case "locked":
           return { state: "error", text: explainClosed(error, "The class is locked"), final: true };
         case "replaced":
@@ -63,6 +67,7 @@ export function describeStatus(status, model, now) {
  *   commands: ReturnType<import("../commands.js").createCommands>, run: (p: Promise<unknown>) => Promise<unknown>}} ctx
  */
 export function mountHeader(root, { model, onLeave, onRejoin, commands, run }) {
+  const className = el("span", { class: "class-name", testid: "class-name", hidden: true });
   const roomId = el("span", { class: "room-id", testid: "room-id" });
   const meName = el("span", { class: "me-name", testid: "me-name" });
   const meRole = el("span", { class: "badge", testid: "me-role" });
@@ -87,6 +92,7 @@ export function mountHeader(root, { model, onLeave, onRejoin, commands, run }) {
   root.append(
     el("div", { class: "header-main" },
       el("h1", { class: "brand" }, "liveclass"),
+      className,
       el("span", { class: "header-room" }, "Room ", roomId),
       locked,
       mutedAll,
@@ -113,6 +119,9 @@ export function mountHeader(root, { model, onLeave, onRejoin, commands, run }) {
     connState.dataset.state = view.state;
     connState.textContent = view.text;
     roomId.textContent = model.roomId || "…";
+    className.textContent = model.className;
+    className.hidden = !model.className;
+    document.title = model.className ? `${model.className} · liveclass` : "liveclass";
     meName.textContent = model.me?.name ?? "";
     meRole.textContent = model.me?.role ?? "";
     meRole.hidden = !model.me;

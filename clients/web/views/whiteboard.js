@@ -245,6 +245,13 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     root.scrollIntoView?.({ block: "start" });
   }
 
+  /** Open the board again (it was refused while this page waited in the waiting room). */
+  function reopen() {
+    if (!link.serverUrl) return;
+    session?.stop();
+    open();
+  }
+
   /** Close the board's connection for good (the class is over for this page). */
   function stop() {
     if (!session || session.stopped) return;
@@ -681,5 +688,5 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     list() { return session ? drawOrder(session.values()) : []; },
   };
 
-  return { render, connect, stop, show, handle };
+  return { render, connect, reopen, stop, show, handle };
 }

@@ -301,6 +301,7 @@ def _class_name_claim(claims: dict[str, Any]) -> dict[str, Any]:
         return {"class_name": value}
     return {}
 
+
 def _arg(query: dict[str, list[str]], name: str) -> str:
     values = query.get(name)
     return values[0] if values else ""

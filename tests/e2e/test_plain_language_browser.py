@@ -40,7 +40,7 @@ def test_a_refused_command_reads_as_a_sentence_with_what_to_do(
     ada.by("chat-input").press("Enter")
     toast = ada.page.locator("[data-testid=toast][data-code=chat_muted]")
     expect(toast).to_contain_text("The teacher has turned off chat for you.", timeout=WAIT_MS)
-    expect(toast).to_contain_text("You can still raise your hand.")
+    expect(toast).to_contain_text("You can still raise your hand, or write to the staff")
     expect(toast).not_to_contain_text("chat_muted")
     expect(toast).not_to_contain_text("your chat is muted")  # nor the server's words
     assert ada.errors == []

@@ -208,7 +208,8 @@ class HttpRoutes:
             name="invite",
             grants=Grants(room, Role.STUDENT),
             ttl_s=self.settings.student_ttl_s,
-            extra={"invite": True, "invite_id": link_id, **named},
+            # The teacher's name is only shown on the join page, before the student joins.
+            extra={"invite": True, "invite_id": link_id, "teacher_name": name, **named},
         )
         base = self.settings.public_url.rstrip("/")
         return as_json(
@@ -284,6 +285,7 @@ class HttpRoutes:
             extra={
                 "invite": True,
                 "invite_sub": f"s-{secrets.token_hex(4)}",
+                "teacher_name": str(claims.get("name", ""))[:_NAME_MAX],
                 **_class_name_claim(claims),
             },
         )

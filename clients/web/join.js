@@ -20,12 +20,17 @@ function showError(message) {
 
 if (!invite) showError("This invite link is incomplete: it has no invite token.");
 
-// The class's name travels in the invite (claim `class_name`); unverified, it is only shown.
+// The class's name and its teacher's travel in the invite (claims `class_name`, `teacher_name`);
+// unverified, they are only shown.
 try {
-  const className = invite ? decodeTokenClaims(invite).class_name : null;
-  if (typeof className === "string" && className) {
-    byTestId("join-class-name").textContent = className;
-    document.title = `Join ${className} · liveclass`;
+  const claims = invite ? decodeTokenClaims(invite) : {};
+  if (typeof claims.class_name === "string" && claims.class_name) {
+    byTestId("join-class-name").textContent = claims.class_name;
+    document.title = `Join ${claims.class_name} · liveclass`;
+  }
+  if (typeof claims.teacher_name === "string" && claims.teacher_name) {
+    byTestId("join-teacher-name").textContent = claims.teacher_name;
+    byTestId("join-teacher").hidden = false;
   }
 } catch {
   // a damaged invite is reported when the form is sent

@@ -1,5 +1,6 @@
 """The class's name in real Chromium: typed on the dev landing page, it is shown on the invite's
-join page, in the classroom header and in the browser tab, for the teacher and a student."""
+join page (with its teacher), in the classroom header and in the browser tab, for the teacher and
+a student."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def test_the_class_name_from_the_landing_page_is_on_the_join_page_header_and_tab
             join = student_context.new_page()
             join.goto(student_link)
             expect(join.get_by_test_id("join-class-name")).to_have_text("Biology 101")
+            expect(join.get_by_test_id("join-teacher-name")).to_have_text("Ms Rivera")
             join.get_by_test_id("join-name").fill("Ada")
             join.get_by_test_id("join-submit").click()
             expect(join.get_by_test_id("conn-state")).to_have_attribute(

@@ -221,18 +221,26 @@ class HttpRoutes:
             },
         )
 
-    def _student_token(self, invite: str, name: str) -> Response:
-        """Trade an invite for a student token. A personal invite (``invite_sub``) always gives
-        the same identity, whatever name is typed: a removed student stays removed."""
+    def _name_and_claims(self, token: str, name: str) -> tuple[str, dict[str, Any]] | Response:
+        """The typed name (trimmed, required) and ``token``'s verified claims, or the dev API's
+        JSON error: 400 ``bad_field`` without a name, 403 with the token's error code."""
         name = name.strip()[:_NAME_MAX]
         if not name:
             return as_json(
                 HTTPStatus.BAD_REQUEST, {"error": "bad_field", "message": "a name is required"}
             )
         try:
-            claims = decode_claims(self.keyring, invite)
+            return name, decode_claims(self.keyring, token)
         except ClientError as exc:
             return as_json(HTTPStatus.FORBIDDEN, {"error": exc.code, "message": exc.message})
+
+    def _student_token(self, invite: str, name: str) -> Response:
+        """Trade an invite for a student token. A personal invite (``invite_sub``) always gives
+        the same identity, whatever name is typed: a removed student stays removed."""
+        checked = self._name_and_claims(invite, name)
+        if isinstance(checked, Response):
+            return checked
+        name, claims = checked
         grants = claims.get("grants")
         if not claims.get("invite") or not isinstance(grants, dict):
             return as_json(
@@ -257,15 +265,10 @@ class HttpRoutes:
     def _personal_invite(self, teacher: str, name: str) -> Response:
         """A join link for one student, asked for with a staff token of the room: whoever opens
         it is always the same identity, so removing them keeps them out."""
-        name = name.strip()[:_NAME_MAX]
-        if not name:
-            return as_json(
-                HTTPStatus.BAD_REQUEST, {"error": "bad_field", "message": "a name is required"}
-            )
-        try:
-            claims = decode_claims(self.keyring, teacher)
-        except ClientError as exc:
-            return as_json(HTTPStatus.FORBIDDEN, {"error": exc.code, "message": exc.message})
+        checked = self._name_and_claims(teacher, name)
+        if isinstance(checked, Response):
+            return checked
+        name, claims = checked
         grants = claims.get("grants")
         if (
             claims.get("invite")

@@ -124,6 +124,9 @@ class Session:
     #: The ``iceServers`` of the last ``welcome``/``resumed`` (TURN credentials for media).
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    #: The ``waiting`` frame while this participant is in the waiting room (None otherwise:
+    #: never waited, or admitted: the ``welcome`` followed on the same connection).
+    waiting: dict[str, Any] | None = None
     #: The breakout rooms: from the welcome's ``room.breakouts``, moved by the ``breakout.*``
     #: events received and replaced by each ``view`` frame.
     breakouts: Breakouts = field(default_factory=Breakouts)
@@ -259,7 +262,9 @@ class ClassroomClient(BreakoutCommands):
     async def connect(self) -> dict[str, Any]:
         """Connect and join (resuming from ``session.last_id`` if it has one).
 
-        Returns the ``welcome`` or ``resumed`` frame.
+        Returns the ``welcome`` or ``resumed`` frame, or the ``waiting`` frame when the join
+        waits in the room's waiting room (the ``welcome`` follows once staff admit it:
+        :meth:`wait_until` ``session.waiting is None``).
 
         Raises:
             Refused: the server refused the join (token, removed, locked, ended).
@@ -384,7 +389,12 @@ class ClassroomClient(BreakoutCommands):
                 s.votes[entry["question_id"]] = entry["votes"]
             # Every event up to ``through`` this participant may see came before the tally.
             s.last_id = max(s.last_id, msg["through"])
+        elif t == "waiting":
+            s.waiting = msg
+            if self._greeted is not None and not self._greeted.done():
+                self._greeted.set_result(msg)
         elif t in ("welcome", "resumed"):
+            s.waiting = None
             s.you = msg["you"]
             s.roster = {p["identity"]: p for p in msg["roster"]}
             s.online = msg["online"]
@@ -643,6 +653,16 @@ class ClassroomClient(BreakoutCommands):
 
     async def end_session(self, reason: str = "") -> dict[str, Any]:
         return await self.request("session.end", reason=reason)
+
+    async def set_waiting_room(self, enabled: bool = True) -> dict[str, Any]:
+        return await self.request("room.waiting_room", enabled=enabled)
+
+    async def admit_waiting(self, identity: str | None = None) -> dict[str, Any]:
+        """Admit one waiting student (None: everyone waiting)."""
+        return await self.request("waiting.admit", identity=identity)
+
+    async def deny_waiting(self, identity: str) -> dict[str, Any]:
+        return await self.request("waiting.deny", identity=identity)
 
     async def leave(self) -> dict[str, Any]:
         self._stopping = True

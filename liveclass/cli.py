@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rooms import Role
+from rooms import CLASS_NAME_MAX, Role
 from signaling import ClusterUnavailable, Grants, mint
 from signaling.sfu_registry import RegistryUnavailable
 
@@ -186,6 +186,10 @@ def cmd_token(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"liveclass: {exc}", file=sys.stderr)
         return 2
+    class_name = args.class_name.strip()
+    if len(class_name) > CLASS_NAME_MAX:
+        print(f"liveclass: --class-name is at most {CLASS_NAME_MAX} characters", file=sys.stderr)
+        return 2
     try:
         token = mint(
             keyring,
@@ -193,6 +197,7 @@ def cmd_token(args: argparse.Namespace) -> int:
             name=args.name or args.identity,
             grants=Grants(args.room, Role(args.role), args.can_publish, args.can_subscribe),
             ttl_s=args.ttl,
+            extra={"class_name": class_name} if class_name else None,
         )
     except ValueError as exc:
         print(f"liveclass: {exc}", file=sys.stderr)
@@ -217,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--identity", required=True, help="unique in the room")
     token.add_argument("--name", default="", help="display name (default: the identity)")
     token.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token.add_argument(
+        "--class-name",
+        default="",
+        help="the class's display name (claim class_name); a staff token names the room once",
+    )
     token.add_argument("--ttl", type=parse_ttl, default=parse_ttl("2h"), help="e.g. 90m, 2h")
     token.add_argument("--can-publish", action=argparse.BooleanOptionalAction, default=True)
     token.add_argument("--can-subscribe", action=argparse.BooleanOptionalAction, default=True)

@@ -22,8 +22,14 @@ from rooms.events import (
     HandCalledEvent,
     HandLoweredEvent,
     HandRaisedEvent,
+    InviteRevokedEvent,
+    ParticipantAdmittedEvent,
+    ParticipantDeniedEvent,
     ParticipantJoinedEvent,
+    ParticipantLeftEvent,
     ParticipantRemovedEvent,
+    ParticipantWaitingEvent,
+    ParticipantWaitingLeftEvent,
     PollAnsweredEvent,
     QuestionAnsweredEvent,
     QuestionAskedEvent,
@@ -80,7 +86,10 @@ Audience.STAFF = Audience("staff")
 def audience_of(event: Event) -> Audience:
     """The audience of ``event``.
 
-    ``participant.joined`` and ``board.snapshot_saved`` go to the staff; a private
+    ``participant.joined``, ``participant.left``, ``board.snapshot_saved``, ``invite.revoked``
+    and the waiting
+    room's ``participant.waiting``, ``participant.waiting_left`` and ``participant.denied`` go
+    to the staff; ``participant.admitted`` to the staff and the student admitted; a private
     ``chat.message`` to the staff and the thread's student; ``poll.answered``,
     ``breakout.help_asked`` and ``breakout.help_cleared`` to the staff and the student they
     name; a room-wide ``chat.message`` (not a broadcast) and the Q&A and hand events to the
@@ -88,8 +97,18 @@ def audience_of(event: Event) -> Audience:
     everyone.
     """
     match event:
-        case ParticipantJoinedEvent() | BoardSnapshotSavedEvent():
+        case (
+            ParticipantJoinedEvent()
+            | BoardSnapshotSavedEvent()
+            | ParticipantWaitingEvent()
+            | ParticipantWaitingLeftEvent()
+            | ParticipantDeniedEvent()
+            | InviteRevokedEvent()
+            | ParticipantLeftEvent()
+        ):
             return Audience.STAFF
+        case ParticipantAdmittedEvent(identity=identity):
+            return Audience.staff_and(identity)
         case ChatMessageEvent(thread=str(thread)):
             return Audience.staff_and(thread)
         case ChatMessageEvent(broadcast=True):

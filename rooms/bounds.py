@@ -35,6 +35,10 @@ POLLS_BYTES_MAX = 48 * 1024
 """The estimated ``RoomView`` bytes of a room's polls together (without staff's ``answers``)."""
 CHAT_VIEW_BYTES_MAX = 48 * 1024
 """The estimated bytes of the chat messages one ``RoomView`` carries."""
+WAITING_MAX = 200
+"""Students in a room's waiting room at once; past it a join that must wait is ``room_locked``."""
+REVOKED_INVITES_MAX = 64
+"""Invite links a room remembers as revoked; past it ``invite.revoke`` is ``limit_reached``."""
 BOARDS_MAX = 128
 """Whiteboard names a room knows (``board.lock``, ``board.clear``, ``board.snapshot``)."""
 

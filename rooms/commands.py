@@ -176,6 +176,55 @@ class RoomLock(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class WaitingRoom(Command):
+    """Staff turn the waiting room ("ask to join") on or off: while it is on, a student who never
+    joined waits for staff to admit them instead of entering (docs/protocol.md, "Waiting room")."""
+
+    type: ClassVar[str] = "room.waiting_room"
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingAdmit(Command):
+    """Staff admit the waiting student ``identity`` (None: everyone waiting)."""
+
+    type: ClassVar[str] = "waiting.admit"
+    identity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingDeny(Command):
+    """Staff turn the waiting student ``identity`` away for the rest of the session."""
+
+    type: ClassVar[str] = "waiting.deny"
+    identity: str
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRevoke(Command):
+    """Staff revoke invite link ``invite_id`` (1-64 characters): it admits no new identity."""
+
+    type: ClassVar[str] = "invite.revoke"
+    invite_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingKnock(Command):
+    """Internal (signaling proposes it for a join that must wait): the actor enters the waiting
+    room. It changes nothing when the actor waits already or may enter now."""
+
+    type: ClassVar[str] = "waiting.knock"
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingLeave(Command):
+    """Internal (signaling proposes it when the last waiting connection of the actor closed):
+    the actor leaves the waiting room. It changes nothing when the actor is not waiting."""
+
+    type: ClassVar[str] = "waiting.leave"
+
+
+@dataclass(frozen=True, slots=True)
 class BoardLock(Command):
     """Staff make whiteboard ``board`` read-only for students (``locked`` True) or writable."""
 
@@ -384,7 +433,8 @@ class Leave(Command):
     type: ClassVar[str] = "leave"
 
 
-#: The wire commands by type (:class:`BreakoutExpire` is internal and not here).
+#: The wire commands by type (:class:`BreakoutExpire`, :class:`WaitingKnock` and
+#: :class:`WaitingLeave` are internal and not here).
 COMMANDS: dict[str, type[Command]] = {
     cls.type: cls
     for cls in (
@@ -405,6 +455,10 @@ COMMANDS: dict[str, type[Command]] = {
         ChatMute,
         ParticipantRemove,
         RoomLock,
+        WaitingRoom,
+        WaitingAdmit,
+        WaitingDeny,
+        InviteRevoke,
         BoardLock,
         BoardClear,
         BoardSnapshot,

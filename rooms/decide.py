@@ -18,7 +18,12 @@ open breakout room they name; a student reaches only the questions and hands of 
 """
 
 from rooms.boards import write_refusal
-from rooms.bounds import OPEN_QUESTIONS_PER_AUTHOR, poll_bytes, question_bytes
+from rooms.bounds import (
+    OPEN_QUESTIONS_PER_AUTHOR,
+    REVOKED_INVITES_MAX,
+    poll_bytes,
+    question_bytes,
+)
 from rooms.checks import (
     check_board,
     check_reason,
@@ -48,6 +53,7 @@ from rooms.commands import (
     HandLower,
     HandLowerAll,
     HandRaise,
+    InviteRevoke,
     Leave,
     MediaMode,
     MediaMute,
@@ -66,6 +72,11 @@ from rooms.commands import (
     RoomLock,
     SessionEnd,
     StageSet,
+    WaitingAdmit,
+    WaitingDeny,
+    WaitingKnock,
+    WaitingLeave,
+    WaitingRoom,
 )
 from rooms.decide_breakout import (
     breakout_assign,
@@ -88,12 +99,23 @@ from rooms.decide_media import (
     media_spotlight,
 )
 from rooms.decide_stage import stage_set
+from rooms.decide_waiting import (
+    must_wait,
+    waiting_admit,
+    waiting_deny,
+    waiting_knock,
+    waiting_leave,
+    waiting_room,
+)
 from rooms.errors import (
     AlreadyVoted,
     BadField,
     ChatMuted,
     InvalidChoice,
+    InviteRevoked,
+    JoinDenied,
     LimitReached,
+    MustWait,
     NoRaisedHands,
     NoSuchPoll,
     NoSuchQuestion,
@@ -116,7 +138,9 @@ from rooms.events import (
     HandLoweredEvent,
     HandRaisedEvent,
     HandsClearedEvent,
+    InviteRevokedEvent,
     ParticipantJoinedEvent,
+    ParticipantLeftEvent,
     ParticipantRemovedEvent,
     PollAnsweredEvent,
     PollClosedEvent,
@@ -128,6 +152,7 @@ from rooms.events import (
     QuestionUnvotedEvent,
     QuestionUpvotedEvent,
     RoomLockedEvent,
+    RoomNamedEvent,
     SessionEndedEvent,
 )
 from rooms.participant import Participant
@@ -140,31 +165,58 @@ POLL_QUESTION_MAX = 300
 POLL_OPTION_MAX = 100
 POLL_OPTIONS_MIN = 2
 POLL_OPTIONS_MAX = 10
+INVITE_ID_MAX = 64
+"""Characters in an invite link's id (``invite.revoke``)."""
+CLASS_NAME_MAX = 100
+"""Characters in a class's display name at most (the access token's ``class_name`` claim)."""
 STAFF_THREAD = "staff"
 """A student's ``chat.send`` ``to`` that opens their private thread with the staff."""
 
 
-def admit(state: RoomState, participant: Participant) -> list[Event]:
+def admit(state: RoomState, participant: Participant, class_name: str | None = None) -> list[Event]:
     """Check a join and return the events it causes.
 
     Returns ``[ParticipantJoinedEvent]`` the first time an identity joins, or when it comes back
-    with another name or role; else ``[]``.
+    with another name or role, or after it left (``leave``); else ``[]``. When staff join with
+    ``class_name`` (their token's claim) and the room has no name yet, a ``RoomNamedEvent``
+    follows: the first name is kept (docs/decisions/0018-class-name-waiting-room.md); a
+    student's ``class_name`` names nothing.
 
     Raises:
         SessionEnded: the session was ended.
         ParticipantRemoved: the identity was removed from this session.
+        JoinDenied: staff turned the identity away from the waiting room.
+        InviteRevoked: the identity never joined and its token came from an invite link staff
+            revoked (``Participant.invite``).
+        MustWait: the waiting room is on and this student never joined (nor was admitted):
+            they wait (:func:`rooms.decide_waiting.must_wait`); it is a ``RoomLocked``.
         RoomLocked: the room is locked and this identity never joined it (staff always may).
     """
     if state.ended is not None:
         raise SessionEnded("the session has ended")
     if participant.identity in state.removed:
         raise ParticipantRemoved("you were removed from this session")
+    if participant.identity in state.denied:
+        raise JoinDenied("the teacher did not let you in to this class")
     known = state.participants.get(participant.identity)
+    if known is None and participant.invite in state.revoked_invites:
+        raise InviteRevoked("this invite link was closed; ask the teacher for a new one")
+    if must_wait(state, participant):
+        raise MustWait("the teacher lets you in from the waiting room")
     if known is None and state.locked and not participant.is_staff:
         raise RoomLocked("the room is locked")
-    if known is not None and (known.name, known.role) == (participant.name, participant.role):
-        return []
-    return [ParticipantJoinedEvent(participant.identity, participant.name, participant.role)]
+    events: list[Event] = []
+    if (
+        known is None
+        or (known.name, known.role) != (participant.name, participant.role)
+        or participant.identity in state.left
+    ):
+        events.append(
+            ParticipantJoinedEvent(participant.identity, participant.name, participant.role)
+        )
+    if class_name and state.class_name is None and participant.is_staff:
+        events.append(RoomNamedEvent(class_name, participant.identity))
+    return events
 
 
 def decide(state: RoomState, actor: Participant, command: Command) -> list[Event]:
@@ -221,6 +273,18 @@ def decide(state: RoomState, actor: Participant, command: Command) -> list[Event
             return _participant_remove(state, actor, command)
         case RoomLock():
             return _room_lock(state, actor, command)
+        case WaitingRoom():
+            return waiting_room(state, actor, command)
+        case WaitingAdmit():
+            return waiting_admit(state, actor, command)
+        case WaitingDeny():
+            return waiting_deny(state, actor, command)
+        case InviteRevoke():
+            return _invite_revoke(state, actor, command)
+        case WaitingKnock():
+            return waiting_knock(state, actor)
+        case WaitingLeave():
+            return waiting_leave(state, actor)
         case BoardLock():
             return _board_lock(state, actor, command)
         case BoardClear():
@@ -289,8 +353,10 @@ def _chat_send(state: RoomState, actor: Participant, command: ChatSend) -> list[
         if command.to not in (None, STAFF_THREAD):
             raise NotAllowed(f"a student writes to everyone or to {STAFF_THREAD!r}", "to")
         thread = None if command.to is None else actor.identity
-        if state.chat_muted_all or actor.identity in state.chat_muted:
-            raise ChatMuted("your chat is muted")
+        # A chat mute silences the room, never a student's line to the staff (docs/protocol.md).
+        muted = state.chat_muted_all or actor.identity in state.chat_muted
+        if muted and thread is None:
+            raise ChatMuted("your chat is muted; you can still write to the staff privately")
     room = None if thread is not None else scoped_room(state, actor, command.room)
     check_text(command.text, "text", CHAT_TEXT_MAX)
     return [ChatMessageEvent(actor.identity, actor.name, actor.role, command.text, thread, room)]
@@ -350,9 +416,13 @@ def _hand_lower_all(state: RoomState, actor: Participant) -> list[Event]:
 
 
 def _leave(state: RoomState, actor: Participant) -> list[Event]:
-    if actor.identity not in state.hands:
-        return []
-    return [HandLoweredEvent(actor.identity, actor.identity, state.place_of(actor.identity))]
+    events: list[Event] = []
+    if actor.identity in state.hands:
+        place = state.place_of(actor.identity)
+        events.append(HandLoweredEvent(actor.identity, actor.identity, place))
+    if actor.identity not in state.left:
+        events.append(ParticipantLeftEvent(actor.identity))  # attendance: when they left
+    return events
 
 
 # Questions
@@ -518,6 +588,19 @@ def _room_lock(state: RoomState, actor: Participant, command: RoomLock) -> list[
 
 
 # Whiteboards
+
+
+def _invite_revoke(state: RoomState, actor: Participant, command: InviteRevoke) -> list[Event]:
+    require_staff(actor, "revoke an invite link")
+    if not 0 < len(command.invite_id) <= INVITE_ID_MAX:
+        raise BadField(f"invite_id is 1-{INVITE_ID_MAX} characters", "invite_id")
+    if command.invite_id in state.revoked_invites:
+        return []
+    if len(state.revoked_invites) >= REVOKED_INVITES_MAX:
+        raise LimitReached(
+            f"a room revokes at most {REVOKED_INVITES_MAX} invite links", "invite_id"
+        )
+    return [InviteRevokedEvent(command.invite_id, actor.identity)]
 
 
 def _board_lock(state: RoomState, actor: Participant, command: BoardLock) -> list[Event]:

@@ -134,6 +134,26 @@ class RoomLocked(RoomError):
     close_code = CloseCode.ROOM_LOCKED
 
 
+class MustWait(RoomLocked):
+    """The waiting room is on and this student never joined: they wait for staff to admit them.
+    Signaling turns it into the ``waiting`` answer; where nobody can wait (a whiteboard) it is
+    the ``room_locked`` refusal it derives from."""
+
+
+class JoinDenied(RoomError):
+    """Staff turned this identity away from the waiting room for the rest of the session."""
+
+    code = "join_denied"
+    close_code = CloseCode.FORBIDDEN
+
+
+class InviteRevoked(RoomError):
+    """Staff revoked the invite link this token came from, and the identity never joined."""
+
+    code = "invite_revoked"
+    close_code = CloseCode.FORBIDDEN
+
+
 class SessionEnded(RoomError):
     """The session was ended; every join and command is refused."""
 
@@ -166,6 +186,9 @@ ERROR_CLASSES: tuple[type[RoomError], ...] = (
     BadField,
     LimitReached,
     RoomLocked,
+    MustWait,
+    JoinDenied,
+    InviteRevoked,
     SessionEnded,
     ParticipantRemoved,
 )

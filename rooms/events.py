@@ -304,6 +304,79 @@ class ParticipantRemovedEvent(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class WaitingRoomSetEvent(Event):
+    """Staff ``by`` turned the waiting room on (``enabled``) or off."""
+
+    type: ClassVar[str] = "room.waiting_room_set"
+    enabled: bool
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantWaitingEvent(Event):
+    """Student ``identity`` (display name ``name``) entered the waiting room."""
+
+    type: ClassVar[str] = "participant.waiting"
+    identity: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantWaitingLeftEvent(Event):
+    """Waiting student ``identity`` went away (their last waiting connection closed)."""
+
+    type: ClassVar[str] = "participant.waiting_left"
+    identity: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantAdmittedEvent(Event):
+    """Staff ``by`` admitted waiting student ``identity`` (``name``): they may enter."""
+
+    type: ClassVar[str] = "participant.admitted"
+    identity: str
+    name: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantDeniedEvent(Event):
+    """Staff ``by`` turned waiting student ``identity`` away for the rest of the session."""
+
+    type: ClassVar[str] = "participant.denied"
+    identity: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantLeftEvent(Event):
+    """``identity`` left the class (the ``leave`` command: the Leave button, not a dropped
+    connection); a later join of theirs records ``participant.joined`` again."""
+
+    type: ClassVar[str] = "participant.left"
+    identity: str
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRevokedEvent(Event):
+    """Staff ``by`` revoked invite link ``invite_id``: it admits no new identity."""
+
+    type: ClassVar[str] = "invite.revoked"
+    invite_id: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomNamedEvent(Event):
+    """The class got its display name ``class_name``, from the access token of staff ``by``
+    (docs/decisions/0018-class-name-waiting-room.md). Recorded once per room."""
+
+    type: ClassVar[str] = "room.named"
+    class_name: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class RoomLockedEvent(Event):
     """Staff ``by`` locked (``locked`` True) or unlocked the room."""
 
@@ -514,6 +587,14 @@ EVENTS: dict[str, type[Event]] = {
         ChatMutedEvent,
         ParticipantRemovedEvent,
         RoomLockedEvent,
+        RoomNamedEvent,
+        WaitingRoomSetEvent,
+        ParticipantWaitingEvent,
+        ParticipantWaitingLeftEvent,
+        ParticipantAdmittedEvent,
+        ParticipantDeniedEvent,
+        InviteRevokedEvent,
+        ParticipantLeftEvent,
         BoardLockedEvent,
         BoardClearedEvent,
         BoardSnapshotSavedEvent,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rooms.roles import Role, is_staff
 
@@ -12,7 +12,10 @@ class Participant:
     """One identity in a room.
 
     ``identity`` is unique in the room (the token's ``sub``); ``name`` is the display name;
-    ``can_publish`` / ``can_subscribe`` are the token's media grants.
+    ``can_publish`` / ``can_subscribe`` are the token's media grants. ``invite`` is the id of the
+    invite link the token was traded for (its ``invite_id`` claim), if any: a link staff revoked
+    admits no new identity (:func:`rooms.admit`). It is not part of who the participant is
+    (equality, the wire, the log).
     """
 
     identity: str
@@ -20,6 +23,7 @@ class Participant:
     role: Role
     can_publish: bool = True
     can_subscribe: bool = True
+    invite: str | None = field(default=None, compare=False)
 
     @property
     def is_staff(self) -> bool:

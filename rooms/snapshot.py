@@ -11,7 +11,9 @@ The data is msgpack-ready (maps, lists, strings, integers, booleans, None) and v
 
 Version 2 added the media rules and breakout rooms (``media_mode`` ... ``breakout_of``); version 3
 breakout rounds, timers, self-select, the help queue, breakout chat and the gallery, and each
-question's ``room`` (a tenth item of its row); version 4 the ``stage``. Version 1
+question's ``room`` (a tenth item of its row); version 4 the class's display name
+(``class_name``), the waiting room (``waiting_room``, ``waiting``, ``denied``), the revoked
+invite links (``revoked_invites``) and who left (``left``); version 5 the ``stage``. Older
 snapshots are still read: the code that wrote them had no such events, so those fields are a new
 room's. A node that reads only version 1 refuses a version 2 snapshot rather than dropping what it
 cannot hold.
@@ -31,8 +33,8 @@ from rooms.roles import Role
 from rooms.stage import DEFAULT_STAGE
 from rooms.state import CHAT_HISTORY, Poll, Question, RoomState
 
-SNAPSHOT_VERSION = 4
-READABLE_VERSIONS: frozenset[int] = frozenset({1, 2, 3, SNAPSHOT_VERSION})
+SNAPSHOT_VERSION = 5
+READABLE_VERSIONS: frozenset[int] = frozenset({1, 2, 3, 4, SNAPSHOT_VERSION})
 """The snapshot versions :func:`state_from_data` reads (:func:`state_to_data` writes the newest)."""
 
 _NEW_IN_VERSION_2: dict[str, Any] = {
@@ -63,8 +65,18 @@ _NEW_IN_VERSION_3: dict[str, Any] = {
 ``breakout_boards`` and ``breakout_chat`` None are derived from the open rooms (boards named
 after their room, empty conversations)."""
 
-_NEW_IN_VERSION_4: dict[str, Any] = {"stage": DEFAULT_STAGE}
-"""The version 4 key with the value of a room whose staff never chose a stage."""
+_NEW_IN_VERSION_4: dict[str, Any] = {
+    "class_name": None,
+    "waiting_room": False,
+    "waiting": [],
+    "denied": [],
+    "revoked_invites": [],
+    "left": [],
+}
+"""The version 4 keys with the values of a room that was never named and had no waiting room."""
+
+_NEW_IN_VERSION_5: dict[str, Any] = {"stage": DEFAULT_STAGE}
+"""The version 5 key with the value of a room whose staff never chose a stage."""
 
 
 class SnapshotError(ValueError):
@@ -76,6 +88,12 @@ def state_to_data(state: RoomState) -> dict[str, Any]:
     return {
         "v": SNAPSHOT_VERSION,
         "room_id": state.room_id,
+        "class_name": state.class_name,
+        "waiting_room": state.waiting_room,
+        "waiting": [[identity, name] for identity, name in state.waiting.items()],
+        "denied": sorted(state.denied),
+        "revoked_invites": sorted(state.revoked_invites),
+        "left": sorted(state.left),
         "last_id": state.last_id,
         "locked": state.locked,
         "ended": list(state.ended) if state.ended is not None else None,
@@ -153,6 +171,8 @@ def state_from_data(data: Any) -> RoomState:
         data = {**data, **_NEW_IN_VERSION_3}
     if version in (1, 2, 3):
         data = {**data, **_NEW_IN_VERSION_4}
+    if version in (1, 2, 3, 4):
+        data = {**data, **_NEW_IN_VERSION_5}
     try:
         breakouts = tuple(str(name) for name in data["breakouts"])
         boards = data["breakout_boards"]
@@ -160,6 +180,12 @@ def state_from_data(data: Any) -> RoomState:
         ended = data["ended"]
         state = RoomState(
             room_id=str(data["room_id"]),
+            class_name=_optional_str(data["class_name"]),
+            waiting_room=bool(data["waiting_room"]),
+            waiting={str(identity): str(name) for identity, name in data["waiting"]},
+            denied={str(identity) for identity in data["denied"]},
+            revoked_invites={str(invite) for invite in data["revoked_invites"]},
+            left={str(identity) for identity in data["left"]},
             locked=bool(data["locked"]),
             ended=(str(ended[0]), str(ended[1])) if ended is not None else None,
             participants={
@@ -218,6 +244,10 @@ def _records_to_data(records: Iterable[Record]) -> list[list[Any]]:
 def _records_from_data(items: Iterable[Any]) -> deque[Record]:
     records = (Record(int(i), int(ts), event_from_data(t, event)) for i, ts, t, event in items)
     return deque(records, maxlen=CHAT_HISTORY)
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _optional_int(value: Any) -> int | None:

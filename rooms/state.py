@@ -37,12 +37,18 @@ from rooms.events import (
     HandLoweredEvent,
     HandRaisedEvent,
     HandsClearedEvent,
+    InviteRevokedEvent,
     MediaModeChangedEvent,
     MediaMutedEvent,
     MediaPermittedEvent,
     MediaSpotlightedEvent,
+    ParticipantAdmittedEvent,
+    ParticipantDeniedEvent,
     ParticipantJoinedEvent,
+    ParticipantLeftEvent,
     ParticipantRemovedEvent,
+    ParticipantWaitingEvent,
+    ParticipantWaitingLeftEvent,
     PollAnsweredEvent,
     PollClosedEvent,
     PollOpenedEvent,
@@ -54,8 +60,10 @@ from rooms.events import (
     QuestionUpvotedEvent,
     Record,
     RoomLockedEvent,
+    RoomNamedEvent,
     SessionEndedEvent,
     StageChangedEvent,
+    WaitingRoomSetEvent,
 )
 from rooms.participant import Participant
 from rooms.roles import Role, is_staff
@@ -131,6 +139,12 @@ def _chat_history() -> deque[Record]:
 class RoomState:
     """Everything the room's rules and snapshots need, folded from the room's log.
 
+    - ``class_name``: the class's display name (``room.named``), None until staff name it.
+    - ``waiting_room``: students who never joined wait to be admitted; ``waiting``: who waits,
+      identity -> display name, first come first; ``denied``: identities staff turned away for
+      the rest of the session. An admitted student becomes a participant (``participants``).
+    - ``revoked_invites``: invite links staff revoked; they admit no new identity.
+    - ``left``: identities whose last word was ``leave``; their next join is recorded again.
     - ``participants``: everyone who ever joined, by identity (latest name and role).
     - ``removed``: identities removed for the rest of the session.
     - ``ended``: ``(reason, by)`` once the session ended.
@@ -168,7 +182,13 @@ class RoomState:
     """
 
     room_id: str
+    class_name: str | None = None
     locked: bool = False
+    waiting_room: bool = False
+    waiting: dict[str, str] = field(default_factory=dict)
+    denied: set[str] = field(default_factory=set)
+    revoked_invites: set[str] = field(default_factory=set)
+    left: set[str] = field(default_factory=set)
     ended: tuple[str, str] | None = None
     participants: dict[str, Participant] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
@@ -245,7 +265,13 @@ def copy_state(state: RoomState) -> RoomState:
     """
     return RoomState(
         room_id=state.room_id,
+        class_name=state.class_name,
         locked=state.locked,
+        waiting_room=state.waiting_room,
+        waiting=dict(state.waiting),
+        denied=set(state.denied),
+        revoked_invites=set(state.revoked_invites),
+        left=set(state.left),
         ended=state.ended,
         participants=dict(state.participants),
         removed=set(state.removed),
@@ -309,6 +335,8 @@ def evolve(state: RoomState, record: Record) -> None:
     match event:
         case ParticipantJoinedEvent():
             state.participants[event.identity] = Participant(event.identity, event.name, event.role)
+            state.waiting.pop(event.identity, None)  # entered once the waiting room was off
+            state.left.discard(event.identity)
             if is_staff(event.role):
                 # Staff never have a hand up, are never chat-muted and publish by their grant.
                 _lower_hand(state, event.identity)
@@ -395,6 +423,27 @@ def evolve(state: RoomState, record: Record) -> None:
             _clear_help(state, event.identity)
         case RoomLockedEvent():
             state.locked = event.locked
+        case RoomNamedEvent():
+            state.class_name = event.class_name
+        case WaitingRoomSetEvent():
+            state.waiting_room = event.enabled
+        case ParticipantWaitingEvent():
+            state.waiting[event.identity] = event.name
+        case ParticipantWaitingLeftEvent():
+            state.waiting.pop(event.identity, None)
+        case ParticipantAdmittedEvent():
+            state.waiting.pop(event.identity, None)
+            if event.identity not in state.participants:
+                state.participants[event.identity] = Participant(
+                    event.identity, event.name, Role.STUDENT
+                )
+        case ParticipantLeftEvent():
+            state.left.add(event.identity)
+        case InviteRevokedEvent():
+            state.revoked_invites.add(event.invite_id)
+        case ParticipantDeniedEvent():
+            state.waiting.pop(event.identity, None)
+            state.denied.add(event.identity)
         case BoardLockedEvent():
             if event.locked:
                 state.locked_boards.add(event.board)

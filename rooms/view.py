@@ -19,7 +19,9 @@ from rooms.state import CHAT_HISTORY, Poll, Question, RoomState
 def room_view(state: RoomState, viewer: Participant) -> dict[str, Any]:
     """The ``RoomView`` map of docs/protocol.md as ``viewer`` may see it (msgpack-ready).
 
-    Keys: ``room_id``, ``locked``, ``ended`` (``{reason, by}`` or None), ``chat_muted_all``,
+    Keys: ``room_id``, ``class_name`` (the display name, or None), ``locked``, ``waiting_room``,
+    ``waiting`` (``[{identity, name}]``, first come first; staff only, else empty), ``ended``
+    (``{reason, by}`` or None), ``chat_muted_all``,
     ``chat_muted`` (sorted identities), ``hands`` (``[{identity, name, room}]``, first raised
     first: a student's place's, every one for staff), ``chat`` (see :func:`visible_chat`),
     ``questions`` (see :func:`ordered_questions`; a student's place's, every one for staff),
@@ -31,7 +33,14 @@ def room_view(state: RoomState, viewer: Participant) -> dict[str, Any]:
     place = state.place_of(viewer.identity)
     return {
         "room_id": state.room_id,
+        "class_name": state.class_name,
         "locked": state.locked,
+        "waiting_room": state.waiting_room,
+        "waiting": (
+            [{"identity": i, "name": name} for i, name in state.waiting.items()]
+            if viewer.is_staff
+            else []
+        ),
         "ended": ended,
         "chat_muted_all": state.chat_muted_all,
         "chat_muted": sorted(state.chat_muted),

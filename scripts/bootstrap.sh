@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Create or converge .venv to requirements.lock and install liveclass (editable).
+# Create or converge .venv to a lock and install liveclass (editable).
 #
-#   bash scripts/bootstrap.sh                 # Python deps only
+#   bash scripts/bootstrap.sh --runtime       # only what `liveclass serve` needs (scripts/serve.sh)
+#   bash scripts/bootstrap.sh                 # the development toolchain: requirements.lock, tests/yjs
 #   bash scripts/bootstrap.sh --system-deps   # also apt-install Chromium + fonts, Redis, HAProxy, coturn
 #
-# Idempotent and fast when nothing changed: a stamp file in .venv holds the sha256 of
-# requirements.lock and pyproject.toml; when it matches, no pip command runs.
+# --runtime installs requirements-runtime.lock only: no Node.js packages, no test, lint or load-test
+# tools. Without it: requirements.lock (runtime + test + bench + loadtest), `npm ci` in tests/yjs,
+# and a wheel of every runtime package in .venv/runtime-wheels (tests/integration/
+# test_first_command.py installs the runtime offline from it).
+# Idempotent and fast when nothing changed: a stamp file in .venv holds the sha256 of the lock and
+# pyproject.toml; when it matches, no pip command runs (a full .venv also satisfies --runtime).
 # Environment: PYTHON (default python3) is the interpreter used to create .venv.
 set -euo pipefail
 
@@ -13,11 +18,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 SYSTEM_DEPS=0
+RUNTIME=0
 for arg in "$@"; do
     case "$arg" in
         --system-deps) SYSTEM_DEPS=1 ;;
+        --runtime) RUNTIME=1 ;;
         -h | --help)
-            sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -29,10 +36,17 @@ done
 
 PYTHON="${PYTHON:-python3}"
 VENV="$ROOT/.venv"
-LOCK="$ROOT/requirements.lock"
+FULL_LOCK="$ROOT/requirements.lock"
+RUNTIME_LOCK="$ROOT/requirements-runtime.lock"
+LOCK="$FULL_LOCK"
+[[ "$RUNTIME" -eq 1 ]] && LOCK="$RUNTIME_LOCK"
 STAMP="$VENV/.liveclass-bootstrap.stamp"
+WHEELS="$VENV/runtime-wheels"
 # Bump when this script's install logic changes, to force a re-converge.
-BOOTSTRAP_VERSION=1
+BOOTSTRAP_VERSION=3
+# The build backend of `pip install -e .` (pyproject.toml [build-system]) and what hatchling needs
+# for an editable build, kept beside the runtime wheels so that an offline install can build it.
+BUILD_BACKEND=("hatchling==1.33.0" "editables==0.6")
 
 log() { echo "bootstrap: $*" >&2; }
 die() {
@@ -74,6 +88,9 @@ deb_installed() {
     [[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == ii* ]]
 }
 
+if [[ "$SYSTEM_DEPS" -eq 1 ]] && [[ "$RUNTIME" -eq 1 ]]; then
+    die "--system-deps installs what the tests need; it does not go with --runtime"
+fi
 if [[ "$SYSTEM_DEPS" -eq 1 ]]; then
     missing=()
     if command -v dpkg-query >/dev/null 2>&1; then
@@ -102,10 +119,13 @@ fi
 # The real Yjs clients of tests/integration/test_whiteboard_yjs.py. `npm ci` only when
 # package-lock.json changed (stamp in node_modules, which `npm ci` recreates), so an up-to-date
 # checkout touches no network.
+# Not with --runtime: the server never runs Node.js.
 YJS_DIR="$ROOT/tests/yjs"
 YJS_STAMP="$YJS_DIR/node_modules/.liveclass-bootstrap.stamp"
 yjs_expected="$(cat "$YJS_DIR/package.json" "$YJS_DIR/package-lock.json" | sha256sum | cut -d' ' -f1)"
-if [[ -f "$YJS_STAMP" ]] && [[ "$(cat "$YJS_STAMP")" == "$yjs_expected" ]]; then
+if [[ "$RUNTIME" -eq 1 ]]; then
+    :
+elif [[ -f "$YJS_STAMP" ]] && [[ "$(cat "$YJS_STAMP")" == "$yjs_expected" ]]; then
     log "tests/yjs/node_modules is up to date with package-lock.json"
 else
     command -v npm >/dev/null 2>&1 || die "npm not found: install Node.js >= 18 with npm"
@@ -115,16 +135,19 @@ else
     printf '%s\n' "$yjs_expected" >"$YJS_STAMP"
 fi
 
-expected_stamp="v${BOOTSTRAP_VERSION} $(cat "$LOCK" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+stamp_of() { echo "v${BOOTSTRAP_VERSION} $1 $(cat "$2" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"; }
+full_stamp="$(stamp_of full "$FULL_LOCK")"
+expected_stamp="$full_stamp"
+[[ "$RUNTIME" -eq 1 ]] && expected_stamp="$(stamp_of runtime "$RUNTIME_LOCK")"
 
 venv_ok() {
     [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
         >/dev/null 2>&1
 }
 
-if venv_ok && [[ -f "$STAMP" ]] && [[ "$(cat "$STAMP")" == "$expected_stamp" ]] \
-    && [[ -x "$VENV/bin/liveclass" ]]; then
-    log ".venv is up to date with requirements.lock"
+if venv_ok && [[ -f "$STAMP" ]] && [[ -x "$VENV/bin/liveclass" ]] \
+    && { [[ "$(cat "$STAMP")" == "$expected_stamp" ]] || [[ "$(cat "$STAMP")" == "$full_stamp" ]]; }; then
+    log ".venv is up to date with $(basename "$LOCK")"
     exit 0
 fi
 
@@ -146,7 +169,7 @@ fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check --no-input)
 export PIP_PROGRESS_BAR=off
 
-log "installing requirements.lock (--require-hashes)"
+log "installing $(basename "$LOCK") (--require-hashes)"
 "${PIP[@]}" install --quiet --require-hashes -r "$LOCK"
 
 # Converge: drop packages that are in .venv but not in the lock (installed by hand).
@@ -179,5 +202,12 @@ log "installing liveclass (editable, --no-deps)"
 
 "${PIP[@]}" check >&2 || die "pip check failed"
 
+if [[ "$RUNTIME" -eq 0 ]]; then
+    log "keeping wheels of $(basename "$RUNTIME_LOCK") and ${BUILD_BACKEND[*]} in ${WHEELS#"$ROOT"/}"
+    rm -rf "$WHEELS"
+    "${PIP[@]}" wheel --quiet --require-hashes --no-deps -r "$RUNTIME_LOCK" -w "$WHEELS"
+    "${PIP[@]}" wheel --quiet "${BUILD_BACKEND[@]}" -w "$WHEELS"
+fi
+
 printf '%s\n' "$expected_stamp" >"$STAMP"
-log "done: .venv matches requirements.lock"
+log "done: .venv matches $(basename "$LOCK")"

@@ -20,7 +20,7 @@ from typing import Any
 
 import jwt
 
-from rooms import Participant, Role, is_room_id
+from rooms import CLASS_NAME_MAX, Participant, Role, is_room_id
 
 from .errors import TokenExpired, TokenInvalid, TokenWrongRoom
 
@@ -152,12 +152,29 @@ def decode_claims(keyring: Keyring, token: str, *, audience: str | None = None) 
     return claims
 
 
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What a verified access token says: the participant it admits and the class's display name
+    it carries (the optional ``class_name`` claim; None without one)."""
+
+    participant: Participant
+    class_name: str | None = None
+
+
 def verify(keyring: Keyring, token: str, room: str) -> Participant:
-    """Verify an access token for ``room`` and return the participant it admits.
+    """Verify an access token for ``room`` and return the participant it admits (as
+    :func:`verify_access`, without the class name)."""
+    return verify_access(keyring, token, room).participant
+
+
+def verify_access(keyring: Keyring, token: str, room: str) -> Access:
+    """Verify an access token for ``room``; return the participant it admits and its class name.
 
     Every claim of docs/protocol.md ("Access tokens") must be present with its type: ``iat``,
     ``nbf`` and ``exp`` integers; ``sub`` and ``name`` non-empty strings; ``grants`` with
-    ``room`` (a room id), ``role``, ``can_publish`` and ``can_subscribe`` (booleans).
+    ``room`` (a room id), ``role``, ``can_publish`` and ``can_subscribe`` (booleans). The
+    optional ``class_name`` is a string of 1-100 characters when present, the optional
+    ``invite_id`` (the invite link a dev student token was traded for) a string.
 
     Raises:
         TokenInvalid, TokenExpired: as :func:`decode_claims`, or a claim missing or mistyped.
@@ -186,9 +203,18 @@ def verify(keyring: Keyring, token: str, room: str) -> Participant:
     can_publish, can_subscribe = grants.get("can_publish"), grants.get("can_subscribe")
     if not isinstance(can_publish, bool) or not isinstance(can_subscribe, bool):
         raise TokenInvalid("token grants.can_publish and grants.can_subscribe must be booleans")
+    class_name = claims.get("class_name")
+    if class_name is not None and (
+        not isinstance(class_name, str) or not 0 < len(class_name) <= CLASS_NAME_MAX
+    ):
+        raise TokenInvalid(f"token claim 'class_name' must be 1-{CLASS_NAME_MAX} characters")
     if granted_room != room:
         raise TokenWrongRoom("token is for another room")
-    return Participant(identity, name, role, can_publish, can_subscribe)
+    invite = claims.get("invite_id")
+    if invite is not None and not isinstance(invite, str):
+        raise TokenInvalid("token claim 'invite_id' must be a string")
+    participant = Participant(identity, name, role, can_publish, can_subscribe, invite)
+    return Access(participant, class_name)
 
 
 def mint_worker_token(

@@ -58,6 +58,7 @@ SERVER_TYPES: frozenset[str] = frozenset(
         "media.offer",
         "media.reset",
         "view",
+        "waiting",
     }
 )
 

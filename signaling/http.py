@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import mimetypes
 import re
 import secrets
 from collections.abc import Callable
@@ -19,16 +18,17 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from rooms import Role
+from rooms import CLASS_NAME_MAX, Role
 
 from .auth import Grants, Keyring, decode_claims, mint
 from .errors import ClientError
+from .static_site import STATIC_PREFIX, StaticSite
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -122,8 +122,9 @@ class HttpRoutes:
         self.keyring = keyring
         self.ready = ready
         self.registry = registry
-        self._root = settings.web_root.resolve()
-        hashes = [h for page in sorted(self._root.glob("*.html")) for h in _page_hashes(page)]
+        self.site = StaticSite(settings.web_root)
+        pages = self.site.page_texts()
+        hashes = sorted({h for page in pages for h in inline_script_hashes(page)})
         self.security_headers = {
             **_SECURITY_HEADERS,
             "Content-Security-Policy": content_security_policy(hashes),
@@ -151,66 +152,55 @@ class HttpRoutes:
         if path == "/metrics":
             return respond(HTTPStatus.OK, generate_latest(self.registry), CONTENT_TYPE_LATEST)
         if path == "/":
-            return self._file("index.html")
-        if path.startswith("/static/"):
-            validator = request.headers.get("If-None-Match", "")
-            return self._file(path.removeprefix("/static/"), validator)
+            return self._page("index.html", request.headers)
+        if path.startswith(STATIC_PREFIX):
+            found = self.site.file(path.removeprefix(STATIC_PREFIX), request.headers)
+            return found or text(HTTPStatus.NOT_FOUND, "not found\n")
         if path == "/dev" or path.startswith("/dev/"):
             if not self.settings.dev:
                 return text(HTTPStatus.NOT_FOUND, "not found (the dev pages need --dev)\n")
-            return self._dev(path, parse_qs(url.query))
+            return self._dev(path, parse_qs(url.query), request.headers)
         return text(HTTPStatus.NOT_FOUND, "not found\n")
 
-    def _file(self, relative: str, if_none_match: str | None = None) -> Response:
-        """A file of the web app. With ``if_none_match`` (a ``/static/`` request) it carries an
-        ETag and ``Cache-Control: no-cache``: a returning browser revalidates and gets 304 instead
-        of the app and its vendored modules again."""
-        target = (self._root / relative).resolve()
-        if not target.is_relative_to(self._root) or not target.is_file():
-            return text(HTTPStatus.NOT_FOUND, "not found\n")
-        body = target.read_bytes()
-        content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        if target.suffix in (".js", ".mjs"):
-            content_type = "text/javascript"
-        if content_type.startswith("text/"):
-            content_type += "; charset=utf-8"
-        response = respond(HTTPStatus.OK, body, content_type)
-        if if_none_match is None:
-            return response
-        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-        if etag in if_none_match:
-            headers = Headers({**_SECURITY_HEADERS, "ETag": etag})
-            headers["Cache-Control"] = "no-cache"
-            return Response(HTTPStatus.NOT_MODIFIED.value, "Not Modified", headers, b"")
-        response.headers["ETag"] = etag
-        del response.headers["Cache-Control"]
-        response.headers["Cache-Control"] = "no-cache"
-        return response
+    def _page(self, name: str, headers: Headers) -> Response:
+        """A page of the web app (:mod:`signaling.static_site`: revalidated, its files hashed)."""
+        return self.site.page(name, headers) or text(HTTPStatus.NOT_FOUND, "not found\n")
 
     # -- dev pages: create a room, hand out links --------------------------------------------------
 
-    def _dev(self, path: str, query: dict[str, list[str]]) -> Response:
+    def _dev(self, path: str, query: dict[str, list[str]], headers: Headers) -> Response:
         if path == "/dev":
-            return self._file("dev.html")
+            return self._page("dev.html", headers)
         if path == "/dev/join":
-            return self._file("join.html")
+            return self._page("join.html", headers)
         if path == "/dev/api/new-room":
-            return self._new_room(_arg(query, "teacher_name") or "Teacher")
+            teacher_name = _arg(query, "teacher_name") or "Teacher"
+            return self._new_room(teacher_name, _arg(query, "class_name"))
         if path == "/dev/api/student-token":
             return self._student_token(_arg(query, "invite"), _arg(query, "name"))
+        if path == "/dev/api/personal-invite":
+            return self._personal_invite(_arg(query, "teacher"), _arg(query, "name"))
         return text(HTTPStatus.NOT_FOUND, "not found\n")
 
-    def _new_room(self, teacher_name: str) -> Response:
+    def _new_room(self, teacher_name: str, class_name: str) -> Response:
         name = teacher_name.strip()[:_NAME_MAX] or "Teacher"
-        room = (
-            f"{_ROOM_SLUG.sub('-', name.lower()).strip('-')[:20] or 'class'}-{secrets.token_hex(3)}"
-        )
+        titled = class_name.strip()[:CLASS_NAME_MAX]
+        # The class's name goes in every token of the room: the teacher's names the room
+        # (room.named); the invite's and the students' let their pages show it before joining.
+        named = {"class_name": titled} if titled else {}
+        # The class link's id: student tokens traded for it carry it, so staff can revoke the
+        # link (invite.revoke) and no new identity comes in through it; the teacher's token
+        # carries it so their page can.
+        link_id = secrets.token_hex(6)
+        slug = _ROOM_SLUG.sub("-", (titled or name).lower()).strip("-")[:20] or "class"
+        room = f"{slug}-{secrets.token_hex(3)}"
         teacher = mint(
             self.keyring,
             identity=f"t-{secrets.token_hex(4)}",
             name=name,
             grants=Grants(room, Role.TEACHER),
             ttl_s=self.settings.teacher_ttl_s,
+            extra={**named, "invite_id": link_id},
         )
         invite = mint(
             self.keyring,
@@ -218,7 +208,8 @@ class HttpRoutes:
             name="invite",
             grants=Grants(room, Role.STUDENT),
             ttl_s=self.settings.student_ttl_s,
-            extra={"invite": True},
+            # The teacher's name is only shown on the join page, before the student joins.
+            extra={"invite": True, "invite_id": link_id, "teacher_name": name, **named},
         )
         base = self.settings.public_url.rstrip("/")
         return as_json(
@@ -230,37 +221,90 @@ class HttpRoutes:
             },
         )
 
-    def _student_token(self, invite: str, name: str) -> Response:
+    def _name_and_claims(self, token: str, name: str) -> tuple[str, dict[str, Any]] | Response:
+        """The typed name (trimmed, required) and ``token``'s verified claims, or the dev API's
+        JSON error: 400 ``bad_field`` without a name, 403 with the token's error code."""
         name = name.strip()[:_NAME_MAX]
         if not name:
             return as_json(
                 HTTPStatus.BAD_REQUEST, {"error": "bad_field", "message": "a name is required"}
             )
         try:
-            claims = decode_claims(self.keyring, invite)
+            return name, decode_claims(self.keyring, token)
         except ClientError as exc:
             return as_json(HTTPStatus.FORBIDDEN, {"error": exc.code, "message": exc.message})
+
+    def _student_token(self, invite: str, name: str) -> Response:
+        """Trade an invite for a student token. A personal invite (``invite_sub``) always gives
+        the same identity, whatever name is typed: a removed student stays removed."""
+        checked = self._name_and_claims(invite, name)
+        if isinstance(checked, Response):
+            return checked
+        name, claims = checked
         grants = claims.get("grants")
         if not claims.get("invite") or not isinstance(grants, dict):
             return as_json(
                 HTTPStatus.FORBIDDEN, {"error": "token_invalid", "message": "not an invite"}
             )
+        personal = claims.get("invite_sub")
+        identity = personal if isinstance(personal, str) else f"s-{secrets.token_hex(4)}"
+        extra = _class_name_claim(claims)
+        if isinstance(claims.get("invite_id"), str):
+            extra["invite_id"] = claims["invite_id"]
         token = mint(
             self.keyring,
-            identity=f"s-{secrets.token_hex(4)}",
+            identity=identity,
             name=name,
             grants=Grants(str(grants.get("room")), Role.STUDENT),
             ttl_s=self.settings.student_ttl_s,
+            extra=extra,
         )
         base = self.settings.public_url.rstrip("/")
         return as_json(HTTPStatus.OK, {"token": token, "link": f"{base}/#token={token}"})
 
+    def _personal_invite(self, teacher: str, name: str) -> Response:
+        """A join link for one student, asked for with a staff token of the room: whoever opens
+        it is always the same identity, so removing them keeps them out."""
+        checked = self._name_and_claims(teacher, name)
+        if isinstance(checked, Response):
+            return checked
+        name, claims = checked
+        grants = claims.get("grants")
+        if (
+            claims.get("invite")
+            or not isinstance(grants, dict)
+            or grants.get("role") not in (Role.TEACHER.value, Role.ASSISTANT.value)
+        ):
+            return as_json(
+                HTTPStatus.FORBIDDEN, {"error": "not_allowed", "message": "staff hand out links"}
+            )
+        room = str(grants.get("room"))
+        invite = mint(
+            self.keyring,
+            identity="invite",
+            name=name,
+            grants=Grants(room, Role.STUDENT),
+            ttl_s=self.settings.student_ttl_s,
+            extra={
+                "invite": True,
+                "invite_sub": f"s-{secrets.token_hex(4)}",
+                "teacher_name": str(claims.get("name", ""))[:_NAME_MAX],
+                **_class_name_claim(claims),
+            },
+        )
+        base = self.settings.public_url.rstrip("/")
+        return as_json(
+            HTTPStatus.OK,
+            {"name": name, "link": f"{base}/dev/join?invite={invite}&name={quote(name)}"},
+        )
 
-def _page_hashes(page: Path) -> list[str]:
-    try:
-        return inline_script_hashes(page.read_text())
-    except (OSError, UnicodeDecodeError):
-        return []
+
+def _class_name_claim(claims: dict[str, Any]) -> dict[str, Any]:
+    """The invite's ``class_name`` claim for the student token it is traded for (if valid)."""
+    value = claims.get("class_name")
+    if isinstance(value, str) and 0 < len(value) <= CLASS_NAME_MAX:
+        return {"class_name": value}
+    return {}
 
 
 def _arg(query: dict[str, list[str]], name: str) -> str:

@@ -28,8 +28,9 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgpack
 
@@ -38,15 +39,24 @@ from rooms import (
     BreakoutExpire,
     CloseCode,
     Command,
+    JoinDenied,
+    MustWait,
     Participant,
+    ParticipantAdmittedEvent,
+    ParticipantDeniedEvent,
     ParticipantRemoved,
     ParticipantRemovedEvent,
+    ParticipantWaitingLeftEvent,
     Record,
     Role,
     RoomError,
+    RoomLocked,
     RoomState,
     SessionEnded,
     SessionEndedEvent,
+    WaitingKnock,
+    WaitingLeave,
+    WaitingRoomSetEvent,
     audience_of,
     evolve,
     new_room,
@@ -67,10 +77,14 @@ from .metrics import Metrics
 from .outbox import Outbox, wire_frame
 from .presence import Presence, presence_frames
 from .store import AppendConflict, EventStore, Snapshot, StoreUnavailable
+from .waiting import Waiter, WaitingConnections, encode_waiting
 
 log = logging.getLogger(__name__)
 
 _MAX_LOAD_ATTEMPTS = 5
+#: A join that must wait knocks, and one whose knock found it may enter after all joins again:
+#: at most this many rounds while the waiting room or the lock keep changing.
+_ADMIT_ROUNDS = 3
 #: A breakout timer whose proposal failed (the store) proposes again after this long.
 _EXPIRY_RETRY_S = 1.0
 
@@ -141,6 +155,10 @@ class RoomHub:
     ice_servers: Callable[[Participant], list[dict[str, object]]] = lambda participant: []
     state: RoomState = field(init=False)
     members: dict[Member, None] = field(default_factory=dict, init=False)
+    #: This node's connections in the room's waiting room, and the admissions and closes
+    #: under way for them (held so they are not collected before they finish).
+    waiting: WaitingConnections = field(default_factory=WaitingConnections, init=False)
+    _waiting_tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _by_identity: dict[str, set[Member]] = field(default_factory=dict, init=False)
     _staff: dict[Member, None] = field(default_factory=dict, init=False)
     #: Students by place (None: the main room): who an event scoped to a room reaches.
@@ -246,22 +264,48 @@ class RoomHub:
 
     @property
     def idle(self) -> bool:
-        """Nobody here uses the room: no member, no listener."""
-        return not self.members and not self.listeners
+        """Nobody here uses the room: no member, no waiting connection, no listener."""
+        return not self.members and not self.listeners and not self.waiting
 
     # -- joining and leaving -------------------------------------------------------------------
 
-    async def join(self, participant: Participant, outbox: Outbox, last_id: int | None) -> Member:
-        """Admit a connection: append its first-join event, send welcome or resume, register it.
+    async def join(
+        self,
+        participant: Participant,
+        outbox: Outbox,
+        last_id: int | None,
+        class_name: str | None = None,
+    ) -> Member | Waiter:
+        """Admit a connection: append its first-join event (and, for staff whose token names the
+        class, ``room.named``), send welcome or resume, register it. A student who must wait
+        (the waiting room) enters the waiting room instead: the connection is answered
+        ``waiting`` and returned as a :class:`Waiter`, greeted later if staff admit it.
 
         Raises:
-            JoinRefused: removed, room locked, session ended.
+            JoinRefused: removed, turned away, room locked (or its waiting room full), session
+                ended.
             StoreUnavailable: the store failed; nothing was appended.
         """
-        try:
-            await self._propose(Proposal(participant, None))
-        except RoomError as exc:
-            raise JoinRefused(exc, exc.close_code or CloseCode.FORBIDDEN) from exc
+        for _ in range(_ADMIT_ROUNDS):
+            try:
+                await self._propose(Proposal(participant, None, class_name))
+            except MustWait:
+                pass
+            except RoomError as exc:
+                raise JoinRefused(exc, exc.close_code or CloseCode.FORBIDDEN) from exc
+            else:
+                return await self._enter(participant, outbox, last_id)
+            try:
+                await self._propose(Proposal(participant, WaitingKnock()))
+            except RoomError as exc:
+                raise JoinRefused(exc, exc.close_code or CloseCode.FORBIDDEN) from exc
+            if participant.identity in self.state.waiting:
+                return self._wait(participant, outbox, class_name)
+        error = RoomLocked("the room is locked")
+        raise JoinRefused(error, CloseCode.ROOM_LOCKED)
+
+    async def _enter(self, participant: Participant, outbox: Outbox, last_id: int | None) -> Member:
+        """Greet an admitted connection (welcome or resume) and register it as a member."""
         async with self._lock:  # no batch commits between the greeting and the registering
             if last_id is not None and last_id > self.state.last_id and self.store.shared:
                 # The client saw events this node has not read yet (on another node): read them,
@@ -275,6 +319,93 @@ class RoomHub:
                 self._covered[member] = self.state.last_id
             self._register(member)
         return member
+
+    # -- the waiting room ------------------------------------------------------------------------
+
+    def _wait(self, participant: Participant, outbox: Outbox, class_name: str | None) -> Waiter:
+        waiter = Waiter(participant, outbox, class_name)
+        self.waiting.add(waiter)
+        position = list(self.state.waiting).index(participant.identity) + 1
+        frame = encode_waiting(
+            self.room_id, self.state.class_name, position, self.settings.heartbeat_ms
+        )
+        outbox.put(frame)
+        return waiter
+
+    def unwait(self, waiter: Waiter) -> None:
+        """A waiting connection closed: forget it; when it was its identity's last one here and
+        the identity still waits, it leaves the waiting room (``participant.waiting_left``)."""
+        waiter.gone = True
+        identity = waiter.participant.identity
+        if self.waiting.discard(waiter) and identity in self.state.waiting:
+            leaving = self._propose(Proposal(waiter.participant, WaitingLeave()))
+            leaving.add_done_callback(_ignore_outcome)
+        if self.idle:
+            self.on_idle(self)
+
+    async def _admit_waiter(self, waiter: Waiter) -> None:
+        """Staff admitted ``waiter``'s identity (or the waiting room was turned off): join it now
+        and greet it on the connection it waits on; a refusal closes it."""
+        p = waiter.participant
+        if waiter.gone or waiter.entered is not None:
+            return
+        try:
+            await self._propose(Proposal(p, None, waiter.class_name))
+        except MustWait:
+            return  # still waiting (the waiting room was turned on again)
+        except RoomError as exc:
+            self.waiting.discard(waiter)
+            code = exc.close_code or CloseCode.FORBIDDEN
+            await waiter.outbox.close(code, exc.code, final_frame=encode_error(exc))
+            return
+        except StoreUnavailable as exc:
+            log.warning("room %s: admitting %s failed: %s", self.room_id, p.identity, exc)
+            self.waiting.discard(waiter)
+            await waiter.outbox.close(
+                CloseCode.INTERNAL_ERROR, "store unavailable", final_frame=None
+            )
+            return
+        self.waiting.discard(waiter)
+        if waiter.gone:
+            return
+        member = await self._enter(p, waiter.outbox, None)
+        waiter.entered = member
+        if waiter.gone:  # closed while it was greeted
+            self.remove(member)
+        elif waiter.on_enter is not None:
+            waiter.on_enter(member)
+
+    def _follow_waiting_room(self, record: Record) -> None:
+        """Carry out what a folded event means for this node's waiting connections."""
+        event = record.event
+        if isinstance(event, ParticipantAdmittedEvent):
+            for waiter in self.waiting.of(event.identity):
+                self._spawn(self._admit_waiter(waiter))
+        elif isinstance(event, WaitingRoomSetEvent) and not event.enabled:
+            for waiter in self.waiting:
+                self._spawn(self._admit_waiter(waiter))
+        elif isinstance(event, ParticipantWaitingLeftEvent) and self.waiting.of(event.identity):
+            # Another node's connection of this identity left; this one still waits.
+            (waiter, *_) = self.waiting.of(event.identity)
+            knock = self._propose(Proposal(waiter.participant, WaitingKnock()))
+            knock.add_done_callback(_ignore_outcome)
+        elif isinstance(event, ParticipantDeniedEvent | SessionEndedEvent):
+            if isinstance(event, ParticipantDeniedEvent):
+                error: RoomError = JoinDenied("the teacher did not let you in to this class")
+                targets = self.waiting.of(event.identity)
+            else:
+                error = SessionEnded(f"the session ended: {event.reason}")
+                targets = list(self.waiting)
+            frame = encode_error(error)
+            for waiter in targets:
+                self.waiting.discard(waiter)
+                code = error.close_code or CloseCode.FORBIDDEN
+                self._spawn(waiter.outbox.close(code, error.code, final_frame=frame))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._waiting_tasks.add(task)
+        task.add_done_callback(self._waiting_tasks.discard)
 
     # -- whiteboard connections ------------------------------------------------------------------
 
@@ -782,8 +913,11 @@ class RoomHub:
             self.metrics.views.inc()
 
     def _after(self, record: Record) -> None:
-        """Close the connections an event ends: a removed participant's, or all at session end."""
+        """Close the connections an event ends: a removed participant's, or all at session end;
+        and admit, turn away or close the waiting connections it concerns."""
         event = record.event
+        if self.waiting:
+            self._follow_waiting_room(record)
         if isinstance(event, ParticipantRemovedEvent):
             error: RoomError = ParticipantRemoved(f"you were removed: {event.reason}")
             targets = list(self._by_identity.get(event.identity, ()))
@@ -917,6 +1051,12 @@ def _thaw(room_id: str, snapshot: Snapshot) -> RoomState:
             f"at {state.last_id}"
         )
     return state
+
+
+def _ignore_outcome(done: asyncio.Future[tuple[Record, ...]]) -> None:
+    """Retrieve a background proposal's outcome (a failure there changes nothing)."""
+    if not done.cancelled():
+        done.exception()
 
 
 def _fail(batch: Sequence[_Queued], error: Exception) -> None:

@@ -9,8 +9,11 @@ room go on (docs/protocol.md, "Error codes").
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
 import functools
+import io
+import json
 import logging
 import random
 import weakref
@@ -26,7 +29,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from rooms import (
+    CSV_TABLES,
     BreakoutOpen,
+    ClassExport,
     CloseCode,
     Command,
     Leave,
@@ -37,7 +42,7 @@ from rooms import (
 )
 
 from . import saved_groups
-from .auth import Keyring, verify
+from .auth import Access, Keyring, verify, verify_access
 from .boards import BoardEndpoint, OpenRoom
 from .bus import Bus
 from .codec import (
@@ -78,6 +83,7 @@ from .ratelimit import AddressBuckets, SharedBuckets, TokenBucket
 from .request_target import (
     BadTarget,
     BoardTarget,
+    ExportTarget,
     HttpTarget,
     SnapshotTarget,
     Target,
@@ -92,8 +98,12 @@ from .snapshot_links import (
     verify_snapshot_token,
 )
 from .store import EventStore, StoreUnavailable
+from .waiting import Waiter
 
 log = logging.getLogger(__name__)
+
+#: Records read per store round trip while exporting a class.
+_EXPORT_PAGE = 1000
 
 #: Close reasons are at most 123 bytes (RFC 6455 section 5.5.1).
 _REASON_MAX = 120
@@ -181,6 +191,8 @@ class SignalingNode:
         self.media = media
         self.ice_servers = ice_servers or (lambda participant: [])
         self._board_outboxes: set[Outbox] = set()
+        #: Connections waiting in a room's waiting room (told to reconnect on drain).
+        self._waiting_outboxes: set[Outbox] = set()
         self.metrics = metrics or Metrics()
         self.routes = HttpRoutes(http, keyring, self.ready, self.metrics.registry)
         self.draining = False
@@ -203,6 +215,9 @@ class SignalingNode:
         #: node, oldest first, at most ``max_connections_per_identity`` of each.
         self._ws_held = ConnectionCap[Member](settings.max_connections_per_identity)
         self._boards_held = ConnectionCap[Outbox](settings.max_connections_per_identity)
+        #: Waiting-room connections, counted apart under the same cap: a student cannot make the
+        #: node hold more waiting connections than joined ones.
+        self._waiting_held = ConnectionCap[Outbox](settings.max_connections_per_identity)
         self._used_links = UsedLinks()
         self._auth_failures = AddressBuckets(
             settings.auth_failure_rate_per_s,
@@ -273,6 +288,8 @@ class SignalingNode:
             return text(HTTPStatus.NOT_FOUND, "not found\n")
         if isinstance(target, SnapshotTarget):
             return await self._snapshot_download(target)
+        if isinstance(target, ExportTarget):
+            return await self._class_export(target, request)
         if not self.settings.origins.allows(request.headers.get_all("Origin")):
             return text(HTTPStatus.FORBIDDEN, "origin not allowed (--allowed-origins)\n")
         self._targets[connection] = target
@@ -319,6 +336,60 @@ class SignalingNode:
             f'attachment; filename="{room}-{board}-{snapshot}.yjs"'
         )
         return response
+
+    async def _class_export(self, target: ExportTarget, request: Request) -> Response:
+        """``GET /rooms/<room>/export.json`` (or ``.csv?table=chat|questions|polls|attendance``)
+        with a staff access token in ``Authorization: Bearer``: the class from the room's log
+        (docs/protocol.md, "Class export"). The log is read in pages and folded into a bounded
+        :class:`rooms.export.ClassExport`, so memory follows the export, not the log."""
+        room = target.room
+        table = parse_qs(target.query).get("table", ["chat"])[0]
+        if target.format == "csv" and table not in CSV_TABLES:
+            return text(HTTPStatus.NOT_FOUND, f"no such table; one of {', '.join(CSV_TABLES)}\n")
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return text(
+                HTTPStatus.UNAUTHORIZED, "an access token (Authorization: Bearer) is needed\n"
+            )
+        try:
+            participant = verify_access(self.keyring, token.strip(), room).participant
+        except ClientError as exc:
+            return text(HTTPStatus.FORBIDDEN, f"{exc.code}: {exc.message}\n")
+        if not participant.is_staff:
+            return text(HTTPStatus.FORBIDDEN, "not_allowed: only the staff export the class\n")
+        try:
+            hub = await self._hub(room)
+        except StoreUnavailable:
+            return text(HTTPStatus.SERVICE_UNAVAILABLE, "the room store is unavailable\n")
+        try:
+            if participant.identity in hub.state.removed:
+                return text(HTTPStatus.FORBIDDEN, "participant_removed: you were removed\n")
+            export = ClassExport(room)
+            through, after = hub.state.last_id, 0
+            while after < through:
+                records = await self.store.read(room, after, min(_EXPORT_PAGE, through - after))
+                if not records:
+                    break
+                for record in records:
+                    export.add(record)
+                after = records[-1].id
+            export.class_name = export.class_name or hub.state.class_name
+        except StoreUnavailable:
+            return text(HTTPStatus.SERVICE_UNAVAILABLE, "the room store is unavailable\n")
+        finally:
+            if hub.idle:
+                self._idle(hub)
+        if target.format == "json":
+            body = json.dumps(export.to_data(), ensure_ascii=False).encode()
+            response = respond(HTTPStatus.OK, body, "application/json")
+            filename = f"{room}-class.json"
+        else:
+            out = io.StringIO()
+            csv.writer(out).writerows(export.rows(table))
+            response = respond(HTTPStatus.OK, out.getvalue().encode(), "text/csv; charset=utf-8")
+            filename = f"{room}-{table}.csv"
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response  # Cache-Control: no-store, as every answer but the static files
 
     async def _snapshot_refusal(self, room: str, identity: str) -> Response | None:
         """Why ``identity`` may not download ``room``'s snapshots now, as the room's state says
@@ -387,9 +458,10 @@ class SignalingNode:
         if self._server is not None:
             self._server.close(close_connections=False)
         frame = encode_reconnect("shutdown", 1000)
+        outboxes = [m.outbox for m in self._members] + list(self._waiting_outboxes)
         closing = [
-            m.outbox.close(CloseCode.SERVICE_RESTART, "server restarting", final_frame=frame)
-            for m in list(self._members)
+            o.close(CloseCode.SERVICE_RESTART, "server restarting", final_frame=frame)
+            for o in outboxes
         ]
         if closing:
             await asyncio.wait(
@@ -439,6 +511,7 @@ class SignalingNode:
         identity_bucket: TokenBucket | None = None
         member: Member | None = None
         hub: RoomHub | None = None
+        waiter: Waiter | None = None
         media: MediaSession | None = None
         in_flight: deque[asyncio.Future[tuple[Record, ...]]] = deque()
         join_deadline = asyncio.get_running_loop().call_later(
@@ -449,16 +522,26 @@ class SignalingNode:
                 self.metrics.frames_received.inc()
                 if outbox.closed:
                     break
+                if member is None and waiter is not None and waiter.entered is not None:
+                    member = waiter.entered  # admitted from the waiting room: joined now
+                    key = _identity_key(member_room(hub), member.participant)
+                    self._waiting_outboxes.discard(outbox)
+                    self._waiting_held.release(key, outbox)
+                    identity_bucket = self._identity_buckets.acquire(key)
                 try:
                     message = self._read(frame, bucket)
                     if isinstance(message, Join):
-                        if member is not None:
+                        if member is not None or waiter is not None:
                             raise AlreadyJoined("this connection has joined already")
                         joined = await self._join(message, outbox, address)
                         if joined is None:
                             return
-                        hub, member = joined
+                        hub, entry = joined
                         join_deadline.cancel()
+                        if isinstance(entry, Waiter):
+                            waiter = entry
+                            continue
+                        member = entry
                         identity_bucket = self._identity_buckets.acquire(
                             _identity_key(hub.room_id, member.participant)
                         )
@@ -468,6 +551,13 @@ class SignalingNode:
                             outbox.put(pong)
                         else:
                             hub.reply(outbox, pong)  # after the events already delivered
+                    elif waiter is not None and member is None:
+                        if not isinstance(message, CommandFrame):
+                            raise NotJoined("you are in the waiting room: staff let you in")
+                        if isinstance(message.command, Leave):
+                            await outbox.close(CloseCode.NORMAL_CLOSURE, "left", final_frame=None)
+                            return
+                        raise NotJoined("you are in the waiting room: staff let you in")
                     elif member is None or hub is None:
                         raise NotJoined("send join first")
                     elif identity_bucket is not None and (wait_ms := identity_bucket.take()):
@@ -516,6 +606,15 @@ class SignalingNode:
             join_deadline.cancel()
             self._connections.discard(ws)
             self.metrics.connections.dec()
+            if waiter is not None and hub is not None:
+                self._waiting_outboxes.discard(outbox)
+                self._waiting_held.release(_identity_key(hub.room_id, waiter.participant), outbox)
+                if member is None and waiter.entered is not None:
+                    member = waiter.entered  # admitted, closed before it sent a frame
+                    # Held as the read loop would have, so the release below balances.
+                    self._identity_buckets.acquire(_identity_key(hub.room_id, member.participant))
+                elif member is None:
+                    hub.unwait(waiter)
             if member is not None and hub is not None:
                 self._members.pop(member, None)
                 hub.remove(member)
@@ -600,19 +699,19 @@ class SignalingNode:
 
     async def _join(
         self, join: Join, outbox: Outbox, address: str
-    ) -> tuple[RoomHub, Member] | None:
-        """Verify the token, then admit the connection within the node's join budget; None when
-        refused (and closed)."""
+    ) -> tuple[RoomHub, Member | Waiter] | None:
+        """Verify the token, then admit the connection within the node's join budget (or let it
+        wait in the room's waiting room); None when refused (and closed)."""
         try:
             if self.draining:
                 raise _Draining()
-            participant = self._authenticate(join, address)
+            access = self._authenticate(join, address)
             wait_ms = self._join_bucket.take()
             if wait_ms:
                 # Jitter spreads the retries of a storm instead of bringing it back at once.
                 retry_ms = wait_ms + random.randrange(max(wait_ms, 50))
                 raise RateLimited("too many joins right now; join again", retry_after_ms=retry_ms)
-            hub, member = await self._enter(join.room, participant, outbox, join.last_id)
+            hub, member = await self._enter(join.room, access, outbox, join.last_id)
         except _Draining:
             await outbox.close(
                 CloseCode.SERVICE_RESTART,
@@ -630,13 +729,29 @@ class SignalingNode:
             self.metrics.join_rejections.labels(exc.error.code).inc()
             await outbox.close(exc.close_code, exc.error.code, final_frame=encode_error(exc.error))
             return None
-        self._members[member] = None
-        self._hold_identity(hub, member)
+        if isinstance(member, Waiter):
+            member.on_enter = functools.partial(self._entered, hub)
+            self._waiting_outboxes.add(outbox)
+            key = _identity_key(hub.room_id, member.participant)
+            for oldest in self._waiting_held.hold(key, outbox):
+                error = ConnectionReplaced("this identity waits on a newer connection")
+                asyncio.get_running_loop().create_task(
+                    oldest.close(
+                        CloseCode.CONNECTION_REPLACED, error.code, final_frame=encode_error(error)
+                    )
+                )
+            return hub, member
+        self._entered(hub, member)
         return hub, member
 
+    def _entered(self, hub: RoomHub, member: Member) -> None:
+        """A connection joined ``hub`` (at once, or admitted from its waiting room)."""
+        self._members[member] = None
+        self._hold_identity(hub, member)
+
     async def _enter(
-        self, room_id: str, participant: Participant, outbox: Outbox, last_id: int | None
-    ) -> tuple[RoomHub, Member]:
+        self, room_id: str, access: Access, outbox: Outbox, last_id: int | None
+    ) -> tuple[RoomHub, Member | Waiter]:
         """Open the room and join it. The room stays loaded while the join is under way: a hub
         unloaded meanwhile would take the member into a room it no longer hears.
 
@@ -648,7 +763,7 @@ class SignalingNode:
         hub: RoomHub | None = None
         try:
             hub = await self._hub(room_id)
-            return hub, await hub.join(participant, outbox, last_id)
+            return hub, await hub.join(access.participant, outbox, last_id, access.class_name)
         finally:
             self._joining[room_id] -= 1
             if not self._joining[room_id]:
@@ -694,16 +809,17 @@ class SignalingNode:
                 oldest.close(CloseCode.CONNECTION_REPLACED, "connection_replaced", final_frame=None)
             )
 
-    def _authenticate(self, join: Join, address: str) -> Participant:
-        """The join's verified participant. Only a verified token spends the node's join budget;
-        a failure spends the source address's failed-join budget instead, and past that budget it
-        is answered ``rate_limited`` (the connection stays open) rather than with its token error.
+    def _authenticate(self, join: Join, address: str) -> Access:
+        """The join's verified participant and class name. Only a verified token spends the
+        node's join budget; a failure spends the source address's failed-join budget instead,
+        and past that budget it is answered ``rate_limited`` (the connection stays open) rather
+        than with its token error.
 
         Raises:
             ClientError: the token error (``token_*``), or ``rate_limited``.
         """
         try:
-            return verify(self.keyring, join.token, join.room)
+            return verify_access(self.keyring, join.token, join.room)
         except ClientError:
             wait_ms = self._auth_failures.take(address)
             if wait_ms:
@@ -796,6 +912,12 @@ def _if_unavailable(outbox: Outbox, ref: int, done: asyncio.Future[tuple[Record,
                 Unavailable("the store is unavailable; retry", retry_after_ms=retry_ms), ref
             )
         )
+
+
+def member_room(hub: RoomHub | None) -> str:
+    """The room of a connection that has a hub (joined, or waiting to)."""
+    assert hub is not None
+    return hub.room_id
 
 
 def _identity_key(room_id: str, participant: Participant) -> tuple[str, str]:

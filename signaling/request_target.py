@@ -52,6 +52,16 @@ class SnapshotTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportTarget:
+    """``/rooms/<room>/export.json`` or ``/rooms/<room>/export.csv``: the class export
+    (plain HTTP, a staff access token in ``Authorization: Bearer``)."""
+
+    room: str
+    format: str
+    query: str
+
+
+@dataclass(frozen=True, slots=True)
 class HttpTarget:
     """Any other well-formed path: answered by :class:`signaling.http.HttpRoutes` (or 404)."""
 
@@ -67,7 +77,7 @@ class BadTarget:
     reason: str
 
 
-Target = WsTarget | BoardTarget | SnapshotTarget | HttpTarget | BadTarget
+Target = WsTarget | BoardTarget | SnapshotTarget | ExportTarget | HttpTarget | BadTarget
 
 
 def parse_target(target: str) -> Target:
@@ -102,6 +112,10 @@ def parse_target(target: str) -> Target:
             return BoardTarget(names[1], names[2], query)
         if len(segments) == 5 and segments[3] == "snapshots":
             return SnapshotTarget(names[1], names[2], names[4], query)
+        return _not_found()
+    if segments[0] == "rooms":
+        if len(segments) == 3 and segments[2] in ("export.json", "export.csv"):
+            return ExportTarget(names[1], segments[2].removeprefix("export."), query)
         return _not_found()
     return HttpTarget(path, query)
 

@@ -11,6 +11,7 @@ import { mountBreakouts } from "./views/breakouts.js";
 import { mountChat } from "./views/chat.js";
 import { mountReasonDialog } from "./views/dialog.js";
 import { mountHeader } from "./views/header.js";
+import { mountLeaveDialog } from "./views/leave.js";
 import { mountMedia, tilesOf } from "./views/media.js";
 import { mountNotifications } from "./views/notifications.js";
 import { mountPolls } from "./views/polls.js";
@@ -19,7 +20,9 @@ import { mountRoster } from "./views/roster.js";
 import { mountShortcuts } from "./views/shortcuts.js";
 import { mountStage } from "./views/stage.js";
 import { mountTabs } from "./views/tabs.js";
+import { mountExport } from "./views/export.js";
 import { mountToasts } from "./views/toasts.js";
+import { mountWaiting } from "./views/waiting.js";
 import { mountWhiteboard } from "./views/whiteboard.js";
 
 const model = new RoomModel();
@@ -31,7 +34,7 @@ function run(promise) {
   return promise.then(
     () => true,
     (err) => {
-      toasts.error(err.code ?? "error", err.message, err.label);
+      toasts.error(err.code ?? "error", err.message, err.label, err.command);
       return false;
     },
   );
@@ -54,9 +57,14 @@ const media = new MediaSession({
       ? connection.request(type, fields, label)
       : Promise.reject(Object.assign(new Error("not connected"), { code: "not_connected", label })),
   onChange: () => scheduleRender(),
-  onError: (err) => toasts.error(err.code ?? "error", err.message, err.label),
+  onError: (err) => toasts.error(err.code ?? "error", err.message, err.label, err.command),
 });
-const header = mountHeader(document.querySelector("header"), { ...ctx, onLeave: () => connection?.leave() });
+const confirmLeave = mountLeaveDialog(document.body);
+const header = mountHeader(document.querySelector("header"), {
+  ...ctx,
+  onLeave: () => confirmLeave().then((leave) => leave && connection?.leave()),
+  onRejoin: () => window.location.reload(),
+});
 const whiteboard = mountWhiteboard(document.getElementById("whiteboard-panel"), ctx);
 const breakoutPanel = document.getElementById("breakout-panel");
 const breakouts = mountBreakouts(breakoutPanel, { ...ctx, showBoard: (board) => whiteboard.show(board) });
@@ -93,6 +101,9 @@ const breakoutPlace = {
     if (breakoutPanel.parentElement !== home) home.prepend(breakoutPanel);
   },
 };
+const waiting = mountWaiting(document.getElementById("roster-panel"), document.querySelector("header"), ctx);
+/** The join waited in the waiting room: its whiteboard was refused then and opens on the welcome. */
+let waited = false;
 const views = [
   header,
   breakoutPlace,
@@ -106,6 +117,7 @@ const views = [
   tabs,
   stage,
   mountShortcuts(document),
+  waiting,
 ];
 
 // Frames arrive in bursts (a resume replays many events); draw once per burst.
@@ -127,8 +139,15 @@ function scheduleRender() {
 
 function onFrame(frame, { replay = false } = {}) {
   switch (frame.t) {
+    case "waiting":
+      waited = true;
+      break;
     case "welcome":
       model.applyWelcome(frame);
+      if (waited) {
+        waited = false;
+        whiteboard.reopen();
+      }
       media.setMayPublish(model.mayPublish(model.me));
       media.connected({ iceServers: frame.ice_servers, me: model.me });
       break;
@@ -189,6 +208,7 @@ function onStatus(status) {
   const wasLive = live;
   live = status.state === "live";
   if (live && !wasLive) for (const listener of liveListeners) listener();
+  waiting.setStatus(status);
   // Once the class is over for this page (ended, removed, left, refused), so are its whiteboard
   // and its media; a dropped socket takes the media connections with it (the SFU closes them).
   if (status.state === "closed") {
@@ -216,6 +236,13 @@ function start() {
     return;
   }
   model.roomId = claims.grants.room;
+  // Staff download the class from here, during it and on the end screen (even after a reload).
+  const staff = claims.grants.role === "teacher" || claims.grants.role === "assistant";
+  mountExport(document.querySelector("header"), { token, room: claims.grants.room, staff, toasts });
+  // Shown before the welcome arrives; the room's recorded name (RoomView class_name) wins after.
+  if (typeof claims.class_name === "string") model.className = claims.class_name;
+  // Staff's tokens from the dev pages name the class link, which they may revoke.
+  if (typeof claims.invite_id === "string") model.inviteId = claims.invite_id;
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
   connection = new Connection({
     url: `${scheme}//${window.location.host}/ws`,

@@ -27,6 +27,12 @@ export function createCommands(conn) {
       send("chat.mute", { identity, muted }, identity === null ? (muted ? "Mute all" : "Unmute all") : muted ? "Mute chat" : "Unmute chat"),
     removeParticipant: (identity, reason) => send("participant.remove", { identity, reason }, "Remove participant"),
     lockRoom: (locked) => send("room.lock", { locked }, locked ? "Lock room" : "Unlock room"),
+    setWaitingRoom: (enabled) =>
+      send("room.waiting_room", { enabled }, enabled ? "Turn on the waiting room" : "Turn off the waiting room"),
+    /** `identity` null: admit everyone waiting. */
+    admitWaiting: (identity) => send("waiting.admit", { identity }, "Let in"),
+    denyWaiting: (identity) => send("waiting.deny", { identity }, "Turn away"),
+    revokeInvite: (inviteId) => send("invite.revoke", { invite_id: inviteId }, "Close the class link"),
     lockBoard: (board, locked) => send("board.lock", { board, locked }, locked ? "Lock whiteboard" : "Unlock whiteboard"),
     clearBoard: (board) => send("board.clear", { board }, "Clear whiteboard"),
     snapshotBoard: (board) => send("board.snapshot", { board }, "Save whiteboard snapshot"),

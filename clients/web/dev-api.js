@@ -1,8 +1,11 @@
 // The dev pages' HTTP calls: JSON on success, `{error, message}` JSON on failure.
 
+import { explain } from "./messages.js";
+
 /**
- * GET a JSON document. Throws an Error whose message reads "<error>: <message>" when the server
- * answers with an error document, or names the HTTP status otherwise.
+ * GET a JSON document. Throws an Error whose `code` is the server's error code (`connect_failed`
+ * when it cannot be reached, `error` for an answer that is not JSON) and whose message is that
+ * code's plain sentence (./messages.js), never the server's words.
  * @param {string} url
  * @returns {Promise<any>}
  */
@@ -11,7 +14,7 @@ export async function fetchJson(url) {
   try {
     response = await fetch(url, { headers: { Accept: "application/json" } });
   } catch {
-    throw new Error("cannot reach the server");
+    throw plainError("connect_failed");
   }
   let body = null;
   try {
@@ -20,8 +23,11 @@ export async function fetchJson(url) {
     // not JSON; reported below by status
   }
   if (!response.ok || body === null || body.error) {
-    if (body?.error) throw new Error(body.message ? `${body.error}: ${body.message}` : body.error);
-    throw new Error(`the server answered ${response.status} ${response.statusText}`.trim());
+    throw plainError(typeof body?.error === "string" ? body.error : "error");
   }
   return body;
+}
+
+function plainError(code) {
+  return Object.assign(new Error(explain(code).sentence), { code });
 }

@@ -11,6 +11,11 @@
 // unpublishes it (`media.unpublish`): the SFU removes it for everyone at once. Starting it again
 // reuses its m-line: a new offer on the same connection names it in `sources`.
 //
+// A connection that has not connected CONNECT_TIMEOUT_MS after its SDP exchange (the SFU announced
+// an address this browser cannot reach, a firewall drops UDP), or that failed, is a media problem:
+// `problem` says so and `onError` reports it once, until a connection connects or `retry()`.
+// Without it the page would say "No media yet" forever while it tries again in the background.
+//
 // When the SFU worker holding the room's media is lost, the server sends `media.reset`: both
 // connections are replaced and the same local tracks published again. Staff mutes and lecture
 // mode are carried out by the SFU (it stops forwarding); this page only draws them.
@@ -18,8 +23,13 @@
 // No DOM here: the tiles and buttons are views/media.js. RTCPeerConnection and mediaDevices are
 // injectable.
 
+import { openChosen, preferredDevices } from "./devices.js";
+
 /** How long an SDP waits for this page's ICE gathering before it goes with what it has. */
 const GATHER_TIMEOUT_MS = 3000;
+/** How long a peer connection may take to connect after its SDP exchange before the page says
+ * media cannot connect (ICE and DTLS on a working path take well under 2 s, with TURN a few). */
+export const CONNECT_TIMEOUT_MS = 8000;
 /** How often the connection-quality indicator samples getStats(). */
 export const QUALITY_INTERVAL_MS = 2000;
 
@@ -81,11 +91,12 @@ export function rateQuality({ rttMs, lossPct, fps }) {
 /**
  * What went wrong, for a toast: a protocol error (CommandError: `code` is a string) or a browser
  * one (DOMException: `name`, e.g. NotAllowedError when the camera is refused).
- * @returns {{code: string, message: string, label: string}}
+ * The page words it from `code` (../messages.js); `command` is the command that failed, if one did.
+ * @returns {{code: string, message: string, label: string, command: string}}
  */
 function describeError(err, label) {
-  const code = typeof err?.code === "string" ? err.code : err?.name ?? "media_error";
-  return { code, message: err?.message ?? String(err), label: err?.label || label };
+  const code = typeof err?.code === "string" ? err.code : err?.name ?? "error";
+  return { code, message: err?.message ?? String(err), label: err?.label || label, command: err?.command ?? "" };
 }
 
 /**
@@ -99,8 +110,10 @@ export class MediaSession {
    * @param {(type: string, fields: object, label: string) => Promise<object>} options.request
    *   sends a command and resolves with its whole `ack` (Connection.request)
    * @param {() => void} options.onChange   something the view shows changed
-   * @param {(err: {code: string, message: string, label: string}) => void} options.onError
+   * @param {(err: {code: string, message: string, label: string, command: string}) => void} options.onError
    * @param {MediaDevices} [options.mediaDevices]
+   * @param {(source: string) => string | null} [options.preferredDevice]   the deviceId chosen
+   *   for "camera" or "microphone" (the device check), or null for the browser's default
    * @param {typeof RTCPeerConnection} [options.RTCPeerConnection]
    */
   constructor({
@@ -108,8 +121,10 @@ export class MediaSession {
     onChange,
     onError,
     mediaDevices = globalThis.navigator?.mediaDevices,
+    preferredDevice = preferredDevices(),
     RTCPeerConnection = globalThis.RTCPeerConnection,
   }) {
+    this.preferredDevice = preferredDevice;
     this.request = request;
     this.onChange = onChange;
     this.onError = onError;
@@ -125,6 +140,10 @@ export class MediaSession {
     this.mayPublish = true;
     /** How many `media.reset` frames were carried out. */
     this.resets = 0;
+    /** @type {{code: string, label: string} | null} why media cannot connect now, if it cannot */
+    this.problem = null;
+    /** @type {Map<RTCPeerConnection, any>} the connect deadline of each connection not yet connected */
+    this.connectTimers = new Map();
 
     /** @type {Record<string, MediaStreamTrack|null>} this page's tracks, kept across reconnects */
     this.local = { camera: null, microphone: null, screen: null };
@@ -224,10 +243,19 @@ export class MediaSession {
     }
     clearInterval(this.qualityTimer);
     this.qualityTimer = null;
+    this.problem = null;
     this.onChange();
   }
 
+  /** Try media again now, on new connections (the "Retry media" button). */
+  retry() {
+    this.problem = null;
+    if (this.live) this.restart();
+    else this.onChange();
+  }
+
   closePublish() {
+    this.forgetDeadline(this.publishPc);
     this.publishPc?.close();
     this.publishPc = null;
     this.senders = new Map();
@@ -235,6 +263,7 @@ export class MediaSession {
   }
 
   closeSubscribe() {
+    this.forgetDeadline(this.subscribePc);
     this.subscribePc?.close();
     this.subscribePc = null;
     this.remote = new Map();
@@ -252,10 +281,44 @@ export class MediaSession {
   newPeerConnection(bundlePolicy, onFailed) {
     const pc = new this.RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy });
     pc.addEventListener("connectionstatechange", () => {
-      if (pc.connectionState === "failed") onFailed(pc);
+      if (pc.connectionState === "connected") {
+        this.forgetDeadline(pc);
+        this.problem = null;
+      } else if (pc.connectionState === "failed") {
+        this.forgetDeadline(pc);
+        this.cannotConnect("Connect video and sound");
+        onFailed(pc);
+      }
       this.onChange();
     });
     return pc;
+  }
+
+  /**
+   * The SDP exchange of `pc` is done: it must connect within CONNECT_TIMEOUT_MS, or media cannot
+   * connect (reported once; the page keeps trying).
+   * @param {RTCPeerConnection} pc
+   */
+  expectConnected(pc) {
+    if (pc.connectionState === "connected" || this.connectTimers.has(pc)) return;
+    this.connectTimers.set(pc, setTimeout(() => {
+      this.connectTimers.delete(pc);
+      const current = pc === this.publishPc || pc === this.subscribePc;
+      if (current && pc.connectionState !== "connected") this.cannotConnect("Connect video and sound");
+    }, CONNECT_TIMEOUT_MS));
+  }
+
+  forgetDeadline(pc) {
+    if (!pc || !this.connectTimers.has(pc)) return;
+    clearTimeout(this.connectTimers.get(pc));
+    this.connectTimers.delete(pc);
+  }
+
+  cannotConnect(label) {
+    if (this.problem) return;
+    this.problem = { code: "media_failed", label };
+    this.onError({ code: "media_failed", message: "no media connection connected", label, command: "" });
+    this.onChange();
   }
 
   // -- publishing ---------------------------------------------------------------------------------
@@ -287,7 +350,7 @@ export class MediaSession {
     }
     if (this.starting.has(source)) return;
     if (!this.canPublish) {
-      this.onError({ code: "not_allowed", message: "you may not publish media in this room", label: LABELS[source] });
+      this.onError({ code: "no_publish_grant", message: "you may not publish media in this room", label: LABELS[source], command: "" });
       return;
     }
     this.starting.add(source);
@@ -345,7 +408,11 @@ export class MediaSession {
       const stream = await this.mediaDevices.getDisplayMedia({ video: true, audio: false });
       return stream.getVideoTracks()[0];
     }
-    const stream = await this.mediaDevices.getUserMedia(source === "camera" ? { video: CAMERA } : { audio: true });
+    // The device picked in the device check, or the default when it is gone.
+    const chosen = this.preferredDevice(source);
+    const stream = source === "camera"
+      ? await openChosen(this.mediaDevices, { video: CAMERA }, { video: chosen })
+      : await openChosen(this.mediaDevices, { audio: true }, { audio: chosen });
     return source === "camera" ? stream.getVideoTracks()[0] : stream.getAudioTracks()[0];
   }
 
@@ -402,6 +469,7 @@ export class MediaSession {
       const ack = await this.request("media.publish", { sdp: pc.localDescription.sdp, sources }, label);
       if (pc !== this.publishPc) return;
       await pc.setRemoteDescription({ type: "answer", sdp: ack.sdp });
+      this.expectConnected(pc);
     } catch (err) {
       if (pc !== this.publishPc) return; // replaced meanwhile; the new one offers everything
       for (const source of republishing) this.unpublished.add(source); // still unpublished there
@@ -489,7 +557,9 @@ export class MediaSession {
     this.remote = remote;
     this.onChange();
     await this.request("media.answer", { version, sdp: pc.localDescription.sdp }, "Receive video");
-    if (pc === this.subscribePc) this.offerVersion = version;
+    if (pc !== this.subscribePc) return;
+    this.offerVersion = version;
+    this.expectConnected(pc);
   }
 
   // -- connection quality -------------------------------------------------------------------------

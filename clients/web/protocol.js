@@ -39,14 +39,19 @@ export function reconnectDelay(attempt, hintMs = 0, random = Math.random) {
  * `code` is a protocol error code, or `not_connected`, `disconnected`, `timeout` (client side).
  */
 export class CommandError extends Error {
-  /** @param {{code: string, message: string, field?: string|null, retry_after_ms?: number|null}} frame */
-  constructor(frame, label = "") {
+  /**
+   * @param {{code: string, message: string, field?: string|null, retry_after_ms?: number|null}} frame
+   * @param {string} label     what the user tried ("Send message")
+   * @param {string} command   the command type that failed ("chat.send"), to word the error
+   */
+  constructor(frame, label = "", command = "") {
     super(frame.message || frame.code);
     this.name = "CommandError";
     this.code = frame.code;
     this.field = frame.field ?? null;
     this.retryAfterMs = frame.retry_after_ms ?? null;
     this.label = label;
+    this.command = command;
   }
 }
 
@@ -54,6 +59,7 @@ export class CommandError extends Error {
  * @typedef {(
  *   {state: "connecting", attempt: number} |
  *   {state: "live"} |
+ *   {state: "waiting", position: number} |
  *   {state: "reconnecting", retryAt: number, attempt: number} |
  *   {state: "closed", code: number, kind: "left"|"ended"|"removed"|"unauthorized"|"locked"|"replaced"|"closed",
  *    error: {code: string, message: string} | null}
@@ -144,13 +150,13 @@ export class Connection {
   request(type, fields = {}, label = type) {
     if (!this.joined) {
       const state = this.finished ? "the session is over" : "not connected; try again in a moment";
-      return Promise.reject(new CommandError({ code: "not_connected", message: state }, label));
+      return Promise.reject(new CommandError({ code: "not_connected", message: state }, label, type));
     }
     const ref = this.nextRef++;
     return new Promise((resolve, reject) => {
       const timer = this.env.setTimeout(() => {
         if (this.pending.delete(ref)) {
-          reject(new CommandError({ code: "timeout", message: "the server did not answer" }, label));
+          reject(new CommandError({ code: "timeout", message: "the server did not answer" }, label, type));
         }
       }, COMMAND_TIMEOUT_MS);
       this.pending.set(ref, { type, label, resolve, reject, timer });
@@ -260,14 +266,23 @@ export class Connection {
           return;
         }
         if (frame.ref != null && this.pending.has(frame.ref)) {
-          const label = this.pending.get(frame.ref).label;
-          this.settle(frame.ref, (p) => p.reject(new CommandError(frame, label)));
+          this.settle(frame.ref, (p) => p.reject(new CommandError(frame, p.label, p.type)));
           return; // the caller reports it against the action
         }
         break;
       case "reconnect":
         this.retryHintMs = frame.retry_after_ms ?? 0;
         return; // the server closes next (1012 or 4008)
+      case "waiting":
+        // The join waits for staff to admit it (docs/protocol.md, "Waiting room"): the socket
+        // stays open and the welcome arrives on it; keep it alive meanwhile.
+        this.attempt = 0;
+        this.clearTimer("join");
+        this.heartbeatMs = frame.heartbeat_ms > 0 ? frame.heartbeat_ms : 20_000;
+        this.schedulePing();
+        this.feedWatchdog();
+        this.onStatus({ state: "waiting", position: frame.position ?? 0 });
+        break;
       default:
         break;
     }
@@ -342,7 +357,7 @@ export class Connection {
     this.heartbeatMs = 0;
     for (const [ref, entry] of this.pending) {
       this.env.clearTimeout(entry.timer);
-      entry.reject(new CommandError({ code: "disconnected", message: "connection lost before the server answered" }, entry.label));
+      entry.reject(new CommandError({ code: "disconnected", message: "connection lost before the server answered" }, entry.label, entry.type));
       this.pending.delete(ref);
     }
   }
@@ -378,7 +393,7 @@ export class Connection {
     const kind =
       code === 1000 ? (this.leaving ? "left" : "closed")
       : code === 4401 ? "unauthorized"
-      : code === 4403 ? (error?.code === "token_wrong_room" ? "unauthorized" : "removed")
+      : code === 4403 ? (error?.code === "token_wrong_room" ? "unauthorized" : error?.code === "join_denied" ? "denied" : "removed")
       : code === 4409 ? "ended"
       : code === 4410 ? "replaced"
       : code === 4423 ? "locked"

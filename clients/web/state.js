@@ -49,7 +49,16 @@ export class RoomModel {
     /** @type {{identity: string, name: string, role: string, can_publish: boolean, can_subscribe: boolean} | null} */
     this.me = null;
     this.roomId = "";
+    /** The class's display name (RoomView `class_name`, `room.named`); "" until it has one. */
+    this.className = "";
     this.locked = false;
+    /** The class link this page's token names (staff, dev pages), and whether it was revoked. */
+    this.inviteId = this.inviteId ?? null;
+    this.inviteRevoked = this.inviteRevoked ?? false;
+    /** The waiting room is on; `waiting`: who waits, first come first (staff only). */
+    this.waitingRoom = false;
+    /** @type {{identity: string, name: string}[]} */
+    this.waiting = [];
     /** @type {{reason: string, by: string} | null} */
     this.ended = null;
     /** Why this participant was removed, once it was. */
@@ -218,6 +227,9 @@ export class RoomModel {
   /** Replace the log state with a RoomView (welcome, view). */
   applyRoomView(room) {
     this.roomId = room.room_id;
+    this.className = room.class_name ?? "";
+    this.waitingRoom = Boolean(room.waiting_room);
+    this.waiting = (room.waiting ?? []).map(({ identity, name }) => ({ identity, name }));
     this.locked = Boolean(room.locked);
     this.ended = room.ended ?? null;
     this.chatMutedAll = Boolean(room.chat_muted_all);
@@ -574,6 +586,35 @@ const EVENT_HANDLERS = {
       return { kind: "removed", text: d.reason ? `You were removed: ${d.reason}` : "You were removed from the class" };
     }
     return { kind: "info", text: `${m.nameOf(d.identity)} was removed` };
+  },
+
+  "room.waiting_room_set"(m, d) {
+    m.waitingRoom = Boolean(d.enabled);
+  },
+
+  "participant.waiting"(m, d) {
+    if (!m.waiting.some((w) => w.identity === d.identity)) m.waiting.push({ identity: d.identity, name: d.name });
+    return { kind: "info", text: `${d.name} is waiting to join`, code: "waiting" };
+  },
+
+  "participant.waiting_left"(m, d) {
+    m.waiting = m.waiting.filter((w) => w.identity !== d.identity);
+  },
+
+  "participant.admitted"(m, d) {
+    m.waiting = m.waiting.filter((w) => w.identity !== d.identity);
+  },
+
+  "invite.revoked"(m, d) {
+    if (d.invite_id === m.inviteId) m.inviteRevoked = true;
+  },
+
+  "participant.denied"(m, d) {
+    m.waiting = m.waiting.filter((w) => w.identity !== d.identity);
+  },
+
+  "room.named"(m, d) {
+    m.className = d.class_name ?? "";
   },
 
   "room.locked"(m, d) {

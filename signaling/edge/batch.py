@@ -25,10 +25,11 @@ MAX_BATCH = 256
 @dataclass(frozen=True, slots=True)
 class Proposal:
     """One queued request for the room's log: a command, or a join (``command`` None: admit
-    ``actor``, :func:`rooms.admit`)."""
+    ``actor``, :func:`rooms.admit`, with the ``class_name`` of its token)."""
 
     actor: Participant
     command: Command | None
+    class_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,7 @@ def plan_batch(state: RoomState, proposals: Sequence[Proposal], ts: int) -> Plan
     for index, proposal in enumerate(proposals):
         try:
             if proposal.command is None:
-                events = admit(current, proposal.actor)
+                events = admit(current, proposal.actor, proposal.class_name)
             else:
                 events = decide(current, proposal.actor, proposal.command)
         except RoomError as exc:

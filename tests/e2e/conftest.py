@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 
 from tests.server import LiveclassServer
 
@@ -50,6 +50,19 @@ class Tab:
     def show_panel(self, key: str) -> None:
         """Open the tab of a side panel: people, chat, qa, polls or (staff) breakouts."""
         self.by(f"tab-{key}").click()
+
+    def roster_row(self, identity: str) -> Locator:
+        """The People panel's row of ``identity``."""
+        return self.page.locator(f'[data-testid=roster-item][data-identity="{identity}"]')
+
+    def roster_actions(self, identity: str) -> Locator:
+        """The row of ``identity`` with its actions menu open (staff: the row's "⋯" button)."""
+        row = self.roster_row(identity)
+        toggle = row.get_by_test_id("roster-actions")
+        if toggle.get_attribute("aria-expanded") != "true":
+            toggle.click()
+        expect(row.get_by_test_id("roster-menu")).to_be_visible(timeout=15_000)
+        return row
 
     def screenshot(self, directory: Path, name: str) -> Path:
         path = directory / f"{name}.png"

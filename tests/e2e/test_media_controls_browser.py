@@ -75,20 +75,6 @@ def expect_frames_resume(viewer: Tab, identity: str, since: int, source: str = "
     expect_decoding(viewer, identity, source)
 
 
-def roster_row(viewer: Tab, identity: str) -> Locator:
-    return viewer.page.locator(f'[data-testid=roster-item][data-identity="{identity}"]')
-
-
-def roster_actions(viewer: Tab, identity: str) -> Locator:
-    """The person's row with its actions menu open (staff: the row's "⋯" button)."""
-    row = roster_row(viewer, identity)
-    toggle = row.get_by_test_id("roster-actions")
-    if toggle.get_attribute("aria-expanded") != "true":
-        toggle.click()
-    expect(row.get_by_test_id("roster-menu")).to_be_visible(timeout=WAIT_MS)
-    return row
-
-
 def toast(tab: Tab, code: str) -> Locator:
     return tab.page.locator(f'[data-testid=toast][data-code="{code}"]')
 
@@ -136,7 +122,7 @@ def test_teacher_mutes_a_students_camera_and_the_sfu_stops_then_resumes_forwardi
     expect_decoding(teacher, "s-ada", "camera")
 
     # Nobody mutes the teacher: her own row's mute buttons are disabled; a student gets none.
-    own_row = roster_actions(teacher, "t-rivera")
+    own_row = teacher.roster_actions("t-rivera")
     expect(own_row.get_by_test_id("roster-mute-camera")).to_be_disabled()
     expect(own_row.get_by_test_id("roster-mute-microphone")).to_be_disabled()
     expect(ada.page.locator("[data-testid^=tile-], [data-testid^=roster-mute-]")).to_have_count(0)
@@ -147,7 +133,7 @@ def test_teacher_mutes_a_students_camera_and_the_sfu_stops_then_resumes_forwardi
         "aria-pressed", "true", timeout=WAIT_MS
     )
     expect(ada_tile).to_have_attribute("data-muted", "camera")
-    expect(roster_actions(teacher, "s-ada").get_by_test_id("roster-mute-camera")).to_have_attribute(
+    expect(teacher.roster_actions("s-ada").get_by_test_id("roster-mute-camera")).to_have_attribute(
         "aria-pressed", "true"
     )
     frozen = expect_frames_stop(teacher, "s-ada", "camera")
@@ -166,7 +152,7 @@ def test_teacher_mutes_a_students_camera_and_the_sfu_stops_then_resumes_forwardi
     teacher.screenshot(e2e_artifacts, "media-controls-teacher-muted")
 
     # The teacher unmutes from the roster: frames rise again; Ada's toggle is hers again.
-    roster_actions(teacher, "s-ada").get_by_test_id("roster-mute-camera").click()
+    teacher.roster_actions("s-ada").get_by_test_id("roster-mute-camera").click()
     expect(ada_tile).to_have_attribute("data-muted", "", timeout=WAIT_MS)
     expect_frames_resume(teacher, "s-ada", frozen, "camera")
     expect(toast(ada, "media-unmuted")).to_contain_text("unmuted your camera")
@@ -211,7 +197,7 @@ def test_lecture_mode_stops_a_students_video_and_refuses_her_publish_until_permi
     ada.screenshot(e2e_artifacts, "media-controls-student-lecture")
 
     # The teacher permits Ada: her camera is forwarded again and her microphone can be turned on.
-    roster_actions(teacher, "s-ada").get_by_test_id("roster-permit").click()
+    teacher.roster_actions("s-ada").get_by_test_id("roster-permit").click()
     expect(toast(ada, "media-permitted")).to_be_visible(timeout=WAIT_MS)
     expect(ada.by("media-microphone")).to_be_enabled()
     expect(ada.by("media-notice")).to_be_hidden()
@@ -224,7 +210,7 @@ def test_lecture_mode_stops_a_students_video_and_refuses_her_publish_until_permi
     expect_hearing(teacher, "s-ada")
 
     # Revoked while still in lecture mode: Ada is told, and her video stops again.
-    roster_actions(teacher, "s-ada").get_by_test_id("roster-permit").click()
+    teacher.roster_actions("s-ada").get_by_test_id("roster-permit").click()
     expect(toast(ada, "media-revoked")).to_be_visible(timeout=WAIT_MS)
     expect(ada.by("media-notice")).to_contain_text("Lecture mode")
     expect_frames_stop(teacher, "s-ada", "camera")
@@ -260,7 +246,7 @@ def test_spotlight_puts_the_students_tile_first_and_large_on_every_page(
         expect(first).to_have_attribute("data-identity", "s-ada", timeout=WAIT_MS)
         expect(first).to_have_attribute("data-spotlight", "true")
         expect(tab.page.locator("[data-testid=media-tile][data-spotlight=true]")).to_have_count(1)
-        expect(roster_row(tab, "s-ada")).to_have_attribute("data-spotlight", "true")
+        expect(tab.roster_row("s-ada")).to_have_attribute("data-spotlight", "true")
         listed = tab.page.evaluate("window.liveclass.tiles()")
         assert listed[0]["identity"] == "s-ada" and listed[0]["spotlight"], listed
         # Large: twice the width of the other tile.
@@ -309,9 +295,9 @@ def test_breakout_rooms_separate_media_until_closed(
 
     # Ada goes to "red": she is told, and the two no longer see each other.
     teacher.show_panel("people")
-    roster_actions(teacher, "s-ada").get_by_test_id("roster-breakout").select_option("red")
+    teacher.roster_actions("s-ada").get_by_test_id("roster-breakout").select_option("red")
     expect(ada.by("my-room")).to_have_text("Breakout room: red", timeout=WAIT_MS)
-    expect(roster_row(teacher, "s-ada").get_by_test_id("roster-room")).to_have_text("red")
+    expect(teacher.roster_row("s-ada").get_by_test_id("roster-room")).to_have_text("red")
     expect(toast(ada, "breakout").filter(has_text="now in breakout room red")).to_have_count(1)
     expect(tile(teacher, "s-ada", "camera")).to_have_count(0, timeout=WAIT_MS)
     expect(tile(ada, "t-rivera", "camera")).to_have_count(0, timeout=WAIT_MS)

@@ -138,11 +138,11 @@ async def test_sigterm_tells_clients_to_reconnect_and_exits_cleanly(
 
 
 def test_static_files_revalidate_with_an_etag(server: LiveclassServer) -> None:
-    with urllib.request.urlopen(f"{server.http_url}/static/vendor/yjs/dist/yjs.mjs") as r:
+    with urllib.request.urlopen(f"{server.http_url}/static/vendor/yjs-stack.js") as r:
         etag = r.headers["ETag"]
         assert r.status == 200 and r.headers["Cache-Control"] == "no-cache" and etag
     again = urllib.request.Request(
-        f"{server.http_url}/static/vendor/yjs/dist/yjs.mjs", headers={"If-None-Match": etag}
+        f"{server.http_url}/static/vendor/yjs-stack.js", headers={"If-None-Match": etag}
     )
     with pytest.raises(urllib.error.HTTPError) as not_modified:
         urllib.request.urlopen(again)

@@ -57,6 +57,31 @@ async def test_muted_students_cannot_chat_until_unmuted(server: LiveclassServer)
         await close_all([teacher, alice, bob])
 
 
+async def test_a_chat_muted_student_can_still_write_to_the_staff_privately(
+    server: LiveclassServer,
+) -> None:
+    teacher, alice, bob = (
+        client(server, "t", "teacher"),
+        client(server, "alice"),
+        client(server, "bob"),
+    )
+    await connect_all([teacher, alice, bob])
+    try:
+        await teacher.mute_chat("alice")
+        await teacher.mute_chat(None)  # and every student
+        with pytest.raises(CommandFailed) as muted:
+            await alice.chat("hello everyone")
+        assert muted.value.code == "chat_muted"
+        last = (await alice.chat("I cannot unmute my microphone", to="staff"))["ids"][0]
+        private = await teacher.wait_for(lambda e: e.type == "chat.message")
+        assert private.id == last and private.data["thread"] == "alice"
+        assert private.data["text"] == "I cannot unmute my microphone"
+        await wait_all([teacher, bob], last - 1)
+        assert not [e for e in bob.session.events if e.type == "chat.message"]
+    finally:
+        await close_all([teacher, alice, bob])
+
+
 async def test_ending_the_session_closes_everyone_and_refuses_new_joins(
     server: LiveclassServer,
 ) -> None:

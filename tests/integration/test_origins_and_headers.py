@@ -54,7 +54,7 @@ def _assert_secured(headers: Any, what: str) -> None:
     [
         ("/", 200),
         ("/static/app.js", 200),
-        ("/static/vendor/yjs/dist/yjs.mjs", 200),
+        ("/static/vendor/yjs-stack.js", 200),
         ("/healthz", 200),
         ("/metrics", 200),
         ("/no-such-page", 404),

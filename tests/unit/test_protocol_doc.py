@@ -330,8 +330,14 @@ DECIDE_MODULES = [
     DECIDE,
     ROOT / "rooms" / "decide_media.py",
     ROOT / "rooms" / "decide_breakout.py",
+    ROOT / "rooms" / "decide_waiting.py",
     ROOT / "rooms" / "checks.py",
 ]
+
+
+INTERNAL_COMMANDS = {
+    cls.__name__ for cls in (rooms.BreakoutExpire, rooms.WaitingKnock, rooms.WaitingLeave)
+}
 
 
 def decide_raises() -> dict[str, set[str]]:
@@ -356,7 +362,7 @@ def decide_raises() -> dict[str, set[str]]:
     raises = {}
     for case in match.cases:
         assert isinstance(case.pattern, ast.MatchClass) and isinstance(case.pattern.cls, ast.Name)
-        if case.pattern.cls.id == rooms.BreakoutExpire.__name__:
+        if case.pattern.cls.id in INTERNAL_COMMANDS:
             continue  # internal: signaling proposes it, no client sends it
         raises[type_of[case.pattern.cls.id]] = before_match | codes_of(case.body)
     raises["join"] = sites["admit"]

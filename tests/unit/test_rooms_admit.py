@@ -10,9 +10,11 @@ from rooms import (
     Role,
     RoomLock,
     RoomLocked,
+    RoomNamedEvent,
     SessionEnd,
     SessionEnded,
     admit,
+    room_view,
 )
 from tests.unit.test_rooms_fold import ASSISTANT, STUDENT, TEACHER, Classroom, classroom
 
@@ -91,3 +93,25 @@ def test_admit_does_not_change_state() -> None:
     before = room.replay()
     admit(room.state, NEWCOMER)
     assert room.state == before
+
+
+def test_a_teacher_whose_token_names_the_class_names_the_room_once() -> None:
+    room = Classroom()
+    events = admit(room.state, TEACHER, "Algebra 2")
+    assert events[-1] == RoomNamedEvent("Algebra 2", TEACHER.identity)
+    room.append(events)
+    assert room.state.class_name == "Algebra 2"
+    assert room_view(room.state, STUDENT)["class_name"] == "Algebra 2"
+    # Recorded once: a later token's name (the same teacher's or another's) changes nothing.
+    assert admit(room.state, TEACHER, "Geometry") == []
+    assert admit(room.state, ASSISTANT, "Geometry") == [
+        ParticipantJoinedEvent(ASSISTANT.identity, ASSISTANT.name, ASSISTANT.role)
+    ]
+
+
+def test_a_students_token_never_names_the_room() -> None:
+    room = Classroom()
+    assert admit(room.state, STUDENT, "Hacked") == [
+        ParticipantJoinedEvent("s1", "Sam", Role.STUDENT)
+    ]
+    assert room_view(room.state, STUDENT)["class_name"] is None

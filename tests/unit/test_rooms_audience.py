@@ -12,7 +12,11 @@ from rooms import (
     ChatMessageEvent,
     Event,
     Participant,
+    ParticipantAdmittedEvent,
+    ParticipantDeniedEvent,
     ParticipantJoinedEvent,
+    ParticipantWaitingEvent,
+    ParticipantWaitingLeftEvent,
     PollAnsweredEvent,
     Role,
     audience_of,
@@ -27,6 +31,12 @@ PRIVATE = {
     "board.snapshot_saved",
     "breakout.help_asked",
     "breakout.help_cleared",
+    "participant.waiting",
+    "participant.waiting_left",
+    "participant.admitted",
+    "participant.denied",
+    "invite.revoked",
+    "participant.left",
 }
 SCOPED = {
     "chat.message",
@@ -107,6 +117,23 @@ def test_private_chat_goes_to_the_staff_and_the_threads_student(sender: Particip
     assert audience == Audience.staff_and("s1")
     assert audience.admits(STUDENT) and audience.admits(ASSISTANT)
     assert not audience.admits(OTHER)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        ParticipantWaitingEvent("s9", "Neo"),
+        ParticipantWaitingLeftEvent("s9"),
+        ParticipantDeniedEvent("s9", "t1"),
+    ],
+    ids=lambda e: e.type,
+)
+def test_the_waiting_room_queue_goes_to_the_staff_only(event: Event) -> None:
+    assert audience_of(event) == Audience.STAFF
+
+
+def test_an_admission_goes_to_the_staff_and_the_student_admitted() -> None:
+    assert audience_of(ParticipantAdmittedEvent("s9", "Neo", "t1")) == Audience.staff_and("s9")
 
 
 def test_poll_answer_goes_to_the_staff_and_the_student_who_answered() -> None:

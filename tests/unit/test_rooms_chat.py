@@ -81,14 +81,22 @@ def test_chat_text_of_1_to_2000_characters_is_accepted(text: str) -> None:
     assert len(room.do(STUDENT, ChatSend(text))) == 1
 
 
-def test_muted_student_cannot_chat() -> None:
+def test_muted_student_cannot_chat_to_the_room() -> None:
     room = classroom()
     assert room.do(TEACHER, ChatMute(True, "s1")) == [ChatMutedEvent("s1", True, "t1")]
     with pytest.raises(ChatMuted):
         room.do(STUDENT, ChatSend("hi"))
-    with pytest.raises(ChatMuted):
-        room.do(STUDENT, ChatSend("hi", to="staff"))
     room.do(OTHER, ChatSend("I still can"))
+
+
+@pytest.mark.parametrize("mute", [ChatMute(True, "s1"), ChatMute(True)], ids=["one", "all"])
+def test_a_chat_muted_student_can_still_write_to_the_staff_privately(mute: ChatMute) -> None:
+    room = classroom()
+    room.do(TEACHER, mute)
+    (event,) = room.do(STUDENT, ChatSend("I cannot hear you", to="staff"))
+    assert isinstance(event, ChatMessageEvent) and event.thread == "s1"
+    with pytest.raises(ChatMuted):
+        room.do(STUDENT, ChatSend("hello everyone"))
 
 
 def test_unmuted_student_can_chat_again() -> None:

@@ -385,7 +385,9 @@ def test_a_copied_state_evolves_apart_from_its_original(
 def test_copy_state_copies_every_field() -> None:
     """A field added to RoomState must be added to copy_state too (this lists them)."""
     assert [f.name for f in fields(RoomState)] == [
-        "room_id", "locked", "ended", "participants", "removed", "chat_muted_all",
+        "room_id", "class_name", "locked", "waiting_room", "waiting", "denied",
+        "revoked_invites", "left", "ended",
+        "participants", "removed", "chat_muted_all",
         "chat_muted", "hands", "chat", "threads", "questions", "polls", "question_count",
         "poll_count", "locked_boards", "board_cleared", "board_snapshots", "media_mode",
         "media_muted", "media_muted_all", "media_permitted", "spotlight", "stage", "breakout_round",

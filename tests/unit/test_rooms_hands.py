@@ -15,6 +15,8 @@ from rooms import (
     NoRaisedHands,
     NotAllowed,
     Participant,
+    ParticipantJoinedEvent,
+    ParticipantLeftEvent,
     ParticipantRemove,
     Role,
 )
@@ -105,14 +107,17 @@ def test_lower_all_with_no_hands_changes_nothing() -> None:
 def test_leaving_lowers_a_raised_hand() -> None:
     room = classroom()
     room.do(STUDENT, HandRaise())
-    assert room.do(STUDENT, Leave()) == [HandLoweredEvent("s1", "s1")]
+    assert room.do(STUDENT, Leave()) == [HandLoweredEvent("s1", "s1"), ParticipantLeftEvent("s1")]
     assert room.state.hands == []
 
 
-def test_leaving_without_a_raised_hand_changes_nothing() -> None:
+def test_leaving_is_recorded_once_and_coming_back_is_a_join_again() -> None:
     room = classroom()
-    assert room.do(STUDENT, Leave()) == []
-    assert room.do(TEACHER, Leave()) == []
+    assert room.do(STUDENT, Leave()) == [ParticipantLeftEvent("s1")]
+    assert room.do(TEACHER, Leave()) == [ParticipantLeftEvent("t1")]
+    assert room.do(STUDENT, Leave()) == [], "left already"
+    assert room.join(STUDENT) == [ParticipantJoinedEvent("s1", "Sam", Role.STUDENT)]
+    assert room.join(STUDENT) == []
 
 
 def test_a_removed_students_hand_goes_down() -> None:

@@ -27,7 +27,10 @@ from tests.unit.test_rooms_fold import ASSISTANT, OTHER, STUDENT, TEACHER, class
 
 ROOM_VIEW_KEYS = [
     "room_id",
+    "class_name",
     "locked",
+    "waiting_room",
+    "waiting",
     "ended",
     "chat_muted_all",
     "chat_muted",
@@ -52,7 +55,10 @@ def test_view_of_a_new_room() -> None:
     assert list(view) == ROOM_VIEW_KEYS
     assert view == {
         "room_id": "room-1",
+        "class_name": None,
         "locked": False,
+        "waiting_room": False,
+        "waiting": [],
         "ended": None,
         "chat_muted_all": False,
         "chat_muted": [],

@@ -33,6 +33,7 @@ from rooms import (
     HandLoweredEvent,
     HandRaisedEvent,
     HandsClearedEvent,
+    InviteRevokedEvent,
     Leave,
     MalformedEvent,
     MediaModeChangedEvent,
@@ -41,8 +42,13 @@ from rooms import (
     MediaSpotlightedEvent,
     NotAllowed,
     Participant,
+    ParticipantAdmittedEvent,
+    ParticipantDeniedEvent,
     ParticipantJoinedEvent,
+    ParticipantLeftEvent,
     ParticipantRemovedEvent,
+    ParticipantWaitingEvent,
+    ParticipantWaitingLeftEvent,
     PollAnsweredEvent,
     PollClosedEvent,
     PollOpenedEvent,
@@ -55,9 +61,11 @@ from rooms import (
     Role,
     RoomError,
     RoomLockedEvent,
+    RoomNamedEvent,
     SessionEndedEvent,
     StageChangedEvent,
     UnknownEvent,
+    WaitingRoomSetEvent,
     event_from_data,
     is_staff,
 )
@@ -85,6 +93,14 @@ ONE_OF_EACH_EVENT: list[Event] = [
     ChatMutedEvent("s1", False, "a1"),
     ParticipantRemovedEvent("s2", "spam", "t1"),
     RoomLockedEvent(True, "t1"),
+    RoomNamedEvent("Algebra 2", "t1"),
+    WaitingRoomSetEvent(True, "t1"),
+    ParticipantWaitingEvent("s9", "Neo"),
+    ParticipantWaitingLeftEvent("s9"),
+    ParticipantAdmittedEvent("s9", "Neo", "t1"),
+    ParticipantDeniedEvent("s9", "t1"),
+    InviteRevokedEvent("link-1", "t1"),
+    ParticipantLeftEvent("s1"),
     BoardLockedEvent("main", True, "t1"),
     BoardClearedEvent("main", "t1"),
     BoardSnapshotSavedEvent("main", "t1"),
@@ -134,8 +150,9 @@ def test_participant_to_wire_is_the_protocol_participant_map() -> None:
 
 def test_every_error_class_has_a_distinct_code_documented_in_the_protocol() -> None:
     classes = [c for c in vars(rooms).values() if isinstance(c, type) and issubclass(c, RoomError)]
-    codes = [c.code for c in classes if c is not RoomError]
-    assert len(codes) == len(set(codes)) == 19
+    # MustWait is a RoomLocked where someone cannot wait (a whiteboard): it shares its code.
+    codes = [c.code for c in classes if c not in (RoomError, rooms.MustWait)]
+    assert len(codes) == len(set(codes)) == 21
     assert set(codes) == ERROR_CODES
     documented = PROTOCOL.read_text()
     for code in ERROR_CODES:
@@ -157,9 +174,10 @@ def test_command_registry_holds_every_command_class_by_wire_type() -> None:
     classes = {c for c in vars(rooms).values() if isinstance(c, type) and issubclass(c, Command)}
     classes.discard(Command)
     classes.discard(BreakoutExpire)  # internal: signaling proposes it, no client sends it
+    classes -= {rooms.WaitingKnock, rooms.WaitingLeave}  # internal, as BreakoutExpire
     assert set(COMMANDS.values()) == classes
     assert all(COMMANDS[cls.type] is cls for cls in classes)
-    assert len(COMMANDS) == 37
+    assert len(COMMANDS) == 41
     assert BreakoutExpire.type not in COMMANDS
 
 
@@ -201,7 +219,7 @@ def test_commands_are_immutable() -> None:
 def test_event_registry_holds_every_documented_event_type() -> None:
     documented = PROTOCOL.read_text()
     assert {type(e) for e in ONE_OF_EACH_EVENT} == set(EVENTS.values())
-    assert len(EVENTS) == 35
+    assert len(EVENTS) == 43
     for wire_type in EVENTS:
         assert f"`{wire_type}`" in documented
 
@@ -245,6 +263,14 @@ def test_event_data_keys_are_the_protocol_fields() -> None:
         "chat.muted": ["identity", "muted", "by"],
         "participant.removed": ["identity", "reason", "by"],
         "room.locked": ["locked", "by"],
+        "room.named": ["class_name", "by"],
+        "room.waiting_room_set": ["enabled", "by"],
+        "participant.waiting": ["identity", "name"],
+        "participant.waiting_left": ["identity"],
+        "participant.admitted": ["identity", "name", "by"],
+        "participant.denied": ["identity", "by"],
+        "invite.revoked": ["invite_id", "by"],
+        "participant.left": ["identity"],
         "board.locked": ["board", "locked", "by"],
         "board.cleared": ["board", "by"],
         "board.snapshot_saved": ["board", "by"],

@@ -49,7 +49,7 @@ function wholeNumber(input) {
  */
 export function mountBreakouts(root, ctx) {
   const { model, commands, run, toasts } = ctx;
-  const refuse = (label, message) => toasts.error("bad_field", message, label);
+  const refuse = (label, message) => toasts.error("check_form", message, label);
 
   // -- the plan staff build before opening ---------------------------------------------------------
 
@@ -299,7 +299,7 @@ export function mountBreakouts(root, ctx) {
     try {
       savedGroups = await commands.listGroups();
     } catch (err) {
-      toasts.error(err.code ?? "error", err.message, err.label);
+      toasts.error(err.code ?? "error", err.message, err.label, err.command);
     }
     render();
   }

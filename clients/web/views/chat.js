@@ -174,7 +174,8 @@ export function mountChat(root, { model, commands, run, toasts, link }) {
     const me = model.me;
     const muted = me ? model.isChatMuted(me.identity, me.role) : false;
     mutedNotice.hidden = !muted;
-    mutedNotice.textContent = model.chatMuted.has(me?.identity) ? "The staff muted your chat." : "The staff muted students' chat.";
+    mutedNotice.textContent = (model.chatMuted.has(me?.identity) ? "The staff muted your chat." : "The staff muted students' chat.")
+      + " You can still write to the staff privately.";
     root.dataset.muted = String(muted);
   }
 

@@ -3,7 +3,9 @@
 // is over for you.
 
 import { el } from "../dom.js";
+import { explainClosed } from "../messages.js";
 import { formatDuration } from "../state.js";
+import { rejoinButton } from "./leave.js";
 
 /**
  * What the connection state reads as: `data-state` for tests and styling, and the words shown.
@@ -20,33 +22,38 @@ export function describeStatus(status, model, now) {
         : { state: "connecting", text: "Connecting…", final: false };
     case "live":
       return { state: "live", text: "Live", final: false };
+    case "waiting":
+      return { state: "waiting", text: "Waiting to be let in", final: false };
     case "reconnecting": {
       const seconds = Math.max(0, Math.ceil((status.retryAt - now) / 1000));
       return { state: "reconnecting", text: `Reconnecting in ${seconds}s`, final: false };
     }
     case "closed": {
-      const message = status.error?.message ?? "";
+      // The server's words are for developers ("malformed token: ..."): say what the code means.
+      const error = status.error;
       switch (status.kind) {
         case "ended": {
-          const reason = model.ended?.reason || message;
+          const reason = model.ended?.reason;
           return { state: "ended", text: reason ? `Session ended: ${reason}` : "Session ended", final: true };
         }
         case "removed": {
-          const reason = model.removedReason ?? message;
-          return { state: "removed", text: reason ? `Removed: ${reason}` : "You were removed", final: true };
+          const reason = model.removedReason;
+          return { state: "removed", text: reason ? `Removed: ${reason}` : explainClosed(error, "You were removed"), final: true };
         }
         case "left":
           return { state: "left", text: "You left the class", final: true };
+        case "denied":
+          return { state: "removed", text: "The teacher did not let you in to this class", final: true };
         case "locked":
-          return { state: "error", text: message || "The room is locked", final: true };
+          return { state: "error", text: explainClosed(error, "The class is locked"), final: true };
         case "replaced":
-          return { state: "closed", text: "Opened in another tab or device", final: true };
+          return { state: "closed", text: explainClosed(error, "Opened in another tab or device"), final: true };
         case "unauthorized":
-          return { state: "error", text: `${message || "This link is not valid"}. Ask for a new link.`, final: true };
+          return { state: "error", text: explainClosed(error ?? { code: "token_invalid" }, ""), final: true };
         case "error":
-          return { state: "error", text: message || "Cannot join", final: true };
+          return { state: "error", text: explainClosed(error, "Cannot join"), final: true };
         default:
-          return { state: "closed", text: message || "Disconnected", final: true };
+          return { state: "closed", text: explainClosed(error, "Disconnected"), final: true };
       }
     }
     default:
@@ -59,7 +66,8 @@ export function describeStatus(status, model, now) {
  * @param {{model: import("../state.js").RoomModel, onLeave: () => void,
  *   commands: ReturnType<import("../commands.js").createCommands>, run: (p: Promise<unknown>) => Promise<unknown>}} ctx
  */
-export function mountHeader(root, { model, onLeave, commands, run }) {
+export function mountHeader(root, { model, onLeave, onRejoin, commands, run }) {
+  const className = el("span", { class: "class-name", testid: "class-name", hidden: true });
   const roomId = el("span", { class: "room-id", testid: "room-id" });
   const meName = el("span", { class: "me-name", testid: "me-name" });
   const meRole = el("span", { class: "badge", testid: "me-role" });
@@ -77,11 +85,14 @@ export function mountHeader(root, { model, onLeave, commands, run }) {
   const countdown = el("span", { class: "badge breakout-countdown", testid: "header-countdown", hidden: true,
     title: "Time left in breakout rooms" });
   const leave = el("button", { type: "button", class: "btn btn-small", testid: "leave", text: "Leave", onclick: onLeave });
-  const banner = el("div", { class: "banner", testid: "banner", hidden: true, role: "alert" });
+  const bannerText = el("span", { testid: "banner-text" });
+  const rejoin = rejoinButton(onRejoin);
+  const banner = el("div", { class: "banner", testid: "banner", hidden: true, role: "alert" }, bannerText, " ", rejoin);
 
   root.append(
     el("div", { class: "header-main" },
       el("h1", { class: "brand" }, "liveclass"),
+      className,
       el("span", { class: "header-room" }, "Room ", roomId),
       locked,
       mutedAll,
@@ -108,6 +119,9 @@ export function mountHeader(root, { model, onLeave, commands, run }) {
     connState.dataset.state = view.state;
     connState.textContent = view.text;
     roomId.textContent = model.roomId || "…";
+    className.textContent = model.className;
+    className.hidden = !model.className;
+    document.title = model.className ? `${model.className} · liveclass` : "liveclass";
     meName.textContent = model.me?.name ?? "";
     meRole.textContent = model.me?.role ?? "";
     meRole.hidden = !model.me;
@@ -133,7 +147,9 @@ export function mountHeader(root, { model, onLeave, commands, run }) {
     leave.hidden = view.final;
     banner.hidden = !view.final;
     banner.dataset.state = view.state;
-    banner.textContent = view.text;
+    bannerText.textContent = view.text;
+    // Joining again can work after leaving, or to take the class back from another tab.
+    rejoin.hidden = !(status.state === "closed" && (status.kind === "left" || status.kind === "replaced"));
     document.body.dataset.conn = view.state;
     document.body.dataset.joined = String(Boolean(model.me));
   }

@@ -6,9 +6,13 @@
 // itself is MediaSession's (../media.js).
 
 import { el, reconcile, replaceChildren } from "../dom.js";
+import { explain } from "../messages.js";
+import { mountDeviceDialog } from "./device_check.js";
 import { moderationButtons, moderationSignature } from "./moderation.js";
 
 const QUALITY_TEXT = { unknown: "No media yet", good: "Good", fair: "Fair", poor: "Poor" };
+/** A remote video with no new frame for this long is stalled: its sender stopped or its path broke. */
+export const STALL_MS = 3000;
 const TOGGLES = [
   // source, testid, [label when off, label when on], label while staff mute it
   ["camera", "media-camera", ["Start camera", "Stop camera"], "Camera muted by staff"],
@@ -62,6 +66,26 @@ export function tilesOf(media, model) {
     .map((tile) => ({ ...tile, name: model.nameOf(tile.identity), spotlight: tile.identity === spot }));
 }
 
+/**
+ * Why a tile shows no picture although it has a video track, or "" when it shows one: the staff
+ * muted the camera, lecture mode holds the person back (the SFU forwards none of it), or no frame
+ * came for STALL_MS from a camera (a shared screen that does not change may send none). A tile
+ * never shows a frozen last frame: it shows the name and this reason.
+ * @param {{name: string, source: string, local: boolean}} tile
+ * @param {{muted: string[], blocked: boolean, stalled: boolean}} state
+ * @returns {{why: ""|"muted"|"lecture"|"stalled", text: string}}
+ */
+export function pausedReason(tile, { muted, blocked, stalled }) {
+  if (tile.local) return { why: "", text: "" };
+  const video = tile.source === "screen" ? "screen share" : "camera";
+  if (muted.includes("camera") || (tile.source === "screen" && muted.includes("screen"))) {
+    return { why: "muted", text: `The staff turned off ${tile.name}'s ${video}.` };
+  }
+  if (blocked) return { why: "lecture", text: `Lecture mode: only the staff share video, so ${tile.name}'s ${video} is paused.` };
+  if (stalled) return { why: "stalled", text: `No picture is coming from ${tile.name}: their camera stopped or their connection dropped.` };
+  return { why: "", text: "" };
+}
+
 function formatQuality(q) {
   const parts = [QUALITY_TEXT[q.level]];
   if (q.rttMs !== null) parts.push(`${Math.round(q.rttMs)} ms`);
@@ -107,6 +131,9 @@ export function mountMedia(root, ctx) {
   }));
   const quality = el("span", { class: "media-quality", testid: "media-quality", role: "status", "data-level": "unknown",
     title: "Connection quality: round-trip time, packet loss, frames per second received" });
+  const openDeviceCheck = mountDeviceDialog(document.body);
+  const checkDevices = el("button", { type: "button", class: "btn btn-small", testid: "media-check-devices",
+    text: "Check camera and microphone", onclick: () => openDeviceCheck() });
   const enableSound = el("button", { type: "button", class: "btn btn-small btn-primary", testid: "media-enable-sound",
     text: "Enable sound", hidden: true, onclick: () => playAll() });
   const muteAllMics = el("button", { type: "button", class: "btn btn-small toggle", testid: "media-mute-all-microphones",
@@ -115,6 +142,12 @@ export function mountMedia(root, ctx) {
     text: "Clear spotlight", hidden: true, onclick: () => run(commands.spotlight(null)) });
   const staffControls = el("div", { class: "controls media-staff-controls" }, muteAllMics, clearSpotlight);
   const notice = el("p", { class: "media-notice", testid: "media-notice", role: "status", hidden: true });
+  // Media that cannot connect says so, and what to do, until it connects (MediaSession.problem).
+  const problemText = el("span", { testid: "media-error-text" });
+  const retry = el("button", { type: "button", class: "btn btn-small", testid: "media-retry", text: "Retry media",
+    onclick: () => media.retry() });
+  const problem = el("p", { class: "media-notice media-error", testid: "media-error", role: "alert", hidden: true },
+    problemText, " ", retry);
   const tiles = el("div", { class: "media-tiles", testid: "media-tiles" });
   const empty = el("span", { class: "muted-text", testid: "media-empty", text: "Nobody is sharing video yet." });
 
@@ -124,7 +157,8 @@ export function mountMedia(root, ctx) {
       quality,
       empty,
       staffControls,
-      el("div", { class: "controls media-controls" }, ...toggles.map((t) => t.button), enableSound)),
+      el("div", { class: "controls media-controls" }, ...toggles.map((t) => t.button), checkDevices, enableSound)),
+    problem,
     notice,
     tiles,
   );
@@ -150,6 +184,12 @@ export function mountMedia(root, ctx) {
   function createTile(tile) {
     const video = el("video", { class: "media-video", testid: "media-video", autoplay: true, muted: true, playsInline: true });
     video.addEventListener("resize", () => { node.dataset.video = video.videoWidth > 0 ? "playing" : "none"; });
+    // Each frame shown moves lastFrameAt: a tile whose frames stop is stalled (see pausedReason).
+    const onFrame = () => {
+      node.lastFrameAt = performance.now();
+      video.requestVideoFrameCallback?.(onFrame);
+    };
+    video.requestVideoFrameCallback?.(onFrame);
     const audio = el("audio", { testid: "media-audio", autoplay: true, hidden: true });
     const node = el("figure", { class: "media-tile", testid: "media-tile", "data-identity": tile.identity,
       "data-source": tile.source, "data-local": String(tile.local), "data-video": "none" },
@@ -158,9 +198,10 @@ export function mountMedia(root, ctx) {
       audio,
       el("figcaption", { class: "media-tile-name", testid: "media-tile-name" }),
       el("div", { class: "media-tile-badges" }),
-      el("div", { class: "media-tile-actions", testid: "media-tile-actions" }));
-    const [, avatar, , caption, badges, actions] = node.children;
-    node.parts = { video, audio, avatar, caption, badges, actions };
+      el("div", { class: "media-tile-actions", testid: "media-tile-actions" }),
+      el("p", { class: "media-tile-why", testid: "media-tile-why", hidden: true }));
+    const [, avatar, , caption, badges, actions, why] = node.children;
+    node.parts = { video, audio, avatar, caption, badges, actions, why };
     return node;
   }
 
@@ -168,6 +209,7 @@ export function mountMedia(root, ctx) {
     const { video, audio, avatar, caption } = node.parts;
     if (node.videoTrack !== tile.video) {
       node.videoTrack = tile.video;
+      node.lastFrameAt = performance.now(); // a new track gets STALL_MS for its first frame
       video.srcObject = tile.video ? new MediaStream([tile.video]) : null;
       if (!tile.video) node.dataset.video = "none";
       else play(video);
@@ -177,8 +219,6 @@ export function mountMedia(root, ctx) {
       audio.srcObject = tile.audio ? new MediaStream([tile.audio]) : null;
       if (tile.audio) play(audio);
     }
-    video.hidden = !tile.video;
-    avatar.hidden = Boolean(tile.video);
     avatar.textContent = (tile.name || "?").slice(0, 1).toUpperCase();
     const what = tile.source === "screen" ? "'s screen" : "";
     caption.textContent = tile.local ? (tile.source === "screen" ? "Your screen" : "You") : `${tile.name}${what}`;
@@ -190,6 +230,8 @@ export function mountMedia(root, ctx) {
     node.dataset.spotlight = String(tile.spotlight);
     node.dataset.muted = muted.join(" ");
     node.dataset.blocked = String(blocked);
+    node.tileState = { tile, muted, blocked };
+    showPicture(node);
     const badgeSignature = JSON.stringify([muted, blocked, tile.spotlight]);
     if (node.badgeSignature !== badgeSignature) {
       node.badgeSignature = badgeSignature;
@@ -207,6 +249,29 @@ export function mountMedia(root, ctx) {
     }
     node.parts.actions.hidden = !node.parts.actions.childElementCount;
   }
+
+  /** The picture, or the name and why there is none (never a frozen frame). */
+  function showPicture(node) {
+    const { tile, muted, blocked } = node.tileState;
+    // A camera sends frames all the time; a shared screen that does not change may send none. A
+    // hidden tab presents no frames, so it cannot tell.
+    const stalled = Boolean(tile.video) && !tile.local && tile.source === "camera" && !document.hidden &&
+      performance.now() - (node.lastFrameAt ?? 0) > STALL_MS;
+    const paused = tile.video ? pausedReason(tile, { muted, blocked, stalled }) : { why: "", text: "" };
+    const { video, avatar, why } = node.parts;
+    // A paused picture is covered, not hidden: a hidden <video> presents no frames, so it could
+    // never be seen to come back.
+    video.hidden = !tile.video;
+    avatar.hidden = Boolean(tile.video) && !paused.why;
+    node.dataset.paused = paused.why;
+    why.textContent = paused.text;
+    why.hidden = !paused.why;
+  }
+
+  // Frames stopping is no event: look every second.
+  setInterval(() => {
+    for (const node of tiles.children) if (node.tileState) showPicture(node);
+  }, 1000);
 
   function render() {
     const me = model.me;
@@ -236,8 +301,10 @@ export function mountMedia(root, ctx) {
     const says = ownMediaNotice(model, media);
     notice.textContent = says;
     notice.hidden = !says;
-    quality.dataset.level = media.quality.level;
-    quality.textContent = formatQuality(media.quality);
+    quality.dataset.level = media.problem ? "poor" : media.quality.level;
+    quality.textContent = media.problem ? "Not connected" : formatQuality(media.quality);
+    problem.hidden = !media.problem;
+    problemText.textContent = media.problem ? explain(media.problem.code).sentence : "";
     enableSound.hidden = !soundBlocked;
     const items = tilesOf(media, model);
     reconcile(tiles, items, (t) => t.key, createTile, updateTile);

@@ -2,6 +2,7 @@
 // live tally; students answer and may change their answer until it closes, then see the results.
 
 import { el, reconcile, replaceChildren } from "../dom.js";
+import { disabledReason } from "./reasons.js";
 
 const MIN_OPTIONS = 2;
 const MAX_OPTIONS = 10;
@@ -38,9 +39,12 @@ function mountComposer(commands, run) {
     onclick: () => { addRow(""); refresh(); options.lastElementChild.querySelector("input").focus(); } });
   const multiple = el("input", { type: "checkbox", testid: "poll-multiple" });
   const open = el("button", { type: "submit", class: "btn btn-primary", testid: "poll-open", text: "Open poll" });
+  const openReason = disabledReason(open, "poll-open-reason");
   const node = el("form", { class: "poll-composer" },
     el("h3", {}, "New poll"), question, options,
-    el("div", { class: "form-actions" }, addOption, el("label", { class: "inline-label" }, multiple, " Multiple choice"), open));
+    el("div", { class: "form-actions" }, addOption, el("label", { class: "inline-label" }, multiple, " Multiple choice"), open),
+    openReason.node);
+  node.addEventListener("input", () => refresh());
 
   function addRow(value) {
     const row = el("li", { class: "poll-option-row" },
@@ -51,7 +55,15 @@ function mountComposer(commands, run) {
     options.append(row);
   }
 
+  /** Why the poll cannot be opened as it stands ("" when it can). */
+  function missing() {
+    const filled = [...options.querySelectorAll("input")].filter((i) => i.value.trim()).length;
+    if (!question.value.trim()) return filled >= MIN_OPTIONS ? "Write the question first." : "Write a question and at least two options.";
+    return filled >= MIN_OPTIONS ? "" : "Write at least two options.";
+  }
+
   function refresh() {
+    openReason.set(missing());
     const count = options.children.length;
     addOption.disabled = count >= MAX_OPTIONS;
     for (const button of options.querySelectorAll("[data-testid=poll-remove-option]")) button.hidden = count <= MIN_OPTIONS;

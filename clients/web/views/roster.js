@@ -6,6 +6,7 @@
 
 import { el, reconcile, replaceChildren } from "../dom.js";
 import { moderationButtons, moderationSignature } from "./moderation.js";
+import { disabledReason } from "./reasons.js";
 
 const ROW_PX = 40;
 const OVERSCAN = 6;
@@ -71,7 +72,9 @@ export function mountRoster(root, ctx) {
       const reason = await askReason("End the session for everyone?", "End session");
       if (reason !== null) run(commands.endSession(reason));
     } });
-  const queueControls = el("div", { class: "controls" }, callNext, lowerAll);
+  const callNextReason = disabledReason(callNext, "call-next-reason");
+  const lowerAllReason = disabledReason(lowerAll, "lower-all-reason");
+  const queueControls = el("div", { class: "controls" }, callNext, lowerAll, callNextReason.node);
   const roomControls = el("div", { class: "controls room-controls" }, muteAll, lockRoom, endSession);
 
   const queue = el("ol", { class: "hand-queue", testid: "hand-queue" });
@@ -233,6 +236,12 @@ export function mountRoster(root, ctx) {
     lower.hidden = myPosition === 0;
     handStatus.textContent = myPosition > 0 ? `Your hand is up (#${myPosition} in the queue).` : "";
     queueControls.hidden = !staff;
+    // Call on next calls the first hand of the caller's place (docs/protocol.md, "Breakout rooms").
+    const place = me ? model.breakoutOf.get(me.identity) ?? null : null;
+    const handsHere = model.hands.some((h) => h.room === place);
+    callNextReason.set(handsHere ? "" : model.hands.length ? "No hand is raised in your room." : "No hand is raised.");
+    lowerAllReason.set(model.hands.length ? "" : "No hand is raised.");
+    lowerAllReason.node.hidden = true; // one line says it for both buttons
     for (const section of root.querySelectorAll(".staff-only")) section.hidden = !staff;
     endSession.hidden = me?.role !== "teacher";
 

@@ -1,12 +1,14 @@
-// Short-lived messages in a corner: error frames (code + message), failed commands, notices.
+// Short-lived messages in a corner: error frames, failed commands, notices. An error reads as the
+// plain sentence of its code (../messages.js); the code stays in `data-code`, off the screen.
 
 import { el } from "../dom.js";
+import { explain } from "../messages.js";
 
 const SHOW_MS = { error: 8000, info: 5000 };
 
 /**
  * @param {HTMLElement} root   the toast container
- * @returns {{error: (code: string, message: string, label?: string) => void,
+ * @returns {{error: (code: string, message: string, label?: string, command?: string) => void,
  *   info: (text: string, code?: string, action?: {label: string, onClick: () => void}) => void}}
  */
 export function mountToasts(root) {
@@ -23,11 +25,16 @@ export function mountToasts(root) {
   }
 
   return {
-    error(code, message, label = "") {
+    /**
+     * @param {string} code      the error's code (see ../messages.js)
+     * @param {string} message   the server's words: shown only for `check_form`, the page's own
+     * @param {string} label     what the user tried ("Send message")
+     * @param {string} command   the command type that failed, when it was one
+     */
+    error(code, message, label = "", command = "") {
       show("error", code, [
         label ? el("strong", { text: `${label} failed` }) : null,
-        el("code", { class: "toast-code", text: code }),
-        el("span", { class: "toast-message", text: message || "" }),
+        el("span", { class: "toast-message", text: explain(code, { command, message }).sentence }),
       ]);
     },
     info(text, code = "info", action = undefined) {

@@ -10,6 +10,8 @@ import {
 } from "../whiteboard/records.js";
 import { PAPER, TEXT_FONT, drawRecords, drawSelection, exportPng, textMeasurer } from "../whiteboard/render.js";
 import { BoardSession } from "../whiteboard/session.js";
+import { restoreWrite } from "../whiteboard/snapshots.js";
+import { mountBoardSnapshots } from "./board_snapshots.js";
 
 export const MAIN_BOARD = "main";
 
@@ -36,6 +38,11 @@ const WIDTHS = [2, 4, 8, 16];
 /** Cursor colours for people, picked by a hash of their identity. */
 const PEOPLE_COLORS = ["#d35400", "#16a085", "#8e44ad", "#2980b9", "#c0392b", "#27ae60", "#b7950b", "#7f8c8d"];
 const CLEAR_CONFIRM_MS = 4000;
+/** A cursor that has not moved for this long fades and drops its name, so it covers nothing. */
+export const CURSOR_IDLE_MS = 3000;
+/** Past these shares of the board a cursor's name goes to its left (or above it), never cut off. */
+const CURSOR_FLIP_X = 0.8;
+const CURSOR_FLIP_Y = 0.9;
 
 const STATUS_TEXT = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", closed: "Disconnected" };
 
@@ -77,7 +84,10 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     text: "Clear", onclick: () => clearBoard() });
   const snapshotButton = el("button", { type: "button", class: "btn btn-small", testid: "wb-snapshot", text: "Save snapshot",
     onclick: () => run(commands.snapshotBoard(board)) });
-  const staffControls = el("div", { class: "wb-group wb-staff", hidden: true }, lockButton, clearButton, snapshotButton);
+  // Clear saves a snapshot first and can be undone by the one who cleared (see clearBoard).
+  const undoClearButton = el("button", { type: "button", class: "btn btn-small", testid: "wb-undo-clear", text: "Undo clear",
+    hidden: true, title: "Put back what the board held before Clear", onclick: () => undoClear() });
+  const staffControls = el("div", { class: "wb-group wb-staff", hidden: true }, lockButton, clearButton, undoClearButton, snapshotButton);
 
   const status = el("span", { class: "wb-status", testid: "wb-status", role: "status", "data-state": "connecting",
     "data-locked": "false", "data-resets": "0", text: STATUS_TEXT.connecting });
@@ -93,7 +103,16 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     "aria-label": "Text on the whiteboard" });
   const stage = el("div", { class: "wb-stage", testid: "wb-stage", "data-tool": "pen", "data-readonly": "true", tabIndex: 0 },
     canvas, overlay, cursors, textInput);
-  const snapshots = el("ul", { class: "wb-snapshots", testid: "wb-snapshots", hidden: true });
+  const snapshots = mountBoardSnapshots({ model, commands, toasts }, {
+    board: () => board,
+    canWrite: () => canWrite(),
+    records: () => (session ? drawOrder(session.values()) : []),
+    write: (change) => {
+      session?.write(change);
+      session?.endGesture();
+      render();
+    },
+  });
 
   root.append(
     el("div", { class: "wb-head" }, el("h2", {}, "Whiteboard"), boardSelect, status, lockedBadge),
@@ -104,7 +123,7 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
       el("div", { class: "wb-group" }, undoButton, redoButton, exportButton),
       staffControls),
     stage,
-    snapshots,
+    snapshots.node,
   );
 
   const ctx2d = canvas.getContext("2d");
@@ -129,6 +148,9 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
   /** @type {{x: number, y: number} | null} where the open text input writes */
   let textAt = null;
   let lastClear = undefined;
+  /** @type {{board: string, records: object[]} | null} what this page cleared, to put back */
+  let undoable = null;
+
   let clearArmTimer = null;
   let frame = null;
   let ordered = [];
@@ -221,6 +243,13 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     if (session && !session.stopped) switchTo(wanted);
     render();
     root.scrollIntoView?.({ block: "start" });
+  }
+
+  /** Open the board again (it was refused while this page waited in the waiting room). */
+  function reopen() {
+    if (!link.serverUrl) return;
+    session?.stop();
+    open();
   }
 
   /** Close the board's connection for good (the class is over for this page). */
@@ -326,28 +355,30 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
       return;
     }
     disarmClear();
-    run(commands.clearBoard(board));
+    // Kept twice: here for "Undo clear" while this page lives, and as a saved snapshot (listed,
+    // restorable after a reload or by other staff).
+    const target = board;
+    const before = session ? drawOrder(session.values()) : [];
+    run(commands.snapshotBoard(target))
+      .then(() => run(commands.clearBoard(target)))
+      .then((ok) => {
+        if (ok && before.length) undoable = { board: target, records: before };
+        render();
+      });
+  }
+
+  function undoClear() {
+    if (!session || !undoable || undoable.board !== board) return;
+    session.write(restoreWrite(drawOrder(session.values()), undoable.records));
+    session.endGesture();
+    undoable = null;
+    render();
   }
 
   function disarmClear() {
     clearTimeout(clearArmTimer);
     clearButton.dataset.armed = "false";
     clearButton.textContent = "Clear";
-  }
-
-  /** Download a saved snapshot through a short-lived link for it (never the access token). */
-  async function downloadSnapshot(snapshotId) {
-    let url;
-    try {
-      url = await commands.snapshotLink(board, snapshotId);
-    } catch (err) {
-      toasts.error(err.code ?? "error", err.message, err.label);
-      return;
-    }
-    const a = el("a", { href: url, download: `whiteboard-${board}-${snapshotId}.yjs`, hidden: true });
-    document.body.append(a);
-    a.click();
-    a.remove();
   }
 
   async function exportBoard() {
@@ -536,8 +567,17 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
 
   new ResizeObserver(() => scheduleDraw()).observe(stage);
 
+  /** clientId -> {x, y, at}: where each cursor last moved, and when (performance.now()). */
+  const cursorMoves = new Map();
+
   function renderCursors() {
     const peers = session ? session.peers().filter((p) => p.cursor) : [];
+    const now = performance.now();
+    for (const p of peers) {
+      const last = cursorMoves.get(p.clientId);
+      if (!last || last.x !== p.cursor.x || last.y !== p.cursor.y) cursorMoves.set(p.clientId, { x: p.cursor.x, y: p.cursor.y, at: now });
+    }
+    for (const id of cursorMoves.keys()) if (!peers.some((p) => p.clientId === id)) cursorMoves.delete(id);
     reconcile(cursors, peers, (p) => p.clientId,
       (p) => el("div", { class: "wb-cursor", testid: "wb-cursor", "data-client": p.clientId },
         el("span", { class: "wb-cursor-dot" }),
@@ -549,8 +589,22 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
         node.style.top = `${(p.cursor.y / BOARD_HEIGHT) * 100}%`;
         node.style.setProperty("--cursor", /^#[0-9a-fA-F]{6}$/.test(p.user.color ?? "") ? p.user.color : "#7f8c8d");
         node.lastElementChild.textContent = p.user.name;
+        node.dataset.flipX = String(p.cursor.x / BOARD_WIDTH > CURSOR_FLIP_X);
+        node.dataset.flipY = String(p.cursor.y / BOARD_HEIGHT > CURSOR_FLIP_Y);
+        markIdle(node, now);
       });
   }
+
+  function markIdle(node, now) {
+    const moved = cursorMoves.get(Number(node.dataset.client))?.at ?? now;
+    node.dataset.idle = String(now - moved >= CURSOR_IDLE_MS);
+  }
+
+  // Standing still is no awareness change: look twice a second.
+  setInterval(() => {
+    const now = performance.now();
+    for (const node of cursors.children) markIdle(node, now);
+  }, 500);
 
   // -- the panel --------------------------------------------------------------------------------------
 
@@ -566,7 +620,8 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
       session.setUser({ name: model.me.name, identity: model.me.identity, color: colorFor(model.me.identity) });
     }
 
-    // A clear also empties everyone's undo history: nothing cleared comes back by undo.
+    // A clear also empties everyone's undo history: nothing cleared comes back by Undo (Undo clear
+    // and the snapshot saved before the clear do that).
     const cleared = model.boardClears.get(board);
     if (cleared !== undefined && cleared !== lastClear) {
       lastClear = cleared;
@@ -598,19 +653,12 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
 
     staffControls.hidden = !model.isStaff;
     lockButton.disabled = clearButton.disabled = inGallery();
+    undoClearButton.hidden = !(undoable && undoable.board === board && canWrite());
     lockButton.setAttribute("aria-pressed", String(locked));
     lockButton.textContent = locked ? "Unlock board" : "Lock board";
     lockButton.title = locked ? "Let students draw again" : "Stop students from drawing";
 
-    const saved = model.isStaff ? model.boardSnapshots.filter((s) => s.board === board) : [];
-    snapshots.hidden = saved.length === 0;
-    reconcile(snapshots, saved, (s) => `${model.epoch}:${s.id}`,
-      (s) => el("li", {},
-        el("button", { type: "button", class: "btn-link", testid: "wb-snapshot-link", "data-event-id": s.id,
-          title: "Download this snapshot (one Yjs update)", text: `Snapshot #${s.id}`,
-          onclick: () => downloadSnapshot(s.id) }),
-        el("span", { class: "muted-text", text: ` by ${model.nameOf(s.by)} at ${new Date(s.ts).toLocaleTimeString()}` })),
-      () => {});
+    snapshots.render();
   }
 
   let choicesSignature = "";
@@ -640,5 +688,5 @@ export function mountWhiteboard(root, { model, commands, run, toasts, board: fir
     list() { return session ? drawOrder(session.values()) : []; },
   };
 
-  return { render, connect, stop, show, handle };
+  return { render, connect, reopen, stop, show, handle };
 }

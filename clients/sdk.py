@@ -647,6 +647,10 @@ class ClassroomClient(BreakoutCommands):
     async def spotlight(self, identity: str | None) -> dict[str, Any]:
         return await self.request("media.spotlight", identity=identity)
 
+    async def set_stage(self, view: str) -> dict[str, Any]:
+        """Put ``view`` (``"video"`` or ``"board"``) on every page's stage (staff)."""
+        return await self.request("stage.set", view=view)
+
     async def end_session(self, reason: str = "") -> dict[str, Any]:
         return await self.request("session.end", reason=reason)
 

@@ -9,8 +9,9 @@ participant receives; :func:`may_publish`, :func:`forwarded_sources` and :func:`
 the SFU who publishes what, and where. Breakout rooms are places in the room's one log: chat,
 Q&A and hands carry their ``room`` (:meth:`Audience.in_room`), :func:`room_changes` says whose
 place an event changes, and :mod:`rooms.breakout_assign` assigns students automatically
-(docs/decisions/0017-breakout-rooms.md). :mod:`rooms.bounds` keeps what participants can make a
-room hold bounded. Standard library only: no asyncio, no sockets, no clock.
+(docs/decisions/0017-breakout-rooms.md). :data:`STAGE_VIEWS` are what staff may put on every
+page's stage (docs/decisions/0019-stage-is-the-staffs.md). :mod:`rooms.bounds` keeps what
+participants can make a room hold bounded. Standard library only: no asyncio, no sockets, no clock.
 """
 
 from rooms.audience import Audience, audience_of, room_changes
@@ -64,6 +65,7 @@ from rooms.commands import (
     QuestionUpvote,
     RoomLock,
     SessionEnd,
+    StageSet,
     WaitingAdmit,
     WaitingDeny,
     WaitingKnock,
@@ -144,6 +146,7 @@ from rooms.events import (
     RoomLockedEvent,
     RoomNamedEvent,
     SessionEndedEvent,
+    StageChangedEvent,
     UnknownEvent,
     WaitingRoomSetEvent,
     event_from_data,
@@ -153,6 +156,7 @@ from rooms.media import MODES, SOURCES, forwarded_sources, may_publish, router_i
 from rooms.participant import Participant
 from rooms.roles import Role, is_staff
 from rooms.room_ids import is_room_id
+from rooms.stage import STAGE_VIEWS
 from rooms.state import CHAT_HISTORY, Poll, Question, RoomState, copy_state, evolve, new_room
 from rooms.view import chat_entry, ordered_questions, room_view
 
@@ -166,6 +170,7 @@ __all__ = [
     "MAIN_BOARD",
     "MODES",
     "SOURCES",
+    "STAGE_VIEWS",
     "AlreadyVoted",
     "Audience",
     "BadField",
@@ -281,6 +286,8 @@ __all__ = [
     "SessionEnd",
     "SessionEnded",
     "SessionEndedEvent",
+    "StageChangedEvent",
+    "StageSet",
     "UnknownEvent",
     "WaitingAdmit",
     "WaitingDeny",

@@ -291,6 +291,15 @@ class MediaSpotlight(Command):
     identity: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StageSet(Command):
+    """Staff choose what every page shows on its stage: ``view`` ``"video"`` (the video grid) or
+    ``"board"`` (the whiteboard). The choice is the main room's (docs/protocol.md, "The stage")."""
+
+    type: ClassVar[str] = "stage.set"
+    view: str
+
+
 Assignment = dict[str, str]
 """identity -> breakout room name."""
 
@@ -457,6 +466,7 @@ COMMANDS: dict[str, type[Command]] = {
         MediaMute,
         MediaPermit,
         MediaSpotlight,
+        StageSet,
         BreakoutOpen,
         BreakoutAssign,
         BreakoutMove,

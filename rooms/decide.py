@@ -8,7 +8,8 @@ Every rule is from docs/protocol.md, "Commands and the events they cause".
 Checks run in this order: the session has not ended, the actor was not removed, the actor's role
 may send the command, the targets exist, the values are in range, the room's bounds
 (:mod:`rooms.bounds`) leave room. The media rules are in :mod:`rooms.decide_media`,
-the breakout-room rules in :mod:`rooms.decide_breakout`, the checks they share in
+the breakout-room rules in :mod:`rooms.decide_breakout`, the stage's in
+:mod:`rooms.decide_stage`, the checks they share in
 :mod:`rooms.checks`.
 
 Chat, questions and hands are scoped to a place (docs/protocol.md, "Breakout rooms"): a student
@@ -70,6 +71,7 @@ from rooms.commands import (
     QuestionUpvote,
     RoomLock,
     SessionEnd,
+    StageSet,
     WaitingAdmit,
     WaitingDeny,
     WaitingKnock,
@@ -96,6 +98,7 @@ from rooms.decide_media import (
     media_permit,
     media_spotlight,
 )
+from rooms.decide_stage import stage_set
 from rooms.decide_waiting import (
     must_wait,
     waiting_admit,
@@ -303,6 +306,8 @@ def decide(state: RoomState, actor: Participant, command: Command) -> list[Event
             return media_permit(state, actor, command)
         case MediaSpotlight():
             return media_spotlight(state, actor, command)
+        case StageSet():
+            return stage_set(state, actor, command)
         case BreakoutOpen():
             return breakout_open(state, actor, command)
         case BreakoutAssign():

@@ -454,6 +454,15 @@ class MediaSpotlightedEvent(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class StageChangedEvent(Event):
+    """Staff ``by`` put ``view`` (``"video"`` or ``"board"``) on every page's stage."""
+
+    type: ClassVar[str] = "stage.changed"
+    view: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class BreakoutOpenedEvent(Event):
     """Staff ``by`` opened breakout round ``round`` (1, 2, ... per room): ``rooms`` (names, in
     order) with their whiteboards ``boards`` (``br<round>-<i>``, same order).
@@ -593,6 +602,7 @@ EVENTS: dict[str, type[Event]] = {
         MediaMutedEvent,
         MediaPermittedEvent,
         MediaSpotlightedEvent,
+        StageChangedEvent,
         BreakoutOpenedEvent,
         BreakoutAssignedEvent,
         BreakoutMovedEvent,

@@ -13,9 +13,10 @@ Version 2 added the media rules and breakout rooms (``media_mode`` ... ``breakou
 breakout rounds, timers, self-select, the help queue, breakout chat and the gallery, and each
 question's ``room`` (a tenth item of its row); version 4 the class's display name
 (``class_name``), the waiting room (``waiting_room``, ``waiting``, ``denied``), the revoked
-invite links (``revoked_invites``) and who left (``left``). Older snapshots are still read: the
-code that wrote them had no such events, so those fields are a new room's. A node that reads
-only version 1 refuses a version 2 snapshot rather than dropping what it cannot hold.
+invite links (``revoked_invites``) and who left (``left``); version 5 the ``stage``. Older
+snapshots are still read: the code that wrote them had no such events, so those fields are a new
+room's. A node that reads only version 1 refuses a version 2 snapshot rather than dropping what it
+cannot hold.
 
 A question row still carries its ``dismissed`` flag (always false since dismissed questions leave
 the state, :mod:`rooms.bounds`), so a node of either age reads the other's snapshots; a dismissed
@@ -29,10 +30,11 @@ from typing import Any
 from rooms.events import Record, event_from_data
 from rooms.participant import Participant
 from rooms.roles import Role
+from rooms.stage import DEFAULT_STAGE
 from rooms.state import CHAT_HISTORY, Poll, Question, RoomState
 
-SNAPSHOT_VERSION = 4
-READABLE_VERSIONS: frozenset[int] = frozenset({1, 2, 3, SNAPSHOT_VERSION})
+SNAPSHOT_VERSION = 5
+READABLE_VERSIONS: frozenset[int] = frozenset({1, 2, 3, 4, SNAPSHOT_VERSION})
 """The snapshot versions :func:`state_from_data` reads (:func:`state_to_data` writes the newest)."""
 
 _NEW_IN_VERSION_2: dict[str, Any] = {
@@ -63,7 +65,6 @@ _NEW_IN_VERSION_3: dict[str, Any] = {
 ``breakout_boards`` and ``breakout_chat`` None are derived from the open rooms (boards named
 after their room, empty conversations)."""
 
-
 _NEW_IN_VERSION_4: dict[str, Any] = {
     "class_name": None,
     "waiting_room": False,
@@ -73,6 +74,9 @@ _NEW_IN_VERSION_4: dict[str, Any] = {
     "left": [],
 }
 """The version 4 keys with the values of a room that was never named and had no waiting room."""
+
+_NEW_IN_VERSION_5: dict[str, Any] = {"stage": DEFAULT_STAGE}
+"""The version 5 key with the value of a room whose staff never chose a stage."""
 
 
 class SnapshotError(ValueError):
@@ -126,6 +130,7 @@ def state_to_data(state: RoomState) -> dict[str, Any]:
         "media_muted_all": sorted(state.media_muted_all),
         "media_permitted": sorted(state.media_permitted),
         "spotlight": state.spotlight,
+        "stage": state.stage,
         "breakouts": list(state.breakouts),
         "breakout_of": dict(state.breakout_of),
         "breakout_round": state.breakout_round,
@@ -166,6 +171,8 @@ def state_from_data(data: Any) -> RoomState:
         data = {**data, **_NEW_IN_VERSION_3}
     if version in (1, 2, 3):
         data = {**data, **_NEW_IN_VERSION_4}
+    if version in (1, 2, 3, 4):
+        data = {**data, **_NEW_IN_VERSION_5}
     try:
         breakouts = tuple(str(name) for name in data["breakouts"])
         boards = data["breakout_boards"]
@@ -203,6 +210,7 @@ def state_from_data(data: Any) -> RoomState:
             media_muted_all=set(data["media_muted_all"]),
             media_permitted=set(data["media_permitted"]),
             spotlight=None if data["spotlight"] is None else str(data["spotlight"]),
+            stage=str(data["stage"]),
             breakout_round=int(data["breakout_round"]),
             breakouts=breakouts,
             breakout_boards=breakouts if boards is None else tuple(str(b) for b in boards),

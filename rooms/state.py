@@ -62,10 +62,12 @@ from rooms.events import (
     RoomLockedEvent,
     RoomNamedEvent,
     SessionEndedEvent,
+    StageChangedEvent,
     WaitingRoomSetEvent,
 )
 from rooms.participant import Participant
 from rooms.roles import Role, is_staff
+from rooms.stage import DEFAULT_STAGE
 
 CHAT_HISTORY = 200
 """Chat messages kept per conversation (the room-wide chat and each private thread)."""
@@ -162,6 +164,8 @@ class RoomState:
       source)`` pairs staff muted; ``media_muted_all``: sources muted for every student;
       ``media_permitted``: students staff let publish whatever the mode and their grant;
       ``spotlight``: the identity in the spotlight, if any. :mod:`rooms.media` reads these.
+    - ``stage``: what staff put on every page's stage, ``"video"`` or ``"board"``
+      (:mod:`rooms.stage`).
     - Breakout rooms: ``breakout_round`` numbers the openings (0: never opened);
       ``breakouts``: the open breakout rooms, in opening order, ``breakout_boards`` their
       whiteboards (same order); ``breakout_of``: identity -> its breakout room (absent: the
@@ -205,6 +209,7 @@ class RoomState:
     media_muted_all: set[str] = field(default_factory=set)
     media_permitted: set[str] = field(default_factory=set)
     spotlight: str | None = None
+    stage: str = DEFAULT_STAGE
     breakout_round: int = 0
     breakouts: tuple[str, ...] = ()
     breakout_boards: tuple[str, ...] = ()
@@ -287,6 +292,7 @@ def copy_state(state: RoomState) -> RoomState:
         media_muted_all=set(state.media_muted_all),
         media_permitted=set(state.media_permitted),
         spotlight=state.spotlight,
+        stage=state.stage,
         breakout_round=state.breakout_round,
         breakouts=state.breakouts,
         breakout_boards=state.breakout_boards,
@@ -458,6 +464,8 @@ def evolve(state: RoomState, record: Record) -> None:
                 state.media_permitted.discard(event.identity)
         case MediaSpotlightedEvent():
             state.spotlight = event.identity
+        case StageChangedEvent():
+            state.stage = event.view
         case BreakoutOpenedEvent():
             _fold_breakout_opened(state, event, record.ts)
         case BreakoutAssignedEvent():

@@ -26,8 +26,8 @@ def room_view(state: RoomState, viewer: Participant) -> dict[str, Any]:
     first: a student's place's, every one for staff), ``chat`` (see :func:`visible_chat`),
     ``questions`` (see :func:`ordered_questions`; a student's place's, every one for staff),
     ``polls`` (oldest first), ``locked_boards`` (sorted names of the whiteboards students may
-    not write), ``media`` (see :func:`media_entry`) and ``breakouts`` (see
-    :func:`breakouts_entry`).
+    not write), ``media`` (see :func:`media_entry`), ``stage`` (``"video"`` or ``"board"``) and
+    ``breakouts`` (see :func:`breakouts_entry`).
     """
     ended = None if state.ended is None else {"reason": state.ended[0], "by": state.ended[1]}
     place = state.place_of(viewer.identity)
@@ -62,6 +62,7 @@ def room_view(state: RoomState, viewer: Participant) -> dict[str, Any]:
         "polls": [poll_entry(poll, viewer) for poll in sorted_polls(state.polls.values())],
         "locked_boards": sorted(state.locked_boards),
         "media": media_entry(state),
+        "stage": state.stage,
         "breakouts": breakouts_entry(state, viewer),
     }
 

@@ -69,7 +69,7 @@ const whiteboard = mountWhiteboard(document.getElementById("whiteboard-panel"), 
 const breakoutPanel = document.getElementById("breakout-panel");
 const breakouts = mountBreakouts(breakoutPanel, { ...ctx, showBoard: (board) => whiteboard.show(board) });
 const stage = mountStage(document.getElementById("stage"), {
-  model, media, bar: document.getElementById("stage-bar"), body: document.getElementById("stage-body"),
+  model, media, bar: document.getElementById("stage-bar"), body: document.getElementById("stage-body"), commands, run,
 });
 const panel = (id) => document.getElementById(id);
 const me = () => model.me?.identity;

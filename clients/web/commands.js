@@ -46,6 +46,8 @@ export function createCommands(conn) {
     permitMedia: (identity, allowed) =>
       send("media.permit", { identity, allowed }, allowed ? "Allow to publish" : "Revoke publishing"),
     spotlight: (identity) => send("media.spotlight", { identity }, identity === null ? "Clear spotlight" : "Spotlight"),
+    /** Put `view` ("video" or "board") on every page's stage (staff). */
+    setStage: (view) => send("stage.set", { view }, view === "board" ? "Put the whiteboard on stage" : "Put the video on stage"),
     /**
      * Open breakout rooms (docs/protocol.md, "Breakout rooms"). `options`: `members` ({identity:
      * room}), `auto` ({apart, together}: assign everyone else), `duration_s`, `warn_s`,

@@ -97,6 +97,10 @@ export class RoomModel {
     this.mediaPermitted = new Set();
     /** @type {string|null} the identity in the spotlight */
     this.spotlight = null;
+    /** "video" or "board": what staff put on every page's stage (docs/protocol.md, "The stage") */
+    this.stage = "board";
+    /** counts the `stage.changed` events folded, so a page knows a new staff choice arrived */
+    this.stageChanges = 0;
     /** @type {string[]} the open breakout rooms, in opening order */
     this.breakouts = [];
     /** @type {Map<string, string>} identity -> its breakout room (absent: the main room) */
@@ -241,6 +245,7 @@ export class RoomModel {
     this.mediaMutedAll = new Set(media.muted_all ?? []);
     this.mediaPermitted = new Set(media.permitted ?? []);
     this.spotlight = media.spotlight ?? null;
+    this.stage = room.stage === "video" ? "video" : "board";
     const b = room.breakouts ?? {};
     this.breakouts = [...(b.rooms ?? [])];
     this.breakoutOf = new Map(Object.entries(b.members ?? {}));
@@ -681,6 +686,11 @@ const EVENT_HANDLERS = {
 
   "media.spotlighted"(m, d) {
     m.spotlight = d.identity ?? null;
+  },
+
+  "stage.changed"(m, d) {
+    m.stage = d.view === "video" ? "video" : "board";
+    m.stageChanges += 1;
   },
 
   "breakout.opened"(m, d, ev) {

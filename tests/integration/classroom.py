@@ -31,6 +31,7 @@ PUBLIC_TYPES = frozenset(
         "media.muted",
         "media.permitted",
         "media.spotlighted",
+        "stage.changed",
         "breakout.opened",
         "breakout.moved",
         "breakout.closed",

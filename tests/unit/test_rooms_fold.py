@@ -57,6 +57,7 @@ from rooms import (
     RoomError,
     RoomLock,
     RoomState,
+    StageSet,
     admit,
     copy_state,
     decide,
@@ -248,6 +249,7 @@ MEDIA_COMMANDS: st.SearchStrategy[Command] = st.one_of(
     ),
     st.builds(MediaPermit, IDENTITIES, st.booleans()),
     st.builds(MediaSpotlight, st.one_of(st.none(), IDENTITIES)),
+    st.builds(StageSet, st.sampled_from(["video", "board", "poster"])),
 )
 PLACES = st.one_of(st.none(), BREAKOUT_NAMES)
 BREAKOUT_COMMANDS: st.SearchStrategy[Command] = st.one_of(
@@ -388,7 +390,7 @@ def test_copy_state_copies_every_field() -> None:
         "participants", "removed", "chat_muted_all",
         "chat_muted", "hands", "chat", "threads", "questions", "polls", "question_count",
         "poll_count", "locked_boards", "board_cleared", "board_snapshots", "media_mode",
-        "media_muted", "media_muted_all", "media_permitted", "spotlight", "breakout_round",
+        "media_muted", "media_muted_all", "media_permitted", "spotlight", "stage", "breakout_round",
         "breakouts", "breakout_boards", "breakout_of", "breakout_ends_at", "breakout_warn_s",
         "breakout_self_select", "breakout_cap", "breakout_help", "breakout_chat",
         "breakout_archive", "gallery", "gallery_shared", "last_id",

@@ -31,6 +31,7 @@ from rooms import (
     QuestionPin,
     RoomLock,
     SessionEnd,
+    StageSet,
 )
 from tests.unit.test_rooms_fold import ASSISTANT, OTHER, STUDENT, TEACHER, Classroom, classroom
 
@@ -55,6 +56,7 @@ STAFF_COMMANDS: list[Command] = [
     MediaMute("microphone", True),
     MediaPermit("s2", True),
     MediaSpotlight("s2"),
+    StageSet("video"),
     BreakoutMove("s2", "red"),
     BreakoutClose(),
 ]

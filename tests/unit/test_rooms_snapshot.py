@@ -24,6 +24,7 @@ from rooms import (
     QuestionUpvote,
     RoomError,
     SessionEnd,
+    StageSet,
     admit,
     evolve,
     new_room,
@@ -126,6 +127,8 @@ VERSION_3_KEYS = (
     "gallery_shared",
 )
 
+VERSION_5_KEYS = ("stage",)
+
 VERSION_2_KEYS = (
     "media_mode",
     "media_muted",
@@ -143,10 +146,10 @@ def test_a_version_1_snapshot_is_read_as_a_room_without_media_rules_or_breakouts
     room.do(TEACHER, PollOpen("pick", ("a", "b"), False))
     version_1 = {k: v for k, v in state_to_data(room.state).items() if k not in VERSION_2_KEYS}
     version_1["v"] = 1
-    version_1 = {k: v for k, v in version_1.items() if k not in VERSION_3_KEYS}
+    version_1 = {k: v for k, v in version_1.items() if k not in VERSION_3_KEYS + VERSION_5_KEYS}
     restored = state_from_data(through_msgpack(version_1))
     assert restored == room.state
-    assert SNAPSHOT_VERSION == 4
+    assert SNAPSHOT_VERSION == 5
 
 
 def test_a_version_3_snapshot_is_read_as_a_room_without_a_class_name() -> None:
@@ -166,13 +169,33 @@ def test_a_version_2_snapshot_with_open_rooms_reads_their_boards_as_named_after_
     room.do(TEACHER, BreakoutMove("s1", "blue"))
     version_2 = {k: v for k, v in state_to_data(room.state).items() if k not in VERSION_3_KEYS}
     version_2["v"] = 2
+    version_2 = {k: v for k, v in version_2.items() if k not in VERSION_5_KEYS}
     restored = state_from_data(through_msgpack(version_2))
     assert restored.breakouts == ("red", "blue") and restored.breakout_of == {"s1": "blue"}
     assert restored.breakout_boards == ("red", "blue")
     assert set(restored.breakout_chat) == {"red", "blue"}
 
 
-@pytest.mark.parametrize("key", (*VERSION_2_KEYS, *VERSION_3_KEYS, "class_name"))
+def test_the_stage_survives_a_snapshot() -> None:
+    room = classroom()
+    room.do(TEACHER, StageSet("video"))
+    restored = state_from_data(through_msgpack(state_to_data(room.state)))
+    assert restored == room.state
+    assert restored.stage == "video"
+
+
+def test_a_version_4_snapshot_is_read_with_the_whiteboard_on_the_stage() -> None:
+    room = classroom()
+    room.do(TEACHER, MediaSpotlight("s2"))
+    version_4 = {k: v for k, v in state_to_data(room.state).items() if k not in VERSION_5_KEYS}
+    version_4["v"] = 4
+    restored = state_from_data(through_msgpack(version_4))
+    assert restored == room.state
+    assert restored.stage == "board"
+    assert SNAPSHOT_VERSION == 5
+
+
+@pytest.mark.parametrize("key", (*VERSION_2_KEYS, *VERSION_3_KEYS, "class_name", *VERSION_5_KEYS))
 def test_a_snapshot_without_a_key_of_its_version_is_damaged(key: str) -> None:
     data = state_to_data(classroom().state)
     del data[key]

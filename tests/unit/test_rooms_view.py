@@ -40,6 +40,7 @@ ROOM_VIEW_KEYS = [
     "polls",
     "locked_boards",
     "media",
+    "stage",
     "breakouts",
 ]
 
@@ -73,6 +74,7 @@ def test_view_of_a_new_room() -> None:
             "permitted": [],
             "spotlight": None,
         },
+        "stage": "board",
         "breakouts": {
             "round": 0,
             "rooms": [],

@@ -63,6 +63,7 @@ from rooms import (
     RoomLockedEvent,
     RoomNamedEvent,
     SessionEndedEvent,
+    StageChangedEvent,
     UnknownEvent,
     WaitingRoomSetEvent,
     event_from_data,
@@ -109,6 +110,7 @@ ONE_OF_EACH_EVENT: list[Event] = [
     MediaPermittedEvent("s1", True, "a1"),
     MediaSpotlightedEvent("s1", "t1"),
     MediaSpotlightedEvent(None, "t1"),
+    StageChangedEvent("board", "t1"),
     BreakoutOpenedEvent(("red", "blue"), "t1"),
     BreakoutOpenedEvent(
         ("Red team", "blue"), "t1", 2, ("br2-1", "br2-2"), {"s1": "blue"}, 600, 30, True, 5
@@ -175,7 +177,7 @@ def test_command_registry_holds_every_command_class_by_wire_type() -> None:
     classes -= {rooms.WaitingKnock, rooms.WaitingLeave}  # internal, as BreakoutExpire
     assert set(COMMANDS.values()) == classes
     assert all(COMMANDS[cls.type] is cls for cls in classes)
-    assert len(COMMANDS) == 40
+    assert len(COMMANDS) == 41
     assert BreakoutExpire.type not in COMMANDS
 
 
@@ -217,7 +219,7 @@ def test_commands_are_immutable() -> None:
 def test_event_registry_holds_every_documented_event_type() -> None:
     documented = PROTOCOL.read_text()
     assert {type(e) for e in ONE_OF_EACH_EVENT} == set(EVENTS.values())
-    assert len(EVENTS) == 42
+    assert len(EVENTS) == 43
     for wire_type in EVENTS:
         assert f"`{wire_type}`" in documented
 
@@ -276,6 +278,7 @@ def test_event_data_keys_are_the_protocol_fields() -> None:
         "media.muted": ["identity", "source", "muted", "by"],
         "media.permitted": ["identity", "allowed", "by"],
         "media.spotlighted": ["identity", "by"],
+        "stage.changed": ["view", "by"],
         "breakout.opened": [
             *("rooms", "by", "round", "boards", "members"),
             *("duration_s", "warn_s", "self_select", "cap"),

@@ -54,7 +54,8 @@ _HEAD_END = "</head>"
 _VENDOR = "vendor/"
 _MODULE_SCRIPT = re.compile(r'<script type="module" src="/static/([^"?#]+)"')
 # Static imports and re-exports (``import x from "s"``, ``import "s"``, ``export * from "s"``),
-# minified or not; the app and the vendored modules use no dynamic ``import()`` of modules.
+# minified or not. A dynamic ``import()`` is not followed: what the page loads later (the
+# whiteboard, the breakout panel, the device check) is not preloaded.
 _IMPORT = re.compile(
     r"""(?:^|[;\n}])\s*(?:import|export)\s*(?:[\w*{}\s,$]+?\s*from\s*)?["']([^"']+)["']"""
 )

@@ -7,8 +7,8 @@ import { MediaSession } from "./media.js";
 import { Connection } from "./protocol.js";
 import { RoomModel } from "./state.js";
 import { decodeTokenClaims, takeToken } from "./token.js";
-import { mountBreakouts } from "./views/breakouts.js";
 import { mountChat } from "./views/chat.js";
+import { deferred } from "./views/deferred.js";
 import { mountReasonDialog } from "./views/dialog.js";
 import { mountHeader } from "./views/header.js";
 import { mountLeaveDialog } from "./views/leave.js";
@@ -23,7 +23,6 @@ import { mountTabs } from "./views/tabs.js";
 import { mountExport } from "./views/export.js";
 import { mountToasts } from "./views/toasts.js";
 import { mountWaiting } from "./views/waiting.js";
-import { mountWhiteboard } from "./views/whiteboard.js";
 
 const model = new RoomModel();
 const toasts = mountToasts(byTestId("toasts"));
@@ -65,9 +64,26 @@ const header = mountHeader(document.querySelector("header"), {
   onLeave: () => confirmLeave().then((leave) => leave && connection?.leave()),
   onRejoin: () => window.location.reload(),
 });
-const whiteboard = mountWhiteboard(document.getElementById("whiteboard-panel"), ctx);
+// The whiteboard (with the Yjs stack, half of the page's bytes) and the breakout panel load once
+// the class is Live: on a slow link they do not delay joining (tests/e2e/test_throttled_3g_browser.py).
+const whiteboard = deferred(
+  () => import("./views/whiteboard.js").then((m) => m.mountWhiteboard(document.getElementById("whiteboard-panel"), ctx)),
+  () => scheduleRender(),
+);
 const breakoutPanel = document.getElementById("breakout-panel");
-const breakouts = mountBreakouts(breakoutPanel, { ...ctx, showBoard: (board) => whiteboard.show(board) });
+const breakouts = deferred(
+  () => import("./views/breakouts.js").then((m) =>
+    m.mountBreakouts(breakoutPanel, { ...ctx, showBoard: (board) => whiteboard.call("show", board) })),
+  () => scheduleRender(),
+);
+function loadDeferred() {
+  for (const panel of [whiteboard, breakouts]) {
+    panel.load().catch((err) => {
+      console.error("liveclass: a panel did not load", err);
+      toasts.error("connect_failed", "");
+    });
+  }
+}
 const stage = mountStage(document.getElementById("stage"), {
   model, media, bar: document.getElementById("stage-bar"), body: document.getElementById("stage-body"), commands, run,
 });
@@ -146,7 +162,8 @@ function onFrame(frame, { replay = false } = {}) {
       model.applyWelcome(frame);
       if (waited) {
         waited = false;
-        whiteboard.reopen();
+        // A board that connected while we waited was refused; one not loaded yet connects now.
+        whiteboard.view?.reopen();
       }
       media.setMayPublish(model.mayPublish(model.me));
       media.connected({ iceServers: frame.ice_servers, me: model.me });
@@ -199,7 +216,7 @@ function onFrame(frame, { replay = false } = {}) {
 // The breakout countdown runs on the server's clock; only it is redrawn each second.
 setInterval(() => {
   if (model.breakoutEndsAt === null) return;
-  breakouts.tick();
+  breakouts.view?.tick();
   header.tick();
 }, 1000);
 
@@ -207,12 +224,15 @@ function onStatus(status) {
   header.setStatus(status);
   const wasLive = live;
   live = status.state === "live";
-  if (live && !wasLive) for (const listener of liveListeners) listener();
+  if (live && !wasLive) {
+    loadDeferred();
+    for (const listener of liveListeners) listener();
+  }
   waiting.setStatus(status);
   // Once the class is over for this page (ended, removed, left, refused), so are its whiteboard
   // and its media; a dropped socket takes the media connections with it (the SFU closes them).
   if (status.state === "closed") {
-    whiteboard.stop();
+    whiteboard.call("stop");
     media.stop();
   } else if (status.state !== "live") {
     media.disconnected();
@@ -251,7 +271,7 @@ function start() {
     onFrame,
     onStatus,
   });
-  whiteboard.connect({
+  whiteboard.call("connect", {
     serverUrl: `${scheme}//${window.location.host}/whiteboard/${encodeURIComponent(claims.grants.room)}`,
     token,
     room: claims.grants.room,
@@ -266,7 +286,10 @@ function start() {
   window.liveclass = {
     model,
     connection,
-    whiteboard: whiteboard.handle,
+    /** The whiteboard's handle, once its module is loaded (after the class is Live). */
+    get whiteboard() {
+      return whiteboard.view?.handle;
+    },
     media,
     tabs,
     notifications,

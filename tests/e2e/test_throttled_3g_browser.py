@@ -1,10 +1,12 @@
 """On a throttled 3G-like link (Chromium's network emulation: 400 kbit/s each way, 400 ms added to
 every request) a student opening the class link is Live within 5 s.
 
-What makes it: the page asks for every module at once (``modulepreload``, rendered by
-signaling/static_site.py) instead of one import level per round trip, the files are gzip-encoded,
-the app's modules are sent without comments (signaling/js_comments.py), and the vendored Yjs stack
-is one minified module instead of ~50 files.
+What makes it: the page asks for every module it needs to join at once (``modulepreload``,
+rendered by signaling/static_site.py) instead of one import level per round trip; the whiteboard
+with the Yjs stack, the breakout panel and the device check load only once the class is Live
+(clients/web/views/deferred.js); the files are gzip-encoded, the app's modules minified by rjsmin,
+and the vendored Yjs stack is one minified module. Measured: Live after 4.3-4.4 s with 32 requests
+and 81 KB on the wire (6.1-6.4 s and 141 KB when everything loaded before joining).
 """
 
 from __future__ import annotations
@@ -28,15 +30,6 @@ THROTTLED_3G = {
 LIVE_WITHIN_S = 5.0
 
 
-# Not strict: measured Live after 4.8-5.2 s with the page's 26 modules (30 requests), and 6.1-6.4 s
-# with the 37 of the tabbed layout (40 requests); 11.5 s before issue 15's static-file changes.
-# What is left is the number of requests: HTTP/1.1, six at a time, 400 ms each. Make this strict
-# (or drop the mark) when the page needs fewer requests.
-@pytest.mark.xfail(
-    strict=False,
-    reason="every request costs 400 ms and HTTP/1.1 runs six at a time: the page's own "
-    "modules are too many for 5 s",
-)
 def test_a_student_on_a_throttled_3g_link_is_live_within_5_s(
     browser: Browser, server: LiveclassServer
 ) -> None:

@@ -7,7 +7,6 @@
 
 import { el, reconcile, replaceChildren } from "../dom.js";
 import { explain } from "../messages.js";
-import { mountDeviceDialog } from "./device_check.js";
 import { moderationButtons, moderationSignature } from "./moderation.js";
 
 const QUALITY_TEXT = { unknown: "No media yet", good: "Good", fair: "Fair", poor: "Poor" };
@@ -131,9 +130,14 @@ export function mountMedia(root, ctx) {
   }));
   const quality = el("span", { class: "media-quality", testid: "media-quality", role: "status", "data-level": "unknown",
     title: "Connection quality: round-trip time, packet loss, frames per second received" });
-  const openDeviceCheck = mountDeviceDialog(document.body);
+  // The device check loads when first asked for: nobody needs it to join the class.
+  let openDeviceCheck = null;
+  const showDeviceCheck = async () => {
+    openDeviceCheck ??= (await import("./device_check.js")).mountDeviceDialog(document.body);
+    openDeviceCheck();
+  };
   const checkDevices = el("button", { type: "button", class: "btn btn-small", testid: "media-check-devices",
-    text: "Check camera and microphone", onclick: () => openDeviceCheck() });
+    text: "Check camera and microphone", onclick: () => showDeviceCheck().catch(() => ctx.toasts.error("connect_failed", "")) });
   const enableSound = el("button", { type: "button", class: "btn btn-small btn-primary", testid: "media-enable-sound",
     text: "Enable sound", hidden: true, onclick: () => playAll() });
   const muteAllMics = el("button", { type: "button", class: "btn btn-small toggle", testid: "media-mute-all-microphones",

@@ -258,7 +258,7 @@ function start() {
   model.roomId = claims.grants.room;
   // Staff download the class from here, during it and on the end screen (even after a reload).
   const staff = claims.grants.role === "teacher" || claims.grants.role === "assistant";
-  mountExport(document.querySelector("header"), { token, room: claims.grants.room, staff, toasts });
+  views.push(mountExport({ menu: header.menuSlot, end: header.endSlot }, { token, room: claims.grants.room, staff, toasts }));
   // Shown before the welcome arrives; the room's recorded name (RoomView class_name) wins after.
   if (typeof claims.class_name === "string") model.className = claims.class_name;
   // Staff's tokens from the dev pages name the class link, which they may revoke.

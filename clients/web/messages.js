@@ -71,6 +71,7 @@ export const MESSAGES = Object.freeze({
   check_form: { text: "Check what you entered.", todo: "Correct it and try again." },
   snapshot_unavailable: { text: "That snapshot could not be loaded: it is not stored yet, or the link expired.", todo: "Try again in a moment." },
   export_failed: { text: "The picture of the whiteboard could not be made.", todo: "Try again." },
+  class_export_failed: { text: "The class could not be downloaded.", todo: "Try again in a moment." },
   error: { text: "Something went wrong.", todo: "Try again; if it keeps happening, reload the page." },
 
   // -- the browser's errors (DOMException names) ------------------------------------------------------

@@ -1,6 +1,7 @@
-"""End of class in real Chromium: the teacher ends the session; the end screen is still there
-after a reload (the page learns it from the server); the teacher downloads the class export and it
-holds the class's chat, questions, polls and attendance."""
+"""End of class in real Chromium: the teacher ends the session; the end screen (one card, saying it
+once, at 1280x800 and 390x844) is still there after a reload (the page learns it from the server);
+the teacher downloads the class export, from the header's Download menu during the class and from
+the end card, and it holds the class's chat, questions, polls and attendance."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import Tab
+from tests.e2e.conftest import VIEWPORT, Tab
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -32,6 +33,13 @@ def test_the_end_screen_survives_a_reload_and_the_export_downloads(
     for tab in (teacher, ada):
         expect(tab.by("conn-state")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
     expect(ada.by("export-bar")).to_be_hidden()
+    expect(ada.by("export-menu")).to_be_hidden()
+    # During the class the downloads are a menu in the header, closed until opened.
+    expect(teacher.by("export-bar")).to_be_hidden()
+    teacher.by("export-menu-button").click()
+    expect(teacher.by("export-bar")).to_be_visible()
+    teacher.by("export-menu-button").click()
+    expect(teacher.by("export-bar")).to_be_hidden()
     send(ada, "Is there homework?")
     ada.page.evaluate(
         "window.liveclass.connection.send('question.ask', {text: 'Why is the sky blue?'}, 'Ask')"
@@ -53,7 +61,16 @@ def test_the_end_screen_survives_a_reload_and_the_export_downloads(
         tab.page.reload()
         expect(tab.by("banner")).to_have_attribute("data-state", "ended", timeout=WAIT_MS)
         expect(tab.by("banner")).to_be_visible()
+        # Said once: the card, not the header's pill too; which class, and what to do.
+        expect(tab.page.get_by_text("Session ended").filter(visible=True)).to_have_count(1)
+        expect(tab.by("conn-state")).to_be_hidden()
+        expect(tab.by("banner-class")).to_have_text("Room class")
+        expect(tab.by("banner-todo")).to_contain_text("You can close this page")
+        expect(tab.page.locator(".layout")).to_be_hidden()
     ada.screenshot(e2e_artifacts, "end-screen-student-after-reload")
+    ada.page.set_viewport_size({"width": 390, "height": 844})
+    ada.screenshot(e2e_artifacts, "end-screen-student-phone")
+    ada.page.set_viewport_size(VIEWPORT)
 
     expect(teacher.by("export-bar")).to_be_visible()
     with teacher.page.expect_download(timeout=WAIT_MS) as downloaded:

@@ -93,6 +93,9 @@ def open_live(context: BrowserContext, url: str, conditions: Any = None) -> tupl
     )
     took = time.monotonic() - started
     page.wait_for_load_state("load")
+    # What the page imports once Live (the whiteboard, the breakout panel) is part of its weight.
+    page.wait_for_function("() => window.liveclass?.whiteboard !== undefined", timeout=WAIT_MS)
+    page.wait_for_load_state("networkidle")
     page.close()
     return log, took
 

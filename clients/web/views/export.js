@@ -13,11 +13,13 @@ const FILES = [
 ];
 
 /**
- * @param {HTMLElement} after  the element the bar goes after
+ * During the class the downloads are a "Download" menu in the header; once the class has ended
+ * they stand on the end card.
+ * @param {{menu: HTMLElement, end: HTMLElement}} slots   the header's menu slot, the end card's
  * @param {{token: string, room: string, staff: boolean,
  *   toasts: {error: (code: string, message?: string) => void}}} options
  */
-export function mountExport(after, { token, room, staff, toasts }) {
+export function mountExport({ menu, end }, { token, room, staff, toasts }) {
   async function download(file) {
     let response;
     try {
@@ -29,7 +31,7 @@ export function mountExport(after, { token, room, staff, toasts }) {
       return;
     }
     if (!response.ok) {
-      toasts.error("export_failed", "The class could not be downloaded; try again in a moment.");
+      toasts.error("class_export_failed", "");
       return;
     }
     const blob = await response.blob();
@@ -43,10 +45,22 @@ export function mountExport(after, { token, room, staff, toasts }) {
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
   }
 
-  const bar = el("div", { class: "export-bar", testid: "export-bar", role: "group", "aria-label": "Download the class", hidden: !staff },
-    el("span", { class: "muted-text", text: "Download the class:" }),
+  const bar = el("div", { class: "export-bar", testid: "export-bar", role: "group", "aria-label": "Download the class" },
     FILES.map((file) => el("button", { type: "button", class: "btn btn-small", testid: file.testid, text: file.label,
       onclick: () => download(file) })));
-  after.after(bar);
-  return { render() {} };
+  const summary = el("summary", { class: "btn btn-small", testid: "export-menu-button", text: "Download" });
+  const details = el("details", { class: "menu export-menu", testid: "export-menu", hidden: !staff }, summary);
+  menu.append(details);
+  // Choosing a file closes the menu; so does a click elsewhere.
+  bar.addEventListener("click", () => { details.open = false; });
+  document.addEventListener("click", (ev) => { if (!details.contains(ev.target)) details.open = false; });
+  return {
+    render() {
+      if (!staff) return;
+      const over = document.body.dataset.conn === "ended";
+      const home = over ? end : details;
+      if (bar.parentElement !== home) home.append(bar);
+      details.hidden = over;
+    },
+  };
 }

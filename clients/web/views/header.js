@@ -85,9 +85,17 @@ export function mountHeader(root, { model, onLeave, onRejoin, commands, run }) {
   const countdown = el("span", { class: "badge breakout-countdown", testid: "header-countdown", hidden: true,
     title: "Time left in breakout rooms" });
   const leave = el("button", { type: "button", class: "btn btn-small", testid: "leave", text: "Leave", onclick: onLeave });
-  const bannerText = el("span", { testid: "banner-text" });
+  // The end screen: one card saying once that the class is over for this page, which class, and
+  // what to do; staff find the class's downloads on it (views/export.js puts them in `endSlot`).
+  const bannerText = el("h2", { class: "banner-title", testid: "banner-text" });
+  const bannerClass = el("p", { class: "banner-class", testid: "banner-class" });
+  const bannerTodo = el("p", { class: "banner-todo", testid: "banner-todo" });
+  const endSlot = el("div", { class: "banner-actions" });
   const rejoin = rejoinButton(onRejoin);
-  const banner = el("div", { class: "banner", testid: "banner", hidden: true, role: "alert" }, bannerText, " ", rejoin);
+  const banner = el("div", { class: "banner", testid: "banner", hidden: true, role: "alert" },
+    bannerText, bannerClass, bannerTodo, endSlot, rejoin);
+  // Staff's menus that sit beside Leave during the class (the class's downloads).
+  const menuSlot = el("span", { class: "header-menus" });
 
   root.append(
     el("div", { class: "header-main" },
@@ -105,6 +113,7 @@ export function mountHeader(root, { model, onLeave, onRejoin, commands, run }) {
       modeToggle,
       onlineCount,
       connState,
+      menuSlot,
       leave,
     ),
   );
@@ -145,9 +154,14 @@ export function mountHeader(root, { model, onLeave, onRejoin, commands, run }) {
     myRoom.textContent = room ? `Breakout room: ${room}` : "Main room";
     tick();
     leave.hidden = view.final;
+    // Once over, the end card says so: the header's pill does not say it a second time.
+    connState.hidden = view.final;
     banner.hidden = !view.final;
     banner.dataset.state = view.state;
     bannerText.textContent = view.text;
+    bannerClass.textContent = model.className || (model.roomId ? `Room ${model.roomId}` : "");
+    bannerTodo.textContent = view.state === "ended" ? "Thank you for taking part. You can close this page." : "";
+    bannerTodo.hidden = !bannerTodo.textContent;
     // Joining again can work after leaving, or to take the class back from another tab.
     rejoin.hidden = !(status.state === "closed" && (status.kind === "left" || status.kind === "replaced"));
     document.body.dataset.conn = view.state;
@@ -165,6 +179,9 @@ export function mountHeader(root, { model, onLeave, onRejoin, commands, run }) {
   return {
     render,
     tick,
+    /** Where staff's menus go during the class, and the end card's actions. */
+    menuSlot,
+    endSlot,
     /** @param {import("../protocol.js").ConnectionStatus} next */
     setStatus(next) {
       status = next;

@@ -20,8 +20,9 @@ export function mountWaiting(panel, header, { model, commands, run }) {
     title: "Nobody new can join through the shared class link; those already in can come back",
     hidden: true, onclick: () => run(commands.revokeInvite(model.inviteId)) });
   const list = el("ul", { class: "waiting-list", testid: "waiting-list", "aria-label": "Waiting to join" });
+  const heading = el("h3", { class: "waiting-heading", testid: "waiting-heading", hidden: true });
   const staffBox = el("div", { class: "waiting-room", testid: "waiting-room", hidden: true },
-    el("div", { class: "form-actions" }, toggle, count, admitAll, revoke), list);
+    el("div", { class: "form-actions" }, toggle, count, revoke), heading, list, admitAll);
   panel.prepend(staffBox);
 
   const notice = el("div", { class: "banner", testid: "waiting-screen", role: "status", hidden: true });
@@ -40,6 +41,8 @@ export function mountWaiting(panel, header, { model, commands, run }) {
       const n = model.waiting.length;
       count.hidden = n === 0;
       count.textContent = `${n} waiting`;
+      heading.hidden = n === 0;
+      heading.textContent = `Waiting to join (${n})`;
       admitAll.hidden = n < 2;
       revoke.hidden = !model.inviteId;
       revoke.disabled = model.inviteRevoked;

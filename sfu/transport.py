@@ -115,7 +115,15 @@ class _Transport:
 
     def _connect_timed_out(self) -> None:
         if not self.closed and self.pc.connectionState != "connected":
-            log.info("sfu: closing a transport whose ICE did not connect in time")
+            # The operator's first clue when clients cannot reach the announced address (the
+            # page tells its user after 8 s; docs/operations.md, "When media cannot connect").
+            log.warning(
+                "sfu: closing a transport whose ICE did not connect within %.0f s; if this "
+                "repeats, clients cannot reach the address the SFU announces (%s): check "
+                "--sfu-announced-ip, --sfu-listen-ips, the UDP ports and the firewall",
+                ICE_CONNECT_TIMEOUT_S,
+                self.announced_ip or "its listen addresses",
+            )
             asyncio.get_running_loop().create_task(self.close())
 
     def _on_state(self) -> None:

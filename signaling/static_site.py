@@ -21,7 +21,7 @@ modules are sent minified by rjsmin (comments and blanks removed; names and code
 
 Everything is read once: memory is the web root's size (under 2 MB) plus its compressed copy; an
 edit under ``clients/web`` shows after a restart. See docs/operations.md, "The web app's files",
-and docs/decisions/0030-hashed-static-urls.md.
+and docs/decisions/0020-hashed-static-urls.md.
 """
 
 from __future__ import annotations

@@ -54,13 +54,15 @@ export function mountExport({ menu, end }, { token, room, staff, toasts }) {
   // Choosing a file closes the menu; so does a click elsewhere.
   bar.addEventListener("click", () => { details.open = false; });
   document.addEventListener("click", (ev) => { if (!details.contains(ev.target)) details.open = false; });
-  return {
-    render() {
-      if (!staff) return;
-      const over = document.body.dataset.conn === "ended";
-      const home = over ? end : details;
-      if (bar.parentElement !== home) home.append(bar);
-      details.hidden = over;
-    },
-  };
+  function render() {
+    if (!staff) return;
+    const over = document.body.dataset.conn === "ended";
+    const home = over ? end : details;
+    if (bar.parentElement !== home) home.append(bar);
+    details.hidden = over;
+    // A closed menu's buttons are out of the page (Chromium still lays out a closed <details>).
+    bar.hidden = !over && !details.open;
+  }
+  details.addEventListener("toggle", render);
+  return { render };
 }

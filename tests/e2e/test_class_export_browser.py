@@ -5,6 +5,7 @@ holds the class's chat, questions, polls and attendance."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,32 @@ def send(tab: Tab, text: str) -> None:
     expect(tab.by("chat-input")).to_have_value("", timeout=WAIT_MS)
 
 
+# Every visible element whose own text says the class ended (banner, header badge, toast, card).
+ENDED_TEXTS = """() => [...document.querySelectorAll('body *')].filter((node) => {
+  const own = [...node.childNodes].filter((c) => c.nodeType === 3)
+    .map((c) => c.textContent).join('');
+  return /\\bended\\b/i.test(own) && node.getClientRects().length > 0
+    && getComputedStyle(node).visibility !== 'hidden';
+}).map((node) => node.textContent.trim())"""
+
+
+def assert_ended_once(tab: Tab) -> None:
+    """The end is said once: the card's sentence, and no banner, badge or toast repeating it."""
+    expect(tab.by("end-text")).to_have_text("The class has ended.")
+    assert tab.page.evaluate(ENDED_TEXTS) == ["The class has ended."]
+
+
+def assert_centred(tab: Tab) -> None:
+    """The card sits in the middle of the viewport, whole."""
+    box = tab.page.locator(".end-card").bounding_box()
+    size = tab.page.viewport_size
+    assert box is not None and size is not None
+    assert box["x"] >= 0 and box["x"] + box["width"] <= size["width"] + 1
+    assert box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 1
+    assert abs((box["x"] + box["width"] / 2) - size["width"] / 2) <= 2
+    assert abs((box["y"] + box["height"] / 2) - size["height"] / 2) <= 2
+
+
 def test_the_end_screen_survives_a_reload_and_the_export_downloads(
     open_tab: Callable[..., Tab], e2e_artifacts: Path
 ) -> None:
@@ -31,7 +58,7 @@ def test_the_end_screen_survives_a_reload_and_the_export_downloads(
     ada = open_tab("student A", "s-ada", name="Ada")
     for tab in (teacher, ada):
         expect(tab.by("conn-state")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
-    expect(ada.by("export-bar")).to_be_hidden()
+    expect(ada.by("export-menu")).to_be_hidden()
     send(ada, "Is there homework?")
     ada.page.evaluate(
         "window.liveclass.connection.send('question.ask', {text: 'Why is the sky blue?'}, 'Ask')"
@@ -42,20 +69,35 @@ def test_the_end_screen_survives_a_reload_and_the_export_downloads(
     )
     expect(teacher.by("chat-message")).to_have_count(1, timeout=WAIT_MS)
 
+    expect(teacher.by("export-bar")).to_be_hidden()
+    expect(teacher.by("export-open")).to_be_visible()
+
     teacher.by("end-session").click()
     teacher.by("reason-input").fill("See you tomorrow")
     teacher.by("reason-confirm").click()
     for tab in (teacher, ada):
-        expect(tab.by("banner")).to_have_attribute("data-state", "ended", timeout=WAIT_MS)
+        expect(tab.by("end-screen")).to_be_visible(timeout=WAIT_MS)
+        assert_ended_once(tab)
 
     # A reload keeps the end screen: the server refuses the join and says why.
     for tab in (teacher, ada):
         tab.page.reload()
-        expect(tab.by("banner")).to_have_attribute("data-state", "ended", timeout=WAIT_MS)
-        expect(tab.by("banner")).to_be_visible()
+        expect(tab.by("end-screen")).to_be_visible(timeout=WAIT_MS)
+        assert_ended_once(tab)
+        expect(tab.by("end-title")).to_have_text("Room class")
+        expect(tab.by("end-time")).to_have_text(re.compile(r"^Today at \d{1,2}:\d{2}"))
+        expect(tab.by("end-todo")).to_have_text("You can close this page.")
+        assert_centred(tab)
+    expect(ada.by("end-screen").get_by_test_id("export-bar")).to_have_count(0)
+    expect(ada.by("export-bar")).to_be_hidden()
     ada.screenshot(e2e_artifacts, "end-screen-student-after-reload")
+    ada.page.set_viewport_size({"width": 390, "height": 844})
+    assert_centred(ada)
+    ada.screenshot(e2e_artifacts, "end-screen-student-phone")
 
-    expect(teacher.by("export-bar")).to_be_visible()
+    # The staff's downloads are on the card (and no longer in the header).
+    expect(teacher.by("end-screen").get_by_test_id("export-bar")).to_be_visible()
+    expect(teacher.by("export-open")).to_be_hidden()
     with teacher.page.expect_download(timeout=WAIT_MS) as downloaded:
         teacher.by("export-json").click()
     download = downloaded.value
@@ -71,3 +113,6 @@ def test_the_end_screen_survives_a_reload_and_the_export_downloads(
     csv_text = Path(downloaded.value.path()).read_text()
     assert csv_text.startswith("identity,name,role,joined_at,last_seen_at,left_at,removed_at")
     teacher.screenshot(e2e_artifacts, "end-screen-teacher-export")
+    teacher.page.set_viewport_size({"width": 390, "height": 844})
+    assert_centred(teacher)
+    teacher.screenshot(e2e_artifacts, "end-screen-teacher-phone")

@@ -1,6 +1,7 @@
 // End of class: staff download the class from the room's log (docs/protocol.md, "Class export"):
 // JSON, or a CSV table. The token goes in the Authorization header of a fetch, never in a URL; the
-// answer is saved through a blob link. Shown to staff during the class and on the end screen.
+// answer is saved through a blob link. Shown to staff during the class as a "Download" menu in the
+// header (out of the way), and on the end screen's card.
 
 import { el } from "../dom.js";
 
@@ -13,11 +14,11 @@ const FILES = [
 ];
 
 /**
- * @param {HTMLElement} after  the element the bar goes after
+ * @param {HTMLElement} into  where the "Download" menu goes (first): the header's controls
  * @param {{token: string, room: string, staff: boolean,
  *   toasts: {error: (code: string, message?: string) => void}}} options
  */
-export function mountExport(after, { token, room, staff, toasts }) {
+export function mountExport(into, { token, room, staff, toasts }) {
   async function download(file) {
     let response;
     try {
@@ -43,10 +44,16 @@ export function mountExport(after, { token, room, staff, toasts }) {
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
   }
 
-  const bar = el("div", { class: "export-bar", testid: "export-bar", role: "group", "aria-label": "Download the class", hidden: !staff },
-    el("span", { class: "muted-text", text: "Download the class:" }),
+  const bar = el("div", { class: "export-bar", testid: "export-bar", role: "group", "aria-label": "Download the class" },
+    el("span", { class: "export-label", text: "Download the class:" }),
     FILES.map((file) => el("button", { type: "button", class: "btn btn-small", testid: file.testid, text: file.label,
       onclick: () => download(file) })));
-  after.after(bar);
-  return { render() {} };
+  const menu = el("details", { class: "export-menu", testid: "export-menu", hidden: !staff },
+    el("summary", { class: "btn btn-small", testid: "export-open", text: "Download" }), bar);
+  // A click elsewhere (or a download) folds the menu away.
+  document.addEventListener("click", (event) => {
+    if (menu.open && !(event.target instanceof Node && menu.contains(event.target) && !bar.contains(event.target))) menu.open = false;
+  });
+  into.prepend(menu);
+  return { menu, bar, render() {} };
 }

@@ -51,6 +51,14 @@ def assert_centred(tab: Tab) -> None:
     assert abs((box["y"] + box["height"] / 2) - size["height"] / 2) <= 2
 
 
+def assert_inside_viewport(tab: Tab, testid: str) -> None:
+    box = tab.by(testid).bounding_box()
+    size = tab.page.viewport_size
+    assert box is not None and size is not None
+    assert box["x"] >= 0 and box["x"] + box["width"] <= size["width"] + 1, box
+    assert box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 1, box
+
+
 def test_the_end_screen_survives_a_reload_and_the_export_downloads(
     open_tab: Callable[..., Tab], e2e_artifacts: Path
 ) -> None:
@@ -69,8 +77,20 @@ def test_the_end_screen_survives_a_reload_and_the_export_downloads(
     )
     expect(teacher.by("chat-message")).to_have_count(1, timeout=WAIT_MS)
 
+    # During the class the downloads wait in the header's "Download" menu, out of the way.
     expect(teacher.by("export-bar")).to_be_hidden()
     expect(teacher.by("export-open")).to_be_visible()
+    assert teacher.page.locator("header").get_by_test_id("export-open").count() == 1
+    teacher.by("export-open").click()
+    expect(teacher.by("export-bar")).to_be_visible()
+    assert_inside_viewport(teacher, "export-bar")
+    teacher.screenshot(e2e_artifacts, "export-menu-teacher")
+    teacher.page.set_viewport_size({"width": 390, "height": 844})
+    assert_inside_viewport(teacher, "export-bar")
+    teacher.screenshot(e2e_artifacts, "export-menu-teacher-phone")
+    teacher.page.set_viewport_size({"width": 1280, "height": 800})
+    teacher.page.locator("h1.brand").click()  # a click elsewhere folds the menu
+    expect(teacher.by("export-bar")).to_be_hidden()
 
     teacher.by("end-session").click()
     teacher.by("reason-input").fill("See you tomorrow")

@@ -54,6 +54,19 @@ export function mountExport(into, { token, room, staff, toasts }) {
   document.addEventListener("click", (event) => {
     if (menu.open && !(event.target instanceof Node && menu.contains(event.target) && !bar.contains(event.target))) menu.open = false;
   });
+  // The list opens under the button, toward whichever side has room (the header wraps on a phone).
+  function place() {
+    if (!menu.open || !menu.contains(bar)) return;
+    const button = menu.firstElementChild.getBoundingClientRect();
+    bar.dataset.align = button.right - bar.offsetWidth < 0 ? "left" : "right";
+  }
+  menu.addEventListener("toggle", place);
+  menu.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !menu.open) return;
+    menu.open = false;
+    menu.firstElementChild.focus();
+  });
+  window.addEventListener("resize", place);
   into.prepend(menu);
   return { menu, bar, render() {} };
 }

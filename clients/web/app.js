@@ -258,7 +258,8 @@ function start() {
   model.roomId = claims.grants.room;
   // Staff download the class from here, during it and on the end screen (even after a reload).
   const staff = claims.grants.role === "teacher" || claims.grants.role === "assistant";
-  views.push(mountExport({ menu: header.menuSlot, end: header.endSlot }, { token, room: claims.grants.room, staff, toasts }));
+  const downloads = mountExport(document.querySelector(".header-side"), { token, room: claims.grants.room, staff, toasts });
+  if (staff) header.addToEnd(downloads.bar, downloads.menu);
   // Shown before the welcome arrives; the room's recorded name (RoomView class_name) wins after.
   if (typeof claims.class_name === "string") model.className = claims.class_name;
   // Staff's tokens from the dev pages name the class link, which they may revoke.

@@ -1,18 +1,18 @@
-"""End of class in real Chromium: the teacher ends the session; the end screen (one card, saying it
-once, at 1280x800 and 390x844) is still there after a reload (the page learns it from the server);
-the teacher downloads the class export, from the header's Download menu during the class and from
-the end card, and it holds the class's chat, questions, polls and attendance."""
+"""End of class in real Chromium: the teacher ends the session; the end screen is still there
+after a reload (the page learns it from the server); the teacher downloads the class export and it
+holds the class's chat, questions, polls and attendance."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import VIEWPORT, Tab
+from tests.e2e.conftest import Tab
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -25,6 +25,40 @@ def send(tab: Tab, text: str) -> None:
     expect(tab.by("chat-input")).to_have_value("", timeout=WAIT_MS)
 
 
+# Every visible element whose own text says the class ended (banner, header badge, toast, card).
+ENDED_TEXTS = """() => [...document.querySelectorAll('body *')].filter((node) => {
+  const own = [...node.childNodes].filter((c) => c.nodeType === 3)
+    .map((c) => c.textContent).join('');
+  return /\\bended\\b/i.test(own) && node.getClientRects().length > 0
+    && getComputedStyle(node).visibility !== 'hidden';
+}).map((node) => node.textContent.trim())"""
+
+
+def assert_ended_once(tab: Tab) -> None:
+    """The end is said once: the card's sentence, and no banner, badge or toast repeating it."""
+    expect(tab.by("end-text")).to_have_text("The class has ended.")
+    assert tab.page.evaluate(ENDED_TEXTS) == ["The class has ended."]
+
+
+def assert_centred(tab: Tab) -> None:
+    """The card sits in the middle of the viewport, whole."""
+    box = tab.page.locator(".end-card").bounding_box()
+    size = tab.page.viewport_size
+    assert box is not None and size is not None
+    assert box["x"] >= 0 and box["x"] + box["width"] <= size["width"] + 1
+    assert box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 1
+    assert abs((box["x"] + box["width"] / 2) - size["width"] / 2) <= 2
+    assert abs((box["y"] + box["height"] / 2) - size["height"] / 2) <= 2
+
+
+def assert_inside_viewport(tab: Tab, testid: str) -> None:
+    box = tab.by(testid).bounding_box()
+    size = tab.page.viewport_size
+    assert box is not None and size is not None
+    assert box["x"] >= 0 and box["x"] + box["width"] <= size["width"] + 1, box
+    assert box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 1, box
+
+
 def test_the_end_screen_survives_a_reload_and_the_export_downloads(
     open_tab: Callable[..., Tab], e2e_artifacts: Path
 ) -> None:
@@ -32,14 +66,7 @@ def test_the_end_screen_survives_a_reload_and_the_export_downloads(
     ada = open_tab("student A", "s-ada", name="Ada")
     for tab in (teacher, ada):
         expect(tab.by("conn-state")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
-    expect(ada.by("export-bar")).to_be_hidden()
     expect(ada.by("export-menu")).to_be_hidden()
-    # During the class the downloads are a menu in the header, closed until opened.
-    expect(teacher.by("export-bar")).to_be_hidden()
-    teacher.by("export-menu-button").click()
-    expect(teacher.by("export-bar")).to_be_visible()
-    teacher.by("export-menu-button").click()
-    expect(teacher.by("export-bar")).to_be_hidden()
     send(ada, "Is there homework?")
     ada.page.evaluate(
         "window.liveclass.connection.send('question.ask', {text: 'Why is the sky blue?'}, 'Ask')"
@@ -50,29 +77,47 @@ def test_the_end_screen_survives_a_reload_and_the_export_downloads(
     )
     expect(teacher.by("chat-message")).to_have_count(1, timeout=WAIT_MS)
 
+    # During the class the downloads wait in the header's "Download" menu, out of the way.
+    expect(teacher.by("export-bar")).to_be_hidden()
+    expect(teacher.by("export-open")).to_be_visible()
+    assert teacher.page.locator("header").get_by_test_id("export-open").count() == 1
+    teacher.by("export-open").click()
+    expect(teacher.by("export-bar")).to_be_visible()
+    assert_inside_viewport(teacher, "export-bar")
+    teacher.screenshot(e2e_artifacts, "export-menu-teacher")
+    teacher.page.set_viewport_size({"width": 390, "height": 844})
+    assert_inside_viewport(teacher, "export-bar")
+    teacher.screenshot(e2e_artifacts, "export-menu-teacher-phone")
+    teacher.page.set_viewport_size({"width": 1280, "height": 800})
+    teacher.page.locator("h1.brand").click()  # a click elsewhere folds the menu
+    expect(teacher.by("export-bar")).to_be_hidden()
+
     teacher.by("end-session").click()
     teacher.by("reason-input").fill("See you tomorrow")
     teacher.by("reason-confirm").click()
     for tab in (teacher, ada):
-        expect(tab.by("banner")).to_have_attribute("data-state", "ended", timeout=WAIT_MS)
+        expect(tab.by("end-screen")).to_be_visible(timeout=WAIT_MS)
+        assert_ended_once(tab)
 
     # A reload keeps the end screen: the server refuses the join and says why.
     for tab in (teacher, ada):
         tab.page.reload()
-        expect(tab.by("banner")).to_have_attribute("data-state", "ended", timeout=WAIT_MS)
-        expect(tab.by("banner")).to_be_visible()
-        # Said once: the card, not the header's pill too; which class, and what to do.
-        expect(tab.page.get_by_text("Session ended").filter(visible=True)).to_have_count(1)
-        expect(tab.by("conn-state")).to_be_hidden()
-        expect(tab.by("banner-class")).to_have_text("Room class")
-        expect(tab.by("banner-todo")).to_contain_text("You can close this page")
-        expect(tab.page.locator(".layout")).to_be_hidden()
+        expect(tab.by("end-screen")).to_be_visible(timeout=WAIT_MS)
+        assert_ended_once(tab)
+        expect(tab.by("end-title")).to_have_text("Room class")
+        expect(tab.by("end-time")).to_have_text(re.compile(r"^Today at \d{1,2}:\d{2}"))
+        expect(tab.by("end-todo")).to_have_text("You can close this page.")
+        assert_centred(tab)
+    expect(ada.by("end-screen").get_by_test_id("export-bar")).to_have_count(0)
+    expect(ada.by("export-bar")).to_be_hidden()
     ada.screenshot(e2e_artifacts, "end-screen-student-after-reload")
     ada.page.set_viewport_size({"width": 390, "height": 844})
+    assert_centred(ada)
     ada.screenshot(e2e_artifacts, "end-screen-student-phone")
-    ada.page.set_viewport_size(VIEWPORT)
 
-    expect(teacher.by("export-bar")).to_be_visible()
+    # The staff's downloads are on the card (and no longer in the header).
+    expect(teacher.by("end-screen").get_by_test_id("export-bar")).to_be_visible()
+    expect(teacher.by("export-open")).to_be_hidden()
     with teacher.page.expect_download(timeout=WAIT_MS) as downloaded:
         teacher.by("export-json").click()
     download = downloaded.value
@@ -88,3 +133,6 @@ def test_the_end_screen_survives_a_reload_and_the_export_downloads(
     csv_text = Path(downloaded.value.path()).read_text()
     assert csv_text.startswith("identity,name,role,joined_at,last_seen_at,left_at,removed_at")
     teacher.screenshot(e2e_artifacts, "end-screen-teacher-export")
+    teacher.page.set_viewport_size({"width": 390, "height": 844})
+    assert_centred(teacher)
+    teacher.screenshot(e2e_artifacts, "end-screen-teacher-phone")

@@ -52,6 +52,47 @@ def page_does_not_scroll(tab: Tab) -> None:
     assert sizes["h"] <= sizes["vh"] and sizes["w"] <= sizes["vw"], (tab.label, sizes)
 
 
+# Every control of the board's toolbar, brought into view the way a user would (the toolbar's own
+# sideways scroll, if it has one), must then be drawn whole: inside the viewport and not cut by
+# any box that clips it. Returns the ones that are not, with where they are.
+UNREACHABLE_TOOLS = """() => {
+  const bar = document.querySelector('.stage .wb-toolbar') || document.querySelector('.wb-toolbar');
+  const out = [];
+  for (const control of bar.querySelectorAll('button, select, input')) {
+    if (control.getClientRects().length === 0) continue;  // hidden (e.g. staff-only)
+    // Only the toolbar's own sideways scroll, and only if it is a scroller (scrollIntoView would
+    // also move boxes that clip without a scrollbar, which a user cannot do).
+    const scrolls = ['auto', 'scroll'].includes(getComputedStyle(bar).overflowX);
+    if (scrolls) {
+      const b = bar.getBoundingClientRect();
+      const before = control.getBoundingClientRect();
+      if (before.right > b.right) bar.scrollLeft += before.right - b.right;
+      if (before.left < b.left) bar.scrollLeft -= b.left - before.left;
+    }
+    const r = control.getBoundingClientRect();
+    let ok = r.left >= 0 && r.right <= innerWidth + 0.5
+      && r.top >= 0 && r.bottom <= innerHeight + 0.5;
+    for (let box = control.parentElement; ok && box; box = box.parentElement) {
+      const style = getComputedStyle(box);
+      if (style.overflowX === 'visible' && style.overflowY === 'visible') continue;
+      const c = box.getBoundingClientRect();
+      ok = r.left >= c.left - 0.5 && r.right <= c.right + 0.5 && r.top >= c.top - 0.5
+        && r.bottom <= c.bottom + 0.5;
+    }
+    const name = control.textContent || control.title || control.ariaLabel;
+    if (!ok) out.push(`${name} at ${r.left}..${r.right}`);
+  }
+  bar.scrollLeft = 0;
+  return out;
+}"""
+
+
+def board_tools_reachable(tab: Tab) -> None:
+    assert tab.page.evaluate("scrollX") == 0
+    assert tab.page.evaluate(UNREACHABLE_TOOLS) == [], tab.label
+    assert tab.page.evaluate("[scrollX, scrollY]") == [0, 0], "the page itself scrolled"
+
+
 def check_panels_reachable(tab: Tab) -> None:
     page_does_not_scroll(tab)
     for key, testid in PANELS.items():
@@ -85,6 +126,7 @@ def test_people_chat_and_questions_reachable_without_scrolling_on_laptop_and_pho
             stage = tab.by("stage").bounding_box()
             side = tab.by("panel-tabs").bounding_box()
             assert stage and side
+            board_tools_reachable(tab)
             if size is PHONE:
                 assert stage["y"] + stage["height"] <= side["y"] + 1, (stage, side)  # stage on top
             else:

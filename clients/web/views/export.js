@@ -1,6 +1,7 @@
 // End of class: staff download the class from the room's log (docs/protocol.md, "Class export"):
 // JSON, or a CSV table. The token goes in the Authorization header of a fetch, never in a URL; the
-// answer is saved through a blob link. Shown to staff during the class and on the end screen.
+// answer is saved through a blob link. Shown to staff during the class as a "Download" menu in the
+// header (out of the way), and on the end screen's card.
 
 import { el } from "../dom.js";
 
@@ -13,13 +14,11 @@ const FILES = [
 ];
 
 /**
- * During the class the downloads are a "Download" menu in the header; once the class has ended
- * they stand on the end card.
- * @param {{menu: HTMLElement, end: HTMLElement}} slots   the header's menu slot, the end card's
+ * @param {HTMLElement} into  where the "Download" menu goes (first): the header's controls
  * @param {{token: string, room: string, staff: boolean,
  *   toasts: {error: (code: string, message?: string) => void}}} options
  */
-export function mountExport({ menu, end }, { token, room, staff, toasts }) {
+export function mountExport(into, { token, room, staff, toasts }) {
   async function download(file) {
     let response;
     try {
@@ -46,23 +45,28 @@ export function mountExport({ menu, end }, { token, room, staff, toasts }) {
   }
 
   const bar = el("div", { class: "export-bar", testid: "export-bar", role: "group", "aria-label": "Download the class" },
+    el("span", { class: "export-label", text: "Download the class:" }),
     FILES.map((file) => el("button", { type: "button", class: "btn btn-small", testid: file.testid, text: file.label,
       onclick: () => download(file) })));
-  const summary = el("summary", { class: "btn btn-small", testid: "export-menu-button", text: "Download" });
-  const details = el("details", { class: "menu export-menu", testid: "export-menu", hidden: !staff }, summary);
-  menu.append(details);
-  // Choosing a file closes the menu; so does a click elsewhere.
-  bar.addEventListener("click", () => { details.open = false; });
-  document.addEventListener("click", (ev) => { if (!details.contains(ev.target)) details.open = false; });
-  function render() {
-    if (!staff) return;
-    const over = document.body.dataset.conn === "ended";
-    const home = over ? end : details;
-    if (bar.parentElement !== home) home.append(bar);
-    details.hidden = over;
-    // A closed menu's buttons are out of the page (Chromium still lays out a closed <details>).
-    bar.hidden = !over && !details.open;
+  const menu = el("details", { class: "export-menu", testid: "export-menu", hidden: !staff },
+    el("summary", { class: "btn btn-small", testid: "export-open", text: "Download" }), bar);
+  // A click elsewhere (or a download) folds the menu away.
+  document.addEventListener("click", (event) => {
+    if (menu.open && !(event.target instanceof Node && menu.contains(event.target) && !bar.contains(event.target))) menu.open = false;
+  });
+  // The list opens under the button, toward whichever side has room (the header wraps on a phone).
+  function place() {
+    if (!menu.open || !menu.contains(bar)) return;
+    const button = menu.firstElementChild.getBoundingClientRect();
+    bar.dataset.align = button.right - bar.offsetWidth < 0 ? "left" : "right";
   }
-  details.addEventListener("toggle", render);
-  return { render };
+  menu.addEventListener("toggle", place);
+  menu.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !menu.open) return;
+    menu.open = false;
+    menu.firstElementChild.focus();
+  });
+  window.addEventListener("resize", place);
+  into.prepend(menu);
+  return { menu, bar, render() {} };
 }

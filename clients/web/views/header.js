@@ -3,7 +3,7 @@
 // is over for you.
 
 import { el } from "../dom.js";
-import { explainClosed } from "../messages.js";
+import { MESSAGES, explainClosed } from "../messages.js";
 import { formatDuration } from "../state.js";
 import { rejoinButton } from "./leave.js";
 
@@ -85,17 +85,28 @@ export function mountHeader(root, { model, onLeave, onRejoin, commands, run }) {
   const countdown = el("span", { class: "badge breakout-countdown", testid: "header-countdown", hidden: true,
     title: "Time left in breakout rooms" });
   const leave = el("button", { type: "button", class: "btn btn-small", testid: "leave", text: "Leave", onclick: onLeave });
-  // The end screen: one card saying once that the class is over for this page, which class, and
-  // what to do; staff find the class's downloads on it (views/export.js puts them in `endSlot`).
-  const bannerText = el("h2", { class: "banner-title", testid: "banner-text" });
-  const bannerClass = el("p", { class: "banner-class", testid: "banner-class" });
-  const bannerTodo = el("p", { class: "banner-todo", testid: "banner-todo" });
-  const endSlot = el("div", { class: "banner-actions" });
+  const bannerText = el("span", { testid: "banner-text" });
   const rejoin = rejoinButton(onRejoin);
-  const banner = el("div", { class: "banner", testid: "banner", hidden: true, role: "alert" },
-    bannerText, bannerClass, bannerTodo, endSlot, rejoin);
-  // Staff's menus that sit beside Leave during the class (the class's downloads).
-  const menuSlot = el("span", { class: "header-menus" });
+  const banner = el("div", { class: "banner", testid: "banner", hidden: true, role: "alert" }, bannerText, " ", rejoin);
+  // The end of the class is one card in the middle of the page, said once (the header's state and
+  // the banner step aside), and again after a reload: the server refuses the join with 4409.
+  const endTitle = el("h2", { class: "end-title", testid: "end-title" });
+  const endTime = el("p", { class: "end-time", testid: "end-time" });
+  const endReason = el("p", { class: "end-reason", testid: "end-reason", hidden: true });
+  const endExtras = el("div", { class: "end-extras" });
+  const endCard = el("div", { class: "end-screen", testid: "end-screen", hidden: true },
+    el("section", { class: "end-card", role: "alert", "aria-labelledby": "end-title" },
+      endTitle,
+      el("p", { class: "end-text", testid: "end-text", text: MESSAGES.session_ended.text }),
+      endTime,
+      endReason,
+      el("p", { class: "end-todo", testid: "end-todo", text: MESSAGES.session_ended.todo }),
+      endExtras));
+  endTitle.id = "end-title";
+  /** When the class ended, as this tab first learned it (kept across a reload of the tab). */
+  let endedAt = null;
+  /** @type {{node: HTMLElement, from: HTMLElement} | null} */
+  let toEnd = null;
 
   root.append(
     el("div", { class: "header-main" },
@@ -113,11 +124,11 @@ export function mountHeader(root, { model, onLeave, onRejoin, commands, run }) {
       modeToggle,
       onlineCount,
       connState,
-      menuSlot,
       leave,
     ),
   );
   root.after(banner);
+  document.body.append(endCard);
 
   /** @type {import("../protocol.js").ConnectionStatus} */
   let status = { state: "connecting", attempt: 0 };
@@ -153,19 +164,32 @@ export function mountHeader(root, { model, onLeave, onRejoin, commands, run }) {
     myRoom.dataset.room = room ?? "";
     myRoom.textContent = room ? `Breakout room: ${room}` : "Main room";
     tick();
+    const ended = view.state === "ended";
     leave.hidden = view.final;
-    // Once over, the end card says so: the header's pill does not say it a second time.
-    connState.hidden = view.final;
-    banner.hidden = !view.final;
+    connState.hidden = ended;
+    banner.hidden = !view.final || ended;
+    renderEnd(ended);
     banner.dataset.state = view.state;
     bannerText.textContent = view.text;
-    bannerClass.textContent = model.className || (model.roomId ? `Room ${model.roomId}` : "");
-    bannerTodo.textContent = view.state === "ended" ? "Thank you for taking part. You can close this page." : "";
-    bannerTodo.hidden = !bannerTodo.textContent;
     // Joining again can work after leaving, or to take the class back from another tab.
     rejoin.hidden = !(status.state === "closed" && (status.kind === "left" || status.kind === "replaced"));
     document.body.dataset.conn = view.state;
     document.body.dataset.joined = String(Boolean(model.me));
+  }
+
+  function renderEnd(ended) {
+    endCard.hidden = !ended;
+    if (!ended) return;
+    if (toEnd && toEnd.node.parentElement !== endExtras) {
+      endExtras.append(toEnd.node);
+      toEnd.from.hidden = true;
+    }
+    endedAt ??= rememberedEnd(model.roomId);
+    endTitle.textContent = model.className || `Room ${model.roomId}`;
+    endTime.textContent = whenText(endedAt, Date.now());
+    const reason = model.ended?.reason;
+    endReason.hidden = !reason;
+    endReason.textContent = reason ? `The teacher said: ${reason}` : "";
   }
 
   function tick() {
@@ -179,9 +203,16 @@ export function mountHeader(root, { model, onLeave, onRejoin, commands, run }) {
   return {
     render,
     tick,
-    /** Where staff's menus go during the class, and the end card's actions. */
-    menuSlot,
-    endSlot,
+    /**
+     * Once the class has ended, `node` (the staff's downloads) moves onto the end card and `from`
+     * (the header menu it sat in) goes.
+     * @param {HTMLElement} node
+     * @param {HTMLElement} from
+     */
+    addToEnd(node, from) {
+      toEnd = { node, from };
+      render();
+    },
     /** @param {import("../protocol.js").ConnectionStatus} next */
     setStatus(next) {
       status = next;
@@ -190,4 +221,35 @@ export function mountHeader(root, { model, onLeave, onRejoin, commands, run }) {
       render();
     },
   };
+}
+
+/**
+ * When the class in `room` ended, as this tab first saw it: a reload (refused with 4409) shows the
+ * same time, not the time of the reload.
+ * @param {string} room
+ * @returns {number}
+ */
+function rememberedEnd(room) {
+  const key = `liveclass.ended.${room}`;
+  try {
+    const kept = Number(window.sessionStorage.getItem(key));
+    if (kept > 0) return kept;
+    const now = Date.now();
+    window.sessionStorage.setItem(key, String(now));
+    return now;
+  } catch {
+    return Date.now();
+  }
+}
+
+/**
+ * When something happened, in the reader's local time: "Today at 4:13 PM", or with the date.
+ * @param {number} at
+ * @param {number} now
+ */
+function whenText(at, now) {
+  const then = new Date(at);
+  const time = then.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
+  if (then.toDateString() === new Date(now).toDateString()) return `Today at ${time}`;
+  return `${then.toLocaleDateString([], { weekday: "long", day: "numeric", month: "long" })} at ${time}`;
 }

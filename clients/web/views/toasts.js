@@ -32,6 +32,8 @@ export function mountToasts(root) {
      * @param {string} command   the command type that failed, when it was one
      */
     error(code, message, label = "", command = "") {
+      // The end of the class is said once, by the end card (views/header.js), not by a toast too.
+      if (code === "session_ended" && !label) return;
       show("error", code, [
         label ? el("strong", { text: `${label} failed` }) : null,
         el("span", { class: "toast-message", text: explain(code, { command, message }).sentence }),

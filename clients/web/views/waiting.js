@@ -20,9 +20,12 @@ export function mountWaiting(panel, header, { model, commands, run }) {
     title: "Nobody new can join through the shared class link; those already in can come back",
     hidden: true, onclick: () => run(commands.revokeInvite(model.inviteId)) });
   const list = el("ul", { class: "waiting-list", testid: "waiting-list", "aria-label": "Waiting to join" });
-  const heading = el("h3", { class: "waiting-heading", testid: "waiting-heading", hidden: true });
+  // Who waits is a section of its own under the switch, its rows laid out like the roster's.
+  const heading = el("h3", { class: "waiting-heading", testid: "waiting-heading" });
+  const section = el("section", { class: "subsection waiting-section", testid: "waiting-section", hidden: true },
+    el("div", { class: "waiting-head" }, heading, admitAll), list);
   const staffBox = el("div", { class: "waiting-room", testid: "waiting-room", hidden: true },
-    el("div", { class: "form-actions" }, toggle, count, revoke), heading, list, admitAll);
+    el("div", { class: "form-actions" }, toggle, count, revoke), section);
   panel.prepend(staffBox);
 
   const notice = el("div", { class: "banner", testid: "waiting-screen", role: "status", hidden: true });
@@ -41,15 +44,15 @@ export function mountWaiting(panel, header, { model, commands, run }) {
       const n = model.waiting.length;
       count.hidden = n === 0;
       count.textContent = `${n} waiting`;
-      heading.hidden = n === 0;
-      heading.textContent = `Waiting to join (${n})`;
       admitAll.hidden = n < 2;
+      section.hidden = n === 0;
+      heading.textContent = `Waiting (${n})`;
       revoke.hidden = !model.inviteId;
       revoke.disabled = model.inviteRevoked;
       revoke.textContent = model.inviteRevoked ? "Class link closed" : "Close the class link";
       replaceChildren(list, model.waiting.map(({ identity, name }) =>
         el("li", { class: "waiting-entry", testid: "waiting-entry", "data-identity": identity },
-          el("span", { class: "waiting-name", text: name }),
+          el("span", { class: "waiting-name", text: name, title: name }),
           el("button", { type: "button", class: "btn btn-small btn-primary", testid: "waiting-admit", text: "Let in",
             "aria-label": `Let ${name} in`, onclick: () => run(commands.admitWaiting(identity)) }),
           el("button", { type: "button", class: "btn btn-small", testid: "waiting-deny", text: "Turn away",

@@ -70,6 +70,12 @@ class Tab:
         return path
 
 
+def wait_live(*tabs: Tab) -> None:
+    """Wait until every tab's page says Live."""
+    for tab in tabs:
+        expect(tab.by("conn-state")).to_have_attribute("data-state", "live", timeout=15_000)
+
+
 @pytest.fixture
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import Tab
+from tests.e2e.conftest import Tab, wait_live
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -64,8 +64,7 @@ def test_the_end_screen_survives_a_reload_and_the_export_downloads(
 ) -> None:
     teacher = open_tab("teacher", "t-rivera", "teacher", name="Ms Rivera")
     ada = open_tab("student A", "s-ada", name="Ada")
-    for tab in (teacher, ada):
-        expect(tab.by("conn-state")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    wait_live(teacher, ada)
     expect(ada.by("export-menu")).to_be_hidden()
     send(ada, "Is there homework?")
     ada.page.evaluate(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, expect
 
-from tests.e2e.conftest import Tab
+from tests.e2e.conftest import Tab, wait_live
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -109,8 +109,7 @@ def test_people_chat_and_questions_reachable_without_scrolling_on_laptop_and_pho
 ) -> None:
     teacher = open_tab("teacher", "t-rivera", "teacher", name="Ms Rivera")
     ada = open_tab("student", "s-ada", name="Ada")
-    for tab in (teacher, ada):
-        expect(tab.by("conn-state")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    wait_live(teacher, ada)
     ada.show_panel("chat")
     ada.by("chat-input").fill("Good morning")
     ada.by("chat-input").press("Enter")

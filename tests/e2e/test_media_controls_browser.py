@@ -75,6 +75,15 @@ def expect_frames_resume(viewer: Tab, identity: str, since: int, source: str = "
     expect_decoding(viewer, identity, source)
 
 
+def ada_camera_playing(teacher: Tab, ada: Tab) -> Locator:
+    """Ada starts her camera; her tile on the teacher's page once it plays and decodes."""
+    start_camera(ada)
+    ada_tile = tile(teacher, "s-ada", "camera")
+    expect(ada_tile).to_have_attribute("data-video", "playing", timeout=WAIT_MS)
+    expect_decoding(teacher, "s-ada", "camera")
+    return ada_tile
+
+
 def toast(tab: Tab, code: str) -> Locator:
     return tab.page.locator(f'[data-testid=toast][data-code="{code}"]')
 
@@ -116,10 +125,7 @@ def test_teacher_mutes_a_students_camera_and_the_sfu_stops_then_resumes_forwardi
 ) -> None:
     guard = LoopbackGuard()
     teacher, ada = open_class(open_tab, guard)
-    start_camera(ada)
-    ada_tile = tile(teacher, "s-ada", "camera")
-    expect(ada_tile).to_have_attribute("data-video", "playing", timeout=WAIT_MS)
-    expect_decoding(teacher, "s-ada", "camera")
+    ada_tile = ada_camera_playing(teacher, ada)
 
     # Nobody mutes the teacher: her own row's mute buttons are disabled; a student gets none.
     own_row = teacher.roster_actions("t-rivera")

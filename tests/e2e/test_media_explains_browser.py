@@ -25,13 +25,11 @@ from tests.e2e.test_media_browser import (  # the loopback-only network and its 
     WAIT_MS,
     LoopbackGuard,
     browser,  # noqa: F401
-    expect_decoding,
     expect_loopback_only,
     is_loopback,
     loopback_only_network,  # noqa: F401
-    tile,
 )
-from tests.e2e.test_media_controls_browser import open_class, start_camera
+from tests.e2e.test_media_controls_browser import ada_camera_playing, open_class
 from tests.server import LiveclassServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -104,10 +102,7 @@ def test_a_paused_tile_shows_the_name_and_why_never_a_frozen_frame(
 ) -> None:
     guard = LoopbackGuard()
     teacher, ada = open_class(open_tab, guard)
-    start_camera(ada)
-    ada_tile = tile(teacher, "s-ada", "camera")
-    expect(ada_tile).to_have_attribute("data-video", "playing", timeout=WAIT_MS)
-    expect_decoding(teacher, "s-ada", "camera")
+    ada_tile = ada_camera_playing(teacher, ada)
     expect(ada_tile).to_have_attribute("data-paused", "")
     expect(ada_tile.get_by_test_id("media-tile-why")).to_be_hidden()
     expect(teacher.by("media-error")).to_be_hidden()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import Tab
+from tests.e2e.conftest import Tab, wait_live
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -52,8 +52,7 @@ def test_staff_see_a_hand_a_question_and_a_private_message_arrive(
 ) -> None:
     teacher = open_tab("teacher", "t-rivera", "teacher", name="Ms Rivera")
     ada = open_tab("student", "s-ada", name="Ada")
-    for tab in (teacher, ada):
-        expect(tab.by("conn-state")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    wait_live(teacher, ada)
     expect(teacher.by("notify-sound")).to_have_attribute("aria-pressed", "false")  # off by default
     teacher.show_panel("polls")
     for key in ("people", "chat", "qa"):
@@ -109,8 +108,7 @@ def test_a_student_sees_a_new_poll_pop_up_and_being_called_on(
 ) -> None:
     teacher = open_tab("teacher", "t-rivera", "teacher", name="Ms Rivera")
     ada = open_tab("student", "s-ada", name="Ada")
-    for tab in (teacher, ada):
-        expect(tab.by("conn-state")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    wait_live(teacher, ada)
     expect(ada.by("tab-chat")).to_have_attribute("aria-selected", "true")
 
     teacher.show_panel("polls")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.conftest import VIEWPORT, Tab
+from tests.e2e.conftest import VIEWPORT, Tab, wait_live
 from tests.server import LiveclassServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
@@ -22,17 +22,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 WAIT_MS = 10_000
 
 
-def live(*tabs: Tab) -> None:
-    for tab in tabs:
-        expect(tab.by("conn-state")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
-
-
 def test_a_refused_command_reads_as_a_sentence_with_what_to_do(
     open_tab: Callable[..., Tab],
 ) -> None:
     teacher = open_tab("teacher", "t-rivera", "teacher", name="Ms Rivera")
     ada = open_tab("student", "s-ada", name="Ada")
-    live(teacher, ada)
+    wait_live(teacher, ada)
     teacher.roster_actions("s-ada").get_by_test_id("roster-mute").click()
     expect(ada.by("chat-muted")).to_be_visible(timeout=WAIT_MS)
 
@@ -72,7 +67,7 @@ def test_call_on_next_and_open_poll_are_disabled_with_a_reason_until_they_can_wo
 ) -> None:
     teacher = open_tab("teacher", "t-rivera", "teacher", name="Ms Rivera")
     ada = open_tab("student", "s-ada", name="Ada")
-    live(teacher, ada)
+    wait_live(teacher, ada)
 
     call_next = teacher.by("call-next")
     expect(call_next).to_be_disabled()
@@ -109,14 +104,14 @@ def test_leaving_asks_first_and_a_page_that_left_can_rejoin(
 ) -> None:
     teacher = open_tab("teacher", "t-rivera", "teacher", name="Ms Rivera")
     ada = open_tab("student", "s-ada", name="Ada")
-    live(teacher, ada)
+    wait_live(teacher, ada)
     expect(teacher.by("roster-item")).to_have_count(2, timeout=WAIT_MS)
 
     ada.by("leave").click()
     expect(ada.by("leave-dialog")).to_be_visible()
     ada.by("leave-cancel").click()
     expect(ada.by("leave-dialog")).to_be_hidden()
-    live(ada)
+    wait_live(ada)
 
     ada.by("leave").click()
     ada.by("leave-confirm").click()
@@ -125,7 +120,7 @@ def test_leaving_asks_first_and_a_page_that_left_can_rejoin(
     expect(teacher.by("roster-item")).to_have_count(1, timeout=WAIT_MS)
 
     ada.by("rejoin").click()
-    live(ada)
+    wait_live(ada)
     expect(ada.by("rejoin")).to_be_hidden()
     expect(teacher.by("roster-item")).to_have_count(2, timeout=WAIT_MS)
     assert ada.errors == []

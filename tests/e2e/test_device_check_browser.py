@@ -87,9 +87,11 @@ def test_a_student_checks_and_picks_devices_before_joining_and_the_class_uses_th
         expect(page.get_by_test_id("device-microphone")).to_have_value(chosen)
         page.get_by_test_id("device-done").click()
         expect(page.get_by_test_id("device-dialog")).to_be_hidden()
-        # Closed, it holds no device: its preview is emptied and its tracks ended.
-        assert page.evaluate(
-            "document.querySelector('[data-testid=device-preview]').srcObject === null"
+        # Closed, it holds no device: its preview is emptied and its tracks ended. The dialog's
+        # "close" event, which releases them, is fired in a task queued after it hides.
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=device-preview]').srcObject === null",
+            timeout=2_000,
         )
         assert errors == []
     finally:

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import shutil
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -106,6 +107,29 @@ def url_for(config: TurnConfig, transport: str) -> IceUrl:
     return next(url for url in config.region(None).urls if url.relay_transport == transport)
 
 
+#: The local UDP ports this module's allocations came from.
+USED_UDP_PORTS: set[int] = set()
+
+
+def unused_udp_socket(server: tuple[str, int]) -> socket.socket:
+    """A UDP socket connected to ``server`` from a local port no earlier test here used.
+
+    coturn keeps a 5-tuple's session, and the username it first saw there, after the allocation
+    is deleted; an Allocate with another username on a reused port is refused with 437
+    ("Allocation mismatch: wrong credentials"), not with the 401 a test expects.
+    """
+    while True:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((HOST, 0))
+        port = sock.getsockname()[1]
+        if port not in USED_UDP_PORTS:
+            USED_UDP_PORTS.add(port)
+            sock.connect(server)
+            sock.setblocking(False)
+            return sock
+        sock.close()
+
+
 @asynccontextmanager
 async def allocation(
     coturn: Coturn,
@@ -127,7 +151,7 @@ async def allocation(
     if url.relay_transport == "udp":
         inner, client = await loop.create_datagram_endpoint(
             lambda: TurnClientUdpProtocol(server, username, password, 600, 500),
-            remote_addr=server,
+            sock=unused_udp_socket(server),
         )
     else:
         inner, client = await loop.create_connection(

@@ -181,7 +181,10 @@ class SfuWorkerProcess:
             OSError: the RPC address cannot be bound.
         """
         await self.router.start()
-        await self.service.start(self.config.host, self.config.port)
+        tls = self.config.tls
+        await self.service.start(
+            self.config.host, self.config.port, tls.context if tls is not None else None
+        )
         await self.registration.start()
 
     async def close(self) -> None:

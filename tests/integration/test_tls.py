@@ -30,6 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake
 
 from tests import processes
+from tests.haproxy import HAProxy
 from tests.server import READY_TIMEOUT_S, LiveclassServer
 
 WAIT_S = 5.0
@@ -313,3 +314,58 @@ def test_a_missing_certificate_or_key_file_stops_the_start_with_one_line_naming_
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert files[missing] in lines[0] and "No such file" in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def plain_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveclassServer]:
+    node = LiveclassServer(tmp_path_factory.mktemp("plain-node"))
+    try:
+        yield node.start()
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="module")
+def tls_balancer(
+    tmp_path_factory: pytest.TempPathFactory, tls_files: TlsFiles, plain_node: LiveclassServer
+) -> Iterator[HAProxy]:
+    directory = tmp_path_factory.mktemp("haproxy-tls")
+    issued = tls_files.ca.issue_cert("127.0.0.1")
+    crt = directory / "liveclass.pem"  # the chain, then the key: HAProxy's `ssl crt` file
+    crt.write_bytes(b"".join(pem.bytes() for pem in issued.cert_chain_pems))
+    with crt.open("ab") as f:
+        f.write(issued.private_key_pem.bytes())
+    haproxy = HAProxy(directory, [("127.0.0.1", plain_node.port)], crt=crt)
+    try:
+        yield haproxy.start()
+    finally:
+        haproxy.stop()
+
+
+async def test_a_client_joins_over_wss_through_haproxy_terminating_tls_before_a_plain_node(
+    tls_balancer: HAProxy, plain_node: LiveclassServer, tls_files: TlsFiles
+) -> None:
+    assert tls_balancer.ws_url.startswith("wss://") and plain_node.ws_url.startswith("ws://")
+    ws = await connect(
+        tls_balancer.ws_url, ssl=tls_files.client_context(), open_timeout=WAIT_S, compression=None
+    )
+    try:
+        assert ws.transport.get_extra_info("ssl_object").version() == "TLSv1.3"
+        token = plain_node.token("fay", "teacher")
+        await ws.send(
+            msgpack.packb({"t": "join", "token": token, "room": "class", "last_id": None})
+        )
+        await recv(ws, "welcome")
+        await chat_round_trip(ws, 1, "through the balancer")
+    finally:
+        await ws.close()
+    assert tls_balancer.sessions_total() == {"node1": 1}
+
+
+def test_a_plain_client_to_haproxys_tls_port_is_refused(tls_balancer: HAProxy) -> None:
+    with socket.create_connection(("127.0.0.1", tls_balancer.port), timeout=WAIT_S) as plain:
+        plain.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        answer = b""
+        while chunk := plain.recv(4096):
+            answer += chunk
+    assert not answer.startswith(b"HTTP/"), answer

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import secrets
 import signal
 import socket
 import ssl
@@ -19,7 +21,7 @@ import time
 import urllib.request
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +31,15 @@ import trustme
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake
 
+from clients import ClassroomClient
+from liveclass.config import rpc_client_tls
+from sfu.remote import RemoteWorker, WorkerLost
+from signaling.auth import mint_worker_token
 from tests import processes
 from tests.haproxy import HAProxy
+from tests.redis_cluster import RedisCluster
 from tests.server import READY_TIMEOUT_S, LiveclassServer
+from tests.sfu_worker import SfuWorker
 
 WAIT_S = 5.0
 
@@ -369,3 +377,130 @@ def test_a_plain_client_to_haproxys_tls_port_is_refused(tls_balancer: HAProxy) -
         while chunk := plain.recv(4096):
             answer += chunk
     assert not answer.startswith(b"HTTP/"), answer
+
+
+@dataclass
+class TlsSfuWorker(SfuWorker):
+    """A ``liveclass sfu`` worker serving its RPC (and probes) over TLS."""
+
+    tls: TlsFiles | None = field(default=None, kw_only=True)
+
+    @property
+    def http_url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self) -> TlsSfuWorker:
+        assert self.tls is not None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "liveclass",
+            "sfu",
+            *("--listen", f"127.0.0.1:{self.port}", "--redis-cluster", self.seeds),
+            *("--worker-id", self.worker_id, "--sfu-listen-ips", "127.0.0.1"),
+            *("--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key)),
+        ]
+        env = {**os.environ, "LIVECLASS_SECRETS": f"test:{self.secret}"}
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        context = self.tls.client_context()
+
+        def ready() -> bool:
+            try:
+                with urllib.request.urlopen(
+                    f"{self.http_url}/readyz", timeout=1, context=context
+                ) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        processes.wait_ready(self.proc, ready, READY_TIMEOUT_S, "sfu worker", self.log)
+        return self
+
+    def metrics_over_tls(self) -> str:
+        assert self.tls is not None
+        context = self.tls.client_context()
+        with urllib.request.urlopen(f"{self.http_url}/metrics", timeout=5, context=context) as r:
+            return str(r.read().decode())
+
+
+@pytest.fixture(scope="module")
+def tls_worker(
+    cluster: RedisCluster, tls_files: TlsFiles, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TlsSfuWorker]:
+    worker = TlsSfuWorker(
+        tmp_path_factory.mktemp("worker"),
+        cluster.seeds,
+        f"w-tls-{secrets.token_hex(3)}",
+        secret=SFU_SECRET,
+        tls=tls_files,
+    )
+    try:
+        yield worker.start()
+    finally:
+        worker.stop()
+
+
+SFU_SECRET = secrets.token_urlsafe(32)
+
+
+async def test_a_worker_serves_its_rpc_over_wss_to_a_node_that_trusts_its_ca(
+    tls_worker: TlsSfuWorker, tls_files: TlsFiles, tmp_path: Path
+) -> None:
+    url = f"wss://127.0.0.1:{tls_worker.port}"
+    assert f"serving RPC on {url}" in tls_worker.log()  # what it registers for the nodes
+    ca_file = tmp_path / "ca.pem"
+    tls_files.ca.cert_pem.write_to_path(str(ca_file))
+    lost: list[str] = []
+
+    def remote(tls: ssl.SSLContext | None) -> RemoteWorker:
+        return RemoteWorker(
+            tls_worker.worker_id,
+            url,
+            lambda _, why: lost.append(why),
+            token=lambda worker_id: mint_worker_token(tls_worker.keyring, worker_id),
+            tls=tls,
+        )
+
+    untrusting = remote(None)  # the system's CAs do not know the test's CA
+    with pytest.raises(WorkerLost, match="CERTIFICATE_VERIFY_FAILED"):
+        await untrusting.connect()
+    node = remote(rpc_client_tls(str(ca_file)))
+    await node.connect()
+    try:
+        assert await node.call("close_peer", peer_id="nobody") is None
+    finally:
+        await node.close()
+    assert lost == []
+    assert "Traceback" not in tls_worker.log()
+
+
+async def test_a_node_with_the_workers_ca_file_places_media_on_a_wss_worker(
+    cluster: RedisCluster,
+    tls_worker: TlsSfuWorker,
+    tls_files: TlsFiles,
+    tmp_path: Path,
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    tls_files.ca.cert_pem.write_to_path(str(ca_file))
+    node = LiveclassServer(
+        tmp_path / "node",
+        ["--redis-cluster", cluster.seeds, "--sfu-tls-ca-file", str(ca_file)],
+        secret=SFU_SECRET,
+    )
+    node.data_dir.mkdir()
+    node.start()
+    client = ClassroomClient(node.ws_url, node.token("gus", room="tls-media"), "tls-media")
+    try:
+        await client.connect()
+        # Answered only once the worker answered the node's call over wss:// (a node that cannot
+        # reach the worker answers media_unavailable).
+        await client.subscribe_media()
+        placed = cluster.cli(cluster.ports[0], "-c", "get", "{sfu}:room:tls-media").strip()
+        assert placed == tls_worker.worker_id
+        metrics = tls_worker.metrics_over_tls()
+        assert re.search(r"^liveclass_sfu_rpc_connections 1(\.0)?$", metrics, re.M), metrics
+    finally:
+        await client.close()
+        node.stop()

@@ -76,18 +76,21 @@ def render(
     backends: list[tuple[str, int]],
     stats_socket: Path,
     crt: Path | None = None,
+    server_options: str = "",
 ) -> str:
     """The shipped config with its bind address, server list and stats socket path replaced,
     and the bind line's ``ssl crt`` file with ``crt`` (haproxy-tls.cfg).
 
-    Servers are named ``node1``..``nodeN`` in ``backends`` order.
+    Servers are named ``node1``..``nodeN`` in ``backends`` order, each line ending with
+    ``server_options`` (e.g. ``check-ssl ca-file ca.pem`` for nodes serving TLS themselves).
 
     Raises:
         ValueError: a "rendered" marker is missing from the config, or ``crt`` is given and the
             bind line has no ``ssl crt`` (or the other way round).
     """
     servers = "".join(
-        f"    server node{i} {host}:{port}\n" for i, (host, port) in enumerate(backends, 1)
+        f"    server node{i} {host}:{port}{' ' + server_options if server_options else ''}\n"
+        for i, (host, port) in enumerate(backends, 1)
     )
     for pattern, replacement in (
         (_BIND, rf"\g<1>bind 127.0.0.1:{port}\g<2>"),
@@ -116,6 +119,8 @@ class HAProxy:
     port: int = field(default_factory=free_port)
     #: The certificate chain and key in one PEM file: runs haproxy-tls.cfg (TLS terminated here).
     crt: Path | None = None
+    #: Appended to every server line (docs/operations.md, "TLS": nodes serving TLS themselves).
+    server_options: str = ""
     proc: subprocess.Popen[bytes] | None = None
     stats_socket: Path | None = None
     _socket_dir: Path | None = field(default=None, init=False, repr=False)
@@ -160,6 +165,7 @@ class HAProxy:
                 self.backends,
                 socket_path,
                 self.crt,
+                self.server_options,
             )
         )
         atexit.register(self.stop)

@@ -506,6 +506,34 @@ async def test_a_node_with_the_workers_ca_file_places_media_on_a_wss_worker(
         node.stop()
 
 
+async def test_haproxy_passes_tls_through_to_nodes_serving_it_and_checks_them_over_tls(
+    server: TlsServer, tls_files: TlsFiles, tmp_path: Path
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    tls_files.ca.cert_pem.write_to_path(str(ca_file))
+    balancer = HAProxy(  # the plain haproxy.cfg, its /healthz checks over TLS (operations.md)
+        tmp_path / "haproxy",
+        [("127.0.0.1", server.port)],
+        server_options=f"check-ssl verify required ca-file {ca_file}",
+    )
+    balancer.start()  # ready only once the node passed a check
+    try:
+        ws = await connect(
+            f"wss://127.0.0.1:{balancer.port}/ws",
+            ssl=tls_files.client_context(),
+            open_timeout=WAIT_S,
+            compression=None,
+        )
+        try:
+            direct = await join(server, tls_files.client_context(), "hal")
+            assert peer_cert(ws) == peer_cert(direct)  # the node's own certificate
+            await direct.close()
+        finally:
+            await ws.close()
+    finally:
+        balancer.stop()
+
+
 @pytest.fixture(scope="module")
 def cluster_nodes(
     cluster: RedisCluster, tmp_path_factory: pytest.TempPathFactory

@@ -476,6 +476,24 @@ async def test_a_worker_serves_its_rpc_over_wss_to_a_node_that_trusts_its_ca(
     assert "Traceback" not in tls_worker.log()
 
 
+def test_sighup_gives_a_worker_a_renewed_certificate(
+    tls_worker: TlsSfuWorker, tls_files: TlsFiles
+) -> None:
+    assert tls_worker.proc is not None
+    renewed = tls_files.issue()
+    tls_worker.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        with socket.create_connection(("127.0.0.1", tls_worker.port), timeout=WAIT_S) as raw:
+            context = tls_files.client_context()
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                if tls.getpeercert(binary_form=True) == renewed:
+                    break
+        assert time.monotonic() < deadline, tls_worker.log()
+        time.sleep(0.05)
+    assert "reloaded the TLS certificate" in tls_worker.log()
+
+
 async def test_a_node_with_the_workers_ca_file_places_media_on_a_wss_worker(
     cluster: RedisCluster,
     tls_worker: TlsSfuWorker,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rooms import CLASS_NAME_MAX, Role
-from signaling import ClusterUnavailable, Grants, mint
+from signaling import ClusterUnavailable, Grants, mint, tracing
 from signaling.sfu_registry import RegistryUnavailable
 
 from .config import (
@@ -111,6 +111,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     _setup_logging(config.log_level)
     _raise_fd_limit()
+    if config.otlp_endpoint:
+        node_id = config.cluster.node_id if config.cluster is not None else ""
+        try:
+            tracing.configure(config.otlp_endpoint, node_id)
+        except tracing.TracingUnavailable as exc:
+            print(f"liveclass: {exc}", file=sys.stderr)
+            return 2
     try:
         for change in tighten(config.data_dir):
             log.warning("data directory was readable by others; tightened %s", change)
@@ -121,6 +128,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         uvloop.run(_serve(config))
+        tracing.shutdown()  # export the spans still buffered
     except ClusterUnavailable as exc:
         seeds = redact(config.cluster.seeds) if config.cluster is not None else ""
         print(f"liveclass: cannot reach the Redis Cluster at {seeds}: {exc}", file=sys.stderr)

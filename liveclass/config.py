@@ -370,6 +370,13 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("turn_secret", str, "", "coturn's static-auth-secret (use LIVECLASS_TURN_SECRET)"),
     Option("turn_ttl_s", int, 600, "lifetime of the TURN credentials handed out at join (s)"),
     LOG_LEVEL,
+    Option(
+        "otlp_endpoint",
+        str,
+        "",
+        "export OpenTelemetry traces of each command's path to this OTLP/HTTP collector "
+        "(http://host:4318; needs the tracing extra; off when empty)",
+    ),
     REDIS_CLUSTER,
     Option("node_id", str, "", "this node's name in presence (default: random per start)"),
     Option("presence_ttl_ms", int, 3000, "a node silent this long is dead; its members leave"),
@@ -602,6 +609,8 @@ class ServeConfig:
     cluster: ClusterSettings | None = None
     media: MediaSettings | None = None
     turn: TurnConfig = field(default_factory=lambda: TurnConfig.from_options("", "", 600))
+    #: ``--otlp-endpoint``: where traces go (empty: no tracing).
+    otlp_endpoint: str = ""
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ServeConfig:
@@ -696,8 +705,20 @@ class ServeConfig:
             )
         except TurnConfigError as exc:
             raise ConfigError(f"TURN: {exc}") from exc
+        otlp_endpoint = str(v["otlp_endpoint"]).strip()
+        if otlp_endpoint and not re.match(r"https?://[^/\s]+", otlp_endpoint):
+            raise ConfigError(f"--otlp-endpoint: {otlp_endpoint!r} is not an http(s) URL")
         return cls(
-            node, whiteboard, http, keyring, data_dir, str(v["log_level"]), cluster, media, turn
+            node,
+            whiteboard,
+            http,
+            keyring,
+            data_dir,
+            str(v["log_level"]),
+            cluster,
+            media,
+            turn,
+            otlp_endpoint,
         )
 
 

@@ -41,7 +41,7 @@ from rooms import (
     is_board_name,
 )
 
-from . import saved_groups
+from . import saved_groups, tracing
 from .auth import Access, Keyring, verify, verify_access
 from .boards import BoardEndpoint, OpenRoom
 from .bus import Bus
@@ -576,10 +576,13 @@ class SignalingNode:
                         hub.reply(outbox, await self._media(media, message))
                     else:
                         command = await self._with_groups(hub, member, message.command)
-                        done = hub.submit(member, message.ref, command)
+                        span = tracing.start_command(message.command.type, hub.room_id)
+                        done = hub.submit(member, message.ref, command, span)
                         done.add_done_callback(
                             functools.partial(_if_unavailable, outbox, message.ref)
                         )
+                        if span is not None:
+                            done.add_done_callback(functools.partial(_end_command, span))
                         in_flight.append(done)
                         while in_flight and in_flight[0].done():
                             in_flight.popleft()
@@ -690,7 +693,10 @@ class SignalingNode:
         """One media frame's answer; a failure in the SFU is reported (``internal``) and
         leaves this connection, and everyone else's media, as it was."""
         try:
-            return await media.handle(message)
+            with tracing.root(
+                "liveclass.media", "SERVER", **{"liveclass.media.type": message.type}
+            ):
+                return await media.handle(message)
         except ClientError:
             raise
         except Exception:
@@ -912,6 +918,13 @@ def _if_unavailable(outbox: Outbox, ref: int, done: asyncio.Future[tuple[Record,
                 Unavailable("the store is unavailable; retry", retry_after_ms=retry_ms), ref
             )
         )
+
+
+def _end_command(span: Any, done: asyncio.Future[tuple[Record, ...]]) -> None:
+    """End a command's span once it was answered (with the error code it was refused with)."""
+    exc = None if done.cancelled() else done.exception()
+    code = "cancelled" if done.cancelled() else getattr(exc, "code", None)
+    tracing.end(span, code if exc is not None or done.cancelled() else None)
 
 
 def member_room(hub: RoomHub | None) -> str:

@@ -42,6 +42,7 @@ from sfu.remote import RemoteWorker, SendOffer, WorkerLost
 from sfu.rpc import MintToken
 from sfu.transport import MediaError
 
+from . import tracing
 from .errors import MediaUnavailable
 from .sfu_registry import RegistryUnavailable, WorkerRegistry
 
@@ -286,7 +287,9 @@ class PlacedWorkers:
 
     async def _call(self, remote: RemoteWorker, method: str, **args: Any) -> Any:
         try:
-            return await remote.call(method, **args)
+            attributes = {"rpc.method": method, "liveclass.worker": remote.worker_id}
+            with tracing.client("liveclass.sfu.call", **attributes):
+                return await remote.call(method, **args)
         except WorkerLost as exc:
             raise MediaUnavailable(
                 "the media server was lost; your media is being reset, publish again"

@@ -37,6 +37,7 @@ from signaling import (
     wire_frame,
 )
 from signaling.auth import mint_worker_token, verify_worker_token
+from signaling.balance import BalanceCollector, LoadBoard, Rebalancer
 from signaling.errors import TokenExpired, TokenInvalid
 from signaling.redis_cluster import ClusterUnavailable
 from signaling.redis_log import ReplicaWait
@@ -96,6 +97,8 @@ def build_cluster_node(config: ServeConfig, cluster: ClusterSettings) -> Signali
             WorkerRegistry(router), config.media.placement, token=worker_tokens(config.keyring)
         )
     node = SignalingNode(config.node, config.http, config.keyring, store, bus, boards, media=media)
+    node.balance = Rebalancer(LoadBoard(router), bus.node_id, node.joined_members, cluster.balance)
+    node.metrics.registry.register(BalanceCollector(node.balance))
     return _with_media(node, config)
 
 

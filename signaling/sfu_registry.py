@@ -8,14 +8,18 @@ and writes them atomically:
 - ``{sfu}:urls``: a hash, worker id -> its RPC URL (``ws://host:port``);
 - ``{sfu}:load``: a hash, worker id -> its load: the peers it holds as of its last heartbeat,
   plus one for each room placed on it since, so a burst of new rooms spreads over the workers;
+- ``{sfu}:draining``: a set, the workers taken out of placement (:meth:`WorkerRegistry.drain`):
+  they keep the rooms they hold, and the registration's heartbeats keep those rooms' placements
+  alive, but no room is placed on them anew; a worker leaves the set when it leaves the registry;
 - ``{sfu}:room:<room>``: a string, the worker holding the room's media (its Routers, breakouts
   included). It expires ``room_ttl_ms`` after the last placement or after the last heartbeat of
   that worker while it still had a Router of the room, so finished rooms leave no trace.
 
 Placing a room (:data:`PLACE_SCRIPT`) is one compare-and-set: the room's recorded worker is kept
-while it is live and the caller has not found it dead; otherwise the least-loaded live worker the
-caller has not found dead is recorded. Nodes that lose the same worker at once therefore agree on
-its successor: the first one's script records it, the others find it live and keep it.
+while it is live and the caller has not found it dead (draining or not); otherwise the
+least-loaded live worker that is not draining and that the caller has not found dead is
+recorded. Nodes that lose the same worker at once therefore agree on its successor: the first
+one's script records it, the others find it live and keep it.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 WORKERS = "{sfu}:workers"
 URLS = "{sfu}:urls"
 LOAD = "{sfu}:load"
+DRAINING = "{sfu}:draining"
 ROOM_PREFIX = "{sfu}:room:"
 
 _NOW = """
@@ -47,11 +52,13 @@ local function forget(id)
   redis.call('ZREM', KEYS[1], id)
   redis.call('HDEL', KEYS[2], id)
   redis.call('HDEL', KEYS[3], id)
+  redis.call('SREM', KEYS[4], id)
 end
 """
 
-#: KEYS: workers, urls, load. ARGV: id, url, ttl ms, load, room ttl ms, room key prefix, rooms...
-#: Registers or refreshes the worker, keeps its rooms' placements alive, sweeps expired workers.
+#: KEYS: workers, urls, load, draining. ARGV: id, url, ttl ms, load, room ttl ms, room key prefix,
+#: rooms... Registers or refreshes the worker, keeps its rooms' placements alive, sweeps expired
+#: workers. Returns 1 when the worker is draining, else 0.
 HEARTBEAT_SCRIPT = (
     _NOW
     + _FORGET
@@ -66,11 +73,12 @@ for i = 7, #ARGV do
 end
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
 for _, gone in ipairs(dead) do forget(gone) end
-return #dead
+return redis.call('SISMEMBER', KEYS[4], id)
 """
 )
 
-#: KEYS: workers, urls, load. ARGV: id, room key prefix, rooms... Leaves placement at once.
+#: KEYS: workers, urls, load, draining. ARGV: id, room key prefix, rooms... Leaves placement at
+#: once.
 UNREGISTER_SCRIPT = (
     _FORGET
     + """
@@ -83,7 +91,8 @@ return 1
 """
 )
 
-#: KEYS: workers, urls, load, the room's key. ARGV: room ttl ms, ids the caller found dead...
+#: KEYS: workers, urls, load, the room's key, draining. ARGV: room ttl ms, ids the caller found
+#: dead...
 #: Returns {worker id, url, 1 if placed now / 0 if kept} or {} when no worker is live.
 PLACE_SCRIPT = (
     _NOW
@@ -100,7 +109,7 @@ if current and not dead[current] then
 end
 local best, best_load = nil, nil
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
-  if not dead[id] then
+  if not dead[id] and redis.call('SISMEMBER', KEYS[5], id) == 0 then
     local load = tonumber(redis.call('HGET', KEYS[3], id) or '0') or 0
     if best == nil or load < best_load or (load == best_load and id < best) then
       best, best_load = id, load
@@ -129,6 +138,16 @@ for i = 2, #ARGV do table.insert(rooms, redis.call('GET', ARGV[1] .. ARGV[i]) or
 return {live, rooms}
 """
 )
+
+
+#: KEYS: workers, draining. ARGV: id, 1 to drain / 0 to return to placement. Returns 1 if the
+#: worker is registered (live or not yet swept), else 0 (nothing is changed then).
+DRAIN_SCRIPT = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+if ARGV[2] == '1' then redis.call('SADD', KEYS[2], ARGV[1])
+else redis.call('SREM', KEYS[2], ARGV[1]) end
+return 1
+"""
 
 
 class RegistryUnavailable(Exception):
@@ -175,14 +194,15 @@ class WorkerRegistry:
 
     async def heartbeat(
         self, worker_id: str, url: str, ttl_ms: int, load: int, rooms: Sequence[str]
-    ) -> None:
-        """Register or refresh a worker (see :data:`HEARTBEAT_SCRIPT`).
+    ) -> bool:
+        """Register or refresh a worker (see :data:`HEARTBEAT_SCRIPT`); returns whether it is
+        draining.
 
         Raises:
             RegistryUnavailable: the cluster did not answer.
         """
         args = [worker_id, url, ttl_ms, load, self.room_ttl_ms, ROOM_PREFIX, *rooms]
-        await self._eval(HEARTBEAT_SCRIPT, [WORKERS, URLS, LOAD], args)
+        return bool(await self._eval(HEARTBEAT_SCRIPT, [WORKERS, URLS, LOAD, DRAINING], args))
 
     async def unregister(self, worker_id: str, rooms: Sequence[str]) -> None:
         """Take a worker out of placement now, with the placements it holds.
@@ -190,7 +210,35 @@ class WorkerRegistry:
         Raises:
             RegistryUnavailable: the cluster did not answer.
         """
-        await self._eval(UNREGISTER_SCRIPT, [WORKERS, URLS, LOAD], [worker_id, ROOM_PREFIX, *rooms])
+        await self._eval(
+            UNREGISTER_SCRIPT, [WORKERS, URLS, LOAD, DRAINING], [worker_id, ROOM_PREFIX, *rooms]
+        )
+
+    async def drain(self, worker_id: str, draining: bool = True) -> bool:
+        """Take a registered worker out of placement (``draining`` False: put it back). It keeps
+        the rooms it holds until they end; no room is placed on it anew. The mark lasts as long
+        as the worker's registration (a restarted worker is placed again). This is what
+        ``liveclass sfu`` does on SIGUSR1 (SIGUSR2 undoes it) and what an admin tool calls.
+
+        Returns False when no worker of that id is registered (nothing changed).
+
+        Raises:
+            RegistryUnavailable: the cluster did not answer.
+        """
+        reply = await self._eval(DRAIN_SCRIPT, [WORKERS, DRAINING], [worker_id, int(draining)])
+        return bool(reply)
+
+    async def draining(self) -> set[str]:
+        """The workers taken out of placement.
+
+        Raises:
+            RegistryUnavailable: the cluster did not answer.
+        """
+        try:
+            members = await self.router.run(DRAINING, lambda pipe: pipe.smembers(DRAINING))
+        except (ClusterUnavailable, RedisError) as exc:
+            raise RegistryUnavailable(f"the SFU registry is unavailable: {exc}") from exc
+        return {as_text(m) for m in members[0]}
 
     async def place(self, room_id: str, dead: Sequence[str] = ()) -> Placement | None:
         """The worker for ``room_id``: the recorded one if live and not in ``dead``, else the
@@ -201,7 +249,7 @@ class WorkerRegistry:
         """
         reply = await self._eval(
             PLACE_SCRIPT,
-            [WORKERS, URLS, LOAD, ROOM_PREFIX + room_id],
+            [WORKERS, URLS, LOAD, ROOM_PREFIX + room_id, DRAINING],
             [self.room_ttl_ms, *dead],
         )
         if not reply:
@@ -247,6 +295,8 @@ class Registration:
         self.status = status
         self.ttl_ms = ttl_ms
         self._last_ok = float("-inf")
+        #: Whether the registry had this worker draining at the last heartbeat.
+        self.draining = False
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -266,7 +316,15 @@ class Registration:
 
     async def _beat(self) -> None:
         load, rooms = self.status()
-        await self.registry.heartbeat(self.worker_id, self.url, self.ttl_ms, load, rooms)
+        draining = await self.registry.heartbeat(self.worker_id, self.url, self.ttl_ms, load, rooms)
+        if draining != self.draining:
+            log.warning(
+                "sfu: worker %s %s (%d rooms here)",
+                self.worker_id,
+                "is draining: no new room is placed here" if draining else "takes new rooms again",
+                len(rooms),
+            )
+        self.draining = draining
         self._last_ok = asyncio.get_running_loop().time()
 
     async def _run(self) -> None:
@@ -277,6 +335,15 @@ class Registration:
                 await self._beat()
             except RegistryUnavailable as exc:
                 log.warning("sfu heartbeat failed: %s", exc)
+
+    async def drain(self, draining: bool = True) -> None:
+        """Take this worker out of placement (or put it back) now (:meth:`WorkerRegistry.drain`).
+
+        Raises:
+            RegistryUnavailable: the cluster did not answer.
+        """
+        await self.registry.drain(self.worker_id, draining)
+        await self._beat()
 
     async def close(self) -> None:
         """Stop the heartbeat and leave placement at once."""

@@ -145,6 +145,9 @@ async def _run_sfu(config: SfuConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # Drain (no new room placed here; its rooms stay until they end), and undo it.
+    loop.add_signal_handler(signal.SIGUSR1, worker.request_drain, True)
+    loop.add_signal_handler(signal.SIGUSR2, worker.request_drain, False)
     await worker.start()
     print(
         f"liveclass sfu worker {config.worker_id} serving RPC on {config.rpc_url} "

@@ -25,6 +25,7 @@ from signaling import (
     parse_access,
     parse_seeds,
 )
+from signaling.balance import BalanceSettings
 from signaling.sfu_placement import PlacementSettings
 from turn_config import TurnConfig, TurnConfigError
 from whiteboard import WhiteboardSettings
@@ -383,6 +384,28 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("redis_replicas", int, 1, "replicas that must hold an event before its ack (WAIT)"),
     Option("redis_replica_wait_ms", int, 100, "how long an ack waits for those replicas"),
     *REDIS_ACCESS_OPTIONS,
+    Option(
+        "rebalance",
+        bool,
+        True,
+        "with --redis-cluster: a node holding more than its share of connections asks some "
+        "clients to reconnect (to a less loaded node)",
+    ),
+    Option("rebalance_interval_s", float, 2.0, "seconds between two load reports of a node"),
+    Option(
+        "rebalance_quiet_s",
+        float,
+        30.0,
+        "no rebalancing this long after the node started or a node joined or left the tier",
+    ),
+    Option(
+        "rebalance_tolerance",
+        float,
+        0.1,
+        "rebalancing starts past the fair share x (1 + this) and stops at the fair share",
+    ),
+    Option("rebalance_batch", int, 10, "clients a node asks to reconnect per round at most"),
+    Option("rebalance_spread_s", float, 5.0, "one round's asks are spread over this long (s)"),
 )
 KEY_OPTIONS: tuple[Option, ...] = (
     Option(
@@ -548,6 +571,30 @@ def is_loopback(host: str) -> bool:
 REPLICA_WAIT_MAX_MS = 1000
 
 
+def balance_settings(v: dict[str, Any]) -> BalanceSettings:
+    """The ``--rebalance*`` options.
+
+    Raises:
+        ConfigError: out-of-range values.
+    """
+    settings = BalanceSettings(
+        enabled=bool(v["rebalance"]),
+        interval_s=float(v["rebalance_interval_s"]),
+        quiet_s=float(v["rebalance_quiet_s"]),
+        tolerance=float(v["rebalance_tolerance"]),
+        batch=int(v["rebalance_batch"]),
+        spread_s=float(v["rebalance_spread_s"]),
+    )
+    if settings.interval_s < 0.1 or settings.quiet_s < 0 or settings.spread_s < 0:
+        raise ConfigError(
+            "--rebalance-interval-s must be >= 0.1, --rebalance-quiet-s and "
+            "--rebalance-spread-s >= 0"
+        )
+    if settings.tolerance < 0 or settings.batch < 1:
+        raise ConfigError("--rebalance-tolerance must be >= 0, --rebalance-batch >= 1")
+    return settings
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterSettings:
     """Scale-out on a Redis Cluster (``--redis-cluster``)."""
@@ -558,6 +605,7 @@ class ClusterSettings:
     replicas: int
     replica_wait_ms: int
     access: RedisAccess = field(default_factory=RedisAccess)
+    balance: BalanceSettings = field(default_factory=BalanceSettings)
 
     @classmethod
     def from_values(cls, v: dict[str, Any]) -> ClusterSettings | None:
@@ -595,6 +643,7 @@ class ClusterSettings:
             int(v["redis_replicas"]),
             int(v["redis_replica_wait_ms"]),
             redis_access(v),
+            balance_settings(v),
         )
 
 

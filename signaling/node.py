@@ -43,6 +43,7 @@ from rooms import (
 
 from . import saved_groups, tracing
 from .auth import Access, Keyring, verify, verify_access
+from .balance import Rebalancer
 from .boards import BoardEndpoint, OpenRoom
 from .bus import Bus
 from .codec import (
@@ -204,7 +205,10 @@ class SignalingNode:
         #: Joins under way per room (from opening the room to the member's registration).
         self._joining: Counter[str] = Counter()
         self._idle_timers: dict[str, asyncio.TimerHandle] = {}
-        self._members: dict[Member, None] = {}
+        #: Joined ``/ws`` connections -> their room.
+        self._members: dict[Member, str] = {}
+        #: Asks clients to reconnect when this node holds more than its share (a cluster node).
+        self.balance: Rebalancer | None = None
         self._connections: set[ServerConnection] = set()
         self._server: Server | None = None
         self._join_bucket = TokenBucket(settings.join_rate_per_s, settings.join_burst)
@@ -240,6 +244,8 @@ class SignalingNode:
         """
         s = self.settings
         await self.bus.start()
+        if self.balance is not None:
+            self.balance.start()
         self._server = await serve(
             self._handle,
             s.host,
@@ -263,6 +269,10 @@ class SignalingNode:
         # Up to twice the limit a message is read and refused with 4413 (y-websocket clients do
         # not retry 44xx); past that the WebSocket layer closes with 1009 without reading it.
         return 2 * self.boards.max_message_bytes if self.boards is not None else 0
+
+    def joined_members(self) -> list[tuple[str, Member]]:
+        """Every joined ``/ws`` connection of this node with its room id."""
+        return [(room, member) for member, room in self._members.items()]
 
     def ready(self) -> bool:
         return (
@@ -457,6 +467,8 @@ class SignalingNode:
         self.draining = True
         if self._server is not None:
             self._server.close(close_connections=False)
+        if self.balance is not None:
+            await self.balance.close()
         frame = encode_reconnect("shutdown", 1000)
         outboxes = [m.outbox for m in self._members] + list(self._waiting_outboxes)
         closing = [
@@ -752,7 +764,9 @@ class SignalingNode:
 
     def _entered(self, hub: RoomHub, member: Member) -> None:
         """A connection joined ``hub`` (at once, or admitted from its waiting room)."""
-        self._members[member] = None
+        self._members[member] = hub.room_id
+        if self.balance is not None:
+            self.balance.joined(hub.room_id, member.participant.identity)
         self._hold_identity(hub, member)
 
     async def _enter(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rooms import CLASS_NAME_MAX, Role
-from signaling import ClusterUnavailable, Grants, mint
+from signaling import ClusterUnavailable, Grants, mint, tracing
 from signaling.sfu_registry import RegistryUnavailable
 from signaling.tls import ServerTls, TlsFileError
 
@@ -130,6 +130,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     _setup_logging(config.log_level)
     _raise_fd_limit()
+    if config.otlp_endpoint:
+        node_id = config.cluster.node_id if config.cluster is not None else ""
+        try:
+            tracing.configure(config.otlp_endpoint, node_id)
+        except tracing.TracingUnavailable as exc:
+            print(f"liveclass: {exc}", file=sys.stderr)
+            return 2
     try:
         for change in tighten(config.data_dir):
             log.warning("data directory was readable by others; tightened %s", change)
@@ -140,6 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         uvloop.run(_serve(config))
+        tracing.shutdown()  # export the spans still buffered
     except ClusterUnavailable as exc:
         seeds = redact(config.cluster.seeds) if config.cluster is not None else ""
         print(f"liveclass: cannot reach the Redis Cluster at {seeds}: {exc}", file=sys.stderr)
@@ -156,6 +164,9 @@ async def _run_sfu(config: SfuConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # Drain (no new room placed here; its rooms stay until they end), and undo it.
+    loop.add_signal_handler(signal.SIGUSR1, worker.request_drain, True)
+    loop.add_signal_handler(signal.SIGUSR2, worker.request_drain, False)
     _reload_tls_on_sighup(config.tls)
     await worker.start()
     print(

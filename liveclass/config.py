@@ -26,6 +26,7 @@ from signaling import (
     parse_access,
     parse_seeds,
 )
+from signaling.balance import BalanceSettings
 from signaling.sfu_placement import PlacementSettings
 from signaling.tls import ServerTls, TlsFileError
 from turn_config import TurnConfig, TurnConfigError
@@ -420,12 +421,41 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("turn_secret", str, "", "coturn's static-auth-secret (use LIVECLASS_TURN_SECRET)"),
     Option("turn_ttl_s", int, 600, "lifetime of the TURN credentials handed out at join (s)"),
     LOG_LEVEL,
+    Option(
+        "otlp_endpoint",
+        str,
+        "",
+        "export OpenTelemetry traces of each command's path to this OTLP/HTTP collector "
+        "(http://host:4318; needs the tracing extra; off when empty)",
+    ),
     REDIS_CLUSTER,
     Option("node_id", str, "", "this node's name in presence (default: random per start)"),
     Option("presence_ttl_ms", int, 3000, "a node silent this long is dead; its members leave"),
     Option("redis_replicas", int, 1, "replicas that must hold an event before its ack (WAIT)"),
     Option("redis_replica_wait_ms", int, 100, "how long an ack waits for those replicas"),
     *REDIS_ACCESS_OPTIONS,
+    Option(
+        "rebalance",
+        bool,
+        True,
+        "with --redis-cluster: a node holding more than its share of connections asks some "
+        "clients to reconnect (to a less loaded node)",
+    ),
+    Option("rebalance_interval_s", float, 2.0, "seconds between two load reports of a node"),
+    Option(
+        "rebalance_quiet_s",
+        float,
+        30.0,
+        "no rebalancing this long after the node started or a node joined or left the tier",
+    ),
+    Option(
+        "rebalance_tolerance",
+        float,
+        0.1,
+        "rebalancing starts past the fair share x (1 + this) and stops at the fair share",
+    ),
+    Option("rebalance_batch", int, 10, "clients a node asks to reconnect per round at most"),
+    Option("rebalance_spread_s", float, 5.0, "one round's asks are spread over this long (s)"),
     *TLS_OPTIONS,
     Option(
         "sfu_tls_ca_file",
@@ -603,6 +633,30 @@ def is_loopback(host: str) -> bool:
 REPLICA_WAIT_MAX_MS = 1000
 
 
+def balance_settings(v: dict[str, Any]) -> BalanceSettings:
+    """The ``--rebalance*`` options.
+
+    Raises:
+        ConfigError: out-of-range values.
+    """
+    settings = BalanceSettings(
+        enabled=bool(v["rebalance"]),
+        interval_s=float(v["rebalance_interval_s"]),
+        quiet_s=float(v["rebalance_quiet_s"]),
+        tolerance=float(v["rebalance_tolerance"]),
+        batch=int(v["rebalance_batch"]),
+        spread_s=float(v["rebalance_spread_s"]),
+    )
+    if settings.interval_s < 0.1 or settings.quiet_s < 0 or settings.spread_s < 0:
+        raise ConfigError(
+            "--rebalance-interval-s must be >= 0.1, --rebalance-quiet-s and "
+            "--rebalance-spread-s >= 0"
+        )
+    if settings.tolerance < 0 or settings.batch < 1:
+        raise ConfigError("--rebalance-tolerance must be >= 0, --rebalance-batch >= 1")
+    return settings
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterSettings:
     """Scale-out on a Redis Cluster (``--redis-cluster``)."""
@@ -613,6 +667,7 @@ class ClusterSettings:
     replicas: int
     replica_wait_ms: int
     access: RedisAccess = field(default_factory=RedisAccess)
+    balance: BalanceSettings = field(default_factory=BalanceSettings)
 
     @classmethod
     def from_values(cls, v: dict[str, Any]) -> ClusterSettings | None:
@@ -650,6 +705,7 @@ class ClusterSettings:
             int(v["redis_replicas"]),
             int(v["redis_replica_wait_ms"]),
             redis_access(v),
+            balance_settings(v),
         )
 
 
@@ -664,6 +720,8 @@ class ServeConfig:
     cluster: ClusterSettings | None = None
     media: MediaSettings | None = None
     turn: TurnConfig = field(default_factory=lambda: TurnConfig.from_options("", "", 600))
+    #: ``--otlp-endpoint``: where traces go (empty: no tracing).
+    otlp_endpoint: str = ""
     #: ``--tls-cert``/``--tls-key``: the port's TLS, reloaded on SIGHUP.
     tls: ServerTls | None = None
 
@@ -765,6 +823,9 @@ class ServeConfig:
             )
         except TurnConfigError as exc:
             raise ConfigError(f"TURN: {exc}") from exc
+        otlp_endpoint = str(v["otlp_endpoint"]).strip()
+        if otlp_endpoint and not re.match(r"https?://[^/\s]+", otlp_endpoint):
+            raise ConfigError(f"--otlp-endpoint: {otlp_endpoint!r} is not an http(s) URL")
         return cls(
             node,
             whiteboard,
@@ -775,6 +836,7 @@ class ServeConfig:
             cluster,
             media,
             turn,
+            otlp_endpoint,
             tls,
         )
 

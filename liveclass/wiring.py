@@ -16,6 +16,8 @@ callables built here.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
 from rooms import Participant
@@ -37,16 +39,19 @@ from signaling import (
     wire_frame,
 )
 from signaling.auth import mint_worker_token, verify_worker_token
+from signaling.balance import BalanceCollector, LoadBoard, Rebalancer
 from signaling.errors import TokenExpired, TokenInvalid
 from signaling.redis_cluster import ClusterUnavailable
 from signaling.redis_log import ReplicaWait
 from signaling.sfu_placement import PlacedWorkers, PlacementCollector
-from signaling.sfu_registry import Registration, WorkerRegistry
+from signaling.sfu_registry import Registration, RegistryUnavailable, WorkerRegistry
 from turn_config import TurnConfig
 from whiteboard import RedisBoardStore, SqliteBoardStore, WhiteboardService
 
 from .board_feed import RedisBoardFeed
 from .config import ClusterSettings, ServeConfig, SfuConfig
+
+log = logging.getLogger(__name__)
 
 
 def build_node(config: ServeConfig) -> SignalingNode:
@@ -96,6 +101,8 @@ def build_cluster_node(config: ServeConfig, cluster: ClusterSettings) -> Signali
             WorkerRegistry(router), config.media.placement, token=worker_tokens(config.keyring)
         )
     node = SignalingNode(config.node, config.http, config.keyring, store, bus, boards, media=media)
+    node.balance = Rebalancer(LoadBoard(router), bus.node_id, node.joined_members, cluster.balance)
+    node.metrics.registry.register(BalanceCollector(node.balance))
     return _with_media(node, config)
 
 
@@ -164,6 +171,7 @@ class SfuWorkerProcess:
             config.worker_id,
             worker_token_check(config.keyring),
             ready=lambda: self.registration.registered,
+            draining=lambda: self.registration.draining,
         )
         self.registration = Registration(
             WorkerRegistry(self.router),
@@ -172,6 +180,7 @@ class SfuWorkerProcess:
             lambda: (self.service.load(), self.service.rooms()),
             ttl_ms=config.heartbeat_ttl_ms,
         )
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Learn the cluster, listen, then register (placement may pick it from then on).
@@ -186,6 +195,20 @@ class SfuWorkerProcess:
             self.config.host, self.config.port, tls.context if tls is not None else None
         )
         await self.registration.start()
+
+    def request_drain(self, draining: bool = True) -> None:
+        """Take this worker out of placement (SIGUSR1), or put it back (SIGUSR2), in the
+        background: its rooms stay until they end (:meth:`WorkerRegistry.drain`)."""
+
+        async def drain() -> None:
+            try:
+                await self.registration.drain(draining)
+            except RegistryUnavailable as exc:
+                log.error("sfu: could not %s: %s", "drain" if draining else "undrain", exc)
+
+        task = asyncio.get_running_loop().create_task(drain())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
         """Leave placement first, then close the nodes' connections (they reset their sessions,

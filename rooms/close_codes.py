@@ -76,7 +76,14 @@ class CloseCode(IntEnum):
         WS,
         BOARD,
     )
-    SERVICE_RESTART = 1012, "the server is restarting or draining", True, WS, BOARD
+    SERVICE_RESTART = (
+        1012,
+        "the server is restarting or draining, or (/ws) asks the client to move to a less "
+        "loaded node (rebalancing)",
+        True,
+        WS,
+        BOARD,
+    )
     TRY_AGAIN_LATER = 1013, "a whiteboard connection fell behind (send queue full)", True, BOARD
     SLOW_CONSUMER = 4008, "the connection, or its node, fell behind", True, WS
     BAD_MESSAGE = 4400, "a malformed whiteboard message or board name", False, BOARD

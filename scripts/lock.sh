@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate requirements.lock (runtime + test + bench + loadtest extras, pinned, with hashes).
+# Regenerate requirements.lock (runtime + test + bench + loadtest + tracing extras, pinned, with hashes).
 # Uses uv 0.13.9 from a throwaway venv unless that exact uv is already on PATH.
 set -euo pipefail
 
@@ -21,7 +21,7 @@ else
 fi
 
 "$uv_bin" pip compile pyproject.toml \
-    --extra test --extra bench --extra loadtest \
+    --extra test --extra bench --extra loadtest --extra tracing \
     --generate-hashes \
     --python-version 3.11 \
     -o requirements.lock "$@" >/dev/null

@@ -168,6 +168,8 @@ class WorkerService:
         verify: checks a node's bearer token for ``worker_id``; raises
             :class:`sfu.rpc.Unauthorized` to refuse the connection (HTTP 401).
         ready: whether the worker is registered for placement now (``/readyz``).
+        draining: whether it is out of placement (drained: it keeps its rooms, takes no new one),
+            for ``/metrics``.
     """
 
     def __init__(
@@ -176,11 +178,13 @@ class WorkerService:
         worker_id: str,
         verify: rpc.VerifyToken,
         ready: Callable[[], bool] = lambda: True,
+        draining: Callable[[], bool] = lambda: False,
     ) -> None:
         self.worker = worker
         self.worker_id = worker_id
         self.verify = verify
         self.ready = ready
+        self.draining = draining
         #: RPC handshakes refused with 401, for ``/metrics``.
         self.refusals = 0
         self.connections: set[_NodeConnection] = set()
@@ -282,6 +286,11 @@ class _ServiceCollector(Collector):
             "liveclass_sfu_peers",
             "Participants' media connections (the load placement reads)",
             self.service.load(),
+        )
+        yield GaugeMetricFamily(
+            "liveclass_sfu_draining",
+            "1 while this worker is drained: no new room is placed on it, its rooms stay",
+            int(self.service.draining()),
         )
         yield CounterMetricFamily(
             "liveclass_sfu_rpc_refusals",

@@ -65,6 +65,7 @@ from rooms import (
 )
 from rooms.snapshot import SnapshotError, state_from_data, state_to_data
 
+from . import tracing
 from .bus import Bus
 from .codec import encode_ack, encode_error, encode_event, encode_reconnect, encode_view, pack
 from .edge.batch import Plan, Proposal, batch_size, conflict_backoff_s, plan_batch
@@ -120,6 +121,8 @@ class _Queued:
     done: asyncio.Future[tuple[Record, ...]]
     outbox: Outbox | None = None
     ref: int | None = None
+    #: The command's ``liveclass.command`` span (:mod:`signaling.tracing`; None: untraced).
+    trace: Any = None
 
 
 @dataclass(eq=False, slots=True)
@@ -546,7 +549,7 @@ class RoomHub:
     # -- commands: the batched write path --------------------------------------------------------
 
     def submit(
-        self, member: Member, ref: int, command: Command
+        self, member: Member, ref: int, command: Command, trace: Any = None
     ) -> asyncio.Future[tuple[Record, ...]]:
         """Queue one command for the next batch (:mod:`signaling.edge.batch`); the writer sends
         the sender its ack or error once the batch committed.
@@ -554,12 +557,17 @@ class RoomHub:
         The future is the command's records (empty when nothing changed); its exception is the
         RoomError the writer answered, or StoreUnavailable (nothing was appended; the writer
         sent nothing: the caller answers ``unavailable``). Commands of one member are decided in
-        the order they were submitted.
+        the order they were submitted. ``trace`` is the command's span, the parent of (or linked
+        from) its batch's (:func:`signaling.tracing.start_command`).
         """
-        return self._propose(Proposal(member.participant, command), member.outbox, ref)
+        return self._propose(Proposal(member.participant, command), member.outbox, ref, trace)
 
     def _propose(
-        self, proposal: Proposal, outbox: Outbox | None = None, ref: int | None = None
+        self,
+        proposal: Proposal,
+        outbox: Outbox | None = None,
+        ref: int | None = None,
+        trace: Any = None,
     ) -> asyncio.Future[tuple[Record, ...]]:
         """Queue ``proposal`` for the next batch; the future is its records once committed, or
         the RoomError / StoreUnavailable it came to. With ``outbox``, the writer also sends the
@@ -569,7 +577,7 @@ class RoomHub:
         if self._closed:
             done.set_exception(StoreUnavailable(f"room {self.room_id} is unloading"))
             return done
-        self._queue.append(_Queued(proposal, done, outbox, ref))
+        self._queue.append(_Queued(proposal, done, outbox, ref, trace))
         if self._writer is None:
             # Started on the next loop turn: what other connections read in this one joins it.
             self._writer = loop.create_task(self._write())
@@ -586,7 +594,8 @@ class RoomHub:
                     continue
                 async with self._lock:
                     try:
-                        await self._commit(batch)
+                        with tracing.batch([q.trace for q in batch], len(batch), self.room_id):
+                            await self._commit(batch)
                     except StoreUnavailable as exc:
                         _fail(batch, exc)
                     except Exception as exc:
@@ -607,7 +616,8 @@ class RoomHub:
         proposals = [q.proposal for q in batch]
         conflicts = 0
         while True:
-            plan = plan_batch(self.state, proposals, now_ms())
+            with tracing.span("liveclass.decide"):
+                plan = plan_batch(self.state, proposals, now_ms())
             if not plan.records:
                 if await self._fell_behind():
                     continue
@@ -615,12 +625,13 @@ class RoomHub:
                 return
             started = time.perf_counter()
             try:
-                records = await self.store.append(
-                    self.room_id,
-                    [r.event for r in plan.records],
-                    expected_last_id=plan.base_last_id,
-                    ts=plan.records[0].ts,
-                )
+                with tracing.span("liveclass.append", **{"liveclass.events": len(plan.records)}):
+                    records = await self.store.append(
+                        self.room_id,
+                        [r.event for r in plan.records],
+                        expected_last_id=plan.base_last_id,
+                        ts=plan.records[0].ts,
+                    )
             except AppendConflict as conflict:
                 conflicts += 1
                 self.metrics.append_conflicts.inc()
@@ -632,6 +643,7 @@ class RoomHub:
             self.metrics.append_seconds.observe(time.perf_counter() - started)
             self.metrics.batch_commands.observe(len(batch))
             self.metrics.events_appended.inc(len(records))
+            delivering = tracing.start("liveclass.deliver")
             if (
                 plan.state is not None
                 and self.state.last_id == plan.base_last_id
@@ -648,7 +660,9 @@ class RoomHub:
                 # One record at a time, so each is fanned out to the places it was made in.
                 self._deliver(records)
             self._answer(batch, plan)
-            await self.bus.publish(self.room_id, records)
+            tracing.end(delivering)
+            with tracing.span("liveclass.publish"):
+                await self.bus.publish(self.room_id, records)
             self._snapshot_due(records)
             return
 

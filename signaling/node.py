@@ -42,8 +42,9 @@ from rooms import (
     is_board_name,
 )
 
-from . import saved_groups
+from . import saved_groups, tracing
 from .auth import Access, Keyring, verify, verify_access
+from .balance import Rebalancer
 from .boards import BoardEndpoint, OpenRoom
 from .bus import Bus
 from .codec import (
@@ -207,7 +208,10 @@ class SignalingNode:
         #: Joins under way per room (from opening the room to the member's registration).
         self._joining: Counter[str] = Counter()
         self._idle_timers: dict[str, asyncio.TimerHandle] = {}
-        self._members: dict[Member, None] = {}
+        #: Joined ``/ws`` connections -> their room.
+        self._members: dict[Member, str] = {}
+        #: Asks clients to reconnect when this node holds more than its share (a cluster node).
+        self.balance: Rebalancer | None = None
         self._connections: set[ServerConnection] = set()
         self._server: Server | None = None
         self._join_bucket = TokenBucket(settings.join_rate_per_s, settings.join_burst)
@@ -243,6 +247,8 @@ class SignalingNode:
         """
         s = self.settings
         await self.bus.start()
+        if self.balance is not None:
+            self.balance.start()
         self._server = await serve(
             self._handle,
             s.host,
@@ -267,6 +273,10 @@ class SignalingNode:
         # Up to twice the limit a message is read and refused with 4413 (y-websocket clients do
         # not retry 44xx); past that the WebSocket layer closes with 1009 without reading it.
         return 2 * self.boards.max_message_bytes if self.boards is not None else 0
+
+    def joined_members(self) -> list[tuple[str, Member]]:
+        """Every joined ``/ws`` connection of this node with its room id."""
+        return [(room, member) for member, room in self._members.items()]
 
     def ready(self) -> bool:
         return (
@@ -461,6 +471,8 @@ class SignalingNode:
         self.draining = True
         if self._server is not None:
             self._server.close(close_connections=False)
+        if self.balance is not None:
+            await self.balance.close()
         frame = encode_reconnect("shutdown", 1000)
         outboxes = [m.outbox for m in self._members] + list(self._waiting_outboxes)
         closing = [
@@ -580,10 +592,13 @@ class SignalingNode:
                         hub.reply(outbox, await self._media(media, message))
                     else:
                         command = await self._with_groups(hub, member, message.command)
-                        done = hub.submit(member, message.ref, command)
+                        span = tracing.start_command(message.command.type, hub.room_id)
+                        done = hub.submit(member, message.ref, command, span)
                         done.add_done_callback(
                             functools.partial(_if_unavailable, outbox, message.ref)
                         )
+                        if span is not None:
+                            done.add_done_callback(functools.partial(_end_command, span))
                         in_flight.append(done)
                         while in_flight and in_flight[0].done():
                             in_flight.popleft()
@@ -694,7 +709,10 @@ class SignalingNode:
         """One media frame's answer; a failure in the SFU is reported (``internal``) and
         leaves this connection, and everyone else's media, as it was."""
         try:
-            return await media.handle(message)
+            with tracing.root(
+                "liveclass.media", "SERVER", **{"liveclass.media.type": message.type}
+            ):
+                return await media.handle(message)
         except ClientError:
             raise
         except Exception:
@@ -750,7 +768,9 @@ class SignalingNode:
 
     def _entered(self, hub: RoomHub, member: Member) -> None:
         """A connection joined ``hub`` (at once, or admitted from its waiting room)."""
-        self._members[member] = None
+        self._members[member] = hub.room_id
+        if self.balance is not None:
+            self.balance.joined(hub.room_id, member.participant.identity)
         self._hold_identity(hub, member)
 
     async def _enter(
@@ -916,6 +936,13 @@ def _if_unavailable(outbox: Outbox, ref: int, done: asyncio.Future[tuple[Record,
                 Unavailable("the store is unavailable; retry", retry_after_ms=retry_ms), ref
             )
         )
+
+
+def _end_command(span: Any, done: asyncio.Future[tuple[Record, ...]]) -> None:
+    """End a command's span once it was answered (with the error code it was refused with)."""
+    exc = None if done.cancelled() else done.exception()
+    code = "cancelled" if done.cancelled() else getattr(exc, "code", None)
+    tracing.end(span, code if exc is not None or done.cancelled() else None)
 
 
 def member_room(hub: RoomHub | None) -> str:

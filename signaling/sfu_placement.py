@@ -15,8 +15,10 @@
   has lapsed at two checks in a row while other workers' are fresh. Its peers are gone with it
   (a worker closes a node's peers when the node's connection closes), so every session whose
   media was there is told ``media.reset`` (its ``reset`` callback); the client publishes and
-  subscribes again and its room is placed anew, on another worker (the lost one is excluded by
-  this node until it leaves the registry);
+  subscribes again and its room is placed anew, on another worker. The finding names the
+  worker's process (its registration epoch) and goes to the registry with the placement, so
+  every node stops placing rooms on that process (:meth:`WorkerRegistry.place`); the same id
+  registered again by a restarted process is placed again, by every node;
 - every ``monitor_interval_s`` the node compares where its sessions' media is with the room's
   recorded worker: a session on another worker than the room's (another node re-placed it) is
   reset too, so a room never stays split over two workers.
@@ -43,6 +45,7 @@ from sfu.remote import RemoteWorker, SendOffer, WorkerLost
 from sfu.rpc import MintToken
 from sfu.transport import MediaError
 
+from . import tracing
 from .errors import MediaUnavailable
 from .sfu_registry import RegistryUnavailable, WorkerRegistry
 
@@ -97,7 +100,10 @@ class PlacedWorkers:
         self._connecting: dict[str, asyncio.Future[RemoteWorker]] = {}
         self._peers: dict[str, _Peer] = {}
         self._resets: dict[str, Callable[[str], None]] = {}
-        self._dead: dict[str, float] = {}  # worker id -> excluded until (monotonic s)
+        #: Worker id -> (excluded until (monotonic s), the epoch of the process found dead).
+        self._dead: dict[str, tuple[float, str]] = {}
+        #: Worker id -> the epoch of the process this node last placed on or connected to.
+        self._epochs: dict[str, str] = {}
         self._absent: set[str] = set()  # connected workers the registry did not list last time
         self._monitor: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -240,6 +246,7 @@ class PlacedWorkers:
                 raise MediaUnavailable(f"media cannot be placed now; retry ({exc})") from exc
             if placement is None:
                 raise MediaUnavailable("no media server (SFU worker) is available; retry later")
+            self._epochs[placement.worker_id] = placement.epoch
             if placement.new:
                 self.placements += 1
                 log.info("sfu: room %s placed on worker %s", room_id, placement.worker_id)
@@ -247,17 +254,22 @@ class PlacedWorkers:
                 remote = await self._connect(placement.worker_id, placement.url)
             except WorkerLost as exc:
                 log.warning("sfu: worker %s unreachable: %s", placement.worker_id, exc)
-                self._dead[placement.worker_id] = time.monotonic() + DEAD_HOLD_S
+                self._found_dead(placement.worker_id)
                 continue
             self._peers[peer_id] = _Peer(placement.worker_id, room_id)
             return remote
         raise MediaUnavailable("no media server (SFU worker) could be reached; retry later")
 
-    def _excluded(self) -> list[str]:
+    def _found_dead(self, worker_id: str) -> None:
+        self._dead[worker_id] = (time.monotonic() + DEAD_HOLD_S, self._epochs.get(worker_id, ""))
+
+    def _excluded(self) -> dict[str, str]:
+        """The workers this node found dead, with the epoch of the process it found dead (the
+        registry shares the finding with every node; see :meth:`WorkerRegistry.place`)."""
         now = time.monotonic()
-        for worker_id in [w for w, until in self._dead.items() if until <= now]:
+        for worker_id in [w for w, (until, _) in self._dead.items() if until <= now]:
             del self._dead[worker_id]
-        return sorted(self._dead)
+        return {w: epoch for w, (_, epoch) in sorted(self._dead.items())}
 
     async def _connect(self, worker_id: str, url: str) -> RemoteWorker:
         remote = self._remotes.get(worker_id)
@@ -290,7 +302,9 @@ class PlacedWorkers:
 
     async def _call(self, remote: RemoteWorker, method: str, **args: Any) -> Any:
         try:
-            return await remote.call(method, **args)
+            attributes = {"rpc.method": method, "liveclass.worker": remote.worker_id}
+            with tracing.client("liveclass.sfu.call", **attributes):
+                return await remote.call(method, **args)
         except WorkerLost as exc:
             raise MediaUnavailable(
                 "the media server was lost; your media is being reset, publish again"
@@ -312,7 +326,7 @@ class PlacedWorkers:
         worker_id = remote.worker_id
         if self._remotes.get(worker_id) is remote:
             del self._remotes[worker_id]
-        self._dead[worker_id] = time.monotonic() + DEAD_HOLD_S
+        self._found_dead(worker_id)
         peers = [p for p, peer in self._peers.items() if peer.worker_id == worker_id]
         for peer_id in peers:
             self._peers.pop(peer_id, None)
@@ -379,8 +393,10 @@ class PlacedWorkers:
             await remote.close()
             await self._lost(remote, "its registration expired", reconnect=False)
         self._absent = absent
-        for worker_id in [w for w in self._dead if w not in view.live]:
-            del self._dead[worker_id]  # gone from placement anyway: stop excluding it
+        for worker_id, (_, epoch) in list(self._dead.items()):
+            if worker_id not in view.live or view.epochs.get(worker_id, epoch) != epoch:
+                # Gone from placement anyway, or restarted (another process under the id).
+                del self._dead[worker_id]
         moved = [
             peer_id
             for peer_id, peer in self._peers.items()

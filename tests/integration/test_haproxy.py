@@ -1,9 +1,10 @@
 """The shipped HAProxy config (deploy/haproxy/haproxy.cfg) in front of three real embedded
-``liveclass serve`` nodes: source stickiness, health checks on ``GET /healthz``, and what happens
-to clients when a node dies, hangs or stops.
+``liveclass serve`` nodes: each connection to the node holding the fewest (``balance leastconn``,
+whatever the source address), health checks on ``GET /healthz``, and what happens to clients when
+a node dies, hangs or stops.
 
-Each simulated client joins from its own loopback source address (``source_address(i)``), and the
-node a connection reached is the one whose session count (``stot``) grew: joins run one at a time.
+The node a connection reached is the one whose session count (``stot``) grew: joins run one at a
+time; ``scur`` is what each node holds now.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from tests.haproxy import HAProxy, source_address
 from tests.server import LiveclassServer
 
 NODES = 3
-SOURCES = 12
-RECONNECTS = 3
 #: check every 500 ms, fall 2: a dead node (connection refused) is down after about 1 s.
 DEAD_DOWN_WITHIN_S = 3.0
 #: a hung node fails by check timeout (1 s), twice: about 3 s.
@@ -71,11 +70,13 @@ def balancer(running_balancer: HAProxy, nodes: list[LiveclassServer]) -> HAProxy
     return running_balancer
 
 
-async def join_from(balancer: HAProxy, node: LiveclassServer, source: str) -> ClassroomClient:
+async def join_from(
+    balancer: HAProxy, node: LiveclassServer, source: str, identity: str | None = None
+) -> ClassroomClient:
     """A client joined to room "class" through HAProxy from ``source``; the caller closes it."""
     client = ClassroomClient(
         balancer.ws_url,
-        node.token(f"student-{source}"),
+        node.token(identity or f"student-{source}"),
         "class",
         reconnect=False,
         local_addr=(source, 0),
@@ -86,75 +87,94 @@ async def join_from(balancer: HAProxy, node: LiveclassServer, source: str) -> Cl
     return client
 
 
-async def node_reached(balancer: HAProxy, node: LiveclassServer, source: str) -> str:
-    """Join and leave from ``source``; the name of the one server that got the connection."""
+async def join_held(
+    balancer: HAProxy, node: LiveclassServer, source: str, identity: str
+) -> tuple[ClassroomClient, str]:
+    """Join from ``source`` and stay; the client and the one server that got the connection."""
     before = balancer.sessions_total()
-    client = await join_from(balancer, node, source)
-    await client.close()
+    client = await join_from(balancer, node, source, identity)
     after = balancer.sessions_total()
     grew = {name: after[name] - before[name] for name in after if after[name] != before[name]}
     assert len(grew) == 1 and next(iter(grew.values())) == 1, grew
-    return next(iter(grew))
+    return client, next(iter(grew))
 
 
-async def map_sources(balancer: HAProxy, node: LiveclassServer) -> dict[str, str]:
-    """Source address -> server name, for the first ``SOURCES`` sources."""
-    return {
-        source: await node_reached(balancer, node, source)
-        for source in map(source_address, range(SOURCES))
-    }
+def held(balancer: HAProxy) -> dict[str, int]:
+    """Server name -> connections open to it now (``scur``)."""
+    return {row["svname"]: int(row["scur"] or 0) for row in balancer.servers()}
 
 
-async def test_each_source_reaches_one_node_on_every_reconnect_and_sources_spread(
+async def hold(
+    balancer: HAProxy, node: LiveclassServer, count: int, source: str = "127.0.0.1"
+) -> list[tuple[ClassroomClient, str]]:
+    """``count`` clients joined one at a time and held open, all from ``source``."""
+    tag = secrets.token_hex(3)
+    return [await join_held(balancer, node, source, f"s{i}-{tag}") for i in range(count)]
+
+
+async def close_held(clients: list[tuple[ClassroomClient, str]]) -> None:
+    await asyncio.gather(*(c.close() for c, _ in clients), return_exceptions=True)
+
+
+async def wait_held(balancer: HAProxy, name: str, count: int, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while held(balancer)[name] != count:
+        assert time.monotonic() < deadline, held(balancer)
+        await asyncio.sleep(0.02)
+
+
+async def test_connections_from_one_address_spread_to_the_least_loaded_node(
     balancer: HAProxy, nodes: list[LiveclassServer]
 ) -> None:
-    reached = {source_address(i): set[str]() for i in range(SOURCES)}
-    for source, names in reached.items():
-        # Back to back, so that a rotating policy (roundrobin, leastconn) would change node.
-        for _ in range(RECONNECTS):
-            names.add(await node_reached(balancer, nodes[0], source))
-    assert all(len(names) == 1 for names in reached.values()), reached
-    used = set.union(*reached.values())
-    assert len(used) >= 2, reached
+    # One source address for all, as a school's network behind one NAT: leastconn still spreads.
+    clients = await hold(balancer, nodes[0], 4 * NODES)
+    try:
+        assert sorted(held(balancer).values()) == [4] * NODES
+        assert {name for _, name in clients} == set(balancer.names)
+    finally:
+        await close_held(clients)
     assert all(row["check_status"].removeprefix("* ") == "L7OK" for row in balancer.servers())
 
 
 async def test_a_killed_node_is_down_within_3s_and_only_its_clients_move(
     balancer: HAProxy, nodes: list[LiveclassServer]
 ) -> None:
-    before = await map_sources(balancer, nodes[0])
-    victim = max(balancer.names, key=list(before.values()).count)
-    moved = [source for source, name in before.items() if name == victim]
-    redispatched = int(balancer.stats_of(victim)["wredis"])
-    sessions = balancer.sessions_total()
-    killed_at = time.monotonic()
-    nodes[balancer.names.index(victim)].kill()
+    clients = await hold(balancer, nodes[0], 3 * NODES)
+    try:
+        victim = balancer.names[0]
+        redispatched = int(balancer.stats_of(victim)["wredis"])
+        killed_at = time.monotonic()
+        nodes[0].kill()
+        await wait_held(balancer, victim, 0)
+        sessions = balancer.sessions_total()
 
-    # Before the health checks notice, the refused connection is retried on another node at once.
-    client = await join_from(balancer, nodes[0], moved[0])
-    await client.close()
-    assert balancer.server_states()[victim] != "DOWN"
-    assert int(balancer.stats_of(victim)["wredis"]) == redispatched + 1
-    grew = {name: n - sessions[name] for name, n in balancer.sessions_total().items()}
-    assert sorted(grew.values()) == [0, 1, 1] and grew[victim] == 1, grew
+        # The victim holds the fewest connections now. Before the health checks notice, the
+        # connection it refuses is retried on another node at once.
+        client = await join_from(balancer, nodes[1], source_address(0))
+        await client.close()
+        assert balancer.server_states()[victim] != "DOWN"
+        assert int(balancer.stats_of(victim)["wredis"]) == redispatched + 1
+        grew = {name: n - sessions[name] for name, n in balancer.sessions_total().items()}
+        assert sorted(grew.values()) == [0, 1, 1] and grew[victim] == 1, grew
 
-    balancer.wait_state(victim, "DOWN", timeout=DEAD_DOWN_WITHIN_S)
-    print(f"killed {victim} marked DOWN after {time.monotonic() - killed_at:.2f}s")
-
-    after = await map_sources(balancer, nodes[0])
-    assert all(after[source] != victim for source in moved), after
-    assert {s: n for s, n in after.items() if s not in moved} == {
-        s: n for s, n in before.items() if s not in moved
-    }
+        balancer.wait_state(victim, "DOWN", timeout=DEAD_DOWN_WITHIN_S)
+        print(f"killed {victim} marked DOWN after {time.monotonic() - killed_at:.2f}s")
+        for c, name in clients:
+            await c.wait_until(
+                lambda c=c, name=name: (c.closed_with is not None) == (name == victim), 2.0
+            )
+        after = await hold(balancer, nodes[1], 2)
+        assert victim not in {name for _, name in after}
+        await close_held(after)
+    finally:
+        await close_held(clients)
 
 
 async def test_a_client_of_a_hung_node_is_disconnected_when_it_is_marked_down(
     balancer: HAProxy, nodes: list[LiveclassServer]
 ) -> None:
-    sources = await map_sources(balancer, nodes[0])
-    source, victim = next(iter(sources.items()))
+    client, victim = await join_held(balancer, nodes[0], source_address(1), "hung-client")
     hung = nodes[balancer.names.index(victim)]
-    client = await join_from(balancer, nodes[0], source)
     assert hung.proc is not None
     os.kill(hung.proc.pid, signal.SIGSTOP)
     try:
@@ -164,29 +184,35 @@ async def test_a_client_of_a_hung_node_is_disconnected_when_it_is_marked_down(
         )
         print(f"hung {victim} marked DOWN after {waited:.2f}s")
         await client.wait_until(lambda: client.closed_with is not None, timeout=2.0)
-        assert await node_reached(balancer, nodes[0], source) != victim
+        other = nodes[(balancer.names.index(victim) + 1) % NODES]
+        again, name = await join_held(balancer, other, source_address(1), "hung-client-2")
+        assert name != victim
+        await again.close()
     finally:
         os.kill(hung.proc.pid, signal.SIGCONT)
         await client.close()
 
 
-async def test_a_stopped_node_is_down_and_its_sources_return_when_it_is_back(
+async def test_a_stopped_node_is_down_and_takes_the_new_connections_when_it_is_back(
     balancer: HAProxy, nodes: list[LiveclassServer]
 ) -> None:
-    before = await map_sources(balancer, nodes[0])
     victim = balancer.names[1]
-    assert victim in before.values()
     stopped = nodes[1]
     stopped.stop()  # SIGTERM: the node drains and closes its port; /healthz is refused
     waited = balancer.wait_state(victim, "DOWN", timeout=DEAD_DOWN_WITHIN_S)
     print(f"stopped {victim} marked DOWN after {waited:.2f}s")
-    while_down = await map_sources(balancer, nodes[0])
-    assert victim not in while_down.values()
-
-    stopped.start()
-    waited = balancer.wait_state(victim, "UP", timeout=DEAD_DOWN_WITHIN_S)
-    print(f"restarted {victim} UP again after {waited:.2f}s")
-    assert await map_sources(balancer, nodes[0]) == before
+    while_down = await hold(balancer, nodes[0], 4)
+    try:
+        assert victim not in {name for _, name in while_down}
+        stopped.start()
+        waited = balancer.wait_state(victim, "UP", timeout=DEAD_DOWN_WITHIN_S)
+        print(f"restarted {victim} UP again after {waited:.2f}s")
+        # It holds the fewest connections: the next ones go to it until it has caught up.
+        back = await hold(balancer, nodes[0], 2)
+        assert [name for _, name in back] == [victim, victim]
+        await close_held(back)
+    finally:
+        await close_held(while_down)
 
 
 class HealthEndpoint(BaseHTTPRequestHandler):

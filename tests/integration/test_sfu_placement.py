@@ -37,6 +37,7 @@ from signaling import ClusterRouter, Grants, Keyring, mint, parse_seeds
 from signaling.auth import mint_worker_token
 from signaling.sfu_registry import WorkerRegistry
 from tests.integration.media_peers import joined, loopback_ice, until  # noqa: F401
+from tests.otlp import CLIENT, SERVER, Collector
 from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
 from tests.sfu_worker import SfuWorker
@@ -424,3 +425,43 @@ async def test_e_a_worker_opens_rpc_only_to_a_token_of_the_cluster_for_itself(
     finally:
         await node.close()
     assert lost == []
+
+
+async def test_f_a_traced_nodes_media_frame_has_a_client_span_for_each_call_to_its_worker(
+    cluster: RedisCluster,
+    secret: str,
+    start_worker: Callable[[], SfuWorker],
+    bots: list[Publisher | Subscriber | ClassroomClient],
+    tmp_path: Path,
+) -> None:
+    worker = start_worker()
+    collector = Collector()
+    node = LiveclassServer(
+        tmp_path / "traced",
+        ["--redis-cluster", cluster.seeds, "--node-id", "traced", "--otlp-endpoint", collector.url],
+        secret=secret,
+        env={"OTEL_BSP_SCHEDULE_DELAY": "100"},  # export every 100 ms
+    )
+    node.data_dir.mkdir()
+    try:
+        node.start()
+        student = await joined(node, bots, "s1", "traced-room")
+        await student.subscribe_media()
+
+        def called() -> bool:
+            return any(s.name == "liveclass.sfu.call" for s in collector.spans)
+
+        await asyncio.to_thread(collector.wait_until, called, "the worker call's span")
+        [media] = collector.named("liveclass.media")
+        calls = collector.named("liveclass.sfu.call")
+        assert media.attributes["liveclass.media.type"] == "media.subscribe"
+        assert media.parent == b"" and media.kind == SERVER
+        assert [c.attributes["rpc.method"] for c in calls] == ["subscribe"]
+        assert calls[0].attributes["liveclass.worker"] == worker.worker_id
+        assert calls[0].parent == media.span_id and calls[0].trace_id == media.trace_id
+        assert calls[0].kind == CLIENT
+        assert {r.get("service.instance.id") for r in collector.resources} == {"traced"}
+        await student.close()
+    finally:
+        node.stop()
+        collector.close()

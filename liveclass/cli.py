@@ -16,6 +16,7 @@ from pathlib import Path
 from rooms import CLASS_NAME_MAX, Role
 from signaling import ClusterUnavailable, Grants, mint, tracing
 from signaling.sfu_registry import RegistryUnavailable
+from signaling.tls import ServerTls, TlsFileError
 
 from .config import (
     DATA_DIR,
@@ -51,6 +52,23 @@ def parse_ttl(text: str) -> int:
     return int(match.group(1)) * _TTL_UNITS[match.group(2)]
 
 
+def _reload_tls_on_sighup(tls: ServerTls | None) -> None:
+    """SIGHUP reads ``--tls-cert``/``--tls-key`` again (a renewed certificate): new connections
+    get it, open ones keep theirs; a pair that does not load is logged and the old one kept."""
+    if tls is None:
+        return
+
+    def reload() -> None:
+        try:
+            tls.reload()
+        except TlsFileError as exc:
+            log.error("SIGHUP: kept the TLS certificate in use: %s", exc)
+            return
+        log.info("SIGHUP: reloaded the TLS certificate %s", tls.cert_file)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+
+
 def _raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -63,6 +81,7 @@ async def _serve(config: ServeConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    _reload_tls_on_sighup(config.tls)
     server = await node.start()
     url = config.http.public_url
     if config.cluster is not None:
@@ -148,6 +167,7 @@ async def _run_sfu(config: SfuConfig) -> None:
     # Drain (no new room placed here; its rooms stay until they end), and undo it.
     loop.add_signal_handler(signal.SIGUSR1, worker.request_drain, True)
     loop.add_signal_handler(signal.SIGUSR2, worker.request_drain, False)
+    _reload_tls_on_sighup(config.tls)
     await worker.start()
     print(
         f"liveclass sfu worker {config.worker_id} serving RPC on {config.rpc_url} "

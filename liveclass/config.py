@@ -9,6 +9,7 @@ import ipaddress
 import os
 import re
 import secrets
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from signaling import (
 )
 from signaling.balance import BalanceSettings
 from signaling.sfu_placement import PlacementSettings
+from signaling.tls import ServerTls, TlsFileError
 from turn_config import TurnConfig, TurnConfigError
 from whiteboard import WhiteboardSettings
 
@@ -78,6 +80,22 @@ def parse_listen_ips(text: str) -> tuple[str, ...] | None:
     return tuple(ips)
 
 
+def rpc_client_tls(ca_file: str) -> ssl.SSLContext | None:
+    """``--sfu-tls-ca-file``: the context a node's ``wss://`` RPC connections verify the
+    workers' certificates with (None without a file: the system's CAs; ``ws://`` workers
+    ignore it).
+
+    Raises:
+        ConfigError: the file is missing or holds no PEM certificate.
+    """
+    if not ca_file:
+        return None
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"--sfu-tls-ca-file {ca_file}: {exc}") from exc
+
+
 @dataclass(frozen=True, slots=True)
 class MediaSettings:
     """Media: the embedded SFU worker's ICE addresses (``listen_ips`` None gathers on every
@@ -97,7 +115,9 @@ class MediaSettings:
         if rpc_timeout_ms < 100 or reconnect_ms < 0:
             raise ConfigError("--sfu-rpc-timeout-ms must be >= 100, --sfu-reconnect-ms >= 0")
         placement = PlacementSettings(
-            call_timeout_s=rpc_timeout_ms / 1000, reconnect_s=reconnect_ms / 1000
+            call_timeout_s=rpc_timeout_ms / 1000,
+            reconnect_s=reconnect_ms / 1000,
+            rpc_tls=rpc_client_tls(str(v["sfu_tls_ca_file"])),
         )
         return cls(
             parse_listen_ips(str(v["sfu_listen_ips"])),
@@ -182,6 +202,36 @@ REDIS_ACCESS_OPTIONS: tuple[Option, ...] = (
     ),
     Option("redis_tls_key_file", str, "", "with rediss:// seeds: the client certificate's key"),
 )
+
+
+#: TLS on the listening port (``liveclass serve``: the whole port; ``liveclass sfu``: its RPC).
+TLS_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "tls_cert",
+        str,
+        "",
+        "serve https:// and wss:// with this certificate chain (PEM; with --tls-key; SIGHUP "
+        "reloads both; default: plain http)",
+    ),
+    Option("tls_key", str, "", "the --tls-cert certificate's private key (PEM, unencrypted)"),
+)
+
+
+def server_tls(v: dict[str, Any]) -> ServerTls | None:
+    """``--tls-cert``/``--tls-key``: None without them.
+
+    Raises:
+        ConfigError: only one of the two, or a file that is missing, unreadable or not a pair.
+    """
+    cert, key = str(v["tls_cert"]), str(v["tls_key"])
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        raise ConfigError("--tls-cert and --tls-key go together: give both or neither")
+    try:
+        return ServerTls(Path(cert), Path(key))
+    except TlsFileError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def redis_access(v: dict[str, Any]) -> RedisAccess:
@@ -406,6 +456,14 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     ),
     Option("rebalance_batch", int, 10, "clients a node asks to reconnect per round at most"),
     Option("rebalance_spread_s", float, 5.0, "one round's asks are spread over this long (s)"),
+    *TLS_OPTIONS,
+    Option(
+        "sfu_tls_ca_file",
+        str,
+        "",
+        "with --redis-cluster: CA certificate(s) the SFU workers' wss:// RPC certificates are "
+        "verified against (default: the system's CAs)",
+    ),
 )
 KEY_OPTIONS: tuple[Option, ...] = (
     Option(
@@ -428,8 +486,10 @@ SFU_OPTIONS: tuple[Option, ...] = (
         "rpc_url",
         str,
         "",
-        "URL signaling nodes reach the RPC endpoint at (default ws://<listen>)",
+        "URL signaling nodes reach the RPC endpoint at (default ws://<listen>, wss:// with "
+        "--tls-cert)",
     ),
+    *TLS_OPTIONS,
     REDIS_CLUSTER,
     *REDIS_ACCESS_OPTIONS,
     SFU_LISTEN_IPS,
@@ -525,7 +585,9 @@ def load_keyring(values: dict[str, Any], data_dir: Path, *, create: bool = True)
         raise ConfigError(str(exc)) from exc
 
 
-def origin_policy(allowed: str, public_url: str, port: int, loopback: bool) -> OriginPolicy:
+def origin_policy(
+    allowed: str, public_url: str, port: int, loopback: bool, scheme: str = "http"
+) -> OriginPolicy:
     """``--allowed-origins``: the listed origins, the public URL's origin, and with ``loopback``
     (``--dev``, or a loopback or wildcard ``--host``: the server answers on loopback) the
     loopback names of this port.
@@ -546,7 +608,7 @@ def origin_policy(allowed: str, public_url: str, port: int, loopback: bool) -> O
         except ValueError as exc:
             raise ConfigError(f"--allowed-origins: {exc}") from exc
     if loopback:
-        origins |= loopback_origins("http", port)
+        origins |= loopback_origins(scheme, port)
     return OriginPolicy(frozenset(origins))
 
 
@@ -660,6 +722,8 @@ class ServeConfig:
     turn: TurnConfig = field(default_factory=lambda: TurnConfig.from_options("", "", 600))
     #: ``--otlp-endpoint``: where traces go (empty: no tracing).
     otlp_endpoint: str = ""
+    #: ``--tls-cert``/``--tls-key``: the port's TLS, reloaded on SIGHUP.
+    tls: ServerTls | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ServeConfig:
@@ -692,7 +756,9 @@ class ServeConfig:
             raise ConfigError("--board-awareness-clients must be >= 1, --board-staff-boards >= 0")
         data_dir = Path(v["data_dir"])
         shown_host = f"[{host}]" if ":" in host else host
-        public_url = str(v["public_url"] or f"http://{shown_host}:{port}")
+        tls = server_tls(v)
+        scheme = "https" if tls is not None else "http"
+        public_url = str(v["public_url"] or f"{scheme}://{shown_host}:{port}")
         if float(v["auth_failure_rate_per_s"]) <= 0 or float(v["auth_failure_burst"]) < 1:
             raise ConfigError("--auth-failure-rate-per-s must be > 0, --auth-failure-burst >= 1")
         if int(v["ws_max_message_bytes"]) < int(v["max_frame_bytes"]):
@@ -700,7 +766,9 @@ class ServeConfig:
         if int(v["auth_failure_addresses"]) < 1:
             raise ConfigError("--auth-failure-addresses must be at least 1")
         serves_loopback = bool(v["dev"]) or is_loopback(host) or host in ("0.0.0.0", "::")
-        origins = origin_policy(str(v["allowed_origins"]), public_url, port, serves_loopback)
+        origins = origin_policy(
+            str(v["allowed_origins"]), public_url, port, serves_loopback, scheme
+        )
         hub = HubSettings(
             presence_interval_s=int(v["presence_interval_ms"]) / 1000,
             large_room=int(v["large_room"]),
@@ -733,6 +801,7 @@ class ServeConfig:
             board_send_queue_frames=int(v["board_send_queue_frames"]),
             board_send_queue_bytes=int(v["board_send_queue_bytes"]),
             room_idle_s=float(v["room_idle_s"]),
+            tls=tls.context if tls is not None else None,
         )
         whiteboard = WhiteboardSettings(
             max_message_bytes=int(v["board_max_message_bytes"]),
@@ -768,6 +837,7 @@ class ServeConfig:
             media,
             turn,
             otlp_endpoint,
+            tls,
         )
 
 
@@ -788,6 +858,8 @@ class SfuConfig:
     #: The nodes' secrets: a node's RPC connection must present a token signed with one of them.
     keyring: Keyring
     redis_access: RedisAccess = field(default_factory=RedisAccess)
+    #: ``--tls-cert``/``--tls-key``: the RPC port's TLS, reloaded on SIGHUP.
+    tls: ServerTls | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> SfuConfig:
@@ -817,10 +889,12 @@ class SfuConfig:
         if host in ("0.0.0.0", "::") and not v["rpc_url"]:
             raise ConfigError(f"--listen {host}: give --rpc-url, the address nodes connect to")
         shown = f"[{host}]" if ":" in host else host
+        tls = server_tls(v)
+        scheme = "wss" if tls is not None else "ws"
         return cls(
             host=host,
             port=port,
-            rpc_url=str(v["rpc_url"] or f"ws://{shown}:{port}"),
+            rpc_url=str(v["rpc_url"] or f"{scheme}://{shown}:{port}"),
             seeds=seeds,
             listen_ips=parse_listen_ips(str(v["sfu_listen_ips"])),
             announced_ip=parse_announced_ip(str(v["sfu_announced_ip"])),
@@ -830,4 +904,5 @@ class SfuConfig:
             log_level=str(v["log_level"]),
             keyring=load_keyring(v, Path(v["data_dir"]), create=False),
             redis_access=redis_access(v),
+            tls=tls,
         )

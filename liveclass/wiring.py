@@ -190,7 +190,10 @@ class SfuWorkerProcess:
             OSError: the RPC address cannot be bound.
         """
         await self.router.start()
-        await self.service.start(self.config.host, self.config.port)
+        tls = self.config.tls
+        await self.service.start(
+            self.config.host, self.config.port, tls.context if tls is not None else None
+        )
         await self.registration.start()
 
     def request_drain(self, draining: bool = True) -> None:

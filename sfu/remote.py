@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,8 @@ class RemoteWorker:
         on_lost: called once with ``(self, reason)`` when the connection is gone.
         token: mints the bearer token for ``worker_id``, once per :meth:`connect`.
         call_timeout_s: a call unanswered this long loses the connection.
+        tls: verifies a ``wss://`` worker's certificate (None: the system's CAs); unused for
+            ``ws://``.
     """
 
     def __init__(
@@ -55,12 +58,14 @@ class RemoteWorker:
         *,
         token: rpc.MintToken,
         call_timeout_s: float = 10.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.worker_id = worker_id
         self.url = url
         self.on_lost = on_lost
         self.token = token
         self.call_timeout_s = call_timeout_s
+        self.tls = tls
         #: Subscribe offers are handed to these, by the node's peer id.
         self.offers: dict[str, SendOffer] = {}
         self.lost = False
@@ -85,6 +90,7 @@ class RemoteWorker:
                 max_size=1 << 20,
                 ping_interval=5,
                 ping_timeout=5,
+                **({"ssl": self.tls} if self.tls and self.url.startswith("wss:") else {}),
             )
         except InvalidStatus as exc:
             self.lost = True

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import ssl
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -200,8 +201,8 @@ class WorkerService:
         """The rooms with a Router here (a breakout's Router counts for its room)."""
         return sorted({router_id.split("/", 1)[0] for router_id in self.worker.routers})
 
-    async def start(self, host: str, port: int) -> Server:
-        """Listen for nodes.
+    async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> Server:
+        """Listen for nodes (over TLS with ``tls``: ``wss://`` and ``https://``).
 
         Raises:
             OSError: the address cannot be bound.
@@ -216,6 +217,7 @@ class WorkerService:
             ping_interval=5,
             ping_timeout=5,
             server_header="liveclass-sfu",
+            ssl=tls,
         )
         return self._server
 

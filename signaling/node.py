@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import random
+import ssl
 import weakref
 from collections import Counter, deque
 from collections.abc import Callable
@@ -161,6 +162,8 @@ class NodeSettings:
     board_send_queue_frames: int = 4096
     #: Payload bytes queued for a whiteboard connection that is behind; past it: 1013.
     board_send_queue_bytes: int = 4 * 1024 * 1024
+    #: The port's TLS (``--tls-cert``; :class:`signaling.tls.ServerTls`); None: plain.
+    tls: ssl.SSLContext | None = None
 
 
 class SignalingNode:
@@ -261,6 +264,7 @@ class SignalingNode:
             close_timeout=2,
             server_header="liveclass",
             backlog=s.listen_backlog,
+            ssl=s.tls,
         )
         return self._server
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
@@ -66,6 +67,8 @@ class PlacementSettings:
     connect_timeout_s: float = 2.0
     reconnect_s: float = 0.5
     monitor_interval_s: float = 1.0
+    #: Verifies ``wss://`` workers' certificates (``--sfu-tls-ca-file``); None: the system's CAs.
+    rpc_tls: ssl.SSLContext | None = None
 
 
 @dataclass(slots=True)
@@ -284,6 +287,7 @@ class PlacedWorkers:
                 self._on_lost,
                 token=self.token,
                 call_timeout_s=self.settings.call_timeout_s,
+                tls=self.settings.rpc_tls,
             )
             await remote.connect(self.settings.connect_timeout_s)
         except BaseException as exc:

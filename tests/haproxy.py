@@ -1,7 +1,8 @@
 """A real HAProxy for tests, running the shipped deploy/haproxy/haproxy.cfg in the foreground.
 
-``HAProxy(directory, backends).start()`` renders the shipped config with only the lines it marks
-"rendered" replaced (the frontend bind address, the server list, the stats socket path), starts
+``HAProxy(directory, backends).start()`` renders the shipped config (with ``crt=``, the
+TLS-terminating haproxy-tls.cfg) with only the lines it marks "rendered" replaced (the frontend
+bind address and its ``ssl crt`` file, the server list, the stats socket path), starts
 ``haproxy -f <rendered> -db`` as a child process and waits until the frontend listens and every
 server is UP after a passed health check. The runtime API on the unix stats socket answers
 ``server_states()`` and ``sessions_total()``, in plain socket code.
@@ -42,7 +43,10 @@ _MAX_SOCKET_PATH = 100
 #: ``check_status`` values of a passed check (layer 4 connect, layer 6 TLS, layer 7 response).
 _CHECK_PASSED = frozenset({"L4OK", "L6OK", "L7OK"})
 
-_BIND = re.compile(r"^(\s*)bind\s.*# rendered: bind$", re.MULTILINE)
+SHIPPED_TLS_CONFIG = SHIPPED_CONFIG.with_name("haproxy-tls.cfg")
+#: The bind line: its address is replaced, its options (``ssl crt <file> ...``) are kept.
+_BIND = re.compile(r"^(\s*)bind\s+\S+([^#\n]*?)\s*# rendered: bind$", re.MULTILINE)
+_CRT = re.compile(r"(\sssl crt )\S+")
 _STATS_SOCKET = re.compile(r'^(\s*stats socket )"[^"]*"(.*# rendered: stats socket)$', re.MULTILINE)
 _SERVERS = re.compile(
     r"^(\s*)# rendered: servers begin.*?$.*?^\s*# rendered: servers end$",
@@ -66,25 +70,39 @@ def source_address(i: int) -> str:
     return f"127.{a + 1}.{b + 1}.{c + 1}"
 
 
-def render(config: str, port: int, backends: list[tuple[str, int]], stats_socket: Path) -> str:
-    """The shipped config with its bind line, server list and stats socket path replaced.
+def render(
+    config: str,
+    port: int,
+    backends: list[tuple[str, int]],
+    stats_socket: Path,
+    crt: Path | None = None,
+    server_options: str = "",
+) -> str:
+    """The shipped config with its bind address, server list and stats socket path replaced,
+    and the bind line's ``ssl crt`` file with ``crt`` (haproxy-tls.cfg).
 
-    Servers are named ``node1``..``nodeN`` in ``backends`` order.
+    Servers are named ``node1``..``nodeN`` in ``backends`` order, each line ending with
+    ``server_options`` (e.g. ``check-ssl ca-file ca.pem`` for nodes serving TLS themselves).
 
     Raises:
-        ValueError: a "rendered" marker is missing from the config.
+        ValueError: a "rendered" marker is missing from the config, or ``crt`` is given and the
+            bind line has no ``ssl crt`` (or the other way round).
     """
     servers = "".join(
-        f"    server node{i} {host}:{port}\n" for i, (host, port) in enumerate(backends, 1)
+        f"    server node{i} {host}:{port}{' ' + server_options if server_options else ''}\n"
+        for i, (host, port) in enumerate(backends, 1)
     )
     for pattern, replacement in (
-        (_BIND, rf"\g<1>bind 127.0.0.1:{port}"),
+        (_BIND, rf"\g<1>bind 127.0.0.1:{port}\g<2>"),
         (_STATS_SOCKET, rf'\g<1>"{stats_socket}"\g<2>'),
         (_SERVERS, servers.rstrip("\n")),
     ):
         config, count = pattern.subn(replacement, config)
         if count != 1:
             raise ValueError(f"{pattern.pattern!r} matched {count} times in the config")
+    config, count = _CRT.subn(lambda m: f"{m.group(1)}{crt}", config)
+    if count != (crt is not None):
+        raise ValueError(f"'ssl crt' is on {count} lines; the certificate given: {crt}")
     return config
 
 
@@ -99,17 +117,21 @@ class HAProxy:
     directory: Path
     backends: list[tuple[str, int]]
     port: int = field(default_factory=free_port)
+    #: The certificate chain and key in one PEM file: runs haproxy-tls.cfg (TLS terminated here).
+    crt: Path | None = None
+    #: Appended to every server line (docs/operations.md, "TLS": nodes serving TLS themselves).
+    server_options: str = ""
     proc: subprocess.Popen[bytes] | None = None
     stats_socket: Path | None = None
     _socket_dir: Path | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.crt else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        return f"{'wss' if self.crt else 'ws'}://127.0.0.1:{self.port}/ws"
 
     @property
     def names(self) -> list[str]:
@@ -137,7 +159,14 @@ class HAProxy:
         self.stats_socket = socket_path
         config_path = self.directory / "haproxy.cfg"
         config_path.write_text(
-            render(SHIPPED_CONFIG.read_text(), self.port, self.backends, socket_path)
+            render(
+                (SHIPPED_TLS_CONFIG if self.crt else SHIPPED_CONFIG).read_text(),
+                self.port,
+                self.backends,
+                socket_path,
+                self.crt,
+                self.server_options,
+            )
         )
         atexit.register(self.stop)
         with self.log_path.open("ab") as log:

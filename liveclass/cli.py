@@ -9,12 +9,14 @@ import logging
 import re
 import resource
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from rooms import CLASS_NAME_MAX, Role
 from signaling import ClusterUnavailable, Grants, mint
+from signaling.audit import AuditLog
 from signaling.sfu_registry import RegistryUnavailable
 
 from .config import (
@@ -30,7 +32,8 @@ from .config import (
     resolve,
 )
 from .data_dir import private_umask, tighten
-from .redaction import redact, redact_handlers
+from .logs import set_process, setup_logging
+from .redaction import redact
 from .wiring import build_node, build_sfu_worker
 
 log = logging.getLogger("liveclass")
@@ -57,8 +60,32 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def _announce(message: str, **fields: str) -> None:
+    """A start-up line: printed for a person at a terminal (text logs), a log record (with
+    ``fields``) when the logs are JSON lines, so the output stays one JSON object per line."""
+    if _log_format == "json":
+        log.info("%s", message, extra=fields)
+    else:
+        print(message, flush=True)
+
+
+_log_format = "text"
+
+
+def _bound(sockets: Sequence[socket.socket]) -> str:
+    """The addresses a server listens on, ``host:port`` (``[host]:port`` for IPv6)."""
+    shown = []
+    for sock in sockets:
+        host, port = sock.getsockname()[:2]
+        shown.append(f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}")
+    return ", ".join(dict.fromkeys(shown))
+
+
 async def _serve(config: ServeConfig) -> None:
     node = build_node(config)
+    node_id = getattr(node.bus, "node_id", None) or socket.gethostname()
+    set_process(node=node_id)
+    node.audit = AuditLog.open(config.audit_log, node_id)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -66,17 +93,22 @@ async def _serve(config: ServeConfig) -> None:
     server = await node.start()
     url = config.http.public_url
     if config.cluster is not None:
-        where = f"node {node.bus.node_id} on Redis Cluster {redact(config.cluster.seeds)}"  # type: ignore[attr-defined]
+        where = f"node {node_id} on Redis Cluster {redact(config.cluster.seeds)}"
     else:
-        where = f"data in {config.data_dir.resolve()}"
-    print(f"liveclass serving on {url} ({where})", flush=True)
+        where = f"node {node_id}, data in {config.data_dir.resolve()}"
+    bound = _bound(list(server.sockets))
+    _announce(
+        f"liveclass serving on {bound}, public URL {url} ({where})",
+        event="serving",
+        listen=bound,
+        public_url=url,
+    )
     if config.http.dev:
-        print(f"open {url}/dev to start a class", flush=True)
+        _announce(f"open {url}/dev to start a class")
     else:
-        print(
+        _announce(
             f"open a join link: {url}/#token=<token from "
-            "'liveclass token --room R --identity I --name N --role teacher'>",
-            flush=True,
+            "'liveclass token --room R --identity I --name N --role teacher'>"
         )
     try:
         await stop.wait()
@@ -90,16 +122,9 @@ async def _serve(config: ServeConfig) -> None:
         await asyncio.wait_for(server.wait_closed(), 5)
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    redact_handlers()  # no token in any line, at any level (liveclass/redaction.py)
-    if level.lower() != "debug":
-        # websockets logs every connection at INFO: a 5,000-student class would fill the log.
-        logging.getLogger("websockets.server").setLevel(logging.WARNING)
-        # aioice logs every ICE candidate and check (participants' addresses) at INFO.
-        logging.getLogger("aioice").setLevel(logging.WARNING)
+def _setup_logging(level: str, format_name: str) -> None:
+    global _log_format
+    _log_format = setup_logging(level, format_name)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -109,7 +134,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"liveclass: {exc}", file=sys.stderr)
         return 2
-    _setup_logging(config.log_level)
+    _setup_logging(config.log_level, config.log_format)
     _raise_fd_limit()
     try:
         for change in tighten(config.data_dir):
@@ -138,11 +163,15 @@ async def _run_sfu(config: SfuConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await worker.start()
-    print(
-        f"liveclass sfu worker {config.worker_id} serving RPC on {config.rpc_url} "
-        f"(registered on Redis Cluster {redact(config.seeds)}; nodes' tokens verified with key ids "
+    shown = f"[{config.host}]" if ":" in config.host else config.host
+    _announce(
+        f"liveclass sfu worker {config.worker_id} serving RPC on {shown}:{config.port}, "
+        f"nodes reach it at {config.rpc_url} (registered on Redis Cluster "
+        f"{redact(config.seeds)}; nodes' tokens verified with key ids "
         f"{', '.join(config.keyring.secrets)})",
-        flush=True,
+        event="serving",
+        listen=f"{shown}:{config.port}",
+        rpc_url=config.rpc_url,
     )
     try:
         await stop.wait()
@@ -157,7 +186,8 @@ def cmd_sfu(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"liveclass: {exc}", file=sys.stderr)
         return 2
-    _setup_logging(config.log_level)
+    _setup_logging(config.log_level, config.log_format)
+    set_process(worker=config.worker_id)
     _raise_fd_limit()
     import uvloop
 

@@ -77,6 +77,18 @@ def parse_listen_ips(text: str) -> tuple[str, ...] | None:
     return tuple(ips)
 
 
+def parse_log_format(value: object) -> str:
+    """``--log-format``: auto, json or text.
+
+    Raises:
+        ConfigError: anything else.
+    """
+    text = str(value).strip().lower()
+    if text not in ("auto", "json", "text"):
+        raise ConfigError(f"--log-format {value!r}: use auto, json or text")
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class MediaSettings:
     """Media: the embedded SFU worker's ICE addresses (``listen_ips`` None gathers on every
@@ -144,6 +156,19 @@ SFU_ICE_MAX_ADDRESSES = Option(
     "remote addresses whose ICE checks one media connection answers (more are ignored)",
 )
 LOG_LEVEL = Option("log_level", str, "info", "debug, info, warning or error")
+LOG_FORMAT = Option(
+    "log_format",
+    str,
+    "auto",
+    "json (one JSON object per line), text, or auto: text when stderr is a terminal, else json",
+)
+AUDIT_LOG = Option(
+    "audit_log",
+    str,
+    "",
+    "append the audit log (JSON lines: moderation, breakouts, failed authentication, origin "
+    "refusals, rate-limit blocks) to this file, or '-' for stdout (default: off)",
+)
 REDIS_CLUSTER = Option(
     "redis_cluster",
     str,
@@ -370,6 +395,8 @@ SERVE_OPTIONS: tuple[Option, ...] = (
     Option("turn_secret", str, "", "coturn's static-auth-secret (use LIVECLASS_TURN_SECRET)"),
     Option("turn_ttl_s", int, 600, "lifetime of the TURN credentials handed out at join (s)"),
     LOG_LEVEL,
+    LOG_FORMAT,
+    AUDIT_LOG,
     REDIS_CLUSTER,
     Option("node_id", str, "", "this node's name in presence (default: random per start)"),
     Option("presence_ttl_ms", int, 3000, "a node silent this long is dead; its members leave"),
@@ -414,6 +441,7 @@ SFU_OPTIONS: tuple[Option, ...] = (
         "TTL / 3, at most 1 s apart)",
     ),
     LOG_LEVEL,
+    LOG_FORMAT,
 )
 
 
@@ -602,6 +630,9 @@ class ServeConfig:
     cluster: ClusterSettings | None = None
     media: MediaSettings | None = None
     turn: TurnConfig = field(default_factory=lambda: TurnConfig.from_options("", "", 600))
+    log_format: str = "auto"
+    #: The audit log's file, ``-`` for stdout, or empty: off.
+    audit_log: str = ""
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ServeConfig:
@@ -697,7 +728,17 @@ class ServeConfig:
         except TurnConfigError as exc:
             raise ConfigError(f"TURN: {exc}") from exc
         return cls(
-            node, whiteboard, http, keyring, data_dir, str(v["log_level"]), cluster, media, turn
+            node,
+            whiteboard,
+            http,
+            keyring,
+            data_dir,
+            str(v["log_level"]),
+            cluster,
+            media,
+            turn,
+            parse_log_format(v["log_format"]),
+            str(v["audit_log"]).strip(),
         )
 
 
@@ -718,6 +759,7 @@ class SfuConfig:
     #: The nodes' secrets: a node's RPC connection must present a token signed with one of them.
     keyring: Keyring
     redis_access: RedisAccess = field(default_factory=RedisAccess)
+    log_format: str = "auto"
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> SfuConfig:
@@ -760,4 +802,5 @@ class SfuConfig:
             log_level=str(v["log_level"]),
             keyring=load_keyring(v, Path(v["data_dir"]), create=False),
             redis_access=redis_access(v),
+            log_format=parse_log_format(v["log_format"]),
         )

@@ -69,6 +69,15 @@ def _announce(message: str, **fields: str) -> None:
         print(message, flush=True)
 
 
+def _fatal(message: str) -> None:
+    """Why the process exits, once logging is set up: a CRITICAL record when the logs are JSON
+    lines (stderr stays one JSON object per line), else a line on stderr."""
+    if _log_format == "json":
+        log.critical("%s", message)
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
 _log_format = "text"
 
 
@@ -140,7 +149,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for change in tighten(config.data_dir):
             log.warning("data directory was readable by others; tightened %s", change)
     except OSError as exc:
-        print(f"liveclass: cannot secure the data directory: {exc}", file=sys.stderr)
+        _fatal(f"liveclass: cannot secure the data directory: {exc}")
         return 1
     import uvloop
 
@@ -148,10 +157,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvloop.run(_serve(config))
     except ClusterUnavailable as exc:
         seeds = redact(config.cluster.seeds) if config.cluster is not None else ""
-        print(f"liveclass: cannot reach the Redis Cluster at {seeds}: {exc}", file=sys.stderr)
+        _fatal(f"liveclass: cannot reach the Redis Cluster at {seeds}: {exc}")
         return 1
     except OSError as exc:
-        print(f"liveclass: cannot serve: {exc}", file=sys.stderr)
+        _fatal(f"liveclass: cannot serve: {exc}")
         return 1
     return 0
 
@@ -194,16 +203,13 @@ def cmd_sfu(args: argparse.Namespace) -> int:
     try:
         uvloop.run(_run_sfu(config))
     except ClusterUnavailable as exc:
-        print(
-            f"liveclass: cannot reach the Redis Cluster at {redact(config.seeds)}: {exc}",
-            file=sys.stderr,
-        )
+        _fatal(f"liveclass: cannot reach the Redis Cluster at {redact(config.seeds)}: {exc}")
         return 1
     except RegistryUnavailable as exc:
-        print(f"liveclass: cannot register the worker: {exc}", file=sys.stderr)
+        _fatal(f"liveclass: cannot register the worker: {exc}")
         return 1
     except OSError as exc:
-        print(f"liveclass: cannot serve: {exc}", file=sys.stderr)
+        _fatal(f"liveclass: cannot serve: {exc}")
         return 1
     return 0
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from clients import ClassroomClient
 from tests.integration.yboard import YClient, board_url
+from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
+from tests.sfu_worker import SfuWorker
 
 ROOM = "logged-class"
 CHAT = "chat-body-b1f3 meet me after class"
@@ -21,10 +24,11 @@ REASON = "reason-body-77aa kept shouting"
 NAMES = {"t": "Name-Teacher-Quux", "ada": "Name-Ada-Lovelace-Zz", "bob": "Name-Bob-Qq"}
 
 
-def json_lines(server: LiveclassServer) -> list[dict[str, Any]]:
+def json_lines(process: LiveclassServer | SfuWorker) -> list[dict[str, Any]]:
     """Every line of the process's output, each parsed (a line that is not JSON fails)."""
+    assert process.log_path is not None
     parsed = []
-    for number, line in enumerate(server.log(full=True).splitlines(), 1):
+    for number, line in enumerate(process.log_path.read_text().splitlines(), 1):
         try:
             value = json.loads(line)
         except ValueError as exc:
@@ -98,3 +102,43 @@ async def test_a_class_logs_json_lines_with_ids_and_no_secret_or_content(
     assert server.secret not in log, "the signing secret is in the log"
     for body in (CHAT, QUESTION, REASON, *NAMES.values()):
         assert body not in log, f"user content {body!r} is in the log"
+
+
+async def test_a_cluster_node_and_an_sfu_worker_log_json_lines_with_their_ids(
+    cluster: RedisCluster, tmp_path: Path
+) -> None:
+    node = LiveclassServer(
+        tmp_path / "node",
+        ["--redis-cluster", cluster.seeds, "--node-id", "node-json", "--log-format", "json"],
+    )
+    node.data_dir.mkdir()
+    worker = SfuWorker(
+        tmp_path / "sfu",
+        cluster.seeds,
+        "w-json",
+        ["--log-format", "json"],
+        secret=node.secret,
+    )
+    try:
+        node.start()
+        worker.start()
+        client = ClassroomClient(node.ws_url, node.token("t", "teacher", ROOM), ROOM)
+        await client.connect()
+        await client.request("media.subscribe")  # the node places the room on the worker
+        await client.close()
+    finally:
+        node.stop()
+        worker.stop()
+
+    node_lines = json_lines(node)
+    [serving] = [line for line in node_lines if line.get("event") == "serving"]
+    since = node_lines[node_lines.index(serving) :]  # the id is known once the node is built
+    assert all(line["node"] == "node-json" for line in since), node_lines
+    assert serving["listen"] == f"127.0.0.1:{node.port}"
+    assert {"join", "leave"} <= {str(line.get("event")) for line in node_lines}
+
+    worker_lines = json_lines(worker)
+    [serving] = [line for line in worker_lines if line.get("event") == "serving"]
+    assert serving["worker"] == "w-json" and serving["listen"] == f"127.0.0.1:{worker.port}"
+    connected = [line for line in worker_lines if "node connected" in line["msg"]]
+    assert connected and all(line["worker"] == "w-json" for line in connected), worker_lines

@@ -17,6 +17,7 @@ moved away (logrotate's default ``create``) is noticed at the next line, which o
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -25,6 +26,8 @@ from dataclasses import fields
 from typing import Any
 
 from rooms import Command, Participant
+
+log = logging.getLogger(__name__)
 
 #: Commands the audit log records, by wire type: their ``kind``.
 AUDITED: Mapping[str, str] = {
@@ -144,7 +147,7 @@ class AuditLog:
         detail: Mapping[str, Any] | None = None,
     ) -> None:
         """Write one line. ``outcome`` defaults to ``refused`` with a ``code``, else ``ok``.
-        A failed write is not the request's failure: it goes to stderr and the line is lost."""
+        A failed write is not the request's failure: it is logged (ERROR) and the line is lost."""
         if self._write is None:
             return
         line: dict[str, Any] = {"ts": _now(), "node": self.node, "kind": kind, "action": action}
@@ -162,7 +165,7 @@ class AuditLog:
         try:
             self._write(data.encode())
         except OSError as exc:
-            print(f"liveclass: audit log write failed: {exc}", file=sys.stderr, flush=True)
+            log.error("audit log: a line was lost: %s", exc)
 
 
 class _AppendFile:

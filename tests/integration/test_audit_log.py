@@ -20,6 +20,7 @@ from clients import ClassroomClient
 from clients.sdk import CommandFailed, Refused
 from rooms import Role
 from signaling import Grants, Keyring, mint
+from tests.integration.yboard import YClient, board_url
 from tests.server import LiveclassServer
 
 FIELDS = {"ts", "node", "kind", "action", "actor", "outcome"}
@@ -207,3 +208,44 @@ async def test_a_rate_limit_block_is_audited_once_per_burst_not_per_frame(
     assert line["outcome"] == "refused"
     assert line["code"] == "rate_limited"
     assert line["detail"]["retry_after_ms"] > 0
+
+
+async def test_breakout_operations_are_audited_with_counts_not_lists(
+    audited: LiveclassServer, teacher_of: Callable[..., Any]
+) -> None:
+    teacher = await teacher_of(audited, "t-br", "audit-breakout", "teacher")
+    await teacher_of(audited, "s-br", "audit-breakout")
+    await teacher.open_breakouts(["Red", "Blue"], members={"s-br": "Red"}, duration_s=600)
+    await teacher.move_to_breakout("s-br", "Blue")
+    await teacher.close_breakouts()
+
+    found = await wait_for(
+        audited,
+        lambda line: line["kind"] == "breakout" and line["room"] == "audit-breakout",
+        "the breakout operations",
+        count=3,
+    )
+    opened, moved, closed = found
+    assert opened["action"] == "breakout.open"
+    assert opened["detail"] == {"rooms": 2, "members": 1, "duration_s": 600}
+    assert moved["action"] == "breakout.move" and moved["target"] == "s-br"
+    assert moved["detail"] == {"room": "Blue"}
+    assert closed["action"] == "breakout.close" and closed["outcome"] == "ok"
+    assert all(line["actor"] == {"identity": "t-br", "role": "teacher"} for line in found)
+
+
+async def test_a_whiteboard_token_that_does_not_verify_is_audited(
+    audited: LiveclassServer,
+) -> None:
+    expired = audited.token("s-board", room="audit-board", ttl_s=10, now=1_000_000)
+    board = await YClient.open(board_url(audited, expired, "audit-board"))
+    await board.wait_closed()
+
+    [line] = await wait_for(
+        audited,
+        lambda line: line["kind"] == "auth" and line.get("room") == "audit-board",
+        "the whiteboard's failed token",
+    )
+    assert line["action"] == "board"
+    assert line["code"] == "token_expired"
+    assert line["actor"] == {"address": "127.0.0.1"}

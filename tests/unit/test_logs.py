@@ -8,10 +8,13 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from liveclass import logs
+from liveclass.cli import build_parser
+from liveclass.config import ConfigError, ServeConfig
 from signaling.log_context import CONNECTION, ROOM, unbound
 
 
@@ -127,3 +130,19 @@ def test_aioice_and_websockets_are_held_at_warning_unless_debug(level: str, quie
     assert logging.getLogger("websockets.server").level == quiet
     [handler] = logging.getLogger().handlers
     assert isinstance(handler.formatter, logs.JsonFormatter)
+
+
+def test_log_format_and_audit_log_come_from_flags_then_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def serve(*argv: str) -> ServeConfig:
+        args = build_parser().parse_args(["serve", "--data-dir", str(tmp_path), *argv])
+        return ServeConfig.from_args(args)
+
+    assert (serve().log_format, serve().audit_log) == ("auto", "")
+    monkeypatch.setenv("LIVECLASS_LOG_FORMAT", "text")
+    monkeypatch.setenv("LIVECLASS_AUDIT_LOG", "-")
+    assert (serve().log_format, serve().audit_log) == ("text", "-")
+    assert serve("--log-format", "JSON").log_format == "json"
+    with pytest.raises(ConfigError, match="--log-format"):
+        serve("--log-format", "xml")

@@ -293,9 +293,9 @@ class SignalingNode:
         if self.boards is None and isinstance(target, BoardTarget | SnapshotTarget):
             return text(HTTPStatus.NOT_FOUND, "not found\n")
         if isinstance(target, SnapshotTarget):
-            return await self._snapshot_download(target)
+            return await self._snapshot_download(target, _source_address(connection))
         if isinstance(target, ExportTarget):
-            return await self._class_export(target, request)
+            return await self._class_export(target, request, _source_address(connection))
         origins = request.headers.get_all("Origin")
         if not self.settings.origins.allows(origins):
             self.audit.record(
@@ -315,7 +315,7 @@ class SignalingNode:
     ) -> Response:
         return self.routes.secure(response)
 
-    async def _snapshot_download(self, target: SnapshotTarget) -> Response:
+    async def _snapshot_download(self, target: SnapshotTarget, address: str) -> Response:
         """``GET /whiteboard/<room>/<board>/snapshots/<id>?token=<link token>``: one Yjs update.
 
         The token is a snapshot link's (:mod:`signaling.snapshot_links`): for this snapshot, not
@@ -331,6 +331,7 @@ class SignalingNode:
                 self.keyring, token, room=room, board=board, snapshot_id=int(snapshot)
             )
         except ClientError as exc:
+            self.audit.record("auth", "snapshot", actor_at(address), room=room, code=exc.code)
             return text(HTTPStatus.FORBIDDEN, f"{exc.code}: {exc.message}\n")
         if not self._used_links.claim(grant):
             return text(HTTPStatus.FORBIDDEN, "token_invalid: this link was used already\n")
@@ -352,7 +353,7 @@ class SignalingNode:
         )
         return response
 
-    async def _class_export(self, target: ExportTarget, request: Request) -> Response:
+    async def _class_export(self, target: ExportTarget, request: Request, address: str) -> Response:
         """``GET /rooms/<room>/export.json`` (or ``.csv?table=chat|questions|polls|attendance``)
         with a staff access token in ``Authorization: Bearer``: the class from the room's log
         (docs/protocol.md, "Class export"). The log is read in pages and folded into a bounded
@@ -369,6 +370,7 @@ class SignalingNode:
         try:
             participant = verify_access(self.keyring, token.strip(), room).participant
         except ClientError as exc:
+            self.audit.record("auth", "export", actor_at(address), room=room, code=exc.code)
             return text(HTTPStatus.FORBIDDEN, f"{exc.code}: {exc.message}\n")
         if not participant.is_staff:
             return text(HTTPStatus.FORBIDDEN, "not_allowed: only the staff export the class\n")

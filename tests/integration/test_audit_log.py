@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -249,3 +251,19 @@ async def test_a_whiteboard_token_that_does_not_verify_is_audited(
     assert line["action"] == "board"
     assert line["code"] == "token_expired"
     assert line["actor"] == {"address": "127.0.0.1"}
+
+
+def test_an_export_with_a_token_that_does_not_verify_is_audited(audited: LiveclassServer) -> None:
+    expired = audited.token("t-export", "teacher", "audit-export", ttl_s=10, now=1_000_000)
+    request = urllib.request.Request(
+        f"{audited.http_url}/rooms/audit-export/export.json",
+        headers={"Authorization": f"Bearer {expired}"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    refused.value.close()  # or the server waits for the connection to end when it stops
+    assert refused.value.code == 403
+
+    [line] = [line for line in lines(audited) if line.get("room") == "audit-export"]
+    assert (line["kind"], line["action"], line["code"]) == ("auth", "export", "token_expired")
+    assert expired.split(".")[2] not in (audited.data_dir / "audit.jsonl").read_text()

@@ -3,7 +3,8 @@
 ``--log-format json`` writes each record as one JSON object (JSON Lines): ``ts`` (RFC 3339,
 UTC, milliseconds), ``level``, ``logger``, ``msg``, then ``node`` or ``worker`` (the process),
 ``room`` and ``connection`` when the line is about them (:mod:`signaling.log_context`), the
-fields a call site passes with ``extra=`` (identities, roles, outcomes: never user content), and
+strings and numbers a call site passes with ``extra=`` (identities, roles, outcomes: never user
+content; other objects are left out), and
 ``exc``, a traceback as one string. ``text`` writes ``<time> <LEVEL> <logger> <message>`` with
 the same ids appended as ``key=value``. ``auto`` (the default) is ``text`` when stderr is a
 terminal and ``json`` otherwise (a service manager, a container, a pipe): JSON lines in production
@@ -56,8 +57,14 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     if connection is not None:
         fields["connection"] = connection
     for key, value in record.__dict__.items():
-        if key not in _STANDARD and not key.startswith("_") and value is not None:
-            fields[key] = redact(value) if isinstance(value, str) else value
+        if key in _STANDARD or key.startswith("_") or value is None:
+            continue
+        if isinstance(value, str):
+            fields[key] = redact(value)
+        elif isinstance(value, bool | int | float):
+            fields[key] = value
+        # Anything else (websockets passes its connection object) is left out: its repr says
+        # nothing useful and nobody checked it for secrets.
     return fields
 
 

@@ -146,3 +146,14 @@ def test_log_format_and_audit_log_come_from_flags_then_environment(
     assert serve("--log-format", "JSON").log_format == "json"
     with pytest.raises(ConfigError, match="--log-format"):
         serve("--log-format", "xml")
+
+
+def test_an_extra_object_is_left_out_rather_than_written_as_its_repr() -> None:
+    class Connection:
+        def __repr__(self) -> str:
+            return "<Connection token=eyJhbGciOi.payload.sig>"
+
+    value = json.loads(
+        logs.JsonFormatter().format(record("closed", extra={"websocket": Connection(), "n": 3}))
+    )
+    assert "websocket" not in value and value["n"] == 3

@@ -3,8 +3,8 @@
 A ``/ws`` or whiteboard connection's handler binds its connection id, and its room once known;
 every line logged while it runs (and in the tasks it starts, which copy the context) carries them,
 whichever logger wrote it. ``liveclass.logs`` puts them in each record. A room's own work (its
-batch writer, its presence timers) is started with :func:`unbound` so it does not carry the id of
-the connection that happened to wake it.
+subscription, its batch writer) is started :func:`in_room` or :func:`unbound` so it does not carry
+the id of the connection that happened to wake it.
 """
 
 from __future__ import annotations
@@ -28,3 +28,14 @@ def unbound() -> Iterator[None]:
         yield
     finally:
         CONNECTION.reset(token)
+
+
+@contextmanager
+def in_room(room_id: str) -> Iterator[None]:
+    """Run the block for room ``room_id`` and no connection (a room opening its subscription)."""
+    room, connection = ROOM.set(room_id), CONNECTION.set(None)
+    try:
+        yield
+    finally:
+        CONNECTION.reset(connection)
+        ROOM.reset(room)

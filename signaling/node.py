@@ -77,7 +77,7 @@ from .errors import (
 )
 from .http import HttpRoutes, HttpSettings, respond, text
 from .hub import HubSettings, JoinRefused, Member, RoomHub, now_ms
-from .log_context import CONNECTION, ROOM, unbound
+from .log_context import CONNECTION, ROOM, in_room, unbound
 from .media import MediaSession
 from .metrics import Metrics
 from .origins import OriginPolicy
@@ -1000,7 +1000,8 @@ class SignalingNode:
                 self._idle,
                 self.ice_servers,
             )
-            await hub.open()
+            with in_room(room_id):  # its subscription's tasks are the room's, not a connection's
+                await hub.open()
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters re-raise it themselves

@@ -15,7 +15,7 @@ import pytest
 from liveclass import logs
 from liveclass.cli import build_parser
 from liveclass.config import ConfigError, ServeConfig
-from signaling.log_context import CONNECTION, ROOM, unbound
+from signaling.log_context import CONNECTION, ROOM, in_room, unbound
 
 
 @pytest.fixture(autouse=True)
@@ -157,3 +157,15 @@ def test_an_extra_object_is_left_out_rather_than_written_as_its_repr() -> None:
         logs.JsonFormatter().format(record("closed", extra={"websocket": Connection(), "n": 3}))
     )
     assert "websocket" not in value and value["n"] == 3
+
+
+def test_in_room_binds_the_room_without_the_connection_and_restores_both() -> None:
+    room, connection = ROOM.set("a"), CONNECTION.set("c0ffee")
+    try:
+        with in_room("b"):
+            value = json.loads(logs.JsonFormatter().format(record("subscribed")))
+        assert (ROOM.get(), CONNECTION.get()) == ("a", "c0ffee")
+    finally:
+        ROOM.reset(room)
+        CONNECTION.reset(connection)
+    assert value["room"] == "b" and "connection" not in value

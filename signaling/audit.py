@@ -16,6 +16,7 @@ moved away (logrotate's default ``create``) is noticed at the next line, which o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
 
-from rooms import Command, Participant
+from rooms import Command, Participant, Record, RoomError
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,31 @@ class AuditLog:
             self._write(data.encode())
         except OSError as exc:
             log.error("audit log: a line was lost: %s", exc)
+
+    def command(
+        self,
+        room: str,
+        participant: Participant,
+        command: Command,
+        done: asyncio.Future[tuple[Record, ...]],
+    ) -> None:
+        """The line of an :data:`AUDITED` command once the room decided it (``done``: its
+        records, or the RoomError it was refused with, or the store's failure)."""
+        if done.cancelled():
+            return
+        exc = done.exception()
+        refusal = exc.code if isinstance(exc, RoomError) else None
+        failed = exc is not None and refusal is None
+        self.record(
+            AUDITED[command.type],
+            command.type,
+            actor_of(participant),
+            room=room,
+            target=getattr(command, "identity", None),
+            code="unavailable" if failed else refusal,
+            outcome="failed" if failed else None,
+            detail=command_detail(command),
+        )
 
 
 class _AppendFile:

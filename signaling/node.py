@@ -38,12 +38,11 @@ from rooms import (
     NotAllowed,
     Participant,
     Record,
-    RoomError,
     is_board_name,
 )
 
 from . import saved_groups
-from .audit import AUDITED, AuditLog, actor_at, actor_of, command_detail
+from .audit import AUDITED, AuditLog, actor_at, actor_of
 from .auth import Access, Keyring, verify, verify_access
 from .boards import BoardEndpoint, OpenRoom
 from .bus import Bus
@@ -606,7 +605,7 @@ class SignalingNode:
                         if command.type in AUDITED:
                             done.add_done_callback(
                                 functools.partial(
-                                    self._audit_command, hub.room_id, member.participant, command
+                                    self.audit.command, hub.room_id, member.participant, command
                                 )
                             )
                         in_flight.append(done)
@@ -862,34 +861,6 @@ class SignalingNode:
                 "code": refused,
                 "last_id": last_id,
             },
-        )
-
-    def _audit_command(
-        self,
-        room_id: str,
-        participant: Participant,
-        command: Command,
-        done: asyncio.Future[tuple[Record, ...]],
-    ) -> None:
-        """The audit line of an audited command once the room decided it."""
-        if done.cancelled():
-            return
-        exc = done.exception()
-        if isinstance(exc, RoomError):
-            code: str | None = exc.code
-        elif exc is not None:
-            code = Unavailable.code
-        else:
-            code = None
-        self.audit.record(
-            AUDITED[command.type],
-            command.type,
-            actor_of(participant),
-            room=room_id,
-            target=getattr(command, "identity", None),
-            code=code,
-            outcome="failed" if exc is not None and code == Unavailable.code else None,
-            detail=command_detail(command),
         )
 
     async def _enter(

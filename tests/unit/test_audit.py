@@ -3,11 +3,22 @@ details without user text."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
-from rooms import COMMANDS, BreakoutOpen, ChatMute, Participant, ParticipantRemove, Role
+from rooms import (
+    COMMANDS,
+    BreakoutOpen,
+    ChatMute,
+    NotAllowed,
+    Participant,
+    ParticipantRemove,
+    Record,
+    Role,
+)
 from signaling.audit import AUDITED, AuditLog, actor_at, actor_of, command_detail
+from signaling.store import StoreUnavailable
 
 
 def read(path: Path) -> list[dict[str, object]]:
@@ -72,3 +83,21 @@ def test_command_details_keep_flags_and_drop_user_text() -> None:
 
 def test_every_audited_type_is_a_command() -> None:
     assert set(AUDITED) <= set(COMMANDS)
+
+
+async def test_a_commands_line_says_what_the_room_decided(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    audit = AuditLog.open(str(path))
+    student = Participant("s", "Student Name", Role.STUDENT)
+    loop = asyncio.get_running_loop()
+    outcomes: list[asyncio.Future[tuple[Record, ...]]] = [loop.create_future() for _ in range(3)]
+    outcomes[0].set_result(())
+    outcomes[1].set_exception(NotAllowed("only staff remove"))
+    outcomes[2].set_exception(StoreUnavailable("down"))
+    for done in outcomes:
+        audit.command("class", student, ParticipantRemove("ada", reason="why"), done)
+    ok, refused, failed = read(path)
+    assert (ok["outcome"], ok.get("code")) == ("ok", None)
+    assert (refused["outcome"], refused["code"]) == ("refused", "not_allowed")
+    assert (failed["outcome"], failed["code"]) == ("failed", "unavailable")
+    assert all(line["target"] == "ada" and line["kind"] == "moderation" for line in read(path))

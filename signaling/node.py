@@ -801,7 +801,11 @@ class SignalingNode:
                 "waiting: %s (%s)",
                 access.participant.identity,
                 access.participant.role.value,
-                extra={"event": "waiting", "identity": access.participant.identity},
+                extra={
+                    "event": "waiting",
+                    "identity": access.participant.identity,
+                    "role": access.participant.role.value,
+                },
             )
             member.on_enter = functools.partial(self._admitted, hub)
             self._waiting_outboxes.add(outbox)

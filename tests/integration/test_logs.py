@@ -11,7 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from clients import ClassroomClient
+from clients.sdk import Refused
 from tests.integration.yboard import YClient, board_url
 from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
@@ -66,6 +69,10 @@ async def test_a_class_logs_json_lines_with_ids_and_no_secret_or_content(
         await ada.wait_until(lambda: ada.session.resumes > 0 and ada.connected)
         await teacher.remove("bob", reason=REASON)
         await teacher.chat(CHAT)
+        again = ClassroomClient(server.ws_url, tokens["bob"], ROOM, reconnect=False)
+        with pytest.raises(Refused):
+            await again.connect()
+        await again.close()
     finally:
         if board is not None:
             await board.close()
@@ -82,6 +89,9 @@ async def test_a_class_logs_json_lines_with_ids_and_no_secret_or_content(
     assert serving["node"]
 
     joins = by_event["join"]
+    [refused] = [line for line in joins if line["outcome"] == "refused"]
+    assert refused["identity"] == "bob" and refused["code"] == "participant_removed", refused
+    joins.remove(refused)
     assert {line["identity"] for line in joins} == {"t", "ada", "bob"}, joins
     [resume] = by_event["resume"]
     assert resume["identity"] == "ada" and resume["outcome"] == "exact", resume

@@ -60,6 +60,10 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+#: The format the logs were set up in (:func:`liveclass.logs.setup_logging`): json or text.
+_log_format = "text"
+
+
 def _announce(message: str, **fields: str) -> None:
     """A start-up line: printed for a person at a terminal (text logs), a log record (with
     ``fields``) when the logs are JSON lines, so the output stays one JSON object per line."""
@@ -78,9 +82,6 @@ def _fatal(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-_log_format = "text"
-
-
 def _bound(sockets: Sequence[socket.socket]) -> str:
     """The addresses a server listens on, ``host:port`` (``[host]:port`` for IPv6)."""
     shown = []
@@ -90,11 +91,12 @@ def _bound(sockets: Sequence[socket.socket]) -> str:
     return ", ".join(dict.fromkeys(shown))
 
 
-async def _serve(config: ServeConfig) -> None:
+async def _serve(config: ServeConfig, audit: AuditLog) -> None:
     node = build_node(config)
     node_id = getattr(node.bus, "node_id", None) or socket.gethostname()
     set_process(node=node_id)
-    node.audit = AuditLog.open(config.audit_log, node_id)
+    audit.node = node_id
+    node.audit = audit
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -151,10 +153,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         _fatal(f"liveclass: cannot secure the data directory: {exc}")
         return 1
+    try:
+        audit = AuditLog.open(config.audit_log)
+    except OSError as exc:
+        _fatal(f"liveclass: cannot open the audit log: {exc}")
+        return 1
     import uvloop
 
     try:
-        uvloop.run(_serve(config))
+        uvloop.run(_serve(config, audit))
     except ClusterUnavailable as exc:
         seeds = redact(config.cluster.seeds) if config.cluster is not None else ""
         _fatal(f"liveclass: cannot reach the Redis Cluster at {seeds}: {exc}")

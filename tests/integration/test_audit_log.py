@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -267,3 +269,21 @@ def test_an_export_with_a_token_that_does_not_verify_is_audited(audited: Livecla
     [line] = [line for line in lines(audited) if line.get("room") == "audit-export"]
     assert (line["kind"], line["action"], line["code"]) == ("auth", "export", "token_expired")
     assert expired.split(".")[2] not in (audited.data_dir / "audit.jsonl").read_text()
+
+
+def test_an_audit_log_that_cannot_be_opened_stops_the_start_and_says_so(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "liveclass",
+            "serve",
+            *("--port", "0", "--data-dir", str(tmp_path), "--log-format", "text"),
+            *("--audit-log", str(tmp_path / "no-such-directory" / "audit.jsonl")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert "cannot open the audit log" in done.stderr and "no-such-directory" in done.stderr

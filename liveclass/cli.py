@@ -9,12 +9,14 @@ import logging
 import re
 import resource
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from rooms import CLASS_NAME_MAX, Role
 from signaling import ClusterUnavailable, Grants, mint, tracing
+from signaling.audit import AuditLog
 from signaling.sfu_registry import RegistryUnavailable
 from signaling.tls import ServerTls, TlsFileError
 
@@ -31,7 +33,8 @@ from .config import (
     resolve,
 )
 from .data_dir import private_umask, tighten
-from .redaction import redact, redact_handlers
+from .logs import set_process, setup_logging
+from .redaction import redact
 from .wiring import build_node, build_sfu_worker
 
 log = logging.getLogger("liveclass")
@@ -75,8 +78,43 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-async def _serve(config: ServeConfig) -> None:
+#: The format the logs were set up in (:func:`liveclass.logs.setup_logging`): json or text.
+_log_format = "text"
+
+
+def _announce(message: str, **fields: str) -> None:
+    """A start-up line: printed for a person at a terminal (text logs), a log record (with
+    ``fields``) when the logs are JSON lines, so the output stays one JSON object per line."""
+    if _log_format == "json":
+        log.info("%s", message, extra=fields)
+    else:
+        print(message, flush=True)
+
+
+def _fatal(message: str) -> None:
+    """Why the process exits, once logging is set up: a CRITICAL record when the logs are JSON
+    lines (stderr stays one JSON object per line), else a line on stderr."""
+    if _log_format == "json":
+        log.critical("%s", message)
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _bound(sockets: Sequence[socket.socket]) -> str:
+    """The addresses a server listens on, ``host:port`` (``[host]:port`` for IPv6)."""
+    shown = []
+    for sock in sockets:
+        host, port = sock.getsockname()[:2]
+        shown.append(f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}")
+    return ", ".join(dict.fromkeys(shown))
+
+
+async def _serve(config: ServeConfig, audit: AuditLog) -> None:
     node = build_node(config)
+    node_id = getattr(node.bus, "node_id", None) or socket.gethostname()
+    set_process(node=node_id)
+    audit.node = node_id
+    node.audit = audit
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -85,17 +123,22 @@ async def _serve(config: ServeConfig) -> None:
     server = await node.start()
     url = config.http.public_url
     if config.cluster is not None:
-        where = f"node {node.bus.node_id} on Redis Cluster {redact(config.cluster.seeds)}"  # type: ignore[attr-defined]
+        where = f"node {node_id} on Redis Cluster {redact(config.cluster.seeds)}"
     else:
-        where = f"data in {config.data_dir.resolve()}"
-    print(f"liveclass serving on {url} ({where})", flush=True)
+        where = f"node {node_id}, data in {config.data_dir.resolve()}"
+    bound = _bound(list(server.sockets))
+    _announce(
+        f"liveclass serving on {bound}, public URL {url} ({where})",
+        event="serving",
+        listen=bound,
+        public_url=url,
+    )
     if config.http.dev:
-        print(f"open {url}/dev to start a class", flush=True)
+        _announce(f"open {url}/dev to start a class")
     else:
-        print(
+        _announce(
             f"open a join link: {url}/#token=<token from "
-            "'liveclass token --room R --identity I --name N --role teacher'>",
-            flush=True,
+            "'liveclass token --room R --identity I --name N --role teacher'>"
         )
     try:
         await stop.wait()
@@ -109,16 +152,9 @@ async def _serve(config: ServeConfig) -> None:
         await asyncio.wait_for(server.wait_closed(), 5)
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    redact_handlers()  # no token in any line, at any level (liveclass/redaction.py)
-    if level.lower() != "debug":
-        # websockets logs every connection at INFO: a 5,000-student class would fill the log.
-        logging.getLogger("websockets.server").setLevel(logging.WARNING)
-        # aioice logs every ICE candidate and check (participants' addresses) at INFO.
-        logging.getLogger("aioice").setLevel(logging.WARNING)
+def _setup_logging(level: str, format_name: str) -> None:
+    global _log_format
+    _log_format = setup_logging(level, format_name)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -128,32 +164,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"liveclass: {exc}", file=sys.stderr)
         return 2
-    _setup_logging(config.log_level)
+    _setup_logging(config.log_level, config.log_format)
     _raise_fd_limit()
     if config.otlp_endpoint:
         node_id = config.cluster.node_id if config.cluster is not None else ""
         try:
             tracing.configure(config.otlp_endpoint, node_id)
         except tracing.TracingUnavailable as exc:
-            print(f"liveclass: {exc}", file=sys.stderr)
+            _fatal(f"liveclass: {exc}")
             return 2
     try:
         for change in tighten(config.data_dir):
             log.warning("data directory was readable by others; tightened %s", change)
     except OSError as exc:
-        print(f"liveclass: cannot secure the data directory: {exc}", file=sys.stderr)
+        _fatal(f"liveclass: cannot secure the data directory: {exc}")
+        return 1
+    try:
+        audit = AuditLog.open(config.audit_log)
+    except OSError as exc:
+        _fatal(f"liveclass: cannot open the audit log: {exc}")
         return 1
     import uvloop
 
     try:
-        uvloop.run(_serve(config))
+        uvloop.run(_serve(config, audit))
         tracing.shutdown()  # export the spans still buffered
     except ClusterUnavailable as exc:
         seeds = redact(config.cluster.seeds) if config.cluster is not None else ""
-        print(f"liveclass: cannot reach the Redis Cluster at {seeds}: {exc}", file=sys.stderr)
+        _fatal(f"liveclass: cannot reach the Redis Cluster at {seeds}: {exc}")
         return 1
     except OSError as exc:
-        print(f"liveclass: cannot serve: {exc}", file=sys.stderr)
+        _fatal(f"liveclass: cannot serve: {exc}")
         return 1
     return 0
 
@@ -169,11 +210,15 @@ async def _run_sfu(config: SfuConfig) -> None:
     loop.add_signal_handler(signal.SIGUSR2, worker.request_drain, False)
     _reload_tls_on_sighup(config.tls)
     await worker.start()
-    print(
-        f"liveclass sfu worker {config.worker_id} serving RPC on {config.rpc_url} "
-        f"(registered on Redis Cluster {redact(config.seeds)}; nodes' tokens verified with key ids "
+    shown = f"[{config.host}]" if ":" in config.host else config.host
+    _announce(
+        f"liveclass sfu worker {config.worker_id} serving RPC on {shown}:{config.port}, "
+        f"nodes reach it at {config.rpc_url} (registered on Redis Cluster "
+        f"{redact(config.seeds)}; nodes' tokens verified with key ids "
         f"{', '.join(config.keyring.secrets)})",
-        flush=True,
+        event="serving",
+        listen=f"{shown}:{config.port}",
+        rpc_url=config.rpc_url,
     )
     try:
         await stop.wait()
@@ -188,23 +233,21 @@ def cmd_sfu(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"liveclass: {exc}", file=sys.stderr)
         return 2
-    _setup_logging(config.log_level)
+    _setup_logging(config.log_level, config.log_format)
+    set_process(worker=config.worker_id)
     _raise_fd_limit()
     import uvloop
 
     try:
         uvloop.run(_run_sfu(config))
     except ClusterUnavailable as exc:
-        print(
-            f"liveclass: cannot reach the Redis Cluster at {redact(config.seeds)}: {exc}",
-            file=sys.stderr,
-        )
+        _fatal(f"liveclass: cannot reach the Redis Cluster at {redact(config.seeds)}: {exc}")
         return 1
     except RegistryUnavailable as exc:
-        print(f"liveclass: cannot register the worker: {exc}", file=sys.stderr)
+        _fatal(f"liveclass: cannot register the worker: {exc}")
         return 1
     except OSError as exc:
-        print(f"liveclass: cannot serve: {exc}", file=sys.stderr)
+        _fatal(f"liveclass: cannot serve: {exc}")
         return 1
     return 0
 

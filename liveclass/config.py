@@ -96,6 +96,18 @@ def rpc_client_tls(ca_file: str) -> ssl.SSLContext | None:
         raise ConfigError(f"--sfu-tls-ca-file {ca_file}: {exc}") from exc
 
 
+def parse_log_format(value: object) -> str:
+    """``--log-format``: auto, json or text.
+
+    Raises:
+        ConfigError: anything else.
+    """
+    text = str(value).strip().lower()
+    if text not in ("auto", "json", "text"):
+        raise ConfigError(f"--log-format {value!r}: use auto, json or text")
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class MediaSettings:
     """Media: the embedded SFU worker's ICE addresses (``listen_ips`` None gathers on every
@@ -165,6 +177,19 @@ SFU_ICE_MAX_ADDRESSES = Option(
     "remote addresses whose ICE checks one media connection answers (more are ignored)",
 )
 LOG_LEVEL = Option("log_level", str, "info", "debug, info, warning or error")
+LOG_FORMAT = Option(
+    "log_format",
+    str,
+    "auto",
+    "json (one JSON object per line), text, or auto: text when stderr is a terminal, else json",
+)
+AUDIT_LOG = Option(
+    "audit_log",
+    str,
+    "",
+    "append the audit log (JSON lines: moderation, breakouts, failed authentication, origin "
+    "refusals, rate-limit blocks) to this file, or '-' for stdout (default: off)",
+)
 REDIS_CLUSTER = Option(
     "redis_cluster",
     str,
@@ -428,6 +453,8 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         "export OpenTelemetry traces of each command's path to this OTLP/HTTP collector "
         "(http://host:4318; needs the tracing extra; off when empty)",
     ),
+    LOG_FORMAT,
+    AUDIT_LOG,
     REDIS_CLUSTER,
     Option("node_id", str, "", "this node's name in presence (default: random per start)"),
     Option("presence_ttl_ms", int, 3000, "a node silent this long is dead; its members leave"),
@@ -504,6 +531,7 @@ SFU_OPTIONS: tuple[Option, ...] = (
         "TTL / 3, at most 1 s apart)",
     ),
     LOG_LEVEL,
+    LOG_FORMAT,
 )
 
 
@@ -724,6 +752,9 @@ class ServeConfig:
     otlp_endpoint: str = ""
     #: ``--tls-cert``/``--tls-key``: the port's TLS, reloaded on SIGHUP.
     tls: ServerTls | None = None
+    log_format: str = "auto"
+    #: The audit log's file, ``-`` for stdout, or empty: off.
+    audit_log: str = ""
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ServeConfig:
@@ -838,6 +869,8 @@ class ServeConfig:
             turn,
             otlp_endpoint,
             tls,
+            parse_log_format(v["log_format"]),
+            str(v["audit_log"]).strip(),
         )
 
 
@@ -860,6 +893,7 @@ class SfuConfig:
     redis_access: RedisAccess = field(default_factory=RedisAccess)
     #: ``--tls-cert``/``--tls-key``: the RPC port's TLS, reloaded on SIGHUP.
     tls: ServerTls | None = None
+    log_format: str = "auto"
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> SfuConfig:
@@ -905,4 +939,5 @@ class SfuConfig:
             keyring=load_keyring(v, Path(v["data_dir"]), create=False),
             redis_access=redis_access(v),
             tls=tls,
+            log_format=parse_log_format(v["log_format"]),
         )

@@ -134,6 +134,8 @@ class Member:
     closing: bool = False
     #: The breakout room the participant is in (None: the main room), as the hub fanned out.
     place: str | None = None
+    #: Whether its greeting was ``resumed`` (the missed events) rather than ``welcome``.
+    resumed: bool = False
 
 
 class JoinRefused(Exception):
@@ -315,8 +317,8 @@ class RoomHub:
                 # so it resumes rather than getting a room older than what it saw.
                 await self._catch_up()
             self._flush()  # members already here get what is pending before anyone new joins
-            await self._greet(participant, outbox, last_id)
-            member = Member(participant, outbox)
+            resumed = await self._greet(participant, outbox, last_id)
+            member = Member(participant, outbox, resumed=resumed)
             if self._batch:
                 # Its greeting already covers what is pending; the flush must not repeat it.
                 self._covered[member] = self.state.last_id
@@ -433,7 +435,8 @@ class RoomHub:
         self._presence.disconnect(participant)
         self._schedule_presence()
 
-    async def _greet(self, participant: Participant, outbox: Outbox, last_id: int | None) -> None:
+    async def _greet(self, participant: Participant, outbox: Outbox, last_id: int | None) -> bool:
+        """Send ``welcome``, or ``resumed`` and the missed events (then True)."""
         state = self.state
         base = {
             "you": participant.to_wire(),
@@ -464,7 +467,7 @@ class RoomHub:
                 "resumed": False,
             }
             outbox.put(pack(welcome))
-            return
+            return False
         self.metrics.resumes.inc()
         outbox.put(
             pack(
@@ -485,6 +488,7 @@ class RoomHub:
             tally = tally_for_place(tally, self.state, place)
         if tally is not None:
             outbox.put(pack(tally))
+        return True
 
     def _recent_start(self) -> int:
         return self._recent[0][0].id if self._recent else self.state.last_id + 1

@@ -43,6 +43,7 @@ from rooms import (
 )
 
 from . import saved_groups, tracing
+from .audit import AUDITED, AuditLog, actor_at, actor_of
 from .auth import Access, Keyring, verify, verify_access
 from .balance import Rebalancer
 from .boards import BoardEndpoint, OpenRoom
@@ -77,6 +78,7 @@ from .errors import (
 )
 from .http import HttpRoutes, HttpSettings, respond, text
 from .hub import HubSettings, JoinRefused, Member, RoomHub, now_ms
+from .log_context import CONNECTION, ROOM, in_room, unbound
 from .media import MediaSession
 from .metrics import Metrics
 from .origins import OriginPolicy
@@ -198,6 +200,9 @@ class SignalingNode:
         #: Connections waiting in a room's waiting room (told to reconnect on drain).
         self._waiting_outboxes: set[Outbox] = set()
         self.metrics = metrics or Metrics()
+        #: Moderation, breakouts, failed authentication, origin refusals, rate-limit blocks
+        #: (:mod:`signaling.audit`); off unless the composition root sets one.
+        self.audit = AuditLog.off()
         self.routes = HttpRoutes(http, keyring, self.ready, self.metrics.registry)
         self.draining = False
         self._hubs: dict[str, RoomHub] = {}
@@ -301,10 +306,19 @@ class SignalingNode:
         if self.boards is None and isinstance(target, BoardTarget | SnapshotTarget):
             return text(HTTPStatus.NOT_FOUND, "not found\n")
         if isinstance(target, SnapshotTarget):
-            return await self._snapshot_download(target)
+            return await self._snapshot_download(target, _source_address(connection))
         if isinstance(target, ExportTarget):
-            return await self._class_export(target, request)
-        if not self.settings.origins.allows(request.headers.get_all("Origin")):
+            return await self._class_export(target, request, _source_address(connection))
+        origins = request.headers.get_all("Origin")
+        if not self.settings.origins.allows(origins):
+            self.audit.record(
+                "origin",
+                "board" if isinstance(target, BoardTarget) else "ws",
+                actor_at(_source_address(connection)),
+                room=target.room if isinstance(target, BoardTarget) else None,
+                code="origin_not_allowed",
+                detail={"origin": ", ".join(origins)[:200]},
+            )
             return text(HTTPStatus.FORBIDDEN, "origin not allowed (--allowed-origins)\n")
         self._targets[connection] = target
         return None
@@ -314,7 +328,7 @@ class SignalingNode:
     ) -> Response:
         return self.routes.secure(response)
 
-    async def _snapshot_download(self, target: SnapshotTarget) -> Response:
+    async def _snapshot_download(self, target: SnapshotTarget, address: str) -> Response:
         """``GET /whiteboard/<room>/<board>/snapshots/<id>?token=<link token>``: one Yjs update.
 
         The token is a snapshot link's (:mod:`signaling.snapshot_links`): for this snapshot, not
@@ -330,6 +344,7 @@ class SignalingNode:
                 self.keyring, token, room=room, board=board, snapshot_id=int(snapshot)
             )
         except ClientError as exc:
+            self.audit.record("auth", "snapshot", actor_at(address), room=room, code=exc.code)
             return text(HTTPStatus.FORBIDDEN, f"{exc.code}: {exc.message}\n")
         if not self._used_links.claim(grant):
             return text(HTTPStatus.FORBIDDEN, "token_invalid: this link was used already\n")
@@ -351,7 +366,7 @@ class SignalingNode:
         )
         return response
 
-    async def _class_export(self, target: ExportTarget, request: Request) -> Response:
+    async def _class_export(self, target: ExportTarget, request: Request, address: str) -> Response:
         """``GET /rooms/<room>/export.json`` (or ``.csv?table=chat|questions|polls|attendance``)
         with a staff access token in ``Authorization: Bearer``: the class from the room's log
         (docs/protocol.md, "Class export"). The log is read in pages and folded into a bounded
@@ -368,6 +383,7 @@ class SignalingNode:
         try:
             participant = verify_access(self.keyring, token.strip(), room).participant
         except ClientError as exc:
+            self.audit.record("auth", "export", actor_at(address), room=room, code=exc.code)
             return text(HTTPStatus.FORBIDDEN, f"{exc.code}: {exc.message}\n")
         if not participant.is_staff:
             return text(HTTPStatus.FORBIDDEN, "not_allowed: only the staff export the class\n")
@@ -514,6 +530,7 @@ class SignalingNode:
         if not isinstance(target, WsTarget):
             return
         address = _source_address(ws)
+        CONNECTION.set(ws.id.hex[:12])  # this task's context: every line it logs carries it
         self._connections.add(ws)
         self.metrics.connections.inc()
         outbox = Outbox(
@@ -530,6 +547,9 @@ class SignalingNode:
         waiter: Waiter | None = None
         media: MediaSession | None = None
         in_flight: deque[asyncio.Future[tuple[Record, ...]]] = deque()
+        #: A rate-limit block is audited once, not once per refused frame, until a frame passes.
+        limited = False
+        left = False
         join_deadline = asyncio.get_running_loop().call_later(
             self.settings.join_timeout_s, self._join_timed_out, outbox
         )
@@ -549,6 +569,7 @@ class SignalingNode:
                     if isinstance(message, Join):
                         if member is not None or waiter is not None:
                             raise AlreadyJoined("this connection has joined already")
+                        ROOM.set(message.room)
                         joined = await self._join(message, outbox, address)
                         if joined is None:
                             return
@@ -593,28 +614,47 @@ class SignalingNode:
                     else:
                         command = await self._with_groups(hub, member, message.command)
                         span = tracing.start_command(message.command.type, hub.room_id)
-                        done = hub.submit(member, message.ref, command, span)
+                        with unbound():  # the room's batch writer is not this connection's
+                            done = hub.submit(member, message.ref, command, span)
                         done.add_done_callback(
-                            functools.partial(_if_unavailable, outbox, message.ref)
+                            functools.partial(_if_unavailable, hub.room_id, outbox, message.ref)
                         )
                         if span is not None:
                             done.add_done_callback(functools.partial(_end_command, span))
+                        if command.type in AUDITED:
+                            done.add_done_callback(
+                                functools.partial(
+                                    self.audit.command, hub.room_id, member.participant, command
+                                )
+                            )
                         in_flight.append(done)
                         while in_flight and in_flight[0].done():
                             in_flight.popleft()
                         if isinstance(message.command, Leave):
+                            left = True
                             await asyncio.wait(in_flight)
                             hub.flush()  # hand.lowered and the ack go out before the close
                             await outbox.close(CloseCode.NORMAL_CLOSURE, "left", final_frame=None)
                             return
                         if len(in_flight) >= _COMMANDS_IN_FLIGHT:
                             await asyncio.wait([in_flight[0]])
+                    limited = False
                 except ClientError as exc:
                     self.metrics.command_errors.labels(exc.code).inc()
+                    if isinstance(exc, RateLimited) and not limited:
+                        limited = True
+                        self.audit.record(
+                            "rate_limit",
+                            "frames" if member is not None else "join",
+                            actor_of(member.participant) if member else actor_at(address),
+                            room=ROOM.get(),
+                            code=exc.code,
+                            detail={"retry_after_ms": exc.retry_after_ms},
+                        )
                     ref = peek_ref(frame) if isinstance(frame, bytes) else None
                     outbox.put(encode_error(exc, ref))
                 except StoreUnavailable as exc:
-                    log.error("store unavailable: %s", exc)
+                    log.error("room %s: store unavailable: %s", ROOM.get(), exc)
                     ref = peek_ref(frame) if isinstance(frame, bytes) else None
                     retry_ms = 250 + random.randrange(250)  # jitter: clients do not retry at once
                     error = Unavailable("the store is unavailable; retry", retry_after_ms=retry_ms)
@@ -636,8 +676,22 @@ class SignalingNode:
                     hub.unwait(waiter)
             if member is not None and hub is not None:
                 self._members.pop(member, None)
-                hub.remove(member)
+                with unbound():
+                    hub.remove(member)
                 self._release_identity(hub, member)
+                p = member.participant
+                log.info(
+                    "leave: %s (%s) %s",
+                    p.identity,
+                    p.role.value,
+                    "left" if left else f"closed {ws.close_code}",
+                    extra={
+                        "event": "leave",
+                        "identity": p.identity,
+                        "role": p.role.value,
+                        "close_code": ws.close_code,
+                    },
+                )
             if media is not None:
                 await media.close()
 
@@ -646,6 +700,8 @@ class SignalingNode:
         whiteboard endpoint serve it and close with the code it returns."""
         assert self.boards is not None
         room, board = target.room, target.board
+        CONNECTION.set(ws.id.hex[:12])  # this task's context: every line it logs carries them
+        ROOM.set(room)
         token = parse_qs(target.query).get("token", [""])[0]
         outbox = Outbox(
             ws,
@@ -665,6 +721,9 @@ class SignalingNode:
                 try:
                     participant = verify(self.keyring, token, room)
                 except ClientError as exc:
+                    self.audit.record(
+                        "auth", "board", actor_at(_source_address(ws)), room=room, code=exc.code
+                    )
                     close = (exc.close_code or CloseCode.UNAUTHORIZED, exc.message)
                 else:
                     # Only now may a message be as large as a board's (a frame's limit is taken
@@ -677,7 +736,7 @@ class SignalingNode:
                     try:
                         close = await self.boards.serve(room, board, participant, outbox, ws)
                     except StoreUnavailable as exc:  # admitting to the room appends to its log
-                        log.error("store unavailable: %s", exc)
+                        log.error("room %s: store unavailable: %s", room, exc)
                         close = (CloseCode.INTERNAL_ERROR, "room store unavailable; reconnect")
             if close is not None:
                 code, reason = close
@@ -749,10 +808,28 @@ class SignalingNode:
             return None
         except JoinRefused as exc:
             self.metrics.join_rejections.labels(exc.error.code).inc()
+            self._log_join(access.participant, join.last_id, refused=exc.error.code)
+            self.audit.record(
+                "join",
+                "join",
+                actor_of(access.participant),
+                room=join.room,
+                code=exc.error.code,
+            )
             await outbox.close(exc.close_code, exc.error.code, final_frame=encode_error(exc.error))
             return None
         if isinstance(member, Waiter):
-            member.on_enter = functools.partial(self._entered, hub)
+            log.info(
+                "waiting: %s (%s)",
+                access.participant.identity,
+                access.participant.role.value,
+                extra={
+                    "event": "waiting",
+                    "identity": access.participant.identity,
+                    "role": access.participant.role.value,
+                },
+            )
+            member.on_enter = functools.partial(self._admitted, hub)
             self._waiting_outboxes.add(outbox)
             key = _identity_key(hub.room_id, member.participant)
             for oldest in self._waiting_held.hold(key, outbox):
@@ -764,6 +841,7 @@ class SignalingNode:
                 )
             return hub, member
         self._entered(hub, member)
+        self._log_join(member.participant, join.last_id, resumed=member.resumed)
         return hub, member
 
     def _entered(self, hub: RoomHub, member: Member) -> None:
@@ -772,6 +850,46 @@ class SignalingNode:
         if self.balance is not None:
             self.balance.joined(hub.room_id, member.participant.identity)
         self._hold_identity(hub, member)
+
+    def _admitted(self, hub: RoomHub, member: Member) -> None:
+        """A waiting connection was let in by staff."""
+        self._entered(hub, member)
+        self._log_join(member.participant, None)
+
+    @staticmethod
+    def _log_join(
+        participant: Participant,
+        last_id: int | None,
+        *,
+        resumed: bool | None = None,
+        refused: str | None = None,
+    ) -> None:
+        """One INFO line per join: ``join`` (no ``last_id``) or ``resume``, with its outcome:
+        ``exact`` (the missed events), ``snapshot`` (a fresh welcome: the log no longer reached
+        back, or the participant's place changed) or ``refused`` with the error code."""
+        event = "join" if last_id is None else "resume"
+        if refused is not None:
+            outcome = "refused"
+        elif last_id is None:
+            outcome = "ok"
+        else:
+            outcome = "exact" if resumed else "snapshot"
+        log.info(
+            "%s: %s (%s) %s%s",
+            event,
+            participant.identity,
+            participant.role.value,
+            outcome,
+            f" {refused}" if refused else "",
+            extra={
+                "event": event,
+                "identity": participant.identity,
+                "role": participant.role.value,
+                "outcome": outcome,
+                "code": refused,
+                "last_id": last_id,
+            },
+        )
 
     async def _enter(
         self, room_id: str, access: Access, outbox: Outbox, last_id: int | None
@@ -844,13 +962,14 @@ class SignalingNode:
         """
         try:
             return verify_access(self.keyring, join.token, join.room)
-        except ClientError:
+        except ClientError as exc:
             wait_ms = self._auth_failures.take(address)
             if wait_ms:
                 raise RateLimited(
                     "too many failed joins from this address; join again later",
                     retry_after_ms=wait_ms,
                 ) from None
+            self.audit.record("auth", "join", actor_at(address), room=join.room, code=exc.code)
             raise
 
     # -- rooms ---------------------------------------------------------------------------------
@@ -880,7 +999,8 @@ class SignalingNode:
                 self._idle,
                 self.ice_servers,
             )
-            await hub.open()
+            with in_room(room_id):  # its subscription's tasks are the room's, not a connection's
+                await hub.open()
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters re-raise it themselves
@@ -922,14 +1042,16 @@ class _Draining(Exception):
     pass
 
 
-def _if_unavailable(outbox: Outbox, ref: int, done: asyncio.Future[tuple[Record, ...]]) -> None:
+def _if_unavailable(
+    room_id: str, outbox: Outbox, ref: int, done: asyncio.Future[tuple[Record, ...]]
+) -> None:
     """A submitted command's store failure becomes its ``unavailable`` error frame (the writer
     answered every other outcome itself)."""
     if done.cancelled():
         return
     exc = done.exception()
     if isinstance(exc, StoreUnavailable):
-        log.error("store unavailable: %s", exc)
+        log.error("room %s: store unavailable: %s", room_id, exc)
         retry_ms = 250 + random.randrange(250)  # jitter: clients do not retry at once
         outbox.put(
             encode_error(

@@ -1,12 +1,14 @@
-"""No token reaches a log: a server at debug level serves a join, a whiteboard connection (token in
-the query, as y-websocket sends it), a snapshot link and its download, and refused tokens, and its
-log holds none of those tokens."""
+"""No token reaches a log, in either log format: a server at debug level serves a join, a
+whiteboard connection (token in the query, as y-websocket sends it), a snapshot link and its
+download, and refused tokens, and its log holds none of those tokens."""
 
 from __future__ import annotations
 
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+
+import pytest
 
 from clients import ClassroomClient
 from tests.integration.yboard import YClient, board_url
@@ -21,10 +23,11 @@ def get(server: LiveclassServer, path: str) -> int:
         return exc.code
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
 async def test_a_debug_level_server_logs_no_token(
-    make_server: Callable[..., LiveclassServer],
+    make_server: Callable[..., LiveclassServer], log_format: str
 ) -> None:
-    server = make_server("--log-level", "debug")
+    server = make_server("--log-level", "debug", "--log-format", log_format)
     teacher_token = server.token("t", "teacher")
     student_token = server.token("alice")
     expired_token = server.token("bob", ttl_s=10, now=1_000_000)
@@ -52,7 +55,8 @@ async def test_a_debug_level_server_logs_no_token(
 
     assert server.log_path is not None
     log = server.log_path.read_text(errors="replace")
-    assert " DEBUG " in log, "the server did not log at debug level"
+    debug = " DEBUG " if log_format == "text" else '"level": "DEBUG"'
+    assert debug in log, "the server did not log at debug level"
     assert "GET /whiteboard/class/main" in log, "the request lines were not logged at all"
     assert "token=<redacted>" in log, "the request lines were not redacted but dropped"
     link_token = link.partition("token=")[2]

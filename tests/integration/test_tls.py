@@ -449,7 +449,7 @@ async def test_a_worker_serves_its_rpc_over_wss_to_a_node_that_trusts_its_ca(
     tls_worker: TlsSfuWorker, tls_files: TlsFiles, tmp_path: Path
 ) -> None:
     url = f"wss://127.0.0.1:{tls_worker.port}"
-    assert f"serving RPC on {url}" in tls_worker.log()  # what it registers for the nodes
+    assert f"nodes reach it at {url}" in tls_worker.log()  # what it registers for the nodes
     ca_file = tmp_path / "ca.pem"
     tls_files.ca.cert_pem.write_to_path(str(ca_file))
     lost: list[str] = []

@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import random
+import time
 import weakref
 from collections import Counter, deque
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from rooms import (
 )
 
 from . import saved_groups
+from .admin import ADMIN, VERSION, AdminApi, NoSuchRoom, is_admin_path, iso_time, status_document
 from .auth import Access, Keyring, verify, verify_access
 from .boards import BoardEndpoint, OpenRoom
 from .bus import Bus
@@ -195,6 +197,9 @@ class SignalingNode:
         self._waiting_outboxes: set[Outbox] = set()
         self.metrics = metrics or Metrics()
         self.routes = HttpRoutes(http, keyring, self.ready, self.metrics.registry)
+        self.admin = AdminApi(http.admin_token, self)
+        self.started_at = time.time()
+        self.public_url = http.public_url
         self.draining = False
         self._hubs: dict[str, RoomHub] = {}
         self._opening: dict[str, asyncio.Future[RoomHub]] = {}
@@ -282,6 +287,8 @@ class SignalingNode:
         target = parse_target(request.path)
         if isinstance(target, BadTarget):
             return text(target.status, f"{target.reason}\n")
+        if isinstance(target, HttpTarget) and is_admin_path(target.path):
+            return await self.admin(target.path, target.query, request)
         if isinstance(target, HttpTarget):
             return self.routes(request)
         if self.boards is None and isinstance(target, BoardTarget | SnapshotTarget):
@@ -867,6 +874,57 @@ class SignalingNode:
         self.metrics.rooms.set(len(self._hubs))
         future.set_result(hub)
         return hub
+
+    # -- the admin API (signaling/admin.py) --------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        """This node's part of the status page (signaling/admin.py)."""
+        workers = [] if self.media is None else [{"id": "in-process", "url": "", "state": "live"}]
+        return status_document([self.node_facts()], workers, None)
+
+    def node_facts(self) -> dict[str, Any]:
+        """This node: id, address, connections, rooms open (with their participants online
+        here), version, when it started and whether it is ready."""
+        rooms = [
+            {
+                "room": room_id,
+                "participants": sorted(
+                    (
+                        {"identity": p.identity, "name": p.name, "role": p.role.value}
+                        for p in {m.participant for m in hub.members}
+                    ),
+                    key=lambda p: p["identity"],
+                ),
+            }
+            for room_id, hub in sorted(self._hubs.items())
+        ]
+        return {
+            "id": str(getattr(self.bus, "node_id", "") or "embedded"),
+            "address": self.public_url,
+            "connections": len(self._connections),
+            "rooms": len(self._hubs),
+            "rooms_open": rooms,
+            "version": VERSION,
+            "started": iso_time(self.started_at),
+            "ready": self.ready(),
+        }
+
+    async def admin_command(self, room: str, command: Command) -> int:
+        """Decide and append ``command`` in ``room`` as :data:`signaling.admin.ADMIN`; returns
+        how many events it appended.
+
+        Raises:
+            RoomError: the room's rules refused it (``NoSuchRoom`` for a room with no log).
+            StoreUnavailable: nothing was appended.
+        """
+        hub = await self._hub(room)
+        try:
+            if hub.state.last_id == 0:
+                raise NoSuchRoom(f"{room} has never been joined")
+            return len(await hub.propose(ADMIN, command))
+        finally:
+            if hub.idle:
+                self._idle(hub)
 
     def _idle(self, hub: RoomHub) -> None:
         """Unload a room no local member has used for ``room_idle_s``."""

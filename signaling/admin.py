@@ -35,11 +35,15 @@ from websockets.http11 import Request, Response
 from rooms import Command, Participant, ParticipantRemove, Role, RoomError, SessionEnd
 
 from .http import as_json, respond, text
+from .redis_cluster import ClusterUnavailable
 from .store import StoreUnavailable
 
 #: The actor of every admin action in the room log (``by`` of the events). The ``@`` keeps it
 #: apart from an identity a participant's token names in practice.
 ADMIN = Participant("@admin", "Administrator", Role.TEACHER)
+#: At most this many rooms of a node, and participants of a room, are listed (counts are whole).
+ROOMS_LISTED = 500
+PARTICIPANTS_LISTED = 200
 #: Shortest admin token accepted (characters): an operator's secret, not a password.
 ADMIN_TOKEN_MIN = 16
 
@@ -146,7 +150,7 @@ class AdminApi:
                 status = await self.node.status()
                 return as_json(HTTPStatus.OK, {"rooms": all_rooms(status)})
             return await self._room_path(path, args)
-        except StoreUnavailable:
+        except (StoreUnavailable, ClusterUnavailable):
             return _error(HTTPStatus.SERVICE_UNAVAILABLE, "unavailable", "the room store is down")
 
     async def _room_path(self, path: str, args: dict[str, str]) -> Response:
@@ -186,7 +190,10 @@ def all_rooms(status: dict[str, Any]) -> list[dict[str, Any]]:
     merged: dict[str, dict[str, Any]] = {}
     for node in status["nodes"]:
         for room in node.get("rooms_open", []):
-            entry = merged.setdefault(room["room"], {"room": room["room"], "participants": []})
+            entry = merged.setdefault(
+                room["room"], {"room": room["room"], "online": 0, "participants": []}
+            )
+            entry["online"] += room.get("online", len(room["participants"]))
             entry["participants"].extend({**p, "node": node["id"]} for p in room["participants"])
     return sorted(merged.values(), key=lambda r: str(r["room"]))
 
@@ -217,7 +224,7 @@ def render_status(status: dict[str, Any]) -> str:
         for n in status["nodes"]
     ]
     rooms = [
-        [r["room"], len(r["participants"]), ", ".join(p["identity"] for p in r["participants"])]
+        [r["room"], r["online"], ", ".join(p["identity"] for p in r["participants"])]
         for r in all_rooms(status)
     ]
     workers = [

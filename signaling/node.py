@@ -43,7 +43,17 @@ from rooms import (
 )
 
 from . import saved_groups
-from .admin import ADMIN, VERSION, AdminApi, NoSuchRoom, is_admin_path, iso_time, status_document
+from .admin import (
+    ADMIN,
+    PARTICIPANTS_LISTED,
+    ROOMS_LISTED,
+    VERSION,
+    AdminApi,
+    NoSuchRoom,
+    is_admin_path,
+    iso_time,
+    status_document,
+)
 from .auth import Access, Keyring, verify, verify_access
 from .boards import BoardEndpoint, OpenRoom
 from .bus import Bus
@@ -79,6 +89,7 @@ from .http import HttpRoutes, HttpSettings, respond, text
 from .hub import HubSettings, JoinRefused, Member, RoomHub, now_ms
 from .media import MediaSession
 from .metrics import Metrics
+from .node_heartbeat import NodeHeartbeat
 from .origins import OriginPolicy
 from .outbox import Outbox
 from .ratelimit import AddressBuckets, SharedBuckets, TokenBucket
@@ -199,6 +210,8 @@ class SignalingNode:
         self.routes = HttpRoutes(http, keyring, self.ready, self.metrics.registry)
         self.admin = AdminApi(http.admin_token, self)
         self.started_at = time.time()
+        #: With a Redis Cluster, the status page's heartbeat (signaling/node_heartbeat.py).
+        self.heartbeat: NodeHeartbeat | None = None
         self.public_url = http.public_url
         self.draining = False
         self._hubs: dict[str, RoomHub] = {}
@@ -245,6 +258,8 @@ class SignalingNode:
         """
         s = self.settings
         await self.bus.start()
+        if self.heartbeat is not None:
+            await self.heartbeat.start()
         self._server = await serve(
             self._handle,
             s.host,
@@ -488,6 +503,8 @@ class SignalingNode:
             await self.boards.close()
         for hub in list(self._hubs.values()):
             await hub.close()
+        if self.heartbeat is not None:
+            await self.heartbeat.close()
         await self.bus.close()
         await self.store.close()
 
@@ -878,26 +895,29 @@ class SignalingNode:
     # -- the admin API (signaling/admin.py) --------------------------------------------------------
 
     async def status(self) -> dict[str, Any]:
-        """This node's part of the status page (signaling/admin.py)."""
+        """The status page's document (signaling/admin.py): this node's facts, or with a Redis
+        Cluster every node's from their heartbeats, the SFU workers and the cluster's state.
+
+        Raises:
+            ClusterUnavailable: the cluster did not answer.
+        """
+        if self.heartbeat is not None:
+            return await self.heartbeat.document()
         workers = [] if self.media is None else [{"id": "in-process", "url": "", "state": "live"}]
         return status_document([self.node_facts()], workers, None)
 
     def node_facts(self) -> dict[str, Any]:
         """This node: id, address, connections, rooms open (with their participants online
-        here), version, when it started and whether it is ready."""
-        rooms = [
-            {
-                "room": room_id,
-                "participants": sorted(
-                    (
-                        {"identity": p.identity, "name": p.name, "role": p.role.value}
-                        for p in {m.participant for m in hub.members}
-                    ),
-                    key=lambda p: p["identity"],
-                ),
-            }
-            for room_id, hub in sorted(self._hubs.items())
-        ]
+        here, each list bounded: ``online`` counts them all), version, when it started and
+        whether it is ready."""
+        rooms = []
+        for room_id, hub in sorted(self._hubs.items())[:ROOMS_LISTED]:
+            online = sorted({m.participant for m in hub.members}, key=lambda p: p.identity)
+            listed = [
+                {"identity": p.identity, "name": p.name, "role": p.role.value}
+                for p in online[:PARTICIPANTS_LISTED]
+            ]
+            rooms.append({"room": room_id, "online": len(online), "participants": listed})
         return {
             "id": str(getattr(self.bus, "node_id", "") or "embedded"),
             "address": self.public_url,

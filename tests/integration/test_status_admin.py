@@ -2,7 +2,9 @@
 
 One embedded node for the module: ``/status`` and ``/status.json`` need the admin token (a
 classroom token is refused), and ``liveclass admin`` lists rooms and participants, removes a
-participant and ends a room through the room's command path (the clients see it).
+participant and ends a room through the room's command path (the clients see it). One scale-out
+deployment (3 nodes, 2 SFU workers, a 6-node Redis Cluster): every node's status shows all of it
+(signaling/node_heartbeat.py).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import pytest
 
 from clients import ClassroomClient
 from tests.integration.media_peers import until
+from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
+from tests.sfu_worker import SfuWorker
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -97,6 +101,7 @@ async def test_status_shows_the_node_and_its_rooms_only_to_the_admin_token(
     assert node["ready"] is True and node["connections"] >= 3 and node["version"]
     [open_room] = [r for r in node["rooms_open"] if r["room"] == room]
     assert [p["identity"] for p in open_room["participants"]] == ["ada", "bob", "t1"]
+    assert open_room["online"] == 3
 
     status, page, kind = get(server, "/status", ADMIN_TOKEN)
     assert status == 200 and kind.startswith("text/html")
@@ -134,3 +139,81 @@ async def test_admin_cli_lists_removes_and_ends_as_the_room_command_path(
     assert code == 1 and "session_ended" in again
     code, missing = admin_cli(server, "end", "never-joined")
     assert code == 1 and "no_such_room" in missing
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    cluster: RedisCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[list[LiveclassServer], list[SfuWorker]]]:
+    """3 nodes and 2 SFU workers on the module's Redis Cluster, one admin token."""
+    directory = Path(tmp_path_factory.mktemp("deployment"))
+    secret = secrets.token_urlsafe(32)
+    nodes: list[LiveclassServer] = []
+    workers: list[SfuWorker] = []
+    try:
+        for i in (1, 2):
+            worker = SfuWorker(directory / "workers", cluster.seeds, f"w{i}", secret=secret)
+            workers.append(worker)
+            worker.start()
+        for i in (1, 2, 3):
+            node = LiveclassServer(
+                directory / f"node{i}",
+                ["--redis-cluster", cluster.seeds, "--node-id", f"node{i}"],
+                secret=secret,
+                env={"LIVECLASS_ADMIN_TOKEN": ADMIN_TOKEN},
+            )
+            node.data_dir.mkdir(parents=True)
+            nodes.append(node)
+            node.start()
+        yield nodes, workers
+    finally:
+        for process in [*nodes, *workers]:
+            process.stop()
+
+
+async def test_every_node_shows_three_nodes_two_workers_and_the_cluster_state(
+    deployment: tuple[list[LiveclassServer], list[SfuWorker]],
+) -> None:
+    nodes, _ = deployment
+    room = f"scale-{secrets.token_hex(3)}"
+    made = [
+        ClassroomClient(node.ws_url, node.token(f"s{i}", "student", room), room)
+        for i, node in enumerate(nodes)
+    ]
+    try:
+        for client in made:
+            await client.connect()
+        for node in nodes:
+            status, body, _ = get(node, "/status.json", ADMIN_TOKEN)
+            assert status == 200, body
+            doc = json.loads(body)
+            assert doc["mode"] == "cluster"
+            assert [n["id"] for n in doc["nodes"]] == ["node1", "node2", "node3"]
+            assert all(n["ready"] and n["version"] == doc["version"] for n in doc["nodes"])
+            assert [(w["id"], w["state"]) for w in doc["sfu_workers"]] == [
+                ("w1", "live"),
+                ("w2", "live"),
+            ]
+            redis = doc["redis"]
+            assert redis["cluster_state"] == "ok" and redis["slots_ok"] == 16384
+            assert len(redis["masters"]) == 3 and len(redis["replicas"]) == 3
+            assert redis["failing"] == []
+        # The heartbeats (every 2 s) bring each node's room and participants to every node.
+        await until(
+            lambda: all(
+                any(
+                    r["room"] == room and r["online"] == 3
+                    for r in json.loads(get(n, "/admin/rooms", ADMIN_TOKEN)[1])["rooms"]
+                )
+                for n in nodes
+            ),
+            10,
+            "the room with its 3 participants in every node's status",
+        )
+        status, page, _ = get(nodes[0], "/status", ADMIN_TOKEN)
+        assert status == 200
+        for name in (b"node1", b"node2", b"node3", b"w1", b"w2", b"cluster_state", room.encode()):
+            assert name in page
+        assert get(nodes[1], "/status", nodes[1].token("s1", "teacher", room))[0] == 403
+    finally:
+        await asyncio.gather(*(c.close() for c in made), return_exceptions=True)

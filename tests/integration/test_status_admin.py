@@ -215,5 +215,12 @@ async def test_every_node_shows_three_nodes_two_workers_and_the_cluster_state(
         for name in (b"node1", b"node2", b"node3", b"w1", b"w2", b"cluster_state", room.encode()):
             assert name in page
         assert get(nodes[1], "/status", nodes[1].token("s1", "teacher", room))[0] == 403
+
+        # An end through one node reaches the clients of every node (the room's log and bus).
+        code, ended = admin_cli(nodes[0], "end", room)
+        assert code == 0 and ended["events"] == 1, ended
+        await until(
+            lambda: all("session.ended" in event_types(c) for c in made), 10, "the end everywhere"
+        )
     finally:
         await asyncio.gather(*(c.close() for c in made), return_exceptions=True)

@@ -235,6 +235,10 @@ class ClassroomClient(BreakoutCommands):
         #: Called with each ``view`` frame (after the session took it): this participant's place
         #: changed, so switch chat, Q&A and the whiteboard (``session.breakouts.board_of``).
         self.view_listeners: list[Callable[[dict[str, Any]], None]] = []
+        #: Called with the ``welcome`` or ``resumed`` of each join after the first (a reconnect:
+        #: a new WebSocket, and the SFU closed the old one's peer connections, so publish and
+        #: subscribe again, as ``media.reset`` asks).
+        self.rejoin_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._greeted: asyncio.Future[dict[str, Any]] | None = None
         self._stopping = False
         self._reconnecting = False
@@ -412,6 +416,9 @@ class ClassroomClient(BreakoutCommands):
                 s.resumes += 1
             if self._greeted is not None and not self._greeted.done():
                 self._greeted.set_result(msg)
+            if s.welcomes + s.resumes > 1:
+                for rejoin_listener in tuple(self.rejoin_listeners):
+                    rejoin_listener(msg)
         elif t == "view":
             # The place changed: the view replaces the snapshot; events above last_id follow.
             s.last_id = msg["last_id"]

@@ -1,5 +1,5 @@
 """The ``liveclass`` command: ``serve`` runs a node, ``sfu`` runs an SFU worker process,
-``token`` mints an access token."""
+``token`` mints an access token, ``admin`` calls the operators' admin API."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from signaling.audit import AuditLog
 from signaling.sfu_registry import RegistryUnavailable
 from signaling.tls import ServerTls, TlsFileError
 
+from .admin_cli import add_admin_parser
 from .config import (
     DATA_DIR,
     KEY_OPTIONS,
@@ -307,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--link", default="", help="print a join link on this base URL instead")
     add_options(token, (*KEY_OPTIONS, DATA_DIR))
     token.set_defaults(func=cmd_token)
+    add_admin_parser(sub)
     return parser
 
 

@@ -26,6 +26,7 @@ from signaling import (
     parse_access,
     parse_seeds,
 )
+from signaling.admin import check_admin_token
 from signaling.balance import BalanceSettings
 from signaling.sfu_placement import PlacementSettings
 from signaling.tls import ServerTls, TlsFileError
@@ -293,6 +294,18 @@ def redis_access(v: dict[str, Any]) -> RedisAccess:
     )
 
 
+#: The operators' status page and admin API (signaling/admin.py): ``liveclass serve`` and
+#: ``liveclass admin``.
+ADMIN_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "admin_token_file",
+        str,
+        "",
+        "file holding the operators' admin token for /status and /admin/* (default: the "
+        "status page and admin API are off)",
+    ),
+    Option("admin_token", str, "", "the admin token itself (use LIVECLASS_ADMIN_TOKEN)"),
+)
 SERVE_OPTIONS: tuple[Option, ...] = (
     Option("host", str, "127.0.0.1", "address to bind"),
     Option("port", int, 8080, "TCP port for HTTP and WebSocket"),
@@ -491,6 +504,7 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         "with --redis-cluster: CA certificate(s) the SFU workers' wss:// RPC certificates are "
         "verified against (default: the system's CAs)",
     ),
+    *ADMIN_OPTIONS,
 )
 KEY_OPTIONS: tuple[Option, ...] = (
     Option(
@@ -576,6 +590,25 @@ def resolve(args: argparse.Namespace, options: tuple[Option, ...]) -> dict[str, 
                 raise ConfigError(f"{opt.env}={raw!r}: {exc}") from exc
         values[opt.name] = opt.default if value is None else value
     return values
+
+
+def admin_token(v: dict[str, Any]) -> str:
+    """The admin token: ``--admin-token-file``'s content, else ``--admin-token``; '' (off).
+
+    Raises:
+        ConfigError: the file cannot be read, or the token is shorter than 16 characters.
+    """
+    path = str(v.get("admin_token_file") or "")
+    token = str(v.get("admin_token") or "")
+    if path:
+        try:
+            token = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"--admin-token-file: {exc}") from exc
+    try:
+        return check_admin_token(token)
+    except ValueError as exc:
+        raise ConfigError(f"admin token: {exc}") from exc
 
 
 def load_keyring(values: dict[str, Any], data_dir: Path, *, create: bool = True) -> Keyring:
@@ -844,7 +877,9 @@ class ServeConfig:
             compact_updates=int(v["board_compact_updates"]),
             board_idle_s=float(v["board_idle_s"]),
         )
-        http = HttpSettings(web_root=WEB_ROOT, dev=bool(v["dev"]), public_url=public_url)
+        http = HttpSettings(
+            web_root=WEB_ROOT, dev=bool(v["dev"]), public_url=public_url, admin_token=admin_token(v)
+        )
         keyring = load_keyring(v, data_dir)
         cluster = ClusterSettings.from_values(v)
         media = MediaSettings.from_values(v) if v["media"] else None

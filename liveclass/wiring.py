@@ -41,6 +41,7 @@ from signaling import (
 from signaling.auth import mint_worker_token, verify_worker_token
 from signaling.balance import BalanceCollector, LoadBoard, Rebalancer
 from signaling.errors import TokenExpired, TokenInvalid
+from signaling.node_heartbeat import NodeHeartbeat
 from signaling.redis_cluster import ClusterUnavailable
 from signaling.redis_log import ReplicaWait
 from signaling.sfu_placement import PlacedWorkers, PlacementCollector
@@ -103,6 +104,7 @@ def build_cluster_node(config: ServeConfig, cluster: ClusterSettings) -> Signali
     node = SignalingNode(config.node, config.http, config.keyring, store, bus, boards, media=media)
     node.balance = Rebalancer(LoadBoard(router), bus.node_id, node.joined_members, cluster.balance)
     node.metrics.registry.register(BalanceCollector(node.balance))
+    node.heartbeat = NodeHeartbeat(router, bus.node_id, node.node_facts)
     return _with_media(node, config)
 
 

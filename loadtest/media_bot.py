@@ -1,8 +1,10 @@
 """Media bots: aiortc peers that publish a synthetic camera and microphone through liveclass's
 SFU, or subscribe to everything and decode it, signalling over ``/ws`` with the SDK.
 
-On ``media.reset`` (the SFU worker holding the room's media was lost) both bots close their peer
-connection and start again on a new one, the publisher with the same tracks; a refusal
+On ``media.reset`` (the SFU worker holding the room's media was lost), and on every ``welcome`` or
+``resumed`` after the first (the signalling connection came back, perhaps to a restarted node: the
+SFU closed the old socket's peer connections), both bots close their peer connection and start
+again on a new one, the publisher with the same tracks, as the web app does; a refusal
 ``media_unavailable`` or ``unavailable`` meanwhile (no worker live yet) is retried with backoff.
 
 A bot runs in its own process from the SFU (the SFU installs encoded pass-through hooks
@@ -192,8 +194,10 @@ class Publisher:
         self.video = video or PatternVideoTrack()
         self.audio = ToneAudioTrack()
         self.screen = PatternVideoTrack(640, 360)
-        #: ``media.reset`` frames received, and when each new publish was answered (monotonic s).
+        #: ``media.reset`` frames received, rejoins (reconnects) seen, and when each new publish
+        #: was answered (monotonic s).
         self.resets = 0
+        self.rejoins = 0
         self.republished: list[float] = []
         self._chosen: tuple[bool, bool, bool] | None = None
         #: The publish connection's transceiver of each source published.
@@ -201,6 +205,7 @@ class Publisher:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         client.media_reset_listeners.append(self._on_reset)
+        client.rejoin_listeners.append(self._on_rejoin)
 
     async def start(
         self, camera: bool = True, microphone: bool = True, screen: bool = False
@@ -214,15 +219,24 @@ class Publisher:
         if self._chosen is None:
             return
         self.resets += 1
+        self._restart("media.reset")
+
+    def _on_rejoin(self, msg: dict[str, Any]) -> None:
+        if self._chosen is None:
+            return
+        self.rejoins += 1
+        self._restart(str(msg.get("t")))
+
+    def _restart(self, after: str) -> None:
         task = asyncio.get_running_loop().create_task(
-            self._publish_again(), name="publishing again after media.reset"
+            self._publish_again(), name=f"publishing again after {after}"
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(_log_failure)
 
     async def _publish_again(self) -> None:
-        """A new connection with the same tracks (the old one's worker is gone)."""
+        """A new connection with the same tracks (the old one's worker or socket is gone)."""
 
         async def attempt() -> None:
             old, self.pc = self.pc, _pc(self.config)
@@ -290,8 +304,8 @@ class Subscriber:
     """Subscribes to every producer offered and decodes each track; counts decode errors.
 
     ``received`` is by producer id; ``started`` is when ``start()`` was called (monotonic s).
-    On each ``media.reset`` they start again: what was received so far moves to ``previous``
-    and ``started`` becomes the time of the reset.
+    On each ``media.reset`` or rejoin they start again: what was received so far moves to
+    ``previous`` and ``started`` becomes the time of the reset or rejoin.
     """
 
     def __init__(self, client: ClassroomClient, config: RTCConfiguration | None = None) -> None:
@@ -304,6 +318,7 @@ class Subscriber:
         self.received: dict[str, Received] = {}
         self.previous: list[dict[str, Received]] = []
         self.resets = 0
+        self.rejoins = 0
         self._subscribed = False
         self.decode_errors = 0
         self.started = 0.0
@@ -314,6 +329,7 @@ class Subscriber:
         self.pc.on("track", self._on_track)
         client.media_offer_listeners.append(self._on_offer)
         client.media_reset_listeners.append(self._on_reset)
+        client.rejoin_listeners.append(self._on_rejoin)
         _DecodeErrors.watch(self)
 
     async def start(self) -> None:
@@ -325,18 +341,27 @@ class Subscriber:
         if not self._subscribed:
             return
         self.resets += 1
+        self._restart("media.reset")
+
+    def _on_rejoin(self, msg: dict[str, Any]) -> None:
+        if not self._subscribed:
+            return
+        self.rejoins += 1
+        self._restart(str(msg.get("t")))
+
+    def _restart(self, after: str) -> None:
         self.previous.append(self.received)
         self.received = {}
         self.started = time.monotonic()
         task = asyncio.get_running_loop().create_task(
-            self._subscribe_again(), name="subscribing again after media.reset"
+            self._subscribe_again(), name=f"subscribing again after {after}"
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(_log_failure)
 
     async def _subscribe_again(self) -> None:
-        """A new subscribe connection (the old one's worker is gone)."""
+        """A new subscribe connection (the old one's worker or socket is gone)."""
         async with self._lock:
             for task in tuple(self._consumers):
                 task.cancel()

@@ -148,6 +148,7 @@ async def subscriber_report(bot: Bot, publishers: int, now: float) -> dict[str, 
         "packets_lost": lost,
         "decode_errors": sub.decode_errors,
         "resets": sub.resets,
+        "rejoins": sub.rejoins,
         "missing": max(0, publishers - len(videos_from)),
     }
 
@@ -169,6 +170,7 @@ async def publisher_report(bot: Bot) -> dict[str, Any]:
         "bytes_sent": sent,
         "packets_sent": packets,
         "resets": pub.resets,
+        "rejoins": pub.rejoins,
     }
 
 

@@ -14,7 +14,7 @@ import json
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,8 @@ class HttpSettings:
     public_url: str
     teacher_ttl_s: int = 6 * 3600
     student_ttl_s: int = 6 * 3600
+    #: The operators' admin token (signaling/admin.py); empty: the status page and API are off.
+    admin_token: str = field(default="", repr=False)
 
 
 class HttpRoutes:

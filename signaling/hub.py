@@ -566,6 +566,11 @@ class RoomHub:
         """
         return self._propose(Proposal(member.participant, command), member.outbox, ref, trace)
 
+    def propose(self, actor: Participant, command: Command) -> asyncio.Future[tuple[Record, ...]]:
+        """Queue ``command`` from ``actor``, who holds no connection (the admin API): decided and
+        appended in the next batch like a member's; the future as :meth:`submit`'s."""
+        return self._propose(Proposal(actor, command))
+
     def _propose(
         self,
         proposal: Proposal,

@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import ssl
+import time
 import weakref
 from collections import Counter, deque
 from collections.abc import Callable
@@ -43,6 +44,17 @@ from rooms import (
 )
 
 from . import saved_groups, tracing
+from .admin import (
+    ADMIN,
+    PARTICIPANTS_LISTED,
+    ROOMS_LISTED,
+    VERSION,
+    AdminApi,
+    NoSuchRoom,
+    is_admin_path,
+    iso_time,
+    status_document,
+)
 from .audit import AUDITED, AuditLog, actor_at, actor_of
 from .auth import Access, Keyring, verify, verify_access
 from .balance import Rebalancer
@@ -81,6 +93,7 @@ from .hub import HubSettings, JoinRefused, Member, RoomHub, now_ms
 from .log_context import CONNECTION, ROOM, in_room, unbound
 from .media import MediaSession
 from .metrics import Metrics
+from .node_heartbeat import NodeHeartbeat
 from .origins import OriginPolicy
 from .outbox import Outbox
 from .ratelimit import AddressBuckets, SharedBuckets, TokenBucket
@@ -204,6 +217,11 @@ class SignalingNode:
         #: (:mod:`signaling.audit`); off unless the composition root sets one.
         self.audit = AuditLog.off()
         self.routes = HttpRoutes(http, keyring, self.ready, self.metrics.registry)
+        self.admin = AdminApi(http.admin_token, self)
+        self.started_at = time.time()
+        #: With a Redis Cluster, the status page's heartbeat (signaling/node_heartbeat.py).
+        self.heartbeat: NodeHeartbeat | None = None
+        self.public_url = http.public_url
         self.draining = False
         self._hubs: dict[str, RoomHub] = {}
         self._opening: dict[str, asyncio.Future[RoomHub]] = {}
@@ -254,6 +272,8 @@ class SignalingNode:
         await self.bus.start()
         if self.balance is not None:
             self.balance.start()
+        if self.heartbeat is not None:
+            await self.heartbeat.start()
         self._server = await serve(
             self._handle,
             s.host,
@@ -301,6 +321,8 @@ class SignalingNode:
         target = parse_target(request.path)
         if isinstance(target, BadTarget):
             return text(target.status, f"{target.reason}\n")
+        if isinstance(target, HttpTarget) and is_admin_path(target.path):
+            return await self.admin(target.path, target.query, request)
         if isinstance(target, HttpTarget):
             return self.routes(request)
         if self.boards is None and isinstance(target, BoardTarget | SnapshotTarget):
@@ -513,6 +535,8 @@ class SignalingNode:
             await self.boards.close()
         for hub in list(self._hubs.values()):
             await hub.close()
+        if self.heartbeat is not None:
+            await self.heartbeat.close()
         await self.bus.close()
         await self.store.close()
 
@@ -1011,6 +1035,60 @@ class SignalingNode:
         self.metrics.rooms.set(len(self._hubs))
         future.set_result(hub)
         return hub
+
+    # -- the admin API (signaling/admin.py) --------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        """The status page's document (signaling/admin.py): this node's facts, or with a Redis
+        Cluster every node's from their heartbeats, the SFU workers and the cluster's state.
+
+        Raises:
+            ClusterUnavailable: the cluster did not answer.
+        """
+        if self.heartbeat is not None:
+            return await self.heartbeat.document()
+        workers = [] if self.media is None else [{"id": "in-process", "url": "", "state": "live"}]
+        return status_document([self.node_facts()], workers, None)
+
+    def node_facts(self) -> dict[str, Any]:
+        """This node: id, address, connections, rooms open (with their participants online
+        here, each list bounded: ``online`` counts them all), version, when it started and
+        whether it is ready."""
+        rooms = []
+        for room_id, hub in sorted(self._hubs.items())[:ROOMS_LISTED]:
+            online = sorted({m.participant for m in hub.members}, key=lambda p: p.identity)
+            listed = [
+                {"identity": p.identity, "name": p.name, "role": p.role.value}
+                for p in online[:PARTICIPANTS_LISTED]
+            ]
+            rooms.append({"room": room_id, "online": len(online), "participants": listed})
+        return {
+            "id": str(getattr(self.bus, "node_id", "") or "embedded"),
+            "address": self.public_url,
+            "connections": len(self._connections),
+            "rooms": len(self._hubs),
+            "rooms_open": rooms,
+            "version": VERSION,
+            "started": iso_time(self.started_at),
+            "ready": self.ready(),
+        }
+
+    async def admin_command(self, room: str, command: Command) -> int:
+        """Decide and append ``command`` in ``room`` as :data:`signaling.admin.ADMIN`; returns
+        how many events it appended.
+
+        Raises:
+            RoomError: the room's rules refused it (``NoSuchRoom`` for a room with no log).
+            StoreUnavailable: nothing was appended.
+        """
+        hub = await self._hub(room)
+        try:
+            if hub.state.last_id == 0:
+                raise NoSuchRoom(f"{room} has never been joined")
+            return len(await hub.propose(ADMIN, command))
+        finally:
+            if hub.idle:
+                self._idle(hub)
 
     def _idle(self, hub: RoomHub) -> None:
         """Unload a room no local member has used for ``room_idle_s``."""

@@ -1,0 +1,280 @@
+"""The deployment files are checked, not just written: the Kubernetes manifests against the
+Kubernetes schemas (kubernetes-validate, offline), every liveclass flag and value they pass
+through liveclass's own parser, their HAProxy config through ``haproxy -c``, and the Dockerfile
+against the runtime lock. There is no Kubernetes cluster or Docker engine here: what needs one
+(pulling images, scheduling, a real rollout) is not checked (deploy/README.md says so)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from liveclass.cli import build_parser
+from liveclass.config import ServeConfig, SfuConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+KUBERNETES = ROOT / "deploy" / "kubernetes"
+#: The Kubernetes version the manifests are validated against (a recent, supported release).
+KUBERNETES_VERSION = "1.34.0"
+#: What the pods' $(VAR) references stand for in these checks (never contacted).
+POD_FIELDS = {"POD_NAME": "liveclass-signaling-7d9f-abcde", "HOST_IP": "10.0.3.7"}
+POD_FIELDS["NODE_NAME"] = "media-node-1"
+
+
+def manifests() -> Iterator[tuple[Path, dict[str, Any]]]:
+    for path in sorted(KUBERNETES.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                yield path, doc
+
+
+def resource(kind: str, name: str) -> dict[str, Any]:
+    [found] = [d for _, d in manifests() if d["kind"] == kind and d["metadata"]["name"] == name]
+    return found
+
+
+def container(workload: dict[str, Any]) -> dict[str, Any]:
+    [first] = workload["spec"]["template"]["spec"]["containers"]
+    return first
+
+
+def secret_env() -> dict[str, str]:
+    """Every Secret's keys, the placeholders replaced by values liveclass accepts."""
+    env: dict[str, str] = {}
+    for _, doc in manifests():
+        if doc["kind"] == "Secret":
+            env.update(doc["stringData"])
+    assert env["LIVECLASS_SECRETS"].startswith("k1:")
+    env["LIVECLASS_SECRETS"] = "k1:" + "x" * 64
+    env["LIVECLASS_TURN_SECRET"] = "t" * 32
+    return env
+
+
+def expanded(args: list[str], env: dict[str, str]) -> list[str]:
+    """Kubernetes' $(VAR) expansion of container args."""
+    return [re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], a) for a in args]
+
+
+@pytest.mark.parametrize(
+    "path, doc",
+    list(manifests()),
+    ids=[f"{p.name}:{d['kind']}/{d['metadata']['name']}" for p, d in manifests()],
+)
+def test_every_manifest_validates_against_the_kubernetes_schema(
+    path: Path, doc: dict[str, Any]
+) -> None:
+    kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_a_manifest_with_a_mistake_is_refused() -> None:
+    deployment = resource("Deployment", "liveclass-signaling")
+    broken = yaml.safe_load(yaml.safe_dump(deployment))
+    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["pahth"] = "/"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_kustomization_lists_every_manifest() -> None:
+    kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())
+    files = {p.name for p in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml"}
+    assert sorted(kustomization["resources"]) == sorted(files)
+
+
+def test_the_signaling_pods_args_parse_as_liveclass_serve_with_the_secrets_env(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deployment = resource("Deployment", "liveclass-signaling")
+    pod = container(deployment)
+    env = {**secret_env(), **POD_FIELDS}
+    for name, value in env.items():
+        if name.startswith("LIVECLASS_"):
+            monkeypatch.setenv(name, value)
+    args = build_parser().parse_args(["serve", *expanded(pod["args"], env)])
+    config = ServeConfig.from_args(args)
+    assert config.cluster is not None, "the pods must run on the Redis Cluster"
+    assert config.cluster.node_id == POD_FIELDS["POD_NAME"]
+    assert (config.node.host, config.node.port) == ("0.0.0.0", 8080)
+    assert [p["containerPort"] for p in pod["ports"]] == [8080]
+    assert config.log_format == "json"
+    # The secrets come from the Secrets, not from the manifest's args.
+    secret_flags = ("--secrets", "--redis-password", "--turn-secret")
+    assert not any(a.startswith(secret_flags) for a in pod["args"])
+
+
+def test_the_sfu_pods_args_parse_as_liveclass_sfu_announcing_the_nodes_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    daemonset = resource("DaemonSet", "liveclass-sfu")
+    pod = container(daemonset)
+    assert pod["command"] == ["liveclass", "sfu"]
+    assert daemonset["spec"]["template"]["spec"]["hostNetwork"] is True
+    env = {**secret_env(), **POD_FIELDS}
+    for name, value in env.items():
+        if name.startswith("LIVECLASS_"):
+            monkeypatch.setenv(name, value)
+    config = SfuConfig.from_args(build_parser().parse_args(["sfu", *expanded(pod["args"], env)]))
+    assert config.worker_id == POD_FIELDS["NODE_NAME"]
+    assert config.rpc_url == f"ws://{POD_FIELDS['HOST_IP']}:8090"
+    assert config.announced_ip == POD_FIELDS["HOST_IP"]
+    assert config.listen_ips == (POD_FIELDS["HOST_IP"],)
+    assert config.log_format == "json"
+    fields = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in pod["env"]}
+    assert fields == {"HOST_IP": "status.hostIP", "NODE_NAME": "spec.nodeName"}
+
+
+def test_health_probes_drain_and_disruption_budget_match_what_the_node_does() -> None:
+    deployment = resource("Deployment", "liveclass-signaling")
+    spec = deployment["spec"]["template"]["spec"]
+    pod = container(deployment)
+    assert pod["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert pod["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # SIGTERM drains within about 5 s (docs/operations.md); the grace period covers the
+    # preStop pause and the drain.
+    pause = pod["lifecycle"]["preStop"]["exec"]["command"]
+    assert pause[0] == "sleep"
+    assert spec["terminationGracePeriodSeconds"] >= int(pause[1]) + 10
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    budget = resource("PodDisruptionBudget", "liveclass-signaling")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    sfu = container(resource("DaemonSet", "liveclass-sfu"))
+    assert sfu["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert sfu["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_every_service_selects_pods_and_every_reference_names_a_resource() -> None:
+    docs = [d for _, d in manifests()]
+    pod_labels = [
+        d["spec"]["template"]["metadata"]["labels"]
+        for d in docs
+        if d["kind"] in ("Deployment", "DaemonSet")
+    ]
+    for service in (d for d in docs if d["kind"] == "Service"):
+        selector = service["spec"]["selector"]
+        assert any(selector.items() <= labels.items() for labels in pod_labels), service
+    secrets = {d["metadata"]["name"] for d in docs if d["kind"] == "Secret"}
+    config_maps = {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}
+    # Made by the operator from files in this repository (deploy/kubernetes/README.md).
+    made_by_hand = {"liveclass-coturn", "liveclass-turn-tls"}
+    text = "\n".join(yaml.safe_dump(d) for d in docs)
+    for name in re.findall(r"secretName: (\S+)|name: (\S+)\n\s+key:", text):
+        for n in filter(None, name):
+            assert n in secrets | made_by_hand, n
+    for doc in docs:
+        for ref in _walk(doc, "secretRef"):
+            assert ref["name"] in secrets
+        for ref in _walk(doc, "configMap"):
+            assert ref["name"] in config_maps | made_by_hand
+    assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {
+        "liveclass"
+    }
+
+
+def _walk(node: Any, key: str) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == key and isinstance(v, dict):
+                yield v
+            yield from _walk(v, key)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _walk(item, key)
+
+
+def kubernetes_haproxy_config() -> str:
+    [config_map] = [
+        d for _, d in manifests() if d["kind"] == "ConfigMap" and "haproxy.cfg" in d["data"]
+    ]
+    return str(config_map["data"]["haproxy.cfg"])
+
+
+def test_the_kubernetes_haproxy_config_is_the_shipped_one_but_for_bind_and_servers() -> None:
+    shipped = (ROOT / "deploy" / "haproxy" / "haproxy.cfg").read_text()
+    mounted = kubernetes_haproxy_config()
+    servers = re.compile(r"# rendered: servers begin.*?# rendered: servers end", re.S)
+    bind = re.compile(r"bind \S+(\s+# rendered: bind)")
+
+    def common(text: str) -> str:
+        text = servers.sub("SERVERS", bind.sub(r"bind ADDRESS\1", text))
+        return text.split("\n# Kubernetes DNS")[0].rstrip()
+
+    assert common(mounted) == common(shipped)
+    assert "server-template node" in mounted and "resolvers cluster" in mounted
+    assert "liveclass-signaling.liveclass.svc.cluster.local" in mounted
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None, reason="needs haproxy (bootstrap)")
+def test_the_kubernetes_haproxy_config_passes_haproxy_check(tmp_path: Path) -> None:
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(kubernetes_haproxy_config())
+    check = subprocess.run(
+        ["haproxy", "-c", "-f", str(path)], capture_output=True, text=True, timeout=30
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+# -- the Dockerfile ------------------------------------------------------------------------------
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    """The Dockerfile's instructions, (KEYWORD, arguments), continuation lines joined."""
+    text = (ROOT / "Dockerfile").read_text()
+    text = re.sub(r"\\\n", " ", text)
+    instructions = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, rest = line.partition(" ")
+        instructions.append((keyword.upper(), rest.strip()))
+    return instructions
+
+
+def test_the_dockerfile_installs_exactly_the_runtime_lock_and_starts_liveclass_serve() -> None:
+    steps = dockerfile()
+    pip_installs = [
+        shlex.split(args) for keyword, args in steps if keyword == "RUN" and "pip install" in args
+    ]
+    assert len(pip_installs) == 2, pip_installs
+    locked, project = pip_installs
+    assert locked[:2] == ["pip", "install"] and "--require-hashes" in locked
+    assert locked[locked.index("-r") + 1] == "requirements-runtime.lock"
+    assert len(locked) == 5, "nothing but the lock is installed with it"
+    assert project[:4] == ["pip", "install", "--no-deps", "."], "the project adds no package"
+    assert ("COPY", "requirements-runtime.lock ./") in steps
+    entrypoint = next(args for keyword, args in steps if keyword == "ENTRYPOINT")
+    assert yaml.safe_load(entrypoint) == ["liveclass", "serve"]
+    cmd = yaml.safe_load(next(args for keyword, args in steps if keyword == "CMD"))
+    args = build_parser().parse_args(["serve", *cmd])
+    assert (args.host, args.port, str(args.data_dir)) == ("0.0.0.0", 8080, "/data")
+    assert ("STOPSIGNAL", "SIGTERM") in steps
+    assert ("USER", "liveclass") in steps
+    health = next(args for keyword, args in steps if keyword == "HEALTHCHECK")
+    assert "http://127.0.0.1:8080/healthz" in health
+
+
+def test_the_runtime_lock_pins_every_runtime_dependency_and_no_tool() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    block = pyproject.split("dependencies = [", 1)[1].split("]", 1)[0]
+    wanted = dict(re.findall(r'"([A-Za-z0-9_.-]+)==([^"]+)"', block))
+    lock = (ROOT / "requirements-runtime.lock").read_text()
+    pinned = {
+        name.lower().replace("_", "-"): version
+        for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", lock, re.M)
+    }
+    for name, version in wanted.items():
+        assert pinned.get(name.lower().replace("_", "-")) == version, name
+    for tool in ("pytest", "locust", "playwright", "ruff", "mypy", "kubernetes-validate"):
+        assert tool not in pinned
+    assert all("--hash=sha256:" in entry for entry in lock.split("\n\n") if "==" in entry)

@@ -10,6 +10,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -278,3 +279,135 @@ def test_the_runtime_lock_pins_every_runtime_dependency_and_no_tool() -> None:
     for tool in ("pytest", "locust", "playwright", "ruff", "mypy", "kubernetes-validate"):
         assert tool not in pinned
     assert all("--hash=sha256:" in entry for entry in lock.split("\n\n") if "==" in entry)
+
+
+# -- the compose file ----------------------------------------------------------------------------
+
+COMPOSE = ROOT / "deploy" / "compose" / "compose.yaml"
+
+
+def env_file(path: Path) -> dict[str, str]:
+    """KEY=value lines (comments and blanks skipped), placeholders made valid."""
+    pairs = dict(
+        line.split("=", 1)
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
+    for key, value in pairs.items():
+        if "CHANGE-ME" in value:
+            pairs[key] = ("k1:" if key == "LIVECLASS_SECRETS" else "") + "x" * 48
+    return pairs
+
+
+def compose_services() -> dict[str, dict[str, Any]]:
+    return dict(yaml.safe_load(COMPOSE.read_text())["services"])
+
+
+def test_the_compose_files_liveclass_services_parse_with_liveclass_and_match_haproxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    services = compose_services()
+    env = env_file(COMPOSE.parent / "liveclass.env.example")
+    nodes, workers = [], []
+    for name, service in services.items():
+        for dependency in service.get("depends_on", []):
+            assert dependency in services, (name, dependency)
+        if service.get("image") != "liveclass:latest":
+            continue
+        assert (COMPOSE.parent / service["build"]["context"] / "Dockerfile").is_file()
+        assert service["env_file"] == "liveclass.env"
+        with monkeypatch.context() as patch:
+            for key, value in {**env, **service["environment"]}.items():
+                patch.setenv(key, value)
+            if service.get("entrypoint") == ["liveclass", "sfu"]:
+                workers.append(
+                    SfuConfig.from_args(build_parser().parse_args(["sfu", *service["command"]]))
+                )
+            else:
+                args = build_parser().parse_args(["serve", *service["command"]])
+                nodes.append(ServeConfig.from_args(args))
+    assert len(nodes) == 3 and len(workers) == 2
+    assert all(n.cluster is not None for n in nodes)
+    assert len({n.cluster.node_id for n in nodes if n.cluster}) == 3
+    assert len({w.worker_id for w in workers}) == 2
+    # HAProxy runs the shipped config, whose servers are these nodes.
+    [mount] = services["haproxy"]["volumes"]
+    shipped = (COMPOSE.parent / mount.split(":")[0]).resolve()
+    assert shipped == ROOT / "deploy" / "haproxy" / "haproxy.cfg"
+    servers = re.findall(r"^\s*server \S+ (\S+)", shipped.read_text(), re.M)
+    assert sorted(servers) == sorted(f"{n.node.host}:{n.node.port}" for n in nodes)
+    # The seeds name Redis services of the file, which redis-init makes into one cluster.
+    ports = (
+        {int(s.rsplit(":", 1)[1]) for s in nodes[0].cluster.seeds.split(",")}
+        if nodes[0].cluster
+        else set()
+    )
+    redis = {int(n.split("-")[1]) for n in services if re.fullmatch(r"redis-\d+", n)}
+    assert ports <= redis and len(redis) == 6
+    assert all(f"127.0.0.1:{p}" in services["redis-init"]["command"] for p in redis)
+
+
+# -- the systemd units ---------------------------------------------------------------------------
+
+SYSTEMD = ROOT / "deploy" / "systemd"
+
+
+def unit(path: Path) -> dict[str, dict[str, list[str]]]:
+    """A unit file's sections and keys (a key may repeat)."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+            continue
+        key, _, value = line.partition("=")
+        current.setdefault(key, []).append(value)
+    return sections
+
+
+@pytest.mark.parametrize(
+    "name, command, instance",
+    [("liveclass@.service", "serve", "node1"), ("liveclass-sfu@.service", "sfu", "sfu1")],
+)
+def test_each_unit_starts_liveclass_with_flags_and_environment_it_accepts(
+    name: str, command: str, instance: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    service = unit(SYSTEMD / name)["Service"]
+    [exec_start] = service["ExecStart"]
+    argv = shlex.split(exec_start.replace("%i", instance))
+    assert argv[0].endswith("/liveclass") and argv[1] == command
+    argv = [a.replace("${STATE_DIRECTORY}", str(tmp_path)) for a in argv]
+    files = [SYSTEMD / "liveclass.env.example", SYSTEMD / f"{instance}.env.example"]
+    assert [
+        f.removeprefix("/etc/liveclass/").replace("%i", instance)
+        for f in service["EnvironmentFile"]
+    ] == [f.name.removesuffix(".example") for f in files]
+    for path in files:
+        for key, value in env_file(path).items():
+            monkeypatch.setenv(key, value)
+    args = build_parser().parse_args(argv[1:])
+    config = ServeConfig.from_args(args) if command == "serve" else SfuConfig.from_args(args)
+    assert config.log_format == "json"
+    assert service["KillSignal"] == ["SIGTERM"]
+    assert int(service["TimeoutStopSec"][0]) >= 15  # the drain takes about 5 s
+    assert service["Restart"] == ["on-failure"]
+    assert service["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd (bootstrap)")
+@pytest.mark.parametrize("name", ["liveclass@.service", "liveclass-sfu@.service"])
+def test_each_unit_passes_systemd_analyze_verify(name: str, tmp_path: Path) -> None:
+    liveclass = Path(sys.executable).with_name("liveclass")
+    text = (SYSTEMD / name).read_text().replace("/opt/liveclass/venv/bin/liveclass", str(liveclass))
+    (tmp_path / name).write_text(text)
+    check = subprocess.run(
+        ["systemd-analyze", "verify", str(tmp_path / name)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    # Unknown keys and bad values are warnings (exit 0): none is allowed.
+    assert check.returncode == 0 and check.stderr.strip() == "", check.stderr

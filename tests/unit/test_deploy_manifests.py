@@ -411,3 +411,54 @@ def test_each_unit_passes_systemd_analyze_verify(name: str, tmp_path: Path) -> N
     )
     # Unknown keys and bad values are warnings (exit 0): none is allowed.
     assert check.returncode == 0 and check.stderr.strip() == "", check.stderr
+
+
+# -- coturn's config, rendered per deployment ----------------------------------------------------
+
+
+def render_coturn(script: str, env: dict[str, str], tmp_path: Path) -> dict[str, list[str]]:
+    """Run a deployment's coturn start-up script with sh against the shipped turnserver.conf,
+    coturn itself replaced by a no-op; returns the rendered config's keys."""
+    script = script.replace(
+        "/etc/coturn/turnserver.conf", str(ROOT / "deploy/coturn/turnserver.conf")
+    )
+    script = script.replace("/tmp/turnserver.conf", str(tmp_path / "turnserver.conf"))
+    script = script.replace("/tmp/turndb", str(tmp_path / "turndb"))
+    script = script.replace("exec turnserver", "exec true")
+    subprocess.run(["sh", "-c", script], env=env, check=True, timeout=10)
+    keys: dict[str, list[str]] = {}
+    for line in (tmp_path / "turnserver.conf").read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            keys.setdefault(key, []).append(value)
+    return keys
+
+
+def test_the_compose_coturn_runs_the_shipped_config_on_loopback_with_the_one_secret(
+    tmp_path: Path,
+) -> None:
+    [script] = compose_services()["coturn"]["command"]
+    secret = "f" * 64
+    keys = render_coturn(script.replace("$$", "$"), {"LIVECLASS_TURN_SECRET": secret}, tmp_path)
+    assert keys["listening-ip"] == ["127.0.0.1"] and keys["relay-ip"] == ["127.0.0.1"]
+    assert keys["static-auth-secret"] == [secret]
+    assert "allow-loopback-peers" in keys and "no-tls" in keys
+    assert "cert" not in keys and "pkey" not in keys
+    assert "use-auth-secret" in keys  # liveclass's credentials (turn_config/)
+
+
+def test_the_kubernetes_coturn_runs_the_shipped_config_on_the_nodes_address(
+    tmp_path: Path,
+) -> None:
+    pod = container(resource("DaemonSet", "liveclass-coturn"))
+    assert pod["command"] == ["sh", "-c"]
+    [script] = pod["args"]
+    secret = "e" * 64
+    env = {"HOST_IP": POD_FIELDS["HOST_IP"], "LIVECLASS_TURN_SECRET": secret}
+    keys = render_coturn(script, env, tmp_path)
+    assert keys["listening-ip"] == [POD_FIELDS["HOST_IP"]]
+    assert keys["relay-ip"] == [POD_FIELDS["HOST_IP"]]
+    assert keys["static-auth-secret"] == [secret]
+    assert "allow-loopback-peers" not in keys
+    from_secret = {e["name"]: e["valueFrom"] for e in pod["env"]}
+    assert from_secret["LIVECLASS_TURN_SECRET"]["secretKeyRef"]["name"] == "liveclass-secrets"

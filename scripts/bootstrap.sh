@@ -60,8 +60,8 @@ die() {
 # Chromium for Playwright (launched via executable_path=/usr/bin/chromium; never
 # `playwright install`) and fonts so that pages render text; Redis 7 for the local cluster of
 # deploy/redis-cluster/, HAProxy 2.6 for deploy/haproxy/ and coturn 4.6 for deploy/coturn/ (the
-# tests start and stop all three).
-SYSTEM_PACKAGES=(chromium fonts-liberation fonts-dejavu-core redis-server redis-tools haproxy coturn)
+# tests start and stop all three); systemd for `systemd-analyze verify` of deploy/systemd/.
+SYSTEM_PACKAGES=(chromium fonts-liberation fonts-dejavu-core redis-server redis-tools haproxy coturn systemd)
 
 apt_updated=0
 as_root() {

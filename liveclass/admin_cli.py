@@ -28,7 +28,9 @@ TIMEOUT_S = 10.0
 
 def add_admin_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``admin`` subcommand and its actions."""
-    admin = sub.add_parser("admin", help="the operators' admin API: list rooms, end, remove")
+    admin = sub.add_parser(
+        "admin", help="the operators' admin API: list rooms, end, remove, drain a worker"
+    )
     add_options(admin, (URL, *ADMIN_OPTIONS))
     actions = admin.add_subparsers(dest="action", required=True)
     actions.add_parser("rooms", help="rooms open on the deployment and who is in them")
@@ -41,6 +43,12 @@ def add_admin_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     remove.add_argument("room")
     remove.add_argument("identity")
     remove.add_argument("--reason", default="")
+    drain = actions.add_parser(
+        "drain-worker",
+        help="take an SFU worker out of placement: no new room; its rooms stay until they end",
+    )
+    drain.add_argument("worker_id")
+    drain.add_argument("--undo", action="store_true", help="put it back into placement")
     admin.set_defaults(func=cmd_admin)
 
 
@@ -48,6 +56,9 @@ def api_path(args: argparse.Namespace) -> str:
     """The admin API path (and query) for the parsed action."""
     if args.action == "rooms":
         return "/admin/rooms"
+    if args.action == "drain-worker":
+        undo = "?undo=1" if args.undo else ""
+        return f"/admin/workers/{quote(args.worker_id, safe='')}/drain{undo}"
     room = quote(args.room, safe="")
     if args.action == "participants":
         return f"/admin/rooms/{room}/participants"

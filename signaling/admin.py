@@ -110,6 +110,8 @@ class AdminNode(Protocol):
 
     def admin_command(self, room: str, command: Command) -> Awaitable[int]: ...
 
+    def drain_worker(self, worker_id: str, draining: bool) -> Awaitable[bool]: ...
+
 
 class AdminApi:
     """Answers the status and admin paths for one node.
@@ -155,6 +157,13 @@ class AdminApi:
 
     async def _room_path(self, path: str, args: dict[str, str]) -> Response:
         parts = path.split("/")  # "", "admin", "rooms", room, action
+        if len(parts) == 5 and parts[2] == "workers" and parts[4] == "drain":
+            draining = args.get("undo", "") not in ("1", "true", "yes")
+            if not await self.node.drain_worker(parts[3], draining):
+                return _error(
+                    HTTPStatus.NOT_FOUND, "no_such_worker", f"no SFU worker {parts[3]} registered"
+                )
+            return as_json(HTTPStatus.OK, {"worker": parts[3], "draining": draining})
         if len(parts) != 5 or parts[2] != "rooms":
             return text(HTTPStatus.NOT_FOUND, "not found\n")
         room, action = parts[3], parts[4]

@@ -40,6 +40,7 @@ from rooms import (
     NotAllowed,
     Participant,
     Record,
+    RoomError,
     is_board_name,
 )
 
@@ -55,7 +56,7 @@ from .admin import (
     iso_time,
     status_document,
 )
-from .audit import AUDITED, AuditLog, actor_at, actor_of
+from .audit import AUDITED, AuditLog, actor_at, actor_of, command_detail
 from .auth import Access, Keyring, verify, verify_access
 from .balance import Rebalancer
 from .boards import BoardEndpoint, OpenRoom
@@ -1082,13 +1083,53 @@ class SignalingNode:
             StoreUnavailable: nothing was appended.
         """
         hub = await self._hub(room)
+        code: str | None = None
         try:
             if hub.state.last_id == 0:
                 raise NoSuchRoom(f"{room} has never been joined")
             return len(await hub.propose(ADMIN, command))
+        except RoomError as exc:
+            code = exc.code
+            raise
+        except NoSuchRoom:
+            code = "no_such_room"
+            raise
+        except StoreUnavailable:
+            code = "unavailable"
+            raise
         finally:
             if hub.idle:
                 self._idle(hub)
+            self.audit.record(
+                AUDITED.get(command.type, "moderation"),
+                command.type,
+                {"identity": ADMIN.identity, "role": "admin"},
+                room=room,
+                target=getattr(command, "identity", None),
+                code=code,
+                outcome="failed" if code == "unavailable" else None,
+                detail=command_detail(command),
+            )
+
+    async def drain_worker(self, worker_id: str, draining: bool) -> bool:
+        """Take an SFU worker out of placement (``draining`` False: put it back) through the
+        cluster's registry; False when no such worker is registered (or media is in-process).
+
+        Raises:
+            RegistryUnavailable: the cluster did not answer.
+        """
+        registry = getattr(self.media, "registry", None)
+        if registry is None:
+            return False
+        changed = bool(await registry.drain(worker_id, draining))
+        if changed:
+            self.audit.record(
+                "sfu",
+                "drain" if draining else "undrain",
+                {"identity": ADMIN.identity, "role": "admin"},
+                target=worker_id,
+            )
+        return changed
 
     def _idle(self, hub: RoomHub) -> None:
         """Unload a room no local member has used for ``room_idle_s``."""

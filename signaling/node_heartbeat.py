@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 
 from .admin import status_document
 from .redis_cluster import ClusterRouter, ClusterUnavailable, as_text, parse_cluster_nodes
-from .sfu_registry import LOAD, URLS, WORKERS
+from .sfu_registry import DRAINING, LOAD, URLS, WORKERS
 
 log = logging.getLogger(__name__)
 
@@ -121,18 +121,20 @@ class NodeHeartbeat:
         )
 
     async def workers(self) -> list[dict[str, Any]]:
-        """The SFU workers registered: id, RPC URL, load (peers held), expiry state.
+        """The SFU workers registered: id, RPC URL, load (peers held), state (``live``,
+        ``draining``: taken out of placement, or ``expired``).
 
         Raises:
             ClusterUnavailable: the cluster did not answer.
         """
         now = int(time.time() * 1000)
-        expiries, urls, loads = await self.router.run(
+        expiries, urls, loads, draining = await self.router.run(
             WORKERS,
             lambda pipe: (
                 pipe.zrange(WORKERS, 0, -1, withscores=True),
                 pipe.hgetall(URLS),
                 pipe.hgetall(LOAD),
+                pipe.smembers(DRAINING),
             ),
         )
         found = []
@@ -143,7 +145,13 @@ class NodeHeartbeat:
                     "id": worker,
                     "url": as_text(urls.get(raw_id, b"")),
                     "load": int(loads.get(raw_id, 0) or 0),
-                    "state": "live" if expires > now else "expired",
+                    "state": (
+                        "expired"
+                        if expires <= now
+                        else "draining"
+                        if raw_id in draining
+                        else "live"
+                    ),
                 }
             )
         return sorted(found, key=lambda w: str(w["id"]))

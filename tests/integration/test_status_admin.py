@@ -39,7 +39,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveclassServer
     data = tmp_path_factory.mktemp("status")
     token_file = data / "admin-token"
     token_file.write_text(ADMIN_TOKEN + "\n")
-    node = LiveclassServer(data, ("--admin-token-file", str(token_file), "--room-idle-s", "60"))
+    audit = data / "audit.jsonl"
+    node = LiveclassServer(
+        data,
+        ("--admin-token-file", str(token_file), "--room-idle-s", "60", "--audit-log", str(audit)),
+    )
     node.start()
     yield node
     node.stop()
@@ -140,6 +144,23 @@ async def test_admin_cli_lists_removes_and_ends_as_the_room_command_path(
     code, missing = admin_cli(server, "end", "never-joined")
     assert code == 1 and "no_such_room" in missing
 
+    # Each admin action is in the audit log, as the admin, with the room's answer.
+    lines = [
+        json.loads(line) for line in (server.data_dir / "audit.jsonl").read_text().splitlines()
+    ]
+    admin = [
+        (a["action"], a.get("room"), a.get("target"), a["outcome"], a.get("code"))
+        for a in lines
+        if a["actor"] == {"identity": "@admin", "role": "admin"}
+    ]
+    assert admin == [
+        ("participant.remove", room, "bob", "ok", None),
+        ("session.end", room, None, "ok", None),
+        ("session.end", room, None, "refused", "session_ended"),
+        ("session.end", "never-joined", None, "refused", "no_such_room"),
+    ]
+    assert not any("spam" in line or "closing time" in line for line in map(str, lines))
+
 
 @pytest.fixture(scope="module")
 def deployment(
@@ -215,6 +236,24 @@ async def test_every_node_shows_three_nodes_two_workers_and_the_cluster_state(
         for name in (b"node1", b"node2", b"node3", b"w1", b"w2", b"cluster_state", room.encode()):
             assert name in page
         assert get(nodes[1], "/status", nodes[1].token("s1", "teacher", room))[0] == 403
+
+        # A worker drained through the admin CLI takes no new room; undone, it is live again.
+        code, drained = admin_cli(nodes[1], "drain-worker", "w1")
+        assert code == 0 and drained == {"worker": "w1", "draining": True}, drained
+        states = {
+            w["id"]: w["state"]
+            for w in json.loads(get(nodes[2], "/status.json", ADMIN_TOKEN)[1])["sfu_workers"]
+        }
+        assert states == {"w1": "draining", "w2": "live"}
+        code, undone = admin_cli(nodes[1], "drain-worker", "w1", "--undo")
+        assert code == 0 and undone == {"worker": "w1", "draining": False}, undone
+        states = {
+            w["id"]: w["state"]
+            for w in json.loads(get(nodes[2], "/status.json", ADMIN_TOKEN)[1])["sfu_workers"]
+        }
+        assert states == {"w1": "live", "w2": "live"}
+        code, missing = admin_cli(nodes[1], "drain-worker", "w9")
+        assert code == 1 and "no_such_worker" in missing
 
         # An end through one node reaches the clients of every node (the room's log and bus).
         code, ended = admin_cli(nodes[0], "end", room)

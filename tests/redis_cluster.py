@@ -57,10 +57,13 @@ class RedisCluster:
     seeds: str = ""
     password: str | None = None
     tls_dir: Path | None = None
+    #: start.sh's --node-timeout (ms): how soon a dead master's replica is promoted.
+    node_timeout_ms: int = 2000
 
     def start(self) -> RedisCluster:
         atexit.register(self.stop)
         options = ["--dir", str(self.directory), "--ports", ",".join(map(str, self.ports))]
+        options += ["--node-timeout", str(self.node_timeout_ms)]
         if self.password is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
             password_file = self.directory / "password"

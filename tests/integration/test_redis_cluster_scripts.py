@@ -41,7 +41,7 @@ def test_start_gives_three_masters_with_every_slot_and_three_replicas_and_stop_s
 def test_restart_node_brings_a_killed_master_back_as_a_replica_and_fails_back(
     tmp_path: Path,
 ) -> None:
-    cluster = RedisCluster(tmp_path / "cluster").start()
+    cluster = RedisCluster(tmp_path / "cluster", node_timeout_ms=1000).start()
     try:
         key = "room:{restart}"
         master = cluster.owner_of(key)

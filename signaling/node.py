@@ -323,7 +323,16 @@ class SignalingNode:
         if isinstance(target, BadTarget):
             return text(target.status, f"{target.reason}\n")
         if isinstance(target, HttpTarget) and is_admin_path(target.path):
-            return await self.admin(target.path, target.query, request)
+            answer = await self.admin(target.path, target.query, request)
+            if answer.status_code in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
+                self.audit.record(
+                    "auth",
+                    "admin",
+                    actor_at(_source_address(connection)),
+                    code="token_invalid",
+                    detail={"path": target.path[:200], "status": answer.status_code},
+                )
+            return answer
         if isinstance(target, HttpTarget):
             return self.routes(request)
         if self.boards is None and isinstance(target, BoardTarget | SnapshotTarget):

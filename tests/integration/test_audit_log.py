@@ -28,6 +28,7 @@ from tests.integration.yboard import YClient, board_url
 from tests.server import LiveclassServer
 
 FIELDS = {"ts", "node", "kind", "action", "actor", "outcome"}
+ADMIN_TOKEN = "admin-token-5d1e9a7c-operators-only"
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveclassServe
             "--rate-burst",
             "10",
         ),
+        env={"LIVECLASS_ADMIN_TOKEN": ADMIN_TOKEN},
     )
     server.start()
     yield server
@@ -287,3 +289,50 @@ def test_an_audit_log_that_cannot_be_opened_stops_the_start_and_says_so(tmp_path
     )
     assert done.returncode == 1
     assert "cannot open the audit log" in done.stderr and "no-such-directory" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status"),
+    [(None, 401), ("Bearer not-the-admin-token", 403), ("classroom", 403)],
+)
+async def test_a_refused_admin_token_is_audited_with_the_peer_address_and_no_token(
+    audited: LiveclassServer, authorization: str | None, status: int
+) -> None:
+    if authorization == "classroom":
+        authorization = "Bearer " + audited.token("t-admin", "teacher", "audit-admin")
+    request = urllib.request.Request(audited.http_url + "/status.json")
+    if authorization is not None:
+        request.add_header("Authorization", authorization)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        await asyncio.to_thread(urllib.request.urlopen, request, timeout=5)
+    assert refused.value.code == status
+    refused.value.close()
+
+    found = await wait_for(
+        audited,
+        lambda line: (
+            line["kind"] == "auth"
+            and line["action"] == "admin"
+            and line["detail"]["status"] == status
+        ),
+        f"the admin API's {status}",
+    )
+    line = found[-1]
+    assert line["actor"] == {"address": "127.0.0.1"}
+    assert line["outcome"] == "refused" and line["code"] == "token_invalid"
+    assert line["detail"]["path"] == "/status.json"
+    assert "room" not in line and "target" not in line
+    text = (audited.data_dir / "audit.jsonl").read_text()
+    assert "not-the-admin-token" not in text and ADMIN_TOKEN not in text
+    if authorization is not None:
+        for part in authorization.removeprefix("Bearer ").split("."):
+            assert part not in text, "the presented token reached the audit log"
+
+
+def test_the_admin_token_is_not_audited_when_it_is_right(audited: LiveclassServer) -> None:
+    before = len(lines(audited))
+    request = urllib.request.Request(audited.http_url + "/status.json")
+    request.add_header("Authorization", f"Bearer {ADMIN_TOKEN}")
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert answer.status == 200
+    assert [line for line in lines(audited)[before:] if line["kind"] == "auth"] == []

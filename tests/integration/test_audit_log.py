@@ -336,3 +336,32 @@ def test_the_admin_token_is_not_audited_when_it_is_right(audited: LiveclassServe
     with urllib.request.urlopen(request, timeout=5) as answer:
         assert answer.status == 200
     assert [line for line in lines(audited)[before:] if line["kind"] == "auth"] == []
+
+
+async def test_lowering_every_hand_and_a_broadcast_are_audited_without_the_text(
+    audited: LiveclassServer, teacher_of: Callable[..., Any]
+) -> None:
+    teacher = await teacher_of(audited, "t-bc", "audit-broadcast", "teacher")
+    student = await teacher_of(audited, "s-bc", "audit-broadcast")
+    await student.raise_hand()
+    await teacher.lower_all_hands()
+    await teacher.open_breakouts(["Red"], members={"s-bc": "Red"}, duration_s=600)
+    await teacher.request("breakout.broadcast", text="broadcast-body-4e1f two minutes left")
+
+    found = await wait_for(
+        audited,
+        lambda line: (
+            line["room"] == "audit-broadcast"
+            and line["action"] in ("hand.lower_all", "breakout.broadcast")
+        ),
+        "lowering every hand and the broadcast",
+        count=2,
+    )
+    lowered, broadcast = found
+    assert lowered["kind"] == "moderation" and lowered["action"] == "hand.lower_all"
+    assert broadcast["kind"] == "breakout" and broadcast["action"] == "breakout.broadcast"
+    for line in found:
+        assert line["actor"] == {"identity": "t-bc", "role": "teacher"}
+        assert line["outcome"] == "ok"
+    text = (audited.data_dir / "audit.jsonl").read_text()
+    assert "broadcast-body-4e1f" not in text, "the broadcast's text reached the audit log"

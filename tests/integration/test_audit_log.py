@@ -24,6 +24,7 @@ from clients import ClassroomClient
 from clients.sdk import CommandFailed, Refused
 from rooms import Role
 from signaling import Grants, Keyring, mint
+from signaling.snapshot_links import mint_snapshot_token, snapshot_path
 from tests.integration.yboard import YClient, board_url
 from tests.server import LiveclassServer
 
@@ -273,6 +274,61 @@ def test_an_export_with_a_token_that_does_not_verify_is_audited(audited: Livecla
     assert expired.split(".")[2] not in (audited.data_dir / "audit.jsonl").read_text()
 
 
+@pytest.mark.parametrize(
+    ("who", "status", "code"),
+    [(None, 401, "token_invalid"), ("s-export", 403, "not_allowed")],
+)
+async def test_an_export_without_a_token_or_by_a_student_is_audited(
+    audited: LiveclassServer, who: str | None, status: int, code: str
+) -> None:
+    room = f"audit-export-{status}"
+    headers = {}
+    if who is not None:
+        headers["Authorization"] = "Bearer " + audited.token(who, "student", room)
+    request = urllib.request.Request(
+        f"{audited.http_url}/rooms/{room}/export.json", headers=headers
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        await asyncio.to_thread(urllib.request.urlopen, request, timeout=5)
+    refused.value.close()
+    assert refused.value.code == status
+
+    [line] = await wait_for(
+        audited, lambda line: line.get("room") == room, f"the export's {status}"
+    )
+    assert (line["kind"], line["action"], line["code"]) == ("auth", "export", code)
+    assert line["outcome"] == "refused"
+    if who is None:
+        assert line["actor"] == {"address": "127.0.0.1"}
+    else:
+        assert line["actor"] == {"identity": who, "role": "student"}
+
+
+async def test_a_removed_participants_export_is_audited(
+    audited: LiveclassServer, teacher_of: Callable[..., Any]
+) -> None:
+    room = "audit-export-removed"
+    teacher = await teacher_of(audited, "t-exr", room, "teacher")
+    await teacher_of(audited, "a-exr", room, "assistant")
+    await teacher.remove("a-exr")
+    request = urllib.request.Request(
+        f"{audited.http_url}/rooms/{room}/export.json",
+        headers={"Authorization": "Bearer " + audited.token("a-exr", "assistant", room)},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        await asyncio.to_thread(urllib.request.urlopen, request, timeout=5)
+    refused.value.close()
+    assert refused.value.code == 403
+
+    [line] = await wait_for(
+        audited,
+        lambda line: line.get("room") == room and line["action"] == "export",
+        "the removed assistant's export",
+    )
+    assert line["actor"] == {"identity": "a-exr", "role": "assistant"}
+    assert line["code"] == "participant_removed"
+
+
 def test_an_audit_log_that_cannot_be_opened_stops_the_start_and_says_so(tmp_path: Path) -> None:
     done = subprocess.run(
         [
@@ -351,7 +407,7 @@ async def test_lowering_every_hand_and_a_broadcast_are_audited_without_the_text(
     found = await wait_for(
         audited,
         lambda line: (
-            line["room"] == "audit-broadcast"
+            line.get("room") == "audit-broadcast"
             and line["action"] in ("hand.lower_all", "breakout.broadcast")
         ),
         "lowering every hand and the broadcast",
@@ -365,3 +421,27 @@ async def test_lowering_every_hand_and_a_broadcast_are_audited_without_the_text(
         assert line["outcome"] == "ok"
     text = (audited.data_dir / "audit.jsonl").read_text()
     assert "broadcast-body-4e1f" not in text, "the broadcast's text reached the audit log"
+
+
+async def test_a_snapshot_link_used_again_is_audited(
+    audited: LiveclassServer, teacher_of: Callable[..., Any]
+) -> None:
+    room = "audit-snapshot"
+    await teacher_of(audited, "t-snap", room, "teacher")  # the holder's session is running
+    token = mint_snapshot_token(
+        audited.keyring, room=room, board="main", snapshot_id=7, identity="t-snap"
+    )
+    path = snapshot_path(room, "main", 7, token)
+    first, _, _ = await asyncio.to_thread(audited.get, path)
+    assert first != 403, "the first use is not refused for its token"
+    again, body, _ = await asyncio.to_thread(audited.get, path)
+    assert (again, body) == (403, b"token_invalid: this link was used already\n")
+
+    [line] = await wait_for(
+        audited, lambda line: line.get("room") == room, "the snapshot link used again"
+    )
+    assert (line["kind"], line["action"], line["code"]) == ("auth", "snapshot", "token_invalid")
+    assert line["actor"] == {"address": "127.0.0.1"}
+    assert line["detail"] == {"used": True}
+    for part in token.split("."):
+        assert part not in (audited.data_dir / "audit.jsonl").read_text()

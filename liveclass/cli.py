@@ -203,8 +203,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run_sfu(config: SfuConfig) -> None:
-    worker = build_sfu_worker(config)
+async def _run_sfu(config: SfuConfig, audit: AuditLog) -> None:
+    worker = build_sfu_worker(config, audit)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -240,10 +240,15 @@ def cmd_sfu(args: argparse.Namespace) -> int:
     _setup_logging(config.log_level, config.log_format)
     set_process(worker=config.worker_id)
     _raise_fd_limit()
+    try:
+        audit = AuditLog.open(config.audit_log, node=config.worker_id)
+    except OSError as exc:
+        _fatal(f"liveclass: cannot open the audit log: {exc}")
+        return 1
     import uvloop
 
     try:
-        uvloop.run(_run_sfu(config))
+        uvloop.run(_run_sfu(config, audit))
     except ClusterUnavailable as exc:
         _fatal(f"liveclass: cannot reach the Redis Cluster at {redact(config.seeds)}: {exc}")
         return 1

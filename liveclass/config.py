@@ -546,6 +546,7 @@ SFU_OPTIONS: tuple[Option, ...] = (
     ),
     LOG_LEVEL,
     LOG_FORMAT,
+    AUDIT_LOG,
 )
 
 
@@ -929,6 +930,8 @@ class SfuConfig:
     #: ``--tls-cert``/``--tls-key``: the RPC port's TLS, reloaded on SIGHUP.
     tls: ServerTls | None = None
     log_format: str = "auto"
+    #: ``--audit-log``: where refused RPC handshakes are recorded ('' off, '-' stdout).
+    audit_log: str = ""
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> SfuConfig:
@@ -975,4 +978,5 @@ class SfuConfig:
             redis_access=redis_access(v),
             tls=tls,
             log_format=parse_log_format(v["log_format"]),
+            audit_log=str(v["audit_log"]).strip(),
         )

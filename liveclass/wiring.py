@@ -38,6 +38,7 @@ from signaling import (
     parse_seeds,
     wire_frame,
 )
+from signaling.audit import AuditLog, actor_at
 from signaling.auth import mint_worker_token, verify_worker_token
 from signaling.balance import BalanceCollector, LoadBoard, Rebalancer
 from signaling.errors import TokenExpired, TokenInvalid
@@ -160,8 +161,9 @@ class SfuWorkerProcess:
     """``liveclass sfu``: a Worker served over RPC (:class:`sfu.service.WorkerService`) and
     registered for placement on the cluster (:class:`signaling.sfu_registry.Registration`)."""
 
-    def __init__(self, config: SfuConfig) -> None:
+    def __init__(self, config: SfuConfig, audit: AuditLog | None = None) -> None:
         self.config = config
+        self.audit = audit or AuditLog.off()
         self.router = ClusterRouter(parse_seeds(config.seeds), access=config.redis_access)
         self.worker = Worker(
             listen_ips=config.listen_ips,
@@ -174,6 +176,13 @@ class SfuWorkerProcess:
             worker_token_check(config.keyring),
             ready=lambda: self.registration.registered,
             draining=lambda: self.registration.draining,
+            refused=lambda address: self.audit.record(
+                "auth",
+                "sfu_rpc",
+                actor_at(address),
+                code="token_invalid",
+                detail={"status": 401},
+            ),
         )
         self.registration = Registration(
             WorkerRegistry(self.router),
@@ -220,5 +229,5 @@ class SfuWorkerProcess:
         await self.router.close()
 
 
-def build_sfu_worker(config: SfuConfig) -> SfuWorkerProcess:
-    return SfuWorkerProcess(config)
+def build_sfu_worker(config: SfuConfig, audit: AuditLog | None = None) -> SfuWorkerProcess:
+    return SfuWorkerProcess(config, audit)

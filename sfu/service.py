@@ -179,12 +179,15 @@ class WorkerService:
         verify: rpc.VerifyToken,
         ready: Callable[[], bool] = lambda: True,
         draining: Callable[[], bool] = lambda: False,
+        refused: Callable[[str], None] = lambda address: None,
     ) -> None:
         self.worker = worker
         self.worker_id = worker_id
         self.verify = verify
         self.ready = ready
         self.draining = draining
+        #: Told the peer address of each refused RPC handshake (the audit log's line).
+        self.refused = refused
         #: RPC handshakes refused with 401, for ``/metrics``.
         self.refusals = 0
         self.connections: set[_NodeConnection] = set()
@@ -247,6 +250,8 @@ class WorkerService:
                 connection.remote_address,
                 exc,
             )
+            peer = connection.remote_address
+            self.refused(str(peer[0]) if isinstance(peer, tuple) and peer else str(peer))
             return _response(
                 HTTPStatus.UNAUTHORIZED,
                 b"unauthorized\n",

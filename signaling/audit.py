@@ -46,6 +46,7 @@ AUDITED: Mapping[str, str] = {
     "media.mute": "moderation",
     "media.spotlight": "moderation",
     "session.end": "moderation",
+    "hand.lower_all": "moderation",
     # Roles come from tokens; permission to publish is the one a command changes.
     "media.permit": "role",
     "breakout.open": "breakout",
@@ -55,6 +56,7 @@ AUDITED: Mapping[str, str] = {
     "breakout.timer": "breakout",
     "breakout.share_boards": "breakout",
     "breakout.close": "breakout",
+    "breakout.broadcast": "breakout",
 }
 
 #: Command fields never copied into ``detail``: user text (reasons, broadcasts), the identity

@@ -323,7 +323,16 @@ class SignalingNode:
         if isinstance(target, BadTarget):
             return text(target.status, f"{target.reason}\n")
         if isinstance(target, HttpTarget) and is_admin_path(target.path):
-            return await self.admin(target.path, target.query, request)
+            answer = await self.admin(target.path, target.query, request)
+            if answer.status_code in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
+                self.audit.record(
+                    "auth",
+                    "admin",
+                    actor_at(_source_address(connection)),
+                    code="token_invalid",
+                    detail={"path": target.path[:200], "status": answer.status_code},
+                )
+            return answer
         if isinstance(target, HttpTarget):
             return self.routes(request)
         if self.boards is None and isinstance(target, BoardTarget | SnapshotTarget):
@@ -370,6 +379,14 @@ class SignalingNode:
             self.audit.record("auth", "snapshot", actor_at(address), room=room, code=exc.code)
             return text(HTTPStatus.FORBIDDEN, f"{exc.code}: {exc.message}\n")
         if not self._used_links.claim(grant):
+            self.audit.record(
+                "auth",
+                "snapshot",
+                actor_at(address),
+                room=room,
+                code="token_invalid",
+                detail={"used": True},
+            )
             return text(HTTPStatus.FORBIDDEN, "token_invalid: this link was used already\n")
         refusal = await self._snapshot_refusal(room, grant.identity)
         if refusal is not None:
@@ -400,6 +417,7 @@ class SignalingNode:
             return text(HTTPStatus.NOT_FOUND, f"no such table; one of {', '.join(CSV_TABLES)}\n")
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
+            self.audit.record("auth", "export", actor_at(address), room=room, code="token_invalid")
             return text(
                 HTTPStatus.UNAUTHORIZED, "an access token (Authorization: Bearer) is needed\n"
             )
@@ -409,6 +427,9 @@ class SignalingNode:
             self.audit.record("auth", "export", actor_at(address), room=room, code=exc.code)
             return text(HTTPStatus.FORBIDDEN, f"{exc.code}: {exc.message}\n")
         if not participant.is_staff:
+            self.audit.record(
+                "auth", "export", actor_of(participant), room=room, code="not_allowed"
+            )
             return text(HTTPStatus.FORBIDDEN, "not_allowed: only the staff export the class\n")
         try:
             hub = await self._hub(room)
@@ -416,6 +437,9 @@ class SignalingNode:
             return text(HTTPStatus.SERVICE_UNAVAILABLE, "the room store is unavailable\n")
         try:
             if participant.identity in hub.state.removed:
+                self.audit.record(
+                    "auth", "export", actor_of(participant), room=room, code="participant_removed"
+                )
                 return text(HTTPStatus.FORBIDDEN, "participant_removed: you were removed\n")
             export = ClassExport(room)
             through, after = hub.state.last_id, 0

@@ -24,10 +24,12 @@ from clients import ClassroomClient
 from clients.sdk import CommandFailed, Refused
 from rooms import Role
 from signaling import Grants, Keyring, mint
+from signaling.snapshot_links import mint_snapshot_token, snapshot_path
 from tests.integration.yboard import YClient, board_url
 from tests.server import LiveclassServer
 
 FIELDS = {"ts", "node", "kind", "action", "actor", "outcome"}
+ADMIN_TOKEN = "admin-token-5d1e9a7c-operators-only"
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveclassServe
             "--rate-burst",
             "10",
         ),
+        env={"LIVECLASS_ADMIN_TOKEN": ADMIN_TOKEN},
     )
     server.start()
     yield server
@@ -271,6 +274,61 @@ def test_an_export_with_a_token_that_does_not_verify_is_audited(audited: Livecla
     assert expired.split(".")[2] not in (audited.data_dir / "audit.jsonl").read_text()
 
 
+@pytest.mark.parametrize(
+    ("who", "status", "code"),
+    [(None, 401, "token_invalid"), ("s-export", 403, "not_allowed")],
+)
+async def test_an_export_without_a_token_or_by_a_student_is_audited(
+    audited: LiveclassServer, who: str | None, status: int, code: str
+) -> None:
+    room = f"audit-export-{status}"
+    headers = {}
+    if who is not None:
+        headers["Authorization"] = "Bearer " + audited.token(who, "student", room)
+    request = urllib.request.Request(
+        f"{audited.http_url}/rooms/{room}/export.json", headers=headers
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        await asyncio.to_thread(urllib.request.urlopen, request, timeout=5)
+    refused.value.close()
+    assert refused.value.code == status
+
+    [line] = await wait_for(
+        audited, lambda line: line.get("room") == room, f"the export's {status}"
+    )
+    assert (line["kind"], line["action"], line["code"]) == ("auth", "export", code)
+    assert line["outcome"] == "refused"
+    if who is None:
+        assert line["actor"] == {"address": "127.0.0.1"}
+    else:
+        assert line["actor"] == {"identity": who, "role": "student"}
+
+
+async def test_a_removed_participants_export_is_audited(
+    audited: LiveclassServer, teacher_of: Callable[..., Any]
+) -> None:
+    room = "audit-export-removed"
+    teacher = await teacher_of(audited, "t-exr", room, "teacher")
+    await teacher_of(audited, "a-exr", room, "assistant")
+    await teacher.remove("a-exr")
+    request = urllib.request.Request(
+        f"{audited.http_url}/rooms/{room}/export.json",
+        headers={"Authorization": "Bearer " + audited.token("a-exr", "assistant", room)},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        await asyncio.to_thread(urllib.request.urlopen, request, timeout=5)
+    refused.value.close()
+    assert refused.value.code == 403
+
+    [line] = await wait_for(
+        audited,
+        lambda line: line.get("room") == room and line["action"] == "export",
+        "the removed assistant's export",
+    )
+    assert line["actor"] == {"identity": "a-exr", "role": "assistant"}
+    assert line["code"] == "participant_removed"
+
+
 def test_an_audit_log_that_cannot_be_opened_stops_the_start_and_says_so(tmp_path: Path) -> None:
     done = subprocess.run(
         [
@@ -287,3 +345,103 @@ def test_an_audit_log_that_cannot_be_opened_stops_the_start_and_says_so(tmp_path
     )
     assert done.returncode == 1
     assert "cannot open the audit log" in done.stderr and "no-such-directory" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status"),
+    [(None, 401), ("Bearer not-the-admin-token", 403), ("classroom", 403)],
+)
+async def test_a_refused_admin_token_is_audited_with_the_peer_address_and_no_token(
+    audited: LiveclassServer, authorization: str | None, status: int
+) -> None:
+    if authorization == "classroom":
+        authorization = "Bearer " + audited.token("t-admin", "teacher", "audit-admin")
+    request = urllib.request.Request(audited.http_url + "/status.json")
+    if authorization is not None:
+        request.add_header("Authorization", authorization)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        await asyncio.to_thread(urllib.request.urlopen, request, timeout=5)
+    assert refused.value.code == status
+    refused.value.close()
+
+    found = await wait_for(
+        audited,
+        lambda line: (
+            line["kind"] == "auth"
+            and line["action"] == "admin"
+            and line["detail"]["status"] == status
+        ),
+        f"the admin API's {status}",
+    )
+    line = found[-1]
+    assert line["actor"] == {"address": "127.0.0.1"}
+    assert line["outcome"] == "refused" and line["code"] == "token_invalid"
+    assert line["detail"]["path"] == "/status.json"
+    assert "room" not in line and "target" not in line
+    text = (audited.data_dir / "audit.jsonl").read_text()
+    assert "not-the-admin-token" not in text and ADMIN_TOKEN not in text
+    if authorization is not None:
+        for part in authorization.removeprefix("Bearer ").split("."):
+            assert part not in text, "the presented token reached the audit log"
+
+
+def test_the_admin_token_is_not_audited_when_it_is_right(audited: LiveclassServer) -> None:
+    before = len(lines(audited))
+    request = urllib.request.Request(audited.http_url + "/status.json")
+    request.add_header("Authorization", f"Bearer {ADMIN_TOKEN}")
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert answer.status == 200
+    assert [line for line in lines(audited)[before:] if line["kind"] == "auth"] == []
+
+
+async def test_lowering_every_hand_and_a_broadcast_are_audited_without_the_text(
+    audited: LiveclassServer, teacher_of: Callable[..., Any]
+) -> None:
+    teacher = await teacher_of(audited, "t-bc", "audit-broadcast", "teacher")
+    student = await teacher_of(audited, "s-bc", "audit-broadcast")
+    await student.raise_hand()
+    await teacher.lower_all_hands()
+    await teacher.open_breakouts(["Red"], members={"s-bc": "Red"}, duration_s=600)
+    await teacher.request("breakout.broadcast", text="broadcast-body-4e1f two minutes left")
+
+    found = await wait_for(
+        audited,
+        lambda line: (
+            line.get("room") == "audit-broadcast"
+            and line["action"] in ("hand.lower_all", "breakout.broadcast")
+        ),
+        "lowering every hand and the broadcast",
+        count=2,
+    )
+    lowered, broadcast = found
+    assert lowered["kind"] == "moderation" and lowered["action"] == "hand.lower_all"
+    assert broadcast["kind"] == "breakout" and broadcast["action"] == "breakout.broadcast"
+    for line in found:
+        assert line["actor"] == {"identity": "t-bc", "role": "teacher"}
+        assert line["outcome"] == "ok"
+    text = (audited.data_dir / "audit.jsonl").read_text()
+    assert "broadcast-body-4e1f" not in text, "the broadcast's text reached the audit log"
+
+
+async def test_a_snapshot_link_used_again_is_audited(
+    audited: LiveclassServer, teacher_of: Callable[..., Any]
+) -> None:
+    room = "audit-snapshot"
+    await teacher_of(audited, "t-snap", room, "teacher")  # the holder's session is running
+    token = mint_snapshot_token(
+        audited.keyring, room=room, board="main", snapshot_id=7, identity="t-snap"
+    )
+    path = snapshot_path(room, "main", 7, token)
+    first, _, _ = await asyncio.to_thread(audited.get, path)
+    assert first != 403, "the first use is not refused for its token"
+    again, body, _ = await asyncio.to_thread(audited.get, path)
+    assert (again, body) == (403, b"token_invalid: this link was used already\n")
+
+    [line] = await wait_for(
+        audited, lambda line: line.get("room") == room, "the snapshot link used again"
+    )
+    assert (line["kind"], line["action"], line["code"]) == ("auth", "snapshot", "token_invalid")
+    assert line["actor"] == {"address": "127.0.0.1"}
+    assert line["detail"] == {"used": True}
+    for part in token.split("."):
+        assert part not in (audited.data_dir / "audit.jsonl").read_text()

@@ -12,9 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from clients import ClassroomClient
 from clients.sdk import Refused
+from signaling import Keyring
+from signaling.auth import mint_worker_token
 from tests.integration.yboard import YClient, board_url
 from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
@@ -152,3 +156,40 @@ async def test_a_cluster_node_and_an_sfu_worker_log_json_lines_with_their_ids(
     assert serving["worker"] == "w-json" and serving["listen"] == f"127.0.0.1:{worker.port}"
     connected = [line for line in worker_lines if "node connected" in line["msg"]]
     assert connected and all(line["worker"] == "w-json" for line in connected), worker_lines
+
+
+async def test_an_sfu_worker_audits_a_refused_rpc_handshake_without_its_token(
+    cluster: RedisCluster, tmp_path: Path
+) -> None:
+    """The worker's ``--audit-log`` (it shares this module's cluster; docs/operations.md, "The
+    audit log"): a node's RPC connection with a token the worker's secrets do not verify."""
+    audit_path = tmp_path / "sfu-audit.jsonl"
+    worker = SfuWorker(
+        tmp_path / "sfu",
+        cluster.seeds,
+        "w-audit",
+        ["--audit-log", str(audit_path), "--log-format", "json"],
+        secret="the-nodes-secret-" + "3" * 32,
+    )
+    forged = mint_worker_token(Keyring({"test": b"not-the-secret-" + b"7" * 32}, "test"), "w-audit")
+    try:
+        worker.start()
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(
+                f"ws://127.0.0.1:{worker.port}/rpc/w-audit",
+                additional_headers={"Authorization": f"Bearer {forged}"},
+            ):
+                pass
+        assert refused.value.response.status_code == 401
+    finally:
+        worker.stop()
+
+    [line] = [json.loads(text) for text in audit_path.read_text().splitlines()]
+    assert line["kind"] == "auth" and line["action"] == "sfu_rpc", line
+    assert line["node"] == "w-audit"
+    assert line["actor"] == {"address": "127.0.0.1"}
+    assert line["outcome"] == "refused" and line["code"] == "token_invalid"
+    assert line["detail"] == {"status": 401}
+    for part in forged.split("."):
+        assert part not in audit_path.read_text(), "the presented token reached the audit log"
+    json_lines(worker)  # and the worker's own log stays JSON lines

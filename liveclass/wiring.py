@@ -88,7 +88,7 @@ def build_cluster_node(config: ServeConfig, cluster: ClusterSettings) -> Signali
         router,
         unavailable=(ClusterUnavailable,),
         replica_wait=ReplicaWait(cluster.replicas, cluster.replica_wait_ms),
-        covered=lambda: router.covered,
+        covered=lambda: router.serving,
     )
     feed = RedisBoardFeed(bus.subscriber)
 

@@ -143,6 +143,8 @@ class ClusterNode:
     master: bool
     failed: bool
     slots: tuple[tuple[int, int], ...]
+    #: A replica's master's node id ('' for a master).
+    master_id: str = ""
 
 
 def parse_cluster_nodes(text: str) -> list[ClusterNode]:
@@ -174,6 +176,7 @@ def parse_cluster_nodes(text: str) -> list[ClusterNode]:
                 master="master" in flags,
                 failed="fail" in flags,
                 slots=tuple(slots),
+                master_id="" if parts[3] == "-" else parts[3],
             )
         )
     return nodes
@@ -206,8 +209,15 @@ class ClusterRouter:
         self._clients: dict[Address, Redis] = {}
         self._known: list[Address] = list(seeds)
         self._refreshing: asyncio.Task[None] | None = None
-        #: Every slot has a master that is not failed (for ``/readyz``).
+        #: Every slot has a master that is not failed.
         self.covered = False
+        #: Some slot has a master that is not failed: the node can serve (``/readyz``). A
+        #: failover of one shard leaves the others serving, so it does not make every node
+        #: unready at once (docs/operations.md, "Health checks").
+        self.serving = False
+        #: Masters with no replica that is not failed: a write to them is acknowledged without
+        #: waiting for a replica (:meth:`has_replica`), and said once, not once per write.
+        self.without_replica: frozenset[Address] = frozenset()
 
     # -- the slot map --------------------------------------------------------------------------
 
@@ -250,6 +260,7 @@ class ClusterRouter:
                 text = text.decode()
             self._apply(parse_cluster_nodes(str(text)))
             return
+        self.serving = False
         raise ClusterUnavailable("no Redis Cluster node answered: " + "; ".join(errors))
 
     def _apply(self, nodes: list[ClusterNode]) -> None:
@@ -265,6 +276,26 @@ class ClusterRouter:
                     failed_slots += last - first + 1
         self._owners = owners
         self._known = [n.address for n in nodes if not n.failed] or self._known
+        live_masters = {n.node_id: n.address for n in nodes if n.master and not n.failed}
+        replicated = {
+            live_masters[n.master_id]
+            for n in nodes
+            if not n.master and not n.failed and n.master_id in live_masters
+        }
+        alone = (
+            frozenset(n.address for n in nodes if n.master and not n.failed and n.slots)
+            - replicated
+        )
+        for address in sorted(alone - self.without_replica):
+            log.warning(
+                "redis master %s:%s has no replica: its writes are acknowledged without one",
+                *address,
+            )
+        for address in sorted(self.without_replica - alone):
+            if address in live_masters.values():
+                log.info("redis master %s:%s has a replica again", *address)
+        self.without_replica = alone
+        self.serving = any(n.master and not n.failed and n.slots for n in nodes)
         covered = failed_slots == 0 and all(o is not None for o in owners)
         if covered != self.covered:
             log.log(
@@ -273,6 +304,12 @@ class ClusterRouter:
                 "covers every slot" if covered else "has slots without a live master",
             )
         self.covered = covered
+
+    def has_replica(self, key: str) -> bool:
+        """Whether the master of ``key``'s slot has a live replica, as the slot map last said
+        (unknown owner: True, so a write still waits for one)."""
+        owner = self.owner(key)
+        return owner is None or owner not in self.without_replica
 
     def _masters(self) -> list[Address]:
         return list(dict.fromkeys(o for o in self._owners if o is not None))

@@ -206,16 +206,21 @@ class RedisEventStore:
             # before a replica holds it (or the wait timed out), so a failover cannot take back
             # an event that someone has seen.
             pipe.eval(APPEND_SCRIPT, 2, log_key(room_id), conflicts_key(room_id), *args)
-            self.replica_wait.queue(pipe)
+            if waits:
+                self.replica_wait.queue(pipe)
             keys = (log_key(room_id), wake_channel(room_id))
             pipe.eval(PUBLISH_SCRIPT, 2, *keys, first, nonce, wake)
 
+        # A master without a live replica (after a failover, until one is back) has nothing to
+        # wait for: the wait would time out on every append (docs/operations.md).
+        waits = self.router.has_replica(log_key(room_id))
         replies = await self._run(room_id, build, "append")
         ok, last = replies[0][:2]
         if not ok:
             newer = [_record(entry_id, _pairs(fields)) for entry_id, fields in replies[0][2]]
             raise AppendConflict(room_id, expected_last_id, newer, CONFLICT_RECORDS)
-        self.replica_wait.confirm(replies, 1, f"room {room_id}: append {last}")
+        if waits:
+            self.replica_wait.confirm(replies, 1, f"room {room_id}: append {last}")
         return [Record(first + i, ts, event) for i, event in enumerate(events)]
 
     async def read(self, room_id: str, after_id: int, limit: int | None = None) -> list[Record]:
@@ -287,7 +292,7 @@ class RedisEventStore:
             raise StoreUnavailable(f"redis {what} failed: {exc}") from exc
 
     def ready(self) -> bool:
-        return not self._closed and self.router.covered
+        return not self._closed and self.router.serving
 
     async def close(self) -> None:
         self._closed = True

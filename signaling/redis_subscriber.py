@@ -143,8 +143,10 @@ class ShardedSubscriber:
         self._closed = False
 
     def ready(self) -> bool:
-        """Every channel is subscribed (none is waiting for its owner to come back)."""
-        return not self._closed and not self._homeless
+        """Until :meth:`close`. Channels waiting for their shard's failover are homed again by
+        themselves, and the other shards' rooms are served meanwhile, so they do not make the
+        node unready (the store's ``serving`` says when no shard serves at all)."""
+        return not self._closed
 
     async def subscribe(self, channel: str, handler: ChannelHandler) -> None:
         """Subscribe and return once the slot's owner confirmed.

@@ -42,6 +42,7 @@ from signaling.audit import AuditLog, actor_at
 from signaling.auth import mint_worker_token, verify_worker_token
 from signaling.balance import BalanceCollector, LoadBoard, Rebalancer
 from signaling.errors import TokenExpired, TokenInvalid
+from signaling.metrics import RedisCollector
 from signaling.node_heartbeat import NodeHeartbeat
 from signaling.redis_cluster import ClusterUnavailable
 from signaling.redis_log import ReplicaWait
@@ -105,6 +106,8 @@ def build_cluster_node(config: ServeConfig, cluster: ClusterSettings) -> Signali
     node = SignalingNode(config.node, config.http, config.keyring, store, bus, boards, media=media)
     node.balance = Rebalancer(LoadBoard(router), bus.node_id, node.joined_members, cluster.balance)
     node.metrics.registry.register(BalanceCollector(node.balance))
+    subscriber = bus.subscriber
+    node.metrics.registry.register(RedisCollector(router, lambda: subscriber.reconnects))
     node.heartbeat = NodeHeartbeat(router, bus.node_id, node.node_facts)
     return _with_media(node, config)
 
@@ -123,7 +126,14 @@ def build_media(config: ServeConfig) -> Worker | None:
 def _with_media(node: SignalingNode, config: ServeConfig) -> SignalingNode:
     turn = config.turn
     if turn.enabled and node.media is not None:
-        node.ice_servers = lambda p: turn_servers_for(turn, p)
+        issued = node.metrics.turn_credentials
+
+        def ice_servers(participant: Participant) -> list[dict[str, object]]:
+            servers = turn_servers_for(turn, participant)
+            issued.inc(len(servers))
+            return servers
+
+        node.ice_servers = ice_servers
     if isinstance(node.media, PlacedWorkers):
         node.metrics.registry.register(PlacementCollector(node.media))
     elif node.media is not None:

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 class WorkerCollector(Collector):
     """``liveclass_sfu_*``: routers, producers, consumers, frames received as encoded packets,
-    refused encode calls (always 0 for a forwarding SFU), keyframe requests and consumer skips."""
+    RTP packets and bytes forwarded, keyframe requests, consumer skips, and refused encode calls
+    (always 0 for a forwarding SFU)."""
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
@@ -39,7 +40,22 @@ class WorkerCollector(Collector):
             value=STATS.encode_refusals,
         )
         yield CounterMetricFamily(
+            "liveclass_sfu_packets_forwarded",
+            "RTP packets sent to subscribers (encoded frames packetized, never re-encoded)",
+            value=STATS.packets_forwarded,
+        )
+        yield CounterMetricFamily(
+            "liveclass_sfu_bytes_forwarded",
+            "RTP payload bytes sent to subscribers (before SRTP and headers)",
+            value=STATS.bytes_forwarded,
+        )
+        yield CounterMetricFamily(
             "liveclass_sfu_keyframe_requests",
-            "PLIs sent to publishers (live producers)",
-            value=sum(p.keyframe_requests for p in producers),
+            "PLIs sent to publishers",
+            value=STATS.keyframe_requests,
+        )
+        yield CounterMetricFamily(
+            "liveclass_sfu_consumer_skips",
+            "Times a consumer fell behind, dropped its queue and skipped to the next keyframe",
+            value=STATS.consumer_skips,
         )

@@ -42,9 +42,15 @@ class EncodingRefused(RuntimeError):
 
 @dataclass
 class PassThroughStats:
-    """Process-wide counters: frames received as encoded packets, and refused encode calls."""
+    """Process-wide counters of the media path, plain integers read at scrape time
+    (:mod:`sfu.metrics`): frames received as encoded packets, RTP packets and payload bytes sent
+    to subscribers, keyframe requests sent upstream, consumer skips and refused encode calls."""
 
     frames_received: int = 0
+    packets_forwarded: int = 0
+    bytes_forwarded: int = 0
+    keyframe_requests: int = 0
+    consumer_skips: int = 0
     encode_refusals: int = 0
 
 
@@ -99,6 +105,9 @@ class PackOnlyEncoder:
 
     def pack(self, packet: Any) -> tuple[list[bytes], int]:
         result: tuple[list[bytes], int] = self._inner.pack(packet)
+        payloads = result[0]
+        STATS.packets_forwarded += len(payloads)
+        STATS.bytes_forwarded += sum(map(len, payloads))
         return result
 
     def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:

@@ -28,6 +28,8 @@ from typing import Any
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .passthrough import STATS
+
 log = logging.getLogger(__name__)
 
 #: Fewest seconds between two keyframe requests a Producer sends upstream.
@@ -144,6 +146,7 @@ class Producer:
             return
         self._last_request = time.monotonic()
         self.keyframe_requests += 1
+        STATS.keyframe_requests += 1
         task = asyncio.get_running_loop().create_task(self._request_pli())
         task.add_done_callback(_log_failure)
 
@@ -220,6 +223,7 @@ class Consumer(MediaStreamTrack):
             while not self._queue.empty():
                 self._queue.get_nowait()
             self.skips += 1
+            STATS.consumer_skips += 1
             if self.kind == "video":
                 self._need_keyframe = True
                 self.request_keyframe()

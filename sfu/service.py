@@ -25,7 +25,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -192,6 +192,7 @@ class WorkerService:
         self.refusals = 0
         self.connections: set[_NodeConnection] = set()
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
         self.registry.register(WorkerCollector(worker))
         self.registry.register(_ServiceCollector(self))
         self._server: Server | None = None
@@ -282,6 +283,11 @@ class _ServiceCollector(Collector):
         self.service = service
 
     def collect(self) -> Any:
+        yield GaugeMetricFamily(
+            "liveclass_ready",
+            "1 while this worker's /readyz answers 200 (registered for placement)",
+            int(self.service.ready()),
+        )
         yield GaugeMetricFamily(
             "liveclass_sfu_rpc_connections",
             "Signaling nodes connected to this worker",

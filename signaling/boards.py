@@ -11,6 +11,7 @@ from typing import Protocol
 from rooms import Participant
 
 from .hub import RoomHub
+from .metrics import BoardCounts
 from .outbox import Outbox
 
 #: The node's room hubs, as a whiteboard service follows them (locks, clears, removals).
@@ -43,5 +44,20 @@ class BoardEndpoint(Protocol):
         ...
 
     def ready(self) -> bool: ...
+
+    @property
+    def boards(self) -> int:
+        """Boards loaded (``liveclass_boards``)."""
+        ...
+
+    @property
+    def board_bytes(self) -> int:
+        """Stored update bytes of the loaded boards (``liveclass_board_bytes``)."""
+        ...
+
+    @property
+    def counts(self) -> BoardCounts:
+        """Updates committed and compactions done (``liveclass_board_*_total``)."""
+        ...
 
     async def close(self) -> None: ...

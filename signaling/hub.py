@@ -468,7 +468,6 @@ class RoomHub:
             }
             outbox.put(pack(welcome))
             return False
-        self.metrics.resumes.inc()
         outbox.put(
             pack(
                 {
@@ -753,6 +752,7 @@ class RoomHub:
     async def _fill_gap(self) -> None:
         """Catch up from the store (under the hub's lock: one catch-up, or reload, at a time);
         a store failure is tried again after 0.25 s."""
+        self.metrics.gap_fills.inc()
         try:
             while True:
                 self._fill_again = False
@@ -889,7 +889,10 @@ class RoomHub:
                 member.outbox.put_many(frames, wire)
         for outbox, frame in replies:
             outbox.put(frame)
+        written_ms = time.time() * 1000.0
+        observe = self.metrics.delivery_seconds.observe
         for out in batch:
+            observe(max(0.0, written_ms - out.record.ts) / 1000.0)
             self._after(out.record)
 
     def _recipients(self, audience: Audience) -> tuple[Member, ...] | list[Member]:

@@ -93,7 +93,7 @@ from .http import HttpRoutes, HttpSettings, respond, text
 from .hub import HubSettings, JoinRefused, Member, RoomHub, now_ms
 from .log_context import CONNECTION, ROOM, in_room, unbound
 from .media import MediaSession
-from .metrics import Metrics
+from .metrics import BoardCollector, Metrics
 from .node_heartbeat import NodeHeartbeat
 from .origins import OriginPolicy
 from .outbox import Outbox
@@ -214,6 +214,12 @@ class SignalingNode:
         #: Connections waiting in a room's waiting room (told to reconnect on drain).
         self._waiting_outboxes: set[Outbox] = set()
         self.metrics = metrics or Metrics()
+        #: Every ``/ws`` connection's send queue (``liveclass_send_queue_bytes``).
+        self._outboxes: set[Outbox] = set()
+        self.metrics.ready.set_function(lambda: 1.0 if self.ready() else 0.0)
+        self.metrics.send_queue_bytes.set_function(self._queued_bytes)
+        if self.boards is not None:
+            self.metrics.registry.register(BoardCollector(self.boards))
         #: Moderation, breakouts, failed authentication, origin refusals, rate-limit blocks
         #: (:mod:`signaling.audit`); off unless the composition root sets one.
         self.audit = AuditLog.off()
@@ -303,6 +309,13 @@ class SignalingNode:
     def joined_members(self) -> list[tuple[str, Member]]:
         """Every joined ``/ws`` connection of this node with its room id."""
         return [(room, member) for member, room in self._members.items()]
+
+    def _queued_bytes(self) -> float:
+        """Payload bytes waiting in every send queue of this node (classroom and whiteboard)."""
+        return float(
+            sum(o.queued_bytes for o in self._outboxes)
+            + sum(o.queued_bytes for o in self._board_outboxes)
+        )
 
     def ready(self) -> bool:
         return (
@@ -589,6 +602,7 @@ class SignalingNode:
             self.metrics.frames_sent,
             limit_bytes=self.settings.send_queue_bytes,
         )
+        self._outboxes.add(outbox)
         bucket = TokenBucket(self.settings.rate_per_s, self.settings.rate_burst)
         identity_bucket: TokenBucket | None = None
         member: Member | None = None
@@ -657,14 +671,26 @@ class SignalingNode:
                         answer = await saved_groups.answer(self.store, member.participant, message)
                         hub.reply(outbox, answer)
                     elif isinstance(message, MediaFrame):
+                        read_at = time.perf_counter()
                         if media is None:
                             media = MediaSession(self.media, hub, member.participant, outbox.put)
                         hub.reply(outbox, await self._media(media, message))
+                        self.metrics.command_seconds.labels(message.type).observe(
+                            time.perf_counter() - read_at
+                        )
                     else:
+                        read_at = time.perf_counter()
                         command = await self._with_groups(hub, member, message.command)
                         span = tracing.start_command(message.command.type, hub.room_id)
                         with unbound():  # the room's batch writer is not this connection's
                             done = hub.submit(member, message.ref, command, span)
+                        done.add_done_callback(
+                            functools.partial(
+                                _observe_command,
+                                self.metrics.command_seconds.labels(command.type),
+                                read_at,
+                            )
+                        )
                         done.add_done_callback(
                             functools.partial(_if_unavailable, hub.room_id, outbox, message.ref)
                         )
@@ -713,6 +739,7 @@ class SignalingNode:
         finally:
             join_deadline.cancel()
             self._connections.discard(ws)
+            self._outboxes.discard(outbox)
             self.metrics.connections.dec()
             if waiter is not None and hub is not None:
                 self._waiting_outboxes.discard(outbox)
@@ -905,8 +932,8 @@ class SignalingNode:
         self._entered(hub, member)
         self._log_join(member.participant, None)
 
-    @staticmethod
     def _log_join(
+        self,
         participant: Participant,
         last_id: int | None,
         *,
@@ -923,6 +950,8 @@ class SignalingNode:
             outcome = "ok"
         else:
             outcome = "exact" if resumed else "snapshot"
+        if last_id is not None:
+            self.metrics.resumes.labels(outcome).inc()
         log.info(
             "%s: %s (%s) %s%s",
             event,
@@ -1201,6 +1230,14 @@ def _if_unavailable(
                 Unavailable("the store is unavailable; retry", retry_after_ms=retry_ms), ref
             )
         )
+
+
+def _observe_command(
+    histogram: Any, read_at: float, done: asyncio.Future[tuple[Record, ...]]
+) -> None:
+    """A command was answered (ack, error or ``unavailable``): how long since its frame was read
+    (``liveclass_command_seconds``)."""
+    histogram.observe(time.perf_counter() - read_at)
 
 
 def _end_command(span: Any, done: asyncio.Future[tuple[Record, ...]]) -> None:

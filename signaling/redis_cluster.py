@@ -218,6 +218,12 @@ class ClusterRouter:
         #: Masters with no replica that is not failed: a write to them is acknowledged without
         #: waiting for a replica (:meth:`has_replica`), and said once, not once per write.
         self.without_replica: frozenset[Address] = frozenset()
+        #: Masters serving slots, failed or not (a failover replaces one of them).
+        self._serving_masters: frozenset[Address] = frozenset()
+        #: Commands that raised :class:`ClusterUnavailable` (``liveclass_redis_errors_total``).
+        self.errors = 0
+        #: Masters seen to stop serving their slots (``liveclass_redis_failovers_total``).
+        self.failovers = 0
 
     # -- the slot map --------------------------------------------------------------------------
 
@@ -295,6 +301,13 @@ class ClusterRouter:
             if address in live_masters.values():
                 log.info("redis master %s:%s has a replica again", *address)
         self.without_replica = alone
+        serving_masters = frozenset(n.address for n in nodes if n.master and n.slots)
+        live = frozenset(live_masters.values())
+        if self._serving_masters:
+            # A master that served slots and now serves none, or is failed: a failover (or a
+            # resharding that emptied it, which moves its rooms all the same).
+            self.failovers += len(self._serving_masters - (serving_masters & live))
+        self._serving_masters = serving_masters & live
         self.serving = any(n.master and not n.failed and n.slots for n in nodes)
         covered = failed_slots == 0 and all(o is not None for o in owners)
         if covered != self.covered:
@@ -375,10 +388,12 @@ class ClusterRouter:
                     # RuntimeError: writing to a transport a killed master closed under uvloop
                     # ("unable to perform operation on <TCPTransport closed=True>").
                     last_error = exc
+                    self.errors += 1
                     await self._refresh_quietly()
                     raise ClusterUnavailable(f"redis {address[0]}:{address[1]}: {exc}") from exc
             asking = None
             if time.monotonic() + delay > deadline:
+                self.errors += 1
                 raise ClusterUnavailable(f"redis cluster did not settle: {last_error}")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.2)

@@ -141,6 +141,9 @@ class ShardedSubscriber:
         self._homeless: set[str] = set()
         self._repair: asyncio.Task[None] | None = None
         self._closed = False
+        #: Shard connections lost with subscriptions on them, each followed by a resubscription
+        #: (``liveclass_redis_reconnects_total``).
+        self.reconnects = 0
 
     def ready(self) -> bool:
         """Until :meth:`close`. Channels waiting for their shard's failover are homed again by
@@ -254,6 +257,7 @@ class ShardedSubscriber:
         if not lost or self._closed:
             return
         log.warning("sharded subscription of %d channel(s) lost: %s", len(lost), why)
+        self.reconnects += 1
         self._homeless.update(lost)
         if self._repair is None:
             self._repair = asyncio.get_running_loop().create_task(self._resubscribe())

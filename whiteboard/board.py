@@ -80,6 +80,15 @@ DENIED_LOCKED = encode_permission_denied(REFUSED_LOCKED)
 DENIED_FULL = encode_permission_denied("the board is full")
 
 
+@dataclass(slots=True)
+class BoardCounts:
+    """What a node's boards did, for its metrics (``liveclass_board_updates_total``,
+    ``liveclass_board_compactions_total``)."""
+
+    updates: int = 0
+    compactions: int = 0
+
+
 class Sender(Protocol):
     """The send side of one connection (``signaling.Outbox``)."""
 
@@ -152,8 +161,10 @@ class Board:
         settings: WhiteboardSettings,
         wire: Callable[[bytes], bytes],
         on_failure: Callable[[Board], None],
+        counts: BoardCounts | None = None,
     ) -> None:
         self.room_id = room_id
+        self.counts = counts or BoardCounts()
         self.name = name
         self.store = store
         self.room = room
@@ -335,6 +346,7 @@ class Board:
                 return
             self.sequence.appended(last - len(updates) + 1, len(updates))
             self.growth.committed(len(batch), sum(len(u) for u in updates))
+            self.counts.updates += len(batch)
             for peer, update, message in batch:
                 self._relay(message if message is not None else encode_update(update), peer)
         self._maybe_compact()
@@ -615,6 +627,7 @@ class Board:
                 finally:
                     await self.store.release_compaction(self.room_id, self.name, self._worker)
                 self.growth.compacted(len(merged))
+                self.counts.compactions += 1
         except BoardStoreUnavailable as exc:
             log.warning("board %s/%s: compaction failed: %s", self.room_id, self.name, exc)
         finally:

@@ -50,7 +50,7 @@ from rooms import (
     is_room_board,
 )
 
-from .board import Board, Peer, RateLimit, RoomFeed, Sender
+from .board import Board, BoardCounts, Peer, RateLimit, RoomFeed, Sender
 from .errors import AccessDenied, BadMessage, BoardError, StoreFailed
 from .feed import BoardFeed
 from .settings import WhiteboardSettings
@@ -102,10 +102,17 @@ class WhiteboardService:
         self._idle: dict[BoardKey, asyncio.TimerHandle] = {}
         self._rooms: dict[str, _RoomLink] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        #: What its boards did (the node's ``liveclass_board_*`` counters).
+        self.counts = BoardCounts()
 
     @property
     def boards(self) -> int:
         return len(self._boards)
+
+    @property
+    def board_bytes(self) -> int:
+        """Stored update bytes of the loaded boards (each board's log, as compaction sees it)."""
+        return sum(board.growth.size for board in self._boards.values())
 
     def ready(self) -> bool:
         return self.store.ready()
@@ -265,7 +272,14 @@ class WhiteboardService:
         try:
             link = await self._link(room_id)
             board = Board(
-                room_id, name, self.store, link.feed, self.settings, self._wire, self._dropped
+                room_id,
+                name,
+                self.store,
+                link.feed,
+                self.settings,
+                self._wire,
+                self._dropped,
+                self.counts,
             )
             link.boards.add(name)
             try:

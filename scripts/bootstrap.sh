@@ -105,6 +105,18 @@ if [[ "$SYSTEM_DEPS" -eq 1 ]]; then
     fi
     [[ -x /usr/bin/chromium ]] || die "/usr/bin/chromium is still missing after install"
     command -v redis-server >/dev/null 2>&1 || die "redis-server is still missing after install"
+    # promtool (checks and unit-tests deploy/prometheus/alerts.yml): only the binary out of
+    # Debian's prometheus package, neither the server nor its service, so nothing starts.
+    if ! command -v promtool >/dev/null 2>&1; then
+        [[ "$apt_updated" -eq 1 ]] || { as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null; apt_updated=1; }
+        log "promtool from Debian's prometheus package"
+        deb_dir="$(mktemp -d)"
+        (cd "$deb_dir" && apt-get download -qq prometheus </dev/null) || die "apt-get download prometheus failed"
+        dpkg-deb -x "$deb_dir"/prometheus_*.deb "$deb_dir/root"
+        as_root install -m 0755 "$deb_dir/root/usr/bin/promtool" /usr/local/bin/promtool
+        rm -rf "$deb_dir"
+    fi
+    command -v promtool >/dev/null 2>&1 || die "promtool is still missing after install"
 fi
 
 # ---------------------------------------------------------------- python venv

@@ -39,6 +39,7 @@ from tests.integration.room_log_checks import (
     sees,
 )
 from tests.integration.room_workload import Seat, Student, Teacher
+from tests.metrics_scrape import scrape, value
 from tests.redis_cluster import RedisCluster, room_on
 from tests.server import LiveclassServer
 
@@ -242,6 +243,11 @@ async def test_a_contended_room_on_several_nodes_ends_in_one_state_counted_once(
     verdict, _ = await run_class(cluster, deployment, room, seed=size)
     assert not verdict.problems, "\n".join(verdict.problems)
     assert verdict.acked > 1000 and verdict.votes > 0 and verdict.answers > 0
+    # The nodes raced for the room's log: some appends lost the race and were decided again.
+    conflicts = [
+        value(scrape(n.http_url), "liveclass_append_conflicts_total") for n in deployment.servers
+    ]
+    assert sum(conflicts) > 0, conflicts
 
 
 async def test_a_contended_room_survives_a_killed_node(

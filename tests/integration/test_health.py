@@ -5,6 +5,7 @@ there; the node says so once, not once per write."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import statistics
 import threading
@@ -17,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from clients import ClassroomClient
+from clients.sdk import CommandFailed
 from tests.integration.media_peers import until
+from tests.metrics_scrape import scrape, value
 from tests.redis_cluster import RedisCluster, room_on
 from tests.server import LiveclassServer
 
@@ -104,6 +107,9 @@ async def test_one_shards_failover_leaves_every_node_ready_and_acks_fast_without
         with ReadyzPoller(nodes) as poller:
             killed_at = time.monotonic()
             cluster.kill(victim)
+            # A command in the failing room meets the dead master (liveclass_redis_errors).
+            with contextlib.suppress(CommandFailed, TimeoutError):
+                await teacher.request("chat.send", timeout=2, text="while the master is down")
             promoted_s = cluster.wait_master(replica)
             # The other shard's room is served while the failing one fails over.
             await other.chat("during the failover")
@@ -135,6 +141,18 @@ async def test_one_shards_failover_leaves_every_node_ready_and_acks_fast_without
             said = node.log(full=True).count("has no replica")
             assert said == 1, f"node {node.port} said it {said} times"
             assert "acknowledged before a replica confirmed it" not in node.log(full=True)
+        # What the operator's metrics said of it: both nodes saw the failover, lost the room's
+        # subscription on the dead master and read what they missed from the store; the first
+        # node's command met the dead master.
+        scraped = [scrape(node.http_url) for node in nodes]
+        for families in scraped:
+            assert value(families, "liveclass_redis_failovers_total") >= 1
+            assert value(families, "liveclass_redis_reconnects_total") >= 1
+            assert value(families, "liveclass_gap_fills_total") >= 1
+            assert value(families, "liveclass_redis_masters_without_replica") == 1
+            assert value(families, "liveclass_redis_cluster_covered") == 1
+            assert value(families, "liveclass_ready") == 1
+        assert value(scraped[0], "liveclass_redis_errors_total") >= 1
 
         # The old master back (as the promoted one's replica): writes wait for it again.
         cluster.restart(victim)
@@ -144,6 +162,8 @@ async def test_one_shards_failover_leaves_every_node_ready_and_acks_fast_without
             10,
             "each node noticing the replica is back",
         )
+        for node in nodes:
+            assert value(scrape(node.http_url), "liveclass_redis_masters_without_replica") == 0
     finally:
         for client in (teacher, student, other):
             await client.close()

@@ -18,13 +18,11 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -42,6 +40,7 @@ from tests.integration.media_peers import (
     watching,
 )
 from tests.integration.yboard import YClient, board_url
+from tests.metrics_scrape import scrape, value
 from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
 from tests.sfu_worker import SfuWorker
@@ -81,33 +80,6 @@ def documented() -> dict[str, tuple[str, str]]:
     rows = re.findall(r"^\| `([a-z_]+)` \| (\w+) \| ([^|]+) \|", section, re.MULTILINE)
     assert len(rows) > 40, "the Metrics table was not found"
     return {name: (kind, where.strip()) for name, kind, where in rows}
-
-
-def scrape(url: str) -> dict[str, Any]:
-    """``/metrics`` as {family name as exposed: family}; counters under their ``_total`` name."""
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    families = {}
-    for family in text_string_to_metric_families(text):
-        name = family.name + "_total" if family.type == "counter" else family.name
-        families[name] = family
-    return families
-
-
-def value(families: dict[str, Any], name: str, **labels: str) -> float:
-    """A counter's or gauge's value (summed over the samples matching ``labels``); a histogram's
-    observation count."""
-    family = families[name]
-    wanted = {
-        "counter": name,
-        "gauge": name,
-        "histogram": name + "_count",
-    }[family.type]
-    return sum(
-        s.value
-        for s in family.samples
-        if s.name == wanted and all(s.labels.get(k) == v for k, v in labels.items())
-    )
 
 
 def token(node: LiveclassServer, identity: str, room: str, role: str = "student") -> str:

@@ -21,6 +21,7 @@ import pytest
 
 from clients import ClassroomClient, CommandFailed, ConnectionLost
 from tests.haproxy import HAProxy
+from tests.metrics_scrape import scrape, value
 from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
 
@@ -142,6 +143,9 @@ async def test_a_rolling_restart_ends_balanced_and_every_client_resumed_exactly(
         assert time.monotonic() - started < BALANCED_WITHIN_S, counts
         await asyncio.sleep(0.1)
     print(f"balanced after {time.monotonic() - started:.1f}s: {counts}")
+    # Every client the last node restarted holds now came to it by a rebalance ask.
+    asks = sum(value(scrape(node.http_url), "liveclass_rebalance_asks_total") for node in nodes)
+    assert asks >= low, asks
     await asyncio.gather(*(c.wait_until(lambda c=c: c.connected, 15) for c in everyone))
 
     stop.set()

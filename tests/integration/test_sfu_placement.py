@@ -37,6 +37,7 @@ from signaling import ClusterRouter, Grants, Keyring, mint, parse_seeds
 from signaling.auth import mint_worker_token
 from signaling.sfu_registry import WorkerRegistry
 from tests.integration.media_peers import joined, loopback_ice, until  # noqa: F401
+from tests.metrics_scrape import scrape, value
 from tests.otlp import CLIENT, SERVER, Collector
 from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
@@ -318,6 +319,10 @@ async def test_c_a_worker_killed_mid_class_has_its_room_replaced_and_media_resum
     assert max(resumed) < RESUME_BOUND_S
     assert placed_on(cluster, "gamma") == survivor.worker_id
     assert survivor.metric("liveclass_sfu_routers") == 2
+    # Both nodes of the room lost the worker; between them they reset its 3 clients' media.
+    scraped = [scrape(node.http_url) for node in nodes[:2]]
+    assert all(value(f, "liveclass_sfu_workers_lost_total") >= 1 for f in scraped)
+    assert sum(value(f, "liveclass_media_resets_total") for f in scraped) >= 3
     for s in lost.subscribers:
         assert s.decode_errors == 0
         assert {r.producer["identity"] for r in s.received.values()} == {"teacher"}

@@ -14,6 +14,7 @@ from pycrdt import Array, Doc
 
 from clients import ClassroomClient
 from tests.integration.yboard import YClient, board_url, fresh_contents
+from tests.metrics_scrape import scrape, value
 from tests.server import LiveclassServer
 from whiteboard.protocol import (
     AwarenessEntry,
@@ -132,6 +133,10 @@ async def test_bad_message_closes_only_its_sender_and_changes_nothing(
         assert await attacker.wait_closed() == case.close_code
         assert attacker.close_reason  # says what was wrong
         await still_drawing(wb_server, board, teacher, student)
+        closes = value(
+            scrape(wb_server.http_url), "liveclass_board_closes_total", code=str(case.close_code)
+        )
+        assert closes >= 1
     finally:
         for c in (attacker, teacher, student):
             await c.close()

@@ -11,6 +11,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from sfu import router as router_module
 from sfu.ice import announce
+from sfu.passthrough import STATS
 from sfu.router import Producer, Router
 
 
@@ -99,6 +100,7 @@ async def test_keyframe_requests_are_coalesced_per_producer(
 
 
 async def test_a_consumer_that_falls_behind_skips_to_the_next_keyframe() -> None:
+    skips, requests = STATS.consumer_skips, STATS.keyframe_requests
     source, track, plis = producer()
     consumer = source.consume(queue_frames=3)
     track.push(1, True)
@@ -106,12 +108,14 @@ async def test_a_consumer_that_falls_behind_skips_to_the_next_keyframe() -> None
         track.push(n)
     await settle()
     assert consumer.skips == 1
+    assert STATS.consumer_skips == skips + 1  # liveclass_sfu_consumer_skips_total
     track.push(6)
     track.push(7, True)
     await settle()
     assert await drained(consumer) == [7]
     await asyncio.sleep(router_module.KEYFRAME_INTERVAL_S + 0.05)
     assert plis.sent == 2  # the start, then the skip
+    assert STATS.keyframe_requests == requests + 2  # liveclass_sfu_keyframe_requests_total
     await source.close()
 
 

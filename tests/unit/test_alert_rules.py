@@ -4,8 +4,8 @@ healthy series), the Grafana dashboard's shape and every query's PromQL, and bot
 runbook and the metrics table of docs/operations.md: every metric they name is documented, and
 every alert's ``runbook_url`` lands on a heading there.
 
-promtool is required (scripts/bootstrap.sh --system-deps installs it): without it these tests
-fail rather than skip, so that a CI image without it does not pass silently."""
+promtool is required (Debian's `prometheus` package has it): without it these tests fail rather
+than skip, so that a CI image without it does not pass silently."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ def promtool(*args: str, cwd: Path = PROMETHEUS) -> str:
     path = shutil.which("promtool") or "/usr/local/bin/promtool"
     if not Path(path).is_file():
         pytest.fail(
-            "promtool not found on PATH or at /usr/local/bin/promtool: install Prometheus's "
-            "promtool (scripts/bootstrap.sh --system-deps) to check the alert rules"
+            "promtool not found on PATH or at /usr/local/bin/promtool: install it (Debian: "
+            "apt-get install prometheus; or Prometheus's release tarball) to check the alert rules"
         )
     done = subprocess.run(
         [path, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False

@@ -184,7 +184,8 @@ class SfuWorkerProcess:
             self.worker,
             config.worker_id,
             worker_token_check(config.keyring),
-            ready=lambda: self.registration.registered,
+            ready=lambda: self.registration.ready,
+            registered=lambda: self.registration.registered,
             draining=lambda: self.registration.draining,
             refused=lambda address: self.audit.record(
                 "auth",

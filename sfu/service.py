@@ -167,7 +167,9 @@ class WorkerService:
         worker_id: the name it is registered under; ``/rpc/<other id>`` is refused.
         verify: checks a node's bearer token for ``worker_id``; raises
             :class:`sfu.rpc.Unauthorized` to refuse the connection (HTTP 401).
-        ready: whether the worker is registered for placement now (``/readyz``).
+        ready: whether the worker serves and takes new rooms (``/readyz``; registered, or
+            riding out a registry failover: :attr:`signaling.sfu_registry.Registration.ready`).
+        registered: whether its registration is current now (``liveclass_sfu_registered``).
         draining: whether it is out of placement (drained: it keeps its rooms, takes no new one),
             for ``/metrics``.
     """
@@ -180,11 +182,13 @@ class WorkerService:
         ready: Callable[[], bool] = lambda: True,
         draining: Callable[[], bool] = lambda: False,
         refused: Callable[[str], None] = lambda address: None,
+        registered: Callable[[], bool] | None = None,
     ) -> None:
         self.worker = worker
         self.worker_id = worker_id
         self.verify = verify
         self.ready = ready
+        self.registered = registered or ready
         self.draining = draining
         #: Told the peer address of each refused RPC handshake (the audit log's line).
         self.refused = refused
@@ -287,6 +291,11 @@ class _ServiceCollector(Collector):
             "liveclass_ready",
             "1 while this worker's /readyz answers 200 (registered for placement)",
             int(self.service.ready()),
+        )
+        yield GaugeMetricFamily(
+            "liveclass_sfu_registered",
+            "1 while this worker's registration is current (0 through a registry outage)",
+            int(self.service.registered()),
         )
         yield GaugeMetricFamily(
             "liveclass_sfu_rpc_connections",

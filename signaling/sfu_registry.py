@@ -334,6 +334,12 @@ class WorkerRegistry:
         )
 
 
+#: Longest registry outage (s) a registered worker stays ready through: a master failover with
+#: Redis's default ``cluster-node-timeout`` (15 s) fits in it; an outage this long means the
+#: worker is cut off from the cluster, and the nodes have forgotten it.
+REGISTRY_OUTAGE_S = 30.0
+
+
 class Registration:
     """A worker process's registration: a heartbeat every ``ttl_ms / 3`` (at most 1 s apart),
     with its load and rooms from ``status()``; unregistered on :meth:`close`.
@@ -360,6 +366,8 @@ class Registration:
         self.status = status
         self.ttl_ms = ttl_ms
         self._last_ok = float("-inf")
+        #: When the registry stopped answering this worker's heartbeats (None: it answers).
+        self._unreachable_since: float | None = None
         #: Whether the registry had this worker draining at the last heartbeat.
         self.draining = False
         #: This process's registration: a restart under the same id is another epoch.
@@ -371,6 +379,23 @@ class Registration:
         """The last successful heartbeat is younger than the TTL."""
         loop = asyncio.get_running_loop()
         return loop.time() - self._last_ok < self.ttl_ms / 1000
+
+    @property
+    def ready(self) -> bool:
+        """Whether this worker serves and takes new rooms (its ``/readyz``): registered, or
+        registered before and cut off from the registry for less than
+        :data:`REGISTRY_OUTAGE_S`. A failover of the registry's master stops every worker's
+        heartbeat at once; the workers keep serving their rooms and register again when a
+        master answers, so such an outage does not make every worker unready at once. While it
+        lasts no node can read the registry either, so nothing is placed anywhere."""
+        if self.registered:
+            return True
+        since = self._unreachable_since
+        return (
+            since is not None
+            and self._last_ok > float("-inf")
+            and asyncio.get_running_loop().time() - since < REGISTRY_OUTAGE_S
+        )
 
     async def start(self) -> None:
         """Register now, then keep the registration fresh.
@@ -403,7 +428,14 @@ class Registration:
             try:
                 await self._beat()
             except RegistryUnavailable as exc:
+                if self._unreachable_since is None:
+                    self._unreachable_since = asyncio.get_running_loop().time()
                 log.warning("sfu heartbeat failed: %s", exc)
+            else:
+                if self._unreachable_since is not None:
+                    outage = asyncio.get_running_loop().time() - self._unreachable_since
+                    log.info("sfu: registered again after %.1f s without the registry", outage)
+                self._unreachable_since = None
 
     async def drain(self, draining: bool = True) -> None:
         """Take this worker out of placement (or put it back) now (:meth:`WorkerRegistry.drain`).

@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from tests.integration.media_peers import until
 from tests.metrics_scrape import scrape, value
 from tests.redis_cluster import RedisCluster, room_on
 from tests.server import LiveclassServer
+from tests.sfu_worker import SfuWorker
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -56,7 +57,7 @@ def nodes(cluster: RedisCluster, tmp_path: Path) -> Iterator[list[LiveclassServe
 class ReadyzPoller:
     """GET /readyz on each node every 50 ms in a thread; keeps every answer that was not 200."""
 
-    def __init__(self, nodes: list[LiveclassServer]) -> None:
+    def __init__(self, nodes: Sequence[LiveclassServer | SfuWorker]) -> None:
         self.nodes = nodes
         self.polls = 0
         self.unready: list[tuple[float, int, str]] = []  # (time, port, what)
@@ -167,3 +168,41 @@ async def test_one_shards_failover_leaves_every_node_ready_and_acks_fast_without
     finally:
         for client in (teacher, student, other):
             await client.close()
+
+
+async def test_the_registrys_failover_leaves_every_sfu_worker_ready(
+    cluster: RedisCluster, tmp_path: Path
+) -> None:
+    """The ``{sfu}`` slot's master SIGKILLed: both workers' heartbeats fail until its replica is
+    promoted, and their registrations lapse, yet neither ``/readyz`` goes red (they serve their
+    rooms throughout and register again by themselves)."""
+    secret = secrets.token_urlsafe(32)
+    workers = [
+        SfuWorker(tmp_path / "workers", cluster.seeds, f"w{i}", secret=secret) for i in (1, 2)
+    ]
+    try:
+        for worker in workers:
+            worker.start()
+        victim = cluster.owner_of("{sfu}")
+        replica = cluster.replica_of(victim)
+        with ReadyzPoller(workers) as poller:
+            cluster.kill(victim)
+            promoted_s = cluster.wait_master(replica)
+            await until(
+                lambda: all("registered again after" in w.log() for w in workers),
+                15,
+                "each worker registered again on the promoted master",
+            )
+        print(f"registry master promoted after {promoted_s:.1f} s; {poller.polls} polls")
+        assert poller.polls > 20
+        assert poller.unready == [], f"a worker's /readyz went red: {poller.unready}"
+        for worker in workers:
+            assert "sfu heartbeat failed" in worker.log()  # the outage was real
+            families = scrape(worker.http_url)
+            assert value(families, "liveclass_sfu_registered") == 1
+            assert value(families, "liveclass_ready") == 1
+        cluster.restart(victim)
+        cluster.wait_replica_of(victim, replica)
+    finally:
+        for worker in workers:
+            worker.stop()

@@ -41,6 +41,7 @@ from tests.integration.media_peers import (
 )
 from tests.integration.yboard import YClient, board_url
 from tests.metrics_scrape import scrape, value
+from tests.prometheus_rules import SCRAPE_SERIES, dashboard_exprs, referenced_metrics, rule_exprs
 from tests.redis_cluster import RedisCluster
 from tests.server import LiveclassServer
 from tests.sfu_worker import SfuWorker
@@ -294,10 +295,9 @@ async def test_a_class_moves_every_documented_metric_and_labels_name_no_one(
 def test_the_dashboard_and_the_alert_rules_name_only_exported_metrics(
     deployment: tuple[list[LiveclassServer], SfuWorker],
 ) -> None:
-    from tests.prometheus_rules import dashboard_exprs, referenced_metrics, rule_exprs
-
     (n1, _), worker = deployment
-    exported = set(scrape(n1.http_url)) | set(scrape(worker.http_url)) | {"up"}
+    # ``up`` is Prometheus's own series for each target, never on /metrics.
+    exported = set(scrape(n1.http_url)) | set(scrape(worker.http_url)) | SCRAPE_SERIES
     exported |= {name.removesuffix("_total") for name in exported}  # as PromQL may name them
     dashboard = referenced_metrics(
         "\n".join(dashboard_exprs(ROOT / "deploy/grafana/liveclass.json"))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .congestion import VideoLayer
 from .passthrough import STATS
 
 if TYPE_CHECKING:
@@ -54,6 +55,23 @@ class WorkerCollector(Collector):
             "PLIs sent to publishers",
             value=STATS.keyframe_requests,
         )
+        by_layer = GaugeMetricFamily(
+            "liveclass_sfu_video_consumers",
+            "Video consumers by the layer their subscriber's link lets through (all, base, paused)",
+            labels=["layer"],
+        )
+        changes = CounterMetricFamily(
+            "liveclass_sfu_layer_changes",
+            "Video consumers moved to a layer by their subscriber's link",
+            labels=["layer"],
+        )
+        for layer in VideoLayer:
+            by_layer.add_metric(
+                [layer.value], sum(1 for c in consumers if c.kind == "video" and c.layer is layer)
+            )
+            changes.add_metric([layer.value], STATS.layer_changes[layer])
+        yield by_layer
+        yield changes
         yield CounterMetricFamily(
             "liveclass_sfu_consumer_skips",
             "Times a consumer fell behind, dropped its queue and skipped to the next keyframe",

@@ -18,7 +18,8 @@ never does.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -52,6 +53,8 @@ class PassThroughStats:
     keyframe_requests: int = 0
     consumer_skips: int = 0
     encode_refusals: int = 0
+    #: Video consumers moved to each layer by their subscriber's link (:mod:`sfu.congestion`).
+    layer_changes: Counter[str] = field(default_factory=Counter)
 
 
 STATS = PassThroughStats()

@@ -27,6 +27,8 @@ from .transport import MediaError
 log = logging.getLogger(__name__)
 
 SendOffer = Callable[[str, int, dict[str, dict[str, str]]], None]
+#: Told a subscribe connection's video layer changes, {producer id: layer} (sfu.congestion).
+SendLayers = Callable[[dict[str, str]], None]
 
 
 class WorkerLost(Exception):
@@ -68,6 +70,8 @@ class RemoteWorker:
         self.tls = tls
         #: Subscribe offers are handed to these, by the node's peer id.
         self.offers: dict[str, SendOffer] = {}
+        #: Video layer changes of subscribe connections go to these, by the node's peer id.
+        self.layers: dict[str, SendLayers] = {}
         self.lost = False
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -156,6 +160,11 @@ class RemoteWorker:
             send_offer = self.offers.get(str(frame.get("peer")))
             if send_offer is not None:
                 send_offer(frame["sdp"], int(frame["version"]), frame["producers"])
+            return
+        if kind == "layers":
+            send_layers = self.layers.get(str(frame.get("peer")))
+            if send_layers is not None:
+                send_layers(dict(frame["producers"]))
             return
         future = self._calls.get(frame.get("id", -1))
         if future is None or future.done():

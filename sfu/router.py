@@ -28,6 +28,7 @@ from typing import Any
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .congestion import VideoLayer
 from .passthrough import STATS
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,11 @@ class Consumer(MediaStreamTrack):
         self._need_keyframe = False
         self.skips = 0
         self.sent = 0
+        #: What it forwards (:mod:`sfu.congestion`; audio always everything).
+        self.layer = VideoLayer.ALL
+        #: Encoded bytes queued for the subscriber so far (its bitrate, measured by the
+        #: subscribe connection's governor).
+        self.bytes_queued = 0
         self.attach(producer)
 
     def attach(self, producer: Producer) -> None:
@@ -210,7 +216,7 @@ class Consumer(MediaStreamTrack):
 
     def feed(self, packet: Any) -> None:
         """Queue one encoded frame (called by the producer for every frame)."""
-        if self.readyState != "live":
+        if self.readyState != "live" or self.layer is VideoLayer.PAUSED:
             return
         if self._need_keyframe:
             if not packet.is_keyframe:
@@ -218,6 +224,7 @@ class Consumer(MediaStreamTrack):
             self._need_keyframe = False
         try:
             self._queue.put_nowait(packet)
+            self.bytes_queued += packet.size
         except asyncio.QueueFull:
             # Fell behind: what is queued is stale; start again at the next keyframe.
             while not self._queue.empty():
@@ -229,6 +236,21 @@ class Consumer(MediaStreamTrack):
                 self.request_keyframe()
             else:
                 self._queue.put_nowait(packet)
+
+    def set_layer(self, layer: VideoLayer) -> None:
+        """Forward ``layer`` from now on (video). Pausing drops what is queued; resuming waits
+        for a keyframe, which is requested now, so the subscriber's picture restarts cleanly."""
+        if self.kind != "video" or layer is self.layer:
+            return
+        paused = self.layer is VideoLayer.PAUSED
+        self.layer = layer
+        STATS.layer_changes[layer] += 1
+        if layer is VideoLayer.PAUSED:
+            while not self._queue.empty():
+                self._queue.get_nowait()
+        elif paused:
+            self.hold_until_keyframe()
+            self.request_keyframe()
 
     def hold_until_keyframe(self) -> None:
         """Send nothing more until the next keyframe (video only)."""

@@ -107,6 +107,11 @@ def error(call_id: int, code: str, message: str) -> bytes:
     return pack({"t": "error", "id": call_id, "code": code, "message": message})
 
 
+def layers(peer: str, producers: dict[str, str]) -> bytes:
+    """A subscribe connection's video layer changes, ``{producer id: layer}``."""
+    return pack({"t": "layers", "peer": peer, "producers": producers})
+
+
 def offer(peer: str, sdp: str, version: int, producers: dict[str, dict[str, str]]) -> bytes:
     return pack(
         {"t": "offer", "peer": peer, "sdp": sdp, "version": version, "producers": producers}

@@ -136,11 +136,18 @@ class _NodeConnection:
         args["peer_id"] = self.prefix + peer
         if method == "subscribe":
             args["send_offer"] = self._offers_for(peer)
+            args["send_layers"] = self._layers_for(peer)
         if method in ("publish", "subscribe"):
             self.peers.add(peer)
         elif method == "close_peer":
             self.peers.discard(peer)
         return await getattr(self.service.worker, method)(**args)
+
+    def _layers_for(self, peer: str) -> Callable[[dict[str, str]], None]:
+        def send_layers(producers: dict[str, str]) -> None:
+            self._out.put_nowait(rpc.layers(peer, producers))
+
+        return send_layers
 
     def _offers_for(self, peer: str) -> Callable[[str, int, dict[str, dict[str, str]]], None]:
         def send_offer(sdp: str, version: int, producers: dict[str, dict[str, str]]) -> None:

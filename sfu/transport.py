@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from aiortc import (
     RTCBundlePolicy,
@@ -38,8 +39,16 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpSrPacket,
+    unpack_remb_fci,
+)
 from aiortc.sdp import MediaDescription, SessionDescription, candidate_from_sdp
 
+from .congestion import ConsumerDemand, LinkGovernor, VideoLayer
 from .ice import MAX_REMOTE_ADDRESSES, announce, limit_remote_addresses, without_candidates
 from .passthrough import FORWARDED_MIME_TYPES
 from .router import Consumer, Producer, Router
@@ -53,6 +62,12 @@ ANSWER_TIMEOUT_S = 10.0
 #: A connection whose ICE has not connected this long after the SFU's first SDP is closed (s):
 #: the SFU never gives up on its own, since it waits for the client's checks (sfu.ice).
 ICE_CONNECT_TIMEOUT_S = 30.0
+#: How often a subscribe connection's video layers are decided (s), and the window its
+#: consumers' bitrates are measured over.
+GOVERN_INTERVAL_S = 0.5
+MEASURE_WINDOW_S = 1.0
+#: A screen share is kept longest when a subscriber's link is short (sfu.congestion).
+SOURCE_PRIORITY = {"screen": 10, "camera": 0}
 
 
 class MediaError(Exception):
@@ -356,12 +371,22 @@ class SubscribeTransport(_Transport):
         self._answered: asyncio.Future[str] | None = None
         self._task: asyncio.Task[None] | None = None
         self._dirty = False
+        #: What the subscriber's link can take (:mod:`sfu.congestion`), fed by its RTCP.
+        self.governor = LinkGovernor()
+        #: Told each change of video layers, as {producer id: layer} (the client shows it).
+        self.on_layers: Callable[[dict[str, str]], None] = lambda changes: None
+        self._demands: dict[str, ConsumerDemand] = {}
+        self._measured: dict[str, tuple[float, int]] = {}  # producer id -> (when, bytes)
+        self._last_rtcp: object = None
+        self._governing: asyncio.Task[None] | None = None
         router.listen(self.update)
 
     def update(self) -> None:
         """Renegotiate if what should be forwarded changed (coalesced; one offer at a time)."""
         if self.closed:
             return
+        if self._governing is None:
+            self._governing = asyncio.get_running_loop().create_task(self._govern())
         if self._task is not None:
             self._dirty = True
             return
@@ -461,7 +486,88 @@ class SubscribeTransport(_Transport):
         transceiver._lc_codec = codec.mimeType  # type: ignore[attr-defined]
         # A subscriber's PLI/FIR asks the publisher, not an encoder (there is none).
         transceiver.sender._send_keyframe = consumer.request_keyframe  # type: ignore[method-assign]
+        # Its receiver reports (loss) and REMB (estimate) tell the governor what the link takes.
+        handle_rtcp = transceiver.sender._handle_rtcp_packet
+
+        async def heard(packet: Any) -> None:
+            self._heard(packet)
+            await handle_rtcp(packet)
+
+        transceiver.sender._handle_rtcp_packet = heard  # type: ignore[method-assign]
         return transceiver, consumer
+
+    # -- the subscriber's link (sfu.congestion) ---------------------------------------------------
+
+    def _heard(self, packet: Any) -> None:
+        """One RTCP packet from the subscriber, as the governor needs it. A packet reaches each
+        sender it concerns; it is counted once."""
+        if packet is self._last_rtcp:
+            return
+        self._last_rtcp = packet
+        now = asyncio.get_running_loop().time()
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)) and packet.reports:
+            # RFC 3550 section 6.4.1: the fraction lost is 8-bit fixed point.
+            lost = max(report.fraction_lost for report in packet.reports) / 256
+            self.governor.report(now, fraction_lost=lost)
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            try:
+                bitrate, _ = unpack_remb_fci(packet.fci)
+            except ValueError:
+                return  # an application-layer feedback that is not REMB
+            self.governor.report(now, estimate_bps=bitrate)
+
+    async def _govern(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(GOVERN_INTERVAL_S)
+            try:
+                self.govern(asyncio.get_running_loop().time())
+            except Exception:
+                log.exception("sfu: %s: deciding video layers failed", self.identity)
+
+    def govern(self, now: float) -> dict[str, str]:
+        """Measure the video consumers' bitrates, let the governor decide their layers, apply
+        the changes and tell :attr:`on_layers`; returns the changes ({producer id: layer})."""
+        demands = []
+        audio = 0
+        for pid, (_, consumer) in self._slots.items():
+            if consumer.kind != "video":
+                audio += 1
+                continue
+            demand = self._demands.get(pid)
+            if demand is None:
+                producer = consumer.producer
+                source = producer.source if producer is not None else ""
+                demand = self._demands[pid] = ConsumerDemand(
+                    pid, priority=SOURCE_PRIORITY.get(source, 0)
+                )
+            since, counted = self._measured.setdefault(pid, (now, consumer.bytes_queued))
+            if now - since >= MEASURE_WINDOW_S:
+                bps = (consumer.bytes_queued - counted) * 8 / (now - since)
+                self._measured[pid] = (now, consumer.bytes_queued)
+                if consumer.layer is VideoLayer.ALL and bps > 0:
+                    demand.full_bps = (
+                        bps if not demand.full_bps else 0.7 * demand.full_bps + 0.3 * bps
+                    )
+            demand.layer = consumer.layer
+            demands.append(demand)
+        for pid in [pid for pid in self._demands if pid not in self._slots]:
+            del self._demands[pid]
+            self._measured.pop(pid, None)
+        self.governor.audio_consumers = audio
+        changes = self.governor.plan(now, demands)
+        for pid, layer in changes.items():
+            self._slots[pid][1].set_layer(layer)
+            log.info(
+                "sfu: %s: video of %s now %s (link estimate %s bit/s, loss %s)",
+                self.identity,
+                pid,
+                layer.value,
+                None if self.governor.estimate_bps is None else int(self.governor.estimate_bps),
+                self.governor.losses[-1:] or None,
+            )
+        if changes:
+            self.on_layers({pid: layer.value for pid, layer in changes.items()})
+        return {pid: layer.value for pid, layer in changes.items()}
 
     async def answer(self, version: int, sdp: str) -> None:
         """The client's answer to offer ``version``.
@@ -482,6 +588,8 @@ class SubscribeTransport(_Transport):
         if self._deadline is not None:
             self._deadline.cancel()
         self.router.unlisten(self.update)
+        if self._governing is not None and self._governing is not asyncio.current_task():
+            self._governing.cancel()
         for _, consumer in (*self._slots.values(), *self._idle):
             consumer.stop()
         self._slots.clear()

@@ -113,12 +113,16 @@ class Worker:
         router_id: str,
         identity: str,
         send_offer: Callable[[str, int, dict[str, dict[str, str]]], None],
+        send_layers: Callable[[dict[str, str]], None] | None = None,
     ) -> None:
         """Start forwarding the Router's other producers to this peer; offers go to
-        ``send_offer`` (see :class:`sfu.transport.SubscribeTransport`)."""
+        ``send_offer`` (see :class:`sfu.transport.SubscribeTransport`), and the video layers
+        its link lets through, as they change, to ``send_layers`` ({producer id: layer})."""
         peer = self.peer(peer_id, router_id, identity)
         if peer.subscribe is None or peer.subscribe.closed:
             peer.subscribe = SubscribeTransport(peer.router, identity, self.ice_servers, send_offer)
+            if send_layers is not None:
+                peer.subscribe.on_layers = send_layers
             peer.subscribe.announced_ip = self.announced_ip
             peer.subscribe.max_remote_addresses = self.ice_max_addresses
         peer.subscribe.update()

@@ -57,6 +57,7 @@ SERVER_TYPES: frozenset[str] = frozenset(
         "reconnect",
         "media.offer",
         "media.reset",
+        "media.layers",
         "view",
         "waiting",
     }

@@ -174,7 +174,7 @@ class MediaSession:
             if self._router is not None and self._router != router:
                 await self.worker.move(self.peer_id, router)
             await self.worker.subscribe(
-                self.peer_id, router, self.participant.identity, self._offer
+                self.peer_id, router, self.participant.identity, self._offer, self._layers
             )
             self._router = router
         # A move folded while the worker answered found no Router to compare with: check now.
@@ -217,6 +217,10 @@ class MediaSession:
         the client to publish and subscribe again (``media.reset``)."""
         self._blocked = self._router = None
         self._send(pack({"t": "media.reset", "reason": reason}))
+
+    def _layers(self, producers: dict[str, str]) -> None:
+        """The SFU changed what it forwards of some videos for this participant's link."""
+        self._send(pack({"t": "media.layers", "producers": producers, "reason": "bandwidth"}))
 
     def _offer(self, sdp: str, version: int, producers: dict[str, dict[str, str]]) -> None:
         offer = {"t": "media.offer", "version": version, "sdp": sdp, "producers": producers}

@@ -41,7 +41,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from sfu.remote import RemoteWorker, SendOffer, WorkerLost
+from sfu.remote import RemoteWorker, SendLayers, SendOffer, WorkerLost
 from sfu.rpc import MintToken
 from sfu.transport import MediaError
 
@@ -158,12 +158,19 @@ class PlacedWorkers:
         return str(answer)
 
     async def subscribe(
-        self, peer_id: str, router_id: str, identity: str, send_offer: SendOffer
+        self,
+        peer_id: str,
+        router_id: str,
+        identity: str,
+        send_offer: SendOffer,
+        send_layers: SendLayers | None = None,
     ) -> None:
-        """:meth:`sfu.worker.Worker.subscribe` on the room's worker; its offers are pushed back
-        over the RPC connection to ``send_offer``."""
+        """:meth:`sfu.worker.Worker.subscribe` on the room's worker; its offers and video layer
+        changes are pushed back over the RPC connection to ``send_offer`` and ``send_layers``."""
         remote = await self._remote_for(peer_id, router_id)
         remote.offers[peer_id] = send_offer
+        if send_layers is not None:
+            remote.layers[peer_id] = send_layers
         await self._call(
             remote, "subscribe", peer_id=peer_id, router_id=router_id, identity=identity
         )
@@ -228,6 +235,7 @@ class PlacedWorkers:
             remote = self._remotes.get(peer.worker_id)
             if remote is not None:
                 remote.offers.pop(peer_id, None)
+                remote.layers.pop(peer_id, None)
 
     async def _remote_for(self, peer_id: str, router_id: str) -> RemoteWorker:
         """The peer's worker; for a new peer its room's (placed now if need be)."""

@@ -186,6 +186,9 @@ function onFrame(frame, { replay = false } = {}) {
     case "media.offer":
       media.handleOffer(frame);
       return;
+    case "media.layers":
+      media.handleLayers(frame);
+      return;
     case "media.reset":
       toasts.info("Reconnecting media…", "media-reset");
       media.reset();

@@ -170,6 +170,9 @@ export class MediaSession {
     this.subscribed = false;
     /** @type {Map<string, RemoteTrack>} what the SFU forwards to us, by producer id */
     this.remote = new Map();
+    /** @type {Map<string, "all"|"base"|"paused">} videos our link cannot take in full, by
+     * producer id (`media.layers`; absent: all) */
+    this.layers = new Map();
 
     /** @type {Quality} */
     this.quality = NO_QUALITY;
@@ -267,6 +270,7 @@ export class MediaSession {
     this.subscribePc?.close();
     this.subscribePc = null;
     this.remote = new Map();
+    this.layers = new Map();
     this.offerVersion = 0;
     this.lastCounters = new Map();
     this.quality = NO_QUALITY;
@@ -526,6 +530,18 @@ export class MediaSession {
     this.closeSubscribe();
     this.onChange();
     if (this.live && this.canSubscribe) this.subscribe();
+  }
+
+  /**
+   * A `media.layers`: the SFU forwards less of some videos because our link cannot take them.
+   * @param {{producers: Record<string, "all"|"base"|"paused">}} frame
+   */
+  handleLayers({ producers }) {
+    for (const [producerId, layer] of Object.entries(producers ?? {})) {
+      if (layer === "all") this.layers.delete(producerId);
+      else this.layers.set(producerId, layer);
+    }
+    this.onChange();
   }
 
   /**

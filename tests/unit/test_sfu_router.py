@@ -10,6 +10,7 @@ import pytest
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from sfu import router as router_module
+from sfu.congestion import VideoLayer
 from sfu.ice import announce
 from sfu.passthrough import STATS
 from sfu.router import Producer, Router
@@ -21,6 +22,7 @@ class Packet:
 
     n: int
     is_keyframe: bool
+    size: int = 1000
 
 
 class ScriptedTrack(MediaStreamTrack):
@@ -217,3 +219,40 @@ def test_announce_leaves_a_connection_line_of_another_address_and_checks_the_add
     assert "c=IN IP6 ::1\r\n" in announce(SDP, "::1")
     with pytest.raises(ValueError):
         announce(SDP, "sfu.example")
+
+
+async def test_a_paused_consumer_forwards_nothing_and_resumes_at_a_keyframe_it_asks_for() -> None:
+    source, track, plis = producer()
+    consumer = source.consume()
+    track.push(1, True)
+    track.push(2)
+    await settle()
+    assert await drained(consumer) == [1, 2]
+    changes = STATS.layer_changes["paused"]
+    consumer.set_layer(VideoLayer.PAUSED)
+    assert STATS.layer_changes["paused"] == changes + 1
+    track.push(3, True)
+    track.push(4)
+    await settle()
+    assert await drained(consumer) == []
+    await asyncio.sleep(router_module.KEYFRAME_INTERVAL_S + 0.05)
+    asked = plis.sent
+    consumer.set_layer(VideoLayer.ALL)  # resumes at the next keyframe, asked for now
+    track.push(5)
+    track.push(6, True)
+    track.push(7)
+    await settle()
+    assert await drained(consumer) == [6, 7]
+    assert plis.sent == asked + 1
+    assert consumer.bytes_queued == 4 * 1000
+    await source.close()
+
+
+async def test_an_audio_consumer_is_never_paused() -> None:
+    source, track, _ = producer("audio")
+    consumer = source.consume()
+    consumer.set_layer(VideoLayer.PAUSED)
+    track.push(1)
+    await settle()
+    assert await drained(consumer) == [1]
+    await source.close()

@@ -35,13 +35,15 @@ export function tilesOf(media, model) {
   for (const remote of media.remote.values()) {
     if (remote.source === "screen") {
       screens.push({ key: `screen:${remote.producer_id}`, identity: remote.identity, source: "screen", local: false,
-        video: remote.track, audio: null });
+        video: remote.track, audio: null, layer: media.layers.get(remote.producer_id) ?? "all" });
       continue;
     }
     const tile = people.get(remote.identity) ??
       { key: `camera:${remote.identity}`, identity: remote.identity, source: "camera", local: false, video: null, audio: null };
-    if (remote.kind === "video") tile.video = remote.track;
-    else tile.audio = remote.track;
+    if (remote.kind === "video") {
+      tile.video = remote.track;
+      tile.layer = media.layers.get(remote.producer_id) ?? "all";
+    } else tile.audio = remote.track;
     people.set(remote.identity, tile);
   }
   const own = [];
@@ -70,9 +72,10 @@ export function tilesOf(media, model) {
  * muted the camera, lecture mode holds the person back (the SFU forwards none of it), or no frame
  * came for STALL_MS from a camera (a shared screen that does not change may send none). A tile
  * never shows a frozen last frame: it shows the name and this reason.
- * @param {{name: string, source: string, local: boolean}} tile
+ * The SFU pausing it for this participant's slow link (`media.layers`) is said as such.
+ * @param {{name: string, source: string, local: boolean, layer?: string}} tile
  * @param {{muted: string[], blocked: boolean, stalled: boolean}} state
- * @returns {{why: ""|"muted"|"lecture"|"stalled", text: string}}
+ * @returns {{why: ""|"muted"|"lecture"|"link"|"stalled", text: string}}
  */
 export function pausedReason(tile, { muted, blocked, stalled }) {
   if (tile.local) return { why: "", text: "" };
@@ -81,6 +84,9 @@ export function pausedReason(tile, { muted, blocked, stalled }) {
     return { why: "muted", text: `The staff turned off ${tile.name}'s ${video}.` };
   }
   if (blocked) return { why: "lecture", text: `Lecture mode: only the staff share video, so ${tile.name}'s ${video} is paused.` };
+  if (tile.layer === "paused") {
+    return { why: "link", text: `Video paused: your connection is too slow for ${tile.name}'s ${video} right now. Sound goes on; the picture comes back by itself.` };
+  }
   if (stalled) return { why: "stalled", text: `No picture is coming from ${tile.name}: their camera stopped or their connection dropped.` };
   return { why: "", text: "" };
 }

@@ -1,0 +1,243 @@
+"""What a subscriber's link can take: per-consumer video layers decided from its receiver's reports.
+
+The SFU forwards encoded frames and cannot re-encode, so a subscriber whose link is slower than
+the streams it receives can only be sent less: fewer temporal layers of a video (where the
+publisher sends them), then no video at all from a producer, and never less audio. This module
+decides which, for one subscribe connection, from what its receiver reports over RTCP:
+
+- the receiver's estimate of the bandwidth it can take: REMB (draft-alvestrand-rmcat-remb-03),
+  which Chromium and aiortc receivers send when the SFU's offer lists ``goog-remb``;
+- the fraction of packets lost since the previous report (RTCP receiver report, RFC 3550 section
+  6.4.2).
+
+It is pure (no I/O, no clock of its own): :class:`LinkGovernor` is told the reports and the
+consumers' measured bitrates, and answers the layer each video consumer should forward. The
+transport applies the answer (:mod:`sfu.transport`).
+
+Stepping down is immediate and as deep as needed to fit the budget, lowest priority first,
+because a link over its capacity delays and loses the audio with the video. Stepping up is one
+step at a time, highest priority first, after :attr:`GovernorSettings.step_up_dwell_s` of a link
+with room for it. A receive-side estimate cannot grow much past what is received (it is capped
+near 1.5 x the incoming rate), so with video paused it never shows room for video again: the
+governor then probes, stepping up after a quiet period and stepping back down when loss or the
+estimate says the step did not fit; each failed probe doubles the wait before the next (up to
+:attr:`GovernorSettings.probe_max_s`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class VideoLayer(StrEnum):
+    """What a video consumer forwards: every frame, the base temporal layer only, or nothing."""
+
+    ALL = "all"
+    BASE = "base"
+    PAUSED = "paused"
+
+
+@dataclass(frozen=True, slots=True)
+class GovernorSettings:
+    """The governor's constants (bits per second, seconds, fractions)."""
+
+    #: Kept for each audio consumer on top of the video (Opus at up to 32 kbit/s with FEC and
+    #: packet overhead).
+    audio_reserve_bps: int = 48_000
+    #: Use at most this share of the estimate (the rest absorbs bursts: keyframes, retransmits).
+    headroom: float = 0.85
+    #: A loss fraction above this in two reports in a row means the link is over its capacity,
+    #: whatever the estimate says.
+    loss_congested: float = 0.10
+    #: A step up is kept only while loss stays under this.
+    loss_ok: float = 0.05
+    #: The base layer's share of a layered video's bitrate when it was not measured (L1T3: the
+    #: base is a quarter of the frames and about 40 % of the bits).
+    base_share: float = 0.45
+    #: Least time between two step-ups, and after a step-down before stepping up.
+    step_up_dwell_s: float = 4.0
+    #: The first probe of a link whose estimate shows no room waits this long; each failed
+    #: probe doubles it, up to :attr:`probe_max_s`.
+    probe_s: float = 8.0
+    probe_max_s: float = 64.0
+    #: A probe (a step up without room in the estimate) fails on loss or a falling estimate
+    #: within this long.
+    probe_check_s: float = 3.0
+
+
+@dataclass(slots=True)
+class ConsumerDemand:
+    """One video consumer as the governor sees it.
+
+    Attributes:
+        key: its id on the connection.
+        priority: kept longest when highest (the spotlight, a screen share).
+        layered: its producer sends temporal layers (so :attr:`VideoLayer.BASE` is possible).
+        full_bps: its measured bitrate forwarding every frame (bit/s; 0: not measured yet).
+        base_bps: its measured bitrate forwarding the base layer (0: not measured yet).
+        layer: what it forwards now.
+    """
+
+    key: str
+    priority: int = 0
+    layered: bool = False
+    full_bps: float = 0.0
+    base_bps: float = 0.0
+    layer: VideoLayer = VideoLayer.ALL
+
+    def bps(self, layer: VideoLayer, settings: GovernorSettings) -> float:
+        """What forwarding ``layer`` costs (bit/s)."""
+        if layer is VideoLayer.PAUSED:
+            return 0.0
+        if layer is VideoLayer.BASE:
+            return self.base_bps or self.full_bps * settings.base_share
+        return self.full_bps
+
+    def below(self) -> VideoLayer | None:
+        """The next layer down (None: paused already)."""
+        if self.layer is VideoLayer.ALL:
+            return VideoLayer.BASE if self.layered else VideoLayer.PAUSED
+        if self.layer is VideoLayer.BASE:
+            return VideoLayer.PAUSED
+        return None
+
+    def above(self) -> VideoLayer | None:
+        """The next layer up (None: forwarding everything already)."""
+        if self.layer is VideoLayer.PAUSED:
+            return VideoLayer.BASE if self.layered else VideoLayer.ALL
+        if self.layer is VideoLayer.BASE:
+            return VideoLayer.ALL
+        return None
+
+
+@dataclass(slots=True)
+class _Probe:
+    """A step up made without room in the estimate, until it proves itself."""
+
+    key: str
+    previous: VideoLayer
+    at: float
+    estimate_bps: float | None
+
+
+@dataclass
+class LinkGovernor:
+    """Decides the video layers of one subscribe connection.
+
+    Feed it :meth:`report` for each receiver report or REMB, then ask :meth:`plan` (at any
+    interval; it changes nothing between reports but step-up timing). Times are seconds on any
+    monotonic clock, the same for every call.
+    """
+
+    settings: GovernorSettings = field(default_factory=GovernorSettings)
+    audio_consumers: int = 0
+    #: The receiver's latest estimate (bit/s; None: it sent no REMB yet).
+    estimate_bps: float | None = None
+    #: Loss fractions of the last two reports, newest last.
+    losses: list[float] = field(default_factory=list)
+    #: When the last change of any layer happened (a step-up waits for the dwell after it).
+    changed_at: float = float("-inf")
+    #: Quiet time before the next probe (s; starts at :attr:`GovernorSettings.probe_s`).
+    probe_wait_s: float = -1.0
+    _probe: _Probe | None = None
+
+    def __post_init__(self) -> None:
+        if self.probe_wait_s < 0:
+            self.probe_wait_s = self.settings.probe_s
+
+    def report(
+        self, now: float, *, estimate_bps: float | None = None, fraction_lost: float | None = None
+    ) -> None:
+        """A REMB (``estimate_bps``) or a receiver report's loss fraction (0..1) arrived."""
+        if estimate_bps is not None:
+            self.estimate_bps = float(estimate_bps)
+        if fraction_lost is not None:
+            self.losses = [*self.losses[-1:], min(1.0, max(0.0, fraction_lost))]
+
+    @property
+    def congested(self) -> bool:
+        """Loss above :attr:`GovernorSettings.loss_congested` in the last two reports."""
+        limit = self.settings.loss_congested
+        return len(self.losses) == 2 and all(loss > limit for loss in self.losses)
+
+    def budget_bps(self, consumers: list[ConsumerDemand]) -> float | None:
+        """What the video may take (bit/s), or None while nothing is known of the link."""
+        s = self.settings
+        budget = None
+        if self.estimate_bps is not None:
+            budget = self.estimate_bps * s.headroom - s.audio_reserve_bps * self.audio_consumers
+        if self.congested:
+            # Over capacity whatever the estimate: what is sent now, less what is lost.
+            sending = sum(c.bps(c.layer, s) for c in consumers)
+            loss = self.losses[-1]
+            by_loss = sending * (1 - loss) * s.headroom
+            budget = by_loss if budget is None else min(budget, by_loss)
+        return budget
+
+    def plan(self, now: float, consumers: list[ConsumerDemand]) -> dict[str, VideoLayer]:
+        """The layer each consumer should forward now (only the ones that change).
+
+        Stepping down fits the budget at once, lowest priority first; stepping up is one step,
+        highest priority first, after the dwell, with room in the estimate or as a probe.
+        """
+        s = self.settings
+        changes: dict[str, VideoLayer] = {}
+        by_key = {c.key: c for c in consumers}
+        probe = self._probe
+        if probe is not None and probe.key not in by_key:
+            self._probe = probe = None
+        if probe is not None and self._probe_failed(now, probe):
+            changes[probe.key] = by_key[probe.key].layer = probe.previous
+            self._probe = None
+            self.probe_wait_s = min(self.probe_wait_s * 2, s.probe_max_s)
+            self.changed_at = now
+            self.losses.clear()  # the step's losses are not the next decision's
+            return changes
+        if probe is not None and now - probe.at >= s.probe_check_s:
+            self._probe = None  # it held: the next probe waits the first wait again
+            self.probe_wait_s = s.probe_s
+
+        budget = self.budget_bps(consumers)
+        if budget is None:
+            return changes
+        demand = sum(c.bps(c.layer, s) for c in consumers)
+        if demand > budget:
+            for consumer in sorted(consumers, key=lambda c: c.priority):
+                while demand > budget and (lower := consumer.below()) is not None:
+                    demand -= consumer.bps(consumer.layer, s) - consumer.bps(lower, s)
+                    consumer.layer = changes[consumer.key] = lower
+            if changes:
+                self.changed_at = now
+                self._probe = None
+            return changes
+
+        if now - self.changed_at < s.step_up_dwell_s or self.congested:
+            return changes
+        for consumer in sorted(consumers, key=lambda c: -c.priority):
+            higher = consumer.above()
+            if higher is None:
+                continue
+            extra = consumer.bps(higher, s) - consumer.bps(consumer.layer, s)
+            fits = demand + extra <= budget and consumer.full_bps > 0
+            quiet = not self.losses or self.losses[-1] <= s.loss_ok
+            if not fits and not (quiet and now - self.changed_at >= self.probe_wait_s):
+                return changes
+            if not fits:
+                self._probe = _Probe(consumer.key, consumer.layer, now, self.estimate_bps)
+                self.losses.clear()  # the probe is judged on the reports after it
+            consumer.layer = changes[consumer.key] = higher
+            self.changed_at = now
+            return changes
+        return changes
+
+    def _probe_failed(self, now: float, probe: _Probe) -> bool:
+        if now - probe.at > self.settings.probe_check_s:
+            return False
+        lossy = bool(self.losses) and self.losses[-1] > self.settings.loss_ok
+        fell = (
+            probe.estimate_bps is not None
+            and self.estimate_bps is not None
+            and self.estimate_bps < probe.estimate_bps * 0.85
+        )
+        return lossy or fell

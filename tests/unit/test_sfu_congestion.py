@@ -1,0 +1,122 @@
+"""The per-subscriber layer decisions (sfu/congestion.py): pure, on a made-up clock."""
+
+from __future__ import annotations
+
+from sfu.congestion import ConsumerDemand, GovernorSettings, LinkGovernor, VideoLayer
+
+S = GovernorSettings()
+ALL, BASE, PAUSED = VideoLayer.ALL, VideoLayer.BASE, VideoLayer.PAUSED
+
+
+def camera(key: str = "cam", *, priority: int = 0, layered: bool = False) -> ConsumerDemand:
+    return ConsumerDemand(key, priority=priority, layered=layered, full_bps=800_000)
+
+
+def test_nothing_changes_before_the_receiver_reports() -> None:
+    governor = LinkGovernor(audio_consumers=1)
+    assert governor.plan(0.0, [camera()]) == {}
+
+
+def test_a_link_with_room_forwards_everything() -> None:
+    governor = LinkGovernor(audio_consumers=1)
+    governor.report(0.0, estimate_bps=2_000_000, fraction_lost=0.0)
+    assert governor.plan(0.0, [camera()]) == {}
+
+
+def test_an_unlayered_video_pauses_when_the_estimate_falls_and_audio_is_reserved() -> None:
+    governor = LinkGovernor(audio_consumers=2)
+    video = camera()
+    # 950 kbit/s x 0.85 = 807 kbit/s, less 2 x 48 kbit/s of audio: no room for 800 kbit/s.
+    governor.report(1.0, estimate_bps=950_000)
+    assert governor.plan(1.0, [video]) == {"cam": PAUSED}
+    assert video.layer is PAUSED
+
+
+def test_a_layered_video_steps_to_its_base_layer_first_and_pauses_only_if_that_does_not_fit() -> (
+    None
+):
+    governor = LinkGovernor(audio_consumers=1)
+    video = camera(layered=True)
+    governor.report(1.0, estimate_bps=600_000)  # 462 kbit/s for video: the base (360) fits
+    assert governor.plan(1.0, [video]) == {"cam": BASE}
+    governor.report(2.0, estimate_bps=300_000)  # 207 kbit/s: the base does not fit
+    assert governor.plan(2.0, [video]) == {"cam": PAUSED}
+
+
+def test_the_lowest_priority_steps_down_first_and_the_spotlight_is_kept() -> None:
+    governor = LinkGovernor(audio_consumers=1)
+    spotlight = camera("spot", priority=10)
+    grid = [camera(f"grid{i}") for i in range(3)]
+    governor.report(1.0, estimate_bps=1_200_000)  # 972 kbit/s for video: one camera fits
+    changes = governor.plan(1.0, [*grid, spotlight])
+    assert changes == {"grid0": PAUSED, "grid1": PAUSED, "grid2": PAUSED}
+    assert spotlight.layer is ALL
+
+
+def test_loss_alone_means_congestion_after_two_reports() -> None:
+    governor = LinkGovernor(audio_consumers=1)
+    video = camera()
+    governor.report(1.0, fraction_lost=0.2)
+    assert governor.plan(1.0, [video]) == {}  # one lossy report is not a trend
+    governor.report(2.0, fraction_lost=0.2)
+    assert governor.plan(2.0, [video]) == {"cam": PAUSED}
+
+
+def test_stepping_up_waits_for_the_dwell_and_goes_one_step_at_a_time() -> None:
+    governor = LinkGovernor(audio_consumers=1)
+    a, b = camera("a", layered=True, priority=2), camera("b", layered=True, priority=1)
+    governor.report(0.0, estimate_bps=300_000)
+    governor.plan(0.0, [a, b])
+    assert (a.layer, b.layer) == (PAUSED, PAUSED)
+    governor.report(1.0, estimate_bps=5_000_000)
+    assert governor.plan(1.0, [a, b]) == {}  # within the dwell
+    assert governor.plan(S.step_up_dwell_s, [a, b]) == {"a": BASE}  # highest priority first
+    assert governor.plan(S.step_up_dwell_s + 1, [a, b]) == {}
+    assert governor.plan(2 * S.step_up_dwell_s, [a, b]) == {"a": ALL}
+    assert governor.plan(3 * S.step_up_dwell_s, [a, b]) == {"b": BASE}
+    assert governor.plan(4 * S.step_up_dwell_s, [a, b]) == {"b": ALL}
+    assert governor.plan(5 * S.step_up_dwell_s, [a, b]) == {}
+
+
+def test_without_room_in_the_estimate_a_probe_steps_up_and_a_lossy_probe_backs_off() -> None:
+    governor = LinkGovernor(audio_consumers=1)
+    video = camera()
+    governor.report(0.0, estimate_bps=200_000, fraction_lost=0.0)
+    assert governor.plan(0.0, [video]) == {"cam": PAUSED}
+    # Audio only: the receiver's estimate stays low; the probe waits probe_s of quiet.
+    governor.report(5.0, estimate_bps=90_000, fraction_lost=0.0)
+    assert governor.plan(5.0, [video]) == {}
+    at = S.probe_s
+    governor.report(at, estimate_bps=90_000, fraction_lost=0.0)
+    assert governor.plan(at, [video]) == {"cam": ALL}  # the probe
+    governor.report(at + 1, fraction_lost=0.3)  # it did not fit
+    assert governor.plan(at + 1, [video]) == {"cam": PAUSED}
+    assert governor.probe_wait_s == 2 * S.probe_s
+    governor.report(at + 1 + S.probe_s, estimate_bps=90_000, fraction_lost=0.0)
+    assert governor.plan(at + 1 + S.probe_s, [video]) == {}  # the wait doubled
+    later = at + 1 + 2 * S.probe_s
+    governor.report(later, estimate_bps=90_000, fraction_lost=0.0)
+    assert governor.plan(later, [video]) == {"cam": ALL}
+
+
+def test_a_probe_that_holds_keeps_its_layer_and_resets_the_wait() -> None:
+    governor = LinkGovernor(audio_consumers=1, probe_wait_s=32.0)
+    video = camera()
+    video.layer = PAUSED
+    governor.report(0.0, estimate_bps=90_000, fraction_lost=0.0)
+    assert governor.plan(40.0, [video]) == {"cam": ALL}
+    governor.report(41.0, estimate_bps=1_500_000, fraction_lost=0.01)
+    assert governor.plan(41.0, [video]) == {}
+    assert governor.plan(40.0 + S.probe_check_s + 0.1, [video]) == {}
+    assert governor.probe_wait_s == S.probe_s
+    assert video.layer is ALL
+
+
+def test_a_probe_fails_when_the_estimate_falls() -> None:
+    governor = LinkGovernor(audio_consumers=1)
+    video = camera()
+    video.layer = PAUSED
+    governor.report(0.0, estimate_bps=100_000, fraction_lost=0.0)
+    assert governor.plan(S.probe_s, [video]) == {"cam": ALL}
+    governor.report(S.probe_s + 1, estimate_bps=70_000)
+    assert governor.plan(S.probe_s + 1, [video]) == {"cam": PAUSED}

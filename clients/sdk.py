@@ -232,6 +232,9 @@ class ClassroomClient(BreakoutCommands):
         #: Called with each ``media.reset`` frame: the SFU worker holding this connection's
         #: media was lost; close the peer connections and publish / subscribe again.
         self.media_reset_listeners: list[Callable[[dict[str, Any]], None]] = []
+        #: What the SFU forwards of each video to this participant's link, by producer id, as
+        #: the ``media.layers`` frames said (absent: ``"all"``).
+        self.media_layers: dict[str, str] = {}
         #: Called with each ``view`` frame (after the session took it): this participant's place
         #: changed, so switch chat, Q&A and the whiteboard (``session.breakouts.board_of``).
         self.view_listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -452,7 +455,14 @@ class ClassroomClient(BreakoutCommands):
         elif t == "media.offer":
             for listener in tuple(self.media_offer_listeners):
                 listener(msg)
+        elif t == "media.layers":
+            for producer_id, layer in dict(msg.get("producers") or {}).items():
+                if layer == "all":
+                    self.media_layers.pop(str(producer_id), None)
+                else:
+                    self.media_layers[str(producer_id)] = str(layer)
         elif t == "media.reset":
+            self.media_layers.clear()  # new connections: every video starts at "all"
             for listener in tuple(self.media_reset_listeners):
                 listener(msg)
         async with self._changed:

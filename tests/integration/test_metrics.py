@@ -53,7 +53,7 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("loopback_ice")]
 ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = ROOT / "docs" / "operations.md"
 #: The only label names a liveclass metric may carry (``le``: a histogram's bucket bound).
-LABELS = {"code", "outcome", "type", "le"}
+LABELS = {"code", "outcome", "type", "layer", "le"}
 #: Counters the class moves only once everyone left (a board is compacted as it unloads).
 AT_UNLOAD = {"liveclass_board_compactions_total"}
 #: Counters a normal class does not move, and the test that makes each move.
@@ -69,6 +69,7 @@ MOVED_ELSEWHERE = {
     "liveclass_media_resets_total": "test_sfu_placement.py",
     "liveclass_board_closes_total": "test_whiteboard_bad_input.py",
     "liveclass_sfu_consumer_skips_total": "tests/unit/test_sfu_router.py",
+    "liveclass_sfu_layer_changes_total": "tests/unit/test_sfu_router.py",
     "liveclass_sfu_encode_refusals_total": "never (a forwarding SFU never encodes)",
 }
 
@@ -134,7 +135,8 @@ async def test_a_class_moves_every_documented_metric_and_labels_name_no_one(
     room = f"metrics-{secrets.token_hex(3)}"
     before = [scrape(n1.http_url), scrape(n2.http_url), scrape(worker.http_url)]
 
-    # Every documented metric is exported where the table says, before anything happened.
+    # Every documented metric is exported where the table says, before anything happened, and
+    # nothing liveclass exports is left out of the table.
     table = documented()
     for name, (kind, where) in table.items():
         sources = []
@@ -146,6 +148,9 @@ async def test_a_class_moves_every_documented_metric_and_labels_name_no_one(
         for families in sources:
             assert name in families, f"{name} ({where}) is not exported"
             assert families[name].type == kind, f"{name} is a {families[name].type}, not {kind}"
+    for families in before:
+        undocumented = {n for n in families if n.startswith("liveclass_")} - set(table)
+        assert not undocumented, f"exported but not in docs/operations.md, Metrics: {undocumented}"
 
     teacher = ClassroomClient(n1.ws_url, token(n1, "teacher", room, "teacher"), room)
     student = ClassroomClient(n2.ws_url, token(n2, "s-one", room), room)

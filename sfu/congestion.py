@@ -14,8 +14,10 @@ It is pure (no I/O, no clock of its own): :class:`LinkGovernor` is told the repo
 consumers' measured bitrates, and answers the layer each video consumer should forward. The
 transport applies the answer (:mod:`sfu.transport`).
 
-Stepping down is immediate and as deep as needed to fit the budget, lowest priority first,
-because a link over its capacity delays and loses the audio with the video. Stepping up is one
+The link is over its capacity when two estimates in a row fall below what is sent (a healthy
+receive-side estimate follows the incoming rate and grows past it), or two receiver reports in a
+row lose more than a tenth. Then stepping down is immediate and as deep as needed to fit, lowest
+priority first, because a link over its capacity delays and loses the audio with the video. Stepping up is one
 step at a time, highest priority first, after :attr:`GovernorSettings.step_up_dwell_s` of a link
 with room for it. A receive-side estimate cannot grow much past what is received (it is capped
 near 1.5 x the incoming rate), so with video paused it never shows room for video again: the
@@ -47,6 +49,11 @@ class GovernorSettings:
     audio_reserve_bps: int = 48_000
     #: Use at most this share of the estimate (the rest absorbs bursts: keyframes, retransmits).
     headroom: float = 0.85
+    #: The link is over its capacity when the estimate falls below this share of what is sent,
+    #: in two estimates in a row. A receive-side estimate follows the incoming rate when the
+    #: link keeps up (it grows up to 1.5 x that rate) and drops to 0.85 x the measured
+    #: throughput on over-use, so an estimate near the sending rate is a healthy one.
+    estimate_congested: float = 0.8
     #: A loss fraction above this in two reports in a row means the link is over its capacity,
     #: whatever the estimate says.
     loss_congested: float = 0.10
@@ -132,8 +139,9 @@ class LinkGovernor:
 
     settings: GovernorSettings = field(default_factory=GovernorSettings)
     audio_consumers: int = 0
-    #: The receiver's latest estimate (bit/s; None: it sent no REMB yet).
+    #: The receiver's latest estimate (bit/s; None: it sent no REMB yet), and how many came.
     estimate_bps: float | None = None
+    estimates: int = 0
     #: Loss fractions of the last two reports, newest last.
     losses: list[float] = field(default_factory=list)
     #: When the last change of any layer happened (a step-up waits for the dwell after it).
@@ -141,6 +149,8 @@ class LinkGovernor:
     #: Quiet time before the next probe (s; starts at :attr:`GovernorSettings.probe_s`).
     probe_wait_s: float = -1.0
     _probe: _Probe | None = None
+    #: The estimate count when the estimate was first seen below what is sent (None: it is not).
+    _low_since: int | None = None
 
     def __post_init__(self) -> None:
         if self.probe_wait_s < 0:
@@ -152,6 +162,7 @@ class LinkGovernor:
         """A REMB (``estimate_bps``) or a receiver report's loss fraction (0..1) arrived."""
         if estimate_bps is not None:
             self.estimate_bps = float(estimate_bps)
+            self.estimates += 1
         if fraction_lost is not None:
             self.losses = [*self.losses[-1:], min(1.0, max(0.0, fraction_lost))]
 
@@ -161,25 +172,44 @@ class LinkGovernor:
         limit = self.settings.loss_congested
         return len(self.losses) == 2 and all(loss > limit for loss in self.losses)
 
-    def budget_bps(self, consumers: list[ConsumerDemand]) -> float | None:
-        """What the video may take (bit/s), or None while nothing is known of the link."""
+    def sending_bps(self, consumers: list[ConsumerDemand]) -> float:
+        """What the connection sends now (bit/s): its videos at their layers and the audio."""
         s = self.settings
-        budget = None
-        if self.estimate_bps is not None:
-            budget = self.estimate_bps * s.headroom - s.audio_reserve_bps * self.audio_consumers
+        video = sum(c.bps(c.layer, s) for c in consumers)
+        return video + s.audio_reserve_bps * self.audio_consumers
+
+    def limit_bps(self, consumers: list[ConsumerDemand]) -> float | None:
+        """What the videos may take while the link is over its capacity (bit/s); None while it
+        is not (the estimate keeps up with what is sent, and loss is low)."""
+        s = self.settings
+        limits = []
+        estimate = self.estimate_bps
+        if estimate is not None and estimate < s.estimate_congested * self.sending_bps(consumers):
+            if self._low_since is None:
+                self._low_since = self.estimates
+            if self.estimates > self._low_since:  # two estimates in a row say so
+                limits.append(estimate * s.headroom - s.audio_reserve_bps * self.audio_consumers)
+        else:
+            self._low_since = None
         if self.congested:
-            # Over capacity whatever the estimate: what is sent now, less what is lost.
-            sending = sum(c.bps(c.layer, s) for c in consumers)
-            loss = self.losses[-1]
-            by_loss = sending * (1 - loss) * s.headroom
-            budget = by_loss if budget is None else min(budget, by_loss)
-        return budget
+            # What is sent now, less what is lost.
+            video = sum(c.bps(c.layer, s) for c in consumers)
+            limits.append(video * (1 - self.losses[-1]) * s.headroom)
+        return min(limits) if limits else None
+
+    def room_bps(self) -> float | None:
+        """What the videos may take as the estimate says (bit/s; None: no estimate yet)."""
+        s = self.settings
+        if self.estimate_bps is None:
+            return None
+        return self.estimate_bps * s.headroom - s.audio_reserve_bps * self.audio_consumers
 
     def plan(self, now: float, consumers: list[ConsumerDemand]) -> dict[str, VideoLayer]:
         """The layer each consumer should forward now (only the ones that change).
 
-        Stepping down fits the budget at once, lowest priority first; stepping up is one step,
-        highest priority first, after the dwell, with room in the estimate or as a probe.
+        While the link is over its capacity, stepping down fits the limit at once, lowest
+        priority first; otherwise stepping up is one step, highest priority first, after the
+        dwell, with room in the estimate or as a probe.
         """
         s = self.settings
         changes: dict[str, VideoLayer] = {}
@@ -198,13 +228,11 @@ class LinkGovernor:
             self._probe = None  # it held: the next probe waits the first wait again
             self.probe_wait_s = s.probe_s
 
-        budget = self.budget_bps(consumers)
-        if budget is None:
-            return changes
         demand = sum(c.bps(c.layer, s) for c in consumers)
-        if demand > budget:
+        limit = self.limit_bps(consumers)
+        if limit is not None and demand > limit:
             for consumer in sorted(consumers, key=lambda c: c.priority):
-                while demand > budget and (lower := consumer.below()) is not None:
+                while demand > limit and (lower := consumer.below()) is not None:
                     demand -= consumer.bps(consumer.layer, s) - consumer.bps(lower, s)
                     consumer.layer = changes[consumer.key] = lower
             if changes:
@@ -212,14 +240,15 @@ class LinkGovernor:
                 self._probe = None
             return changes
 
-        if now - self.changed_at < s.step_up_dwell_s or self.congested:
+        room = self.room_bps()
+        if room is None or limit is not None or now - self.changed_at < s.step_up_dwell_s:
             return changes
         for consumer in sorted(consumers, key=lambda c: -c.priority):
             higher = consumer.above()
             if higher is None:
                 continue
             extra = consumer.bps(higher, s) - consumer.bps(consumer.layer, s)
-            fits = demand + extra <= budget and consumer.full_bps > 0
+            fits = demand + extra <= room and consumer.full_bps > 0
             quiet = not self.losses or self.losses[-1] <= s.loss_ok
             if not fits and not (quiet and now - self.changed_at >= self.probe_wait_s):
                 return changes

@@ -12,23 +12,44 @@ def camera(key: str = "cam", *, priority: int = 0, layered: bool = False) -> Con
     return ConsumerDemand(key, priority=priority, layered=layered, full_bps=800_000)
 
 
+def estimated(
+    governor: LinkGovernor, now: float, bps: float, consumers: list[ConsumerDemand]
+) -> dict[str, VideoLayer]:
+    """Two REMBs of ``bps`` just before ``now`` (a trend, not one sample), then the plan."""
+    governor.report(now - 0.5, estimate_bps=bps)
+    first = governor.plan(now - 0.5, consumers)
+    governor.report(now, estimate_bps=bps)
+    return {**first, **governor.plan(now, consumers)}
+
+
 def test_nothing_changes_before_the_receiver_reports() -> None:
     governor = LinkGovernor(audio_consumers=1)
     assert governor.plan(0.0, [camera()]) == {}
 
 
-def test_a_link_with_room_forwards_everything() -> None:
+def test_an_estimate_near_what_is_sent_is_a_healthy_link() -> None:
+    # A receive-side estimate follows the incoming rate: 0.85 x of 848 kbit/s is no congestion.
     governor = LinkGovernor(audio_consumers=1)
-    governor.report(0.0, estimate_bps=2_000_000, fraction_lost=0.0)
-    assert governor.plan(0.0, [camera()]) == {}
+    assert estimated(governor, 1.0, 0.85 * 848_000, [camera()]) == {}
+    assert estimated(governor, 2.0, 2_000_000, [camera()]) == {}
+
+
+def test_one_low_estimate_is_not_a_trend() -> None:
+    governor = LinkGovernor(audio_consumers=1)
+    video = camera()
+    governor.report(1.0, estimate_bps=300_000)
+    assert governor.plan(1.0, [video]) == {}
+    governor.report(1.5, estimate_bps=900_000)
+    assert governor.plan(1.5, [video]) == {}
+    governor.report(2.0, estimate_bps=300_000)
+    assert governor.plan(2.0, [video]) == {}
 
 
 def test_an_unlayered_video_pauses_when_the_estimate_falls_and_audio_is_reserved() -> None:
     governor = LinkGovernor(audio_consumers=2)
     video = camera()
-    # 950 kbit/s x 0.85 = 807 kbit/s, less 2 x 48 kbit/s of audio: no room for 800 kbit/s.
-    governor.report(1.0, estimate_bps=950_000)
-    assert governor.plan(1.0, [video]) == {"cam": PAUSED}
+    # Sending 800 + 2 x 48 kbit/s; 600 kbit/s x 0.85, less the audio, leaves 414 for video.
+    assert estimated(governor, 1.0, 600_000, [video]) == {"cam": PAUSED}
     assert video.layer is PAUSED
 
 
@@ -37,18 +58,18 @@ def test_a_layered_video_steps_to_its_base_layer_first_and_pauses_only_if_that_d
 ):
     governor = LinkGovernor(audio_consumers=1)
     video = camera(layered=True)
-    governor.report(1.0, estimate_bps=600_000)  # 462 kbit/s for video: the base (360) fits
-    assert governor.plan(1.0, [video]) == {"cam": BASE}
-    governor.report(2.0, estimate_bps=300_000)  # 207 kbit/s: the base does not fit
-    assert governor.plan(2.0, [video]) == {"cam": PAUSED}
+    # 600 kbit/s leaves 462 for video: the base layer (360) fits.
+    assert estimated(governor, 1.0, 600_000, [video]) == {"cam": BASE}
+    # Sending 408 kbit/s now; 300 kbit/s leaves 207: the base does not fit.
+    assert estimated(governor, 2.0, 300_000, [video]) == {"cam": PAUSED}
 
 
 def test_the_lowest_priority_steps_down_first_and_the_spotlight_is_kept() -> None:
     governor = LinkGovernor(audio_consumers=1)
     spotlight = camera("spot", priority=10)
     grid = [camera(f"grid{i}") for i in range(3)]
-    governor.report(1.0, estimate_bps=1_200_000)  # 972 kbit/s for video: one camera fits
-    changes = governor.plan(1.0, [*grid, spotlight])
+    # 1.2 Mbit/s leaves 972 kbit/s for video: one camera fits.
+    changes = estimated(governor, 1.0, 1_200_000, [*grid, spotlight])
     assert changes == {"grid0": PAUSED, "grid1": PAUSED, "grid2": PAUSED}
     assert spotlight.layer is ALL
 
@@ -65,8 +86,7 @@ def test_loss_alone_means_congestion_after_two_reports() -> None:
 def test_stepping_up_waits_for_the_dwell_and_goes_one_step_at_a_time() -> None:
     governor = LinkGovernor(audio_consumers=1)
     a, b = camera("a", layered=True, priority=2), camera("b", layered=True, priority=1)
-    governor.report(0.0, estimate_bps=300_000)
-    governor.plan(0.0, [a, b])
+    estimated(governor, 0.0, 300_000, [a, b])
     assert (a.layer, b.layer) == (PAUSED, PAUSED)
     governor.report(1.0, estimate_bps=5_000_000)
     assert governor.plan(1.0, [a, b]) == {}  # within the dwell
@@ -81,8 +101,8 @@ def test_stepping_up_waits_for_the_dwell_and_goes_one_step_at_a_time() -> None:
 def test_without_room_in_the_estimate_a_probe_steps_up_and_a_lossy_probe_backs_off() -> None:
     governor = LinkGovernor(audio_consumers=1)
     video = camera()
-    governor.report(0.0, estimate_bps=200_000, fraction_lost=0.0)
-    assert governor.plan(0.0, [video]) == {"cam": PAUSED}
+    governor.report(0.0, fraction_lost=0.0)
+    assert estimated(governor, 0.0, 200_000, [video]) == {"cam": PAUSED}
     # Audio only: the receiver's estimate stays low; the probe waits probe_s of quiet.
     governor.report(5.0, estimate_bps=90_000, fraction_lost=0.0)
     assert governor.plan(5.0, [video]) == {}
@@ -100,10 +120,11 @@ def test_without_room_in_the_estimate_a_probe_steps_up_and_a_lossy_probe_backs_o
 
 
 def test_a_probe_that_holds_keeps_its_layer_and_resets_the_wait() -> None:
-    governor = LinkGovernor(audio_consumers=1, probe_wait_s=32.0)
+    governor = LinkGovernor(audio_consumers=1, probe_wait_s=32.0, changed_at=0.0)
     video = camera()
     video.layer = PAUSED
     governor.report(0.0, estimate_bps=90_000, fraction_lost=0.0)
+    assert governor.plan(31.0, [video]) == {}
     assert governor.plan(40.0, [video]) == {"cam": ALL}
     governor.report(41.0, estimate_bps=1_500_000, fraction_lost=0.01)
     assert governor.plan(41.0, [video]) == {}

@@ -17,13 +17,13 @@ transport applies the answer (:mod:`sfu.transport`).
 The link is over its capacity when two estimates in a row fall below what is sent (a healthy
 receive-side estimate follows the incoming rate and grows past it), or two receiver reports in a
 row lose more than a tenth. Then stepping down is immediate and as deep as needed to fit, lowest
-priority first, because a link over its capacity delays and loses the audio with the video. Stepping up is one
-step at a time, highest priority first, after :attr:`GovernorSettings.step_up_dwell_s` of a link
-with room for it. A receive-side estimate cannot grow much past what is received (it is capped
-near 1.5 x the incoming rate), so with video paused it never shows room for video again: the
-governor then probes, stepping up after a quiet period and stepping back down when loss or the
-estimate says the step did not fit; each failed probe doubles the wait before the next (up to
-:attr:`GovernorSettings.probe_max_s`).
+priority first, because a link over its capacity delays and loses the audio with the video.
+Stepping up is one step at a time, highest priority first, after
+:attr:`GovernorSettings.step_up_dwell_s` of a link with room for it. A receive-side estimate cannot
+grow much past what is received (it is capped near 1.5 x the incoming rate), so with video paused
+it never shows room for video again: the governor then probes, stepping up after a quiet period and
+stepping back down when loss or the estimate says the step did not fit; each failed probe doubles
+the wait before the next (up to :attr:`GovernorSettings.probe_max_s`).
 """
 
 from __future__ import annotations

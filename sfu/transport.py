@@ -97,6 +97,40 @@ def media_ssrc(media: MediaDescription) -> int | None:
     return int(media.ssrc[0].ssrc) if media.ssrc else None
 
 
+#: Opus parameters the SFU's answers ask publishers for (RFC 7587 section 6.1): in-band FEC, so
+#: a subscriber's decoder rebuilds a lost packet from the next one, and DTX, so silence costs
+#: next to nothing on a slow link. Both travel inside the Opus payload the SFU forwards.
+OPUS_RESILIENCE = {"useinbandfec": "1", "usedtx": "1"}
+
+
+def with_opus_resilience(sdp: str) -> str:
+    """``sdp`` with :data:`OPUS_RESILIENCE` on every Opus payload type's ``a=fmtp`` line (RFC
+    8866 section 6.15; one is added after the ``a=rtpmap`` line where there is none). Other
+    lines, and the line endings, are kept."""
+    newline = "\r\n" if "\r\n" in sdp else "\n"
+    lines = sdp.split(newline)
+    opus = {
+        line.split()[0].removeprefix("a=rtpmap:")
+        for line in lines
+        if line.startswith("a=rtpmap:") and line.lower().split()[-1].startswith("opus/")
+    }
+    fmtp = {line.split()[0].removeprefix("a=fmtp:") for line in lines if line.startswith("a=fmtp:")}
+    out = []
+    for line in lines:
+        if line.startswith("a=fmtp:") and line.split()[0].removeprefix("a=fmtp:") in opus:
+            head, _, params = line.partition(" ")
+            values = dict(p.split("=", 1) for p in params.split(";") if "=" in p)
+            values.update(OPUS_RESILIENCE)
+            line = head + " " + ";".join(f"{k}={v}" for k, v in values.items())
+        out.append(line)
+        if line.startswith("a=rtpmap:"):
+            pt = line.split()[0].removeprefix("a=rtpmap:")
+            if pt in opus and pt not in fmtp:
+                params = ";".join(f"{k}={v}" for k, v in OPUS_RESILIENCE.items())
+                out.append(f"a=fmtp:{pt} {params}")
+    return newline.join(out)
+
+
 class _Transport:
     """One peer connection with the client; closed (:meth:`close`) when ICE or DTLS fails."""
 
@@ -277,7 +311,7 @@ class PublishTransport(_Transport):
                     producer.renew_id()
                     producer.pause(source in self.blocked)
                     self.router.add_producer(producer)
-            return self.local_sdp()
+            return with_opus_resilience(self.local_sdp())
 
     async def unpublish(self, source: str) -> None:
         """Stop publishing ``source``: its Producer leaves the Router at once (subscribers'

@@ -9,8 +9,13 @@ RFC 7741 for VP8, RFC 6184 for H.264, RFC 7587 for Opus), so a forwarded stream 
 transcoded; an attempt to encode raises :class:`EncodingRefused` and is counted in
 :data:`STATS`.
 
+It also replaces the receiver's depayloader for VP8 with one that keeps each frame's temporal
+layer (the TID of RFC 7741's payload descriptor), so a subscriber on a slow link can be sent the
+base layer only (:mod:`sfu.congestion`); the packet's ``opaque`` carries it.
+
 These are hooks into aiortc's private names (``aiortc.rtcrtpreceiver.get_decoder``,
-``aiortc.rtcrtpsender.get_encoder``), so aiortc is pinned and :func:`install` checks they exist.
+``aiortc.rtcrtpreceiver.depayload``, ``aiortc.rtcrtpsender.get_encoder``), so aiortc is pinned
+and :func:`install` checks they exist.
 Only an SFU process installs them: a process that must decode media (a test's subscriber, a bot)
 never does.
 """
@@ -28,6 +33,7 @@ import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import av
 from aiortc.codecs.base import Decoder
+from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
@@ -84,18 +90,44 @@ def _h264_nal_types(data: bytes) -> list[int]:
     return types
 
 
+#: Put before a VP8 frame's first bytes by :func:`_vp8_depayload`, then its temporal layer: the
+#: TID of the frame's RTP payload descriptor (RFC 7741 section 4.2), which aiortc's depayloader
+#: drops, carried through aiortc's jitter buffer to :class:`PassThroughDecoder`.
+_TID_MARK = b"\xa5\x5a"
+#: The mark's layer byte for a frame whose descriptor has no TID (the publisher sends no
+#: temporal layers).
+_NO_TID = 0xFF
+
+
+def _vp8_depayload(payload: bytes) -> bytes:
+    """aiortc's VP8 depayloading, keeping the TID of a frame's first packet (S=1, PID=0) in front
+    of its data (:data:`_TID_MARK`)."""
+    descriptor, data = VpxPayloadDescriptor.parse(payload)
+    if descriptor.partition_start and descriptor.partition_id == 0:
+        tid = descriptor.tid[0] if descriptor.tid is not None else _NO_TID
+        return _TID_MARK + bytes((tid,)) + data
+    return data
+
+
 class PassThroughDecoder(Decoder):
-    """A "decoder" that returns each encoded frame as one ``av.Packet``."""
+    """A "decoder" that returns each encoded frame as one ``av.Packet``; a VP8 frame's temporal
+    layer (0 = base) is its ``opaque`` (None: the publisher sends no layers)."""
 
     def __init__(self, codec: RTCRtpCodecParameters) -> None:
         self.mime_type = codec.mimeType.lower()
         self.time_base = Fraction(1, codec.clockRate)
 
     def decode(self, encoded_frame: JitterFrame) -> list[Any]:
-        packet = av.Packet(encoded_frame.data)
+        data = encoded_frame.data
+        tid = None
+        if data[:2] == _TID_MARK and self.mime_type == "video/vp8":
+            tid = None if data[2] == _NO_TID else data[2]
+            data = data[3:]
+        packet = av.Packet(data)
+        packet.opaque = tid
         packet.pts = encoded_frame.timestamp
         packet.time_base = self.time_base
-        packet.is_keyframe = is_keyframe(self.mime_type, encoded_frame.data)
+        packet.is_keyframe = is_keyframe(self.mime_type, data)
         STATS.frames_received += 1
         return [packet]
 
@@ -130,11 +162,18 @@ def install() -> None:
         return
     for module, name in (
         (aiortc.rtcrtpreceiver, "get_decoder"),
+        (aiortc.rtcrtpreceiver, "depayload"),
         (aiortc.rtcrtpsender, "get_encoder"),
     ):
         if not callable(getattr(module, name, None)):
             raise RuntimeError(f"aiortc {aiortc.__version__}: {module.__name__}.{name} is gone")
     real_get_encoder = aiortc.rtcrtpsender.get_encoder
+    real_depayload = aiortc.rtcrtpreceiver.depayload
+
+    def depayload(codec: RTCRtpCodecParameters, payload: bytes) -> bytes:
+        if codec.name == "VP8":
+            return _vp8_depayload(payload)
+        return real_depayload(codec, payload)
 
     def get_decoder(codec: RTCRtpCodecParameters) -> Decoder:
         return PassThroughDecoder(codec)
@@ -153,6 +192,7 @@ def install() -> None:
         ]
         codecs[:] = [c for c in codecs if c in kept or c in rtx]
     aiortc.rtcrtpreceiver.get_decoder = get_decoder  # type: ignore[assignment]
+    aiortc.rtcrtpreceiver.depayload = depayload
     aiortc.rtcrtpsender.get_encoder = get_encoder
     _installed = True
     log.info("sfu: encoded pass-through installed (aiortc %s)", aiortc.__version__)

@@ -71,6 +71,9 @@ class Producer:
         self.paused = False
         self.frames = 0
         self.keyframe_requests = 0
+        #: It sends temporal layers (a frame above the base was seen): a subscriber on a slow
+        #: link can be sent the base layer only.
+        self.layered = False
         self._request_pli = request_pli
         self._last_request = 0.0
         self._pending_request: asyncio.TimerHandle | None = None
@@ -92,6 +95,8 @@ class Producer:
             while True:
                 packet = await self.track.recv()
                 self.frames += 1
+                if packet.opaque:  # a temporal layer above the base (sfu.passthrough)
+                    self.layered = True
                 if self.paused:
                     continue
                 for consumer in tuple(self.consumers):
@@ -218,6 +223,8 @@ class Consumer(MediaStreamTrack):
         """Queue one encoded frame (called by the producer for every frame)."""
         if self.readyState != "live" or self.layer is VideoLayer.PAUSED:
             return
+        if self.layer is VideoLayer.BASE and packet.opaque:
+            return  # above the base temporal layer: nothing in the base refers to it
         if self._need_keyframe:
             if not packet.is_keyframe:
                 return

@@ -131,6 +131,10 @@ def with_opus_resilience(sdp: str) -> str:
     return newline.join(out)
 
 
+def _smoothed(old: float, new: float) -> float:
+    return new if not old else 0.7 * old + 0.3 * new
+
+
 class _Transport:
     """One peer connection with the client; closed (:meth:`close`) when ICE or DTLS fails."""
 
@@ -578,10 +582,12 @@ class SubscribeTransport(_Transport):
             if now - since >= MEASURE_WINDOW_S:
                 bps = (consumer.bytes_queued - counted) * 8 / (now - since)
                 self._measured[pid] = (now, consumer.bytes_queued)
+                # Smoothed over a few windows: a keyframe is a burst, not a new rate.
                 if consumer.layer is VideoLayer.ALL and bps > 0:
-                    demand.full_bps = (
-                        bps if not demand.full_bps else 0.7 * demand.full_bps + 0.3 * bps
-                    )
+                    demand.full_bps = _smoothed(demand.full_bps, bps)
+                elif consumer.layer is VideoLayer.BASE and bps > 0:
+                    demand.base_bps = _smoothed(demand.base_bps, bps)
+            demand.layered = consumer.producer is not None and consumer.producer.layered
             demand.layer = consumer.layer
             demands.append(demand)
         for pid in [pid for pid in self._demands if pid not in self._slots]:

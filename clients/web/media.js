@@ -104,6 +104,31 @@ function describeError(err, label) {
  *   mid: string, track: MediaStreamTrack}} RemoteTrack
  */
 
+/**
+ * A send-only transceiver for `track`. A camera is sent with three temporal layers (L1T3) where the
+ * browser can: the SFU then sends a student on a slow link the base layer alone, a quarter of the
+ * frames, rather than pause the video (docs/protocol.md, `media.layers`).
+ * @param {RTCPeerConnection} pc
+ * @param {MediaStreamTrack} track
+ * @returns {RTCRtpTransceiver}
+ */
+export function addSendTransceiver(pc, track) {
+  if (track.kind === "video" && temporalLayers()) {
+    try {
+      return pc.addTransceiver(track, { direction: "sendonly", sendEncodings: [{ scalabilityMode: "L1T3" }] });
+    } catch {
+      // Refused after all: send one layer.
+    }
+  }
+  return pc.addTransceiver(track, { direction: "sendonly" });
+}
+
+/** Whether this browser's VP8 encoder sends temporal layers (L1T3). */
+function temporalLayers() {
+  const codecs = globalThis.RTCRtpSender?.getCapabilities?.("video")?.codecs ?? [];
+  return codecs.some((c) => c.mimeType.toLowerCase() === "video/vp8" && c.scalabilityModes?.includes("L1T3"));
+}
+
 export class MediaSession {
   /**
    * @param {object} options
@@ -450,7 +475,7 @@ export class MediaSession {
       if (!track || track.readyState !== "live") continue;
       const transceiver = this.senders.get(source);
       if (!transceiver) {
-        this.senders.set(source, pc.addTransceiver(track, { direction: "sendonly" }));
+        this.senders.set(source, addSendTransceiver(pc, track));
         added.push(source);
       } else if (!transceiver.currentDirection || this.unpublished.has(source)) {
         // Offered before and refused (see rollBack), or stopped (see stopSource): offer it

@@ -23,6 +23,8 @@ class Packet:
     n: int
     is_keyframe: bool
     size: int = 1000
+    #: The temporal layer (sfu.passthrough; None: the publisher sends no layers).
+    opaque: int | None = None
 
 
 class ScriptedTrack(MediaStreamTrack):
@@ -33,8 +35,8 @@ class ScriptedTrack(MediaStreamTrack):
         self.kind = kind
         self.queue: asyncio.Queue[Packet | None] = asyncio.Queue()
 
-    def push(self, n: int, key: bool = False) -> None:
-        self.queue.put_nowait(Packet(n, key))
+    def push(self, n: int, key: bool = False, tid: int | None = None) -> None:
+        self.queue.put_nowait(Packet(n, key, opaque=tid))
 
     def end(self) -> None:
         self.queue.put_nowait(None)
@@ -255,4 +257,20 @@ async def test_an_audio_consumer_is_never_paused() -> None:
     track.push(1)
     await settle()
     assert await drained(consumer) == [1]
+    await source.close()
+
+
+async def test_a_base_layer_consumer_forwards_only_frames_of_temporal_layer_0() -> None:
+    source, track, _ = producer()
+    consumer = source.consume()
+    for n, tid in enumerate([0, 2, 1, 2, 0, 2, 1, 2], start=1):
+        track.push(n, n == 1, tid)
+    await settle()
+    assert source.layered
+    assert await drained(consumer) == [1, 2, 3, 4, 5, 6, 7, 8]
+    consumer.set_layer(VideoLayer.BASE)
+    for n, tid in enumerate([0, 2, 1, 2, 0, 2], start=9):
+        track.push(n, False, tid)
+    await settle()
+    assert await drained(consumer) == [9, 13]  # no keyframe wait: the base never stopped
     await source.close()

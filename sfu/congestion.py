@@ -22,7 +22,7 @@ Stepping up is one step at a time, highest priority first, after
 :attr:`GovernorSettings.step_up_dwell_s` of a link with room for it. A receive-side estimate cannot
 grow much past what is received (it is capped near 1.5 x the incoming rate), so with video paused
 it never shows room for video again: the governor then probes, stepping up after a quiet period and
-stepping back down when loss or the estimate says the step did not fit; each failed probe doubles
+stepping back down when loss or a new estimate says the step did not fit; each failed probe doubles
 the wait before the next (up to :attr:`GovernorSettings.probe_max_s`).
 """
 
@@ -68,8 +68,8 @@ class GovernorSettings:
     #: probe doubles it, up to :attr:`probe_max_s`.
     probe_s: float = 8.0
     probe_max_s: float = 64.0
-    #: A probe (a step up without room in the estimate) fails on loss or a falling estimate
-    #: within this long.
+    #: A probe (a step up without room in the estimate) fails on loss, or on an estimate below
+    #: what is sent, within this long.
     probe_check_s: float = 3.0
 
 
@@ -125,7 +125,8 @@ class _Probe:
     key: str
     previous: VideoLayer
     at: float
-    estimate_bps: float | None
+    #: How many estimates had come before it (the ones after judge it).
+    estimates: int
 
 
 @dataclass
@@ -217,7 +218,7 @@ class LinkGovernor:
         probe = self._probe
         if probe is not None and probe.key not in by_key:
             self._probe = probe = None
-        if probe is not None and self._probe_failed(now, probe):
+        if probe is not None and self._probe_failed(now, probe, consumers):
             changes[probe.key] = by_key[probe.key].layer = probe.previous
             self._probe = None
             self.probe_wait_s = min(self.probe_wait_s * 2, s.probe_max_s)
@@ -253,20 +254,23 @@ class LinkGovernor:
             if not fits and not (quiet and now - self.changed_at >= self.probe_wait_s):
                 return changes
             if not fits:
-                self._probe = _Probe(consumer.key, consumer.layer, now, self.estimate_bps)
+                self._probe = _Probe(consumer.key, consumer.layer, now, self.estimates)
                 self.losses.clear()  # the probe is judged on the reports after it
             consumer.layer = changes[consumer.key] = higher
             self.changed_at = now
             return changes
         return changes
 
-    def _probe_failed(self, now: float, probe: _Probe) -> bool:
-        if now - probe.at > self.settings.probe_check_s:
+    def _probe_failed(self, now: float, probe: _Probe, consumers: list[ConsumerDemand]) -> bool:
+        """Whether a report after the probe says it did not fit: loss above
+        :attr:`GovernorSettings.loss_ok`, or an estimate below what is sent now."""
+        s = self.settings
+        if now - probe.at > s.probe_check_s:
             return False
-        lossy = bool(self.losses) and self.losses[-1] > self.settings.loss_ok
-        fell = (
-            probe.estimate_bps is not None
+        lossy = bool(self.losses) and self.losses[-1] > s.loss_ok
+        short = (
+            self.estimates > probe.estimates
             and self.estimate_bps is not None
-            and self.estimate_bps < probe.estimate_bps * 0.85
+            and self.estimate_bps < s.estimate_congested * self.sending_bps(consumers)
         )
-        return lossy or fell
+        return lossy or short

@@ -133,7 +133,7 @@ def test_a_probe_that_holds_keeps_its_layer_and_resets_the_wait() -> None:
     assert video.layer is ALL
 
 
-def test_a_probe_fails_when_the_estimate_falls() -> None:
+def test_a_probe_fails_when_a_new_estimate_is_below_what_it_sends() -> None:
     governor = LinkGovernor(audio_consumers=1)
     video = camera()
     video.layer = PAUSED

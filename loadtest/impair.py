@@ -69,8 +69,9 @@ class _Wire(Generic[P]):
 
     def send(self, payload: P, size: int) -> Drop | None:
         """Offer a chunk now and deliver whatever that lets through; what dropped it, or None."""
-        verdict = self.link.offer(payload, size, self._loop.time())
-        self._run(self._loop.time())
+        now = self._loop.time()
+        verdict = self.link.offer(payload, size, now)
+        self._run(now)
         return verdict
 
     async def wait_for_room(self, size: int) -> None:
@@ -258,6 +259,7 @@ class TcpImpairProxy(_Proxy):
         self.listen = listen
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     async def start(self) -> None:
         """Listen; the outage windows count from now.
@@ -281,6 +283,7 @@ class TcpImpairProxy(_Proxy):
 
     async def close(self) -> None:
         """Stop listening and abort every connection; returns once no task of it is left."""
+        self._closing = True
         if self._server is not None:
             self._server.close()
         for task in list(self._tasks):
@@ -293,6 +296,9 @@ class TcpImpairProxy(_Proxy):
     async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if self._closing:
+            writer.transport.abort()
+            return
         self._tasks.add(task)
         try:
             try:

@@ -32,7 +32,8 @@ from typing import Generic, Literal, TypeVar
 #: The least extra time a "lost" TCP segment is held: Linux's minimum retransmission timeout.
 MIN_RTO_S = 0.2
 
-Drop = Literal["loss", "queue", "outage"]
+#: Why a datagram was refused at the door: a full queue, or an outage.
+Drop = Literal["queue", "outage"]
 P = TypeVar("P")
 
 
@@ -94,7 +95,7 @@ class Impairment:
 @dataclass
 class LinkCounters:
     """What one direction did, summed over its connections or clients. A chunk is a UDP datagram
-    or a TCP segment (at most :data:`SEGMENT_BYTES`)."""
+    or a TCP segment (at most :data:`loadtest.impair.SEGMENT_BYTES`)."""
 
     bytes_in: int = 0
     bytes_out: int = 0
@@ -184,8 +185,9 @@ class Link(Generic[P]):
         return self.shape.queue_bytes - self._queued_bytes
 
     def offer(self, payload: P, size: int, now: float) -> Drop | None:
-        """Queue a chunk of ``size`` bytes arriving at ``now``; what dropped it (UDP), or None.
-        A reliable link takes every chunk: its reader respects :meth:`room` instead."""
+        """Queue a chunk of ``size`` bytes arriving at ``now``; what refused it (UDP), or None.
+        A reliable link takes every chunk: its reader respects :meth:`room` instead. Losses and
+        drops at departure are not known yet: see :attr:`counters`."""
         if size:
             self.counters.chunks_in += 1
             self.counters.bytes_in += size

@@ -294,23 +294,26 @@ class TcpImpairProxy(_Proxy):
             self._server = None
 
     async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """The server's handler: one connection, from connecting to the target to the end.
+        Cancelled by :meth:`close`, it returns quietly (asyncio 3.11 logs a cancelled handler)."""
         task = asyncio.current_task()
         assert task is not None
-        if self._closing:
-            writer.transport.abort()
-            return
         self._tasks.add(task)
         try:
-            try:
-                server = await asyncio.open_connection(*self.target)
-            except OSError:
-                writer.transport.abort()
+            if self._closing:
                 return
+            server = await asyncio.open_connection(*self.target)
             connection = _TcpConnection((reader, writer), server, self._new_links(reliable=True))
-            with contextlib.suppress(OSError):
-                await connection.run()
+            await connection.run()
+        except OSError:
+            pass  # the target refused, or a side reset: the connection is over
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
         finally:
             self._tasks.discard(task)
+            if not writer.transport.is_closing():
+                writer.transport.abort()
 
 
 class _UdpClient:

@@ -1,0 +1,638 @@
+"""Learners on bad networks: userspace asyncio proxies that shape traffic like a poor mobile link.
+
+Put a :class:`TcpImpairProxy` in front of a node (HTTP and WebSocket pass through it unchanged) or
+a :class:`UdpImpairProxy` in front of a media address, and each direction of the traffic crosses
+its own bottleneck, described by a :class:`~loadtest.link.LinkShape`: rate, delay, jitter, loss,
+queue and outages. ``up`` is client -> target, ``down`` is target -> client
+(:class:`~loadtest.link.Impairment`). The model, and how TCP "loss" becomes a retransmission
+delay, is :mod:`loadtest.link`; these classes feed it from sockets, one timer per direction.
+
+TCP is shaped in segments of at most :data:`SEGMENT_BYTES`. Every random draw comes from a
+``random.Random`` seeded from the proxy's ``seed``, one stream per direction of each connection
+(TCP) or client address (UDP) in the order they appear, so the same traffic draws the same
+losses and jitter.
+
+:func:`rewrite_candidates` and :class:`UdpPortMap` put the UDP proxies on an aiortc peer's media
+path: start one proxy per ICE candidate address of the remote side and rewrite the SDP's
+``a=candidate`` lines (RFC 8839 section 5.1) to point at them.
+
+The command line (``python -m loadtest.impair tcp|udp --listen ... --target ...``): :func:`main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import json
+import random
+import re
+import signal
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict
+from typing import Generic
+
+from loadtest.link import Drop, Impairment, Link, LinkCounters, LinkShape, Outages, P
+
+__all__ = [
+    "Impairment",
+    "LinkCounters",
+    "LinkShape",
+    "TcpImpairProxy",
+    "UdpImpairProxy",
+    "UdpPortMap",
+    "main",
+    "rewrite_candidates",
+]
+
+#: The largest TCP chunk shaped as one: a typical MSS (1500-byte MTU, IPv4, TCP timestamps).
+SEGMENT_BYTES = 1448
+#: Datagrams read from one relay socket per wake-up, so one busy client cannot starve the loop.
+_READS_PER_WAKEUP = 64
+
+Address = tuple[str, int]
+
+
+class _Wire(Generic[P]):
+    """A :class:`Link` on the event loop: one timer at its next wake-up, ``deliver`` called with
+    each payload as it arrives, and a waiter for room in the queue (TCP's backpressure)."""
+
+    def __init__(self, link: Link[P], deliver: Callable[[P], None]) -> None:
+        self.link = link
+        self._deliver = deliver
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._room_for = 0
+        self._room: asyncio.Future[None] | None = None
+
+    def send(self, payload: P, size: int) -> Drop | None:
+        """Offer a chunk now and deliver whatever that lets through; what dropped it, or None."""
+        now = self._loop.time()
+        verdict = self.link.offer(payload, size, now)
+        self._run(now)
+        return verdict
+
+    async def wait_for_room(self, size: int) -> None:
+        """Return once the queue has ``size`` free bytes."""
+        room = self.link.room()
+        if room is None or room >= size:
+            return
+        self._room_for = size
+        self._room = self._loop.create_future()
+        await self._room
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _fire(self) -> None:
+        assert self._timer is not None
+        # The loop runs a timer up to its clock resolution early: count it as on time.
+        now = max(self._timer.when(), self._loop.time())
+        self._timer = None
+        self._run(now)
+
+    def _run(self, now: float) -> None:
+        for payload in self.link.advance(now):
+            self._deliver(payload)
+        room = self.link.room()
+        if self._room is not None and (room is None or room >= self._room_for):
+            if not self._room.done():
+                self._room.set_result(None)
+            self._room = None
+        when = self.link.next_wakeup()
+        if self._timer is not None and self._timer.when() != when:
+            self._timer.cancel()
+            self._timer = None
+        if when is not None and self._timer is None:
+            self._timer = self._loop.call_at(when, self._fire)
+
+
+class _Proxy:
+    """What both proxies share: the impairment, the seeded links, counters and outages."""
+
+    def __init__(self, target: Address, impairment: Impairment, seed: int | str) -> None:
+        self.target = target
+        self.impairment = impairment
+        self.seed = seed
+        #: Counters of each direction, summed over connections or clients.
+        self.up = LinkCounters()
+        self.down = LinkCounters()
+        self._outages: tuple[Outages, Outages] | None = None
+        self._links = 0
+
+    def outage(self, duration_s: float, *, up: bool = True, down: bool = True) -> None:
+        """Pass nothing, from now for ``duration_s`` seconds, in the directions chosen.
+
+        Raises:
+            RuntimeError: the proxy is not started.
+        """
+        outages = self._started()
+        now = asyncio.get_running_loop().time()
+        for chosen, direction in zip((up, down), outages, strict=True):
+            if chosen:
+                direction.add(now, duration_s)
+
+    def _start_clock(self) -> None:
+        started = asyncio.get_running_loop().time()
+        self._outages = (
+            Outages(started, self.impairment.up.outages),
+            Outages(started, self.impairment.down.outages),
+        )
+
+    def _started(self) -> tuple[Outages, Outages]:
+        if self._outages is None:
+            raise RuntimeError("the proxy is not started")
+        return self._outages
+
+    def _new_links(self, *, reliable: bool) -> tuple[Link[bytes], Link[bytes]]:
+        """The two links of a new connection (TCP) or client (UDP), each with its own random
+        stream, seeded from the proxy's seed and the order of arrival."""
+        outages = self._started()
+        index, self._links = self._links, self._links + 1
+        shapes = (self.impairment.up, self.impairment.down)
+        counters = (self.up, self.down)
+        up, down = (
+            Link[bytes](
+                shapes[i],
+                reliable=reliable,
+                outages=outages[i],
+                rng=random.Random(f"{self.seed}/{index}/{name}"),
+                counters=counters[i],
+            )
+            for i, name in enumerate(("up", "down"))
+        )
+        return up, down
+
+
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+class _TcpConnection:
+    """One proxied connection. Its up pump runs in the server's handler task, its down pump in a
+    second task. The end of each stream passes through its link as an empty chunk, after the
+    data; the connection ends once both have been delivered, or at once if either side fails."""
+
+    def __init__(self, client: Stream, server: Stream, links: tuple[Link[bytes], Link[bytes]]):
+        self._client = client
+        self._server = server
+        self._up = _Wire(links[0], lambda chunk: self._deliver(server[1], chunk))
+        self._down = _Wire(links[1], lambda chunk: self._deliver(client[1], chunk))
+        self._open = 2
+        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def run(self) -> None:
+        """Pump both ways until the connection ends; on return, everything of it is closed.
+
+        Raises:
+            ConnectionResetError: a side failed.
+        """
+        down = asyncio.create_task(self._pump(self._server[0], self._down, self._client[1]))
+        try:
+            await self._pump(self._client[0], self._up, self._server[1])
+            await self._done
+        finally:
+            down.cancel()
+            await asyncio.gather(down, return_exceptions=True)
+            self._up.close()
+            self._down.close()
+            for _, writer in (self._client, self._server):
+                writer.close()
+                if not (self._done.done() and self._done.exception() is None):
+                    writer.transport.abort()
+
+    async def _pump(
+        self, reader: asyncio.StreamReader, wire: _Wire[bytes], dst: asyncio.StreamWriter
+    ) -> None:
+        queue_bytes = wire.link.shape.queue_bytes
+        most = SEGMENT_BYTES if queue_bytes is None else min(SEGMENT_BYTES, queue_bytes)
+        try:
+            while True:
+                await wire.wait_for_room(most)
+                await dst.drain()
+                chunk = await reader.read(most)
+                wire.send(chunk, len(chunk))
+                if not chunk:
+                    return
+        except OSError:
+            self._fail()
+
+    def _deliver(self, writer: asyncio.StreamWriter, chunk: bytes) -> None:
+        closing = writer.transport.is_closing()
+        if chunk:
+            if not closing:
+                writer.write(chunk)
+            return
+        if not closing and writer.can_write_eof():
+            writer.write_eof()
+        self._open -= 1
+        if self._open == 0 and not self._done.done():
+            self._done.set_result(None)
+
+    def _fail(self) -> None:
+        if not self._done.done():
+            self._done.set_exception(ConnectionResetError("a side of the connection failed"))
+        for _, writer in (self._client, self._server):
+            writer.transport.abort()
+
+
+class TcpImpairProxy(_Proxy):
+    """Accepts TCP connections on ``listen``, connects each to ``target`` and shapes both
+    directions (:class:`Impairment`). Bytes are never changed, so HTTP and WebSocket work through
+    it. Counters: :attr:`up`, :attr:`down`.
+
+    Usage: ``proxy = TcpImpairProxy(target=(host, port), impairment=...); await proxy.start()``,
+    then connect to ``127.0.0.1:proxy.port``; ``await proxy.close()``.
+    """
+
+    def __init__(
+        self,
+        listen: Address = ("127.0.0.1", 0),
+        target: Address = ("127.0.0.1", 0),
+        impairment: Impairment | None = None,
+        seed: int | str = 0,
+    ) -> None:
+        super().__init__(target, impairment or Impairment(), seed)
+        self.listen = listen
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    async def start(self) -> None:
+        """Listen; the outage windows count from now.
+
+        Raises:
+            OSError: the listening address cannot be bound.
+        """
+        self._start_clock()
+        self._server = await asyncio.start_server(self._accepted, *self.listen)
+
+    @property
+    def port(self) -> int:
+        """The port listened on (useful with port 0).
+
+        Raises:
+            RuntimeError: the proxy is not started.
+        """
+        if self._server is None:
+            raise RuntimeError("the proxy is not started")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        """Stop listening and abort every connection; returns once no task of it is left."""
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """The server's handler: one connection, from connecting to the target to the end.
+        Cancelled by :meth:`close`, it returns quietly (asyncio 3.11 logs a cancelled handler)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            if self._closing:
+                return
+            server = await asyncio.open_connection(*self.target)
+            connection = _TcpConnection((reader, writer), server, self._new_links(reliable=True))
+            await connection.run()
+        except OSError:
+            pass  # the target refused, or a side reset: the connection is over
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+        finally:
+            self._tasks.discard(task)
+            if not writer.transport.is_closing():
+                writer.transport.abort()
+
+
+class _UdpClient:
+    """One client address of a :class:`UdpImpairProxy`: its own socket connected to the target
+    (replies come back to it, as through a NAT), and its two wires."""
+
+    def __init__(
+        self,
+        proxy: UdpImpairProxy,
+        address: Address,
+        links: tuple[Link[bytes], Link[bytes]],
+    ) -> None:
+        target_host = proxy.target[0]
+        family = socket.AF_INET6 if ":" in target_host else socket.AF_INET
+        bind_host = proxy.listen[0]
+        if (":" in bind_host) != (family == socket.AF_INET6):
+            bind_host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+        self.socket = socket.socket(family, socket.SOCK_DGRAM)
+        self.socket.setblocking(False)
+        self.socket.bind((bind_host, 0))
+        self.socket.connect(proxy.target)
+        self.up = _Wire(links[0], self._to_target)
+        self.down = _Wire(links[1], lambda data: proxy._to_client(data, address))
+        asyncio.get_running_loop().add_reader(self.socket.fileno(), self._readable)
+
+    def close(self) -> None:
+        asyncio.get_running_loop().remove_reader(self.socket.fileno())
+        self.socket.close()
+        self.up.close()
+        self.down.close()
+
+    def _to_target(self, data: bytes) -> None:
+        # A full send buffer or an ICMP "port unreachable" is a loss, as on a real path.
+        with contextlib.suppress(OSError):
+            self.socket.send(data)
+
+    def _readable(self) -> None:
+        for _ in range(_READS_PER_WAKEUP):
+            try:
+                data = self.socket.recv(65535)
+            except BlockingIOError:
+                return
+            except OSError:
+                continue
+            self.down.send(data, len(data))
+
+
+class UdpImpairProxy(_Proxy, asyncio.DatagramProtocol):
+    """A NAT-like UDP relay: a datagram from any client address on ``listen`` is shaped with
+    ``up`` and sent to ``target`` from a socket of that client's own, whose replies are shaped
+    with ``down`` and sent back to the client. Mappings last until :meth:`close`. Counters:
+    :attr:`up`, :attr:`down` (``queue_drops``, ``outage_drops``, ``lost`` are datagrams dropped).
+    """
+
+    def __init__(
+        self,
+        listen: Address = ("127.0.0.1", 0),
+        target: Address = ("127.0.0.1", 0),
+        impairment: Impairment | None = None,
+        seed: int | str = 0,
+    ) -> None:
+        super().__init__(target, impairment or Impairment(), seed)
+        self.listen = listen
+        self._transport: asyncio.DatagramTransport | None = None
+        self._clients: dict[Address, _UdpClient] = {}
+
+    async def start(self) -> None:
+        """Bind; the outage windows count from now.
+
+        Raises:
+            OSError: the listening address cannot be bound.
+        """
+        self._start_clock()
+        loop = asyncio.get_running_loop()
+        self._transport, _ = await loop.create_datagram_endpoint(
+            lambda: self, local_addr=self.listen
+        )
+
+    @property
+    def port(self) -> int:
+        """The port bound (useful with port 0).
+
+        Raises:
+            RuntimeError: the proxy is not started.
+        """
+        if self._transport is None:
+            raise RuntimeError("the proxy is not started")
+        return int(self._transport.get_extra_info("sockname")[1])
+
+    async def close(self) -> None:
+        """Close the listening socket and every client's socket; nothing is left scheduled."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+            await asyncio.sleep(0)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        address = (str(addr[0]), int(addr[1]))
+        client = self._clients.get(address)
+        if client is None:
+            client = self._clients[address] = _UdpClient(
+                self, address, self._new_links(reliable=False)
+            )
+        client.up.send(data, len(data))
+
+    def _to_client(self, data: bytes, address: Address) -> None:
+        if self._transport is not None:
+            self._transport.sendto(data, address)
+
+
+class UdpPortMap:
+    """One :class:`UdpImpairProxy` per target address, all with the same impairment: the media
+    path of an aiortc peer, once its remote SDP goes through :func:`rewrite_candidates` with
+    :attr:`mapping`. ``async with UdpPortMap(targets, impairment) as ports: ...``."""
+
+    def __init__(
+        self,
+        targets: Iterable[Address],
+        impairment: Impairment,
+        seed: int | str = 0,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.proxies = {
+            target: UdpImpairProxy((host, 0), target, impairment, f"{seed}/{i}")
+            for i, target in enumerate(dict.fromkeys(targets))
+        }
+        self.host = host
+
+    async def start(self) -> dict[Address, Address]:
+        """Start every proxy; :attr:`mapping`.
+
+        Raises:
+            OSError: a proxy cannot bind.
+        """
+        for proxy in self.proxies.values():
+            await proxy.start()
+        return self.mapping
+
+    @property
+    def mapping(self) -> dict[Address, Address]:
+        """target (host, port) -> the (host, port) of its proxy."""
+        return {target: (self.host, proxy.port) for target, proxy in self.proxies.items()}
+
+    async def close(self) -> None:
+        for proxy in self.proxies.values():
+            await proxy.close()
+
+    async def __aenter__(self) -> dict[Address, Address]:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+# RFC 8839 section 5.1: candidate-attribute = "candidate" ":" foundation SP component-id SP
+# transport SP priority SP connection-address SP port SP "typ" SP cand-type [SP rel-addr]
+# [SP rel-port] *(SP extension-att-name SP extension-att-value); ABNF literals ignore case.
+_CANDIDATE = re.compile(
+    r"^(a=candidate:\S+ \d{1,3} (?P<transport>\S+) \d{1,10} )(?P<address>\S+) (?P<port>\d+)"
+    r"(?P<rest> typ \S+.*)$",
+    re.IGNORECASE,
+)
+
+
+def rewrite_candidates(sdp: str, mapping: dict[Address, Address]) -> str:
+    """``sdp`` with the connection-address and port of each UDP ``a=candidate`` line found in
+    ``mapping`` (``(address, port) -> (address, port)``) replaced, per the candidate-attribute
+    grammar of RFC 8839 section 5.1. Foundation, component, priority, ``typ`` and the related
+    address (``raddr``/``rport``) are kept, as are every other line and the line endings.
+    Addresses compare as IP addresses (``::1`` matches ``0:0::1``); TCP candidates are left
+    alone (the proxies are UDP).
+    """
+    wanted = {(_canonical(host), port): new for (host, port), new in mapping.items()}
+    lines = sdp.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        body = line.rstrip("\r\n")
+        match = _CANDIDATE.match(body)
+        if match is None or match["transport"].lower() != "udp":
+            continue
+        new = wanted.get((_canonical(match["address"]), int(match["port"])))
+        if new is not None:
+            lines[i] = f"{match[1]}{new[0]} {new[1]}{match['rest']}{line[len(body) :]}"
+    return "".join(lines)
+
+
+def _canonical(host: str) -> str:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return host.lower()
+
+
+# --- the command line ---
+
+#: The shaping flags (each also as --up-* and --down-*) and their help.
+_SHAPE_FLAGS = (
+    ("rate-kbps", "bottleneck rate, kbit/s (default: unlimited)"),
+    ("delay-ms", "one-way base delay, ms"),
+    ("jitter-ms", "uniform +/- jitter around the delay, ms"),
+    ("loss", "loss probability 0..1 (TCP: a retransmission delay)"),
+    ("queue-bytes", f"bottleneck buffer, bytes (default {LinkShape.queue_bytes})"),
+)
+
+
+def _address(text: str) -> Address:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _window(text: str) -> tuple[float, float]:
+    start, _, duration = text.partition(":")
+    try:
+        return float(start), float(duration)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected START_S:DURATION_S, not {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest.impair",
+        description="Shape a TCP or UDP link like a bad mobile network (loadtest/README.md). "
+        "Each shaping flag sets both directions; its --up-* (client -> target) and --down-* "
+        "(target -> client) forms override one direction.",
+    )
+    parser.add_argument("protocol", choices=("tcp", "udp"))
+    parser.add_argument("--listen", type=_address, default=("127.0.0.1", 0), help="HOST:PORT")
+    parser.add_argument("--target", type=_address, required=True, help="HOST:PORT")
+    parser.add_argument("--seed", default="0", help="seed of every random draw")
+    parser.add_argument(
+        "--stats-every-s", type=float, default=0.0, help="print the counters this often, s"
+    )
+    for prefix, title in (("", "both directions"), ("up-", "up"), ("down-", "down")):
+        group = parser.add_argument_group(title)
+        for flag, help_text in _SHAPE_FLAGS:
+            group.add_argument(f"--{prefix}{flag}", type=float, help=help_text)
+        group.add_argument(
+            f"--{prefix}outage",
+            type=_window,
+            action="append",
+            metavar="START_S:DURATION_S",
+            help="pass nothing during this window, s after the start (repeatable)",
+        )
+        group.add_argument(
+            f"--{prefix}reorder", action="store_true", default=None, help="UDP: let jitter reorder"
+        )
+    return parser
+
+
+def _shape(args: argparse.Namespace, direction: str) -> LinkShape:
+    """The direction's shape: its own flags, else the shared ones, else the defaults.
+
+    Raises:
+        ValueError: a value out of its range.
+    """
+
+    def flag(name: str) -> object:
+        own = getattr(args, f"{direction}_{name}")
+        return own if own is not None else getattr(args, name)
+
+    def number(name: str, default: float) -> float:
+        value = flag(name)
+        return value if isinstance(value, float) else default
+
+    rate_kbps, queue_bytes = flag("rate_kbps"), flag("queue_bytes")
+    outages = flag("outage")
+    return LinkShape(
+        rate_bps=rate_kbps * 1000 if isinstance(rate_kbps, float) else None,
+        delay_ms=number("delay_ms", 0.0),
+        jitter_ms=number("jitter_ms", 0.0),
+        loss=number("loss", 0.0),
+        queue_bytes=int(queue_bytes) if isinstance(queue_bytes, float) else LinkShape.queue_bytes,
+        outages=tuple(outages) if isinstance(outages, list) else (),
+        reorder=bool(flag("reorder")),
+    )
+
+
+async def _serve(args: argparse.Namespace, impairment: Impairment) -> None:
+    proxy_type = TcpImpairProxy if args.protocol == "tcp" else UdpImpairProxy
+    proxy = proxy_type(args.listen, args.target, impairment, args.seed)
+    await proxy.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    def report(event: str) -> None:
+        counters = {"up": asdict(proxy.up), "down": asdict(proxy.down)}
+        print(json.dumps({"event": event, "port": proxy.port, **counters}), flush=True)
+
+    report("listening")
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), args.stats_every_s or None)
+            if not stop.is_set():
+                report("stats")
+    finally:
+        report("closed")
+        await proxy.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m loadtest.impair``: run one proxy until SIGINT or SIGTERM, printing JSON lines
+    of its counters: ``listening`` (with the port), ``stats`` every ``--stats-every-s``,
+    ``closed``. Exits 2 on a bad flag."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        impairment = Impairment(up=_shape(args, "up"), down=_shape(args, "down"))
+    except ValueError as error:
+        parser.error(str(error))
+    asyncio.run(_serve(args, impairment))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -30,6 +30,7 @@ import random
 import re
 import signal
 import socket
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from typing import Generic
@@ -123,6 +124,20 @@ class _Proxy:
         self.down = LinkCounters()
         self._outages: tuple[Outages, Outages] | None = None
         self._links = 0
+        #: The links of live connections or clients, up and down, for :meth:`reshape`.
+        self._live: tuple[weakref.WeakSet[Link[bytes]], weakref.WeakSet[Link[bytes]]] = (
+            weakref.WeakSet(),
+            weakref.WeakSet(),
+        )
+
+    def reshape(self, impairment: Impairment) -> None:
+        """Shape every link, the live ones and those to come, as ``impairment`` from now on
+        (:meth:`loadtest.link.Link.reshape`)."""
+        self.impairment = impairment
+        for link in self._live[0]:
+            link.reshape(impairment.up)
+        for link in self._live[1]:
+            link.reshape(impairment.down)
 
     def outage(self, duration_s: float, *, up: bool = True, down: bool = True) -> None:
         """Pass nothing, from now for ``duration_s`` seconds, in the directions chosen.
@@ -165,6 +180,8 @@ class _Proxy:
             )
             for i, name in enumerate(("up", "down"))
         )
+        self._live[0].add(up)
+        self._live[1].add(down)
         return up, down
 
 
@@ -439,11 +456,39 @@ class UdpPortMap:
         seed: int | str = 0,
         host: str = "127.0.0.1",
     ) -> None:
+        self.impairment = impairment
+        self.seed = seed
         self.proxies = {
             target: UdpImpairProxy((host, 0), target, impairment, f"{seed}/{i}")
             for i, target in enumerate(dict.fromkeys(targets))
         }
         self.host = host
+
+    async def cover(self, sdp: str) -> dict[Address, Address]:
+        """Start a proxy for each UDP candidate address of ``sdp`` that has none yet (a peer's
+        renegotiated offers name the same addresses, or new ones); :attr:`mapping`.
+
+        Raises:
+            OSError: a proxy cannot bind.
+        """
+        for line in sdp.splitlines():
+            match = _CANDIDATE.match(line)
+            if match is None or match["transport"].lower() != "udp":
+                continue
+            target = (_canonical(match["address"]), int(match["port"]))
+            if target not in self.proxies:
+                proxy = UdpImpairProxy(
+                    (self.host, 0), target, self.impairment, f"{self.seed}/{len(self.proxies)}"
+                )
+                await proxy.start()
+                self.proxies[target] = proxy
+        return self.mapping
+
+    def reshape(self, impairment: Impairment) -> None:
+        """Every proxy's link as ``impairment`` from now on (:meth:`UdpImpairProxy.reshape`)."""
+        self.impairment = impairment
+        for proxy in self.proxies.values():
+            proxy.reshape(impairment)
 
     async def start(self) -> dict[Address, Address]:
         """Start every proxy; :attr:`mapping`.

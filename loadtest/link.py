@@ -178,6 +178,15 @@ class Link(Generic[P]):
         self._wire: list[tuple[float, int, int, P]] = []
         self._sequence = 0
 
+    def reshape(self, shape: LinkShape) -> None:
+        """Take ``shape`` from now on: a link that gets worse or better mid-run. What is queued
+        stays queued (a smaller queue takes nothing more until it drains below its size), and the
+        chunk at the head keeps its departure time; the outage windows stay those of the start."""
+        self.shape = shape
+        self._delay_s = shape.delay_ms / 1000
+        self._jitter_s = shape.jitter_ms / 1000
+        self._rto_s = max(MIN_RTO_S, 2 * self._delay_s)
+
     def room(self) -> int | None:
         """Free bytes in the queue, or None when it is unbounded."""
         if self.shape.queue_bytes is None:

@@ -14,16 +14,16 @@ It is pure (no I/O, no clock of its own): :class:`LinkGovernor` is told the repo
 consumers' measured bitrates, and answers the layer each video consumer should forward. The
 transport applies the answer (:mod:`sfu.transport`).
 
-The link is over its capacity when two estimates in a row fall below what is sent (a healthy
-receive-side estimate follows the incoming rate and grows past it), or two receiver reports in a
-row lose more than a tenth. Then stepping down is immediate and as deep as needed to fit, lowest
-priority first, because a link over its capacity delays and loses the audio with the video.
-Stepping up is one step at a time, highest priority first, after
+The link is over its capacity when the estimate stays below 70 % of the video sent for 2 s (a
+healthy receive-side estimate follows the incoming rate and grows past it; a dip is a hiccup), or
+two receiver reports in a row lose more than a tenth. Then stepping down is immediate and as deep
+as needed to fit, lowest priority first, because a link over its capacity delays and loses the
+audio with the video. Stepping up is one step at a time, highest priority first, after
 :attr:`GovernorSettings.step_up_dwell_s` of a link with room for it. A receive-side estimate cannot
 grow much past what is received (it is capped near 1.5 x the incoming rate), so with video paused
 it never shows room for video again: the governor then probes, stepping up after a quiet period and
-stepping back down when loss or a new estimate says the step did not fit; each failed probe doubles
-the wait before the next (up to :attr:`GovernorSettings.probe_max_s`).
+stepping back down when loss or a falling estimate says the step did not fit; each failed probe
+doubles the wait before the next (up to :attr:`GovernorSettings.probe_max_s`).
 """
 
 from __future__ import annotations
@@ -44,16 +44,18 @@ class VideoLayer(StrEnum):
 class GovernorSettings:
     """The governor's constants (bits per second, seconds, fractions)."""
 
-    #: Kept for each audio consumer on top of the video (Opus at up to 32 kbit/s with FEC and
-    #: packet overhead).
-    audio_reserve_bps: int = 48_000
     #: Use at most this share of the estimate (the rest absorbs bursts: keyframes, retransmits).
     headroom: float = 0.85
-    #: The link is over its capacity when the estimate falls below this share of what is sent,
-    #: in two estimates in a row. A receive-side estimate follows the incoming rate when the
-    #: link keeps up (it grows up to 1.5 x that rate) and drops to 0.85 x the measured
-    #: throughput on over-use, so an estimate near the sending rate is a healthy one.
-    estimate_congested: float = 0.8
+    #: The link is over its capacity when the estimate stays below this share of the video
+    #: sent (REMB covers the video: only its m-lines carry abs-send-time) for
+    #: :attr:`estimate_low_s` and at least :attr:`estimate_low_count` estimates in a row. A
+    #: receive-side estimate follows the incoming rate when the link keeps up (it grows up to
+    #: 1.5 x that rate) and drops to 0.85 x the measured throughput on each over-use, so an
+    #: estimate near the sending rate is a healthy one, and one dip is a hiccup of the
+    #: receiver (a busy machine delays its reads as a queue would) rather than a trend.
+    estimate_congested: float = 0.7
+    estimate_low_s: float = 2.0
+    estimate_low_count: int = 3
     #: A loss fraction above this in two reports in a row means the link is over its capacity,
     #: whatever the estimate says.
     loss_congested: float = 0.10
@@ -68,8 +70,8 @@ class GovernorSettings:
     #: probe doubles it, up to :attr:`probe_max_s`.
     probe_s: float = 8.0
     probe_max_s: float = 64.0
-    #: A probe (a step up without room in the estimate) fails on loss, or on an estimate below
-    #: what is sent, within this long.
+    #: A probe (a step up without room in the estimate) fails on loss, or on a falling
+    #: estimate, within this long.
     probe_check_s: float = 3.0
 
 
@@ -125,8 +127,9 @@ class _Probe:
     key: str
     previous: VideoLayer
     at: float
-    #: How many estimates had come before it (the ones after judge it).
+    #: How many estimates had come before it (the ones after judge it), and the highest since.
     estimates: int
+    peak_bps: float = 0.0
 
 
 @dataclass
@@ -139,7 +142,6 @@ class LinkGovernor:
     """
 
     settings: GovernorSettings = field(default_factory=GovernorSettings)
-    audio_consumers: int = 0
     #: The receiver's latest estimate (bit/s; None: it sent no REMB yet), and how many came.
     estimate_bps: float | None = None
     estimates: int = 0
@@ -150,8 +152,9 @@ class LinkGovernor:
     #: Quiet time before the next probe (s; starts at :attr:`GovernorSettings.probe_s`).
     probe_wait_s: float = -1.0
     _probe: _Probe | None = None
-    #: The estimate count when the estimate was first seen below what is sent (None: it is not).
-    _low_since: int | None = None
+    #: The estimate count, time and estimate when the estimate was first seen below what is
+    #: sent (None: it is not).
+    _low_since: tuple[int, float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.probe_wait_s < 0:
@@ -173,23 +176,28 @@ class LinkGovernor:
         limit = self.settings.loss_congested
         return len(self.losses) == 2 and all(loss > limit for loss in self.losses)
 
-    def sending_bps(self, consumers: list[ConsumerDemand]) -> float:
-        """What the connection sends now (bit/s): its videos at their layers and the audio."""
-        s = self.settings
-        video = sum(c.bps(c.layer, s) for c in consumers)
-        return video + s.audio_reserve_bps * self.audio_consumers
+    def video_bps(self, consumers: list[ConsumerDemand]) -> float:
+        """The video the connection sends now (bit/s), at the consumers' layers."""
+        return sum(c.bps(c.layer, self.settings) for c in consumers)
 
-    def limit_bps(self, consumers: list[ConsumerDemand]) -> float | None:
+    def limit_bps(self, now: float, consumers: list[ConsumerDemand]) -> float | None:
         """What the videos may take while the link is over its capacity (bit/s); None while it
         is not (the estimate keeps up with what is sent, and loss is low)."""
         s = self.settings
         limits = []
         estimate = self.estimate_bps
-        if estimate is not None and estimate < s.estimate_congested * self.sending_bps(consumers):
+        if estimate is not None and estimate < s.estimate_congested * self.video_bps(consumers):
             if self._low_since is None:
-                self._low_since = self.estimates
-            if self.estimates > self._low_since:  # two estimates in a row say so
-                limits.append(estimate * s.headroom - s.audio_reserve_bps * self.audio_consumers)
+                self._low_since = (self.estimates, now, estimate)
+            count, since, first = self._low_since
+            # A rising estimate is a receiver ramping up again (after a pause or a step up it
+            # starts from what it last received), not a link over its capacity.
+            if (
+                self.estimates - count + 1 >= s.estimate_low_count
+                and now - since >= s.estimate_low_s
+                and estimate <= first * 1.05
+            ):
+                limits.append(estimate * s.headroom)
         else:
             self._low_since = None
         if self.congested:
@@ -200,10 +208,9 @@ class LinkGovernor:
 
     def room_bps(self) -> float | None:
         """What the videos may take as the estimate says (bit/s; None: no estimate yet)."""
-        s = self.settings
         if self.estimate_bps is None:
             return None
-        return self.estimate_bps * s.headroom - s.audio_reserve_bps * self.audio_consumers
+        return self.estimate_bps * self.settings.headroom
 
     def plan(self, now: float, consumers: list[ConsumerDemand]) -> dict[str, VideoLayer]:
         """The layer each consumer should forward now (only the ones that change).
@@ -218,7 +225,7 @@ class LinkGovernor:
         probe = self._probe
         if probe is not None and probe.key not in by_key:
             self._probe = probe = None
-        if probe is not None and self._probe_failed(now, probe, consumers):
+        if probe is not None and self._probe_failed(now, probe):
             changes[probe.key] = by_key[probe.key].layer = probe.previous
             self._probe = None
             self.probe_wait_s = min(self.probe_wait_s * 2, s.probe_max_s)
@@ -230,7 +237,7 @@ class LinkGovernor:
             self.probe_wait_s = s.probe_s
 
         demand = sum(c.bps(c.layer, s) for c in consumers)
-        limit = self.limit_bps(consumers)
+        limit = self.limit_bps(now, consumers)
         if limit is not None and demand > limit:
             for consumer in sorted(consumers, key=lambda c: c.priority):
                 while demand > limit and (lower := consumer.below()) is not None:
@@ -261,16 +268,17 @@ class LinkGovernor:
             return changes
         return changes
 
-    def _probe_failed(self, now: float, probe: _Probe, consumers: list[ConsumerDemand]) -> bool:
+    def _probe_failed(self, now: float, probe: _Probe) -> bool:
         """Whether a report after the probe says it did not fit: loss above
-        :attr:`GovernorSettings.loss_ok`, or an estimate below what is sent now."""
+        :attr:`GovernorSettings.loss_ok`, or an estimate falling (a receive-side estimator
+        lowers its estimate on over-use; after a pause it rises from what it last received,
+        so its level says nothing yet)."""
         s = self.settings
         if now - probe.at > s.probe_check_s:
             return False
         lossy = bool(self.losses) and self.losses[-1] > s.loss_ok
-        short = (
-            self.estimates > probe.estimates
-            and self.estimate_bps is not None
-            and self.estimate_bps < s.estimate_congested * self.sending_bps(consumers)
-        )
-        return lossy or short
+        falling = False
+        if self.estimates > probe.estimates and self.estimate_bps is not None:
+            probe.peak_bps = max(probe.peak_bps, self.estimate_bps)
+            falling = self.estimate_bps < 0.85 * probe.peak_bps
+        return lossy or falling

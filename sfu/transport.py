@@ -593,7 +593,6 @@ class SubscribeTransport(_Transport):
         for pid in [pid for pid in self._demands if pid not in self._slots]:
             del self._demands[pid]
             self._measured.pop(pid, None)
-        self.governor.audio_consumers = audio
         changes = self.governor.plan(now, demands)
         for pid, layer in changes.items():
             self._slots[pid][1].set_layer(layer)

@@ -535,6 +535,11 @@ class ClassroomClient(BreakoutCommands):
         """Start the subscribe connection; offers arrive at ``media_offer_listeners``."""
         await self.request("media.subscribe")
 
+    async def view_media(self, video: str | Sequence[str]) -> None:
+        """Say which videos this client shows (``media.view``): ``"all"``, ``"none"`` (audio
+        only) or the producer ids on screen; the SFU forwards no other video to it."""
+        await self.request("media.view", video=video if isinstance(video, str) else list(video))
+
     async def answer_media(self, version: int, sdp: str) -> None:
         """Answer subscribe offer ``version``."""
         await self.request("media.answer", version=version, sdp=sdp)

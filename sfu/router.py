@@ -200,6 +200,8 @@ class Consumer(MediaStreamTrack):
         #: Encoded bytes queued for the subscriber so far (its bitrate, measured by the
         #: subscribe connection's governor).
         self.bytes_queued = 0
+        #: The subscriber does not show this video (``media.view``): nothing is forwarded.
+        self.hidden = False
         self.attach(producer)
 
     def attach(self, producer: Producer) -> None:
@@ -221,7 +223,7 @@ class Consumer(MediaStreamTrack):
 
     def feed(self, packet: Any) -> None:
         """Queue one encoded frame (called by the producer for every frame)."""
-        if self.readyState != "live" or self.layer is VideoLayer.PAUSED:
+        if self.readyState != "live" or self.layer is VideoLayer.PAUSED or self.hidden:
             return
         if self.layer is VideoLayer.BASE and packet.opaque:
             return  # above the base temporal layer: nothing in the base refers to it
@@ -244,6 +246,19 @@ class Consumer(MediaStreamTrack):
             else:
                 self._queue.put_nowait(packet)
 
+    def set_hidden(self, hidden: bool) -> None:
+        """Forward nothing while the subscriber does not show this video (video only); shown
+        again, it restarts at a keyframe, requested now."""
+        if self.kind != "video" or hidden is self.hidden:
+            return
+        self.hidden = hidden
+        if hidden:
+            while not self._queue.empty():
+                self._queue.get_nowait()
+        elif self.layer is not VideoLayer.PAUSED:
+            self.hold_until_keyframe()
+            self.request_keyframe()
+
     def set_layer(self, layer: VideoLayer) -> None:
         """Forward ``layer`` from now on (video). Pausing drops what is queued; resuming waits
         for a keyframe, which is requested now, so the subscriber's picture restarts cleanly."""
@@ -255,7 +270,7 @@ class Consumer(MediaStreamTrack):
         if layer is VideoLayer.PAUSED:
             while not self._queue.empty():
                 self._queue.get_nowait()
-        elif paused:
+        elif paused and not self.hidden:
             self.hold_until_keyframe()
             self.request_keyframe()
 

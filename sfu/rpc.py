@@ -32,7 +32,17 @@ import msgpack
 
 #: The Worker methods a node may call (the interface :class:`signaling.media.MediaSession` uses).
 METHODS = frozenset(
-    {"publish", "unpublish", "subscribe", "answer", "candidate", "restrict", "move", "close_peer"}
+    {
+        "publish",
+        "unpublish",
+        "subscribe",
+        "answer",
+        "candidate",
+        "restrict",
+        "move",
+        "view",
+        "close_peer",
+    }
 )
 #: The path prefix of the RPC endpoint; the worker's id follows.
 PATH = "/rpc/"

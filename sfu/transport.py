@@ -417,6 +417,8 @@ class SubscribeTransport(_Transport):
         self._measured: dict[str, tuple[float, int]] = {}  # producer id -> (when, bytes)
         self._last_rtcp: object = None
         self._governing: asyncio.Task[None] | None = None
+        #: The videos the client shows (``media.view``): "all", "none" or producer ids.
+        self.video: str | frozenset[str] = "all"
         router.listen(self.update)
 
     def update(self) -> None:
@@ -470,6 +472,7 @@ class SubscribeTransport(_Transport):
             if pid in self._slots:
                 continue
             self._slots[pid] = self._attach(producer)
+            self._slots[pid][1].set_hidden(not self._shown(pid))
             changed = True
         if not changed:
             # Nothing new; and no first offer without an m-line (an SDP whose BUNDLE group
@@ -534,6 +537,15 @@ class SubscribeTransport(_Transport):
         transceiver.sender._handle_rtcp_packet = heard  # type: ignore[method-assign]
         return transceiver, consumer
 
+    def view(self, video: str | frozenset[str]) -> None:
+        """Forward only the videos the client shows (``"all"``, ``"none"`` or producer ids)."""
+        self.video = video
+        for pid, (_, consumer) in self._slots.items():
+            consumer.set_hidden(not self._shown(pid))
+
+    def _shown(self, pid: str) -> bool:
+        return self.video == "all" or (not isinstance(self.video, str) and pid in self.video)
+
     # -- the subscriber's link (sfu.congestion) ---------------------------------------------------
 
     def _heard(self, packet: Any) -> None:
@@ -566,10 +578,8 @@ class SubscribeTransport(_Transport):
         """Measure the video consumers' bitrates, let the governor decide their layers, apply
         the changes and tell :attr:`on_layers`; returns the changes ({producer id: layer})."""
         demands = []
-        audio = 0
         for pid, (_, consumer) in self._slots.items():
-            if consumer.kind != "video":
-                audio += 1
+            if consumer.kind != "video" or consumer.hidden:
                 continue
             demand = self._demands.get(pid)
             if demand is None:

@@ -32,6 +32,8 @@ class Peer:
     blocked: frozenset[str] = frozenset()
     publish: PublishTransport | None = None
     subscribe: SubscribeTransport | None = None
+    #: The videos the client shows (``media.view``): "all", "none" or producer ids.
+    video: str | frozenset[str] = "all"
 
 
 class Worker:
@@ -123,6 +125,7 @@ class Worker:
             peer.subscribe = SubscribeTransport(peer.router, identity, self.ice_servers, send_offer)
             if send_layers is not None:
                 peer.subscribe.on_layers = send_layers
+            peer.subscribe.view(peer.video)
             peer.subscribe.announced_ip = self.announced_ip
             peer.subscribe.max_remote_addresses = self.ice_max_addresses
         peer.subscribe.update()
@@ -149,6 +152,17 @@ class Worker:
         peer.blocked = frozenset(blocked)
         if peer.publish is not None and not peer.publish.closed:
             peer.publish.restrict(peer.blocked)
+
+    async def view(self, peer_id: str, video: str | list[str]) -> None:
+        """The videos the peer's client shows: ``"all"``, ``"none"`` (audio only) or those
+        producer ids (the tiles on its screen); the others are not forwarded to it, audio
+        always is. Kept for a subscribe connection started later. Unknown peers are ignored."""
+        peer = self.peers.get(peer_id)
+        if peer is None:
+            return
+        peer.video = video if isinstance(video, str) else frozenset(video)
+        if peer.subscribe is not None and not peer.subscribe.closed:
+            peer.subscribe.view(peer.video)
 
     async def move(self, peer_id: str, router_id: str) -> None:
         """Move the peer to Router ``router_id`` (a breakout room or back): its producers go

@@ -26,7 +26,14 @@ SESSION_TYPES: frozenset[str] = frozenset({"join", "ping"})
 
 #: Client -> server media signaling types (SDP for the SFU; :mod:`signaling.media`).
 MEDIA_TYPES: frozenset[str] = frozenset(
-    {"media.publish", "media.unpublish", "media.subscribe", "media.answer", "media.candidate"}
+    {
+        "media.publish",
+        "media.unpublish",
+        "media.subscribe",
+        "media.answer",
+        "media.candidate",
+        "media.view",
+    }
 )
 
 #: Client -> server requests about a board that change nothing in the room (answered on ``/ws``).
@@ -101,6 +108,8 @@ class MediaFrame:
     candidate: str | None = None
     sdp_mid: str | None = None
     source: str | None = None
+    #: ``media.view``: ``"all"``, ``"none"`` or the producer ids whose video the client shows.
+    video: str | tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +332,28 @@ def decode(frame: bytes) -> ClientMessage:
     return CommandFrame(ref, cls(**kwargs))
 
 
+#: Most producer ids a ``media.view`` names (a page of tiles, and the screen shares).
+MAX_VIEW_PRODUCERS = 64
+
+
+def _video(msg: Mapping[str, Any]) -> str | tuple[str, ...]:
+    if "video" not in msg:
+        raise MissingField("video is required", field="video")
+    video = msg["video"]
+    if video in ("all", "none"):
+        return str(video)
+    if (
+        not isinstance(video, list)
+        or len(video) > MAX_VIEW_PRODUCERS
+        or not all(isinstance(p, str) and 0 < len(p) <= 64 for p in video)
+    ):
+        raise BadFieldType(
+            f'video is "all", "none" or a list of at most {MAX_VIEW_PRODUCERS} producer ids',
+            field="video",
+        )
+    return tuple(dict.fromkeys(video))
+
+
 #: Largest SDP accepted (bytes of UTF-8).
 MAX_SDP_BYTES = 64 * 1024
 _SOURCES = frozenset({"camera", "microphone", "screen"})
@@ -350,6 +381,8 @@ def decode_media(msg: Mapping[str, Any], ref: int) -> MediaFrame:
         return MediaFrame(t, ref)
     if t == "media.candidate":
         return _candidate(msg, ref)
+    if t == "media.view":
+        return MediaFrame(t, ref, video=_video(msg))
     if t == "media.unpublish":
         source = msg.get("source")
         if source is None:

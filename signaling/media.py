@@ -128,6 +128,11 @@ class MediaSession:
             if frame.type == "media.subscribe":
                 await self._subscribe()
                 return encode_ack(frame.ref, [])
+            if frame.type == "media.view":
+                assert frame.video is not None
+                video = frame.video if isinstance(frame.video, str) else list(frame.video)
+                await self.worker.view(self.peer_id, video)
+                return encode_ack(frame.ref, [])
             if frame.type == "media.candidate":
                 assert frame.transport is not None and frame.candidate is not None
                 await self.worker.candidate(

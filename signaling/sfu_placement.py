@@ -207,6 +207,11 @@ class PlacedWorkers:
         if remote is not None:
             await self._call(remote, "restrict", peer_id=peer_id, blocked=sorted(blocked))
 
+    async def view(self, peer_id: str, video: str | list[str]) -> None:
+        remote = self._remote_of(peer_id)
+        if remote is not None:
+            await self._call(remote, "view", peer_id=peer_id, video=video)
+
     async def move(self, peer_id: str, router_id: str) -> None:
         remote = self._remote_of(peer_id)
         if remote is not None:

@@ -62,7 +62,9 @@ class SlowWorker:
         self.called = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def subscribe(self, peer_id: str, router_id: str, identity: str, offer: Any) -> None:
+    async def subscribe(
+        self, peer_id: str, router_id: str, identity: str, offer: Any, layers: Any = None
+    ) -> None:
         self.calls.append(("subscribe", router_id))
         self.called.set()
         await self.release.wait()

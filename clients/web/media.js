@@ -198,6 +198,11 @@ export class MediaSession {
     /** @type {Map<string, "all"|"base"|"paused">} videos our link cannot take in full, by
      * producer id (`media.layers`; absent: all) */
     this.layers = new Map();
+    /** Whether the user paused everyone else's video (sound only): one click, `media.view`. */
+    this.othersVideoPaused = false;
+    /** @type {string[]|null} the producer ids of the video tiles on screen (null: not known) */
+    this.visibleVideos = null;
+    this.sentView = "all";
 
     /** @type {Quality} */
     this.quality = NO_QUALITY;
@@ -353,6 +358,35 @@ export class MediaSession {
   // -- publishing ---------------------------------------------------------------------------------
 
   /** Whether a source is on: published (or being published) and not disabled. */
+  /** Pause (or show again) everyone else's video, keeping their sound. */
+  setOthersVideoPaused(paused) {
+    this.othersVideoPaused = paused;
+    this.sendView();
+    this.onChange();
+  }
+
+  /**
+   * The video tiles on screen changed: the SFU sends only those videos (a phone showing two
+   * tiles does not pull sixteen streams).
+   * @param {string[]|null} producerIds
+   */
+  setVisibleVideos(producerIds) {
+    this.visibleVideos = producerIds;
+    this.sendView();
+  }
+
+  /** Tell the SFU which videos this page shows (`media.view`), when that changed. */
+  sendView() {
+    if (!this.subscribed) return;
+    const video = this.othersVideoPaused ? "none" : this.visibleVideos === null ? "all" : [...this.visibleVideos].sort();
+    const key = JSON.stringify(video);
+    if (key === JSON.stringify(this.sentView)) return;
+    this.sentView = video;
+    this.request("media.view", { video }, "Choose videos").catch(() => {
+      if (JSON.stringify(this.sentView) === key) this.sentView = null; // sent again next time
+    });
+  }
+
   isOn(source) {
     const track = this.local[source];
     return Boolean(track && track.enabled && track.readyState === "live");
@@ -539,10 +573,12 @@ export class MediaSession {
     this.subscribePc = pc;
     this.subscribed = false;
     pc.addEventListener("track", () => this.onChange());
+    this.sentView = "all"; // a new connection starts with every video
     this.request("media.subscribe", {}, "Receive video").then(
       () => {
         // Offers follow once someone else publishes.
         if (pc === this.subscribePc) this.subscribed = true;
+        this.sendView();
       },
       (err) => {
         if (pc === this.subscribePc) this.onError(describeError(err, "Receive video"));

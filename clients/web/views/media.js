@@ -35,13 +35,15 @@ export function tilesOf(media, model) {
   for (const remote of media.remote.values()) {
     if (remote.source === "screen") {
       screens.push({ key: `screen:${remote.producer_id}`, identity: remote.identity, source: "screen", local: false,
-        video: remote.track, audio: null, layer: media.layers.get(remote.producer_id) ?? "all" });
+        video: remote.track, audio: null, videoProducer: remote.producer_id,
+        layer: media.layers.get(remote.producer_id) ?? "all" });
       continue;
     }
     const tile = people.get(remote.identity) ??
       { key: `camera:${remote.identity}`, identity: remote.identity, source: "camera", local: false, video: null, audio: null };
     if (remote.kind === "video") {
       tile.video = remote.track;
+      tile.videoProducer = remote.producer_id;
       tile.layer = media.layers.get(remote.producer_id) ?? "all";
     } else tile.audio = remote.track;
     people.set(remote.identity, tile);
@@ -74,16 +76,18 @@ export function tilesOf(media, model) {
  * never shows a frozen last frame: it shows the name and this reason.
  * The SFU pausing it for this participant's slow link (`media.layers`) is said as such.
  * @param {{name: string, source: string, local: boolean, layer?: string}} tile
- * @param {{muted: string[], blocked: boolean, stalled: boolean}} state
- * @returns {{why: ""|"muted"|"lecture"|"link"|"stalled", text: string}}
+ * @param {{muted: string[], blocked: boolean, stalled: boolean, mine?: boolean}} state  `mine`:
+ *   this participant paused others' video
+ * @returns {{why: ""|"muted"|"lecture"|"mine"|"link"|"stalled", text: string}}
  */
-export function pausedReason(tile, { muted, blocked, stalled }) {
+export function pausedReason(tile, { muted, blocked, stalled, mine = false }) {
   if (tile.local) return { why: "", text: "" };
   const video = tile.source === "screen" ? "screen share" : "camera";
   if (muted.includes("camera") || (tile.source === "screen" && muted.includes("screen"))) {
     return { why: "muted", text: `The staff turned off ${tile.name}'s ${video}.` };
   }
   if (blocked) return { why: "lecture", text: `Lecture mode: only the staff share video, so ${tile.name}'s ${video} is paused.` };
+  if (mine) return { why: "mine", text: `You paused others' video: ${tile.name}'s sound goes on.` };
   if (tile.layer === "paused") {
     return { why: "link", text: `Video paused: your connection is too slow for ${tile.name}'s ${video} right now. Sound goes on; the picture comes back by itself.` };
   }
@@ -146,6 +150,10 @@ export function mountMedia(root, ctx) {
     text: "Check camera and microphone", onclick: () => showDeviceCheck().catch(() => ctx.toasts.error("connect_failed", "")) });
   const enableSound = el("button", { type: "button", class: "btn btn-small btn-primary", testid: "media-enable-sound",
     text: "Enable sound", hidden: true, onclick: () => playAll() });
+  // One click to sound only: the SFU stops sending everyone else's video (media.view).
+  const pauseVideo = el("button", { type: "button", class: "btn btn-small toggle", testid: "media-pause-video",
+    "aria-pressed": "false", text: "Pause others' video",
+    onclick: () => media.setOthersVideoPaused(!media.othersVideoPaused) });
   const muteAllMics = el("button", { type: "button", class: "btn btn-small toggle", testid: "media-mute-all-microphones",
     "aria-pressed": "false", onclick: () => run(commands.muteMedia(null, "microphone", !model.mediaMutedAll.has("microphone"))) });
   const clearSpotlight = el("button", { type: "button", class: "btn btn-small", testid: "media-clear-spotlight",
@@ -167,13 +175,33 @@ export function mountMedia(root, ctx) {
       quality,
       empty,
       staffControls,
-      el("div", { class: "controls media-controls" }, ...toggles.map((t) => t.button), checkDevices, enableSound)),
+      el("div", { class: "controls media-controls" }, ...toggles.map((t) => t.button), pauseVideo, checkDevices,
+        enableSound)),
     problem,
     notice,
     tiles,
   );
 
   let soundBlocked = false;
+
+  // Receiver-driven video: the SFU sends only the videos whose tiles are on screen (scrolled into
+  // view), like adaptive streams elsewhere; while every tile is visible it sends all of them.
+  const visible = new Set();
+  let viewTimer = 0;
+  const onScreen = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      if (entry.isIntersecting) visible.add(entry.target);
+      else visible.delete(entry.target);
+    }
+    clearTimeout(viewTimer);
+    viewTimer = setTimeout(sendVisible, 250);
+  });
+  function sendVisible() {
+    const videoTiles = [...tiles.children].filter((node) => node.isConnected && node.tileState?.tile.videoProducer);
+    for (const node of visible) if (!node.isConnected) visible.delete(node);
+    const shown = videoTiles.filter((node) => visible.has(node));
+    media.setVisibleVideos(shown.length === videoTiles.length ? null : shown.map((node) => node.tileState.tile.videoProducer));
+  }
 
   /** Browsers refuse to autoplay sound before the user touches the page: then offer a button. */
   function play(element) {
@@ -267,7 +295,8 @@ export function mountMedia(root, ctx) {
     // hidden tab presents no frames, so it cannot tell.
     const stalled = Boolean(tile.video) && !tile.local && tile.source === "camera" && !document.hidden &&
       performance.now() - (node.lastFrameAt ?? 0) > STALL_MS;
-    const paused = tile.video ? pausedReason(tile, { muted, blocked, stalled }) : { why: "", text: "" };
+    const mine = media.othersVideoPaused && !tile.local;
+    const paused = tile.video ? pausedReason(tile, { muted, blocked, stalled, mine }) : { why: "", text: "" };
     const { video, avatar, why } = node.parts;
     // A paused picture is covered, not hidden: a hidden <video> presents no frames, so it could
     // never be seen to come back.
@@ -316,8 +345,16 @@ export function mountMedia(root, ctx) {
     problem.hidden = !media.problem;
     problemText.textContent = media.problem ? explain(media.problem.code).sentence : "";
     enableSound.hidden = !soundBlocked;
+    pauseVideo.textContent = media.othersVideoPaused ? "Show others' video" : "Pause others' video";
+    pauseVideo.setAttribute("aria-pressed", String(media.othersVideoPaused));
     const items = tilesOf(media, model);
     reconcile(tiles, items, (t) => t.key, createTile, updateTile);
+    for (const node of tiles.children) {
+      if (node.tileState?.tile.videoProducer && !node.observed) {
+        node.observed = true;
+        onScreen.observe(node);
+      }
+    }
     empty.hidden = items.length > 0;
     tiles.hidden = items.length === 0;
   }

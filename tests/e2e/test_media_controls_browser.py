@@ -170,6 +170,34 @@ def test_teacher_mutes_a_students_camera_and_the_sfu_stops_then_resumes_forwardi
     expect_clean_finish(guard, teacher, ada)
 
 
+def test_a_student_pauses_others_video_in_one_click_and_keeps_their_sound(
+    open_tab: Callable[..., Tab], e2e_artifacts: Path
+) -> None:
+    guard = LoopbackGuard()
+    teacher, ada = open_class(open_tab, guard)
+    start_camera(teacher)
+    teacher.by("media-microphone").click()
+    teacher_tile = tile(ada, "t-rivera", "camera")
+    expect(teacher_tile).to_have_attribute("data-video", "playing", timeout=WAIT_MS)
+    expect_decoding(ada, "t-rivera", "camera")
+
+    # Sound only, in one click: the SFU stops sending the video (media.view), not the sound.
+    ada.by("media-pause-video").click()
+    expect(ada.by("media-pause-video")).to_have_attribute("aria-pressed", "true")
+    expect(ada.by("media-pause-video")).to_have_text("Show others' video")
+    frozen = expect_frames_stop(ada, "t-rivera", "camera")
+    expect(teacher_tile).to_have_attribute("data-paused", "mine", timeout=WAIT_MS)
+    expect(teacher_tile).to_contain_text("You paused others' video")
+    expect_hearing(ada, "t-rivera")
+    ada.screenshot(e2e_artifacts, "media-others-video-paused")
+
+    ada.by("media-pause-video").click()
+    expect(ada.by("media-pause-video")).to_have_attribute("aria-pressed", "false")
+    expect_frames_resume(ada, "t-rivera", frozen, "camera")
+    expect(teacher_tile).to_have_attribute("data-paused", "", timeout=WAIT_MS)
+    expect_clean_finish(guard, teacher, ada)
+
+
 def test_lecture_mode_stops_a_students_video_and_refuses_her_publish_until_permitted(
     open_tab: Callable[..., Tab], e2e_artifacts: Path
 ) -> None:

@@ -92,6 +92,10 @@ class MediaSession:
         # What the worker was last told: blocked sources and Router (None: nothing yet).
         self._blocked: frozenset[str] | None = None
         self._router: str | None = None
+        #: The videos the client shows (``media.view``), told to the worker once it subscribes
+        #: (and again after a ``media.reset``).
+        self._view: str | list[str] = "all"
+        self._subscribed = False
         self._lock = asyncio.Lock()
         self._sync: asyncio.Task[None] | None = None
         self._watching = False
@@ -130,8 +134,9 @@ class MediaSession:
                 return encode_ack(frame.ref, [])
             if frame.type == "media.view":
                 assert frame.video is not None
-                video = frame.video if isinstance(frame.video, str) else list(frame.video)
-                await self.worker.view(self.peer_id, video)
+                self._view = frame.video if isinstance(frame.video, str) else list(frame.video)
+                if self._subscribed:
+                    await self.worker.view(self.peer_id, self._view)
                 return encode_ack(frame.ref, [])
             if frame.type == "media.candidate":
                 assert frame.transport is not None and frame.candidate is not None
@@ -182,6 +187,9 @@ class MediaSession:
                 self.peer_id, router, self.participant.identity, self._offer, self._layers
             )
             self._router = router
+            self._subscribed = True
+            if self._view != "all":
+                await self.worker.view(self.peer_id, self._view)
         # A move folded while the worker answered found no Router to compare with: check now.
         self._schedule_sync()
 
@@ -221,6 +229,7 @@ class MediaSession:
         """The worker holding this connection's media is gone: forget what it was told and ask
         the client to publish and subscribe again (``media.reset``)."""
         self._blocked = self._router = None
+        self._subscribed = False
         self._send(pack({"t": "media.reset", "reason": reason}))
 
     def _layers(self, producers: dict[str, str]) -> None:

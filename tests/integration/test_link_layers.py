@@ -128,3 +128,11 @@ async def test_a_client_receives_only_the_videos_it_shows_and_always_the_sound(
     await student.view_media("all")
     await flowing(watcher, camera)
     assert not student.media_layers  # nothing was paused for the link
+
+    # Said before subscribing, it holds once the subscribe connection starts.
+    listener = await joined(sfu, peers, "listener", can_subscribe=True)
+    await listener.view_media("none")
+    ears = await watching(listener, peers)
+    await flowing(ears, microphone)
+    await asyncio.sleep(1.0)
+    assert ears.frames[camera] == 0

@@ -9,6 +9,7 @@ packet both ways crosses the shaped link), while a second subscriber's does not.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 

@@ -87,7 +87,7 @@ export function pausedReason(tile, { muted, blocked, stalled, mine = false }) {
     return { why: "muted", text: `The staff turned off ${tile.name}'s ${video}.` };
   }
   if (blocked) return { why: "lecture", text: `Lecture mode: only the staff share video, so ${tile.name}'s ${video} is paused.` };
-  if (mine) return { why: "mine", text: `You paused others' video: ${tile.name}'s sound goes on.` };
+  if (mine) return { why: "mine", text: "You paused others' video; sound goes on." };
   if (tile.layer === "paused") {
     return { why: "link", text: `Video paused: your connection is too slow for ${tile.name}'s ${video} right now. Sound goes on; the picture comes back by itself.` };
   }

@@ -88,9 +88,7 @@ export function pausedReason(tile, { muted, blocked, stalled, mine = false }) {
   }
   if (blocked) return { why: "lecture", text: `Lecture mode: only the staff share video, so ${tile.name}'s ${video} is paused.` };
   if (mine) return { why: "mine", text: "You paused others' video; sound goes on." };
-  if (tile.layer === "paused") {
-    return { why: "link", text: `Video paused: your connection is too slow for ${tile.name}'s ${video} right now. Sound goes on; the picture comes back by itself.` };
-  }
+  if (tile.layer === "paused") return { why: "link", text: "Video paused: your connection is slow. Sound goes on." };
   if (stalled) return { why: "stalled", text: `No picture is coming from ${tile.name}: their camera stopped or their connection dropped.` };
   return { why: "", text: "" };
 }

@@ -208,6 +208,9 @@ class Consumer(MediaStreamTrack):
         """Forward ``producer`` (same kind) from its next keyframe on, which is requested now."""
         self.detach()
         self.producer = producer
+        # Another producer (a reused m-line): what the link let through of the last one says
+        # nothing of this one, and the client knows this one at "all" (sfu.congestion decides).
+        self.layer = VideoLayer.ALL
         producer.consumers.add(self)
         self.hold_until_keyframe()
         producer.request_keyframe()

@@ -274,3 +274,17 @@ async def test_a_base_layer_consumer_forwards_only_frames_of_temporal_layer_0() 
     await settle()
     assert await drained(consumer) == [9, 13]  # no keyframe wait: the base never stopped
     await source.close()
+
+
+async def test_a_consumer_pointed_at_another_producer_starts_at_all_again() -> None:
+    first, _, _ = producer()
+    second, track, _ = producer()
+    consumer = first.consume()
+    consumer.set_layer(VideoLayer.PAUSED)
+    consumer.attach(second)  # the m-line is reused for another camera
+    assert consumer.layer is VideoLayer.ALL
+    track.push(1, True)
+    await settle()
+    assert await drained(consumer) == [1]
+    await first.close()
+    await second.close()

@@ -5,12 +5,18 @@ a :class:`UdpImpairProxy` in front of a media address, and each direction of the
 its own bottleneck, described by a :class:`~loadtest.link.LinkShape`: rate, delay, jitter, loss,
 queue and outages. ``up`` is client -> target, ``down`` is target -> client
 (:class:`~loadtest.link.Impairment`). The model, and how TCP "loss" becomes a retransmission
-delay, is :mod:`loadtest.link`; these classes feed it from sockets, one timer per direction.
+delay, is :mod:`loadtest.link`; these classes feed it from sockets, one timer per link.
+
+By default each connection (TCP) or client address (UDP) gets a queue and a rate of its own (the
+proxy's outages stop them all). A learner has one bottleneck: give the proxies of their
+WebSocket and of their media the same :class:`Bottleneck`, and all their chunks share one queue,
+one rate and one outage schedule each way, control frames queueing behind media bytes as on a
+real phone link.
 
 TCP is shaped in segments of at most :data:`SEGMENT_BYTES`. Every random draw comes from a
-``random.Random`` seeded from the proxy's ``seed``, one stream per direction of each connection
-(TCP) or client address (UDP) in the order they appear, so the same traffic draws the same
-losses and jitter.
+``random.Random`` seeded from the proxy's (or the bottleneck's) ``seed``, one stream per
+direction of each connection or client address in the order they appear, so the same traffic
+draws the same losses and jitter.
 
 :func:`rewrite_candidates` and :class:`UdpPortMap` put the UDP proxies on an aiortc peer's media
 path: start one proxy per ICE candidate address of the remote side and rewrite the SDP's
@@ -33,11 +39,11 @@ import socket
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
-from typing import Generic
 
-from loadtest.link import Drop, Impairment, Link, LinkCounters, LinkShape, Outages, P
+from loadtest.link import Drop, Flow, Impairment, Link, LinkCounters, LinkShape, Outages
 
 __all__ = [
+    "Bottleneck",
     "Impairment",
     "LinkCounters",
     "LinkShape",
@@ -56,22 +62,26 @@ _READS_PER_WAKEUP = 64
 Address = tuple[str, int]
 
 
-class _Wire(Generic[P]):
-    """A :class:`Link` on the event loop: one timer at its next wake-up, ``deliver`` called with
-    each payload as it arrives, and a waiter for room in the queue (TCP's backpressure)."""
+#: What a wire carries: where the chunk is delivered on arrival, and its bytes.
+_Chunk = tuple[Callable[[bytes], None], bytes]
 
-    def __init__(self, link: Link[P], deliver: Callable[[P], None]) -> None:
+
+class _Wire:
+    """A :class:`Link` on the event loop, for the flows that cross it: one timer at its next
+    wake-up, each chunk delivered to its own destination as it arrives, and the readers waiting
+    for room in the queue (TCP's backpressure)."""
+
+    def __init__(self, link: Link[_Chunk]) -> None:
         self.link = link
-        self._deliver = deliver
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
-        self._room_for = 0
-        self._room: asyncio.Future[None] | None = None
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
 
-    def send(self, payload: P, size: int) -> Drop | None:
-        """Offer a chunk now and deliver whatever that lets through; what dropped it, or None."""
+    def send(self, flow: Flow, deliver: Callable[[bytes], None], data: bytes) -> Drop | None:
+        """Offer a chunk of ``flow`` now and deliver whatever that lets through; what dropped
+        it, or None."""
         now = self._loop.time()
-        verdict = self.link.offer(payload, size, now)
+        verdict = self.link.offer((deliver, data), len(data), now, flow)
         self._run(now)
         return verdict
 
@@ -80,9 +90,9 @@ class _Wire(Generic[P]):
         room = self.link.room()
         if room is None or room >= size:
             return
-        self._room_for = size
-        self._room = self._loop.create_future()
-        await self._room
+        room_made = self._loop.create_future()
+        self._waiting.append((size, room_made))
+        await room_made
 
     def close(self) -> None:
         if self._timer is not None:
@@ -97,13 +107,19 @@ class _Wire(Generic[P]):
         self._run(now)
 
     def _run(self, now: float) -> None:
-        for payload in self.link.advance(now):
-            self._deliver(payload)
-        room = self.link.room()
-        if self._room is not None and (room is None or room >= self._room_for):
-            if not self._room.done():
-                self._room.set_result(None)
-            self._room = None
+        for deliver, data in self.link.advance(now):
+            deliver(data)
+        if self._waiting:
+            room = self.link.room()
+            waiting = []
+            for size, room_made in self._waiting:
+                if room_made.done():
+                    continue  # its reader was cancelled
+                if room is None or room >= size:
+                    room_made.set_result(None)
+                else:
+                    waiting.append((size, room_made))
+            self._waiting = waiting
         when = self.link.next_wakeup()
         if self._timer is not None and self._timer.when() != when:
             self._timer.cancel()
@@ -112,39 +128,192 @@ class _Wire(Generic[P]):
             self._timer = self._loop.call_at(when, self._fire)
 
 
-class _Proxy:
-    """What both proxies share: the impairment, the seeded links, counters and outages."""
+class _Path:
+    """One flow's way across a wire: what a connection (TCP) or client (UDP) sends one way, and
+    where it arrives. A path owns its wire (and closes it) unless the wire is shared."""
 
-    def __init__(self, target: Address, impairment: Impairment, seed: int | str) -> None:
-        self.target = target
-        self.impairment = impairment
+    def __init__(
+        self, wire: _Wire, flow: Flow, deliver: Callable[[bytes], None], *, owned: bool
+    ) -> None:
+        self.wire = wire
+        self._flow = flow
+        self._deliver = deliver
+        self._owned = owned
+
+    @property
+    def shape(self) -> LinkShape:
+        return self.wire.link.shape
+
+    def send(self, data: bytes) -> Drop | None:
+        """Offer ``data`` (a datagram, a segment, or b"" for TCP's end of stream) now."""
+        return self.wire.send(self._flow, self._deliver, data)
+
+    async def wait_for_room(self, size: int) -> None:
+        await self.wire.wait_for_room(size)
+
+    def close(self) -> None:
+        """Stop the wire's timer if it is this path's own; a shared wire goes on for the others
+        (and delivers what is left of this flow to its closed socket, which drops it)."""
+        if self._owned:
+            self.wire.close()
+
+
+class Bottleneck:
+    """One bottleneck per direction, shared by every connection and client of the proxies given
+    it (``bottleneck=``): a learner's one phone link, crossed by their WebSocket (a
+    :class:`TcpImpairProxy`) and their media (a :class:`UdpPortMap`) alike. All their chunks go
+    through the same up :class:`~loadtest.link.Link` and the same down one: one queue, one rate,
+    one outage schedule (the model: :mod:`loadtest.link`), and each chunk is delivered to its own
+    socket. Without a bottleneck, each connection or client gets links of its own.
+
+    Each connection or client is a :class:`~loadtest.link.Flow` with its own random stream,
+    seeded from ``seed`` and the order in which flows appear on the bottleneck (the proxies'
+    seeds are not used). Counters :attr:`up` and :attr:`down` sum every flow; each proxy counts
+    its own too. The outage windows of ``impairment`` count from the first proxy's ``start()``.
+
+    Usage::
+
+        link = Bottleneck(Impairment.symmetric(LinkShape(rate_bps=400_000, delay_ms=80)), seed=1)
+        websocket = TcpImpairProxy(target=node, bottleneck=link)
+        media = UdpPortMap((), bottleneck=link)
+        await websocket.start()
+        ...
+        link.outage(2.0)  # the train enters a tunnel: both stop
+    """
+
+    def __init__(self, impairment: Impairment | None = None, seed: int | str = 0) -> None:
+        self.impairment = impairment or Impairment()
         self.seed = seed
+        self.up = LinkCounters()
+        self.down = LinkCounters()
+        self._wires: tuple[_Wire, _Wire] | None = None
+        self._outages: tuple[Outages, Outages] = (Outages(0.0), Outages(0.0))
+        self._flows = 0
+
+    def start(self) -> None:
+        """Start the clock, once (proxies call it from their ``start``): the outage windows
+        count from the first call.
+
+        Raises:
+            RuntimeError: no event loop is running.
+        """
+        if self._wires is not None:
+            return
+        started = asyncio.get_running_loop().time()
+        self._outages = (
+            Outages(started, self.impairment.up.outages),
+            Outages(started, self.impairment.down.outages),
+        )
+        self._wires = (
+            _Wire(Link[_Chunk](self.impairment.up, outages=self._outages[0], counters=self.up)),
+            _Wire(Link[_Chunk](self.impairment.down, outages=self._outages[1], counters=self.down)),
+        )
+
+    def reshape(self, impairment: Impairment) -> None:
+        """Shape both directions as ``impairment`` from now on, for every flow
+        (:meth:`loadtest.link.Link.reshape`)."""
+        self.impairment = impairment
+        if self._wires is not None:
+            self._wires[0].link.reshape(impairment.up)
+            self._wires[1].link.reshape(impairment.down)
+
+    def outage(self, duration_s: float, *, up: bool = True, down: bool = True) -> None:
+        """Pass nothing, from now for ``duration_s`` seconds, in the directions chosen: every
+        flow stops (datagrams dropped, segments held).
+
+        Raises:
+            RuntimeError: no proxy on it is started.
+        """
+        self._started()
+        now = asyncio.get_running_loop().time()
+        for chosen, direction in zip((up, down), self._outages, strict=True):
+            if chosen:
+                direction.add(now, duration_s)
+
+    def _paths(
+        self,
+        *,
+        reliable: bool,
+        counters: tuple[LinkCounters, LinkCounters],
+        deliver: tuple[Callable[[bytes], None], Callable[[bytes], None]],
+    ) -> tuple[_Path, _Path]:
+        """The up and down paths of a new connection or client, one new flow each way."""
+        wires = self._started()
+        index, self._flows = self._flows, self._flows + 1
+        up, down = (
+            _Path(
+                wires[i],
+                Flow(reliable, random.Random(f"{self.seed}/{index}/{name}"), counters[i]),
+                deliver[i],
+                owned=False,
+            )
+            for i, name in enumerate(("up", "down"))
+        )
+        return up, down
+
+    def _started(self) -> tuple[_Wire, _Wire]:
+        if self._wires is None:
+            raise RuntimeError("no proxy on the bottleneck is started")
+        return self._wires
+
+
+class _Proxy:
+    """What both proxies share: the impairment, the seeded links (or the shared bottleneck),
+    counters and outages."""
+
+    def __init__(
+        self,
+        target: Address,
+        impairment: Impairment | None,
+        seed: int | str,
+        bottleneck: Bottleneck | None,
+    ) -> None:
+        if impairment is not None and bottleneck is not None:
+            raise ValueError("give a proxy an impairment or a bottleneck, not both")
+        self.target = target
+        self.seed = seed
+        #: The bottleneck shared with other proxies, or None: each connection or client its own.
+        self.bottleneck = bottleneck
+        self._impairment = impairment or Impairment()
         #: Counters of each direction, summed over connections or clients.
         self.up = LinkCounters()
         self.down = LinkCounters()
         self._outages: tuple[Outages, Outages] | None = None
         self._links = 0
         #: The links of live connections or clients, up and down, for :meth:`reshape`.
-        self._live: tuple[weakref.WeakSet[Link[bytes]], weakref.WeakSet[Link[bytes]]] = (
+        self._live: tuple[weakref.WeakSet[Link[_Chunk]], weakref.WeakSet[Link[_Chunk]]] = (
             weakref.WeakSet(),
             weakref.WeakSet(),
         )
 
+    @property
+    def impairment(self) -> Impairment:
+        """The shape of both directions: the bottleneck's, if there is one."""
+        return self._impairment if self.bottleneck is None else self.bottleneck.impairment
+
     def reshape(self, impairment: Impairment) -> None:
         """Shape every link, the live ones and those to come, as ``impairment`` from now on
-        (:meth:`loadtest.link.Link.reshape`)."""
-        self.impairment = impairment
+        (:meth:`loadtest.link.Link.reshape`); with a bottleneck, the bottleneck, for every proxy
+        on it (:meth:`Bottleneck.reshape`)."""
+        if self.bottleneck is not None:
+            self.bottleneck.reshape(impairment)
+            return
+        self._impairment = impairment
         for link in self._live[0]:
             link.reshape(impairment.up)
         for link in self._live[1]:
             link.reshape(impairment.down)
 
     def outage(self, duration_s: float, *, up: bool = True, down: bool = True) -> None:
-        """Pass nothing, from now for ``duration_s`` seconds, in the directions chosen.
+        """Pass nothing, from now for ``duration_s`` seconds, in the directions chosen; with a
+        bottleneck, for every proxy on it (:meth:`Bottleneck.outage`).
 
         Raises:
             RuntimeError: the proxy is not started.
         """
+        if self.bottleneck is not None:
+            self.bottleneck.outage(duration_s, up=up, down=down)
+            return
         outages = self._started()
         now = asyncio.get_running_loop().time()
         for chosen, direction in zip((up, down), outages, strict=True):
@@ -152,10 +321,13 @@ class _Proxy:
                 direction.add(now, duration_s)
 
     def _start_clock(self) -> None:
+        if self.bottleneck is not None:
+            self.bottleneck.start()
+            return
         started = asyncio.get_running_loop().time()
         self._outages = (
-            Outages(started, self.impairment.up.outages),
-            Outages(started, self.impairment.down.outages),
+            Outages(started, self._impairment.up.outages),
+            Outages(started, self._impairment.down.outages),
         )
 
     def _started(self) -> tuple[Outages, Outages]:
@@ -163,26 +335,37 @@ class _Proxy:
             raise RuntimeError("the proxy is not started")
         return self._outages
 
-    def _new_links(self, *, reliable: bool) -> tuple[Link[bytes], Link[bytes]]:
-        """The two links of a new connection (TCP) or client (UDP), each with its own random
-        stream, seeded from the proxy's seed and the order of arrival."""
+    def _new_paths(
+        self,
+        *,
+        reliable: bool,
+        to_target: Callable[[bytes], None],
+        to_client: Callable[[bytes], None],
+    ) -> tuple[_Path, _Path]:
+        """The up and down paths of a new connection (TCP) or client (UDP): across the
+        bottleneck, or across two links of its own, each with its own random stream, seeded from
+        the proxy's seed and the order of arrival."""
+        if self.bottleneck is not None:
+            return self.bottleneck._paths(
+                reliable=reliable, counters=(self.up, self.down), deliver=(to_target, to_client)
+            )
         outages = self._started()
         index, self._links = self._links, self._links + 1
-        shapes = (self.impairment.up, self.impairment.down)
+        shapes = (self._impairment.up, self._impairment.down)
         counters = (self.up, self.down)
-        up, down = (
-            Link[bytes](
+        deliver = (to_target, to_client)
+        paths = []
+        for i, name in enumerate(("up", "down")):
+            link = Link[_Chunk](
                 shapes[i],
                 reliable=reliable,
                 outages=outages[i],
                 rng=random.Random(f"{self.seed}/{index}/{name}"),
                 counters=counters[i],
             )
-            for i, name in enumerate(("up", "down"))
-        )
-        self._live[0].add(up)
-        self._live[1].add(down)
-        return up, down
+            self._live[i].add(link)
+            paths.append(_Path(_Wire(link), link.flow, deliver[i], owned=True))
+        return paths[0], paths[1]
 
 
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -193,11 +376,14 @@ class _TcpConnection:
     second task. The end of each stream passes through its link as an empty chunk, after the
     data; the connection ends once both have been delivered, or at once if either side fails."""
 
-    def __init__(self, client: Stream, server: Stream, links: tuple[Link[bytes], Link[bytes]]):
+    def __init__(self, client: Stream, server: Stream, proxy: _Proxy) -> None:
         self._client = client
         self._server = server
-        self._up = _Wire(links[0], lambda chunk: self._deliver(server[1], chunk))
-        self._down = _Wire(links[1], lambda chunk: self._deliver(client[1], chunk))
+        self._up, self._down = proxy._new_paths(
+            reliable=True,
+            to_target=lambda chunk: self._deliver(server[1], chunk),
+            to_client=lambda chunk: self._deliver(client[1], chunk),
+        )
         self._open = 2
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -222,16 +408,16 @@ class _TcpConnection:
                     writer.transport.abort()
 
     async def _pump(
-        self, reader: asyncio.StreamReader, wire: _Wire[bytes], dst: asyncio.StreamWriter
+        self, reader: asyncio.StreamReader, path: _Path, dst: asyncio.StreamWriter
     ) -> None:
-        queue_bytes = wire.link.shape.queue_bytes
+        queue_bytes = path.shape.queue_bytes
         most = SEGMENT_BYTES if queue_bytes is None else min(SEGMENT_BYTES, queue_bytes)
         try:
             while True:
-                await wire.wait_for_room(most)
+                await path.wait_for_room(most)
                 await dst.drain()
                 chunk = await reader.read(most)
-                wire.send(chunk, len(chunk))
+                path.send(chunk)
                 if not chunk:
                     return
         except OSError:
@@ -258,8 +444,12 @@ class _TcpConnection:
 
 class TcpImpairProxy(_Proxy):
     """Accepts TCP connections on ``listen``, connects each to ``target`` and shapes both
-    directions (:class:`Impairment`). Bytes are never changed, so HTTP and WebSocket work through
-    it. Counters: :attr:`up`, :attr:`down`.
+    directions (:class:`Impairment`; or across a :class:`Bottleneck` shared with other proxies:
+    then give no impairment). Bytes are never changed, so HTTP and WebSocket work through it.
+    Counters: :attr:`up`, :attr:`down`.
+
+    Raises:
+        ValueError: both an impairment and a bottleneck given.
 
     Usage: ``proxy = TcpImpairProxy(target=(host, port), impairment=...); await proxy.start()``,
     then connect to ``127.0.0.1:proxy.port``; ``await proxy.close()``.
@@ -271,8 +461,10 @@ class TcpImpairProxy(_Proxy):
         target: Address = ("127.0.0.1", 0),
         impairment: Impairment | None = None,
         seed: int | str = 0,
+        *,
+        bottleneck: Bottleneck | None = None,
     ) -> None:
-        super().__init__(target, impairment or Impairment(), seed)
+        super().__init__(target, impairment, seed, bottleneck)
         self.listen = listen
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -320,7 +512,7 @@ class TcpImpairProxy(_Proxy):
             if self._closing:
                 return
             server = await asyncio.open_connection(*self.target)
-            connection = _TcpConnection((reader, writer), server, self._new_links(reliable=True))
+            connection = _TcpConnection((reader, writer), server, self)
             await connection.run()
         except OSError:
             pass  # the target refused, or a side reset: the connection is over
@@ -335,14 +527,9 @@ class TcpImpairProxy(_Proxy):
 
 class _UdpClient:
     """One client address of a :class:`UdpImpairProxy`: its own socket connected to the target
-    (replies come back to it, as through a NAT), and its two wires."""
+    (replies come back to it, as through a NAT), and its two paths."""
 
-    def __init__(
-        self,
-        proxy: UdpImpairProxy,
-        address: Address,
-        links: tuple[Link[bytes], Link[bytes]],
-    ) -> None:
+    def __init__(self, proxy: UdpImpairProxy, address: Address) -> None:
         target_host = proxy.target[0]
         family = socket.AF_INET6 if ":" in target_host else socket.AF_INET
         bind_host = proxy.listen[0]
@@ -352,8 +539,11 @@ class _UdpClient:
         self.socket.setblocking(False)
         self.socket.bind((bind_host, 0))
         self.socket.connect(proxy.target)
-        self.up = _Wire(links[0], self._to_target)
-        self.down = _Wire(links[1], lambda data: proxy._to_client(data, address))
+        self.up, self.down = proxy._new_paths(
+            reliable=False,
+            to_target=self._to_target,
+            to_client=lambda data: proxy._to_client(data, address),
+        )
         asyncio.get_running_loop().add_reader(self.socket.fileno(), self._readable)
 
     def close(self) -> None:
@@ -375,14 +565,18 @@ class _UdpClient:
                 return
             except OSError:
                 continue
-            self.down.send(data, len(data))
+            self.down.send(data)
 
 
 class UdpImpairProxy(_Proxy, asyncio.DatagramProtocol):
     """A NAT-like UDP relay: a datagram from any client address on ``listen`` is shaped with
     ``up`` and sent to ``target`` from a socket of that client's own, whose replies are shaped
-    with ``down`` and sent back to the client. Mappings last until :meth:`close`. Counters:
+    with ``down`` and sent back to the client; or both across a :class:`Bottleneck` shared with
+    other proxies (then give no impairment). Mappings last until :meth:`close`. Counters:
     :attr:`up`, :attr:`down` (``queue_drops``, ``outage_drops``, ``lost`` are datagrams dropped).
+
+    Raises:
+        ValueError: both an impairment and a bottleneck given.
     """
 
     def __init__(
@@ -391,8 +585,10 @@ class UdpImpairProxy(_Proxy, asyncio.DatagramProtocol):
         target: Address = ("127.0.0.1", 0),
         impairment: Impairment | None = None,
         seed: int | str = 0,
+        *,
+        bottleneck: Bottleneck | None = None,
     ) -> None:
-        super().__init__(target, impairment or Impairment(), seed)
+        super().__init__(target, impairment, seed, bottleneck)
         self.listen = listen
         self._transport: asyncio.DatagramTransport | None = None
         self._clients: dict[Address, _UdpClient] = {}
@@ -434,10 +630,8 @@ class UdpImpairProxy(_Proxy, asyncio.DatagramProtocol):
         address = (str(addr[0]), int(addr[1]))
         client = self._clients.get(address)
         if client is None:
-            client = self._clients[address] = _UdpClient(
-                self, address, self._new_links(reliable=False)
-            )
-        client.up.send(data, len(data))
+            client = self._clients[address] = _UdpClient(self, address)
+        client.up.send(data)
 
     def _to_client(self, data: bytes, address: Address) -> None:
         if self._transport is not None:
@@ -445,24 +639,38 @@ class UdpImpairProxy(_Proxy, asyncio.DatagramProtocol):
 
 
 class UdpPortMap:
-    """One :class:`UdpImpairProxy` per target address, all with the same impairment: the media
-    path of an aiortc peer, once its remote SDP goes through :func:`rewrite_candidates` with
-    :attr:`mapping`. ``async with UdpPortMap(targets, impairment) as ports: ...``."""
+    """One :class:`UdpImpairProxy` per target address, all with the same impairment, or all on
+    the same :class:`Bottleneck`: the media path of an aiortc peer, once its remote SDP goes
+    through :func:`rewrite_candidates` with :attr:`mapping`.
+    ``async with UdpPortMap(targets, impairment) as ports: ...``.
+
+    Raises:
+        ValueError: both an impairment and a bottleneck given.
+    """
 
     def __init__(
         self,
         targets: Iterable[Address],
-        impairment: Impairment,
+        impairment: Impairment | None = None,
         seed: int | str = 0,
         host: str = "127.0.0.1",
+        *,
+        bottleneck: Bottleneck | None = None,
     ) -> None:
-        self.impairment = impairment
+        if impairment is not None and bottleneck is not None:
+            raise ValueError("give a port map an impairment or a bottleneck, not both")
         self.seed = seed
-        self.proxies = {
-            target: UdpImpairProxy((host, 0), target, impairment, f"{seed}/{i}")
-            for i, target in enumerate(dict.fromkeys(targets))
-        }
         self.host = host
+        self.bottleneck = bottleneck
+        self._impairment = impairment or Impairment()
+        self.proxies = {
+            target: self._proxy(target, i) for i, target in enumerate(dict.fromkeys(targets))
+        }
+
+    @property
+    def impairment(self) -> Impairment:
+        """The shape of both directions: the bottleneck's, if there is one."""
+        return self._impairment if self.bottleneck is None else self.bottleneck.impairment
 
     async def cover(self, sdp: str) -> dict[Address, Address]:
         """Start a proxy for each UDP candidate address of ``sdp`` that has none yet (a peer's
@@ -477,16 +685,18 @@ class UdpPortMap:
                 continue
             target = (_canonical(match["address"]), int(match["port"]))
             if target not in self.proxies:
-                proxy = UdpImpairProxy(
-                    (self.host, 0), target, self.impairment, f"{self.seed}/{len(self.proxies)}"
-                )
+                proxy = self._proxy(target, len(self.proxies))
                 await proxy.start()
                 self.proxies[target] = proxy
         return self.mapping
 
     def reshape(self, impairment: Impairment) -> None:
-        """Every proxy's link as ``impairment`` from now on (:meth:`UdpImpairProxy.reshape`)."""
-        self.impairment = impairment
+        """Every proxy's link as ``impairment`` from now on (:meth:`UdpImpairProxy.reshape`); with
+        a bottleneck, the bottleneck, for every proxy on it (:meth:`Bottleneck.reshape`)."""
+        if self.bottleneck is not None:
+            self.bottleneck.reshape(impairment)
+            return
+        self._impairment = impairment
         for proxy in self.proxies.values():
             proxy.reshape(impairment)
 
@@ -508,6 +718,11 @@ class UdpPortMap:
     async def close(self) -> None:
         for proxy in self.proxies.values():
             await proxy.close()
+
+    def _proxy(self, target: Address, index: int) -> UdpImpairProxy:
+        if self.bottleneck is not None:
+            return UdpImpairProxy((self.host, 0), target, bottleneck=self.bottleneck)
+        return UdpImpairProxy((self.host, 0), target, self._impairment, f"{self.seed}/{index}")
 
     async def __aenter__(self) -> dict[Address, Address]:
         return await self.start()

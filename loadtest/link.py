@@ -1,23 +1,37 @@
 """A bad link, one direction of it, as a model without I/O: what the impairment proxies of
-:mod:`loadtest.impair` put each chunk through. A chunk is a UDP datagram or a TCP segment.
+:mod:`loadtest.impair` put each chunk through. A chunk is a UDP datagram or a TCP segment; it
+belongs to a :class:`Flow` (one TCP connection or one UDP client), reliable (TCP) or not (UDP).
+
+A :class:`Link` is one bottleneck: a single FIFO drop-tail queue drained by a single serializer,
+as at the narrow hop of a real path (a phone's radio link). It carries one flow, or every flow of
+a learner (their WebSocket and their media): then they share its queue, its rate and its outages,
+and each flow keeps its own order and its own random draws.
 
 1. **Queue.** A chunk enters the bottleneck's buffer of ``queue_bytes``. A datagram that finds it
    full is dropped (tail drop); a TCP sender is not read until there is room (backpressure, the
-   proxy's side: :meth:`Link.room`), as its window closes behind a real bottleneck.
-2. **Serialization.** The buffer drains at ``rate_bps``: a chunk of ``size`` bytes arriving at
-   ``t`` departs at ``max(t, previous departure) + size * 8 / rate_bps`` (a token bucket with no
-   burst over a serialized queue).
-3. **Outage.** A chunk departing inside an outage window passes nothing: a datagram is dropped (so
-   is one arriving during it), a TCP segment is held to the window's end (connections stay open).
-   Chunks that departed before the window are already on the wire and still arrive.
+   proxy's side: :meth:`Link.room`), as its window closes behind a real bottleneck. A segment read
+   while there was room is taken even if datagrams have filled the room since (the buffer then
+   exceeds its size by at most a segment per TCP flow).
+2. **Serialization.** The buffer drains at ``rate_bps``, every flow's chunks in their order of
+   arrival: a chunk of ``size`` bytes arriving at ``t`` departs at ``max(t, previous departure)
+   + size * 8 / rate_bps`` (a token bucket with no burst over a serialized queue). So a datagram
+   waits behind the segments queued before it, and a segment behind the datagrams.
+3. **Outage.** A chunk departing inside an outage passes nothing: a datagram is dropped (so is one
+   arriving during it), a TCP segment is held and goes back to the head of the queue when the
+   outage ends (the sender's retransmission; connections stay open, held segments keep their
+   order and their room in the queue). The serializer goes on meanwhile, so a held segment holds
+   back no datagram behind it (those depart into the outage and are dropped). Chunks that
+   departed before the window are already on the wire and still arrive.
 4. **Loss.** A datagram is lost, once it departs, with probability ``loss``. TCP cannot lose
    bytes, so a "lost" segment is delivered late instead, by ``max(200 ms, 2 x delay_ms)``, as a
-   TCP retransmission timeout delays it; everything behind it waits too (head-of-line blocking).
+   TCP retransmission timeout delays it; the rest of its flow waits too (head-of-line blocking),
+   other flows do not: the link's bandwidth is not held by a retransmission.
 5. **Propagation.** It arrives ``delay_ms`` +/- a uniform ``jitter_ms`` after departing (never
-   before departing). Arrivals keep their order: always for TCP, and for UDP unless ``reorder``.
+   before departing). Each flow's arrivals keep their order: always for TCP, and for UDP unless
+   ``reorder``; flows are not ordered among themselves.
 
-Every draw comes from the ``random.Random`` a :class:`Link` is given, in the order of its chunks:
-the same chunks draw the same losses and jitter.
+Every draw comes from the ``random.Random`` of the chunk's flow, in the order of that flow's
+chunks: the same chunks of a flow draw the same losses and jitter, whatever else shares the link.
 """
 
 from __future__ import annotations
@@ -136,10 +150,29 @@ class Outages:
         return end
 
 
+@dataclass(eq=False)
+class Flow:
+    """One TCP connection's or UDP client's chunks through a :class:`Link`, which other flows may
+    share.
+
+    Attributes:
+        reliable: TCP behaviour (held, never dropped; a loss is a delay), else UDP.
+        rng: the flow's random draws (loss, jitter), in the order of its chunks.
+        counters: what this flow did, counted here as well as in the link's counters; None
+            counts in the link's only.
+    """
+
+    reliable: bool
+    rng: random.Random
+    counters: LinkCounters | None = None
+    _last_arrival: float = field(default=float("-inf"), init=False, repr=False)
+
+
 @dataclass(slots=True)
 class _Queued(Generic[P]):
     arrival: float
     size: int
+    flow: Flow
     payload: P
     held: bool = False
 
@@ -149,24 +182,27 @@ class Link(Generic[P]):
 
     Feed it chunks with :meth:`offer`, call :meth:`advance` at :meth:`next_wakeup` (and after each
     offer); it returns the payloads that have arrived, in arrival order. Times are loop seconds.
-    ``reliable`` selects TCP behaviour (hold, never drop). A zero-size chunk is a marker (TCP's
-    end of stream): it keeps its place in the order and is never lost, jittered or counted.
+    A chunk offered without a flow is of :attr:`flow`, the link's own, whose behaviour
+    ``reliable`` selects (TCP: hold, never drop) and whose draws come from ``rng``; give each
+    offer its :class:`Flow` to share the link between connections. A zero-size chunk is a marker
+    (TCP's end of stream): it keeps its place in its flow's order and is never lost, jittered or
+    counted. :attr:`counters` count every flow's chunks.
     """
 
     def __init__(
         self,
         shape: LinkShape,
         *,
-        reliable: bool,
         outages: Outages,
-        rng: random.Random,
         counters: LinkCounters,
+        reliable: bool = False,
+        rng: random.Random | None = None,
     ) -> None:
         self.shape = shape
         self.counters = counters
-        self._reliable = reliable
+        #: The flow of chunks offered without one.
+        self.flow = Flow(reliable, rng or random.Random(0))
         self._outages = outages
-        self._rng = rng
         self._delay_s = shape.delay_ms / 1000
         self._jitter_s = shape.jitter_ms / 1000
         self._rto_s = max(MIN_RTO_S, 2 * self._delay_s)
@@ -174,8 +210,11 @@ class Link(Generic[P]):
         self._queued_bytes = 0
         self._head_departure: float | None = None
         self._last_departure = float("-inf")
-        self._last_arrival = float("-inf")
-        self._wire: list[tuple[float, int, int, P]] = []
+        #: TCP segments that departed into an outage, in order, back to the queue's head at
+        #: ``_release``.
+        self._held: list[_Queued[P]] = []
+        self._release = float("-inf")
+        self._wire: list[tuple[float, int, _Queued[P]]] = []
         self._sequence = 0
 
     def reshape(self, shape: LinkShape) -> None:
@@ -188,64 +227,91 @@ class Link(Generic[P]):
         self._rto_s = max(MIN_RTO_S, 2 * self._delay_s)
 
     def room(self) -> int | None:
-        """Free bytes in the queue, or None when it is unbounded."""
+        """Free bytes in the queue (held segments take theirs), or None when it is unbounded."""
         if self.shape.queue_bytes is None:
             return None
         return self.shape.queue_bytes - self._queued_bytes
 
-    def offer(self, payload: P, size: int, now: float) -> Drop | None:
-        """Queue a chunk of ``size`` bytes arriving at ``now``; what refused it (UDP), or None.
-        A reliable link takes every chunk: its reader respects :meth:`room` instead. Losses and
-        drops at departure are not known yet: see :attr:`counters`."""
+    def offer(self, payload: P, size: int, now: float, flow: Flow | None = None) -> Drop | None:
+        """Queue a chunk of ``size`` bytes of ``flow`` (default :attr:`flow`) arriving at
+        ``now``; what refused it (UDP), or None. A reliable flow's chunk is always taken: its
+        reader respects :meth:`room` instead. Losses and drops at departure are not known yet:
+        see :attr:`counters`."""
+        flow = flow or self.flow
+        tallies = self._tallies(flow)
         if size:
-            self.counters.chunks_in += 1
-            self.counters.bytes_in += size
-        if not self._reliable:
+            for counters in tallies:
+                counters.chunks_in += 1
+                counters.bytes_in += size
+        if not flow.reliable:
             if self._outages.end_at(now) is not None:
-                self.counters.outage_drops += 1
+                for counters in tallies:
+                    counters.outage_drops += 1
                 return "outage"
             room = self.room()
             if room is not None and size > room:
-                self.counters.queue_drops += 1
+                for counters in tallies:
+                    counters.queue_drops += 1
                 return "queue"
-        self._queue.append(_Queued(now, size, payload))
+        self._queue.append(_Queued(now, size, flow, payload))
         self._queued_bytes += size
         return None
 
     def next_wakeup(self) -> float | None:
-        """The loop time of the next departure or arrival, or None when the link is empty."""
+        """The loop time of the next departure, arrival or release of held segments, or None
+        when the link is empty."""
         times = [self._wire[0][0]] if self._wire else []
         if self._queue:
             times.append(self._head())
+        if self._held:
+            times.append(self._release)
         return min(times, default=None)
 
     def advance(self, now: float) -> list[P]:
         """Move every chunk due by ``now`` through the model; the payloads arrived, in order."""
-        while self._queue and (departure := self._head()) <= now:
-            chunk = self._queue[0]
-            outage_end = self._outages.end_at(departure)
-            if outage_end is not None and self._reliable:
-                self._head_departure = outage_end + self._serialization_s(chunk.size)
-                if not chunk.held and chunk.size:
-                    chunk.held = True
-                    self.counters.held += 1
+        while True:
+            departure = self._head() if self._queue else None
+            if (
+                self._held
+                and self._release <= now
+                and (departure is None or self._release <= departure)
+            ):
+                self._release_held()
                 continue
-            self._queue.popleft()
-            self._queued_bytes -= chunk.size
+            if departure is None or departure > now:
+                break
+            chunk = self._queue.popleft()
             self._head_departure = None
             self._last_departure = departure
-            if outage_end is not None:
-                self.counters.outage_drops += 1
-            else:
+            outage_end = self._outages.end_at(departure)
+            if outage_end is None:
+                self._queued_bytes -= chunk.size
                 self._launch(chunk, departure)
+            elif chunk.flow.reliable:
+                self._held.append(chunk)
+                self._release = max(self._release, outage_end)
+                if not chunk.held and chunk.size:
+                    chunk.held = True
+                    for counters in self._tallies(chunk.flow):
+                        counters.held += 1
+            else:
+                self._queued_bytes -= chunk.size
+                for counters in self._tallies(chunk.flow):
+                    counters.outage_drops += 1
         arrived = []
         while self._wire and self._wire[0][0] <= now:
-            _, _, size, payload = heapq.heappop(self._wire)
-            if size:
-                self.counters.chunks_out += 1
-                self.counters.bytes_out += size
-            arrived.append(payload)
+            _, _, chunk = heapq.heappop(self._wire)
+            if chunk.size:
+                for counters in self._tallies(chunk.flow):
+                    counters.chunks_out += 1
+                    counters.bytes_out += chunk.size
+            arrived.append(chunk.payload)
         return arrived
+
+    def _tallies(self, flow: Flow) -> tuple[LinkCounters, ...]:
+        if flow.counters is None or flow.counters is self.counters:
+            return (self.counters,)
+        return (self.counters, flow.counters)
 
     def _head(self) -> float:
         if self._head_departure is None:
@@ -254,23 +320,34 @@ class Link(Generic[P]):
             self._head_departure = start + self._serialization_s(chunk.size)
         return self._head_departure
 
+    def _release_held(self) -> None:
+        """The outage is over: the held segments are sent again first, in their order."""
+        for chunk in self._held:
+            chunk.arrival = self._release
+        self._queue.extendleft(reversed(self._held))
+        self._held = []
+        self._head_departure = None
+
     def _serialization_s(self, size: int) -> float:
         return 0.0 if self.shape.rate_bps is None else size * 8 / self.shape.rate_bps
 
     def _launch(self, chunk: _Queued[P], departure: float) -> None:
+        flow = chunk.flow
         arrival = departure + self._delay_s
         if chunk.size:
-            if not self._reliable and self.shape.loss and self._rng.random() < self.shape.loss:
-                self.counters.lost += 1
+            if not flow.reliable and self.shape.loss and flow.rng.random() < self.shape.loss:
+                for counters in self._tallies(flow):
+                    counters.lost += 1
                 return
             if self._jitter_s:
-                jitter = self._rng.uniform(-self._jitter_s, self._jitter_s)
+                jitter = flow.rng.uniform(-self._jitter_s, self._jitter_s)
                 arrival = max(departure, arrival + jitter)
-            if self._reliable and self.shape.loss and self._rng.random() < self.shape.loss:
-                self.counters.lost += 1
+            if flow.reliable and self.shape.loss and flow.rng.random() < self.shape.loss:
+                for counters in self._tallies(flow):
+                    counters.lost += 1
                 arrival += self._rto_s
-        if self._reliable or not self.shape.reorder:
-            arrival = max(arrival, self._last_arrival)
-        self._last_arrival = max(arrival, self._last_arrival)
+        if flow.reliable or not self.shape.reorder:
+            arrival = max(arrival, flow._last_arrival)
+        flow._last_arrival = max(arrival, flow._last_arrival)
         self._sequence += 1
-        heapq.heappush(self._wire, (arrival, self._sequence, chunk.size, chunk.payload))
+        heapq.heappush(self._wire, (arrival, self._sequence, chunk))

@@ -14,11 +14,9 @@ import math
 import random
 import signal
 import statistics
-import struct
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
-from typing import cast
 
 import pytest
 import websockets.asyncio.client
@@ -33,9 +31,7 @@ from loadtest.impair import (
     rewrite_candidates,
 )
 from loadtest.link import Link, LinkCounters, Outages
-
-LATE_S = 0.030
-HEADER = struct.Struct("!Id")  # sequence, send time (loop s)
+from tests.unit.impair_peers import HEADER, LATE_S, Recorder, tcp_server, until
 
 
 def _link(shape: LinkShape, *, reliable: bool, outages: Outages | None = None) -> Link[int]:
@@ -117,26 +113,8 @@ def test_shapes_out_of_range_are_refused() -> None:
 # --- UDP on loopback ---
 
 
-class _Recorder(asyncio.DatagramProtocol):
-    """The target: records (arrival, sequence, send time) of each datagram; echoes if asked."""
-
-    def __init__(self, echo: bool = False) -> None:
-        self.echo = echo
-        self.arrivals: list[tuple[float, int, float]] = []
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        sequence, sent = HEADER.unpack_from(data)
-        self.arrivals.append((asyncio.get_running_loop().time(), sequence, sent))
-        if self.echo and self.transport is not None:
-            self.transport.sendto(data, addr)
-
-
 class _UdpPath:
-    def __init__(self, proxy: UdpImpairProxy, target: _Recorder, client: _Recorder) -> None:
+    def __init__(self, proxy: UdpImpairProxy, target: Recorder, client: Recorder) -> None:
         self.proxy, self.target, self.client = proxy, target, client
         self._sequence = 0
 
@@ -151,30 +129,21 @@ class _UdpPath:
 
     async def settle(self, expected: int, within_s: float) -> None:
         """Wait until the target has ``expected`` datagrams (or ``within_s`` has passed)."""
-        await _until(lambda: len(self.target.arrivals) >= expected, within_s)
-
-
-async def _until(condition: Callable[[], bool], within_s: float) -> None:
-    """Poll ``condition`` every ms (it reads counters the proxy changes synchronously) for at most
-    ``within_s`` seconds."""
-    for _ in range(int(within_s * 1000)):
-        if condition():
-            return
-        await asyncio.sleep(0.001)
+        await until(lambda: len(self.target.arrivals) >= expected, within_s)
 
 
 @contextlib.asynccontextmanager
 async def _udp_path(impairment: Impairment, echo: bool = False) -> AsyncIterator[_UdpPath]:
     loop = asyncio.get_running_loop()
     target_transport, target = await loop.create_datagram_endpoint(
-        lambda: _Recorder(echo), local_addr=("127.0.0.1", 0)
+        lambda: Recorder(echo), local_addr=("127.0.0.1", 0)
     )
     proxy = UdpImpairProxy(
         target=target_transport.get_extra_info("sockname"), impairment=impairment
     )
     await proxy.start()
     client_transport, client = await loop.create_datagram_endpoint(
-        _Recorder, remote_addr=("127.0.0.1", proxy.port)
+        Recorder, remote_addr=("127.0.0.1", proxy.port)
     )
     try:
         yield _UdpPath(proxy, target, client)
@@ -221,7 +190,7 @@ async def test_udp_loses_its_share_of_datagrams(loss: float) -> None:
         for batch in range(1, sent // 50 + 1):  # in batches, so no socket buffer drops any
             for _ in range(50):
                 path.send(64)
-            await _until(accounted_for(batch * 50), 0.5)
+            await until(accounted_for(batch * 50), 0.5)
         # 4.5 standard deviations of Binomial(3000, loss); with the fixed seed it is one number.
         tolerance = 4.5 * math.sqrt(sent * loss * (1 - loss))
         assert abs(counters.lost - sent * loss) <= tolerance
@@ -275,7 +244,7 @@ async def test_replies_come_back_to_each_client_shaped_by_down() -> None:
 
 async def test_a_port_map_puts_one_proxy_in_front_of_each_target() -> None:
     loop = asyncio.get_running_loop()
-    transport, target = await loop.create_datagram_endpoint(_Recorder, local_addr=("127.0.0.1", 0))
+    transport, target = await loop.create_datagram_endpoint(Recorder, local_addr=("127.0.0.1", 0))
     address = transport.get_extra_info("sockname")
     try:
         async with UdpPortMap([address, address], Impairment()) as mapping:
@@ -295,31 +264,6 @@ async def test_a_port_map_puts_one_proxy_in_front_of_each_target() -> None:
 
 
 @contextlib.asynccontextmanager
-async def _tcp_server(
-    *,
-    echo: bool = True,
-    sink: asyncio.Future[float] | None = None,
-    sink_bytes: int = 0,
-) -> AsyncIterator[tuple[str, int]]:
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        received = 0
-        while data := await reader.read(65536):
-            received += len(data)
-            if echo:
-                writer.write(data)
-            if sink is not None and received >= sink_bytes and not sink.done():
-                sink.set_result(asyncio.get_running_loop().time())
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[:2]
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-@contextlib.asynccontextmanager
 async def _tcp_proxy(
     target: tuple[str, int], impairment: Impairment
 ) -> AsyncIterator[TcpImpairProxy]:
@@ -335,7 +279,7 @@ async def test_tcp_throughput_is_held_to_the_rate_cap() -> None:
     size = 100_000
     done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
     async with (
-        _tcp_server(echo=False, sink=done, sink_bytes=size) as target,
+        tcp_server(echo=False, sink=done, sink_bytes=size) as target,
         _tcp_proxy(target, _up(LinkShape(rate_bps=400_000))) as proxy,
     ):
         _, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
@@ -349,7 +293,7 @@ async def test_tcp_throughput_is_held_to_the_rate_cap() -> None:
 
 async def test_a_tcp_round_trip_takes_twice_the_one_way_delay() -> None:
     async with (
-        _tcp_server() as target,
+        tcp_server() as target,
         _tcp_proxy(target, Impairment.symmetric(LinkShape(delay_ms=50))) as proxy,
     ):
         reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
@@ -365,7 +309,7 @@ async def test_a_tcp_round_trip_takes_twice_the_one_way_delay() -> None:
 
 
 async def test_tcp_data_is_held_through_an_outage_and_delivered_after() -> None:
-    async with _tcp_server() as target, _tcp_proxy(target, Impairment()) as proxy:
+    async with tcp_server() as target, _tcp_proxy(target, Impairment()) as proxy:
         reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
         writer.write(b"before")
         assert await reader.readexactly(6) == b"before"
@@ -469,7 +413,7 @@ def test_candidates_are_rewritten_to_their_proxies_and_nothing_else_changes() ->
 
 
 async def test_the_command_line_runs_a_proxy_until_sigterm() -> None:
-    async with _tcp_server() as target:
+    async with tcp_server() as target:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -21,15 +21,23 @@ as needed to fit, lowest priority first, because a link over its capacity delays
 audio with the video. Stepping up is one step at a time, highest priority first, after
 :attr:`GovernorSettings.step_up_dwell_s` of a link with room for it. A receive-side estimate cannot
 grow much past what is received (it is capped near 1.5 x the incoming rate), so with video paused
-it never shows room for video again: the governor then probes, stepping up after a quiet period and
-stepping back down when loss or a falling estimate says the step did not fit; each failed probe
-doubles the wait before the next (up to :attr:`GovernorSettings.probe_max_s`).
+it never shows room for video again: the governor then probes, stepping up after a quiet period.
+Every step up, with room in the estimate or as a probe, is judged for
+:attr:`GovernorSettings.probe_check_s`: loss or a falling estimate undoes it, and each step that
+is undone doubles the wait before the next (up to :attr:`GovernorSettings.probe_max_s`); one that
+holds resets it. A receive-side estimate can read above what the link takes, so without that the
+governor would refill a slow link's buffer every few seconds, and the student's commands and
+sound would wait behind the video each time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+#: The most streams whose reports the governor keeps (a connection's own senders; a receiver
+#: reporting on made-up SSRCs cannot grow it).
+MAX_STREAMS = 16
 
 
 class VideoLayer(StrEnum):
@@ -145,36 +153,68 @@ class LinkGovernor:
     #: The receiver's latest estimate (bit/s; None: it sent no REMB yet), and how many came.
     estimate_bps: float | None = None
     estimates: int = 0
-    #: Loss fractions of the last two reports, newest last.
-    losses: list[float] = field(default_factory=list)
+    #: Loss fractions of the last two reports about each stream (RTP SSRC), newest last; at
+    #: most :data:`MAX_STREAMS` streams, the longest silent forgotten first.
+    losses: dict[int, list[float]] = field(default_factory=dict)
     #: When the last change of any layer happened (a step-up waits for the dwell after it).
     changed_at: float = float("-inf")
     #: Quiet time before the next probe (s; starts at :attr:`GovernorSettings.probe_s`).
     probe_wait_s: float = -1.0
+    #: After a step up that did not hold, the least time before any other (s; 0 once one
+    #: holds): the estimate that allowed it may allow it again.
+    backoff_s: float = 0.0
     _probe: _Probe | None = None
     #: The estimate count, time and estimate when the estimate was first seen below what is
     #: sent (None: it is not).
     _low_since: tuple[int, float, float] | None = None
+    #: The extended highest sequence number of the last report about each stream.
+    _sequences: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.probe_wait_s < 0:
             self.probe_wait_s = self.settings.probe_s
 
     def report(
-        self, now: float, *, estimate_bps: float | None = None, fraction_lost: float | None = None
+        self,
+        now: float,
+        *,
+        estimate_bps: float | None = None,
+        fraction_lost: float | None = None,
+        stream: int = 0,
+        highest_sequence: int | None = None,
     ) -> None:
-        """A REMB (``estimate_bps``) or a receiver report's loss fraction (0..1) arrived."""
+        """A REMB (``estimate_bps``) or a receiver report block's loss fraction (0..1) about
+        ``stream`` (its SSRC) arrived. Each stream is judged on its own reports: a receiver
+        reports each stream it receives at its own pace (its audio's and video's in turn). A
+        block with the same extended highest sequence number as the stream's last one reports
+        the same interval again (RFC 3550 section 6.4.1) and is not counted twice."""
         if estimate_bps is not None:
             self.estimate_bps = float(estimate_bps)
             self.estimates += 1
         if fraction_lost is not None:
-            self.losses = [*self.losses[-1:], min(1.0, max(0.0, fraction_lost))]
+            if highest_sequence is not None and self._sequences.get(stream) == highest_sequence:
+                return
+            previous = self.losses.pop(stream, [])
+            self.losses[stream] = [*previous[-1:], min(1.0, max(0.0, fraction_lost))]
+            self._sequences.pop(stream, None)
+            if highest_sequence is not None:
+                self._sequences[stream] = highest_sequence
+            while len(self.losses) > MAX_STREAMS:
+                del self.losses[next(iter(self.losses))]
+            while len(self._sequences) > MAX_STREAMS:
+                del self._sequences[next(iter(self._sequences))]
 
     @property
     def congested(self) -> bool:
-        """Loss above :attr:`GovernorSettings.loss_congested` in the last two reports."""
+        """Loss above :attr:`GovernorSettings.loss_congested` in the last two reports about some
+        stream."""
         limit = self.settings.loss_congested
-        return len(self.losses) == 2 and all(loss > limit for loss in self.losses)
+        return any(len(two) == 2 and min(two) > limit for two in self.losses.values())
+
+    @property
+    def latest_loss(self) -> float:
+        """The highest loss in the latest report about each stream (0 before any)."""
+        return max((two[-1] for two in self.losses.values()), default=0.0)
 
     def video_bps(self, consumers: list[ConsumerDemand]) -> float:
         """The video the connection sends now (bit/s), at the consumers' layers."""
@@ -203,7 +243,7 @@ class LinkGovernor:
         if self.congested:
             # What is sent now, less what is lost.
             video = sum(c.bps(c.layer, s) for c in consumers)
-            limits.append(video * (1 - self.losses[-1]) * s.headroom)
+            limits.append(video * (1 - self.latest_loss) * s.headroom)
         return min(limits) if limits else None
 
     def room_bps(self) -> float | None:
@@ -229,12 +269,14 @@ class LinkGovernor:
             changes[probe.key] = by_key[probe.key].layer = probe.previous
             self._probe = None
             self.probe_wait_s = min(self.probe_wait_s * 2, s.probe_max_s)
+            self.backoff_s = self.probe_wait_s
             self.changed_at = now
             self.losses.clear()  # the step's losses are not the next decision's
             return changes
         if probe is not None and now - probe.at >= s.probe_check_s:
             self._probe = None  # it held: the next probe waits the first wait again
             self.probe_wait_s = s.probe_s
+            self.backoff_s = 0.0
 
         demand = sum(c.bps(c.layer, s) for c in consumers)
         limit = self.limit_bps(now, consumers)
@@ -249,7 +291,8 @@ class LinkGovernor:
             return changes
 
         room = self.room_bps()
-        if room is None or limit is not None or now - self.changed_at < s.step_up_dwell_s:
+        wait = max(s.step_up_dwell_s, self.backoff_s)
+        if room is None or limit is not None or now - self.changed_at < wait:
             return changes
         for consumer in sorted(consumers, key=lambda c: -c.priority):
             higher = consumer.above()
@@ -257,12 +300,14 @@ class LinkGovernor:
                 continue
             extra = consumer.bps(higher, s) - consumer.bps(consumer.layer, s)
             fits = demand + extra <= room and consumer.full_bps > 0
-            quiet = not self.losses or self.losses[-1] <= s.loss_ok
+            quiet = self.latest_loss <= s.loss_ok
             if not fits and not (quiet and now - self.changed_at >= self.probe_wait_s):
                 return changes
-            if not fits:
-                self._probe = _Probe(consumer.key, consumer.layer, now, self.estimates)
-                self.losses.clear()  # the probe is judged on the reports after it
+            # Every step up is judged on the reports after it, as a probe: a receive-side
+            # estimate can read above what the link takes (it follows what arrives, up to
+            # 1.5 x), and a step that overfills the link is undone and waited out.
+            self._probe = _Probe(consumer.key, consumer.layer, now, self.estimates)
+            self.losses.clear()
             consumer.layer = changes[consumer.key] = higher
             self.changed_at = now
             return changes
@@ -276,7 +321,7 @@ class LinkGovernor:
         s = self.settings
         if now - probe.at > s.probe_check_s:
             return False
-        lossy = bool(self.losses) and self.losses[-1] > s.loss_ok
+        lossy = self.latest_loss > s.loss_ok
         falling = False
         if self.estimates > probe.estimates and self.estimate_bps is not None:
             probe.peak_bps = max(probe.peak_bps, self.estimate_bps)

@@ -37,6 +37,8 @@ from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from . import red
+
 log = logging.getLogger(__name__)
 
 #: The codecs forwarded (lower-case MIME types); the SFU negotiates only these.
@@ -179,6 +181,10 @@ def install() -> None:
         return PassThroughDecoder(codec)
 
     def get_encoder(codec: RTCRtpCodecParameters) -> Any:
+        if codec.mimeType.lower() == "audio/red":
+            primary = red.primary_payload_type(codec)
+            opus = RTCRtpCodecParameters("audio/opus", 48000, 2, primary)
+            return PackOnlyEncoder(red.RedPacker(real_get_encoder(opus), primary))
         return PackOnlyEncoder(real_get_encoder(codec))
 
     # Negotiate only what is forwarded: an offer with nothing else gets a clear refusal.

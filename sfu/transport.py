@@ -51,6 +51,7 @@ from aiortc.sdp import MediaDescription, SessionDescription, candidate_from_sdp
 from .congestion import ConsumerDemand, LinkGovernor, VideoLayer
 from .ice import MAX_REMOTE_ADDRESSES, announce, limit_remote_addresses, without_candidates
 from .passthrough import FORWARDED_MIME_TYPES
+from .red import without_red
 from .router import Consumer, Producer, Router
 
 log = logging.getLogger(__name__)
@@ -291,7 +292,7 @@ class PublishTransport(_Transport):
             self._sources = labels
             try:
                 await self.pc.setRemoteDescription(
-                    RTCSessionDescription(without_candidates(offer), "offer")
+                    RTCSessionDescription(without_red(without_candidates(offer)), "offer")
                 )
                 answer = await self.pc.createAnswer()
                 await self.pc.setLocalDescription(answer)
@@ -523,6 +524,9 @@ class SubscribeTransport(_Transport):
         mime = codec.mimeType.lower()
         pinned = [c for c in capabilities if c.mimeType.lower() == mime]
         pinned += [c for c in capabilities if c.mimeType.lower().endswith("/rtx")]
+        if mime == "audio/opus":
+            # Redundant audio first, for a subscriber that takes it (sfu.red); plain Opus else.
+            pinned[:0] = [c for c in capabilities if c.mimeType.lower() == "audio/red"]
         transceiver.setCodecPreferences(pinned)
         transceiver._lc_codec = codec.mimeType  # type: ignore[attr-defined]
         # A subscriber's PLI/FIR asks the publisher, not an encoder (there is none).
@@ -555,10 +559,15 @@ class SubscribeTransport(_Transport):
             return
         self._last_rtcp = packet
         now = asyncio.get_running_loop().time()
-        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)) and packet.reports:
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
             # RFC 3550 section 6.4.1: the fraction lost is 8-bit fixed point.
-            lost = max(report.fraction_lost for report in packet.reports) / 256
-            self.governor.report(now, fraction_lost=lost)
+            for report in packet.reports:
+                self.governor.report(
+                    now,
+                    fraction_lost=report.fraction_lost / 256,
+                    stream=report.ssrc,
+                    highest_sequence=report.highest_sequence,
+                )
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             try:
                 bitrate, _ = unpack_remb_fci(packet.fci)
@@ -612,7 +621,7 @@ class SubscribeTransport(_Transport):
                 pid,
                 layer.value,
                 None if self.governor.estimate_bps is None else int(self.governor.estimate_bps),
-                self.governor.losses[-1:] or None,
+                round(self.governor.latest_loss, 3),
             )
         if changes:
             self.on_layers({pid: layer.value for pid, layer in changes.items()})

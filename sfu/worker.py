@@ -14,7 +14,7 @@ from ipaddress import ip_address
 
 from aiortc import RTCIceServer
 
-from . import ice, passthrough
+from . import ice, passthrough, red
 from .router import Router
 from .transport import MediaError, PublishTransport, SubscribeTransport
 
@@ -57,6 +57,7 @@ class Worker:
         ice_max_addresses: int = ice.MAX_REMOTE_ADDRESSES,
     ) -> None:
         passthrough.install()
+        red.install()
         if listen_ips is not None:
             ice.use_host_addresses(listen_ips)
         self.ice_servers = list(ice_servers)

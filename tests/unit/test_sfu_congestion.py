@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from sfu.congestion import ConsumerDemand, GovernorSettings, LinkGovernor, VideoLayer
+from sfu.congestion import (
+    MAX_STREAMS,
+    ConsumerDemand,
+    GovernorSettings,
+    LinkGovernor,
+    VideoLayer,
+)
 
 S = GovernorSettings()
 ALL, BASE, PAUSED = VideoLayer.ALL, VideoLayer.BASE, VideoLayer.PAUSED
@@ -83,6 +89,36 @@ def test_loss_alone_means_congestion_after_two_reports() -> None:
     assert governor.plan(2.0, [video]) == {"cam": PAUSED}
 
 
+def test_each_stream_is_judged_on_its_own_reports() -> None:
+    # The receiver reports its audio and its video in turn: the video's losses are two in a row
+    # for the video, though never two in a row of all reports.
+    governor = LinkGovernor()
+    video = camera()
+    for at, stream, lost in ((1.0, 1, 0.0), (1.5, 2, 0.4), (2.0, 1, 0.0)):
+        governor.report(at, fraction_lost=lost, stream=stream)
+        assert governor.plan(at, [video]) == {}
+    governor.report(2.5, fraction_lost=0.5, stream=2)
+    assert governor.plan(2.5, [video]) == {"cam": PAUSED}
+
+
+def test_the_same_report_twice_counts_once() -> None:
+    governor = LinkGovernor()
+    video = camera()
+    for at in (1.0, 1.2):  # one interval, reported twice (the same highest sequence number)
+        governor.report(at, fraction_lost=0.6, stream=7, highest_sequence=1000)
+        assert governor.plan(at, [video]) == {}
+    governor.report(2.0, fraction_lost=0.6, stream=7, highest_sequence=1050)
+    assert governor.plan(2.0, [video]) == {"cam": PAUSED}
+
+
+def test_reports_about_made_up_streams_keep_a_bounded_history() -> None:
+    governor = LinkGovernor()
+    for ssrc in range(10_000):
+        governor.report(0.0, fraction_lost=0.0, stream=ssrc)
+    assert len(governor.losses) == MAX_STREAMS
+    assert 9_999 in governor.losses and 0 not in governor.losses
+
+
 def test_stepping_up_waits_for_the_dwell_and_goes_one_step_at_a_time() -> None:
     governor = LinkGovernor()
     a, b = camera("a", layered=True, priority=2), camera("b", layered=True, priority=1)
@@ -117,6 +153,34 @@ def test_without_room_in_the_estimate_a_probe_steps_up_and_a_lossy_probe_backs_o
     later = at + 1 + 2 * S.probe_s
     governor.report(later, estimate_bps=90_000, fraction_lost=0.0)
     assert governor.plan(later, [video]) == {"cam": ALL}
+
+
+def test_a_step_up_the_estimate_allowed_is_undone_on_loss_and_the_next_waits_longer() -> None:
+    # The receiver's estimate reads above what the link takes (it follows what arrives): each
+    # step up it allows overfills the link. Undone, and waited out longer each time.
+    governor = LinkGovernor()
+    video = camera()
+    assert estimated(governor, 0.0, 200_000, [video]) == {"cam": PAUSED}
+    governor.report(S.step_up_dwell_s, estimate_bps=2_000_000, fraction_lost=0.0)
+    assert governor.plan(S.step_up_dwell_s, [video]) == {"cam": ALL}  # room, says the estimate
+    at = S.step_up_dwell_s + 1
+    governor.report(at, fraction_lost=0.4)  # but the link's buffer overflows
+    assert governor.plan(at, [video]) == {"cam": PAUSED}
+    assert governor.backoff_s == 2 * S.probe_s
+    governor.report(at + S.step_up_dwell_s, estimate_bps=2_000_000, fraction_lost=0.0)
+    assert governor.plan(at + S.step_up_dwell_s, [video]) == {}  # room again, still waiting
+    again = at + 2 * S.probe_s
+    assert governor.plan(again, [video]) == {"cam": ALL}
+    governor.report(again + 1, fraction_lost=0.4)
+    assert governor.plan(again + 1, [video]) == {"cam": PAUSED}
+    assert governor.backoff_s == 4 * S.probe_s
+    # A step that holds ends the back-off.
+    third = again + 1 + 4 * S.probe_s
+    governor.report(third, estimate_bps=2_000_000, fraction_lost=0.0)
+    assert governor.plan(third, [video]) == {"cam": ALL}
+    governor.report(third + 1, estimate_bps=2_100_000, fraction_lost=0.0)
+    assert governor.plan(third + S.probe_check_s + 0.1, [video]) == {}
+    assert (video.layer, governor.backoff_s, governor.probe_wait_s) == (ALL, 0.0, S.probe_s)
 
 
 def test_a_probe_that_holds_keeps_its_layer_and_resets_the_wait() -> None:

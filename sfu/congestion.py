@@ -8,17 +8,21 @@ decides which, for one subscribe connection, from what its receiver reports over
 - the receiver's estimate of the bandwidth it can take: REMB (draft-alvestrand-rmcat-remb-03),
   which Chromium and aiortc receivers send when the SFU's offer lists ``goog-remb``;
 - the fraction of packets lost since the previous report (RTCP receiver report, RFC 3550 section
-  6.4.2).
+  6.4.2), per stream;
+- the round trip, from the report blocks' LSR and DLSR (RFC 3550 section 6.4.1): above the least
+  one seen, it is the queue standing at the link's bottleneck.
 
 It is pure (no I/O, no clock of its own): :class:`LinkGovernor` is told the reports and the
 consumers' measured bitrates, and answers the layer each video consumer should forward. The
 transport applies the answer (:mod:`sfu.transport`).
 
 The link is over its capacity when the estimate stays below 70 % of the video sent for 2 s (a
-healthy receive-side estimate follows the incoming rate and grows past it; a dip is a hiccup), or
-two receiver reports in a row lose more than a tenth. Then stepping down is immediate and as deep
-as needed to fit, lowest priority first, because a link over its capacity delays and loses the
-audio with the video. Stepping up is one step at a time, highest priority first, after
+healthy receive-side estimate follows the incoming rate and grows past it; a dip is a hiccup),
+two receiver reports in a row about a stream lose more than a tenth, or the round trip stays 0.2 s
+above its least for a second (a full buffer loses little, and a receive-side estimate does not
+see a queue that no longer grows, but everything waits in it). Then stepping down is immediate
+and as deep as needed to fit, lowest priority first, because a link over its capacity delays and
+loses the audio with the video. Stepping up is one step at a time, highest priority first, after
 :attr:`GovernorSettings.step_up_dwell_s` of a link with room for it. A receive-side estimate cannot
 grow much past what is received (it is capped near 1.5 x the incoming rate), so with video paused
 it never shows room for video again: the governor then probes, stepping up after a quiet period.
@@ -69,6 +73,12 @@ class GovernorSettings:
     loss_congested: float = 0.10
     #: A step up is kept only while loss stays under this.
     loss_ok: float = 0.05
+    #: The link is over its capacity when the round trip stays more than this above the least
+    #: seen (a queue building up at its bottleneck: a slow link's buffer holds seconds, and the
+    #: student's commands and sound wait in it behind the video) over at least
+    #: :attr:`queue_delay_s`; a step up is undone at the first such round trip after it.
+    queue_delay_congested_s: float = 0.2
+    queue_delay_s: float = 1.0
     #: The base layer's share of a layered video's bitrate when it was not measured (L1T3: the
     #: base is a quarter of the frames and about 40 % of the bits).
     base_share: float = 0.45
@@ -169,6 +179,10 @@ class LinkGovernor:
     _low_since: tuple[int, float, float] | None = None
     #: The extended highest sequence number of the last report about each stream.
     _sequences: dict[int, int] = field(default_factory=dict)
+    #: The least round trip measured (s; None: none yet), and the first and the last of the
+    #: round trips in a row above it by more than the queue delay (None: the last was not).
+    min_rtt_s: float | None = None
+    _queued: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.probe_wait_s < 0:
@@ -182,12 +196,20 @@ class LinkGovernor:
         fraction_lost: float | None = None,
         stream: int = 0,
         highest_sequence: int | None = None,
+        rtt_s: float | None = None,
     ) -> None:
         """A REMB (``estimate_bps``) or a receiver report block's loss fraction (0..1) about
         ``stream`` (its SSRC) arrived. Each stream is judged on its own reports: a receiver
         reports each stream it receives at its own pace (its audio's and video's in turn). A
         block with the same extended highest sequence number as the stream's last one reports
-        the same interval again (RFC 3550 section 6.4.1) and is not counted twice."""
+        the same interval again (RFC 3550 section 6.4.1) and is not counted twice. ``rtt_s`` is
+        a round trip measured from a report block (its LSR and DLSR, section 6.4.1), seconds."""
+        if rtt_s is not None and rtt_s >= 0:
+            self.min_rtt_s = rtt_s if self.min_rtt_s is None else min(self.min_rtt_s, rtt_s)
+            if rtt_s - self.min_rtt_s > self.settings.queue_delay_congested_s:
+                self._queued = (self._queued[0] if self._queued else now, now)
+            else:
+                self._queued = None
         if estimate_bps is not None:
             self.estimate_bps = float(estimate_bps)
             self.estimates += 1
@@ -216,6 +238,15 @@ class LinkGovernor:
         """The highest loss in the latest report about each stream (0 before any)."""
         return max((two[-1] for two in self.losses.values()), default=0.0)
 
+    @property
+    def queued(self) -> bool:
+        """The round trips have stayed above the least one by more than the queue delay for
+        :attr:`GovernorSettings.queue_delay_s`: a queue stands at the bottleneck."""
+        return (
+            self._queued is not None
+            and self._queued[1] - self._queued[0] >= self.settings.queue_delay_s
+        )
+
     def video_bps(self, consumers: list[ConsumerDemand]) -> float:
         """The video the connection sends now (bit/s), at the consumers' layers."""
         return sum(c.bps(c.layer, self.settings) for c in consumers)
@@ -240,10 +271,13 @@ class LinkGovernor:
                 limits.append(estimate * s.headroom)
         else:
             self._low_since = None
+        video = sum(c.bps(c.layer, s) for c in consumers)
         if self.congested:
             # What is sent now, less what is lost.
-            video = sum(c.bps(c.layer, s) for c in consumers)
             limits.append(video * (1 - self.latest_loss) * s.headroom)
+        if self.queued:
+            # More than the link drains: less than is sent now.
+            limits.append(video * s.headroom)
         return min(limits) if limits else None
 
     def room_bps(self) -> float | None:
@@ -288,6 +322,7 @@ class LinkGovernor:
             if changes:
                 self.changed_at = now
                 self._probe = None
+                self._queued = None  # the queue drains from now: judge the next round trips
             return changes
 
         room = self.room_bps()
@@ -308,6 +343,7 @@ class LinkGovernor:
             # 1.5 x), and a step that overfills the link is undone and waited out.
             self._probe = _Probe(consumer.key, consumer.layer, now, self.estimates)
             self.losses.clear()
+            self._queued = None
             consumer.layer = changes[consumer.key] = higher
             self.changed_at = now
             return changes
@@ -315,13 +351,14 @@ class LinkGovernor:
 
     def _probe_failed(self, now: float, probe: _Probe) -> bool:
         """Whether a report after the probe says it did not fit: loss above
-        :attr:`GovernorSettings.loss_ok`, or an estimate falling (a receive-side estimator
+        :attr:`GovernorSettings.loss_ok`, a round trip showing a queue, or an estimate falling
+        (a receive-side estimator
         lowers its estimate on over-use; after a pause it rises from what it last received,
         so its level says nothing yet)."""
         s = self.settings
         if now - probe.at > s.probe_check_s:
             return False
-        lossy = self.latest_loss > s.loss_ok
+        lossy = self.latest_loss > s.loss_ok or self._queued is not None
         falling = False
         if self.estimates > probe.estimates and self.estimate_bps is not None:
             probe.peak_bps = max(probe.peak_bps, self.estimate_bps)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -534,7 +535,10 @@ class SubscribeTransport(_Transport):
         # Its receiver reports (loss) and REMB (estimate) tell the governor what the link takes.
         handle_rtcp = transceiver.sender._handle_rtcp_packet
 
+        sender = transceiver.sender
+
         async def heard(packet: Any) -> None:
+            self._round_trip(packet, sender)
             self._heard(packet)
             await handle_rtcp(packet)
 
@@ -574,6 +578,20 @@ class SubscribeTransport(_Transport):
             except ValueError:
                 return  # an application-layer feedback that is not REMB
             self.governor.report(now, estimate_bps=bitrate)
+
+    def _round_trip(self, packet: Any, sender: RTCRtpSender) -> None:
+        """The round trip a receiver report block about ``sender``'s stream shows (RFC 3550
+        section 6.4.1: now, less when the sender report it names was sent, less the receiver's
+        delay since), for the governor. aiortc keeps the last sender report's LSR and send time
+        on the sender (private names of the pinned version; without them, no round trip)."""
+        if not isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            return
+        lsr = getattr(sender, "_RTCRtpSender__lsr", None)
+        sent_at = getattr(sender, "_RTCRtpSender__lsr_time", None)
+        for report in packet.reports:
+            if report.ssrc == sender._ssrc and report.lsr and report.lsr == lsr and sent_at:
+                rtt = time.time() - sent_at - report.dlsr / 65536
+                self.governor.report(asyncio.get_running_loop().time(), rtt_s=rtt)
 
     async def _govern(self) -> None:
         while not self.closed:

@@ -119,6 +119,38 @@ def test_reports_about_made_up_streams_keep_a_bounded_history() -> None:
     assert 9_999 in governor.losses and 0 not in governor.losses
 
 
+def test_a_queue_standing_at_the_bottleneck_steps_the_video_down() -> None:
+    # A full buffer loses little and its receiver's estimate stops falling, but the round trip
+    # shows it: 0.3 s at first, then 0.94 s for over a second.
+    governor = LinkGovernor()
+    video = camera(layered=True)
+    governor.report(0.0, rtt_s=0.30)
+    governor.report(1.0, rtt_s=0.94)
+    assert governor.plan(1.0, [video]) == {}  # one round trip is not a trend
+    governor.report(1.5, rtt_s=0.35)  # nor two that are not in a row
+    governor.report(2.0, rtt_s=0.90)
+    assert governor.plan(2.0, [video]) == {}
+    governor.report(3.0, rtt_s=0.92)
+    assert governor.plan(3.0, [video]) == {"cam": BASE}
+    # The buffer drains from the step on: the next round trips are judged afresh.
+    governor.report(3.5, rtt_s=0.80)
+    assert governor.plan(3.5, [video]) == {}
+    governor.report(4.0, rtt_s=0.32)
+    assert governor.min_rtt_s == 0.30 and not governor.queued
+
+
+def test_a_step_up_that_builds_a_queue_is_undone() -> None:
+    governor = LinkGovernor()
+    video = camera()
+    governor.report(0.0, rtt_s=0.3)
+    assert estimated(governor, 0.0, 200_000, [video]) == {"cam": PAUSED}
+    governor.report(S.step_up_dwell_s, estimate_bps=2_000_000, rtt_s=0.31)
+    assert governor.plan(S.step_up_dwell_s, [video]) == {"cam": ALL}
+    governor.report(S.step_up_dwell_s + 1.0, rtt_s=0.6)  # the buffer fills
+    assert governor.plan(S.step_up_dwell_s + 1.0, [video]) == {"cam": PAUSED}
+    assert governor.backoff_s == 2 * S.probe_s
+
+
 def test_stepping_up_waits_for_the_dwell_and_goes_one_step_at_a_time() -> None:
     governor = LinkGovernor()
     a, b = camera("a", layered=True, priority=2), camera("b", layered=True, priority=1)

@@ -50,3 +50,13 @@ def test_a_publisher_without_temporal_layers_gives_no_layer() -> None:
     assert packet.opaque is None
     assert packet.is_keyframe
     assert bytes(packet) == KEY
+
+
+def test_the_senders_private_names_the_round_trip_reads_exist_in_the_pinned_aiortc() -> None:
+    # sfu.transport reads the last sender report's LSR and send time from each sender to
+    # measure round trips (sfu.congestion); another aiortc version must fail here, not silently
+    # measure none.
+    from aiortc import RTCRtpSender
+
+    names = RTCRtpSender.__init__.__code__.co_names
+    assert {"_RTCRtpSender__lsr", "_RTCRtpSender__lsr_time", "_ssrc"} <= set(names)

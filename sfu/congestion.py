@@ -79,6 +79,9 @@ class GovernorSettings:
     #: :attr:`queue_delay_s`; a step up is undone at the first such round trip after it.
     queue_delay_congested_s: float = 0.2
     queue_delay_s: float = 1.0
+    #: A stream's loss counts for this long after its last report (a receiver stops reporting
+    #: on a stream it no longer receives, RFC 3550 section 6.4).
+    report_stale_s: float = 5.0
     #: The base layer's share of a layered video's bitrate when it was not measured (L1T3: the
     #: base is a quarter of the frames and about 40 % of the bits).
     base_share: float = 0.45
@@ -179,6 +182,8 @@ class LinkGovernor:
     _low_since: tuple[int, float, float] | None = None
     #: The extended highest sequence number of the last report about each stream.
     _sequences: dict[int, int] = field(default_factory=dict)
+    #: When each stream was last reported on.
+    _reported_at: dict[int, float] = field(default_factory=dict)
     #: The least round trip measured (s; None: none yet), and the first and the last of the
     #: round trips in a row above it by more than the queue delay (None: the last was not).
     min_rtt_s: float | None = None
@@ -215,16 +220,19 @@ class LinkGovernor:
             self.estimates += 1
         if fraction_lost is not None:
             if highest_sequence is not None and self._sequences.get(stream) == highest_sequence:
+                # Nothing arrived since its last report (a paused video), or the same report
+                # again: nothing to judge the stream on.
+                self.losses.pop(stream, None)
                 return
+            self._reported_at[stream] = now
             previous = self.losses.pop(stream, [])
             self.losses[stream] = [*previous[-1:], min(1.0, max(0.0, fraction_lost))]
             self._sequences.pop(stream, None)
             if highest_sequence is not None:
                 self._sequences[stream] = highest_sequence
-            while len(self.losses) > MAX_STREAMS:
-                del self.losses[next(iter(self.losses))]
-            while len(self._sequences) > MAX_STREAMS:
-                del self._sequences[next(iter(self._sequences))]
+            for kept in (self.losses, self._sequences, self._reported_at):
+                while len(kept) > MAX_STREAMS:
+                    del kept[next(iter(kept))]
 
     @property
     def congested(self) -> bool:
@@ -296,6 +304,9 @@ class LinkGovernor:
         s = self.settings
         changes: dict[str, VideoLayer] = {}
         by_key = {c.key: c for c in consumers}
+        for stream, at in self._reported_at.items():
+            if now - at > s.report_stale_s:  # the receiver no longer reports it: not lossy
+                self.losses.pop(stream, None)
         probe = self._probe
         if probe is not None and probe.key not in by_key:
             self._probe = probe = None

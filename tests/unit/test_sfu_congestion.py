@@ -108,7 +108,23 @@ def test_the_same_report_twice_counts_once() -> None:
         governor.report(at, fraction_lost=0.6, stream=7, highest_sequence=1000)
         assert governor.plan(at, [video]) == {}
     governor.report(2.0, fraction_lost=0.6, stream=7, highest_sequence=1050)
-    assert governor.plan(2.0, [video]) == {"cam": PAUSED}
+    assert governor.plan(2.0, [video]) == {}  # the first report since the repeat
+    governor.report(3.0, fraction_lost=0.6, stream=7, highest_sequence=1100)
+    assert governor.plan(3.0, [video]) == {"cam": PAUSED}
+
+
+def test_a_paused_streams_old_loss_does_not_hold_back_the_probe() -> None:
+    # Paused on loss: its receiver then reports no new packets for it, or stops reporting it.
+    for last_report in ("repeated", "none"):
+        governor = LinkGovernor()
+        video = camera()
+        governor.report(0.5, fraction_lost=0.6, stream=7, highest_sequence=100)
+        governor.report(1.0, fraction_lost=0.6, stream=7, highest_sequence=150)
+        assert governor.plan(1.0, [video]) == {"cam": PAUSED}
+        if last_report == "repeated":
+            governor.report(2.0, fraction_lost=0.0, stream=7, highest_sequence=150)
+        governor.report(S.probe_s + 1, estimate_bps=90_000, fraction_lost=0.0, stream=8)
+        assert governor.plan(S.probe_s + 1, [video]) == {"cam": ALL}, last_report
 
 
 def test_reports_about_made_up_streams_keep_a_bounded_history() -> None:

@@ -220,9 +220,8 @@ class LinkGovernor:
             self.estimates += 1
         if fraction_lost is not None:
             if highest_sequence is not None and self._sequences.get(stream) == highest_sequence:
-                # Nothing arrived since its last report (a paused video), or the same report
-                # again: nothing to judge the stream on.
-                self.losses.pop(stream, None)
+                # The same report again, or nothing arrived since (a paused video): nothing new
+                # to judge the stream on (its loss goes stale, report_stale_s).
                 return
             self._reported_at[stream] = now
             previous = self.losses.pop(stream, [])

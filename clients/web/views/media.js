@@ -19,6 +19,19 @@ const TOGGLES = [
   ["screen", "media-screen", ["Share screen", "Stop sharing"], "Screen muted by staff"],
 ];
 
+/** How long the page waits before it tells the SFU which videos it shows (a scroll settles). */
+export const VIEW_DELAY_MS = 250;
+
+/**
+ * Whether a tile's video is received even while it is off screen: the spotlight's and a screen
+ * share, what the class is looking at (docs/protocol.md, `media.view`).
+ * @param {{spotlight: boolean, source: string}} tile
+ * @returns {boolean}
+ */
+export function keptInView(tile) {
+  return tile.spotlight || tile.source === "screen";
+}
+
 /**
  * The tiles to show, in order: the spotlighted participant's (camera, then screen; a tile with
  * their initial when they share no video), your own camera, then each remote participant's camera
@@ -182,22 +195,31 @@ export function mountMedia(root, ctx) {
 
   let soundBlocked = false;
 
-  // Receiver-driven video: the SFU sends only the videos whose tiles are on screen (scrolled into
-  // view), like adaptive streams elsewhere; while every tile is visible it sends all of them.
-  const visible = new Set();
+  // Receiver-driven video (media.view): the SFU sends only the videos this page shows, like
+  // adaptive streams elsewhere, so a phone showing three tiles does not pull sixteen videos. Shown:
+  // the spotlight's and every screen share (what the class is looking at: kept even while
+  // scrolled away, so they never wait for a keyframe when scrolled back), and every other video
+  // tile on screen. A tile the observer has not reported on yet counts as on screen (a new
+  // video starts at once). While every video is shown the page asks for all of them.
+  const offScreen = new WeakSet();
   let viewTimer = 0;
   const onScreen = new IntersectionObserver((entries) => {
     for (const entry of entries) {
-      if (entry.isIntersecting) visible.add(entry.target);
-      else visible.delete(entry.target);
+      if (entry.isIntersecting) offScreen.delete(entry.target);
+      else offScreen.add(entry.target);
     }
-    clearTimeout(viewTimer);
-    viewTimer = setTimeout(sendVisible, 250);
+    scheduleView();
   });
-  function sendVisible() {
-    const videoTiles = [...tiles.children].filter((node) => node.isConnected && node.tileState?.tile.videoProducer);
-    for (const node of visible) if (!node.isConnected) visible.delete(node);
-    const shown = videoTiles.filter((node) => visible.has(node));
+  /** Send the view within VIEW_DELAY_MS: a scroll settles first, and a burst sends once. */
+  function scheduleView() {
+    viewTimer ||= setTimeout(() => {
+      viewTimer = 0;
+      sendView();
+    }, VIEW_DELAY_MS);
+  }
+  function sendView() {
+    const videoTiles = [...tiles.children].filter((node) => node.tileState?.tile.videoProducer);
+    const shown = videoTiles.filter((node) => keptInView(node.tileState.tile) || !offScreen.has(node));
     media.setVisibleVideos(shown.length === videoTiles.length ? null : shown.map((node) => node.tileState.tile.videoProducer));
   }
 
@@ -353,6 +375,8 @@ export function mountMedia(root, ctx) {
         onScreen.observe(node);
       }
     }
+    // A tile's video can change with no scroll (a camera started again, a new spotlight).
+    scheduleView();
     empty.hidden = items.length > 0;
     tiles.hidden = items.length === 0;
   }

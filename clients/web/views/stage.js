@@ -57,7 +57,8 @@ export function mountStage(stage, { model, media, bar, body, commands, run }) {
     layoutTiles();
   });
 
-  let featured = "";
+  /** @type {string[]} the keys of the spotlight's and the screen shares' tiles last drawn */
+  let featured = [];
   /** The staff's choice last seen: a new one (or a return to the main room) is applied once. */
   let followed = "";
 
@@ -108,10 +109,11 @@ export function mountStage(stage, { model, media, bar, body, commands, run }) {
   new ResizeObserver(() => layoutTiles()).observe(body);
 
   function render() {
-    // A spotlight or a screen share that starts takes the stage.
+    // A spotlight or a screen share that starts takes the stage; one that ends does not (a
+    // viewer who went back to the whiteboard stays there).
     const tiles = tilesOf(media, model);
-    const now = tiles.filter((t) => t.spotlight || t.source === "screen").map((t) => t.key).join(" ");
-    if (now && now !== featured) show("video");
+    const now = tiles.filter((t) => t.spotlight || t.source === "screen").map((t) => t.key);
+    if (now.some((key) => !featured.includes(key))) show("video");
     featured = now;
     // The staff's choice takes every page in the main room when it changes, and on (re)joining.
     const inMain = model.me !== null && !model.breakoutOf.has(model.me.identity);

@@ -257,6 +257,15 @@ def wait_until(tab: Tab, ready: Callable[[], bool], what: str, timeout_s: float 
     return time.monotonic() - started
 
 
+def first_audio_codec(sdp: str) -> str:
+    """The codec of the first payload type of the first ``m=audio`` line (RFC 8866 5.14)."""
+    lines = sdp.splitlines()
+    [media] = [line for line in lines if line.startswith("m=audio ")][:1]
+    first = media.split()[3]
+    [codec] = [line.split()[1] for line in lines if line.startswith(f"a=rtpmap:{first} ")][:1]
+    return codec.lower()
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
@@ -352,6 +361,9 @@ def test_a_student_on_a_bad_link_keeps_up_hears_the_teacher_and_slows_only_her_o
     # packets it filled in) stays near the link's loss (3 %), far from a stall.
     assert all(row["bea_audio"] > 0 for row in rows), "bea's audio stalled"
     assert share < CONCEALED_MAX, f"{share:.1%} of bea's audio was concealed"
+    # Her sound is redundant (RED, RFC 2198): her page's answer keeps the SFU's red first.
+    answer = bea.page.evaluate("window.liveclass.media.subscribePc.localDescription.sdp")
+    assert first_audio_codec(answer) == "red/48000/2", answer
     # Her video steps down or pauses rather than drown the sound...
     assert layers_seen & {"base", "paused"}, "the SFU never stepped bea's video down"
     # ...and only hers: Cy decodes what the teacher sends, every second.

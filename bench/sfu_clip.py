@@ -273,11 +273,11 @@ class AudioClip:
         )
 
 
-def encode_voice_clip(bitrate: int, fec_loss_pct: int) -> AudioClip:
+def encode_voice_clip(bitrate: int, fec_loss_pct: int, loop: int = AUDIO_LOOP) -> AudioClip:
     """Encode :func:`voice_pcm` with libopus (PyAV): ``application=voip``, 20 ms frames, VBR at
     ``bitrate`` bit/s, in-band FEC on and sized for ``fec_loss_pct`` % loss (libopus adds LBRR
     only when told to expect loss: a WebRTC encoder is told by its own uplink's receiver
-    reports). The first frames (the encoder's start) are left out of the loop."""
+    reports). ``loop`` frames are kept; the first ones (the encoder's start) are left out."""
     codec = av.CodecContext.create("libopus", "w")
     codec.bit_rate = bitrate
     codec.format = "s16"
@@ -292,10 +292,10 @@ def encode_voice_clip(bitrate: int, fec_loss_pct: int) -> AudioClip:
         "packet_loss": str(fec_loss_pct),
     }
     warmup = 25
-    pcm = voice_pcm(AUDIO_LOOP + warmup)
+    pcm = voice_pcm(loop + warmup)
     frame_bytes = AUDIO_FRAME * 2
     packets: list[bytes] = []
-    for k in range(AUDIO_LOOP + warmup):
+    for k in range(loop + warmup):
         frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_FRAME)
         frame.planes[0].update(pcm[k * frame_bytes : (k + 1) * frame_bytes])
         frame.sample_rate = AUDIO_RATE

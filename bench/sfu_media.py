@@ -378,6 +378,9 @@ async def main(cfg: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    uvloop.run(main(json.loads(sys.argv[1])))
+    config = json.loads(sys.argv[1])
+    # loadtest.impair reads its timers' when(), which uvloop's handles lack: impaired
+    # subscribers run on asyncio's own loop.
+    (asyncio.run if config.get("impair") else uvloop.run)(main(config))
     sys.stdout.flush()
     os._exit(0)  # aiortc's decoder threads must not keep the process alive

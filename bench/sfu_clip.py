@@ -1,6 +1,7 @@
 """The publisher's camera in ``bench.sfu``: a VP8 clip encoded once, before the runs, and played
 in a loop at 30 fps, so every SFU forwards the same bytes and the publisher spends no CPU encoding
-during the measurement.
+during the measurement. And its microphone in ``bench.bad_network``: an Opus clip made the same way
+(:func:`encode_voice_clip`, :class:`AudioClipTrack`).
 
 The picture is ``loadtest.media_bot.PatternVideoTrack``'s (bars moving one pixel per frame; 640x480)
 with a band of low-amplitude random noise (rows 216-263, values 0-31, a fixed seed), standing in for
@@ -19,10 +20,12 @@ shows drift, but every frame decodes.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import base64
 import fractions
 import json
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -33,6 +36,7 @@ import av
 from aiortc.codecs.vpx import Vp8Encoder, VpxPayloadDescriptor
 from aiortc.mediastreams import MediaStreamTrack
 
+from bench.audio_continuity import opus_has_lbrr
 from loadtest.media_bot import PatternVideoTrack
 
 #: Frames in the loop: the bars' period (they move one pixel per frame, repeating every 128).
@@ -183,5 +187,146 @@ class ClipTrack(MediaStreamTrack):
         packet = av.Packet(data)
         packet.pts = self._pts
         packet.time_base = TIME_BASE
+        self.sent += 1
+        return packet
+
+
+# -- the microphone: Opus --------------------------------------------------------------------------
+
+#: Opus in RTP: a 48 kHz clock (RFC 7587 section 4.1); 20 ms frames of 960 samples, mono.
+AUDIO_RATE = 48_000
+AUDIO_FRAME = 960
+AUDIO_TIME_BASE = fractions.Fraction(1, AUDIO_RATE)
+#: Frames in the audio loop (5 s).
+AUDIO_LOOP = 250
+#: Vowel formants (Hz): the synthetic voice moves to the next every 200 ms.
+_VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (530, 1840, 2480), (300, 870, 2240))
+
+
+def voice_pcm(frames: int, seed: int = 1) -> bytes:
+    """A synthetic voice that never pauses: a glottal pulse train (pitch 100-180 Hz, wavering)
+    through three formant resonators, cycling vowels, with a 4 Hz syllable envelope; s16 mono,
+    48 kHz. libopus codes it as speech (SILK or hybrid), where in-band FEC lives; a pure tone
+    is coded as music (CELT), which has none."""
+    rng = random.Random(seed)
+    out = array.array("h")
+    state = [[0.0, 0.0] for _ in range(3)]
+    phase = 0.0
+    for i in range(frames * AUDIO_FRAME):
+        t = i / AUDIO_RATE
+        f0 = 140 + 30 * math.sin(2 * math.pi * 0.7 * t) + 10 * math.sin(2 * math.pi * 5.3 * t)
+        phase += f0 / AUDIO_RATE
+        x = 0.01 * (rng.random() - 0.5)
+        if phase >= 1.0:
+            phase -= 1.0
+            x += 1.0
+        sample = 0.0
+        for k, formant in enumerate(_VOWELS[int(t / 0.2) % len(_VOWELS)]):
+            r = math.exp(-math.pi * (80 + 40 * k) / AUDIO_RATE)
+            y = x + 2 * r * math.cos(2 * math.pi * formant / AUDIO_RATE) * state[k][0]
+            y -= r * r * state[k][1]
+            state[k] = [y, state[k][0]]
+            sample += y / (k + 1)
+        envelope = 0.6 + 0.4 * math.sin(2 * math.pi * 4 * t) ** 2
+        out.append(max(-32767, min(32767, int(sample * envelope * 150))))
+    return out.tobytes()
+
+
+@dataclass
+class AudioClip:
+    """Opus packets, one per 20 ms frame, played in a loop; how they were encoded."""
+
+    bitrate: int
+    fec_loss_pct: int
+    frames: list[bytes]
+
+    def kbps(self) -> float:
+        """Opus payload bit rate (RTP, SRTP, UDP and IP headers add about 20 kbit/s)."""
+        return sum(map(len, self.frames)) * 8 * AUDIO_RATE / AUDIO_FRAME / len(self.frames) / 1000
+
+    def describe(self) -> dict[str, Any]:
+        """Its bit rate, the share of packets carrying in-band FEC (LBRR), its Opus modes."""
+        modes = {"silk": 0, "hybrid": 0, "celt": 0}
+        for frame in self.frames:
+            config = frame[0] >> 3  # RFC 6716 section 3.1
+            modes["silk" if config < 12 else "hybrid" if config < 16 else "celt"] += 1
+        return {
+            "kbps": round(self.kbps(), 1),
+            "fec_loss_pct": self.fec_loss_pct,
+            "lbrr_share": round(sum(map(opus_has_lbrr, self.frames)) / len(self.frames), 3),
+            "modes": modes,
+        }
+
+    def save(self, path: Path) -> None:
+        data = {
+            "bitrate": self.bitrate,
+            "fec_loss_pct": self.fec_loss_pct,
+            "frames": [base64.b64encode(f).decode() for f in self.frames],
+        }
+        path.write_text(json.dumps(data))
+
+    @classmethod
+    def load(cls, path: Path) -> AudioClip:
+        data = json.loads(path.read_text())
+        return cls(
+            data["bitrate"], data["fec_loss_pct"], [base64.b64decode(f) for f in data["frames"]]
+        )
+
+
+def encode_voice_clip(bitrate: int, fec_loss_pct: int, loop: int = AUDIO_LOOP) -> AudioClip:
+    """Encode :func:`voice_pcm` with libopus (PyAV): ``application=voip``, 20 ms frames, VBR at
+    ``bitrate`` bit/s, in-band FEC on and sized for ``fec_loss_pct`` % loss (libopus adds LBRR
+    only when told to expect loss: a WebRTC encoder is told by its own uplink's receiver
+    reports). ``loop`` frames are kept; the first ones (the encoder's start) are left out."""
+    codec = av.CodecContext.create("libopus", "w")
+    codec.bit_rate = bitrate
+    codec.format = "s16"
+    codec.layout = "mono"
+    codec.sample_rate = AUDIO_RATE
+    codec.time_base = AUDIO_TIME_BASE
+    codec.options = {
+        "application": "voip",
+        "frame_duration": "20",
+        "vbr": "on",
+        "fec": "1",
+        "packet_loss": str(fec_loss_pct),
+    }
+    warmup = 25
+    pcm = voice_pcm(loop + warmup)
+    frame_bytes = AUDIO_FRAME * 2
+    packets: list[bytes] = []
+    for k in range(loop + warmup):
+        frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_FRAME)
+        frame.planes[0].update(pcm[k * frame_bytes : (k + 1) * frame_bytes])
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = k * AUDIO_FRAME
+        frame.time_base = AUDIO_TIME_BASE
+        packets += [bytes(p) for p in codec.encode(frame)]
+    return AudioClip(bitrate, fec_loss_pct, packets[warmup:])
+
+
+class AudioClipTrack(MediaStreamTrack):
+    """Plays an :class:`AudioClip` in real time as encoded ``av.Packet`` s, one per 20 ms (the
+    sender's Opus ``pack`` takes them as they are)."""
+
+    kind = "audio"
+
+    def __init__(self, clip: AudioClip) -> None:
+        super().__init__()
+        self.clip = clip
+        self.sent = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.Packet:
+        pts = self.sent * AUDIO_FRAME
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            wait = self._start + pts / AUDIO_RATE - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        packet = av.Packet(self.clip.frames[self.sent % len(self.clip.frames)])
+        packet.pts = pts
+        packet.time_base = AUDIO_TIME_BASE
         self.sent += 1
         return packet

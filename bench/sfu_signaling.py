@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import itertools
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -41,6 +42,9 @@ class LiveclassSignaling:
 
     def __init__(self, url: str, room: str, token: str) -> None:
         self.client = ClassroomClient(url, token, room, reconnect=False)
+        #: Applied to each of the SFU's offers before it is answered (``bench.bad_network`` puts
+        #: the media on an impaired path by rewriting its candidates).
+        self.remote_sdp: Callable[[str], Awaitable[str]] | None = None
         self._pc: RTCPeerConnection | None = None
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -50,9 +54,11 @@ class LiveclassSignaling:
         await self.client.connect()
 
     async def publish(self, pc: RTCPeerConnection) -> dict[str, Any]:
-        """Offer ``pc``'s transceivers, each video m-line labelled ``camera``."""
+        """Offer ``pc``'s transceivers, each video m-line labelled ``camera``, each audio one
+        ``microphone``."""
         await pc.setLocalDescription(await pc.createOffer())
-        sources = {str(t.mid): "camera" for t in pc.getTransceivers() if t.kind == "video"}
+        label = {"video": "camera", "audio": "microphone"}
+        sources = {str(t.mid): label[t.kind] for t in pc.getTransceivers()}
         answer = await self.client.publish_media(pc.localDescription.sdp, sources)
         await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         return {}
@@ -72,7 +78,8 @@ class LiveclassSignaling:
         pc = self._pc
         assert pc is not None
         async with self._lock:
-            await pc.setRemoteDescription(RTCSessionDescription(msg["sdp"], "offer"))
+            sdp = msg["sdp"] if self.remote_sdp is None else await self.remote_sdp(msg["sdp"])
+            await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
             await pc.setLocalDescription(await pc.createAnswer())
             await self.client.answer_media(msg["version"], pc.localDescription.sdp)
         self.answered.set()

@@ -102,6 +102,7 @@ async def class_run(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 "count": count,
                 "tokens": [side.token(f"s{first + i:03d}", "student") for i in range(count)],
                 "seed": f"{args.seed}/{group}",
+                "red": not args.no_red,
             }
             if group == "impaired":
                 cfg["impair"] = {"up": shape, "down": shape}
@@ -337,6 +338,11 @@ def parse_args() -> argparse.Namespace:
         type=lambda text: [float(x) for x in text.split(",")],
         default=[100.0, 200.0],
         help="jitter-buffer allowances; the goal is judged on the first (100,200)",
+    )
+    p.add_argument(
+        "--no-red",
+        action="store_true",
+        help="students answer plain Opus, not the SFU's redundant audio (RED, RFC 2198)",
     )
     p.add_argument("--warmup", type=float, default=None, help="s after the first frames (15)")
     p.add_argument("--window", type=float, default=None, help="measured window per run, s (60)")

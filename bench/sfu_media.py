@@ -55,7 +55,7 @@ from bench.audio_continuity import Arrival, continuity, opus_has_lbrr
 from bench.sfu_clip import AudioClip, AudioClipTrack, Clip, ClipTrack
 from bench.sfu_signaling import LiveclassSignaling, Signaling, for_participant
 from loadtest.impair import Impairment, LinkShape, UdpPortMap, rewrite_candidates
-from sfu import passthrough
+from sfu import passthrough, red
 from sfu.ice import use_host_addresses
 
 #: How often a subscriber's video layer (``media.layers``) is sampled (s).
@@ -191,9 +191,15 @@ class CountingSubscriber:
         counted, arrivals = self.counted, self.arrivals
 
         async def heard(packet: Any, arrival_time_ms: int) -> None:
-            arrivals.append(
-                Arrival(packet.timestamp, time.monotonic(), opus_has_lbrr(packet.payload))
-            )
+            now = time.monotonic()
+            if packet.payload_type == red.RED_PAYLOAD_TYPE:
+                # Redundant audio: each block is a frame, the redundant ones earlier frames
+                # arriving again (a RED-decoding receiver plays whichever comes first).
+                for block in red.unpack(packet.payload):
+                    timestamp = (packet.timestamp - block.offset) % 2**32
+                    arrivals.append(Arrival(timestamp, now, opus_has_lbrr(block.data)))
+            else:
+                arrivals.append(Arrival(packet.timestamp, now, opus_has_lbrr(packet.payload)))
             counted.audio_packets += 1
             counted.audio_bytes += len(packet.payload)
             await handle(packet, arrival_time_ms)
@@ -364,6 +370,8 @@ async def main(cfg: dict[str, Any]) -> None:
                 await run_publisher(cfg, commands)
             elif cfg["role"] == "subscribe":
                 passthrough.install()
+                if cfg.get("red"):
+                    red.install()  # answer the SFU's redundant audio, as Chromium does
                 await run_subscribers(cfg, commands)
             elif cfg["role"] == "ttff":
                 passthrough.install()

@@ -75,6 +75,8 @@ class _Wire:
         self.link = link
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
+        #: When the timer is due (uvloop's timer handles have no ``when()``).
+        self._due = 0.0
         self._waiting: list[tuple[int, asyncio.Future[None]]] = []
 
     def send(self, flow: Flow, deliver: Callable[[bytes], None], data: bytes) -> Drop | None:
@@ -102,7 +104,7 @@ class _Wire:
     def _fire(self) -> None:
         assert self._timer is not None
         # The loop runs a timer up to its clock resolution early: count it as on time.
-        now = max(self._timer.when(), self._loop.time())
+        now = max(self._due, self._loop.time())
         self._timer = None
         self._run(now)
 
@@ -121,11 +123,12 @@ class _Wire:
                     waiting.append((size, room_made))
             self._waiting = waiting
         when = self.link.next_wakeup()
-        if self._timer is not None and self._timer.when() != when:
+        if self._timer is not None and self._due != when:
             self._timer.cancel()
             self._timer = None
         if when is not None and self._timer is None:
             self._timer = self._loop.call_at(when, self._fire)
+            self._due = when
 
 
 class _Path:

@@ -29,7 +29,10 @@ it never shows room for video again: the governor then probes, stepping up after
 Every step up, with room in the estimate or as a probe, is judged for
 :attr:`GovernorSettings.probe_check_s`: loss or a falling estimate undoes it, and each step that
 is undone doubles the wait before the next (up to :attr:`GovernorSettings.probe_max_s`); one that
-holds resets it. A receive-side estimate can read above what the link takes, so without that the
+holds resets it. A probe adding more than 4 times the room the estimate shows (a 1 Mbit/s camera
+to a receiver that sees only its audio) waits the longest wait: it would fill the buffer of a
+link that weak, and the audio would wait in it. A receive-side estimate can read above what the
+link takes, so without that the
 governor would refill a slow link's buffer every few seconds, and the student's commands and
 sound would wait behind the video each time.
 """
@@ -91,6 +94,9 @@ class GovernorSettings:
     #: probe doubles it, up to :attr:`probe_max_s`.
     probe_s: float = 8.0
     probe_max_s: float = 64.0
+    #: A probe that adds more than this many times the room in the estimate waits
+    #: :attr:`probe_max_s` (a receive-side estimate reads up to 1.5 x what arrives).
+    probe_reach: float = 4.0
     #: A probe (a step up without room in the estimate) fails on loss, or on a falling
     #: estimate, within this long.
     probe_check_s: float = 3.0
@@ -346,7 +352,12 @@ class LinkGovernor:
             extra = consumer.bps(higher, s) - consumer.bps(consumer.layer, s)
             fits = demand + extra <= room and consumer.full_bps > 0
             quiet = self.latest_loss <= s.loss_ok
-            if not fits and not (quiet and now - self.changed_at >= self.probe_wait_s):
+            # A step far beyond what the receiver sees (its estimate of the audio alone, say,
+            # against a 1 Mbit/s camera) would fill the link's buffer and hold its sound back
+            # until undone; it is tried only at the longest wait.
+            reach = extra <= s.probe_reach * room
+            probe_wait = self.probe_wait_s if reach else s.probe_max_s
+            if not fits and not (quiet and now - self.changed_at >= probe_wait):
                 return changes
             # Every step up is judged on the reports after it, as a probe: a receive-side
             # estimate can read above what the link takes (it follows what arrives, up to

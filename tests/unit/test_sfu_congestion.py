@@ -116,6 +116,7 @@ def test_a_paused_streams_old_loss_does_not_hold_back_the_probe() -> None:
     for last_report in ("repeated", "none"):
         governor = LinkGovernor()
         video = camera()
+        video.full_bps = 300_000  # within reach of the estimate while paused
         governor.report(0.5, fraction_lost=0.6, stream=7, highest_sequence=100)
         governor.report(1.0, fraction_lost=0.6, stream=7, highest_sequence=150)
         assert governor.plan(1.0, [video]) == {"cam": PAUSED}
@@ -183,6 +184,7 @@ def test_stepping_up_waits_for_the_dwell_and_goes_one_step_at_a_time() -> None:
 def test_without_room_in_the_estimate_a_probe_steps_up_and_a_lossy_probe_backs_off() -> None:
     governor = LinkGovernor()
     video = camera()
+    video.full_bps = 300_000  # within reach of the estimate while paused
     governor.report(0.0, fraction_lost=0.0)
     assert estimated(governor, 0.0, 200_000, [video]) == {"cam": PAUSED}
     # Audio only: the receiver's estimate stays low; the probe waits probe_s of quiet.
@@ -229,9 +231,28 @@ def test_a_step_up_the_estimate_allowed_is_undone_on_loss_and_the_next_waits_lon
     assert (video.layer, governor.backoff_s, governor.probe_wait_s) == (ALL, 0.0, S.probe_s)
 
 
+def test_a_video_far_beyond_what_the_receiver_sees_is_tried_only_at_the_longest_wait() -> None:
+    governor = LinkGovernor()
+    camera_1m = ConsumerDemand("cam", full_bps=1_000_000)
+    assert estimated(governor, 0.0, 200_000, [camera_1m]) == {"cam": PAUSED}
+    # Paused, the receiver sees its audio only: 100 kbit/s estimated, room for 85.
+    for at in (S.probe_s, 2 * S.probe_s, S.probe_max_s - 1):
+        governor.report(at, estimate_bps=100_000, fraction_lost=0.0)
+        assert governor.plan(at, [camera_1m]) == {}, at
+    governor.report(S.probe_max_s, estimate_bps=100_000, fraction_lost=0.0)
+    assert governor.plan(S.probe_max_s, [camera_1m]) == {"cam": ALL}
+    # Within reach (4 x the room), the usual wait.
+    governor = LinkGovernor()
+    camera_300k = ConsumerDemand("cam", full_bps=300_000)
+    assert estimated(governor, 0.0, 100_000, [camera_300k]) == {"cam": PAUSED}
+    governor.report(S.probe_s, estimate_bps=100_000, fraction_lost=0.0)
+    assert governor.plan(S.probe_s, [camera_300k]) == {"cam": ALL}
+
+
 def test_a_probe_that_holds_keeps_its_layer_and_resets_the_wait() -> None:
     governor = LinkGovernor(probe_wait_s=32.0, changed_at=0.0)
     video = camera()
+    video.full_bps = 300_000  # within reach of the estimate while paused
     video.layer = PAUSED
     governor.report(0.0, estimate_bps=90_000, fraction_lost=0.0)
     assert governor.plan(31.0, [video]) == {}

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rooms import Participant, Record, audience_of, evolve, new_room, room_view
+from rooms import Audience, Participant, Record, audience_of, evolve, new_room, room_view
 from signaling.edge.tally import coalesced_audience
 from tests.integration.room_workload import Seat, Sent, Student, plain
 
@@ -59,13 +59,49 @@ def fold_views(
     return views
 
 
-def sees(record: Record, participant: Participant, *, tallies: bool) -> bool:
-    """Whether ``participant`` is sent ``record``: by its audience, and with ``tallies`` (a
-    large room) a student only its own votes (docs/protocol.md, "Vote tallies")."""
+def _audience(record: Record, *, tallies: bool) -> Audience:
     audience = audience_of(record.event)
     if tallies:
         audience = coalesced_audience(record.event, audience)
-    return audience.admits(participant)
+    return audience
+
+
+def sees(record: Record, participant: Participant, *, tallies: bool) -> bool:
+    """Whether ``participant`` is sent ``record``: by its audience, and with ``tallies`` (a
+    large room) a student only its own votes (docs/protocol.md, "Vote tallies")."""
+    return _audience(record, tallies=tallies).admits(participant)
+
+
+class RoomLog:
+    """The room's stored log with what the checks read of each record worked out once: a class
+    of 300 seats asks the same of every record 300 times (its audience, its ``data``, the votes
+    of the whole fold), which took seconds of every contended-room test.
+
+    ``tallies``: the room sends students others' votes as tallies (see :func:`sees`).
+    """
+
+    def __init__(self, records: Sequence[Record], room_id: str, *, tallies: bool) -> None:
+        self.records = records
+        self.room_id = room_id
+        self.tallies = tallies
+        self.by_id = {r.id: r for r in records}
+        #: event id -> ``to_data()`` of its event, and that as a client reads it (``plain``)
+        self.data = {r.id: r.event.to_data() for r in records}
+        self.wire = {i: plain(d) for i, d in self.data.items()}
+        self._audiences = [_audience(r, tallies=tallies) for r in records]
+        self._votes: dict[str, dict[int, int]] = {}
+
+    def admitted(self, participant: Participant) -> list[Record]:
+        """The records ``participant`` is sent, in log order (:func:`sees` of each)."""
+        return [
+            r for r, a in zip(self.records, self._audiences, strict=True) if a.admits(participant)
+        ]
+
+    def votes(self, room_id: str) -> dict[int, int]:
+        """:func:`final_votes` of the log for ``room_id``."""
+        if room_id not in self._votes:
+            self._votes[room_id] = final_votes(self.records, room_id)
+        return self._votes[room_id]
 
 
 def final_votes(records: Sequence[Record], room_id: str) -> dict[int, int]:
@@ -76,18 +112,12 @@ def final_votes(records: Sequence[Record], room_id: str) -> dict[int, int]:
     return {q.question_id: q.votes for q in state.questions.values()}
 
 
-def check_timeline(
-    seat: Seat,
-    records: Sequence[Record],
-    views: dict[Any, Any],
-    v: Verdict,
-    *,
-    tallies: bool = False,
-) -> None:
+def check_timeline(seat: Seat, log: RoomLog, views: dict[Any, Any], v: Verdict) -> None:
     """``seat`` received a greeting whose view is the log's fold, then exactly the events of
     the log it may see, in order, across every resume and fresh welcome; and it counts every
     question's votes as the log does."""
-    admitted = [r for r in records if sees(r, seat.participant, tallies=tallies)]
+    records, tallies = log.records, log.tallies
+    admitted = log.admitted(seat.participant)
     index = {r.id: i for i, r in enumerate(admitted)}
     who = seat.identity
     cursor: int | None = None  # position in ``admitted`` of the next expected event
@@ -114,23 +144,23 @@ def check_timeline(
                 v.fail(f"{who}: received {event_id}, expected {expected} ({got})")
                 return
             record = admitted[cursor]
-            if type_ != record.event.type or data != plain(record.event.to_data()):
+            if type_ != record.event.type or data != log.wire[record.id]:
                 v.fail(f"{who}: event {event_id} is not the log's")
             cursor += 1
     if cursor is None or cursor != len(admitted):
         v.fail(f"{who}: stopped at {cursor} of {len(admitted)} events it may see")
-    if records and seat.votes != final_votes(records, seat.room):
-        v.fail(f"{who}: counts votes {seat.votes}, the log {final_votes(records, seat.room)}")
+    if records and seat.votes != log.votes(seat.room):
+        v.fail(f"{who}: counts votes {seat.votes}, the log {log.votes(seat.room)}")
 
 
-def check_commands(student: Student, records: Sequence[Record], v: Verdict) -> None:
+def check_commands(student: Student, log: RoomLog, v: Verdict) -> None:
     """Each acked command's events are in the log where its ack said; every event the student
     caused belongs to an acked command, or (at most once) to one whose answer never came."""
-    by_id = {r.id: r for r in records}
+    by_id = log.by_id
     who = student.identity
     mine: set[int] = set()
-    for r in records:
-        data = r.event.to_data()
+    for r in log.records:
+        data = log.data[r.id]
         if data.get("identity") == who or data.get("from") == who:
             if r.event.type != "participant.joined":
                 mine.add(r.id)
@@ -144,13 +174,13 @@ def check_commands(student: Student, records: Sequence[Record], v: Verdict) -> N
         for event_id in command.acked_ids:
             acked.add(event_id)
             record = by_id.get(event_id)
-            if record is None or not _is_effect(record, command, who):
+            if record is None or not _is_effect(record, log.data[event_id], command, who):
                 v.fail(
                     f"{who}: {command.type} {command.fields} acked as {event_id}, not in the log"
                 )
     for event_id in sorted(mine - acked):
         record = by_id[event_id]
-        owners = [c for c in maybe if _is_effect(record, c, who)]
+        owners = [c for c in maybe if _is_effect(record, log.data[event_id], c, who)]
         if not owners:
             v.fail(f"{who}: event {event_id} {record.event.type} answers no command sent")
             continue
@@ -159,8 +189,8 @@ def check_commands(student: Student, records: Sequence[Record], v: Verdict) -> N
             v.unavailable_done += 1
 
 
-def _is_effect(record: Record, command: Sent, who: str) -> bool:
-    data = record.event.to_data()
+def _is_effect(record: Record, data: dict[str, Any], command: Sent, who: str) -> bool:
+    """Whether ``record`` (whose event's ``to_data()`` is ``data``) is ``command``'s effect."""
     expected = {
         "question.upvote": "question.upvoted",
         "question.unvote": "question.unvoted",

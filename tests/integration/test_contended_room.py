@@ -30,13 +30,12 @@ import pytest
 from rooms import Participant, Record, Role
 from signaling.redis_store import RedisEventStore
 from tests.integration.room_log_checks import (
+    RoomLog,
     Verdict,
     check_commands,
     check_counts,
     check_timeline,
-    final_votes,
     fold_views,
-    sees,
 )
 from tests.integration.room_workload import Seat, Student, Teacher
 from tests.metrics_scrape import scrape, value
@@ -175,16 +174,16 @@ async def run_class(
         class_s = time.monotonic() - until + CLASS_S
 
         # Everyone receives everything it may see.
-        records = await read_log(cluster, room)
-        last = records[-1].id
+        stored = RoomLog(await read_log(cluster, room), room, tallies=tallies)
+        last = stored.records[-1].id
         waits = []
         for seat in seats:
-            mine = [r.id for r in records if sees(r, seat.participant, tallies=tallies)]
+            mine = stored.admitted(seat.participant)
             if mine:
-                waits.append(seat.wait_for_id(mine[-1], SETTLE_S))
+                waits.append(seat.wait_for_id(mine[-1].id, SETTLE_S))
         await asyncio.gather(*waits)
         # And counts every vote as the log does (a tally comes within a presence interval).
-        votes = final_votes(records, room)
+        votes = stored.votes(room)
         await asyncio.gather(*(seat.wait_for_votes(votes, SETTLE_S) for seat in seats))
         settled_s = time.monotonic() - until + CLASS_S - class_s
 
@@ -201,6 +200,7 @@ async def run_class(
         await asyncio.gather(*(s.close() for s in [*seats, *probes]), return_exceptions=True)
 
     records = await read_log(cluster, room)
+    log = RoomLog(records, room, tallies=tallies)
     assert [r.id for r in records] == list(range(1, len(records) + 1)), "the log has a gap"
     assert records[-1].id == last, "the log grew after the class"
     wanted: dict[int, list[Participant]] = {}
@@ -213,12 +213,12 @@ async def run_class(
     for seat in [*seats, *probes]:
         for problem in seat.violations:
             verdict.fail(f"{seat.identity}: {problem}")
-        check_timeline(seat, records, views, verdict, tallies=tallies)
+        check_timeline(seat, log, views, verdict)
     for probe in probes:
         if probe.timeline[0][:2] != ("welcome", last):
             verdict.fail(f"a fresh join on node {probe.at + 1} is at {probe.timeline[0][1]}")
     for student in students:
-        check_commands(student, records, verdict)
+        check_commands(student, log, verdict)
     check_counts(students, records, room, verdict)
     print(
         f"\n{deployment.size} nodes: joined in {joined_s:.1f}s, class {class_s:.1f}s, settled in "

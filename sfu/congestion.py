@@ -246,6 +246,11 @@ class LinkGovernor:
             if changes:
                 self.changed_at = now
                 self._probe = None
+                # The reports so far measured the link under the old layers: the new ones are
+                # judged on what comes after (else the same lossy reports, or the same low
+                # estimate, step them down again at the next plan, before any report of them).
+                self.losses.clear()
+                self._low_since = None
             return changes
 
         room = self.room_bps()

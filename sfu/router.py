@@ -205,6 +205,9 @@ class Consumer(MediaStreamTrack):
         #: Encoded bytes queued for the subscriber so far (its bitrate, measured by the
         #: subscribe connection's governor).
         self.bytes_queued = 0
+        #: Of those, the bytes of base-layer frames (temporal layer 0 of a layered producer):
+        #: the base layer's bitrate, measured while all layers are forwarded too.
+        self.base_bytes_queued = 0
         #: The subscriber does not show this video (``media.view``): nothing is forwarded.
         self.hidden = False
         #: The temporal layers above the base the subscriber can decode (all, once a keyframe
@@ -245,6 +248,9 @@ class Consumer(MediaStreamTrack):
         try:
             self._queue.put_nowait(packet)
             self.bytes_queued += packet.size
+            layer = temporal_layer(packet)
+            if layer is not None and layer.tid == 0:
+                self.base_bytes_queued += packet.size
         except asyncio.QueueFull:
             # Fell behind: what is queued is stale; start again at the next keyframe.
             while not self._queue.empty():

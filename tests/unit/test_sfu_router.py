@@ -274,6 +274,8 @@ async def test_a_base_layer_consumer_forwards_only_frames_of_temporal_layer_0() 
         track.push(n, False, tid)
     await settle()
     assert await drained(consumer) == [9, 13]  # no keyframe wait: the base never stopped
+    assert consumer.bytes_queued == 10 * 1000
+    assert consumer.base_bytes_queued == 4 * 1000  # the base layer's bytes, at every layer
     await source.close()
 
 

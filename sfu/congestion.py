@@ -338,7 +338,13 @@ class LinkGovernor:
             if changes:
                 self.changed_at = now
                 self._probe = None
-                self._queued = None  # the queue drains from now: judge the next round trips
+                # The reports so far measured the link under the old layers: the new ones are
+                # judged on what comes after (else the same lossy reports, the same low estimate
+                # or the same long round trips step them down again at the next plan, before any
+                # report of them; the queue drains from now).
+                self.losses.clear()
+                self._low_since = None
+                self._queued = None
             return changes
 
         room = self.room_bps()

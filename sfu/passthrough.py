@@ -10,8 +10,9 @@ transcoded; an attempt to encode raises :class:`EncodingRefused` and is counted 
 :data:`STATS`.
 
 It also replaces the receiver's depayloader for VP8 with one that keeps each frame's temporal
-layer (the TID of RFC 7741's payload descriptor), so a subscriber on a slow link can be sent the
-base layer only (:mod:`sfu.congestion`); the packet's ``opaque`` carries it.
+layer (the TID and layer sync bit of RFC 7741's payload descriptor), so a subscriber on a slow
+link can be sent the base layer only (:mod:`sfu.congestion`), and all layers again from a point
+where they decode; the packet's ``opaque`` carries it (:class:`TemporalLayer`).
 
 These are hooks into aiortc's private names (``aiortc.rtcrtpreceiver.get_decoder``,
 ``aiortc.rtcrtpreceiver.depayload``, ``aiortc.rtcrtpsender.get_encoder``), so aiortc is pinned
@@ -101,19 +102,48 @@ _TID_MARK = b"\xa5\x5a"
 _NO_TID = 0xFF
 
 
+#: The mark's layer byte: the TID in the low bits, and this bit for Y (layer sync).
+_SYNC_BIT = 0x80
+
+
+@dataclass(frozen=True, slots=True)
+class TemporalLayer:
+    """A VP8 frame's temporal layer, from its RTP payload descriptor (RFC 7741 section 4.2).
+
+    Attributes:
+        tid: the temporal layer, 0 the base.
+        sync: the Y bit: the frame depends on the base layer only, so a subscriber that was sent
+            none of the frames of its layer decodes it (and its layer from it on).
+    """
+
+    tid: int
+    sync: bool
+
+
+def temporal_layer(packet: Any) -> TemporalLayer | None:
+    """The temporal layer :class:`PassThroughDecoder` put on a packet (None: the publisher sends
+    no layers, or it is not VP8)."""
+    layer = getattr(packet, "opaque", None)
+    return layer if isinstance(layer, TemporalLayer) else None
+
+
 def _vp8_depayload(payload: bytes) -> bytes:
-    """aiortc's VP8 depayloading, keeping the TID of a frame's first packet (S=1, PID=0) in front
-    of its data (:data:`_TID_MARK`)."""
+    """aiortc's VP8 depayloading, keeping the TID and Y bit of a frame's first packet (S=1,
+    PID=0) in front of its data (:data:`_TID_MARK`)."""
     descriptor, data = VpxPayloadDescriptor.parse(payload)
     if descriptor.partition_start and descriptor.partition_id == 0:
-        tid = descriptor.tid[0] if descriptor.tid is not None else _NO_TID
-        return _TID_MARK + bytes((tid,)) + data
+        if descriptor.tid is None:
+            layer = _NO_TID
+        else:
+            tid, sync = descriptor.tid
+            layer = tid | (_SYNC_BIT if sync else 0)
+        return _TID_MARK + bytes((layer,)) + data
     return data
 
 
 class PassThroughDecoder(Decoder):
-    """A "decoder" that returns each encoded frame as one ``av.Packet``; a VP8 frame's temporal
-    layer (0 = base) is its ``opaque`` (None: the publisher sends no layers)."""
+    """A "decoder" that returns each encoded frame as one ``av.Packet``; a VP8 frame's
+    :class:`TemporalLayer` is its ``opaque`` (None: the publisher sends no layers)."""
 
     def __init__(self, codec: RTCRtpCodecParameters) -> None:
         self.mime_type = codec.mimeType.lower()
@@ -121,12 +151,13 @@ class PassThroughDecoder(Decoder):
 
     def decode(self, encoded_frame: JitterFrame) -> list[Any]:
         data = encoded_frame.data
-        tid = None
+        layer = None
         if data[:2] == _TID_MARK and self.mime_type == "video/vp8":
-            tid = None if data[2] == _NO_TID else data[2]
+            if data[2] != _NO_TID:
+                layer = TemporalLayer(data[2] & ~_SYNC_BIT, bool(data[2] & _SYNC_BIT))
             data = data[3:]
         packet = av.Packet(data)
-        packet.opaque = tid
+        packet.opaque = layer
         packet.pts = encoded_frame.timestamp
         packet.time_base = self.time_base
         packet.is_keyframe = is_keyframe(self.mime_type, data)

@@ -29,7 +29,7 @@ from typing import Any
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .congestion import VideoLayer
-from .passthrough import STATS
+from .passthrough import STATS, temporal_layer
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,9 @@ class Producer:
         #: It sends temporal layers (a frame above the base was seen): a subscriber on a slow
         #: link can be sent the base layer only.
         self.layered = False
+        #: A frame above the base carried the layer sync bit (libwebrtc sets it): a consumer
+        #: back from the base layer finds the points where the other layers decode again.
+        self.layer_sync = False
         self._request_pli = request_pli
         self._last_request = 0.0
         self._pending_request: asyncio.TimerHandle | None = None
@@ -95,8 +98,10 @@ class Producer:
             while True:
                 packet = await self.track.recv()
                 self.frames += 1
-                if packet.opaque:  # a temporal layer above the base (sfu.passthrough)
+                layer = temporal_layer(packet)
+                if layer is not None and layer.tid > 0:
                     self.layered = True
+                    self.layer_sync = self.layer_sync or layer.sync
                 if self.paused:
                     continue
                 for consumer in tuple(self.consumers):
@@ -200,8 +205,14 @@ class Consumer(MediaStreamTrack):
         #: Encoded bytes queued for the subscriber so far (its bitrate, measured by the
         #: subscribe connection's governor).
         self.bytes_queued = 0
+        #: Of those, the bytes of base-layer frames (temporal layer 0 of a layered producer):
+        #: the base layer's bitrate, measured while all layers are forwarded too.
+        self.base_bytes_queued = 0
         #: The subscriber does not show this video (``media.view``): nothing is forwarded.
         self.hidden = False
+        #: The temporal layers above the base the subscriber can decode (all, once a keyframe
+        #: was sent; after the base layer alone, each from its next sync frame on).
+        self._synced: set[int] | None = None
         self.attach(producer)
 
     def attach(self, producer: Producer) -> None:
@@ -228,15 +239,18 @@ class Consumer(MediaStreamTrack):
         """Queue one encoded frame (called by the producer for every frame)."""
         if self.readyState != "live" or self.layer is VideoLayer.PAUSED or self.hidden:
             return
-        if self.layer is VideoLayer.BASE and packet.opaque:
-            return  # above the base temporal layer: nothing in the base refers to it
         if self._need_keyframe:
             if not packet.is_keyframe:
                 return
             self._need_keyframe = False
+        if not self._forwards(packet):
+            return
         try:
             self._queue.put_nowait(packet)
             self.bytes_queued += packet.size
+            layer = temporal_layer(packet)
+            if layer is not None and layer.tid == 0:
+                self.base_bytes_queued += packet.size
         except asyncio.QueueFull:
             # Fell behind: what is queued is stale; start again at the next keyframe.
             while not self._queue.empty():
@@ -248,6 +262,29 @@ class Consumer(MediaStreamTrack):
                 self.request_keyframe()
             else:
                 self._queue.put_nowait(packet)
+
+    def _forwards(self, packet: Any) -> bool:
+        """Whether to send this frame (after any keyframe wait). At the base layer only frames
+        of temporal layer 0 (nothing in the base refers to the others). Back at all layers, a
+        frame above the base goes only once its layer and those below it are in sync again:
+        each from its next frame with the layer sync bit (it refers to the base alone, RFC 7741
+        section 4.2), since frames after it may refer to it. Libwebrtc's L1T3 sets the bit on
+        every other TL1 and TL2 frame; a TL2 frame without it may refer to a TL1 frame the
+        subscriber never got, and decodes to a broken picture.
+        """
+        layer = temporal_layer(packet)
+        if packet.is_keyframe:
+            self._synced = None  # every reference buffer is refreshed
+        if layer is None or layer.tid == 0:
+            return True
+        if self.layer is VideoLayer.BASE:
+            return False
+        if self._synced is None:
+            return True
+        if layer.sync:
+            self._synced.add(layer.tid)
+            return True
+        return all(t in self._synced for t in range(1, layer.tid + 1))
 
     def set_hidden(self, hidden: bool) -> None:
         """Forward nothing while the subscriber does not show this video (video only); shown
@@ -264,12 +301,21 @@ class Consumer(MediaStreamTrack):
 
     def set_layer(self, layer: VideoLayer) -> None:
         """Forward ``layer`` from now on (video). Pausing drops what is queued; resuming waits
-        for a keyframe, which is requested now, so the subscriber's picture restarts cleanly."""
+        for a keyframe, which is requested now, so the subscriber's picture restarts cleanly.
+        From the base layer to all, each layer above the base starts at its next sync frame
+        (:meth:`_forwards`), or, from a publisher that marks none, at a keyframe asked for now."""
         if self.kind != "video" or layer is self.layer:
             return
         paused = self.layer is VideoLayer.PAUSED
+        from_base = self.layer is VideoLayer.BASE
         self.layer = layer
         STATS.layer_changes[layer] += 1
+        if from_base and layer is VideoLayer.ALL:
+            if self.producer is not None and self.producer.layer_sync:
+                self._synced = set()  # the layers above the base sync again (_forwards)
+            else:  # no sync points: a keyframe is one
+                self.hold_until_keyframe()
+                self.request_keyframe()
         if layer is VideoLayer.PAUSED:
             while not self._queue.empty():
                 self._queue.get_nowait()

@@ -107,13 +107,15 @@ function describeError(err, label) {
 /**
  * A send-only transceiver for `track`. A camera is sent with three temporal layers (L1T3) where the
  * browser can: the SFU then sends a student on a slow link the base layer alone, a quarter of the
- * frames, rather than pause the video (docs/protocol.md, `media.layers`).
+ * frames, rather than pause the video (docs/protocol.md, `media.layers`). A browser that cannot
+ * refuses the mode (W3C webrtc-svc: `addTransceiver` throws OperationError); one that
+ * does not know the member ignores it and sends one layer.
  * @param {RTCPeerConnection} pc
  * @param {MediaStreamTrack} track
  * @returns {RTCRtpTransceiver}
  */
 export function addSendTransceiver(pc, track) {
-  if (track.kind === "video" && temporalLayers()) {
+  if (track.kind === "video" && temporalLayers() !== false) {
     try {
       return pc.addTransceiver(track, { direction: "sendonly", sendEncodings: [{ scalabilityMode: "L1T3" }] });
     } catch {
@@ -123,10 +125,16 @@ export function addSendTransceiver(pc, track) {
   return pc.addTransceiver(track, { direction: "sendonly" });
 }
 
-/** Whether this browser's VP8 encoder sends temporal layers (L1T3). */
+/**
+ * Whether this browser's VP8 encoder sends temporal layers (L1T3), as its codec capabilities say;
+ * null when they do not say (Chromium lists no `scalabilityModes` there, yet sends L1T3).
+ * @returns {boolean | null}
+ */
 function temporalLayers() {
   const codecs = globalThis.RTCRtpSender?.getCapabilities?.("video")?.codecs ?? [];
-  return codecs.some((c) => c.mimeType.toLowerCase() === "video/vp8" && c.scalabilityModes?.includes("L1T3"));
+  const vp8 = codecs.filter((c) => c.mimeType.toLowerCase() === "video/vp8");
+  if (!vp8.some((c) => Array.isArray(c.scalabilityModes))) return null;
+  return vp8.some((c) => c.scalabilityModes.includes("L1T3"));
 }
 
 export class MediaSession {

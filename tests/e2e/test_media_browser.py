@@ -312,12 +312,17 @@ def tile(viewer: Tab, identity: str, source: str) -> Locator:
     )
 
 
-def expect_loopback_only(guard: LoopbackGuard, *tabs: Tab, published: bool = True) -> None:
-    """Every candidate in every SDP either way, and both ends of every pair ICE checked.
-    ``published``: some page published (else the pages only subscribed)."""
+#: The frames whose SDP a page that publishes and subscribes sends and gets.
+SDP_FRAMES = frozenset({"media.publish", "media.answer", "ack", "media.offer"})
+
+
+def expect_loopback_only(
+    guard: LoopbackGuard, *tabs: Tab, signalled: frozenset[str] = SDP_FRAMES
+) -> None:
+    """Every candidate in every SDP either way (``signalled``: the frames that must have carried
+    some), and both ends of every pair ICE checked."""
     assert guard.stripped == [], f"non-loopback candidates were offered: {guard.stripped}"
     frames = {kind for kind, _ in guard.seen}
-    signalled = {"media.answer", "media.offer"} | ({"media.publish", "ack"} if published else set())
     assert signalled <= frames, guard.seen
     assert all(is_loopback(address) for _, address in guard.seen), guard.seen
     for tab in tabs:

@@ -18,6 +18,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from clients import ClassroomClient
+from loadtest.impair import UdpPortMap, rewrite_candidates
 from loadtest.media_bot import PatternVideoTrack, Publisher
 from rooms import Role
 from sfu.ice import use_host_addresses
@@ -83,6 +84,8 @@ class Watcher:
         #: Everyone whose media any offer so far forwarded.
         self.seen: set[str] = set()
         self._lock = asyncio.Lock()
+        #: Called as ``listener((identity, source), frame)`` with each decoded frame.
+        self.frame_listeners: list[Callable[[tuple[str, str], Any], None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self.pc.on("track", self._on_track)
         client.media_offer_listeners.append(self._on_offer)
@@ -133,15 +136,39 @@ class Watcher:
     async def _consume(self, track: Any, transceiver: Any) -> None:
         with contextlib.suppress(MediaStreamError):
             while True:
-                await track.recv()
+                frame = await track.recv()
                 producer = self.producers.get(str(transceiver.mid))
                 if producer is not None:
-                    self.frames[producer["identity"], producer["source"]] += 1
+                    key = (producer["identity"], producer["source"])
+                    self.frames[key] += 1
+                    for listener in tuple(self.frame_listeners):
+                        listener(key, frame)
 
     async def close(self) -> None:
         for task in tuple(self._tasks):
             task.cancel()
         await self.pc.close()
+
+
+class ImpairedWatcher(Watcher):
+    """A :class:`Watcher` whose media crosses a UDP proxy per SFU candidate
+    (:class:`loadtest.impair.UdpPortMap`): the SFU's candidates in each offer are rewritten to
+    the proxies, so every packet both ways crosses the shaped link."""
+
+    def __init__(self, client: ClassroomClient, ports: UdpPortMap) -> None:
+        super().__init__(client)
+        self.ports = ports
+
+    async def _answer(self, msg: dict[str, Any]) -> None:
+        async with self._lock:
+            mapping = await self.ports.cover(msg["sdp"])
+            sdp = rewrite_candidates(msg["sdp"], mapping)
+            self.offers.append(sdp)
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+            self.producers = msg["producers"]
+            self.seen |= self.identities()
+            await self.client.answer_media(msg["version"], self.pc.localDescription.sdp)
 
 
 @pytest.fixture(name="peers")

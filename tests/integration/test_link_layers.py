@@ -14,12 +14,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiortc import RTCSessionDescription
 
-from clients import ClassroomClient
-from loadtest.impair import Impairment, LinkShape, UdpPortMap, rewrite_candidates
+from loadtest.impair import Impairment, LinkShape, UdpPortMap
 from tests.integration.media_peers import (
-    Watcher,
+    ImpairedWatcher,
     flowing,
     joined,
     loopback_ice,
@@ -43,25 +41,6 @@ SLOW = Impairment(
     up=LinkShape(rate_bps=200_000, queue_bytes=16_000),
     down=LinkShape(rate_bps=200_000, queue_bytes=16_000),
 )
-
-
-class ImpairedWatcher(Watcher):
-    """A :class:`Watcher` whose media crosses a UDP proxy per SFU candidate."""
-
-    def __init__(self, client: ClassroomClient, ports: UdpPortMap) -> None:
-        super().__init__(client)
-        self.ports = ports
-
-    async def _answer(self, msg: dict[str, Any]) -> None:
-        async with self._lock:
-            mapping = await self.ports.cover(msg["sdp"])
-            sdp = rewrite_candidates(msg["sdp"], mapping)
-            self.offers.append(sdp)
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
-            await self.pc.setLocalDescription(await self.pc.createAnswer())
-            self.producers = msg["producers"]
-            self.seen |= self.identities()
-            await self.client.answer_media(msg["version"], self.pc.localDescription.sdp)
 
 
 @pytest.fixture

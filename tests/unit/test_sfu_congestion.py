@@ -166,6 +166,38 @@ def test_a_step_up_that_builds_a_queue_is_undone() -> None:
     assert governor.backoff_s == 2 * S.probe_s
 
 
+def test_a_step_down_is_judged_on_the_reports_after_it() -> None:
+    # Lossy reports of the link at all layers step a layered video to its base; the next plan,
+    # before any report of the base layer, does not pause it on the same reports.
+    governor = LinkGovernor()
+    video = camera(layered=True)
+    governor.report(1.0, fraction_lost=0.2)
+    governor.report(2.0, fraction_lost=0.2)
+    assert governor.plan(2.0, [video]) == {"cam": BASE}
+    assert governor.plan(2.5, [video]) == {}
+    # Loss after the step down is the base layer's own: two lossy reports pause it.
+    for at in (3.0, 4.0):
+        governor.report(at, fraction_lost=0.2)
+    assert governor.plan(4.0, [video]) == {"cam": PAUSED}
+
+
+def test_a_low_estimate_before_a_step_down_does_not_count_after_it() -> None:
+    governor = LinkGovernor()
+    video = camera(layered=True)
+    low = 0.5 * video.bps(BASE, S)  # too low even for the base layer
+    governor.report(1.0, estimate_bps=low, fraction_lost=0.2)
+    governor.report(1.5, estimate_bps=low)
+    assert governor.plan(1.5, [video]) == {}  # 1 s low: no trend yet; one lossy report
+    governor.report(2.0, fraction_lost=0.2)
+    assert governor.plan(2.0, [video]) == {"cam": BASE}  # the loss
+    # The base layer gets its own 2 s and 3 estimates below it before it pauses.
+    for at in (2.5, 3.0, 3.5, 4.0):
+        governor.report(at, estimate_bps=low)
+        assert governor.plan(at, [video]) == {}
+    governor.report(4.5, estimate_bps=low)
+    assert governor.plan(4.5, [video]) == {"cam": PAUSED}
+
+
 def test_stepping_up_waits_for_the_dwell_and_goes_one_step_at_a_time() -> None:
     governor = LinkGovernor()
     a, b = camera("a", layered=True, priority=2), camera("b", layered=True, priority=1)

@@ -12,7 +12,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from sfu import router as router_module
 from sfu.congestion import VideoLayer
 from sfu.ice import announce
-from sfu.passthrough import STATS
+from sfu.passthrough import STATS, TemporalLayer
 from sfu.router import Producer, Router
 
 
@@ -24,7 +24,7 @@ class Packet:
     is_keyframe: bool
     size: int = 1000
     #: The temporal layer (sfu.passthrough; None: the publisher sends no layers).
-    opaque: int | None = None
+    opaque: TemporalLayer | None = None
 
 
 class ScriptedTrack(MediaStreamTrack):
@@ -35,8 +35,9 @@ class ScriptedTrack(MediaStreamTrack):
         self.kind = kind
         self.queue: asyncio.Queue[Packet | None] = asyncio.Queue()
 
-    def push(self, n: int, key: bool = False, tid: int | None = None) -> None:
-        self.queue.put_nowait(Packet(n, key, opaque=tid))
+    def push(self, n: int, key: bool = False, tid: int | None = None, sync: bool = False) -> None:
+        layer = None if tid is None else TemporalLayer(tid, sync)
+        self.queue.put_nowait(Packet(n, key, opaque=layer))
 
     def end(self) -> None:
         self.queue.put_nowait(None)
@@ -273,6 +274,62 @@ async def test_a_base_layer_consumer_forwards_only_frames_of_temporal_layer_0() 
         track.push(n, False, tid)
     await settle()
     assert await drained(consumer) == [9, 13]  # no keyframe wait: the base never stopped
+    assert consumer.bytes_queued == 10 * 1000
+    assert consumer.base_bytes_queued == 4 * 1000  # the base layer's bytes, at every layer
+    await source.close()
+
+
+#: Libwebrtc's L1T3, as Chromium 156 sends it: (TID, layer sync bit) of eight frames.
+L1T3 = [
+    (0, False),
+    (2, True),
+    (1, True),
+    (2, False),
+    (0, False),
+    (2, False),
+    (1, False),
+    (2, False),
+]
+
+
+async def test_back_from_the_base_layer_each_layer_resumes_at_its_next_sync_frame() -> None:
+    source, track, _ = producer()
+    consumer = source.consume()
+    for n, (tid, sync) in enumerate(L1T3, start=1):
+        track.push(n, n == 1, tid, sync)
+    await settle()
+    assert await drained(consumer) == list(range(1, 9))
+    consumer.set_layer(VideoLayer.BASE)
+    for n, (tid, sync) in enumerate(L1T3[:6], start=9):
+        track.push(n, False, tid, sync)
+    await settle()
+    assert await drained(consumer) == [9, 13]
+    # Back to all in the second half of the pattern: its TL1 and TL2 frames refer to the TL1
+    # frame of the first half (never sent), so they wait for the next sync frames.
+    consumer.set_layer(VideoLayer.ALL)
+    for n, (tid, sync) in enumerate(L1T3[6:] + L1T3 + L1T3, start=15):
+        track.push(n, False, tid, sync)
+    await settle()
+    assert await drained(consumer) == [17, 18, 19, 20, *range(21, 33)]
+    await source.close()
+
+
+async def test_back_from_the_base_layer_without_sync_frames_waits_for_a_keyframe() -> None:
+    source, track, plis = producer()
+    consumer = source.consume()
+    for n, tid in enumerate([0, 2, 1, 2], start=1):
+        track.push(n, n == 1, tid)  # no layer sync bit on any frame
+    await settle()
+    assert await drained(consumer) == [1, 2, 3, 4]
+    consumer.set_layer(VideoLayer.BASE)
+    await asyncio.sleep(router_module.KEYFRAME_INTERVAL_S + 0.05)
+    asked = plis.sent
+    consumer.set_layer(VideoLayer.ALL)
+    for n, tid in enumerate([0, 2, 1, 2, 0, 2], start=5):
+        track.push(n, n == 9, tid)
+    await settle()
+    assert plis.sent == asked + 1
+    assert await drained(consumer) == [9, 10]
     await source.close()
 
 

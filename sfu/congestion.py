@@ -29,12 +29,12 @@ it never shows room for video again: the governor then probes, stepping up after
 Every step up, with room in the estimate or as a probe, is judged for
 :attr:`GovernorSettings.probe_check_s`: loss or a falling estimate undoes it, and each step that
 is undone doubles the wait before the next (up to :attr:`GovernorSettings.probe_max_s`); one that
-holds resets it. A probe adding more than 4 times the room the estimate shows (a 1 Mbit/s camera
-to a receiver that sees only its audio) waits the longest wait: it would fill the buffer of a
-link that weak, and the audio would wait in it. A receive-side estimate can read above what the
-link takes, so without that the
-governor would refill a slow link's buffer every few seconds, and the student's commands and
-sound would wait behind the video each time.
+holds resets it. A probe to more than 4 times what the link carried when it was last over its
+capacity (a 1 Mbit/s camera to a link that carried 60 kbit/s of it) waits the longest wait: it
+would fill the buffer of a link that weak, and the audio would wait in it. A receive-side
+estimate can read above what the link takes, so without the judging the governor would refill a
+slow link's buffer every few seconds, and the student's commands and sound would wait behind the
+video each time.
 """
 
 from __future__ import annotations
@@ -94,8 +94,8 @@ class GovernorSettings:
     #: probe doubles it, up to :attr:`probe_max_s`.
     probe_s: float = 8.0
     probe_max_s: float = 64.0
-    #: A probe that adds more than this many times the room in the estimate waits
-    #: :attr:`probe_max_s` (a receive-side estimate reads up to 1.5 x what arrives).
+    #: A probe to more than this many times what the link carried when it was last over its
+    #: capacity waits :attr:`probe_max_s`.
     probe_reach: float = 4.0
     #: A probe (a step up without room in the estimate) fails on loss, or on a falling
     #: estimate, within this long.
@@ -182,6 +182,9 @@ class LinkGovernor:
     #: After a step up that did not hold, the least time before any other (s; 0 once one
     #: holds): the estimate that allowed it may allow it again.
     backoff_s: float = 0.0
+    #: What the link carried of the videos when it was last found over its capacity (bit/s:
+    #: the limit the step down fitted, less the headroom; None since a step up held).
+    capacity_bps: float | None = None
     _probe: _Probe | None = None
     #: The estimate count, time and estimate when the estimate was first seen below what is
     #: sent (None: it is not).
@@ -327,6 +330,7 @@ class LinkGovernor:
             self._probe = None  # it held: the next probe waits the first wait again
             self.probe_wait_s = s.probe_s
             self.backoff_s = 0.0
+            self.capacity_bps = None
 
         demand = sum(c.bps(c.layer, s) for c in consumers)
         limit = self.limit_bps(now, consumers)
@@ -338,6 +342,7 @@ class LinkGovernor:
             if changes:
                 self.changed_at = now
                 self._probe = None
+                self.capacity_bps = limit / s.headroom
                 # The reports so far measured the link under the old layers: the new ones are
                 # judged on what comes after (else the same lossy reports, the same low estimate
                 # or the same long round trips step them down again at the next plan, before any
@@ -358,10 +363,13 @@ class LinkGovernor:
             extra = consumer.bps(higher, s) - consumer.bps(consumer.layer, s)
             fits = demand + extra <= room and consumer.full_bps > 0
             quiet = self.latest_loss <= s.loss_ok
-            # A step far beyond what the receiver sees (its estimate of the audio alone, say,
-            # against a 1 Mbit/s camera) would fill the link's buffer and hold its sound back
-            # until undone; it is tried only at the longest wait.
-            reach = extra <= s.probe_reach * room
+            # A step far beyond what the link carried when it was last over its capacity (a
+            # 1 Mbit/s camera to a link that carried 60 kbit/s of it) would fill the link's
+            # buffer and hold its sound back until undone: it is tried only at the longest wait.
+            # (A receiver's estimate is no guide here: aiortc's reads 330-530 kbit/s with 50
+            # kbit/s of audio arriving.)
+            capacity = self.capacity_bps
+            reach = capacity is None or demand + extra <= s.probe_reach * capacity
             probe_wait = self.probe_wait_s if reach else s.probe_max_s
             if not fits and not (quiet and now - self.changed_at >= probe_wait):
                 return changes

@@ -25,7 +25,9 @@ Roles (``role``):
   ``allowances_s``) answers each subscriber's audio continuity over that window, the video layers
   the SFU chose for it (``media.layers``, liveclass) and its link's counters. With ``impair``
   (``{"up": LinkShape fields, "down": ...}``), each subscriber's media crosses its own
-  :class:`loadtest.impair.UdpPortMap` so shaped (its offers' candidates rewritten).
+  :class:`loadtest.impair.UdpPortMap` so shaped (its offers' candidates rewritten). With
+  ``red``, the subscribers take the SFU's redundant audio (:mod:`sfu.red`) as Chromium does, and
+  each block of a RED packet is noted as a frame arriving.
 - ``ttff``: ``trials`` new subscribers, one after another, ``gap_s`` apart: each connects (not
   timed), then from the call that starts the subscription (liveclass: ``media.subscribe`` sent;
   mediarelay: the subscriber's offer being made; Janus: the subscriber ``join`` sent) to its

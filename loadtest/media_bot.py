@@ -57,7 +57,7 @@ class PatternVideoTrack(VideoStreamTrack):
         self.width, self.height = width, height
         self.fps = fps
         self._n = 0
-        self._chroma = bytes([128]) * (width // 2) * (height // 2)
+        self._chroma = b""
         self._epoch: float | None = None
 
     async def _next_timestamp(self) -> tuple[int, fractions.Fraction]:
@@ -79,11 +79,15 @@ class PatternVideoTrack(VideoStreamTrack):
         frame = av.VideoFrame(self.width, self.height, "yuv420p")
         shift = self._n
         self._n += 1
+        # Each plane's rows are padded to its line size (libav aligns them: 240 pixels wide
+        # is a 256-byte luma line and a 128-byte chroma one).
+        luma = frame.planes[0]
         row = bytes(((x + shift) * 2) & 0xFF for x in range(self.width))
-        luma = row * self.height
-        frame.planes[0].update(luma)
-        frame.planes[1].update(self._chroma)
-        frame.planes[2].update(self._chroma)
+        luma.update((row + bytes(luma.line_size - self.width)) * self.height)
+        for chroma in frame.planes[1:]:
+            if len(self._chroma) != chroma.buffer_size:
+                self._chroma = bytes([128]) * chroma.buffer_size
+            chroma.update(self._chroma)
         frame.pts, frame.time_base = pts, time_base
         return frame
 

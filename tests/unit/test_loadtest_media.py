@@ -1,10 +1,17 @@
 """The media scenario's pure parts: which bots a process runs, where they gather ICE candidates,
-what the run's summary makes of their reports, and the first-frame target of the gate."""
+what the run's summary makes of their reports, the first-frame target of the gate, and the
+bots' test pattern."""
 
 from __future__ import annotations
 
+import asyncio
+
+from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder, vp8_depayload
+from aiortc.jitterbuffer import JitterFrame
+
 from loadtest import slo
 from loadtest.media import MediaResults, ice_addresses
+from loadtest.media_bot import PatternVideoTrack
 from loadtest.media_swarm import bot_specs
 
 
@@ -52,3 +59,20 @@ def test_the_first_frame_target_fails_when_slower_or_when_a_subscriber_got_none(
     assert verdict(120.0)
     assert not verdict(501.0)
     assert not verdict(None)
+
+
+def test_the_pattern_track_makes_pictures_of_any_size_that_vp8_encodes_and_that_move() -> None:
+    # libav pads each plane's rows to its line size (240 pixels wide: 128-byte chroma lines).
+    for width, height in ((640, 480), (320, 240), (240, 180), (250, 190)):
+        track = PatternVideoTrack(width, height, fps=1000.0)
+        first, second = (asyncio.run(track.recv()) for _ in range(2))
+        assert (first.width, first.height) == (width, height)
+        luma = [bytes(f.planes[0]) for f in (first, second)]
+        assert luma[0] != luma[1], "every frame differs"
+        assert luma[0][:3] == bytes([0, 2, 4]) and luma[1][:3] == bytes([2, 4, 6])
+        packets, _ = Vp8Encoder().encode(first)
+        assert packets and sum(len(p) for p in packets) > 0
+        [picture] = Vp8Decoder().decode(
+            JitterFrame(data=b"".join(map(vp8_depayload, packets)), timestamp=0)
+        )
+        assert (picture.width, picture.height) == (width, height)

@@ -42,8 +42,11 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtp import (
     RTCP_PSFB_APP,
+    RTCP_RTPFB_NACK,
+    RTP_HISTORY_SIZE,
     RtcpPsfbPacket,
     RtcpRrPacket,
+    RtcpRtpfbPacket,
     RtcpSrPacket,
     unpack_remb_fci,
 )
@@ -51,6 +54,7 @@ from aiortc.sdp import MediaDescription, SessionDescription, candidate_from_sdp
 
 from .congestion import ConsumerDemand, LinkGovernor, VideoLayer
 from .ice import MAX_REMOTE_ADDRESSES, announce, limit_remote_addresses, without_candidates
+from .nack import ResendLimiter
 from .passthrough import FORWARDED_MIME_TYPES
 from .red import without_red
 from .router import Consumer, Producer, Router
@@ -537,11 +541,15 @@ class SubscribeTransport(_Transport):
         handle_rtcp = transceiver.sender._handle_rtcp_packet
 
         sender = transceiver.sender
+        resends = ResendLimiter()
 
         async def heard(packet: Any) -> None:
             self._round_trip(packet, sender)
             self._heard(packet)
-            await handle_rtcp(packet)
+            if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+                await self._resend(sender, resends, packet.lost)
+            else:
+                await handle_rtcp(packet)
 
         transceiver.sender._handle_rtcp_packet = heard  # type: ignore[method-assign]
         return transceiver, consumer
@@ -579,6 +587,23 @@ class SubscribeTransport(_Transport):
             except ValueError:
                 return  # an application-layer feedback that is not REMB
             self.governor.report(now, estimate_bps=bitrate)
+
+    async def _resend(self, sender: RTCRtpSender, resends: ResendLimiter, lost: list[int]) -> None:
+        """Resend what a NACK names (RFC 4585 section 6.2.1) as :mod:`sfu.nack` allows: each
+        packet at most once a round trip and a few times in all. aiortc's sender keeps the last
+        packets it sent by sequence number (a private name of the pinned version; without it,
+        nothing is resent)."""
+        history = getattr(sender, "_RTCRtpSender__rtp_history", None)
+        if not isinstance(history, dict):
+            return
+
+        def kept(number: int) -> bool:
+            packet = history.get(number % RTP_HISTORY_SIZE)
+            return packet is not None and packet.sequence_number == number
+
+        now = asyncio.get_running_loop().time()
+        for number in resends.allow(lost, now, self.governor.min_rtt_s, kept):
+            await sender._retransmit(number)
 
     def _round_trip(self, packet: Any, sender: RTCRtpSender) -> None:
         """The round trip a receiver report block about ``sender``'s stream shows (RFC 3550

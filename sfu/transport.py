@@ -40,6 +40,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_RTPFB_NACK,
@@ -505,6 +506,8 @@ class SubscribeTransport(_Transport):
         await self.pc.setRemoteDescription(
             RTCSessionDescription(without_candidates(answer), "answer")
         )
+        for transceiver, _ in (*self._slots.values(), *self._idle):
+            transceiver._lc_answered = list(transceiver._codecs)  # type: ignore[attr-defined]
 
     def _attach(self, producer: Producer) -> tuple[RTCRtpTransceiver, Consumer]:
         codec = producer.codec
@@ -535,6 +538,18 @@ class SubscribeTransport(_Transport):
             pinned[:0] = [c for c in capabilities if c.mimeType.lower() == "audio/red"]
         transceiver.setCodecPreferences(pinned)
         transceiver._lc_codec = codec.mimeType  # type: ignore[attr-defined]
+        # aiortc starts the sender once DTLS is up, with the codecs the transceiver holds then;
+        # a renegotiation's createOffer in between resets them to all that is offered (redundant
+        # audio first), which the client may not have taken: it starts with those it answered.
+        send = transceiver.sender.send
+
+        async def send_answered(parameters: RTCRtpSendParameters) -> None:
+            answered = getattr(transceiver, "_lc_answered", None)
+            if answered:
+                parameters.codecs = answered
+            await send(parameters)
+
+        transceiver.sender.send = send_answered  # type: ignore[method-assign]
         # A subscriber's PLI/FIR asks the publisher, not an encoder (there is none).
         transceiver.sender._send_keyframe = consumer.request_keyframe  # type: ignore[method-assign]
         # Its receiver reports (loss) and REMB (estimate) tell the governor what the link takes.

@@ -51,6 +51,16 @@ def assert_centred(tab: Tab) -> None:
     assert abs((box["y"] + box["height"] / 2) - size["height"] / 2) <= 2
 
 
+def resize(tab: Tab, width: int, height: int) -> None:
+    """Give the page a new viewport and wait until it has been laid out for it: the page's
+    ``resize`` listeners run before the next animation frame's callbacks (HTML, "update the
+    rendering"), and the viewport's new size is set before either."""
+    tab.page.set_viewport_size({"width": width, "height": height})
+    tab.page.evaluate(
+        "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+    )
+
+
 def assert_inside_viewport(tab: Tab, testid: str) -> None:
     box = tab.by(testid).bounding_box()
     size = tab.page.viewport_size
@@ -84,10 +94,10 @@ def test_the_end_screen_survives_a_reload_and_the_export_downloads(
     expect(teacher.by("export-bar")).to_be_visible()
     assert_inside_viewport(teacher, "export-bar")
     teacher.screenshot(e2e_artifacts, "export-menu-teacher")
-    teacher.page.set_viewport_size({"width": 390, "height": 844})
+    resize(teacher, 390, 844)
     assert_inside_viewport(teacher, "export-bar")
     teacher.screenshot(e2e_artifacts, "export-menu-teacher-phone")
-    teacher.page.set_viewport_size({"width": 1280, "height": 800})
+    resize(teacher, 1280, 800)
     teacher.page.locator("h1.brand").click()  # a click elsewhere folds the menu
     expect(teacher.by("export-bar")).to_be_hidden()
 
@@ -110,7 +120,7 @@ def test_the_end_screen_survives_a_reload_and_the_export_downloads(
     expect(ada.by("end-screen").get_by_test_id("export-bar")).to_have_count(0)
     expect(ada.by("export-bar")).to_be_hidden()
     ada.screenshot(e2e_artifacts, "end-screen-student-after-reload")
-    ada.page.set_viewport_size({"width": 390, "height": 844})
+    resize(ada, 390, 844)
     assert_centred(ada)
     ada.screenshot(e2e_artifacts, "end-screen-student-phone")
 
@@ -132,6 +142,6 @@ def test_the_end_screen_survives_a_reload_and_the_export_downloads(
     csv_text = Path(downloaded.value.path()).read_text()
     assert csv_text.startswith("identity,name,role,joined_at,last_seen_at,left_at,removed_at")
     teacher.screenshot(e2e_artifacts, "end-screen-teacher-export")
-    teacher.page.set_viewport_size({"width": 390, "height": 844})
+    resize(teacher, 390, 844)
     assert_centred(teacher)
     teacher.screenshot(e2e_artifacts, "end-screen-teacher-phone")

@@ -205,12 +205,18 @@ async def flowing(watcher: Watcher, key: tuple[str, str], frames: int = 20) -> N
 
 
 async def stopped(watcher: Watcher, key: tuple[str, str]) -> None:
-    """``key`` stops arriving at ``watcher``: after a settling second, a 1.5 s window brings at
-    most a few stragglers (a live 30 fps stream brings ~45)."""
+    """``key`` stops arriving at ``watcher``: within 3 s no frame comes for half a second (a
+    live stream brings one every 20-133 ms, a base layer too), and then a 1 s window brings at
+    most a few stragglers (a live 30 fps stream brings ~30)."""
+    deadline = time.monotonic() + 3.0
+    last, quiet_since = watcher.frames[key], time.monotonic()
+    while time.monotonic() - quiet_since < 0.5:
+        assert time.monotonic() < deadline, f"{key} still forwarded"
+        await asyncio.sleep(0.05)
+        if watcher.frames[key] != last:
+            last, quiet_since = watcher.frames[key], time.monotonic()
     await asyncio.sleep(1.0)
-    start = watcher.frames[key]
-    await asyncio.sleep(1.5)
-    assert watcher.frames[key] - start <= STRAGGLERS, f"{key} still forwarded"
+    assert watcher.frames[key] - last <= STRAGGLERS, f"{key} still forwarded"
 
 
 def ice_session(sdp: str) -> tuple[str, str]:

@@ -8,6 +8,7 @@ Publishers send 320x240 video to keep the decoding in this process light. ICE st
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Iterator
@@ -118,8 +119,7 @@ async def subscriber_follows_its_moves(
     # Back to the main room, where nobody publishes: nothing is forwarded any more.
     await teacher.move_to_breakout("sub", None)
     await until(lambda: watcher.identities() == set(), 10, "nothing offered in the main room")
-    await stopped(watcher, ("pa", "camera"))
-    await stopped(watcher, ("pb", "camera"))
+    await asyncio.gather(stopped(watcher, ("pa", "camera")), stopped(watcher, ("pb", "camera")))
 
     # Closing brings everyone back: the main room's Router forwards both publishers again.
     await teacher.close_breakouts()
@@ -226,8 +226,7 @@ async def test_opening_with_members_a_mass_move_and_closing_switch_media_on_the_
     )
     assert took < MOVE_S, f"the mass move took {took:.2f} s"
     assert (s1.identities(), s2.identities()) == ({"pb"}, {"pa"})
-    await stopped(s1, ("pa", "camera"))
-    await stopped(s2, ("pb", "camera"))
+    await asyncio.gather(stopped(s1, ("pa", "camera")), stopped(s2, ("pb", "camera")))
 
     # Closing: everyone in the main room, each subscriber receives both publishers.
     since = time.monotonic()

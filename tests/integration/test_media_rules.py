@@ -8,6 +8,7 @@ Publishers send 320x240 video to keep the decoding in this process light. ICE st
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -137,8 +138,9 @@ async def test_breakout_rooms_are_isolated_and_staff_move_on_the_same_connection
     await until(lambda: watchers["teacher"].identities() == {"c"}, 10, "the teacher sees c")
     await flowing(watchers["a"], ("b", "camera"))
     await flowing(watchers["c"], ("teacher", "camera"))
-    await stopped(watchers["c"], ("a", "camera"))
-    await stopped(watchers["teacher"], ("b", "camera"))
+    await asyncio.gather(
+        stopped(watchers["c"], ("a", "camera")), stopped(watchers["teacher"], ("b", "camera"))
+    )
 
     # The teacher visits r1: the subscription switches on the same connection (same ICE
     # credentials and DTLS fingerprint in every offer), and the main room no longer gets them.

@@ -88,8 +88,9 @@ async def test_packets_named_again_and_again_are_resent_a_few_times_not_once_per
         f"\n{nacks} NACKs named {nacks * NAMED} packets ({len(named)} distinct); "
         f"{video} video packets came, {resent} resent"
     )
-    # Unlimited, each NACK would have brought its 100 packets back (aiortc keeps 128).
-    assert nacks * NAMED >= 20 * resent
+    # A storm: each packet was named again and again (unlimited, each NACK would bring its 100
+    # packets back, as aiortc keeps the last 128: thousands of resends).
+    assert nacks * NAMED >= 10 * len(named)
     # Each packet named was resent, at most MAX_RESENDS times.
     assert resent >= min(len(named), video) * 0.9, "the NACKs were not answered"
     assert resent <= MAX_RESENDS * len(named)

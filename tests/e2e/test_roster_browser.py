@@ -68,6 +68,9 @@ def test_two_thousand_students_are_listed_searched_and_filtered_fast(
     for tab in (teacher, ada):
         expect(tab.by("conn-state")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
     expect(teacher.by("tab-people")).to_have_attribute("aria-selected", "true")
+    # The server's own presence frame for Ada is coalesced and may come after her page is live;
+    # were it to arrive after the injected one, its count (2) would overwrite 2,002.
+    expect(teacher.by("roster-panel").get_by_text("Online (2)")).to_be_visible(timeout=WAIT_MS)
     rows = teacher.by("roster-item")
 
     joined = [student(i) for i in range(STUDENTS)]
